@@ -1,0 +1,67 @@
+//! The command line: `bazaar <scenario.ron>` runs it; `run`, `validate` and `systems`
+//! subcommands; overrides for output folder, seed, length, scale and threads.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Bazaar: simulate how retail customers shop, hour by hour.
+#[derive(Debug, Parser)]
+#[command(name = "bazaar", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// A subcommand; without one, the scenario given is run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Run options when no subcommand is given.
+    #[command(flatten)]
+    pub run: Option<RunArgs>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario (the default).
+    Run(RunArgs),
+    /// Check scenario files without running them: exit 0, or 2 with every problem listed.
+    Validate {
+        /// Scenario files.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+    },
+    /// List the optional systems a scenario can enable in `systems: [...]`.
+    Systems,
+}
+
+/// Options of a run.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The scenario file (RON).
+    pub scenario: PathBuf,
+    /// Output folder [default: the scenario's `output.dir`, or out/<scenario name>].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Override the number of simulated days.
+    #[arg(long)]
+    pub days: Option<u32>,
+    /// Multiply every persona's customer count by this factor.
+    #[arg(long, value_parser = parse_scale)]
+    pub scale: Option<f64>,
+    /// Worker threads [default: all cores].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+    /// No progress bar and no summary table; errors are still printed.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn parse_scale(s: &str) -> Result<f64, String> {
+    let x: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if x.is_finite() && x > 0.0 {
+        Ok(x)
+    } else {
+        Err("the scale must be a positive number, e.g. 0.1 or 10".to_owned())
+    }
+}

@@ -1,0 +1,105 @@
+//! The components a customer entity carries. Small, plain, and laid out so the hot systems
+//! read and write as few bytes as possible.
+
+use bevy_ecs::prelude::Component;
+
+/// A customer's stable identity: dense from 0, never reused. Outputs and random streams key
+/// on it, never on `Entity` (which the ECS may recycle).
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AgentId(pub u32);
+
+/// Index of the customer's persona in [`crate::scenario::Scenario::personas`].
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Persona(pub u8);
+
+/// Age and income, drawn at spawn.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Demographics {
+    /// Age in years.
+    pub age: u8,
+    /// Monthly income in rupees.
+    pub income: u32,
+}
+
+/// Money set aside for this retailer, in paise. `monthly == UNLIMITED` means no budget.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Budget {
+    /// Refilled to this on payday.
+    pub monthly: i64,
+    /// What is left until the next payday.
+    pub left: i64,
+}
+
+impl Budget {
+    /// The monthly amount of a customer without a budget.
+    pub const UNLIMITED: i64 = i64::MAX;
+
+    /// A budget that never limits anything.
+    pub fn unlimited() -> Self {
+        Self {
+            monthly: Self::UNLIMITED,
+            left: Self::UNLIMITED,
+        }
+    }
+
+    /// Whether this budget limits spending.
+    #[inline]
+    pub fn is_limited(&self) -> bool {
+        self.monthly != Self::UNLIMITED
+    }
+}
+
+/// Attachment to the retailer, 0..=1.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Loyalty(pub f32);
+
+/// When the customer last bought something.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Recency {
+    /// Day index of the last purchase; `NEVER` if none yet.
+    pub last_purchase: i32,
+}
+
+impl Recency {
+    /// No purchase yet.
+    pub const NEVER: i32 = -1;
+
+    /// Days since the last purchase on day `today`, or `None` if the customer never bought.
+    #[inline]
+    pub fn days_since(&self, today: u32) -> Option<u32> {
+        (self.last_purchase >= 0).then(|| today.saturating_sub(self.last_purchase as u32))
+    }
+}
+
+/// Today's plan, made once at the start of the day.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayPlan {
+    /// Hour of today's visit, or `NO_VISIT`.
+    pub hour: u8,
+    /// Minute within that hour.
+    pub minute: u8,
+}
+
+impl DayPlan {
+    /// The `hour` of a day without a visit.
+    pub const NO_VISIT: u8 = u8::MAX;
+
+    /// A plan with no visit.
+    pub const fn none() -> Self {
+        Self {
+            hour: Self::NO_VISIT,
+            minute: 0,
+        }
+    }
+}
+
+/// Running totals for the customer table.
+#[derive(Component, Debug, Clone, Copy, Default)]
+pub struct Ledger {
+    /// Visits made (including those that bought nothing).
+    pub visits: u32,
+    /// Visits that ended in a transaction.
+    pub purchases: u32,
+    /// Total spent, paise.
+    pub spent: i64,
+}

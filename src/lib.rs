@@ -1,0 +1,36 @@
+//! Bazaar: an Entity-Component-System agent-based simulation of retail customer shopping.
+//!
+//! Customers are `bevy_ecs` entities with persona, budget, loyalty and visit-state
+//! components. One run of the hourly [`sim::Simulation`] schedule advances every customer one
+//! simulated hour through ordered phases — calendar, plan, shop, update, observe — and the
+//! records stream to CSV tables finished atomically in an output folder.
+//!
+//! A guide to the modules:
+//! - [`scenario`]: RON scenario files → a checked [`scenario::Scenario`] (errors with
+//!   file:line:col and a hint);
+//! - [`calendar`]: the clock and the day's festival, weekend, season and payday multipliers;
+//! - [`persona`]: persona parameters and the pure sampling functions;
+//! - [`components`], [`sim`], [`systems`]: the ECS world, the schedule, the behaviours;
+//! - [`records`], [`output`]: what an hour produces and where it goes;
+//! - [`run`]: one scenario end to end.
+//!
+//! ```no_run
+//! use bazaar::{run, scenario::Scenario, sim};
+//!
+//! let scenario = Scenario::load("scenarios/quick.ron".as_ref(), &sim::known_systems())?;
+//! let report = run::run(&scenario, run::RunOptions::default())?;
+//! println!("{} transactions", report.summary.totals.transactions);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod calendar;
+pub mod cli;
+pub mod components;
+pub mod output;
+pub mod persona;
+pub mod records;
+pub mod rng;
+pub mod run;
+pub mod scenario;
+pub mod sim;
+pub mod systems;

@@ -1,0 +1,408 @@
+//! Sinks: where each hour's records and each closed day go. A [`Sink`] is a small trait with a
+//! do-nothing `()` impl; the CSV sink writes transactions, line items and daily metrics.
+//! The observe phase calls every sink in a fixed order, after the records are merged and sorted.
+
+use std::io;
+
+use bevy_ecs::prelude::*;
+
+use super::format::push_rupees;
+use super::table::{Fields, Table, push_float, push_int};
+use super::{OutputDir, OutputError};
+use crate::calendar::{Clock, Today};
+use crate::records::HourRecords;
+use crate::sim::{Plugin, SimBuilder, SimSet};
+use crate::systems::observe::{ClosedDay, close_day, tally_hour};
+
+/// Transaction ids are `day * TX_ID_DAY + customer id`: unique because a customer shops at
+/// most once a day, and decodable by eye.
+pub const TX_ID_DAY: u64 = 10_000_000_000;
+
+/// The transaction id of customer `agent`'s purchase on day `day`.
+#[inline]
+pub fn transaction_id(day: u32, agent: u32) -> u64 {
+    u64::from(day) * TX_ID_DAY + u64::from(agent)
+}
+
+/// What a sink knows about the hour being written.
+pub struct HourContext<'a> {
+    /// The clock.
+    pub clock: &'a Clock,
+    /// Today's calendar.
+    pub today: &'a Today,
+    /// Persona names by index.
+    pub personas: &'a [String],
+    /// Category names by index.
+    pub categories: &'a [String],
+}
+
+/// A destination for simulation records.
+pub trait Sink: Send + Sync + 'static {
+    /// Receives one hour's records, sorted by customer id.
+    fn hour(&mut self, _ctx: &HourContext<'_>, _records: &HourRecords) -> io::Result<()> {
+        Ok(())
+    }
+    /// Receives a completed day.
+    fn day(&mut self, _ctx: &HourContext<'_>, _closed: &ClosedDay) -> io::Result<()> {
+        Ok(())
+    }
+    /// Closes files and lists them in the output folder.
+    fn finish(self: Box<Self>, _dir: &mut OutputDir) -> Result<(), OutputError> {
+        Ok(())
+    }
+}
+
+impl Sink for () {}
+
+/// The sinks of a run, plus names they need and the first write error.
+#[derive(Resource)]
+pub struct Sinks {
+    /// The sinks, called in order.
+    pub sinks: Vec<Box<dyn Sink>>,
+    /// Persona names.
+    pub personas: Vec<String>,
+    /// Category names.
+    pub categories: Vec<String>,
+    /// The first error; the run stops when it is set.
+    pub error: Option<io::Error>,
+}
+
+/// Hands the hour's records to every sink.
+pub fn write_hour(
+    clock: Res<Clock>,
+    today: Res<Today>,
+    records: Res<HourRecords>,
+    mut sinks: ResMut<Sinks>,
+) {
+    if records.txs.is_empty() || sinks.error.is_some() {
+        return;
+    }
+    let sinks = &mut *sinks;
+    let ctx = HourContext {
+        clock: &clock,
+        today: &today,
+        personas: &sinks.personas,
+        categories: &sinks.categories,
+    };
+    for s in &mut sinks.sinks {
+        if let Err(e) = s.hour(&ctx, &records) {
+            sinks.error = Some(e);
+            return;
+        }
+    }
+}
+
+/// Hands a closed day to every sink.
+pub fn write_day(
+    clock: Res<Clock>,
+    today: Res<Today>,
+    closed: Res<ClosedDay>,
+    mut sinks: ResMut<Sinks>,
+) {
+    if !closed.ready || sinks.error.is_some() {
+        return;
+    }
+    let sinks = &mut *sinks;
+    let ctx = HourContext {
+        clock: &clock,
+        today: &today,
+        personas: &sinks.personas,
+        categories: &sinks.categories,
+    };
+    for s in &mut sinks.sinks {
+        if let Err(e) = s.day(&ctx, &closed) {
+            sinks.error = Some(e);
+            return;
+        }
+    }
+}
+
+/// Registers the sink systems; the [`Sinks`] resource is inserted by the caller.
+pub struct SinkPlugin;
+
+impl Plugin for SinkPlugin {
+    fn build(&self, sim: &mut SimBuilder) {
+        sim.schedule.add_systems(
+            (write_hour.after(tally_hour), write_day.after(close_day))
+                .chain()
+                .in_set(SimSet::Observe),
+        );
+    }
+}
+
+/// Column names of `transactions.csv`.
+pub const TRANSACTION_COLUMNS: [&str; 11] = [
+    "transaction_id",
+    "timestamp",
+    "customer_id",
+    "persona",
+    "total",
+    "lines",
+    "units",
+    "festival",
+    "weekend",
+    "events",
+    "budget_trimmed",
+];
+/// Column names of `line_items.csv`.
+pub const LINE_COLUMNS: [&str; 6] = [
+    "transaction_id",
+    "line",
+    "category",
+    "quantity",
+    "unit_price",
+    "line_total",
+];
+/// Column names of `daily_metrics.csv`.
+pub const DAILY_COLUMNS: [&str; 12] = [
+    "date",
+    "persona",
+    "visits",
+    "empty_visits",
+    "transactions",
+    "revenue",
+    "units",
+    "mean_basket",
+    "budget_trimmed",
+    "festival",
+    "weekend",
+    "events",
+];
+
+fn flag(b: bool) -> &'static [u8] {
+    if b { b"true" } else { b"false" }
+}
+
+/// Writes transactions, line items and daily metrics as CSV.
+pub struct CsvSink {
+    transactions: Table,
+    lines: Option<Table>,
+    daily: Table,
+    fields: Fields,
+    prefix: Vec<u8>,
+}
+
+impl CsvSink {
+    /// Creates the tables in `dir`.
+    pub fn create(dir: &OutputDir, line_items: bool) -> Result<Self, OutputError> {
+        Ok(Self {
+            transactions: Table::create(dir, "transactions.csv", &TRANSACTION_COLUMNS)?,
+            lines: if line_items {
+                Some(Table::create(dir, "line_items.csv", &LINE_COLUMNS)?)
+            } else {
+                None
+            },
+            daily: Table::create(dir, "daily_metrics.csv", &DAILY_COLUMNS)?,
+            fields: Fields::default(),
+            prefix: Vec::new(),
+        })
+    }
+}
+
+impl Sink for CsvSink {
+    fn hour(&mut self, ctx: &HourContext<'_>, records: &HourRecords) -> io::Result<()> {
+        use std::io::Write;
+        self.prefix.clear();
+        write!(
+            self.prefix,
+            "{}T{:02}:",
+            ctx.today.date.format("%Y-%m-%d"),
+            ctx.clock.hour()
+        )?;
+        let day = ctx.clock.day();
+        let festival = flag(ctx.today.festival);
+        let weekend = flag(ctx.today.weekend);
+        for t in &records.txs {
+            let id = transaction_id(day, t.agent);
+            let f = self.fields.take(6);
+            push_int(&mut f[0], id);
+            f[1].extend_from_slice(&self.prefix);
+            f[1].extend_from_slice(&[b'0' + t.minute / 10, b'0' + t.minute % 10, b':', b'0', b'0']);
+            push_int(&mut f[2], t.agent);
+            push_rupees(&mut f[3], t.total);
+            push_int(&mut f[4], t.lines);
+            push_int(&mut f[5], t.units);
+            let f = &*f;
+            self.transactions.row([
+                &f[0][..],
+                &f[1],
+                &f[2],
+                ctx.personas[usize::from(t.persona)].as_bytes(),
+                &f[3],
+                &f[4],
+                &f[5],
+                festival,
+                weekend,
+                ctx.today.events.as_bytes(),
+                flag(t.trimmed),
+            ])?;
+            if let Some(lines) = &mut self.lines {
+                for (k, l) in records.lines_of(t).iter().enumerate() {
+                    let f = self.fields.take(5);
+                    push_int(&mut f[0], id);
+                    push_int(&mut f[1], k + 1);
+                    push_int(&mut f[2], l.quantity);
+                    push_rupees(&mut f[3], l.unit_price);
+                    push_rupees(&mut f[4], l.total());
+                    let f = &*f;
+                    lines.row([
+                        &f[0][..],
+                        &f[1],
+                        ctx.categories[usize::from(l.category)].as_bytes(),
+                        &f[2],
+                        &f[3],
+                        &f[4],
+                    ])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn day(&mut self, ctx: &HourContext<'_>, closed: &ClosedDay) -> io::Result<()> {
+        let date = closed
+            .date
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        for (p, t) in closed.by_persona.iter().enumerate() {
+            let f = self.fields.take(7);
+            push_int(&mut f[0], t.visits);
+            push_int(&mut f[1], t.empty_visits);
+            push_int(&mut f[2], t.transactions);
+            push_rupees(&mut f[3], t.revenue_paise);
+            push_int(&mut f[4], t.units);
+            push_rupees(&mut f[5], t.mean_basket_paise().round() as i64);
+            push_int(&mut f[6], t.trimmed);
+            let f = &*f;
+            self.daily.row([
+                date.as_bytes(),
+                ctx.personas[p].as_bytes(),
+                &f[0],
+                &f[1],
+                &f[2],
+                &f[3],
+                &f[4],
+                &f[5],
+                &f[6],
+                flag(closed.festival),
+                flag(closed.weekend),
+                closed.events.as_bytes(),
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, dir: &mut OutputDir) -> Result<(), OutputError> {
+        let this = *self;
+        this.transactions.finish(dir)?;
+        if let Some(lines) = this.lines {
+            lines.finish(dir)?;
+        }
+        this.daily.finish(dir)
+    }
+}
+
+/// Column names of `customers.csv`.
+pub const CUSTOMER_COLUMNS: [&str; 11] = [
+    "customer_id",
+    "persona",
+    "age",
+    "income",
+    "monthly_budget",
+    "budget_left",
+    "loyalty",
+    "visits",
+    "purchases",
+    "total_spent",
+    "last_purchase",
+];
+
+/// Writes `customers.csv` from the world, in customer id order.
+pub fn write_customers(
+    world: &mut World,
+    dir: &mut OutputDir,
+    personas: &[String],
+) -> Result<(), OutputError> {
+    use crate::components::*;
+    let start = world.resource::<Clock>().start;
+    let mut table = Table::create(dir, "customers.csv", &CUSTOMER_COLUMNS)?;
+    let mut q = world.query::<(
+        &AgentId,
+        &Persona,
+        &Demographics,
+        &Budget,
+        &Loyalty,
+        &Ledger,
+        &Recency,
+    )>();
+    // Customers are spawned in id order into one table, so iteration is in id order; check
+    // it, and sort (at a memory cost) only if that ever stops being true.
+    let in_order = q
+        .iter(world)
+        .map(|c| c.0.0)
+        .try_fold(None::<u32>, |prev, id| match prev {
+            Some(p) if p >= id => Err(()),
+            _ => Ok(Some(id)),
+        })
+        .is_ok();
+    let mut fields = Fields::default();
+    let path = dir.path("customers.csv");
+    let mut write = |(id, persona, demo, budget, loyalty, ledger, recency): (
+        &AgentId,
+        &Persona,
+        &Demographics,
+        &Budget,
+        &Loyalty,
+        &Ledger,
+        &Recency,
+    )|
+     -> Result<(), OutputError> {
+        let f = fields.take(9);
+        push_int(&mut f[0], id.0);
+        push_int(&mut f[1], demo.age);
+        push_int(&mut f[2], demo.income);
+        if budget.is_limited() {
+            push_rupees(&mut f[3], budget.monthly);
+            push_rupees(&mut f[4], budget.left);
+        }
+        push_float(&mut f[5], f64::from((loyalty.0 * 10_000.0).round() / 10_000.0));
+        push_int(&mut f[6], ledger.visits);
+        push_int(&mut f[7], ledger.purchases);
+        push_rupees(&mut f[8], ledger.spent);
+        let last = if recency.last_purchase >= 0 {
+            (start + chrono::Duration::days(i64::from(recency.last_purchase)))
+                .format("%Y-%m-%d")
+                .to_string()
+        } else {
+            String::new()
+        };
+        let f = &*f;
+        table
+            .row([
+                &f[0][..],
+                personas[usize::from(persona.0)].as_bytes(),
+                &f[1],
+                &f[2],
+                &f[3],
+                &f[4],
+                &f[5],
+                &f[6],
+                &f[7],
+                &f[8],
+                last.as_bytes(),
+            ])
+            .map_err(super::io_at(&path))
+    };
+    if in_order {
+        for c in q.iter(world) {
+            write(c)?;
+        }
+    } else {
+        let mut rows: Vec<_> = q.iter(world).collect();
+        rows.sort_unstable_by_key(|c| c.0.0);
+        for c in rows {
+            write(c)?;
+        }
+    }
+    table.finish(dir)
+}

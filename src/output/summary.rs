@@ -1,0 +1,148 @@
+//! `summary.json`: the run's headline figures — totals, per persona, festival against ordinary
+//! days and weekend against weekday — all derived from the exact integer tallies.
+
+use serde::Serialize;
+
+use crate::scenario::Scenario;
+use crate::systems::observe::{DayClass, Tally, Totals};
+
+/// Figures for one persona.
+#[derive(Debug, Clone, Serialize)]
+pub struct PersonaSummary {
+    /// Persona name.
+    pub persona: String,
+    /// Human label.
+    pub label: String,
+    /// Customers simulated.
+    pub customers: u64,
+    /// Share of all customers.
+    pub customer_share: f64,
+    /// Revenue in rupees.
+    pub revenue: f64,
+    /// Share of all revenue.
+    pub revenue_share: f64,
+    /// Mean basket in rupees.
+    pub mean_basket: f64,
+    /// The exact tallies.
+    pub totals: Totals,
+}
+
+/// A class of days compared with its complement.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// Days in the class.
+    pub days: u32,
+    /// Days in the complement.
+    pub other_days: u32,
+    /// Revenue per day in the class, rupees.
+    pub revenue_per_day: f64,
+    /// Revenue per day in the complement, rupees.
+    pub other_revenue_per_day: f64,
+    /// Transactions per day in the class.
+    pub transactions_per_day: f64,
+    /// Transactions per day in the complement.
+    pub other_transactions_per_day: f64,
+    /// Mean basket in the class, rupees.
+    pub mean_basket: f64,
+    /// Mean basket in the complement, rupees.
+    pub other_mean_basket: f64,
+    /// Revenue per day, class over complement (null when either side has no days).
+    pub revenue_uplift: Option<f64>,
+}
+
+/// The whole summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Seed.
+    pub seed: u64,
+    /// First day.
+    pub start: String,
+    /// Last day.
+    pub end: String,
+    /// Days simulated.
+    pub days: u32,
+    /// Customers simulated.
+    pub customers: u64,
+    /// Revenue in rupees.
+    pub revenue: f64,
+    /// Mean basket in rupees.
+    pub mean_basket: f64,
+    /// The exact tallies.
+    pub totals: Totals,
+    /// Per persona.
+    pub personas: Vec<PersonaSummary>,
+    /// Festival days against ordinary days.
+    pub festival_vs_ordinary: Comparison,
+    /// Weekend days against weekdays.
+    pub weekend_vs_weekday: Comparison,
+}
+
+fn rs(paise: i64) -> f64 {
+    paise as f64 / 100.0
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b == 0.0 { 0.0 } else { a / b }
+}
+
+/// Rounds to 4 decimals so the JSON stays readable.
+fn r4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+fn compare(a: &DayClass, b: &DayClass) -> Comparison {
+    let per_day = |c: &DayClass| ratio(rs(c.totals.revenue_paise), f64::from(c.days));
+    let tx_day = |c: &DayClass| ratio(c.totals.transactions as f64, f64::from(c.days));
+    Comparison {
+        days: a.days,
+        other_days: b.days,
+        revenue_per_day: r4(per_day(a)),
+        other_revenue_per_day: r4(per_day(b)),
+        transactions_per_day: r4(tx_day(a)),
+        other_transactions_per_day: r4(tx_day(b)),
+        mean_basket: r4(a.totals.mean_basket_paise() / 100.0),
+        other_mean_basket: r4(b.totals.mean_basket_paise() / 100.0),
+        revenue_uplift: (a.days > 0 && b.days > 0 && per_day(b) > 0.0)
+            .then(|| r4(per_day(a) / per_day(b))),
+    }
+}
+
+impl Summary {
+    /// Builds the summary of a finished run.
+    pub fn new(scenario: &Scenario, tally: &Tally) -> Self {
+        let totals = tally.overall();
+        let customers = scenario.customers();
+        let personas = scenario
+            .personas
+            .iter()
+            .zip(&tally.by_persona)
+            .zip(&scenario.population)
+            .map(|((p, t), n)| PersonaSummary {
+                persona: p.name.clone(),
+                label: p.label.clone(),
+                customers: *n,
+                customer_share: r4(ratio(*n as f64, customers as f64)),
+                revenue: rs(t.revenue_paise),
+                revenue_share: r4(ratio(t.revenue_paise as f64, totals.revenue_paise as f64)),
+                mean_basket: r4(t.mean_basket_paise() / 100.0),
+                totals: *t,
+            })
+            .collect();
+        Self {
+            scenario: scenario.name.clone(),
+            seed: scenario.seed,
+            start: scenario.start.to_string(),
+            end: scenario.end().to_string(),
+            days: scenario.days,
+            customers,
+            revenue: rs(totals.revenue_paise),
+            mean_basket: r4(totals.mean_basket_paise() / 100.0),
+            totals,
+            personas,
+            festival_vs_ordinary: compare(&tally.festival, &tally.ordinary),
+            weekend_vs_weekday: compare(&tally.weekend, &tally.weekday),
+        }
+    }
+}

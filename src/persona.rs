@@ -1,0 +1,313 @@
+//! Checked persona parameters and the pure sampling functions the systems use: visit
+//! likelihood, visit time, basket contents and prices.
+//!
+//! Everything here is a plain function of its inputs and a random stream, so it can be tested
+//! without a world and reused by any system.
+
+use crate::rng::Stream;
+
+/// A validated shopper persona. Index in [`crate::scenario::Scenario::personas`] is its id.
+#[derive(Debug, Clone)]
+pub struct Persona {
+    /// Identifier used in scenario files and outputs.
+    pub name: String,
+    /// Human label for reports.
+    pub label: String,
+    /// Age range, inclusive.
+    pub age: (u32, u32),
+    /// Monthly income range in rupees, inclusive.
+    pub income: (u64, u64),
+    /// Visit likelihood.
+    pub visits: VisitModel,
+    /// Visit time of day.
+    pub hours: HourModel,
+    /// Budget rules; `None` means unlimited.
+    pub budget: Option<BudgetParams>,
+    /// Loyalty rules; `None` means loyalty stays at 1.
+    pub loyalty: Option<LoyaltyParams>,
+    /// Basket lines, one per category.
+    pub basket: Vec<BasketItem>,
+}
+
+/// Daily visit likelihood.
+#[derive(Debug, Clone)]
+pub struct VisitModel {
+    /// Probability for a customer who has never bought (not scaled, not capped).
+    pub first_visit: f32,
+    /// `table[d]` is the base probability at `d` days since the last purchase; the last
+    /// entry holds for every longer gap.
+    pub recency: Vec<f32>,
+    /// Weekday factors, Monday first.
+    pub weekday: [f32; 7],
+    /// Upper bound after all factors.
+    pub cap: f32,
+}
+
+impl VisitModel {
+    /// Base probability from the recency curve. `days_since` is `None` for a customer who
+    /// has never bought.
+    #[inline]
+    pub fn base(&self, days_since: Option<u32>) -> f32 {
+        match days_since {
+            None => self.first_visit,
+            Some(d) => {
+                let last = self.recency.len() - 1;
+                self.recency[(d as usize).min(last)]
+            }
+        }
+    }
+
+    /// Builds the lookup table from `(days, p)` steps sorted by `days`.
+    pub fn table_from_steps(steps: &[(u32, f32)]) -> Vec<f32> {
+        let max = steps.last().map_or(0, |s| s.0) as usize;
+        (0..=max)
+            .map(|d| {
+                steps
+                    .iter()
+                    .rev()
+                    .find(|s| s.0 as usize <= d)
+                    .map_or(0.0, |s| s.1)
+            })
+            .collect()
+    }
+}
+
+/// When in the day a visit happens.
+#[derive(Debug, Clone)]
+pub enum HourModel {
+    /// `(start, end)` minute-of-day windows, end exclusive; one is chosen uniformly.
+    Slots(Vec<(u16, u16)>),
+    /// Cumulative hour weights, normalised so the last is 1.
+    Profile([f32; 24]),
+}
+
+impl HourModel {
+    /// Draws a minute of the day (0..1440).
+    #[inline]
+    pub fn sample_minute(&self, rng: &mut Stream) -> u16 {
+        match self {
+            HourModel::Slots(slots) => {
+                let (start, end) = slots[rng.below(slots.len() as u64) as usize];
+                start + rng.below(u64::from(end - start)) as u16
+            }
+            HourModel::Profile(cumulative) => {
+                let u = rng.unit_f32();
+                let hour = cumulative.iter().position(|&c| u < c).unwrap_or(23) as u16;
+                hour * 60 + rng.below(60) as u16
+            }
+        }
+    }
+}
+
+/// Monthly budget rules.
+#[derive(Debug, Clone, Copy)]
+pub struct BudgetParams {
+    /// Share of monthly income for this retailer.
+    pub income_share: f64,
+    /// Day of month the budget is refilled.
+    pub payday: u32,
+    /// Visit factor when the budget is exhausted.
+    pub exhausted_visit_factor: f32,
+}
+
+/// Below this share of the monthly budget left, visits start to thin out.
+pub const LOW_BUDGET_SHARE: f32 = 0.1;
+
+impl BudgetParams {
+    /// Visit factor given what is left of the monthly budget.
+    #[inline]
+    pub fn visit_factor(&self, left: i64, monthly: i64) -> f32 {
+        if monthly <= 0 {
+            return 1.0;
+        }
+        let share = (left.max(0) as f32 / monthly as f32 / LOW_BUDGET_SHARE).min(1.0);
+        self.exhausted_visit_factor + (1.0 - self.exhausted_visit_factor) * share
+    }
+}
+
+/// Loyalty dynamics.
+#[derive(Debug, Clone, Copy)]
+pub struct LoyaltyParams {
+    /// Initial loyalty range.
+    pub initial: (f32, f32),
+    /// Visit factor = 1 - visit_effect * (1 - loyalty).
+    pub visit_effect: f32,
+    /// Gain after a full purchase, as a share of the distance to 1.
+    pub gain: f32,
+    /// Daily multiplicative decay.
+    pub decay: f32,
+    /// Loss when the budget forced a trim.
+    pub trim_penalty: f32,
+    /// Price-index excess tolerated before a shock.
+    pub shock_threshold: f32,
+    /// Loss per unit of excess beyond the threshold.
+    pub shock_penalty: f32,
+}
+
+impl LoyaltyParams {
+    /// Visit factor for a loyalty level.
+    #[inline]
+    pub fn visit_factor(&self, loyalty: f32) -> f32 {
+        1.0 - self.visit_effect * (1.0 - loyalty)
+    }
+}
+
+/// One category line of a persona's basket.
+#[derive(Debug, Clone)]
+pub struct BasketItem {
+    /// Catalog index.
+    pub category: u16,
+    /// Purchase probability per visit.
+    pub p: f32,
+    /// Quantity range, inclusive.
+    pub quantity: (u32, u32),
+    /// Unit price distribution, rupees.
+    pub price: PriceDist,
+}
+
+/// A unit price distribution in rupees.
+#[derive(Debug, Clone, Copy)]
+pub enum PriceDist {
+    /// Uniform on `[lo, hi]`.
+    Uniform(f64, f64),
+    /// Log-normal: `exp(mu + sigma * z)` clamped to `[min, max]`.
+    LogNormal {
+        /// ln(median).
+        mu: f64,
+        /// Sigma of ln(price).
+        sigma: f64,
+        /// Lower clamp.
+        min: f64,
+        /// Upper clamp.
+        max: f64,
+    },
+    /// A fixed price.
+    Fixed(f64),
+}
+
+impl PriceDist {
+    /// Draws a price in rupees.
+    #[inline]
+    pub fn sample(&self, rng: &mut Stream) -> f64 {
+        match *self {
+            PriceDist::Uniform(lo, hi) => lo + (hi - lo) * rng.unit_f64(),
+            PriceDist::LogNormal { mu, sigma, min, max } => {
+                (mu + sigma * rng.standard_normal()).exp().clamp(min, max)
+            }
+            PriceDist::Fixed(p) => p,
+        }
+    }
+
+    /// The reference price used for the price index (loyalty price shocks).
+    pub fn reference(&self) -> f64 {
+        match *self {
+            PriceDist::Uniform(lo, hi) => (lo + hi) / 2.0,
+            PriceDist::LogNormal { mu, sigma, min, max } => {
+                (mu + sigma * sigma / 2.0).exp().clamp(min, max)
+            }
+            PriceDist::Fixed(p) => p,
+        }
+    }
+}
+
+/// A quantity factor never raises a line above this multiple of its range's maximum.
+pub const MAX_QUANTITY_FACTOR: u32 = 2;
+
+/// Draws a quantity and applies a calendar quantity factor: `min(floor(q * f), 2 * max)`,
+/// at least 1.
+#[inline]
+pub fn sample_quantity(range: (u32, u32), factor: f32, rng: &mut Stream) -> u32 {
+    let q = range.0 + rng.below(u64::from(range.1 - range.0 + 1)) as u32;
+    if factor == 1.0 {
+        return q;
+    }
+    let scaled = (q as f32 * factor).floor() as u32;
+    scaled.clamp(1, range.1 * MAX_QUANTITY_FACTOR)
+}
+
+/// Rupees to paise, rounded half away from zero.
+#[inline]
+pub fn to_paise(rupees: f64) -> i64 {
+    (rupees * 100.0).round() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recency_table_follows_steps() {
+        // Weekly shopper of the original system: 0.1 until day 6, then 0.7.
+        let t = VisitModel::table_from_steps(&[(0, 0.1), (6, 0.7)]);
+        let v = VisitModel {
+            first_visit: 1.0,
+            recency: t,
+            weekday: [1.0; 7],
+            cap: 0.95,
+        };
+        assert_eq!(v.base(None), 1.0);
+        assert_eq!(v.base(Some(1)), 0.1);
+        assert_eq!(v.base(Some(5)), 0.1);
+        assert_eq!(v.base(Some(6)), 0.7);
+        assert_eq!(v.base(Some(400)), 0.7);
+    }
+
+    #[test]
+    fn quantity_factor_floors_and_caps() {
+        let mut rng = Stream::new(1, 2, 3, 4);
+        for _ in 0..1000 {
+            let q = sample_quantity((1, 3), 1.3, &mut rng);
+            // floor(1*1.3)=1, floor(2*1.3)=2, floor(3*1.3)=3
+            assert!((1..=3).contains(&q));
+            let q = sample_quantity((5, 5), 3.0, &mut rng);
+            assert_eq!(q, 10, "capped at twice the maximum");
+        }
+    }
+
+    #[test]
+    fn uniform_prices_stay_in_range_with_the_right_mean() {
+        let mut rng = Stream::new(7, 0, 0, 0);
+        let d = PriceDist::Uniform(200.0, 800.0);
+        let n = 100_000;
+        let mut sum = 0.0;
+        for _ in 0..n {
+            let p = d.sample(&mut rng);
+            assert!((200.0..=800.0).contains(&p));
+            sum += p;
+        }
+        let mean = sum / f64::from(n);
+        assert!((mean - 500.0).abs() < 3.0, "mean {mean}");
+    }
+
+    #[test]
+    fn lognormal_median_matches() {
+        let mut rng = Stream::new(9, 0, 0, 0);
+        let d = PriceDist::LogNormal {
+            mu: 1000f64.ln(),
+            sigma: 0.5,
+            min: 1.0,
+            max: 1e9,
+        };
+        let mut v: Vec<f64> = (0..20_001).map(|_| d.sample(&mut rng)).collect();
+        v.sort_by(f64::total_cmp);
+        let median = v[10_000];
+        assert!((median / 1000.0 - 1.0).abs() < 0.03, "median {median}");
+    }
+
+    #[test]
+    fn slots_give_minutes_inside_a_slot() {
+        let h = HourModel::Slots(vec![(18 * 60, 20 * 60), (600, 720)]);
+        let mut rng = Stream::new(3, 0, 0, 0);
+        let mut seen = [0u32; 2];
+        for _ in 0..10_000 {
+            let m = h.sample_minute(&mut rng);
+            if (1080..1200).contains(&m) {
+                seen[0] += 1;
+            } else {
+                assert!((600..720).contains(&m), "minute {m}");
+                seen[1] += 1;
+            }
+        }
+        assert!(seen[0].abs_diff(seen[1]) < 400, "{seen:?}");
+    }
+}

@@ -1,0 +1,177 @@
+//! Running a scenario end to end: output folder, world, the hourly loop with progress, and the
+//! finished, atomically placed outputs.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use thiserror::Error;
+
+use crate::output::sinks::{CsvSink, SinkPlugin, Sinks, write_customers};
+use crate::output::summary::Summary;
+use crate::output::{OutputDir, OutputError};
+use crate::scenario::{Format, Scenario};
+use crate::sim::{Plugin, Simulation};
+use crate::systems::observe::Tally;
+
+/// Errors of a run after the scenario was validated.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// Writing outputs failed.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+}
+
+/// How to run.
+pub struct RunOptions {
+    /// Worker threads.
+    pub threads: usize,
+    /// Show a progress bar on runs longer than a second.
+    pub progress: bool,
+    /// Extra plugins (research code, tests).
+    pub plugins: Vec<Box<dyn Plugin>>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
+            progress: false,
+            plugins: Vec::new(),
+        }
+    }
+}
+
+/// What a finished run reports.
+#[derive(Debug)]
+pub struct RunReport {
+    /// Headline figures.
+    pub summary: Summary,
+    /// Where the outputs are.
+    pub out_dir: PathBuf,
+    /// Wall time of the whole run.
+    pub wall: Duration,
+    /// Wall time of the hourly loop alone.
+    pub loop_wall: Duration,
+    /// Customers times simulated hours.
+    pub customer_hours: u64,
+    /// Threads used.
+    pub threads: usize,
+}
+
+/// A progress bar that appears only once a run has taken more than a second.
+struct Progress {
+    enabled: bool,
+    started: Instant,
+    bar: Option<ProgressBar>,
+    customers: u64,
+}
+
+impl Progress {
+    fn tick(&mut self, tick: u32, total: u32, date: chrono::NaiveDate, transactions: u64) {
+        if !self.enabled {
+            return;
+        }
+        let elapsed = self.started.elapsed();
+        if self.bar.is_none() && elapsed > Duration::from_secs(1) {
+            let bar = ProgressBar::new(u64::from(total));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} {msg} [{bar:30}] {percent}% ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            self.bar = Some(bar);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_position(u64::from(tick + 1));
+            if tick % 24 == 23 {
+                let rate = self.customers as f64 * f64::from(tick + 1) / elapsed.as_secs_f64();
+                bar.set_message(format!(
+                    "{date} | {:.1}M customer-hours/s | {} transactions",
+                    rate / 1e6,
+                    transactions
+                ));
+            }
+        }
+    }
+
+    fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Runs a validated scenario and writes its outputs.
+pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunError> {
+    let started = Instant::now();
+    let mut dir = OutputDir::create(&scenario.output.dir)?;
+    let mut plugins: Vec<Box<dyn Plugin>> = vec![Box::new(SinkPlugin)];
+    plugins.extend(options.plugins);
+    let mut sim = Simulation::new(scenario, options.threads, plugins);
+    let threads = bevy_tasks::ComputeTaskPool::get().thread_num();
+    let personas: Vec<String> = scenario.personas.iter().map(|p| p.name.clone()).collect();
+    let mut sinks: Vec<Box<dyn crate::output::sinks::Sink>> = Vec::new();
+    for format in &scenario.output.formats {
+        match format {
+            Format::Csv => sinks.push(Box::new(CsvSink::create(&dir, scenario.output.line_items)?)),
+        }
+    }
+    sim.world.insert_resource(Sinks {
+        sinks,
+        personas: personas.clone(),
+        categories: scenario.catalog.iter().map(|c| c.name.clone()).collect(),
+        error: None,
+    });
+    tracing::info!(customers = scenario.customers(), days = scenario.days, threads, "spawning");
+    sim.spawn_population();
+
+    let loop_started = Instant::now();
+    let total = scenario.days * 24;
+    let mut progress = Progress {
+        enabled: options.progress,
+        started: loop_started,
+        bar: None,
+        customers: scenario.customers(),
+    };
+    for tick in 0..total {
+        sim.step();
+        if let Some(e) = sim.world.resource_mut::<Sinks>().error.take() {
+            progress.done();
+            return Err(OutputError::Io {
+                path: dir.target().to_path_buf(),
+                source: e,
+            }
+            .into());
+        }
+        if progress.enabled {
+            let clock = sim.clock();
+            let tx = sim.world.resource::<Tally>().overall().transactions;
+            progress.tick(tick, total, clock.date(), tx);
+        }
+    }
+    progress.done();
+    let loop_wall = loop_started.elapsed();
+
+    let sinks = std::mem::take(&mut sim.world.resource_mut::<Sinks>().sinks);
+    for s in sinks {
+        s.finish(&mut dir)?;
+    }
+    write_customers(&mut sim.world, &mut dir, &personas)?;
+    let summary = Summary::new(scenario, sim.world.resource::<Tally>());
+    let json = serde_json::to_vec_pretty(&summary).map_err(|e| OutputError::Io {
+        path: dir.path("summary.json"),
+        source: std::io::Error::other(e),
+    })?;
+    dir.write_file("summary.json", &json)?;
+    let out_dir = dir.finish(&scenario.name, scenario.seed)?;
+    Ok(RunReport {
+        summary,
+        out_dir,
+        wall: started.elapsed(),
+        loop_wall,
+        customer_hours: scenario.customers() * u64::from(total),
+        threads,
+    })
+}

@@ -1,0 +1,395 @@
+//! Reading scenario files: `include("...")` expansion, and mapping any position in the
+//! expanded text back to the file, line and column the author wrote.
+//!
+//! RON has no include mechanism, so the loader splices included files into one text before
+//! parsing and keeps a [`SourceMap`] of where every byte came from. Parse errors and
+//! validation errors alike are reported against the original file, line and column.
+
+use std::path::{Path, PathBuf};
+
+use super::diag::{Diagnostic, Location};
+
+/// Deepest include nesting accepted (guards against runaway recursion).
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// One file read from disk.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// The path as it should be shown to the user.
+    pub path: PathBuf,
+    /// Its full text.
+    pub text: String,
+}
+
+/// A run of the expanded text that came from one place in one file.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    start: usize,
+    end: usize,
+    file: usize,
+    file_start: usize,
+}
+
+/// The expanded scenario text and where each part of it came from.
+#[derive(Debug, Clone, Default)]
+pub struct SourceMap {
+    /// Every file read, the root first.
+    pub files: Vec<SourceFile>,
+    /// The expanded text handed to the RON parser.
+    pub text: String,
+    segments: Vec<Segment>,
+}
+
+impl SourceMap {
+    /// Reads `path` and expands its includes.
+    pub fn load(path: &Path) -> Result<Self, Diagnostic> {
+        let mut map = SourceMap::default();
+        let mut text = String::new();
+        map.expand(path, None, &mut Vec::new(), &mut text)?;
+        map.text = text;
+        Ok(map)
+    }
+
+    /// Builds a map for text that did not come from disk (tests, stdin).
+    pub fn from_text(name: &str, text: &str) -> Result<Self, Diagnostic> {
+        let mut map = SourceMap::default();
+        let mut out = String::new();
+        map.files.push(SourceFile {
+            path: PathBuf::from(name),
+            text: text.to_owned(),
+        });
+        map.splice(0, Path::new("."), &mut vec![PathBuf::from(name)], &mut out)?;
+        map.text = out;
+        Ok(map)
+    }
+
+    fn expand(
+        &mut self,
+        path: &Path,
+        from: Option<Location>,
+        stack: &mut Vec<PathBuf>,
+        out: &mut String,
+    ) -> Result<(), Diagnostic> {
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        if stack.contains(&canonical) {
+            return Err(Diagnostic::new(
+                format!("include cycle: `{}` includes itself", path.display()),
+                from,
+            )
+            .with_hint("remove one of the include(...) lines that form the cycle"));
+        }
+        if stack.len() >= MAX_INCLUDE_DEPTH {
+            return Err(Diagnostic::new("includes nested too deeply", from)
+                .with_hint(format!("at most {MAX_INCLUDE_DEPTH} levels are supported")));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let what = if from.is_some() {
+                "cannot read included file"
+            } else {
+                "cannot read scenario file"
+            };
+            Diagnostic::new(format!("{what} `{}`: {e}", path.display()), from).with_hint(
+                "include paths are relative to the file that contains the include(...)",
+            )
+        })?;
+        let file = self.files.len();
+        self.files.push(SourceFile {
+            path: path.to_path_buf(),
+            text,
+        });
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        stack.push(canonical);
+        self.splice(file, &dir, stack, out)?;
+        stack.pop();
+        Ok(())
+    }
+
+    /// Copies file `file` into `out`, replacing each `include("x")` with x's expansion.
+    fn splice(
+        &mut self,
+        file: usize,
+        dir: &Path,
+        stack: &mut Vec<PathBuf>,
+        out: &mut String,
+    ) -> Result<(), Diagnostic> {
+        let text = self.files[file].text.clone();
+        let mut copied = 0;
+        for inc in find_includes(&text) {
+            self.push_segment(file, copied, &text[copied..inc.start], out);
+            let at = self.file_location(file, inc.start);
+            self.expand(&dir.join(&inc.path), Some(at), stack, out)?;
+            copied = inc.end;
+        }
+        self.push_segment(file, copied, &text[copied..], out);
+        Ok(())
+    }
+
+    fn push_segment(&mut self, file: usize, file_start: usize, piece: &str, out: &mut String) {
+        if piece.is_empty() {
+            return;
+        }
+        self.segments.push(Segment {
+            start: out.len(),
+            end: out.len() + piece.len(),
+            file,
+            file_start,
+        });
+        out.push_str(piece);
+    }
+
+    /// The location of byte `offset` of the expanded text.
+    pub fn locate(&self, offset: usize) -> Location {
+        let seg = self
+            .segments
+            .iter()
+            .find(|s| offset >= s.start && offset < s.end)
+            .or_else(|| self.segments.last());
+        match seg {
+            Some(s) => {
+                let within = offset.saturating_sub(s.start).min(s.end - s.start);
+                self.file_location(s.file, s.file_start + within)
+            }
+            None => Location {
+                file: 0,
+                line: 1,
+                col: 1,
+            },
+        }
+    }
+
+    /// The location of a RON (line, column) position in the expanded text.
+    pub fn locate_line_col(&self, line: usize, col: usize) -> Location {
+        let mut offset = 0;
+        for (i, l) in self.text.split_inclusive('\n').enumerate() {
+            if i + 1 == line {
+                let byte_col: usize = l.chars().take(col.saturating_sub(1)).map(char::len_utf8).sum();
+                return self.locate(offset + byte_col);
+            }
+            offset += l.len();
+        }
+        self.locate(self.text.len().saturating_sub(1))
+    }
+
+    fn file_location(&self, file: usize, offset: usize) -> Location {
+        let text = &self.files[file].text;
+        let offset = offset.min(text.len());
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = text[line_start..offset].chars().count() + 1;
+        Location { file, line, col }
+    }
+
+    /// The path of file `file`.
+    pub fn path(&self, file: usize) -> &Path {
+        &self.files[file].path
+    }
+
+    /// The text of line `line` (1-based) of file `file`.
+    pub fn line_text(&self, file: usize, line: usize) -> &str {
+        self.files[file]
+            .text
+            .lines()
+            .nth(line.saturating_sub(1))
+            .unwrap_or("")
+    }
+}
+
+/// One `include("path")` in a file: its byte range and the path.
+struct Include {
+    start: usize,
+    end: usize,
+    path: String,
+}
+
+/// Finds `include("...")` calls outside strings and comments.
+fn find_includes(text: &str) -> Vec<Include> {
+    let mut found = Vec::new();
+    for tok in Tokens::new(text) {
+        if let Tok::Ident(start, "include") = tok {
+            let rest = &text[start + "include".len()..];
+            let trimmed = rest.trim_start();
+            let Some(after_paren) = trimmed.strip_prefix('(') else {
+                continue;
+            };
+            let inner = after_paren.trim_start();
+            let Some(after_quote) = inner.strip_prefix('"') else {
+                continue;
+            };
+            let Some(close) = after_quote.find('"') else {
+                continue;
+            };
+            let path = &after_quote[..close];
+            let tail = after_quote[close + 1..].trim_start();
+            if let Some(after) = tail.strip_prefix(')') {
+                let end = text.len() - after.len();
+                found.push(Include {
+                    start,
+                    end,
+                    path: path.to_owned(),
+                });
+            }
+        }
+    }
+    found
+}
+
+/// A RON token with its byte offset, enough to navigate structure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Tok<'a> {
+    /// An identifier.
+    Ident(usize, &'a str),
+    /// A string, number or char literal.
+    Literal(usize),
+    /// One of `( ) [ ] { } , :`.
+    Punct(usize, u8),
+}
+
+impl Tok<'_> {
+    pub(crate) fn offset(&self) -> usize {
+        match *self {
+            Tok::Ident(o, _) | Tok::Literal(o) | Tok::Punct(o, _) => o,
+        }
+    }
+}
+
+/// A small RON tokenizer that skips comments and string contents.
+pub(crate) struct Tokens<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Tokens<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Self { text, pos: 0 }
+    }
+}
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = Tok<'a>;
+
+    fn next(&mut self) -> Option<Tok<'a>> {
+        let bytes = self.text.as_bytes();
+        loop {
+            let start = self.pos;
+            let &c = bytes.get(start)?;
+            match c {
+                b' ' | b'\t' | b'\r' | b'\n' => self.pos += 1,
+                b'/' if bytes.get(start + 1) == Some(&b'/') => {
+                    self.pos = self.text[start..].find('\n').map_or(bytes.len(), |i| start + i);
+                }
+                b'/' if bytes.get(start + 1) == Some(&b'*') => {
+                    let mut depth = 0usize;
+                    let mut i = start;
+                    while i + 1 < bytes.len() {
+                        if bytes[i] == b'/' && bytes[i + 1] == b'*' {
+                            depth += 1;
+                            i += 2;
+                        } else if bytes[i] == b'*' && bytes[i + 1] == b'/' {
+                            depth -= 1;
+                            i += 2;
+                            if depth == 0 {
+                                break;
+                            }
+                        } else {
+                            i += 1;
+                        }
+                    }
+                    self.pos = i.max(start + 2);
+                }
+                b'"' => {
+                    let mut i = start + 1;
+                    while i < bytes.len() && bytes[i] != b'"' {
+                        i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    }
+                    self.pos = (i + 1).min(bytes.len());
+                    return Some(Tok::Literal(start));
+                }
+                b'\'' => {
+                    let mut i = start + 1;
+                    while i < bytes.len() && bytes[i] != b'\'' {
+                        i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    }
+                    self.pos = (i + 1).min(bytes.len());
+                    return Some(Tok::Literal(start));
+                }
+                b'(' | b')' | b'[' | b']' | b'{' | b'}' | b',' | b':' => {
+                    self.pos += 1;
+                    return Some(Tok::Punct(start, c));
+                }
+                c if c.is_ascii_alphabetic() || c == b'_' => {
+                    let mut i = start;
+                    while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_')
+                    {
+                        i += 1;
+                    }
+                    self.pos = i;
+                    return Some(Tok::Ident(start, &self.text[start..i]));
+                }
+                c if c.is_ascii_digit() || c == b'-' || c == b'+' || c == b'.' => {
+                    let mut i = start + 1;
+                    while i < bytes.len()
+                        && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'.' | b'_'))
+                    {
+                        i += 1;
+                    }
+                    self.pos = i;
+                    return Some(Tok::Literal(start));
+                }
+                _ => {
+                    // Anything else (e.g. `#![enable(...)]`'s `#` and `!`) is skipped.
+                    self.pos += self.text[start..].chars().next().map_or(1, char::len_utf8);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn includes_are_found_outside_strings_and_comments() {
+        let text = r#"( a: include("x.ron"), // include("no.ron")
+            b: "include(\"no.ron\")", c: include( "y.ron" ) )"#;
+        let found: Vec<_> = find_includes(text).into_iter().map(|i| i.path).collect();
+        assert_eq!(found, ["x.ron", "y.ron"]);
+    }
+
+    #[test]
+    fn positions_map_back_through_an_include() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("inner.ron"), "[\n  1,\n  oops,\n]").unwrap();
+        let root = dir.path().join("root.ron");
+        std::fs::write(&root, "(\n  xs: include(\"inner.ron\"),\n  y: 2,\n)").unwrap();
+        let map = SourceMap::load(&root).unwrap();
+        let oops = map.text.find("oops").unwrap();
+        let at = map.locate(oops);
+        assert_eq!(map.path(at.file).file_name().unwrap(), "inner.ron");
+        assert_eq!((at.line, at.col), (3, 3));
+        let y = map.text.find("y:").unwrap();
+        let at = map.locate(y);
+        assert_eq!((at.file, at.line, at.col), (0, 3, 3));
+    }
+
+    #[test]
+    fn a_missing_include_names_the_including_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root.ron");
+        std::fs::write(&root, "(\n  xs: include(\"gone.ron\"),\n)").unwrap();
+        let err = SourceMap::load(&root).unwrap_err();
+        assert!(err.message.contains("gone.ron"), "{}", err.message);
+        let at = err.location.unwrap();
+        assert_eq!((at.line, at.col), (2, 7));
+    }
+
+    #[test]
+    fn an_include_cycle_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("a.ron");
+        std::fs::write(&root, "include(\"a.ron\")").unwrap();
+        let err = SourceMap::load(&root).unwrap_err();
+        assert!(err.message.contains("cycle"), "{}", err.message);
+    }
+}

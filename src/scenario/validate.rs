@@ -1,0 +1,863 @@
+//! Turns the raw [`ScenarioFile`] into a checked [`Scenario`], reporting every problem at
+//! once, each with its file:line:col, field and a hint.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use ron::extensions::Extensions;
+
+use super::diag::{Diagnostic, ScenarioError, Step, did_you_mean, find_value, path_string};
+use super::load::SourceMap;
+use super::schema::*;
+use super::{Category, Format, OutputSpec, Scenario};
+use crate::calendar::{Calendar, CategoryEffect, Effect, Event, EventKind, Payday, Season};
+use crate::persona::{
+    BasketItem, BudgetParams, HourModel, LoyaltyParams, Persona, PriceDist, VisitModel,
+};
+
+/// Longest run accepted, in days (a century).
+const MAX_DAYS: u32 = 36_525;
+/// Personas are stored in one byte per customer.
+const MAX_PERSONAS: usize = 255;
+/// Categories are stored in two bytes per line item.
+const MAX_CATEGORIES: usize = u16::MAX as usize;
+
+/// Parses the expanded text of `map` and validates it.
+pub fn parse_and_validate(
+    map: &SourceMap,
+    root: &Path,
+    known_systems: &[&str],
+) -> Result<Scenario, ScenarioError> {
+    let options = ron::Options::default()
+        .with_default_extension(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES);
+    let raw: ScenarioFile = options
+        .from_str(&map.text)
+        .map_err(|e| ScenarioError::resolve(map, vec![parse_diagnostic(map, &e)], root))?;
+    let mut checker = Checker {
+        map,
+        problems: Vec::new(),
+    };
+    let scenario = checker.scenario(raw, root, known_systems);
+    if checker.problems.is_empty() {
+        Ok(scenario)
+    } else {
+        Err(ScenarioError::resolve(map, checker.problems, root))
+    }
+}
+
+/// Turns a RON parse error into a diagnostic with a hint.
+fn parse_diagnostic(map: &SourceMap, e: &ron::error::SpannedError) -> Diagnostic {
+    use ron::Error as E;
+    let at = Some(map.locate_line_col(e.span.start.line, e.span.start.col));
+    let in_outer = |outer: &Option<String>| {
+        outer
+            .as_ref()
+            .map_or(String::new(), |o| format!(" in `{o}`"))
+    };
+    match &e.code {
+        E::NoSuchStructField {
+            expected,
+            found,
+            outer,
+        } => {
+            let hint = match did_you_mean(found, expected.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("expected one of: {}", expected.join(", ")),
+            };
+            Diagnostic::new(format!("unknown field `{found}`{}", in_outer(outer)), at)
+                .with_hint(hint)
+        }
+        E::NoSuchEnumVariant {
+            expected,
+            found,
+            outer,
+        } => {
+            let hint = match did_you_mean(found, expected.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("expected one of: {}", expected.join(", ")),
+            };
+            Diagnostic::new(format!("unknown variant `{found}`{}", in_outer(outer)), at)
+                .with_hint(hint)
+        }
+        E::MissingStructField { field, outer } => Diagnostic::new(
+            format!("missing field `{field}`{}", in_outer(outer)),
+            at,
+        )
+        .with_hint(format!(
+            "add `{field}: ...` (see docs/scenarios.md for what it takes)"
+        )),
+        E::DuplicateStructField { field, outer } => Diagnostic::new(
+            format!("field `{field}` given twice{}", in_outer(outer)),
+            at,
+        )
+        .with_hint("remove one of them"),
+        E::InvalidValueForType { expected, found } => {
+            Diagnostic::new(format!("wrong type: expected {expected}, found {found}"), at)
+                .with_hint("check the value against docs/scenarios.md")
+        }
+        E::ExpectedDifferentStructName { expected, found } => Diagnostic::new(
+            format!("expected `{expected}(...)`, found `{found}(...)`"),
+            at,
+        )
+        .with_hint(format!(
+            "write `{expected}(...)` or leave the name out: `(...)`"
+        )),
+        E::Eof => Diagnostic::new("the file ends too early", at)
+            .with_hint("a bracket or parenthesis is probably not closed"),
+        other => Diagnostic::new(other.to_string(), at)
+            .with_hint("check the syntax near here: RON values look like `(field: value, ...)`, lists like `[a, b]`"),
+    }
+}
+
+/// Collects problems while building the scenario.
+struct Checker<'m> {
+    map: &'m SourceMap,
+    problems: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn err(&mut self, path: &[Step<'_>], message: impl Into<String>, hint: impl Into<String>) {
+        let offset = find_value(&self.map.text, path);
+        let mut d = Diagnostic::new(message, Some(self.map.locate(offset)));
+        d.field = Some(path_string(path));
+        let hint = hint.into();
+        if !hint.is_empty() {
+            d.hint = Some(hint);
+        }
+        self.problems.push(d);
+    }
+
+    fn date(&mut self, path: &[Step<'_>], s: &str) -> Option<NaiveDate> {
+        match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.err(
+                    path,
+                    format!("`{s}` is not a valid date ({e})"),
+                    "dates are written \"YYYY-MM-DD\", e.g. \"2026-11-08\"",
+                );
+                None
+            }
+        }
+    }
+
+    fn probability(&mut self, path: &[Step<'_>], p: f64) -> f32 {
+        if !(0.0..=1.0).contains(&p) {
+            self.err(
+                path,
+                format!("probability {p} is outside 0..=1"),
+                "probabilities are written as fractions: 0.25 for 25%",
+            );
+        }
+        p as f32
+    }
+
+    fn factor(&mut self, path: &[Step<'_>], f: f64) -> f32 {
+        if !f.is_finite() || f < 0.0 {
+            self.err(
+                path,
+                format!("factor {f} must be a finite number >= 0"),
+                "1.0 means no effect, 1.3 is +30%, 0.9 is -10%",
+            );
+        }
+        f as f32
+    }
+
+    fn range_f(&mut self, path: &[Step<'_>], (lo, hi): (f64, f64), what: &str) {
+        if !(lo.is_finite() && hi.is_finite()) || lo <= 0.0 || lo > hi {
+            self.err(
+                path,
+                format!("{what} range ({lo}, {hi}) must be positive with low <= high"),
+                "write (low, high), e.g. (1.05, 1.15)",
+            );
+        }
+    }
+
+    fn scenario(&mut self, raw: ScenarioFile, root: &Path, known_systems: &[&str]) -> Scenario {
+        use Step::Field as F;
+        if raw.name.trim().is_empty()
+            || raw
+                .name
+                .chars()
+                .any(|c| !(c.is_alphanumeric() || "-_.".contains(c)))
+        {
+            self.err(
+                &[F("name")],
+                format!("name `{}` cannot be used as a folder name", raw.name),
+                "use letters, digits, '-', '_' and '.', e.g. \"diwali-2026\"",
+            );
+        }
+        let start = self.date(&[F("start")], &raw.start);
+        let days = match (raw.days, &raw.end, start) {
+            (Some(_), Some(_), _) => {
+                self.err(
+                    &[F("end")],
+                    "both `days` and `end` are given",
+                    "give one of them",
+                );
+                0
+            }
+            (None, None, _) => {
+                self.err(
+                    &[],
+                    "the scenario needs `days` or `end`",
+                    "add e.g. `days: 30,`",
+                );
+                0
+            }
+            (Some(d), None, _) => {
+                if d == 0 || d > MAX_DAYS {
+                    self.err(
+                        &[F("days")],
+                        format!("days must be between 1 and {MAX_DAYS}, got {d}"),
+                        "",
+                    );
+                }
+                d
+            }
+            (None, Some(end), Some(start)) => match self.date(&[F("end")], end) {
+                Some(end) if end < start => {
+                    self.err(
+                        &[F("end")],
+                        format!("end {end} is before start {start}"),
+                        "`end` is the last simulated day, inclusive",
+                    );
+                    0
+                }
+                Some(end) => ((end - start).num_days() + 1) as u32,
+                None => 0,
+            },
+            (None, Some(_), None) => 0,
+        };
+
+        let catalog = self.catalog(&raw.catalog);
+        let personas: Vec<Persona> = raw
+            .personas
+            .iter()
+            .enumerate()
+            .map(|(i, p)| self.persona(i, p, &catalog))
+            .collect();
+        if personas.is_empty() {
+            self.err(
+                &[F("personas")],
+                "no personas",
+                "add at least one Persona(...)",
+            );
+        }
+        if personas.len() > MAX_PERSONAS {
+            self.err(
+                &[F("personas")],
+                format!("at most {MAX_PERSONAS} personas are supported"),
+                "",
+            );
+        }
+        for (i, p) in personas.iter().enumerate() {
+            if personas[..i].iter().any(|q| q.name == p.name) {
+                self.err(
+                    &[F("personas"), Step::Index(i), F("name")],
+                    format!("persona `{}` is defined twice", p.name),
+                    "persona names must be unique",
+                );
+            }
+        }
+        let population = self.population(&raw.population, &personas);
+
+        let mut calendar = self.calendar(&raw.calendar, &catalog);
+        for (i, e) in raw.events.iter().enumerate() {
+            if let Some(ev) = self.event(&[F("events"), Step::Index(i)], e, &catalog) {
+                calendar.events.push(ev);
+            }
+        }
+
+        for (i, s) in raw.systems.iter().enumerate() {
+            if !known_systems.contains(&s.as_str()) {
+                let hint = match did_you_mean(s, known_systems.iter().copied()) {
+                    Some(m) => format!("did you mean `{m}`?"),
+                    None => format!("known systems: {}", known_systems.join(", ")),
+                };
+                self.err(
+                    &[F("systems"), Step::Index(i)],
+                    format!("unknown system `{s}`"),
+                    hint,
+                );
+            }
+        }
+
+        let dir = raw
+            .output
+            .dir
+            .clone()
+            .map_or_else(|| PathBuf::from("out").join(&raw.name), PathBuf::from);
+        let formats = raw
+            .output
+            .formats
+            .iter()
+            .map(|f| match f {
+                FormatFile::Csv => Format::Csv,
+            })
+            .collect();
+
+        Scenario {
+            name: raw.name,
+            description: raw.description,
+            seed: raw.seed,
+            start: start.unwrap_or_default(),
+            days,
+            catalog,
+            personas,
+            population,
+            calendar,
+            systems: raw.systems,
+            output: OutputSpec {
+                dir,
+                formats,
+                line_items: raw.output.line_items,
+            },
+            source: root.to_path_buf(),
+        }
+    }
+
+    fn catalog(&mut self, raw: &[CategoryFile]) -> Vec<Category> {
+        use Step::{Field as F, Index as I};
+        if raw.is_empty() {
+            self.err(
+                &[F("catalog")],
+                "the catalog is empty",
+                "add categories, e.g. (name: \"rice\", group: \"grocery\")",
+            );
+        }
+        if raw.len() > MAX_CATEGORIES {
+            self.err(
+                &[F("catalog")],
+                format!("at most {MAX_CATEGORIES} categories are supported"),
+                "",
+            );
+        }
+        for (i, c) in raw.iter().enumerate() {
+            if raw[..i].iter().any(|d| d.name == c.name) {
+                self.err(
+                    &[F("catalog"), I(i), F("name")],
+                    format!("category `{}` is listed twice", c.name),
+                    "category names must be unique",
+                );
+            }
+        }
+        raw.iter()
+            .map(|c| Category {
+                name: c.name.clone(),
+                group: c.group.clone(),
+            })
+            .collect()
+    }
+
+    fn category_index(
+        &mut self,
+        path: &[Step<'_>],
+        name: &str,
+        catalog: &[Category],
+    ) -> Option<u16> {
+        if let Some(i) = catalog.iter().position(|c| c.name == name) {
+            return Some(i as u16);
+        }
+        let hint = match did_you_mean(name, catalog.iter().map(|c| c.name.as_str())) {
+            Some(m) => format!("did you mean `{m}`?"),
+            None => "add it to `catalog` first".to_owned(),
+        };
+        self.err(path, format!("unknown category `{name}`"), hint);
+        None
+    }
+
+    fn persona(&mut self, i: usize, p: &PersonaFile, catalog: &[Category]) -> Persona {
+        use Step::{Field as F, Index as I};
+        let at = |rest: &[Step<'static>]| {
+            let mut v = vec![F("personas"), I(i)];
+            v.extend_from_slice(rest);
+            v
+        };
+        if p.age.0 > p.age.1 || p.age.1 > 120 {
+            self.err(
+                &at(&[F("age")]),
+                format!("age range {:?} is not (low, high) within 0..=120", p.age),
+                "e.g. age: (25, 35)",
+            );
+        }
+        if p.income.0 > p.income.1 {
+            self.err(
+                &at(&[F("income")]),
+                format!("income range {:?} has low > high", p.income),
+                "monthly income in rupees, e.g. income: (40000, 80000)",
+            );
+        }
+
+        let v = &p.visits;
+        let first_visit = self.probability(&at(&[F("visits"), F("first_visit")]), v.first_visit);
+        if v.recency.is_empty() {
+            self.err(
+                &at(&[F("visits"), F("recency")]),
+                "the recency curve is empty",
+                "e.g. recency: [(days: 0, p: 0.1), (days: 6, p: 0.7)]",
+            );
+        }
+        let mut steps = Vec::new();
+        for (k, s) in v.recency.iter().enumerate() {
+            let p = self.probability(&at(&[F("visits"), F("recency"), I(k), F("p")]), s.p);
+            if k > 0 && s.days <= v.recency[k - 1].days {
+                self.err(
+                    &at(&[F("visits"), F("recency"), I(k), F("days")]),
+                    "recency steps must have strictly increasing `days`",
+                    "list the steps from the shortest gap to the longest",
+                );
+            }
+            steps.push((s.days, p));
+        }
+        let mut weekday = [1.0f32; 7];
+        if v.weekday.len() == 7 {
+            for (k, w) in v.weekday.iter().enumerate() {
+                weekday[k] = self.factor(&at(&[F("visits"), F("weekday"), I(k)]), *w);
+            }
+        } else {
+            self.err(
+                &at(&[F("visits"), F("weekday")]),
+                format!("weekday needs 7 factors, got {}", v.weekday.len()),
+                "Monday first: [1.0, 1.0, 1.0, 1.0, 1.0, 1.2, 1.2]",
+            );
+        }
+        let cap = self.probability(&at(&[F("visits"), F("cap")]), v.cap);
+
+        let hours = match &p.hours {
+            HoursFile::Slots(slots) => {
+                if slots.is_empty() {
+                    self.err(
+                        &at(&[F("hours")]),
+                        "no time slots",
+                        "e.g. Slots([(\"18:00\", \"20:00\")])",
+                    );
+                }
+                let mut out = Vec::new();
+                for (k, (a, b)) in slots.iter().enumerate() {
+                    let path = at(&[F("hours"), I(k)]);
+                    match (parse_hhmm(a), parse_hhmm(b)) {
+                        (Some(a), Some(b)) if a < b => out.push((a, b)),
+                        (Some(_), Some(_)) => self.err(
+                            &path,
+                            format!("slot (\"{a}\", \"{b}\") ends before it starts"),
+                            "slots cannot cross midnight: split them in two",
+                        ),
+                        _ => self.err(
+                            &path,
+                            format!("slot (\"{a}\", \"{b}\") is not two times of day"),
+                            "times are \"HH:MM\" from \"00:00\" to \"24:00\"",
+                        ),
+                    }
+                }
+                if out.is_empty() {
+                    out.push((0, 1440));
+                }
+                HourModel::Slots(out)
+            }
+            HoursFile::Profile(w) => {
+                let total: f64 = w.iter().sum();
+                if w.len() != 24 || w.iter().any(|x| !x.is_finite() || *x < 0.0) || total <= 0.0
+                {
+                    self.err(
+                        &at(&[F("hours")]),
+                        "an hour profile needs 24 non-negative weights, not all zero",
+                        "hour 0 (midnight) first",
+                    );
+                    HourModel::Slots(vec![(0, 1440)])
+                } else {
+                    let mut cum = [0f32; 24];
+                    let mut acc = 0.0;
+                    for (h, x) in w.iter().enumerate() {
+                        acc += x / total;
+                        cum[h] = acc as f32;
+                    }
+                    cum[23] = 1.0;
+                    HourModel::Profile(cum)
+                }
+            }
+        };
+
+        let budget = p.budget.as_ref().map(|b| {
+            if !(b.income_share > 0.0 && b.income_share <= 1.0) {
+                self.err(
+                    &at(&[F("budget"), F("income_share")]),
+                    format!("income_share {} is outside (0, 1]", b.income_share),
+                    "the share of monthly income spent here, e.g. 0.15",
+                );
+            }
+            if !(1..=28).contains(&b.payday) {
+                self.err(
+                    &at(&[F("budget"), F("payday")]),
+                    format!("payday {} is not a day 1..=28", b.payday),
+                    "days after the 28th do not exist in every month",
+                );
+            }
+            BudgetParams {
+                income_share: b.income_share,
+                payday: b.payday,
+                exhausted_visit_factor: self.probability(
+                    &at(&[F("budget"), F("exhausted_visit_factor")]),
+                    b.exhausted_visit_factor,
+                ),
+            }
+        });
+
+        let loyalty = p.loyalty.as_ref().map(|l| {
+            let lp = |c: &mut Self, f: &'static str, x: f64| c.probability(&at(&[F("loyalty"), F(f)]), x);
+            if !(0.0..=1.0).contains(&l.initial.0)
+                || !(0.0..=1.0).contains(&l.initial.1)
+                || l.initial.0 > l.initial.1
+            {
+                self.err(
+                    &at(&[F("loyalty"), F("initial")]),
+                    format!("initial loyalty {:?} is not (low, high) within 0..=1", l.initial),
+                    "e.g. initial: (0.6, 0.9)",
+                );
+            }
+            LoyaltyParams {
+                initial: (l.initial.0 as f32, l.initial.1 as f32),
+                visit_effect: lp(self, "visit_effect", l.visit_effect),
+                gain: lp(self, "gain", l.gain),
+                decay: lp(self, "decay", l.decay),
+                trim_penalty: lp(self, "trim_penalty", l.trim_penalty),
+                shock_threshold: self
+                    .factor(&at(&[F("loyalty"), F("shock_threshold")]), l.shock_threshold),
+                shock_penalty: self
+                    .factor(&at(&[F("loyalty"), F("shock_penalty")]), l.shock_penalty),
+            }
+        });
+
+        if p.basket.is_empty() {
+            self.err(
+                &at(&[F("basket")]),
+                "the basket is empty",
+                "add items, e.g. (category: \"rice\", p: 0.8, quantity: (1, 2), price: Uniform(800, 2000))",
+            );
+        }
+        let mut basket = Vec::new();
+        for (k, item) in p.basket.iter().enumerate() {
+            let path = |f: &'static str| at(&[F("basket"), I(k), F(f)]);
+            let category = self.category_index(&path("category"), &item.category, catalog);
+            let prob = self.probability(&path("p"), item.p);
+            if item.quantity.0 > item.quantity.1 || item.quantity.1 == 0 {
+                self.err(
+                    &path("quantity"),
+                    format!("quantity range {:?} must be (low, high) with high >= 1", item.quantity),
+                    "e.g. quantity: (1, 3)",
+                );
+            }
+            let price = match item.price {
+                PriceFile::Uniform(lo, hi) => {
+                    self.range_f(&path("price"), (lo, hi), "price");
+                    PriceDist::Uniform(lo, hi)
+                }
+                PriceFile::Fixed(x) => {
+                    self.range_f(&path("price"), (x, x), "price");
+                    PriceDist::Fixed(x)
+                }
+                PriceFile::LogNormal {
+                    median,
+                    sigma,
+                    min,
+                    max,
+                } => {
+                    self.range_f(&path("price"), (min, max), "price clamp");
+                    if !(median > 0.0 && sigma >= 0.0 && sigma.is_finite()) {
+                        self.err(
+                            &path("price"),
+                            "log-normal needs median > 0 and sigma >= 0",
+                            "e.g. LogNormal(median: 1200, sigma: 0.6, min: 100, max: 50000)",
+                        );
+                    }
+                    PriceDist::LogNormal {
+                        mu: median.max(f64::MIN_POSITIVE).ln(),
+                        sigma,
+                        min,
+                        max,
+                    }
+                }
+            };
+            if let Some(category) = category {
+                basket.push(BasketItem {
+                    category,
+                    p: prob,
+                    quantity: item.quantity,
+                    price,
+                });
+            }
+        }
+
+        Persona {
+            name: p.name.clone(),
+            label: p.label.clone().unwrap_or_else(|| p.name.clone()),
+            age: p.age,
+            income: p.income,
+            visits: VisitModel {
+                first_visit,
+                recency: if steps.is_empty() {
+                    vec![0.0]
+                } else {
+                    VisitModel::table_from_steps(&steps)
+                },
+                weekday,
+                cap,
+            },
+            hours,
+            budget,
+            loyalty,
+            basket,
+        }
+    }
+
+    fn population(&mut self, raw: &[PopulationFile], personas: &[Persona]) -> Vec<u64> {
+        use Step::{Field as F, Index as I};
+        let mut counts = vec![0u64; personas.len()];
+        let mut seen = vec![false; personas.len()];
+        for (i, entry) in raw.iter().enumerate() {
+            let Some(p) = personas.iter().position(|p| p.name == entry.persona) else {
+                let hint = match did_you_mean(&entry.persona, personas.iter().map(|p| p.name.as_str()))
+                {
+                    Some(m) => format!("did you mean `{m}`?"),
+                    None => format!(
+                        "defined personas: {}",
+                        personas.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                };
+                self.err(
+                    &[F("population"), I(i), F("persona")],
+                    format!("unknown persona `{}`", entry.persona),
+                    hint,
+                );
+                continue;
+            };
+            if seen[p] {
+                self.err(
+                    &[F("population"), I(i), F("persona")],
+                    format!("persona `{}` appears twice in the population", entry.persona),
+                    "give each persona one entry",
+                );
+            }
+            seen[p] = true;
+            if entry.count < 0 {
+                self.err(
+                    &[F("population"), I(i), F("count")],
+                    format!("count {} is negative", entry.count),
+                    "the number of customers of this persona, 0 or more",
+                );
+            } else {
+                counts[p] = entry.count as u64;
+            }
+        }
+        let total: u64 = counts.iter().sum();
+        if total > u64::from(u32::MAX) {
+            self.err(
+                &[F("population")],
+                format!("{total} customers is more than the {} supported", u32::MAX),
+                "",
+            );
+        }
+        counts
+    }
+
+    fn effect(
+        &mut self,
+        path: &[Step<'_>],
+        traffic: f64,
+        purchase: f64,
+        quantity: f64,
+        price: (f64, f64),
+        categories: &[CategoryEffectFile],
+        catalog: &[Category],
+    ) -> Effect {
+        let sub = |f: &'static str| {
+            let mut v = path.to_vec();
+            v.push(Step::Field(f));
+            v
+        };
+        self.range_f(&sub("price"), price, "price factor");
+        let mut effect = Effect {
+            traffic: self.factor(&sub("traffic"), traffic),
+            purchase: self.factor(&sub("purchase"), purchase),
+            quantity: self.factor(&sub("quantity"), quantity),
+            price: (price.0 as f32, price.1 as f32),
+            categories: Vec::new(),
+        };
+        for (k, c) in categories.iter().enumerate() {
+            let mut cp = sub("categories");
+            cp.push(Step::Index(k));
+            let field = |f: &'static str| {
+                let mut v = cp.clone();
+                v.push(Step::Field(f));
+                v
+            };
+            let ce = CategoryEffect {
+                purchase: self.factor(&field("purchase"), c.purchase),
+                quantity: self.factor(&field("quantity"), c.quantity),
+                price: (c.price.0 as f32, c.price.1 as f32),
+            };
+            self.range_f(&field("price"), c.price, "price factor");
+            let members: Vec<u16> = catalog
+                .iter()
+                .enumerate()
+                .filter(|(_, cat)| cat.name == c.category || cat.group.as_deref() == Some(&c.category))
+                .map(|(i, _)| i as u16)
+                .collect();
+            if members.is_empty() {
+                let names = catalog
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .chain(catalog.iter().filter_map(|c| c.group.as_deref()));
+                let hint = match did_you_mean(&c.category, names) {
+                    Some(m) => format!("did you mean `{m}`?"),
+                    None => "name a catalog category or group".to_owned(),
+                };
+                self.err(
+                    &field("category"),
+                    format!("`{}` is neither a category nor a group of the catalog", c.category),
+                    hint,
+                );
+            }
+            effect.categories.extend(members.into_iter().map(|m| (m, ce)));
+        }
+        effect
+    }
+
+    fn effect_file(&mut self, path: &[Step<'_>], e: &EffectFile, catalog: &[Category]) -> Effect {
+        self.effect(path, e.traffic, e.purchase, e.quantity, e.price, &e.categories, catalog)
+    }
+
+    fn event(&mut self, path: &[Step<'_>], e: &EventFile, catalog: &[Category]) -> Option<Event> {
+        let (kind, spec) = match e {
+            EventFile::Festival(s) => (EventKind::Festival, s),
+            EventFile::Dip(s) => (EventKind::Dip, s),
+            EventFile::Sale(s) => (EventKind::Sale, s),
+        };
+        let sub = |f: &'static str| {
+            let mut v = path.to_vec();
+            v.push(Step::Field(f));
+            v
+        };
+        let from = self.date(&sub("from"), &spec.from);
+        let to = match (&spec.to, spec.days) {
+            (Some(_), Some(_)) => {
+                self.err(&sub("days"), "both `to` and `days` are given", "give one of them");
+                None
+            }
+            (Some(to), None) => {
+                let to = self.date(&sub("to"), to);
+                if let (Some(f), Some(t)) = (from, to)
+                    && t < f
+                {
+                    self.err(
+                        &sub("to"),
+                        format!("event `{}` ends ({t}) before it starts ({f})", spec.name),
+                        "`to` is the last day of the event, inclusive",
+                    );
+                }
+                to
+            }
+            (None, days) => {
+                let days = days.unwrap_or(1);
+                if days == 0 {
+                    self.err(&sub("days"), "an event lasts at least 1 day", "");
+                }
+                from.map(|f| f + chrono::Duration::days(i64::from(days.max(1)) - 1))
+            }
+        };
+        let effect = self.effect(
+            path,
+            spec.traffic,
+            spec.purchase,
+            spec.quantity,
+            spec.price,
+            &spec.categories,
+            catalog,
+        );
+        Some(Event {
+            name: spec.name.clone(),
+            kind,
+            from: from?,
+            to: to?,
+            lead_in: spec.lead_in,
+            tail: spec.tail,
+            effect,
+        })
+    }
+
+    fn calendar(&mut self, raw: &CalendarFile, catalog: &[Category]) -> Calendar {
+        use Step::{Field as F, Index as I};
+        let weekend = self.effect_file(&[F("calendar"), F("weekend")], &raw.weekend, catalog);
+        let mut seasons = Vec::new();
+        for (i, s) in raw.seasons.iter().enumerate() {
+            let mut months = 0u16;
+            for (k, m) in s.months.iter().enumerate() {
+                if (1..=12).contains(m) {
+                    months |= 1 << m;
+                } else {
+                    self.err(
+                        &[F("calendar"), F("seasons"), I(i), F("months"), I(k)],
+                        format!("month {m} is not 1..=12"),
+                        "January is 1",
+                    );
+                }
+            }
+            let effect = self.effect_file(
+                &[F("calendar"), F("seasons"), I(i), F("effect")],
+                &s.effect,
+                catalog,
+            );
+            seasons.push(Season {
+                name: s.name.clone(),
+                months,
+                effect,
+            });
+        }
+        let payday = raw.payday.as_ref().map(|p| {
+            if !(1..=28).contains(&p.day) || p.days == 0 || p.days > 28 {
+                self.err(
+                    &[F("calendar"), F("payday")],
+                    format!("payday day {} / days {} out of range", p.day, p.days),
+                    "day is 1..=28 and days 1..=28",
+                );
+            }
+            Payday {
+                day: p.day,
+                days: p.days,
+                effect: self.effect_file(&[F("calendar"), F("payday"), F("effect")], &p.effect, catalog),
+            }
+        });
+        let mut events = Vec::new();
+        for (i, e) in raw.events.iter().enumerate() {
+            if let Some(ev) = self.event(&[F("calendar"), F("events"), I(i)], e, catalog) {
+                events.push(ev);
+            }
+        }
+        Calendar {
+            weekend,
+            seasons,
+            payday,
+            events,
+        }
+    }
+}
+
+/// Parses "HH:MM" into minutes since midnight (up to 24:00).
+fn parse_hhmm(s: &str) -> Option<u16> {
+    let (h, m) = s.trim().split_once(':')?;
+    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+    (m < 60 && h * 60 + m <= 1440).then_some(h * 60 + m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_of_day_parse() {
+        assert_eq!(parse_hhmm("18:00"), Some(1080));
+        assert_eq!(parse_hhmm("24:00"), Some(1440));
+        assert_eq!(parse_hhmm("24:01"), None);
+        assert_eq!(parse_hhmm("6pm"), None);
+    }
+}

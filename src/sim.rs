@@ -1,0 +1,311 @@
+//! The simulation: a bevy_ecs `World` of customers, one `Schedule` run per simulated hour, and
+//! the plugin mechanism through which every behaviour is added.
+//!
+//! The schedule's system sets run in a fixed, declared order each hour:
+//! [`SimSet::Calendar`] → [`SimSet::Plan`] → [`SimSet::Shop`] → [`SimSet::Update`] →
+//! [`SimSet::Observe`]. A behaviour is a [`Plugin`] that adds its resources and systems
+//! `.in_set(...)` one of these; optional ones are enabled by name from the scenario's
+//! `systems: [...]` list through [`registry`].
+
+use bevy_ecs::prelude::*;
+use bevy_ecs::schedule::{
+    LogLevel, MultiThreadedExecutor, ScheduleBuildSettings, ScheduleLabel,
+    SingleThreadedExecutor,
+};
+use chrono::{Datelike, NaiveDate};
+
+use crate::calendar::{Calendar, Clock, Today};
+use crate::components::*;
+use crate::persona::to_paise;
+use crate::rng::{Purpose, Stream};
+use crate::scenario::Scenario;
+use crate::systems;
+
+/// The ordered phases of one simulated hour.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SimSet {
+    /// Advance the clock; recompute the day's multipliers at midnight.
+    Calendar,
+    /// At the start of a day, each customer decides whether and when to shop.
+    Plan,
+    /// Customers whose visit falls in this hour build a basket and pay.
+    Shop,
+    /// Budgets, loyalty and other state that changes with time.
+    Update,
+    /// Records reach the sinks in a deterministic order; aggregates are updated.
+    Observe,
+}
+
+/// The label of the hourly schedule.
+#[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Hour;
+
+/// What a plugin is given to register itself.
+pub struct SimBuilder<'a> {
+    /// The world: insert resources here.
+    pub world: &'a mut World,
+    /// The hourly schedule: add systems `.in_set(SimSet::...)`.
+    pub schedule: &'a mut Schedule,
+}
+
+/// A behaviour: resources and systems added to the simulation.
+///
+/// ```
+/// use bazaar::sim::{Plugin, SimBuilder, SimSet};
+/// use bevy_ecs::prelude::*;
+///
+/// /// Counts simulated hours.
+/// #[derive(Resource, Default)]
+/// struct Hours(u32);
+///
+/// fn count_hours(mut hours: ResMut<Hours>) {
+///     hours.0 += 1;
+/// }
+///
+/// struct HourCounter;
+///
+/// impl Plugin for HourCounter {
+///     fn build(&self, sim: &mut SimBuilder) {
+///         sim.world.init_resource::<Hours>();
+///         sim.schedule.add_systems(count_hours.in_set(SimSet::Update));
+///     }
+/// }
+/// ```
+pub trait Plugin: Send + Sync {
+    /// Adds the plugin's resources and systems.
+    fn build(&self, sim: &mut SimBuilder);
+}
+
+/// The scenario's parameters, shared read-only by every system.
+#[derive(Resource, Debug, Clone)]
+pub struct Model {
+    /// Master seed.
+    pub seed: u64,
+    /// Personas by index.
+    pub personas: Vec<crate::persona::Persona>,
+    /// Number of catalog categories.
+    pub categories: usize,
+    /// The calendar.
+    pub calendar: Calendar,
+    /// Customers per persona.
+    pub population: Vec<u64>,
+}
+
+/// An optional behaviour's registry entry.
+pub struct Registration {
+    /// The name used in scenario files.
+    pub name: &'static str,
+    /// What it does, for `--help` style listings.
+    pub about: &'static str,
+    /// Builds the plugin.
+    pub plugin: fn() -> Box<dyn Plugin>,
+}
+
+/// Optional behaviours, enabled by name from a scenario's `systems: [...]`.
+/// Adding one is one line here plus its file under `src/systems/`.
+pub fn registry() -> Vec<Registration> {
+    vec![Registration {
+        name: "daily_log",
+        about: "log one line per simulated day (visits, transactions, revenue)",
+        plugin: || Box::new(systems::daily_log::DailyLogPlugin),
+    }]
+}
+
+/// The names of the optional behaviours.
+pub fn known_systems() -> Vec<&'static str> {
+    registry().iter().map(|r| r.name).collect()
+}
+
+/// Thread settings for a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Threads(pub usize);
+
+impl Threads {
+    /// Makes sure the global compute pool exists with `n` threads (the first call wins; later
+    /// calls in the same process keep the pool they find). Returns the pool's size.
+    pub fn init(n: usize) -> usize {
+        let pool = bevy_tasks::ComputeTaskPool::get_or_init(|| {
+            bevy_tasks::TaskPoolBuilder::new()
+                .num_threads(n.max(1))
+                .thread_name("bazaar-compute".to_owned())
+                .build()
+        });
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global();
+        pool.thread_num()
+    }
+}
+
+/// A world of customers and the schedule that advances it.
+pub struct Simulation {
+    /// The ECS world.
+    pub world: World,
+    /// The hourly schedule.
+    pub schedule: Schedule,
+}
+
+impl Simulation {
+    /// Builds the world for a scenario: resources, the built-in behaviours, the optional ones
+    /// the scenario names, and `extra` plugins from the caller. Customers are not spawned yet.
+    pub fn new(scenario: &Scenario, threads: usize, extra: Vec<Box<dyn Plugin>>) -> Self {
+        let pool_threads = Threads::init(threads);
+        let mut world = World::new();
+        let mut schedule = Schedule::new(Hour);
+        schedule.set_build_settings(ScheduleBuildSettings {
+            ambiguity_detection: LogLevel::Error,
+            ..Default::default()
+        });
+        if pool_threads <= 1 {
+            schedule.set_executor(SingleThreadedExecutor::new());
+        } else {
+            schedule.set_executor(MultiThreadedExecutor::new());
+        }
+        schedule.configure_sets(
+            (
+                SimSet::Calendar,
+                SimSet::Plan,
+                SimSet::Shop,
+                SimSet::Update,
+                SimSet::Observe,
+            )
+                .chain(),
+        );
+        world.insert_resource(Model {
+            seed: scenario.seed,
+            personas: scenario.personas.clone(),
+            categories: scenario.catalog.len(),
+            calendar: scenario.calendar.clone(),
+            population: scenario.population.clone(),
+        });
+        world.insert_resource(Clock::new(scenario.start, scenario.days));
+        world.insert_resource(Today::neutral(scenario.start, scenario.catalog.len()));
+
+        let mut plugins = systems::builtin();
+        for r in registry() {
+            if scenario.systems.iter().any(|s| s == r.name) {
+                plugins.push((r.plugin)());
+            }
+        }
+        plugins.extend(extra);
+        let mut builder = SimBuilder {
+            world: &mut world,
+            schedule: &mut schedule,
+        };
+        for p in &plugins {
+            p.build(&mut builder);
+        }
+        Self { world, schedule }
+    }
+
+    /// Spawns every customer of the scenario, agent ids dense from 0 in persona order.
+    pub fn spawn_population(&mut self) {
+        let model = self.world.resource::<Model>().clone();
+        let start = self.world.resource::<Clock>().start;
+        let mut next_id = 0u32;
+        for (p, &count) in model.population.iter().enumerate() {
+            let persona = &model.personas[p];
+            let first = next_id;
+            let seed = model.seed;
+            self.world.spawn_batch((0..count as u32).map(move |k| {
+                spawn_customer(seed, first + k, p as u8, persona, start)
+            }));
+            next_id += count as u32;
+        }
+    }
+
+    /// Runs one simulated hour.
+    pub fn step(&mut self) {
+        self.schedule.run(&mut self.world);
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> Clock {
+        *self.world.resource::<Clock>()
+    }
+
+    /// Whether every hour of the scenario has run.
+    pub fn finished(&self) -> bool {
+        let c = self.clock();
+        c.tick != u32::MAX && c.tick + 1 >= c.total_ticks()
+    }
+}
+
+/// Everything a customer entity is spawned with.
+pub type CustomerBundle = (
+    AgentId,
+    Persona,
+    Demographics,
+    Budget,
+    Loyalty,
+    Recency,
+    DayPlan,
+    Ledger,
+);
+
+/// The components of one new customer, drawn from its own spawn stream.
+pub fn spawn_customer(
+    seed: u64,
+    id: u32,
+    persona_index: u8,
+    persona: &crate::persona::Persona,
+    start: NaiveDate,
+) -> CustomerBundle {
+    let mut rng = Stream::for_agent(seed, id, 0, Purpose::Spawn);
+    let age = persona.age.0 + rng.below(u64::from(persona.age.1 - persona.age.0 + 1)) as u32;
+    let income = persona.income.0 + rng.below(persona.income.1 - persona.income.0 + 1);
+    let loyalty = match &persona.loyalty {
+        Some(l) => l.initial.0 + (l.initial.1 - l.initial.0) * rng.unit_f32(),
+        None => 1.0,
+    };
+    let budget = match &persona.budget {
+        Some(b) => {
+            let monthly = to_paise(income as f64 * b.income_share);
+            Budget {
+                monthly,
+                left: prorated(monthly, start, b.payday),
+            }
+        }
+        None => Budget::unlimited(),
+    };
+    (
+        AgentId(id),
+        Persona(persona_index),
+        Demographics {
+            age: age.min(255) as u8,
+            income: income.min(u64::from(u32::MAX)) as u32,
+        },
+        budget,
+        Loyalty(loyalty),
+        Recency {
+            last_purchase: Recency::NEVER,
+        },
+        DayPlan::none(),
+        Ledger::default(),
+    )
+}
+
+/// What is left of a monthly budget on `date` when it is refilled on day `payday`: the share
+/// of the pay period still to run.
+pub fn prorated(monthly: i64, date: NaiveDate, payday: u32) -> i64 {
+    let day = date.day();
+    let until = if day < payday {
+        payday - day
+    } else {
+        30 - (day - payday).min(29)
+    };
+    (monthly as f64 * f64::from(until.min(30)) / 30.0).round() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prorating_follows_the_pay_period() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(prorated(3000, d("2026-10-01"), 1), 3000);
+        assert_eq!(prorated(3000, d("2026-10-16"), 1), 1500);
+        assert_eq!(prorated(3000, d("2026-10-20"), 25), 500);
+    }
+}

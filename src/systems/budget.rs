@@ -1,0 +1,56 @@
+//! Budgets: at the end of the day before a persona's payday, its customers' budgets are
+//! refilled, so the new month's money is there from the payday's first hour.
+//!
+//! Spending itself is taken off the budget where it happens, in the shopping system.
+
+use bevy_ecs::prelude::*;
+use chrono::{Datelike, Duration};
+
+use crate::calendar::Clock;
+use crate::components::{Budget, Persona};
+use crate::sim::{Model, Plugin, SimBuilder, SimSet};
+
+/// Which personas are paid tomorrow; empty on most days.
+fn paid_tomorrow(clock: &Clock, model: &Model) -> Vec<bool> {
+    let tomorrow = (clock.date() + Duration::days(1)).day();
+    model
+        .personas
+        .iter()
+        .map(|p| p.budget.as_ref().is_some_and(|b| b.payday == tomorrow))
+        .collect()
+}
+
+/// Run condition: the last hour of a day before some persona's payday.
+pub fn payday_eve(clock: Res<Clock>, model: Res<Model>) -> bool {
+    clock.hour() == 23 && paid_tomorrow(&clock, &model).contains(&true)
+}
+
+/// Refills the budgets of the personas paid tomorrow.
+pub fn refill_budgets(
+    clock: Res<Clock>,
+    model: Res<Model>,
+    mut customers: Query<(&Persona, &mut Budget)>,
+) {
+    let paid = paid_tomorrow(&clock, &model);
+    customers
+        .contiguous_par_iter_mut()
+        .expect("customer components are table-stored")
+        .for_each(|(personas, mut budgets)| {
+            let budgets = budgets.bypass_change_detection();
+            for (p, b) in personas.iter().zip(budgets.iter_mut()) {
+                if paid[usize::from(p.0)] {
+                    b.left = b.monthly;
+                }
+            }
+        });
+}
+
+/// The budget behaviour.
+pub struct BudgetPlugin;
+
+impl Plugin for BudgetPlugin {
+    fn build(&self, sim: &mut SimBuilder) {
+        sim.schedule
+            .add_systems(refill_budgets.run_if(payday_eve).in_set(SimSet::Update));
+    }
+}

@@ -1,0 +1,29 @@
+//! Time: advances the [`Clock`] each hour and recomputes [`Today`]'s multipliers at midnight.
+
+use bevy_ecs::prelude::*;
+
+use crate::calendar::{Clock, Today};
+use crate::sim::{Model, Plugin, SimBuilder, SimSet};
+
+/// Advances simulated time by one hour.
+pub fn advance_clock(mut clock: ResMut<Clock>) {
+    clock.tick = clock.tick.wrapping_add(1);
+}
+
+/// Recomputes the day's calendar multipliers.
+pub fn refresh_today(clock: Res<Clock>, model: Res<Model>, mut today: ResMut<Today>) {
+    *today = model.calendar.day(clock.date(), model.categories);
+}
+
+/// The calendar behaviour.
+pub struct ClockPlugin;
+
+impl Plugin for ClockPlugin {
+    fn build(&self, sim: &mut SimBuilder) {
+        sim.schedule.add_systems(
+            (advance_clock, refresh_today.run_if(super::start_of_day))
+                .chain()
+                .in_set(SimSet::Calendar),
+        );
+    }
+}

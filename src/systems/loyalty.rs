@@ -1,0 +1,119 @@
+//! Loyalty: rises after a good visit, falls after a trimmed basket or a price shock, and
+//! decays a little every day. Low loyalty lowers the visit probability (see
+//! [`crate::persona::LoyaltyParams::visit_factor`]), which is how churn can emerge.
+
+use bevy_ecs::prelude::*;
+
+use crate::components::{Loyalty, Persona};
+use crate::persona::LoyaltyParams;
+use crate::sim::{Model, Plugin, SimBuilder, SimSet};
+
+/// What a visit was like, as far as loyalty is concerned.
+#[derive(Debug, Clone, Copy)]
+pub struct VisitOutcome {
+    /// Something was bought.
+    pub bought: bool,
+    /// The budget forced a trim.
+    pub trimmed: bool,
+    /// Prices paid over reference prices (1 = usual prices).
+    pub price_index: f32,
+}
+
+/// Applies one visit's outcome to a loyalty level.
+#[inline]
+pub fn after_visit(params: &LoyaltyParams, loyalty: &mut f32, outcome: VisitOutcome) {
+    let mut l = *loyalty;
+    if outcome.bought && !outcome.trimmed {
+        l += params.gain * (1.0 - l);
+    }
+    if outcome.trimmed {
+        l -= params.trim_penalty;
+    }
+    let excess = outcome.price_index - 1.0 - params.shock_threshold;
+    if outcome.bought && excess > 0.0 {
+        l -= params.shock_penalty * excess;
+    }
+    *loyalty = l.clamp(0.0, 1.0);
+}
+
+/// Run condition: the end of a day, when some persona's loyalty decays.
+pub fn decay_due(clock: Res<crate::calendar::Clock>, model: Res<Model>) -> bool {
+    clock.hour() == 23
+        && model
+            .personas
+            .iter()
+            .any(|p| p.loyalty.is_some_and(|l| l.decay > 0.0))
+}
+
+/// Applies one day's decay.
+pub fn decay_loyalty(model: Res<Model>, mut customers: Query<(&Persona, &mut Loyalty)>) {
+    let keep: Vec<f32> = model
+        .personas
+        .iter()
+        .map(|p| p.loyalty.map_or(1.0, |l| 1.0 - l.decay))
+        .collect();
+    customers
+        .contiguous_par_iter_mut()
+        .expect("customer components are table-stored")
+        .for_each(|(personas, mut loyalty)| {
+            let loyalty = loyalty.bypass_change_detection();
+            for (p, l) in personas.iter().zip(loyalty.iter_mut()) {
+                l.0 *= keep[usize::from(p.0)];
+            }
+        });
+}
+
+/// The loyalty behaviour.
+pub struct LoyaltyPlugin;
+
+impl Plugin for LoyaltyPlugin {
+    fn build(&self, sim: &mut SimBuilder) {
+        sim.schedule
+            .add_systems(decay_loyalty.run_if(decay_due).in_set(SimSet::Update));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> LoyaltyParams {
+        LoyaltyParams {
+            initial: (0.5, 0.5),
+            visit_effect: 0.5,
+            gain: 0.1,
+            decay: 0.01,
+            trim_penalty: 0.05,
+            shock_threshold: 0.1,
+            shock_penalty: 0.5,
+        }
+    }
+
+    #[test]
+    fn a_good_visit_raises_loyalty_toward_one() {
+        let mut l = 0.5;
+        after_visit(&params(), &mut l, VisitOutcome { bought: true, trimmed: false, price_index: 1.0 });
+        assert!((l - 0.55).abs() < 1e-6);
+    }
+
+    #[test]
+    fn trims_and_price_shocks_lower_it() {
+        let mut l = 0.5;
+        after_visit(&params(), &mut l, VisitOutcome { bought: true, trimmed: true, price_index: 1.0 });
+        assert!((l - 0.45).abs() < 1e-6);
+        let mut l = 0.5;
+        // 30% above reference, 10% tolerated: 0.2 excess x 0.5 penalty = -0.1, +0.05 gain.
+        after_visit(&params(), &mut l, VisitOutcome { bought: true, trimmed: false, price_index: 1.3 });
+        assert!((l - 0.45).abs() < 1e-5, "{l}");
+        let mut l = 0.01;
+        after_visit(&params(), &mut l, VisitOutcome { bought: false, trimmed: true, price_index: 1.0 });
+        assert_eq!(l, 0.0, "clamped at zero");
+    }
+
+    #[test]
+    fn low_loyalty_lowers_visits() {
+        let p = params();
+        assert_eq!(p.visit_factor(1.0), 1.0);
+        assert!((p.visit_factor(0.2) - 0.6).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,37 @@
+//! Behaviours, one per file, each a [`Plugin`](crate::sim::Plugin) registering its systems in
+//! one of the [`SimSet`](crate::sim::SimSet)s.
+//!
+//! Built-in behaviours are listed in [`builtin`]; optional ones are registered by name in
+//! [`crate::sim::registry`].
+
+pub mod budget;
+pub mod clock;
+pub mod daily_log;
+pub mod loyalty;
+pub mod observe;
+pub mod planning;
+pub mod shopping;
+
+use crate::sim::Plugin;
+
+/// The behaviours every simulation has, in registration order.
+pub fn builtin() -> Vec<Box<dyn Plugin>> {
+    vec![
+        Box::new(clock::ClockPlugin),
+        Box::new(planning::PlanningPlugin),
+        Box::new(shopping::ShoppingPlugin),
+        Box::new(budget::BudgetPlugin),
+        Box::new(loyalty::LoyaltyPlugin),
+        Box::new(observe::ObservePlugin),
+    ]
+}
+
+/// Run condition: the first hour of a day.
+pub fn start_of_day(clock: bevy_ecs::prelude::Res<crate::calendar::Clock>) -> bool {
+    clock.hour() == 0
+}
+
+/// Run condition: the last hour of a day.
+pub fn end_of_day(clock: bevy_ecs::prelude::Res<crate::calendar::Clock>) -> bool {
+    clock.hour() == 23
+}

@@ -1,0 +1,192 @@
+//! Observation: merges the hour's per-thread buffers in customer order and keeps the running
+//! tallies (per day and persona, festival vs ordinary, weekend vs weekday) that the daily
+//! metrics, the summary and the console report are made from.
+//!
+//! Money is summed in integer paise, so every tally is exact and independent of the order in
+//! which threads produced the records.
+
+use bevy_ecs::prelude::*;
+use serde::Serialize;
+
+use crate::calendar::{Clock, Today};
+use crate::records::{HourRecords, ShopBuffers, TxRecord};
+use crate::sim::{Model, Plugin, SimBuilder, SimSet};
+
+/// Counts and sums over a set of visits and transactions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Visits, with or without a purchase.
+    pub visits: u64,
+    /// Visits that bought nothing.
+    pub empty_visits: u64,
+    /// Transactions.
+    pub transactions: u64,
+    /// Revenue, paise.
+    pub revenue_paise: i64,
+    /// Units sold.
+    pub units: u64,
+    /// Line items.
+    pub lines: u64,
+    /// Baskets trimmed to fit a budget.
+    pub trimmed: u64,
+}
+
+impl Totals {
+    /// Adds one transaction.
+    #[inline]
+    pub fn add_tx(&mut self, t: &TxRecord) {
+        self.transactions += 1;
+        self.revenue_paise += t.total;
+        self.units += u64::from(t.units);
+        self.lines += u64::from(t.lines);
+        self.trimmed += u64::from(t.trimmed);
+    }
+
+    /// Adds another set of totals.
+    pub fn add(&mut self, o: &Totals) {
+        self.visits += o.visits;
+        self.empty_visits += o.empty_visits;
+        self.transactions += o.transactions;
+        self.revenue_paise += o.revenue_paise;
+        self.units += o.units;
+        self.lines += o.lines;
+        self.trimmed += o.trimmed;
+    }
+
+    /// Mean basket value in paise (0 without transactions).
+    pub fn mean_basket_paise(&self) -> f64 {
+        if self.transactions == 0 {
+            0.0
+        } else {
+            self.revenue_paise as f64 / self.transactions as f64
+        }
+    }
+}
+
+/// Totals over a class of days, with the number of such days.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct DayClass {
+    /// Days in the class.
+    pub days: u32,
+    /// Their totals.
+    pub totals: Totals,
+}
+
+/// Running tallies of the whole run.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct Tally {
+    /// Today so far, by persona.
+    pub today: Vec<Totals>,
+    /// Completed days, by persona.
+    pub by_persona: Vec<Totals>,
+    /// Days with a festival in force.
+    pub festival: DayClass,
+    /// Days without one.
+    pub ordinary: DayClass,
+    /// Saturdays and Sundays.
+    pub weekend: DayClass,
+    /// Monday to Friday.
+    pub weekday: DayClass,
+}
+
+impl Tally {
+    /// Totals over every persona of the completed days.
+    pub fn overall(&self) -> Totals {
+        let mut t = Totals::default();
+        for p in &self.by_persona {
+            t.add(p);
+        }
+        t
+    }
+}
+
+/// A completed day, published at its last hour for the sinks.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct ClosedDay {
+    /// Set only during the last hour of a day.
+    pub ready: bool,
+    /// The day's date.
+    pub date: Option<chrono::NaiveDate>,
+    /// Its totals by persona.
+    pub by_persona: Vec<Totals>,
+    /// A festival was in force.
+    pub festival: bool,
+    /// It was a weekend day.
+    pub weekend: bool,
+    /// Names of the events in force.
+    pub events: String,
+}
+
+/// Merges the per-thread buffers into [`HourRecords`], in customer order.
+pub fn collect_records(mut buffers: ResMut<ShopBuffers>, mut hour: ResMut<HourRecords>) {
+    hour.merge_from(&mut buffers);
+}
+
+/// Adds the hour's records to today's tallies.
+pub fn tally_hour(hour: Res<HourRecords>, mut tally: ResMut<Tally>) {
+    let tally = &mut *tally;
+    for t in &hour.txs {
+        tally.today[usize::from(t.persona)].add_tx(t);
+    }
+    for (p, (v, e)) in hour.counts.visits.iter().zip(&hour.counts.empty).enumerate() {
+        tally.today[p].visits += u64::from(*v);
+        tally.today[p].empty_visits += u64::from(*e);
+    }
+}
+
+/// At the last hour of a day: publishes the day and folds it into the run's tallies.
+pub fn close_day(
+    clock: Res<Clock>,
+    today: Res<Today>,
+    mut tally: ResMut<Tally>,
+    mut closed: ResMut<ClosedDay>,
+) {
+    closed.ready = clock.hour() == 23;
+    if !closed.ready {
+        return;
+    }
+    let tally = &mut *tally;
+    let mut day = Totals::default();
+    for (p, t) in tally.today.iter().enumerate() {
+        tally.by_persona[p].add(t);
+        day.add(t);
+    }
+    for (class, applies) in [
+        (&mut tally.festival, today.festival),
+        (&mut tally.ordinary, !today.festival),
+        (&mut tally.weekend, today.weekend),
+        (&mut tally.weekday, !today.weekend),
+    ] {
+        if applies {
+            class.days += 1;
+            class.totals.add(&day);
+        }
+    }
+    closed.date = Some(today.date);
+    closed.by_persona.clone_from(&tally.today);
+    closed.festival = today.festival;
+    closed.weekend = today.weekend;
+    closed.events.clone_from(&today.events);
+    tally.today.fill(Totals::default());
+}
+
+/// The observe behaviour.
+pub struct ObservePlugin;
+
+impl Plugin for ObservePlugin {
+    fn build(&self, sim: &mut SimBuilder) {
+        let personas = sim.world.resource::<Model>().personas.len();
+        sim.world.init_resource::<HourRecords>();
+        sim.world.insert_resource(Tally {
+            today: vec![Totals::default(); personas],
+            by_persona: vec![Totals::default(); personas],
+            ..Tally::default()
+        });
+        sim.world.init_resource::<ClosedDay>();
+        sim.schedule.add_systems(
+            (collect_records, tally_hour, close_day)
+                .chain()
+                .in_set(SimSet::Observe),
+        );
+    }
+}

@@ -1,0 +1,249 @@
+//! Shopping: customers whose planned visit falls in this hour build a basket, trim it to
+//! their budget, and pay.
+//!
+//! Runs in parallel over contiguous component slices, skipping change detection; only
+//! customers whose [`DayPlan`] names this hour do any work. Records go to per-thread
+//! [`ShopBuffers`]; the observe phase merges them in customer order.
+
+use bevy_ecs::prelude::*;
+
+use crate::calendar::{Clock, Today};
+use crate::components::*;
+use crate::persona::{Persona as PersonaParams, sample_quantity, to_paise};
+use crate::records::{LineRecord, ShopBuffer, ShopBuffers, TxRecord};
+use crate::rng::{Purpose, Stream};
+use crate::sim::{Model, Plugin, SimBuilder, SimSet};
+use crate::systems::loyalty::{VisitOutcome, after_visit};
+use crate::systems::planning::VisitsByHour;
+
+/// A category's purchase probability never exceeds this after calendar factors.
+pub const PURCHASE_CAP: f32 = 0.95;
+
+/// Draws a basket into `lines`: for each category of the persona, bought with probability
+/// `min(p × purchase factor, PURCHASE_CAP)`, quantity and unit price from the persona's
+/// ranges times today's factors. Returns the price index (paid over reference prices).
+#[inline]
+pub fn draw_basket(
+    persona: &PersonaParams,
+    today: &Today,
+    rng: &mut Stream,
+    lines: &mut Vec<LineRecord>,
+) -> f64 {
+    let mut paid = 0i64;
+    let mut reference = 0f64;
+    for item in &persona.basket {
+        let c = usize::from(item.category);
+        let p = (item.p * today.purchase[c]).min(PURCHASE_CAP);
+        if !rng.chance(p) {
+            continue;
+        }
+        let quantity = sample_quantity(item.quantity, today.quantity[c], rng);
+        let (lo, hi) = today.price[c];
+        let factor = if lo == hi {
+            f64::from(lo)
+        } else {
+            f64::from(lo) + f64::from(hi - lo) * rng.unit_f64()
+        };
+        let unit_price = to_paise(item.price.sample(rng) * factor).max(1);
+        paid += i64::from(quantity) * unit_price;
+        reference += f64::from(quantity) * item.price.reference() * 100.0;
+        lines.push(LineRecord {
+            category: item.category,
+            quantity,
+            unit_price,
+        });
+    }
+    if reference > 0.0 {
+        paid as f64 / reference
+    } else {
+        1.0
+    }
+}
+
+/// Trims `lines[from..]` in order so their total fits in `left`: a line that does not fit
+/// is cut to the units that do, or dropped. Works in place (no allocation). Returns whether
+/// anything was cut.
+#[inline]
+pub fn trim_to_budget(lines: &mut Vec<LineRecord>, from: usize, mut left: i64) -> bool {
+    let mut trimmed = false;
+    let mut kept = from;
+    for r in from..lines.len() {
+        let mut line = lines[r];
+        if line.total() > left {
+            trimmed = true;
+            let affordable = left.max(0) / line.unit_price;
+            if affordable == 0 {
+                continue;
+            }
+            line.quantity = affordable as u32;
+        }
+        left -= line.total();
+        lines[kept] = line;
+        kept += 1;
+    }
+    lines.truncate(kept);
+    trimmed
+}
+
+/// Everything one visit needs to know and change about a customer.
+pub struct Visitor<'a> {
+    /// Customer id.
+    pub agent: u32,
+    /// Persona index.
+    pub persona: u8,
+    /// Minute of the hour.
+    pub minute: u8,
+    /// Budget.
+    pub budget: &'a mut Budget,
+    /// Loyalty.
+    pub loyalty: &'a mut Loyalty,
+    /// Recency.
+    pub recency: &'a mut Recency,
+    /// Ledger.
+    pub ledger: &'a mut Ledger,
+}
+
+/// One visit: basket, budget trim, payment, state updates and the record.
+#[inline]
+pub fn visit(v: Visitor<'_>, model: &Model, today: &Today, clock: &Clock, buf: &mut ShopBuffer) {
+    let persona = &model.personas[usize::from(v.persona)];
+    let mut rng = Stream::for_agent(model.seed, v.agent, clock.tick, Purpose::Basket);
+    let line_start = buf.lines.len();
+    let price_index = draw_basket(persona, today, &mut rng, &mut buf.lines);
+    let trimmed = v.budget.is_limited() && trim_to_budget(&mut buf.lines, line_start, v.budget.left);
+    let basket = &buf.lines[line_start..];
+    let total: i64 = basket.iter().map(LineRecord::total).sum();
+    let units: u32 = basket.iter().map(|l| l.quantity).sum();
+    let bought = !basket.is_empty();
+    v.ledger.visits += 1;
+    if bought {
+        if v.budget.is_limited() {
+            v.budget.left -= total;
+        }
+        v.recency.last_purchase = clock.day() as i32;
+        v.ledger.purchases += 1;
+        v.ledger.spent += total;
+        buf.txs.push(TxRecord {
+            agent: v.agent,
+            persona: v.persona,
+            minute: v.minute,
+            trimmed,
+            lines: basket.len() as u16,
+            line_start: line_start as u32,
+            units,
+            total,
+        });
+    }
+    buf.counts.visit(usize::from(v.persona), bought);
+    if let Some(params) = &persona.loyalty {
+        after_visit(
+            params,
+            &mut v.loyalty.0,
+            VisitOutcome {
+                bought,
+                trimmed,
+                price_index: price_index as f32,
+            },
+        );
+    }
+}
+
+/// Serves every customer whose visit is planned for this hour.
+#[expect(clippy::type_complexity, reason = "a system's query lists what it touches")]
+pub fn shop(
+    clock: Res<Clock>,
+    today: Res<Today>,
+    model: Res<Model>,
+    buffers: Res<ShopBuffers>,
+    mut customers: Query<(
+        &AgentId,
+        &Persona,
+        &DayPlan,
+        &mut Budget,
+        &mut Loyalty,
+        &mut Recency,
+        &mut Ledger,
+    )>,
+) {
+    let hour = clock.hour() as u8;
+    let (clock, today, model) = (&*clock, &*today, &*model);
+    customers
+        .contiguous_par_iter_mut()
+        .expect("customer components are table-stored")
+        .for_each_init(
+            || buffers.0.borrow_local_mut(),
+            |buf, (ids, personas, plans, mut budget, mut loyalty, mut recency, mut ledger)| {
+                let budget = budget.bypass_change_detection();
+                let loyalty = loyalty.bypass_change_detection();
+                let recency = recency.bypass_change_detection();
+                let ledger = ledger.bypass_change_detection();
+                for (i, plan) in plans.iter().enumerate() {
+                    if plan.hour != hour {
+                        continue;
+                    }
+                    visit(
+                        Visitor {
+                            agent: ids[i].0,
+                            persona: personas[i].0,
+                            minute: plan.minute,
+                            budget: &mut budget[i],
+                            loyalty: &mut loyalty[i],
+                            recency: &mut recency[i],
+                            ledger: &mut ledger[i],
+                        },
+                        model,
+                        today,
+                        clock,
+                        buf,
+                    );
+                }
+            },
+        );
+}
+
+/// Run condition: someone plans to visit this hour.
+pub fn anyone_visiting(clock: Res<Clock>, by_hour: Res<VisitsByHour>) -> bool {
+    by_hour.0[clock.hour() as usize] > 0
+}
+
+/// The shopping behaviour.
+pub struct ShoppingPlugin;
+
+impl Plugin for ShoppingPlugin {
+    fn build(&self, sim: &mut SimBuilder) {
+        sim.world.init_resource::<ShopBuffers>();
+        sim.schedule
+            .add_systems(shop.run_if(anyone_visiting).in_set(SimSet::Shop));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(quantity: u32, unit_price: i64) -> LineRecord {
+        LineRecord {
+            category: 0,
+            quantity,
+            unit_price,
+        }
+    }
+
+    #[test]
+    fn a_basket_that_fits_is_untouched() {
+        let mut lines = vec![line(2, 100), line(1, 300)];
+        assert!(!trim_to_budget(&mut lines, 0, 500));
+        assert_eq!(lines, vec![line(2, 100), line(1, 300)]);
+    }
+
+    #[test]
+    fn trimming_cuts_quantities_then_drops_lines() {
+        let mut lines = vec![line(2, 100), line(3, 150), line(1, 1000)];
+        assert!(trim_to_budget(&mut lines, 0, 520));
+        // 200 fits; 3 x 150 = 450 does not fit in 320, 2 units do; 1000 is dropped.
+        assert_eq!(lines, vec![line(2, 100), line(2, 150)]);
+        let mut lines = vec![line(1, 100)];
+        assert!(trim_to_budget(&mut lines, 0, 0));
+        assert!(lines.is_empty());
+    }
+}
