@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::diag::{Diagnostic, Location};
+use super::diag::{Diagnostic, Location, ScenarioError};
 
 /// Deepest include nesting accepted (guards against runaway recursion).
 const MAX_INCLUDE_DEPTH: usize = 16;
@@ -42,25 +42,33 @@ pub struct SourceMap {
 
 impl SourceMap {
     /// Reads `path` and expands its includes.
-    pub fn load(path: &Path) -> Result<Self, Diagnostic> {
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
         let mut map = SourceMap::default();
         let mut text = String::new();
-        map.expand(path, None, &mut Vec::new(), &mut text)?;
-        map.text = text;
-        Ok(map)
+        match map.expand(path, None, &mut Vec::new(), &mut text) {
+            Ok(()) => {
+                map.text = text;
+                Ok(map)
+            }
+            Err(d) => Err(ScenarioError::resolve(&map, vec![d], path)),
+        }
     }
 
     /// Builds a map for text that did not come from disk (tests, stdin).
-    pub fn from_text(name: &str, text: &str) -> Result<Self, Diagnostic> {
+    pub fn from_text(name: &str, text: &str) -> Result<Self, ScenarioError> {
         let mut map = SourceMap::default();
         let mut out = String::new();
         map.files.push(SourceFile {
             path: PathBuf::from(name),
             text: text.to_owned(),
         });
-        map.splice(0, Path::new("."), &mut vec![PathBuf::from(name)], &mut out)?;
-        map.text = out;
-        Ok(map)
+        match map.splice(0, Path::new("."), &mut vec![PathBuf::from(name)], &mut out) {
+            Ok(()) => {
+                map.text = out;
+                Ok(map)
+            }
+            Err(d) => Err(ScenarioError::resolve(&map, vec![d], Path::new(name))),
+        }
     }
 
     fn expand(
@@ -379,9 +387,10 @@ mod tests {
         let root = dir.path().join("root.ron");
         std::fs::write(&root, "(\n  xs: include(\"gone.ron\"),\n)").unwrap();
         let err = SourceMap::load(&root).unwrap_err();
-        assert!(err.message.contains("gone.ron"), "{}", err.message);
-        let at = err.location.unwrap();
-        assert_eq!((at.line, at.col), (2, 7));
+        let p = &err.problems[0];
+        assert!(p.message.contains("gone.ron"), "{}", p.message);
+        assert_eq!((p.line, p.col), (2, 7));
+        assert!(p.path.ends_with("root.ron"));
     }
 
     #[test]
@@ -390,6 +399,6 @@ mod tests {
         let root = dir.path().join("a.ron");
         std::fs::write(&root, "include(\"a.ron\")").unwrap();
         let err = SourceMap::load(&root).unwrap_err();
-        assert!(err.message.contains("cycle"), "{}", err.message);
+        assert!(err.problems[0].message.contains("cycle"), "{err}");
     }
 }

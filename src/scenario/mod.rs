@@ -78,8 +78,7 @@ impl Scenario {
     /// Loads and validates a scenario file. `known_systems` are the names of the optional
     /// behaviours the caller can enable.
     pub fn load(path: &Path, known_systems: &[&str]) -> Result<Self, ScenarioError> {
-        let map = load::SourceMap::load(path)
-            .map_err(|d| ScenarioError::resolve(&load::SourceMap::default(), vec![d], path))?;
+        let map = load::SourceMap::load(path)?;
         validate::parse_and_validate(&map, path, known_systems)
     }
 
@@ -89,9 +88,7 @@ impl Scenario {
         text: &str,
         known_systems: &[&str],
     ) -> Result<Self, ScenarioError> {
-        let map = load::SourceMap::from_text(name, text).map_err(|d| {
-            ScenarioError::resolve(&load::SourceMap::default(), vec![d], Path::new(name))
-        })?;
+        let map = load::SourceMap::from_text(name, text)?;
         validate::parse_and_validate(&map, Path::new(name), known_systems)
     }
 

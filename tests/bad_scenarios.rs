@@ -1,0 +1,179 @@
+//! Every kind of bad scenario gets a clear message naming file:line:col and a hint, exit
+//! code 2, and no output.
+
+mod common;
+
+use common::{MINIMAL, bazaar, text, write};
+
+/// Validates `scenario` (written as `bad.ron`) and returns stderr, asserting exit code 2.
+fn reject(scenario: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "bad.ron", scenario);
+    let out = bazaar(&["validate", path.to_str().unwrap()]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+/// The 1-based line and column of the first occurrence of `needle` in `text`.
+fn position(text: &str, needle: &str) -> (usize, usize) {
+    let at = text.find(needle).expect("needle in text");
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let col = at - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+#[test]
+fn the_minimal_scenario_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "ok.ron", MINIMAL);
+    let out = bazaar(&["validate", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert!(text(&out).0.contains("ok (1 personas, 50 customers, 3 days"));
+}
+
+#[test]
+fn missing_field() {
+    let s = MINIMAL.replace("    seed: 1,\n", "");
+    let err = reject(&s);
+    assert!(err.contains("missing field `seed`"), "{err}");
+    assert!(err.contains("bad.ron:"), "{err}");
+    assert!(err.contains("hint: add `seed: ...`"), "{err}");
+}
+
+#[test]
+fn unknown_field_suggests_the_right_one() {
+    let s = MINIMAL.replace("days: 3", "dayz: 3");
+    let err = reject(&s);
+    let (line, col) = position(&s, "dayz");
+    assert!(err.contains("unknown field `dayz`"), "{err}");
+    assert!(err.contains(&format!("bad.ron:{line}:{col}")), "{err}");
+    assert!(err.contains("did you mean `days`?"), "{err}");
+}
+
+#[test]
+fn wrong_type() {
+    let s = MINIMAL.replace("days: 3", "days: \"three\"");
+    let err = reject(&s);
+    let (line, _) = position(&s, "\"three\"");
+    assert!(err.contains(&format!("bad.ron:{line}:")), "{err}");
+    assert!(err.to_lowercase().contains("expected"), "{err}");
+}
+
+#[test]
+fn negative_count() {
+    let s = MINIMAL.replace("count: 50", "count: -5");
+    let err = reject(&s);
+    let (line, col) = position(&s, "-5");
+    assert!(err.contains(&format!("bad.ron:{line}:{col}")), "{err}");
+    assert!(err.contains("`population[0].count`: count -5 is negative"), "{err}");
+}
+
+#[test]
+fn end_before_start() {
+    let s = MINIMAL.replace("days: 3", "end: \"2026-10-01\"");
+    let err = reject(&s);
+    let (line, col) = position(&s, "\"2026-10-01\"");
+    assert!(err.contains(&format!("bad.ron:{line}:{col}")), "{err}");
+    assert!(err.contains("end 2026-10-01 is before start 2026-11-01"), "{err}");
+}
+
+#[test]
+fn probability_above_one() {
+    let s = MINIMAL.replace("p: 0.8", "p: 1.8");
+    let err = reject(&s);
+    let (line, col) = position(&s, "1.8");
+    assert!(err.contains(&format!("bad.ron:{line}:{col}")), "{err}");
+    assert!(err.contains("`personas[0].basket[0].p`: probability 1.8 is outside 0..=1"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn unknown_persona_in_population() {
+    let s = MINIMAL.replace("(persona: \"family\", count", "(persona: \"famly\", count");
+    let err = reject(&s);
+    let (line, col) = position(&s, "\"famly\"");
+    assert!(err.contains(&format!("bad.ron:{line}:{col}")), "{err}");
+    assert!(err.contains("unknown persona `famly`"), "{err}");
+    assert!(err.contains("did you mean `family`?"), "{err}");
+}
+
+#[test]
+fn unknown_category_in_basket() {
+    let s = MINIMAL.replace("category: \"rice\"", "category: \"ryce\"");
+    let err = reject(&s);
+    assert!(err.contains("unknown category `ryce`"), "{err}");
+    assert!(err.contains("did you mean `rice`?"), "{err}");
+}
+
+#[test]
+fn missing_include() {
+    let s = MINIMAL.replace(
+        "catalog: [(name: \"rice\", group: \"grocery\"), (name: \"sweets\")]",
+        "catalog: include(\"catalogs/nowhere.ron\")",
+    );
+    let err = reject(&s);
+    let (line, col) = position(&s, "include(");
+    assert!(err.contains(&format!("bad.ron:{line}:{col}")), "{err}");
+    assert!(err.contains("cannot read included file"), "{err}");
+    assert!(err.contains("nowhere.ron"), "{err}");
+}
+
+#[test]
+fn an_error_inside_an_include_points_into_the_included_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "cat.ron",
+        "[\n  (name: \"rice\"),\n  (nmae: \"sweets\"),\n]\n",
+    );
+    let s = MINIMAL.replace(
+        "catalog: [(name: \"rice\", group: \"grocery\"), (name: \"sweets\")]",
+        "catalog: include(\"cat.ron\")",
+    );
+    let path = write(dir.path(), "bad.ron", &s);
+    let out = bazaar(&["validate", path.to_str().unwrap()]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("cat.ron:3:4"), "{err}");
+    assert!(err.contains("did you mean `name`?"), "{err}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let s = MINIMAL
+        .replace("p: 0.8", "p: 1.8")
+        .replace("count: 50", "count: -5");
+    let err = reject(&s);
+    assert!(err.contains("probability 1.8") && err.contains("count -5"), "{err}");
+}
+
+#[test]
+fn a_syntax_error_is_located() {
+    let s = MINIMAL.replace("seed: 1,", "seed: 1,,");
+    let err = reject(&s);
+    let (line, _) = position(&s, ",,");
+    assert!(err.contains(&format!("bad.ron:{line}:")), "{err}");
+}
+
+#[test]
+fn a_bad_scenario_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = MINIMAL.replace("count: 50", "count: -5");
+    let path = write(dir.path(), "bad.ron", &s);
+    let out_dir = dir.path().join("out");
+    let out = bazaar(&[path.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!out_dir.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only bad.ron");
+}
+
+#[test]
+fn a_missing_scenario_file_is_a_clear_error() {
+    let out = bazaar(&["validate", "scenarios/no_such_file.ron"]);
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("cannot read scenario file `scenarios/no_such_file.ron`"), "{err}");
+}
