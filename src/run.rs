@@ -112,16 +112,22 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     let mut sim = Simulation::new(scenario, options.threads, plugins);
     let threads = bevy_tasks::ComputeTaskPool::get().thread_num();
     let personas: Vec<String> = scenario.personas.iter().map(|p| p.name.clone()).collect();
+    let categories: Vec<String> = scenario.catalog.iter().map(|c| c.name.clone()).collect();
     let mut sinks: Vec<Box<dyn crate::output::sinks::Sink>> = Vec::new();
     for format in &scenario.output.formats {
         match format {
-            Format::Csv => sinks.push(Box::new(CsvSink::create(&dir, scenario.output.line_items)?)),
+            Format::Csv => sinks.push(Box::new(CsvSink::create(
+                &dir,
+                scenario.output.line_items,
+                &personas,
+                &categories,
+            )?)),
         }
     }
     sim.world.insert_resource(Sinks {
         sinks,
         personas: personas.clone(),
-        categories: scenario.catalog.iter().map(|c| c.name.clone()).collect(),
+        categories,
         error: None,
     });
     tracing::info!(customers = scenario.customers(), days = scenario.days, threads, "spawning");

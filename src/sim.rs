@@ -285,16 +285,20 @@ pub fn spawn_customer(
     )
 }
 
-/// What is left of a monthly budget on `date` when it is refilled on day `payday`: the share
-/// of the pay period still to run.
+/// What is left of a monthly budget on `date` when it is refilled on day `payday` (1-28):
+/// the share of the current pay period still to run, counting today.
 pub fn prorated(monthly: i64, date: NaiveDate, payday: u32) -> i64 {
-    let day = date.day();
-    let until = if day < payday {
-        payday - day
+    let payday_in = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, payday).unwrap_or(date);
+    let (y, m) = (date.year(), date.month());
+    let (prev_month, next_month) = if m == 1 { ((y - 1, 12), (y, 2)) } else if m == 12 { ((y, 11), (y + 1, 1)) } else { ((y, m - 1), (y, m + 1)) };
+    let (last, next) = if date.day() >= payday {
+        (payday_in(y, m), payday_in(next_month.0, next_month.1))
     } else {
-        30 - (day - payday).min(29)
+        (payday_in(prev_month.0, prev_month.1), payday_in(y, m))
     };
-    (monthly as f64 * f64::from(until.min(30)) / 30.0).round() as i64
+    let period = (next - last).num_days().max(1);
+    let until = (next - date).num_days().clamp(0, period);
+    (monthly as f64 * until as f64 / period as f64).round() as i64
 }
 
 #[cfg(test)]
@@ -304,8 +308,10 @@ mod tests {
     #[test]
     fn prorating_follows_the_pay_period() {
         let d = |s: &str| s.parse::<NaiveDate>().unwrap();
-        assert_eq!(prorated(3000, d("2026-10-01"), 1), 3000);
-        assert_eq!(prorated(3000, d("2026-10-16"), 1), 1500);
+        assert_eq!(prorated(3100, d("2026-10-01"), 1), 3100);
+        assert_eq!(prorated(3100, d("2026-10-16"), 1), 1600);
         assert_eq!(prorated(3000, d("2026-10-20"), 25), 500);
+        assert_eq!(prorated(3000, d("2026-12-30"), 1), 194);
+        assert_eq!(prorated(2800, d("2026-01-10"), 15), 500);
     }
 }

@@ -7,7 +7,7 @@ use std::io;
 use bevy_ecs::prelude::*;
 
 use super::format::push_rupees;
-use super::table::{Fields, Table, push_float, push_int};
+use super::table::{Fields, Table, escape, push_float, push_int};
 use super::{OutputDir, OutputError};
 use crate::calendar::{Clock, Today};
 use crate::records::HourRecords;
@@ -180,11 +180,18 @@ pub struct CsvSink {
     daily: Table,
     fields: Fields,
     prefix: Vec<u8>,
+    personas: Vec<Vec<u8>>,
+    categories: Vec<Vec<u8>>,
 }
 
 impl CsvSink {
     /// Creates the tables in `dir`.
-    pub fn create(dir: &OutputDir, line_items: bool) -> Result<Self, OutputError> {
+    pub fn create(
+        dir: &OutputDir,
+        line_items: bool,
+        personas: &[String],
+        categories: &[String],
+    ) -> Result<Self, OutputError> {
         Ok(Self {
             transactions: Table::create(dir, "transactions.csv", &TRANSACTION_COLUMNS)?,
             lines: if line_items {
@@ -195,6 +202,8 @@ impl CsvSink {
             daily: Table::create(dir, "daily_metrics.csv", &DAILY_COLUMNS)?,
             fields: Fields::default(),
             prefix: Vec::new(),
+            personas: personas.iter().map(|p| escape(p)).collect(),
+            categories: categories.iter().map(|c| escape(c)).collect(),
         })
     }
 }
@@ -210,6 +219,7 @@ impl Sink for CsvSink {
             ctx.clock.hour()
         )?;
         let day = ctx.clock.day();
+        let events = escape(&ctx.today.events);
         let festival = flag(ctx.today.festival);
         let weekend = flag(ctx.today.weekend);
         for t in &records.txs {
@@ -227,13 +237,13 @@ impl Sink for CsvSink {
                 &f[0][..],
                 &f[1],
                 &f[2],
-                ctx.personas[usize::from(t.persona)].as_bytes(),
+                &self.personas[usize::from(t.persona)],
                 &f[3],
                 &f[4],
                 &f[5],
                 festival,
                 weekend,
-                ctx.today.events.as_bytes(),
+                &events,
                 flag(t.trimmed),
             ])?;
             if let Some(lines) = &mut self.lines {
@@ -248,7 +258,7 @@ impl Sink for CsvSink {
                     lines.row([
                         &f[0][..],
                         &f[1],
-                        ctx.categories[usize::from(l.category)].as_bytes(),
+                        &self.categories[usize::from(l.category)],
                         &f[2],
                         &f[3],
                         &f[4],
@@ -259,11 +269,12 @@ impl Sink for CsvSink {
         Ok(())
     }
 
-    fn day(&mut self, ctx: &HourContext<'_>, closed: &ClosedDay) -> io::Result<()> {
+    fn day(&mut self, _ctx: &HourContext<'_>, closed: &ClosedDay) -> io::Result<()> {
         let date = closed
             .date
             .map(|d| d.format("%Y-%m-%d").to_string())
             .unwrap_or_default();
+        let events = escape(&closed.events);
         for (p, t) in closed.by_persona.iter().enumerate() {
             let f = self.fields.take(7);
             push_int(&mut f[0], t.visits);
@@ -276,7 +287,7 @@ impl Sink for CsvSink {
             let f = &*f;
             self.daily.row([
                 date.as_bytes(),
-                ctx.personas[p].as_bytes(),
+                &self.personas[p],
                 &f[0],
                 &f[1],
                 &f[2],
@@ -286,7 +297,7 @@ impl Sink for CsvSink {
                 &f[6],
                 flag(closed.festival),
                 flag(closed.weekend),
-                closed.events.as_bytes(),
+                &events,
             ])?;
         }
         Ok(())
@@ -324,6 +335,7 @@ pub fn write_customers(
     personas: &[String],
 ) -> Result<(), OutputError> {
     use crate::components::*;
+    let personas: Vec<Vec<u8>> = personas.iter().map(|p| escape(p)).collect();
     let start = world.resource::<Clock>().start;
     let mut table = Table::create(dir, "customers.csv", &CUSTOMER_COLUMNS)?;
     let mut q = world.query::<(
@@ -380,7 +392,7 @@ pub fn write_customers(
         table
             .row([
                 &f[0][..],
-                personas[usize::from(persona.0)].as_bytes(),
+                &personas[usize::from(persona.0)],
                 &f[1],
                 &f[2],
                 &f[3],
