@@ -160,7 +160,8 @@ impl Calendar {
         for event in &self.events {
             let w = event.weight(date);
             if w > 0.0 {
-                if event.kind == EventKind::Festival {
+                // Only full-effect days count as festival days; ramps do not.
+                if event.kind == EventKind::Festival && w >= 1.0 {
                     today.festival = true;
                 }
                 if !today.events.is_empty() {
@@ -326,9 +327,11 @@ mod tests {
             events: vec![festival("2026-11-08", "2026-11-08", 1, 0, 1.5)],
             ..Calendar::default()
         };
-        // 2026-11-07 is a Saturday and the festival's lead-in day (weight 0.5).
+        // 2026-11-07 is a Saturday and the festival's lead-in day (weight 0.5): its effect
+        // applies but, being a ramp day, it is not flagged as a festival day.
         let t = cal.day(d("2026-11-07"), 2);
-        assert!(t.weekend && t.festival);
+        assert!(t.weekend && !t.festival && t.events == "F");
+        assert!(cal.day(d("2026-11-08"), 2).festival);
         assert!((t.traffic - 1.2 * 1.25).abs() < 1e-6, "{}", t.traffic);
         assert!((t.purchase[1] - 1.2).abs() < 1e-6);
         let t = cal.day(d("2026-11-09"), 2);

@@ -7,7 +7,12 @@ use clap::{Args, Parser, Subcommand};
 
 /// Bazaar: simulate how retail customers shop, hour by hour.
 #[derive(Debug, Parser)]
-#[command(name = "bazaar", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "bazaar",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     /// A subcommand; without one, the scenario given is run.
     #[command(subcommand)]

@@ -191,9 +191,12 @@ impl PriceDist {
     pub fn sample(&self, rng: &mut Stream) -> f64 {
         match *self {
             PriceDist::Uniform(lo, hi) => lo + (hi - lo) * rng.unit_f64(),
-            PriceDist::LogNormal { mu, sigma, min, max } => {
-                (mu + sigma * rng.standard_normal()).exp().clamp(min, max)
-            }
+            PriceDist::LogNormal {
+                mu,
+                sigma,
+                min,
+                max,
+            } => (mu + sigma * rng.standard_normal()).exp().clamp(min, max),
             PriceDist::Fixed(p) => p,
         }
     }
@@ -202,9 +205,12 @@ impl PriceDist {
     pub fn reference(&self) -> f64 {
         match *self {
             PriceDist::Uniform(lo, hi) => (lo + hi) / 2.0,
-            PriceDist::LogNormal { mu, sigma, min, max } => {
-                (mu + sigma * sigma / 2.0).exp().clamp(min, max)
-            }
+            PriceDist::LogNormal {
+                mu,
+                sigma,
+                min,
+                max,
+            } => (mu + sigma * sigma / 2.0).exp().clamp(min, max),
             PriceDist::Fixed(p) => p,
         }
     }

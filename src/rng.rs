@@ -46,7 +46,9 @@ impl Stream {
     /// Opens the stream for a key.
     #[inline]
     pub fn new(seed: u64, agent: u64, tick: u64, purpose: u64) -> Self {
-        Self(Xoshiro256PlusPlus::seed_from_u64(key(seed, agent, tick, purpose)))
+        Self(Xoshiro256PlusPlus::seed_from_u64(key(
+            seed, agent, tick, purpose,
+        )))
     }
 
     /// Opens the stream for a customer, an hour and a purpose.
@@ -100,8 +102,14 @@ mod tests {
 
     #[test]
     fn same_key_same_stream_and_keys_differ() {
-        let a: Vec<u64> = (0..4).map(|_| 0).scan(Stream::new(1, 2, 3, 4), |s, _| Some(s.next_u64())).collect();
-        let b: Vec<u64> = (0..4).map(|_| 0).scan(Stream::new(1, 2, 3, 4), |s, _| Some(s.next_u64())).collect();
+        let a: Vec<u64> = (0..4)
+            .map(|_| 0)
+            .scan(Stream::new(1, 2, 3, 4), |s, _| Some(s.next_u64()))
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .map(|_| 0)
+            .scan(Stream::new(1, 2, 3, 4), |s, _| Some(s.next_u64()))
+            .collect();
         assert_eq!(a, b);
         let mut seen = std::collections::HashSet::new();
         for seed in 0..4 {

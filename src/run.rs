@@ -76,10 +76,8 @@ impl Progress {
         if self.bar.is_none() && elapsed > Duration::from_secs(1) {
             let bar = ProgressBar::new(u64::from(total));
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} {msg} [{bar:30}] {percent}% ETA {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {percent}% ETA {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             self.bar = Some(bar);
         }
@@ -130,7 +128,12 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         categories,
         error: None,
     });
-    tracing::info!(customers = scenario.customers(), days = scenario.days, threads, "spawning");
+    tracing::info!(
+        customers = scenario.customers(),
+        days = scenario.days,
+        threads,
+        "spawning"
+    );
     sim.spawn_population();
 
     let loop_started = Instant::now();

@@ -9,8 +9,7 @@
 
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::{
-    LogLevel, MultiThreadedExecutor, ScheduleBuildSettings, ScheduleLabel,
-    SingleThreadedExecutor,
+    LogLevel, MultiThreadedExecutor, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor,
 };
 use chrono::{Datelike, NaiveDate};
 
@@ -207,9 +206,10 @@ impl Simulation {
             let persona = &model.personas[p];
             let first = next_id;
             let seed = model.seed;
-            self.world.spawn_batch((0..count as u32).map(move |k| {
-                spawn_customer(seed, first + k, p as u8, persona, start)
-            }));
+            self.world.spawn_batch(
+                (0..count as u32)
+                    .map(move |k| spawn_customer(seed, first + k, p as u8, persona, start)),
+            );
             next_id += count as u32;
         }
     }
@@ -290,7 +290,13 @@ pub fn spawn_customer(
 pub fn prorated(monthly: i64, date: NaiveDate, payday: u32) -> i64 {
     let payday_in = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, payday).unwrap_or(date);
     let (y, m) = (date.year(), date.month());
-    let (prev_month, next_month) = if m == 1 { ((y - 1, 12), (y, 2)) } else if m == 12 { ((y, 11), (y + 1, 1)) } else { ((y, m - 1), (y, m + 1)) };
+    let (prev_month, next_month) = if m == 1 {
+        ((y - 1, 12), (y, 2))
+    } else if m == 12 {
+        ((y, 11), (y + 1, 1))
+    } else {
+        ((y, m - 1), (y, m + 1))
+    };
     let (last, next) = if date.day() >= payday {
         (payday_in(y, m), payday_in(next_month.0, next_month.1))
     } else {
@@ -312,6 +318,6 @@ mod tests {
         assert_eq!(prorated(3100, d("2026-10-16"), 1), 1600);
         assert_eq!(prorated(3000, d("2026-10-20"), 25), 500);
         assert_eq!(prorated(3000, d("2026-12-30"), 1), 194);
-        assert_eq!(prorated(2800, d("2026-01-10"), 15), 500);
+        assert_eq!(prorated(2800, d("2026-01-10"), 15), 452);
     }
 }

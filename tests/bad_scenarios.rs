@@ -31,7 +31,11 @@ fn the_minimal_scenario_is_valid() {
     let path = write(dir.path(), "ok.ron", MINIMAL);
     let out = bazaar(&["validate", path.to_str().unwrap()]);
     assert!(out.status.success(), "{:?}", text(&out));
-    assert!(text(&out).0.contains("ok (1 personas, 50 customers, 3 days"));
+    assert!(
+        text(&out)
+            .0
+            .contains("ok (1 personas, 50 customers, 3 days")
+    );
 }
 
 #[test]
@@ -68,7 +72,10 @@ fn negative_count() {
     let err = reject(&s);
     let (line, col) = position(&s, "-5");
     assert!(err.contains(&format!("bad.ron:{line}:{col}")), "{err}");
-    assert!(err.contains("`population[0].count`: count -5 is negative"), "{err}");
+    assert!(
+        err.contains("`population[0].count`: count -5 is negative"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -77,7 +84,10 @@ fn end_before_start() {
     let err = reject(&s);
     let (line, col) = position(&s, "\"2026-10-01\"");
     assert!(err.contains(&format!("bad.ron:{line}:{col}")), "{err}");
-    assert!(err.contains("end 2026-10-01 is before start 2026-11-01"), "{err}");
+    assert!(
+        err.contains("end 2026-10-01 is before start 2026-11-01"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -86,7 +96,10 @@ fn probability_above_one() {
     let err = reject(&s);
     let (line, col) = position(&s, "1.8");
     assert!(err.contains(&format!("bad.ron:{line}:{col}")), "{err}");
-    assert!(err.contains("`personas[0].basket[0].p`: probability 1.8 is outside 0..=1"), "{err}");
+    assert!(
+        err.contains("`personas[0].basket[0].p`: probability 1.8 is outside 0..=1"),
+        "{err}"
+    );
     assert!(err.contains("hint:"), "{err}");
 }
 
@@ -147,7 +160,10 @@ fn every_problem_is_reported_at_once() {
         .replace("p: 0.8", "p: 1.8")
         .replace("count: 50", "count: -5");
     let err = reject(&s);
-    assert!(err.contains("probability 1.8") && err.contains("count -5"), "{err}");
+    assert!(
+        err.contains("probability 1.8") && err.contains("count -5"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -167,7 +183,11 @@ fn a_bad_scenario_writes_nothing() {
     let out = bazaar(&[path.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(!out_dir.exists());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only bad.ron");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "only bad.ron"
+    );
 }
 
 #[test]
@@ -175,5 +195,8 @@ fn a_missing_scenario_file_is_a_clear_error() {
     let out = bazaar(&["validate", "scenarios/no_such_file.ron"]);
     let (_, err) = text(&out);
     assert_eq!(out.status.code(), Some(2));
-    assert!(err.contains("cannot read scenario file `scenarios/no_such_file.ron`"), "{err}");
+    assert!(
+        err.contains("cannot read scenario file `scenarios/no_such_file.ron`"),
+        "{err}"
+    );
 }

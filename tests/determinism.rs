@@ -5,7 +5,14 @@ mod common;
 use common::{bazaar, read_dir_bytes, text};
 
 fn run(scenario: &str, threads: &str, out: &std::path::Path, extra: &[&str]) {
-    let mut args = vec![scenario, "--threads", threads, "--quiet", "--out", out.to_str().unwrap()];
+    let mut args = vec![
+        scenario,
+        "--threads",
+        threads,
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let o = bazaar(&args);
     assert!(o.status.success(), "{:?}", text(&o));
@@ -18,7 +25,12 @@ fn outputs_are_byte_identical_at_1_2_and_4_threads() {
         .iter()
         .map(|t| {
             let out = dir.path().join(format!("t{t}"));
-            run("scenarios/diwali.ron", t, &out, &["--scale", "0.05", "--days", "12"]);
+            run(
+                "scenarios/diwali.ron",
+                t,
+                &out,
+                &["--scale", "0.05", "--days", "12"],
+            );
             read_dir_bytes(&out)
         })
         .collect();
@@ -34,7 +46,11 @@ fn outputs_are_byte_identical_at_1_2_and_4_threads() {
             "transactions.csv"
         ]
     );
-    let transactions = &outs[0].iter().find(|f| f.0 == "transactions.csv").unwrap().1;
+    let transactions = &outs[0]
+        .iter()
+        .find(|f| f.0 == "transactions.csv")
+        .unwrap()
+        .1;
     assert!(
         transactions.iter().filter(|&&b| b == b'\n').count() > 1_000,
         "a run big enough to exercise several threads"

@@ -23,7 +23,11 @@ fn shipped() -> Vec<String> {
 #[test]
 fn the_main_scenarios_are_shipped() {
     let s = shipped();
-    for name in ["scenarios/diwali.ron", "scenarios/quick.ron", "scenarios/seed_parity.ron"] {
+    for name in [
+        "scenarios/diwali.ron",
+        "scenarios/quick.ron",
+        "scenarios/seed_parity.ron",
+    ] {
         assert!(s.iter().any(|x| x == name), "{name} missing from {s:?}");
     }
 }
@@ -55,7 +59,10 @@ fn every_scenario_runs_scaled_down() {
         let summary: serde_json::Value =
             serde_json::from_slice(&std::fs::read(out_dir.join("summary.json")).unwrap()).unwrap();
         assert_eq!(summary["days"], 3, "{s}");
-        assert!(summary["totals"]["transactions"].as_u64().unwrap() > 0, "{s}");
+        assert!(
+            summary["totals"]["transactions"].as_u64().unwrap() > 0,
+            "{s}"
+        );
     }
 }
 
@@ -76,7 +83,12 @@ fn paise(s: &str) -> i64 {
 fn outputs_agree_with_each_other_and_the_manifest() {
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("quick");
-    let out = bazaar(&["scenarios/quick.ron", "--quiet", "--out", out_dir.to_str().unwrap()]);
+    let out = bazaar(&[
+        "scenarios/quick.ron",
+        "--quiet",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{:?}", text(&out));
 
     let (_, txs) = read_csv(&out_dir.join("transactions.csv"));
@@ -106,12 +118,20 @@ fn outputs_agree_with_each_other_and_the_manifest() {
     for t in &txs {
         let total = paise(t.get(4).unwrap());
         assert!(total > 0);
-        assert_eq!(by_tx[t.get(0).unwrap()], total, "transaction {}", t.get(0).unwrap());
+        assert_eq!(
+            by_tx[t.get(0).unwrap()],
+            total,
+            "transaction {}",
+            t.get(0).unwrap()
+        );
         revenue += total;
     }
 
     // Daily metrics and summary agree with the transaction log.
-    let daily_tx: u64 = daily.iter().map(|r| r.get(4).unwrap().parse::<u64>().unwrap()).sum();
+    let daily_tx: u64 = daily
+        .iter()
+        .map(|r| r.get(4).unwrap().parse::<u64>().unwrap())
+        .sum();
     let daily_rev: i64 = daily.iter().map(|r| paise(r.get(5).unwrap())).sum();
     assert_eq!(daily_tx, txs.len() as u64);
     assert_eq!(daily_rev, revenue);
@@ -122,7 +142,10 @@ fn outputs_agree_with_each_other_and_the_manifest() {
     // Customers: every one listed once, purchases and spend match the log.
     assert_eq!(customers.len(), 2_000);
     let spent: i64 = customers.iter().map(|r| paise(r.get(9).unwrap())).sum();
-    let purchases: u64 = customers.iter().map(|r| r.get(8).unwrap().parse::<u64>().unwrap()).sum();
+    let purchases: u64 = customers
+        .iter()
+        .map(|r| r.get(8).unwrap().parse::<u64>().unwrap())
+        .sum();
     assert_eq!(spent, revenue);
     assert_eq!(purchases, txs.len() as u64);
     for c in &customers {
@@ -139,7 +162,11 @@ fn outputs_agree_with_each_other_and_the_manifest() {
         let name = f["name"].as_str().unwrap();
         let bytes = std::fs::read(out_dir.join(name)).unwrap();
         assert_eq!(f["bytes"], bytes.len() as u64, "{name}");
-        assert_eq!(f["blake3"], blake3::hash(&bytes).to_hex().to_string(), "{name}");
+        assert_eq!(
+            f["blake3"],
+            blake3::hash(&bytes).to_hex().to_string(),
+            "{name}"
+        );
         if name.ends_with(".csv") {
             let rows = bytes.iter().filter(|&&b| b == b'\n').count() as u64 - 1;
             assert_eq!(f["rows"], rows, "{name}");
@@ -167,17 +194,35 @@ fn a_rerun_replaces_its_own_output_but_never_a_users_folder() {
     assert!(run(args("1")).status.success());
     let first = std::fs::read(out_dir.join("transactions.csv")).unwrap();
     assert!(run(args("2")).status.success());
-    assert_ne!(first, std::fs::read(out_dir.join("transactions.csv")).unwrap());
+    assert_ne!(
+        first,
+        std::fs::read(out_dir.join("transactions.csv")).unwrap()
+    );
 
     let mine = dir.path().join("mine");
     std::fs::create_dir(&mine).unwrap();
     std::fs::write(mine.join("thesis.txt"), "precious").unwrap();
-    let o = bazaar(&["scenarios/quick.ron", "--quiet", "--out", mine.to_str().unwrap()]);
+    let o = bazaar(&[
+        "scenarios/quick.ron",
+        "--quiet",
+        "--out",
+        mine.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("refusing to replace"), "{:?}", text(&o));
-    assert_eq!(std::fs::read_to_string(mine.join("thesis.txt")).unwrap(), "precious");
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(leftovers.len(), 2, "no temporary folder left behind: {leftovers:?}");
+    assert_eq!(
+        std::fs::read_to_string(mine.join("thesis.txt")).unwrap(),
+        "precious"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        2,
+        "no temporary folder left behind: {leftovers:?}"
+    );
 }
 
 #[test]
@@ -196,7 +241,10 @@ fn cli_overrides_and_summary() {
     ]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("quick: 1,000 customers, 2 days (2026-11-04 to 2026-11-05)"), "{stdout}");
+    assert!(
+        stdout.contains("quick: 1,000 customers, 2 days (2026-11-04 to 2026-11-05)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("Premium Shopper"), "{stdout}");
     assert!(stdout.contains("Rs "), "{stdout}");
     let bad = bazaar(&["scenarios/quick.ron", "--scale", "-1"]);

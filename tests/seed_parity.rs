@@ -24,7 +24,12 @@ fn run_parity(days: u32) -> bazaar::output::summary::Summary {
 #[test]
 fn five_day_headline_within_three_percent() {
     let s = run_parity(5);
-    within(s.totals.transactions as f64, 11_160.0, 0.03 * 11_160.0, "transactions");
+    within(
+        s.totals.transactions as f64,
+        11_160.0,
+        0.03 * 11_160.0,
+        "transactions",
+    );
     within(s.revenue, 45_471_690.10, 0.03 * 45_471_690.10, "revenue");
     within(s.mean_basket, 4_074.52, 0.03 * 4_074.52, "mean basket");
     // Per persona: (transactions, revenue in Rs millions as published, rounded to 0.1M).
@@ -47,10 +52,18 @@ fn five_day_headline_within_three_percent() {
 fn thirty_days_stay_faithful() {
     // Original: 30 days x 1,000 per persona gave 60,102 transactions.
     let s = run_parity(30);
-    within(s.totals.transactions as f64, 60_102.0, 0.03 * 60_102.0, "transactions");
+    within(
+        s.totals.transactions as f64,
+        60_102.0,
+        0.03 * 60_102.0,
+        "transactions",
+    );
     // Weekends and the Makar Sankranti window are in these 30 days: both must lift traffic.
     let w = &s.weekend_vs_weekday;
-    assert!(w.transactions_per_day > w.other_transactions_per_day * 1.05, "{w:?}");
+    assert!(
+        w.transactions_per_day > w.other_transactions_per_day * 1.05,
+        "{w:?}"
+    );
     let f = &s.festival_vs_ordinary;
     assert_eq!(f.days, 5, "Makar Sankranti counts 13-17 January");
     assert!(f.revenue_uplift.unwrap() > 1.2, "{f:?}");

@@ -44,10 +44,17 @@ fn all<T: Component + Copy>(sim: &mut Simulation) -> Vec<T> {
 
 #[test]
 fn first_visits_happen_in_the_planned_hour_and_set_recency() {
-    let s = scenario("visits: (first_visit: 1.0, recency: [(days: 0, p: 0.0)]),", "2026-03-02", "");
+    let s = scenario(
+        "visits: (first_visit: 1.0, recency: [(days: 0, p: 0.0)]),",
+        "2026-03-02",
+        "",
+    );
     let mut sim = sim(&s);
     run_hours(&mut sim, 10);
-    assert!(all::<Ledger>(&mut sim).iter().all(|l| l.visits == 0), "slot starts at 10:00");
+    assert!(
+        all::<Ledger>(&mut sim).iter().all(|l| l.visits == 0),
+        "slot starts at 10:00"
+    );
     run_hours(&mut sim, 1);
     // Everyone visits; p = 1.0 is capped at PURCHASE_CAP (0.95), so a few baskets are empty.
     let ledgers = all::<Ledger>(&mut sim);
@@ -66,7 +73,10 @@ fn first_visits_happen_in_the_planned_hour_and_set_recency() {
         assert_eq!(l.purchases, 1, "{l:?}");
         assert!((1..=4).contains(&l.visits), "{l:?}");
     }
-    let again = all::<Ledger>(&mut sim).iter().filter(|l| l.visits > 1).count();
+    let again = all::<Ledger>(&mut sim)
+        .iter()
+        .filter(|l| l.visits > 1)
+        .count();
     assert_eq!(again, 200 - bought);
 }
 
@@ -83,8 +93,16 @@ fn budgets_trim_baskets_and_refill_on_payday() {
     let mut sim = sim(&s);
     run_hours(&mut sim, 24);
     let budgets = all::<Budget>(&mut sim);
-    assert!(budgets.iter().all(|b| b.monthly == 25_000 && b.left == 1_613));
-    assert!(all::<Ledger>(&mut sim).iter().all(|l| l.visits == 1 && l.purchases == 0));
+    assert!(
+        budgets
+            .iter()
+            .all(|b| b.monthly == 25_000 && b.left == 1_613)
+    );
+    assert!(
+        all::<Ledger>(&mut sim)
+            .iter()
+            .all(|l| l.visits == 1 && l.purchases == 0)
+    );
     let mut q = sim.world.query::<&Loyalty>();
     assert_eq!(q.iter(&sim.world).count(), 200);
     // Day 2 is 31 March; at its last hour budgets are refilled for 1 April.

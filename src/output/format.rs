@@ -71,7 +71,10 @@ mod tests {
         assert_eq!(group_indian(1_000), "1,000");
         assert_eq!(group_indian(100_000), "1,00,000");
         assert_eq!(group_indian(45_471_690), "4,54,71,690");
-        assert_eq!(rupees_human(4_547_169_010), "Rs 4,54,71,690.10 (4.55 crore)");
+        assert_eq!(
+            rupees_human(4_547_169_010),
+            "Rs 4,54,71,690.10 (4.55 crore)"
+        );
         assert_eq!(rupees_human(12_345_600), "Rs 1,23,456.00 (1.23 lakh)");
     }
 }

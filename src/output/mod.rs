@@ -208,8 +208,14 @@ mod tests {
         let mine = dir.path().join("mine");
         fs::create_dir(&mine).unwrap();
         fs::write(mine.join("notes.txt"), "keep me").unwrap();
-        assert!(matches!(OutputDir::create(&mine), Err(OutputError::Foreign(_))));
-        assert_eq!(fs::read_to_string(mine.join("notes.txt")).unwrap(), "keep me");
+        assert!(matches!(
+            OutputDir::create(&mine),
+            Err(OutputError::Foreign(_))
+        ));
+        assert_eq!(
+            fs::read_to_string(mine.join("notes.txt")).unwrap(),
+            "keep me"
+        );
     }
 
     #[test]

@@ -377,7 +377,10 @@ pub fn write_customers(
             push_rupees(&mut f[3], budget.monthly);
             push_rupees(&mut f[4], budget.left);
         }
-        push_float(&mut f[5], f64::from((loyalty.0 * 10_000.0).round() / 10_000.0));
+        push_float(
+            &mut f[5],
+            f64::from((loyalty.0 * 10_000.0).round() / 10_000.0),
+        );
         push_int(&mut f[6], ledger.visits);
         push_int(&mut f[7], ledger.purchases);
         push_rupees(&mut f[8], ledger.spent);

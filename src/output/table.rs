@@ -193,7 +193,10 @@ mod tests {
             let expected = w.into_inner().unwrap();
             let mut ours = escape(s);
             ours.extend_from_slice(b",x\n");
-            assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(expected).unwrap());
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
         }
     }
 }

@@ -143,7 +143,10 @@ impl fmt::Display for ScenarioError {
 impl std::error::Error for ScenarioError {}
 
 /// The closest of `candidates` to `word`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -196,24 +199,24 @@ pub fn find_value(text: &str, path: &[Step<'_>]) -> usize {
     toks.get(at).map_or(0, Tok::offset)
 }
 
-/// Skips a leading `#![enable(...)]` attribute: returns the index of the first value token.
+/// Skips leading `#![enable(...)]` attributes: returns the index of the first value token.
+/// (`#` and `!` are not tokens; the attribute starts at its `[`.)
 fn skip_to_value(toks: &[Tok<'_>], i: usize) -> usize {
-    if let Some(Tok::Ident(_, "enable")) = toks.get(i) {
-        // `#![enable(a, b)]`: the `#` and `!` were skipped; skip `enable ( ... ) ]`.
-        let mut j = i + 1;
+    if let (Some(Tok::Punct(_, b'[')), Some(Tok::Ident(_, "enable"))) =
+        (toks.get(i), toks.get(i + 1))
+    {
         let mut depth = 0i32;
-        while let Some(t) = toks.get(j) {
+        for (j, t) in toks.iter().enumerate().skip(i) {
             match t {
                 Tok::Punct(_, b'(' | b'[') => depth += 1,
                 Tok::Punct(_, b')' | b']') => {
                     depth -= 1;
-                    if depth < 0 {
+                    if depth == 0 {
                         return skip_to_value(toks, j + 1);
                     }
                 }
                 _ => {}
             }
-            j += 1;
         }
     }
     i
@@ -337,7 +340,16 @@ mod tests {
         use Step::*;
         assert_eq!(at(text, &[Field("days")]), "3)");
         assert_eq!(
-            at(text, &[Field("personas"), Index(0), Field("basket"), Index(1), Field("p")]),
+            at(
+                text,
+                &[
+                    Field("personas"),
+                    Index(0),
+                    Field("basket"),
+                    Index(1),
+                    Field("p")
+                ]
+            ),
             "1.5)])"
         );
     }
@@ -346,7 +358,10 @@ mod tests {
     fn steps_through_enum_wrappers() {
         use Step::*;
         let text = "(events: [Festival(name: \"a\", traffic: 2.0), Dip(name: \"b\", traffic: 0.9)], hours: Slots([(\"1\", \"2\"), (\"3\", \"4\")]))";
-        assert_eq!(at(text, &[Field("events"), Index(1), Field("traffic")]), "0.9)],");
+        assert_eq!(
+            at(text, &[Field("events"), Index(1), Field("traffic")]),
+            "0.9)],"
+        );
         assert_eq!(at(text, &[Field("hours"), Index(1)]), "(\"3\", ");
     }
 

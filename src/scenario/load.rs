@@ -96,9 +96,8 @@ impl SourceMap {
             } else {
                 "cannot read scenario file"
             };
-            Diagnostic::new(format!("{what} `{}`: {e}", path.display()), from).with_hint(
-                "include paths are relative to the file that contains the include(...)",
-            )
+            Diagnostic::new(format!("{what} `{}`: {e}", path.display()), from)
+                .with_hint("include paths are relative to the file that contains the include(...)")
         })?;
         let file = self.files.len();
         self.files.push(SourceFile {
@@ -170,7 +169,11 @@ impl SourceMap {
         let mut offset = 0;
         for (i, l) in self.text.split_inclusive('\n').enumerate() {
             if i + 1 == line {
-                let byte_col: usize = l.chars().take(col.saturating_sub(1)).map(char::len_utf8).sum();
+                let byte_col: usize = l
+                    .chars()
+                    .take(col.saturating_sub(1))
+                    .map(char::len_utf8)
+                    .sum();
                 return self.locate(offset + byte_col);
             }
             offset += l.len();
@@ -284,7 +287,9 @@ impl<'a> Iterator for Tokens<'a> {
             match c {
                 b' ' | b'\t' | b'\r' | b'\n' => self.pos += 1,
                 b'/' if bytes.get(start + 1) == Some(&b'/') => {
-                    self.pos = self.text[start..].find('\n').map_or(bytes.len(), |i| start + i);
+                    self.pos = self.text[start..]
+                        .find('\n')
+                        .map_or(bytes.len(), |i| start + i);
                 }
                 b'/' if bytes.get(start + 1) == Some(&b'*') => {
                     let mut depth = 0usize;

@@ -224,6 +224,14 @@ impl Checker<'_> {
                     );
                     0
                 }
+                Some(end) if (end - start).num_days() >= i64::from(MAX_DAYS) => {
+                    self.err(
+                        &[F("end")],
+                        format!("the run from {start} to {end} is longer than {MAX_DAYS} days"),
+                        "",
+                    );
+                    0
+                }
                 Some(end) => ((end - start).num_days() + 1) as u32,
                 None => 0,
             },
@@ -457,8 +465,7 @@ impl Checker<'_> {
             }
             HoursFile::Profile(w) => {
                 let total: f64 = w.iter().sum();
-                if w.len() != 24 || w.iter().any(|x| !x.is_finite() || *x < 0.0) || total <= 0.0
-                {
+                if w.len() != 24 || w.iter().any(|x| !x.is_finite() || *x < 0.0) || total <= 0.0 {
                     self.err(
                         &at(&[F("hours")]),
                         "an hour profile needs 24 non-negative weights, not all zero",
@@ -504,14 +511,19 @@ impl Checker<'_> {
         });
 
         let loyalty = p.loyalty.as_ref().map(|l| {
-            let lp = |c: &mut Self, f: &'static str, x: f64| c.probability(&at(&[F("loyalty"), F(f)]), x);
+            let lp = |c: &mut Self, f: &'static str, x: f64| {
+                c.probability(&at(&[F("loyalty"), F(f)]), x)
+            };
             if !(0.0..=1.0).contains(&l.initial.0)
                 || !(0.0..=1.0).contains(&l.initial.1)
                 || l.initial.0 > l.initial.1
             {
                 self.err(
                     &at(&[F("loyalty"), F("initial")]),
-                    format!("initial loyalty {:?} is not (low, high) within 0..=1", l.initial),
+                    format!(
+                        "initial loyalty {:?} is not (low, high) within 0..=1",
+                        l.initial
+                    ),
                     "e.g. initial: (0.6, 0.9)",
                 );
             }
@@ -521,8 +533,10 @@ impl Checker<'_> {
                 gain: lp(self, "gain", l.gain),
                 decay: lp(self, "decay", l.decay),
                 trim_penalty: lp(self, "trim_penalty", l.trim_penalty),
-                shock_threshold: self
-                    .factor(&at(&[F("loyalty"), F("shock_threshold")]), l.shock_threshold),
+                shock_threshold: self.factor(
+                    &at(&[F("loyalty"), F("shock_threshold")]),
+                    l.shock_threshold,
+                ),
                 shock_penalty: self
                     .factor(&at(&[F("loyalty"), F("shock_penalty")]), l.shock_penalty),
             }
@@ -540,10 +554,13 @@ impl Checker<'_> {
             let path = |f: &'static str| at(&[F("basket"), I(k), F(f)]);
             let category = self.category_index(&path("category"), &item.category, catalog);
             let prob = self.probability(&path("p"), item.p);
-            if item.quantity.0 > item.quantity.1 || item.quantity.1 == 0 {
+            if item.quantity.0 > item.quantity.1 || item.quantity.0 == 0 {
                 self.err(
                     &path("quantity"),
-                    format!("quantity range {:?} must be (low, high) with high >= 1", item.quantity),
+                    format!(
+                        "quantity range {:?} must be (low, high) with 1 <= low <= high",
+                        item.quantity
+                    ),
                     "e.g. quantity: (1, 3)",
                 );
             }
@@ -616,14 +633,18 @@ impl Checker<'_> {
         let mut seen = vec![false; personas.len()];
         for (i, entry) in raw.iter().enumerate() {
             let Some(p) = personas.iter().position(|p| p.name == entry.persona) else {
-                let hint = match did_you_mean(&entry.persona, personas.iter().map(|p| p.name.as_str()))
-                {
-                    Some(m) => format!("did you mean `{m}`?"),
-                    None => format!(
-                        "defined personas: {}",
-                        personas.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
-                    ),
-                };
+                let hint =
+                    match did_you_mean(&entry.persona, personas.iter().map(|p| p.name.as_str())) {
+                        Some(m) => format!("did you mean `{m}`?"),
+                        None => format!(
+                            "defined personas: {}",
+                            personas
+                                .iter()
+                                .map(|p| p.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    };
                 self.err(
                     &[F("population"), I(i), F("persona")],
                     format!("unknown persona `{}`", entry.persona),
@@ -634,7 +655,10 @@ impl Checker<'_> {
             if seen[p] {
                 self.err(
                     &[F("population"), I(i), F("persona")],
-                    format!("persona `{}` appears twice in the population", entry.persona),
+                    format!(
+                        "persona `{}` appears twice in the population",
+                        entry.persona
+                    ),
                     "give each persona one entry",
                 );
             }
@@ -660,30 +684,21 @@ impl Checker<'_> {
         counts
     }
 
-    fn effect(
-        &mut self,
-        path: &[Step<'_>],
-        traffic: f64,
-        purchase: f64,
-        quantity: f64,
-        price: (f64, f64),
-        categories: &[CategoryEffectFile],
-        catalog: &[Category],
-    ) -> Effect {
+    fn effect_file(&mut self, path: &[Step<'_>], e: &EffectFile, catalog: &[Category]) -> Effect {
         let sub = |f: &'static str| {
             let mut v = path.to_vec();
             v.push(Step::Field(f));
             v
         };
-        self.range_f(&sub("price"), price, "price factor");
+        self.range_f(&sub("price"), e.price, "price factor");
         let mut effect = Effect {
-            traffic: self.factor(&sub("traffic"), traffic),
-            purchase: self.factor(&sub("purchase"), purchase),
-            quantity: self.factor(&sub("quantity"), quantity),
-            price: (price.0 as f32, price.1 as f32),
+            traffic: self.factor(&sub("traffic"), e.traffic),
+            purchase: self.factor(&sub("purchase"), e.purchase),
+            quantity: self.factor(&sub("quantity"), e.quantity),
+            price: (e.price.0 as f32, e.price.1 as f32),
             categories: Vec::new(),
         };
-        for (k, c) in categories.iter().enumerate() {
+        for (k, c) in e.categories.iter().enumerate() {
             let mut cp = sub("categories");
             cp.push(Step::Index(k));
             let field = |f: &'static str| {
@@ -697,12 +712,17 @@ impl Checker<'_> {
                 price: (c.price.0 as f32, c.price.1 as f32),
             };
             self.range_f(&field("price"), c.price, "price factor");
-            let members: Vec<u16> = catalog
-                .iter()
-                .enumerate()
-                .filter(|(_, cat)| cat.name == c.category || cat.group.as_deref() == Some(&c.category))
-                .map(|(i, _)| i as u16)
-                .collect();
+            // A category name targets that category alone; otherwise a group name targets
+            // every category of the group.
+            let members: Vec<u16> = match catalog.iter().position(|cat| cat.name == c.category) {
+                Some(i) => vec![i as u16],
+                None => catalog
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, cat)| cat.group.as_deref() == Some(&c.category))
+                    .map(|(i, _)| i as u16)
+                    .collect(),
+            };
             if members.is_empty() {
                 let names = catalog
                     .iter()
@@ -714,17 +734,18 @@ impl Checker<'_> {
                 };
                 self.err(
                     &field("category"),
-                    format!("`{}` is neither a category nor a group of the catalog", c.category),
+                    format!(
+                        "`{}` is neither a category nor a group of the catalog",
+                        c.category
+                    ),
                     hint,
                 );
             }
-            effect.categories.extend(members.into_iter().map(|m| (m, ce)));
+            effect
+                .categories
+                .extend(members.into_iter().map(|m| (m, ce)));
         }
         effect
-    }
-
-    fn effect_file(&mut self, path: &[Step<'_>], e: &EffectFile, catalog: &[Category]) -> Effect {
-        self.effect(path, e.traffic, e.purchase, e.quantity, e.price, &e.categories, catalog)
     }
 
     fn event(&mut self, path: &[Step<'_>], e: &EventFile, catalog: &[Category]) -> Option<Event> {
@@ -741,7 +762,11 @@ impl Checker<'_> {
         let from = self.date(&sub("from"), &spec.from);
         let to = match (&spec.to, spec.days) {
             (Some(_), Some(_)) => {
-                self.err(&sub("days"), "both `to` and `days` are given", "give one of them");
+                self.err(
+                    &sub("days"),
+                    "both `to` and `days` are given",
+                    "give one of them",
+                );
                 None
             }
             (Some(to), None) => {
@@ -765,13 +790,15 @@ impl Checker<'_> {
                 from.map(|f| f + chrono::Duration::days(i64::from(days.max(1)) - 1))
             }
         };
-        let effect = self.effect(
+        let effect = self.effect_file(
             path,
-            spec.traffic,
-            spec.purchase,
-            spec.quantity,
-            spec.price,
-            &spec.categories,
+            &EffectFile {
+                traffic: spec.traffic,
+                purchase: spec.purchase,
+                quantity: spec.quantity,
+                price: spec.price,
+                categories: spec.categories.clone(),
+            },
             catalog,
         );
         Some(Event {
@@ -824,7 +851,11 @@ impl Checker<'_> {
             Payday {
                 day: p.day,
                 days: p.days,
-                effect: self.effect_file(&[F("calendar"), F("payday"), F("effect")], &p.effect, catalog),
+                effect: self.effect_file(
+                    &[F("calendar"), F("payday"), F("effect")],
+                    &p.effect,
+                    catalog,
+                ),
             }
         });
         let mut events = Vec::new();

@@ -92,21 +92,53 @@ mod tests {
     #[test]
     fn a_good_visit_raises_loyalty_toward_one() {
         let mut l = 0.5;
-        after_visit(&params(), &mut l, VisitOutcome { bought: true, trimmed: false, price_index: 1.0 });
+        after_visit(
+            &params(),
+            &mut l,
+            VisitOutcome {
+                bought: true,
+                trimmed: false,
+                price_index: 1.0,
+            },
+        );
         assert!((l - 0.55).abs() < 1e-6);
     }
 
     #[test]
     fn trims_and_price_shocks_lower_it() {
         let mut l = 0.5;
-        after_visit(&params(), &mut l, VisitOutcome { bought: true, trimmed: true, price_index: 1.0 });
+        after_visit(
+            &params(),
+            &mut l,
+            VisitOutcome {
+                bought: true,
+                trimmed: true,
+                price_index: 1.0,
+            },
+        );
         assert!((l - 0.45).abs() < 1e-6);
         let mut l = 0.5;
         // 30% above reference, 10% tolerated: 0.2 excess x 0.5 penalty = -0.1, +0.05 gain.
-        after_visit(&params(), &mut l, VisitOutcome { bought: true, trimmed: false, price_index: 1.3 });
+        after_visit(
+            &params(),
+            &mut l,
+            VisitOutcome {
+                bought: true,
+                trimmed: false,
+                price_index: 1.3,
+            },
+        );
         assert!((l - 0.45).abs() < 1e-5, "{l}");
         let mut l = 0.01;
-        after_visit(&params(), &mut l, VisitOutcome { bought: false, trimmed: true, price_index: 1.0 });
+        after_visit(
+            &params(),
+            &mut l,
+            VisitOutcome {
+                bought: false,
+                trimmed: true,
+                price_index: 1.0,
+            },
+        );
         assert_eq!(l, 0.0, "clamped at zero");
     }
 

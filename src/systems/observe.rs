@@ -128,7 +128,13 @@ pub fn tally_hour(hour: Res<HourRecords>, mut tally: ResMut<Tally>) {
     for t in &hour.txs {
         tally.today[usize::from(t.persona)].add_tx(t);
     }
-    for (p, (v, e)) in hour.counts.visits.iter().zip(&hour.counts.empty).enumerate() {
+    for (p, (v, e)) in hour
+        .counts
+        .visits
+        .iter()
+        .zip(&hour.counts.empty)
+        .enumerate()
+    {
         tally.today[p].visits += u64::from(*v);
         tally.today[p].empty_visits += u64::from(*e);
     }

@@ -43,14 +43,20 @@ pub fn visit_probability(
 }
 
 /// Plans every customer's day.
-#[expect(clippy::type_complexity, reason = "a system's query lists what it touches")]
 pub fn plan_visits(
     clock: Res<Clock>,
     today: Res<Today>,
     model: Res<Model>,
     mut by_hour: ResMut<VisitsByHour>,
     mut counts: Local<Parallel<[u32; 24]>>,
-    mut customers: Query<(&AgentId, &Persona, &Loyalty, &Budget, &Recency, &mut DayPlan)>,
+    mut customers: Query<(
+        &AgentId,
+        &Persona,
+        &Loyalty,
+        &Budget,
+        &Recency,
+        &mut DayPlan,
+    )>,
 ) {
     let day = clock.day();
     let tick = clock.tick;

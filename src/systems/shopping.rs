@@ -110,7 +110,8 @@ pub fn visit(v: Visitor<'_>, model: &Model, today: &Today, clock: &Clock, buf: &
     let mut rng = Stream::for_agent(model.seed, v.agent, clock.tick, Purpose::Basket);
     let line_start = buf.lines.len();
     let price_index = draw_basket(persona, today, &mut rng, &mut buf.lines);
-    let trimmed = v.budget.is_limited() && trim_to_budget(&mut buf.lines, line_start, v.budget.left);
+    let trimmed =
+        v.budget.is_limited() && trim_to_budget(&mut buf.lines, line_start, v.budget.left);
     let basket = &buf.lines[line_start..];
     let total: i64 = basket.iter().map(LineRecord::total).sum();
     let units: u32 = basket.iter().map(|l| l.quantity).sum();
@@ -149,7 +150,6 @@ pub fn visit(v: Visitor<'_>, model: &Model, today: &Today, clock: &Clock, buf: &
 }
 
 /// Serves every customer whose visit is planned for this hour.
-#[expect(clippy::type_complexity, reason = "a system's query lists what it touches")]
 pub fn shop(
     clock: Res<Clock>,
     today: Res<Today>,
