@@ -6,8 +6,7 @@ use std::io;
 
 use bevy_ecs::prelude::*;
 
-use super::format::push_rupees;
-use super::table::{Fields, Table, escape, push_float, push_int};
+use super::table::{Table, escape};
 use super::{OutputDir, OutputError};
 use crate::calendar::{Clock, Today};
 use crate::records::HourRecords;
@@ -169,16 +168,11 @@ pub const DAILY_COLUMNS: [&str; 12] = [
     "events",
 ];
 
-fn flag(b: bool) -> &'static [u8] {
-    if b { b"true" } else { b"false" }
-}
-
 /// Writes transactions, line items and daily metrics as CSV.
 pub struct CsvSink {
     transactions: Table,
     lines: Option<Table>,
     daily: Table,
-    fields: Fields,
     prefix: Vec<u8>,
     personas: Vec<Vec<u8>>,
     categories: Vec<Vec<u8>>,
@@ -200,7 +194,6 @@ impl CsvSink {
                 None
             },
             daily: Table::create(dir, "daily_metrics.csv", &DAILY_COLUMNS)?,
-            fields: Fields::default(),
             prefix: Vec::new(),
             personas: personas.iter().map(|p| escape(p)).collect(),
             categories: categories.iter().map(|c| escape(c)).collect(),
@@ -220,49 +213,37 @@ impl Sink for CsvSink {
         )?;
         let day = ctx.clock.day();
         let events = escape(&ctx.today.events);
-        let festival = flag(ctx.today.festival);
-        let weekend = flag(ctx.today.weekend);
+        let (festival, weekend) = (ctx.today.festival, ctx.today.weekend);
+        let mut stamp = [0u8; 5];
         for t in &records.txs {
             let id = transaction_id(day, t.agent);
-            let f = self.fields.take(6);
-            push_int(&mut f[0], id);
-            f[1].extend_from_slice(&self.prefix);
-            f[1].extend_from_slice(&[b'0' + t.minute / 10, b'0' + t.minute % 10, b':', b'0', b'0']);
-            push_int(&mut f[2], t.agent);
-            push_rupees(&mut f[3], t.total);
-            push_int(&mut f[4], t.lines);
-            push_int(&mut f[5], t.units);
-            let f = &*f;
-            self.transactions.row([
-                &f[0][..],
-                &f[1],
-                &f[2],
-                &self.personas[usize::from(t.persona)],
-                &f[3],
-                &f[4],
-                &f[5],
-                festival,
-                weekend,
-                &events,
-                flag(t.trimmed),
-            ])?;
+            stamp.copy_from_slice(&[b'0' + t.minute / 10, b'0' + t.minute % 10, b':', b'0', b'0']);
+            let persona = &self.personas[usize::from(t.persona)];
+            let prefix = &self.prefix;
+            self.transactions.row_with(|r| {
+                r.int(id).text(prefix);
+                r.buf_extend(&stamp);
+                r.int(t.agent)
+                    .text(persona)
+                    .rupees(t.total)
+                    .int(t.lines)
+                    .int(t.units)
+                    .flag(festival)
+                    .flag(weekend)
+                    .text(&events)
+                    .flag(t.trimmed);
+            })?;
             if let Some(lines) = &mut self.lines {
                 for (k, l) in records.lines_of(t).iter().enumerate() {
-                    let f = self.fields.take(5);
-                    push_int(&mut f[0], id);
-                    push_int(&mut f[1], k + 1);
-                    push_int(&mut f[2], l.quantity);
-                    push_rupees(&mut f[3], l.unit_price);
-                    push_rupees(&mut f[4], l.total());
-                    let f = &*f;
-                    lines.row([
-                        &f[0][..],
-                        &f[1],
-                        &self.categories[usize::from(l.category)],
-                        &f[2],
-                        &f[3],
-                        &f[4],
-                    ])?;
+                    let category = &self.categories[usize::from(l.category)];
+                    lines.row_with(|r| {
+                        r.int(id)
+                            .int(k + 1)
+                            .text(category)
+                            .int(l.quantity)
+                            .rupees(l.unit_price)
+                            .rupees(l.total());
+                    })?;
                 }
             }
         }
@@ -276,29 +257,21 @@ impl Sink for CsvSink {
             .unwrap_or_default();
         let events = escape(&closed.events);
         for (p, t) in closed.by_persona.iter().enumerate() {
-            let f = self.fields.take(7);
-            push_int(&mut f[0], t.visits);
-            push_int(&mut f[1], t.empty_visits);
-            push_int(&mut f[2], t.transactions);
-            push_rupees(&mut f[3], t.revenue_paise);
-            push_int(&mut f[4], t.units);
-            push_rupees(&mut f[5], t.mean_basket_paise().round() as i64);
-            push_int(&mut f[6], t.trimmed);
-            let f = &*f;
-            self.daily.row([
-                date.as_bytes(),
-                &self.personas[p],
-                &f[0],
-                &f[1],
-                &f[2],
-                &f[3],
-                &f[4],
-                &f[5],
-                &f[6],
-                flag(closed.festival),
-                flag(closed.weekend),
-                &events,
-            ])?;
+            let persona = &self.personas[p];
+            self.daily.row_with(|r| {
+                r.text(date.as_bytes())
+                    .text(persona)
+                    .int(t.visits)
+                    .int(t.empty_visits)
+                    .int(t.transactions)
+                    .rupees(t.revenue_paise)
+                    .int(t.units)
+                    .rupees(t.mean_basket_paise().round() as i64)
+                    .int(t.trimmed)
+                    .flag(closed.festival)
+                    .flag(closed.weekend)
+                    .text(&events);
+            })?;
         }
         Ok(())
     }
@@ -357,7 +330,6 @@ pub fn write_customers(
             _ => Ok(Some(id)),
         })
         .is_ok();
-    let mut fields = Fields::default();
     let path = dir.path("customers.csv");
     let mut write = |(id, persona, demo, budget, loyalty, ledger, recency): (
         &AgentId,
@@ -369,43 +341,28 @@ pub fn write_customers(
         &Recency,
     )|
      -> Result<(), OutputError> {
-        let f = fields.take(9);
-        push_int(&mut f[0], id.0);
-        push_int(&mut f[1], demo.age);
-        push_int(&mut f[2], demo.income);
-        if budget.is_limited() {
-            push_rupees(&mut f[3], budget.monthly);
-            push_rupees(&mut f[4], budget.left);
-        }
-        push_float(
-            &mut f[5],
-            f64::from((loyalty.0 * 10_000.0).round() / 10_000.0),
-        );
-        push_int(&mut f[6], ledger.visits);
-        push_int(&mut f[7], ledger.purchases);
-        push_rupees(&mut f[8], ledger.spent);
-        let last = if recency.last_purchase >= 0 {
+        let last = (recency.last_purchase >= 0).then(|| {
             (start + chrono::Duration::days(i64::from(recency.last_purchase)))
                 .format("%Y-%m-%d")
                 .to_string()
-        } else {
-            String::new()
-        };
-        let f = &*f;
+        });
         table
-            .row([
-                &f[0][..],
-                &personas[usize::from(persona.0)],
-                &f[1],
-                &f[2],
-                &f[3],
-                &f[4],
-                &f[5],
-                &f[6],
-                &f[7],
-                &f[8],
-                last.as_bytes(),
-            ])
+            .row_with(|r| {
+                r.int(id.0)
+                    .text(&personas[usize::from(persona.0)])
+                    .int(demo.age)
+                    .int(demo.income);
+                if budget.is_limited() {
+                    r.rupees(budget.monthly).rupees(budget.left);
+                } else {
+                    r.empty().empty();
+                }
+                r.float(f64::from((loyalty.0 * 10_000.0).round() / 10_000.0))
+                    .int(ledger.visits)
+                    .int(ledger.purchases)
+                    .rupees(ledger.spent)
+                    .text(last.as_deref().unwrap_or("").as_bytes());
+            })
             .map_err(super::io_at(&path))
     };
     if in_order {

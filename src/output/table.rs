@@ -76,11 +76,16 @@ impl Table {
         Ok(())
     }
 
-    /// Appends a raw, complete row (fields joined by commas, ending in a newline).
+    /// Writes one row field by field, straight into the table's buffer.
     #[inline]
-    pub fn raw_rows(&mut self, bytes: &[u8], rows: u64) -> io::Result<()> {
-        self.buf.extend_from_slice(bytes);
-        self.rows += rows;
+    pub fn row_with(&mut self, fill: impl FnOnce(&mut Row<'_>)) -> io::Result<()> {
+        let mut row = Row {
+            buf: &mut self.buf,
+            first: true,
+        };
+        fill(&mut row);
+        self.buf.push(b'\n');
+        self.rows += 1;
         if self.buf.len() >= BUFFER {
             self.flush_buf()?;
         }
@@ -149,23 +154,71 @@ pub fn escape(s: &str) -> Vec<u8> {
     v
 }
 
-/// Reusable formatting buffers for one row's numeric fields.
-#[derive(Default)]
-pub struct Fields {
-    bufs: Vec<Vec<u8>>,
+/// One row being written: each call appends a field, commas are added between them.
+pub struct Row<'a> {
+    buf: &'a mut Vec<u8>,
+    first: bool,
 }
 
-impl Fields {
-    /// Clears and returns `n` field buffers.
+impl Row<'_> {
     #[inline]
-    pub fn take(&mut self, n: usize) -> &mut [Vec<u8>] {
-        if self.bufs.len() < n {
-            self.bufs.resize_with(n, Vec::new);
+    fn sep(&mut self) {
+        if !self.first {
+            self.buf.push(b',');
         }
-        for b in &mut self.bufs[..n] {
-            b.clear();
-        }
-        &mut self.bufs[..n]
+        self.first = false;
+    }
+
+    /// An integer field.
+    #[inline]
+    pub fn int(&mut self, n: impl itoa::Integer) -> &mut Self {
+        self.sep();
+        push_int(self.buf, n);
+        self
+    }
+
+    /// A money field: paise written as rupees with two decimals.
+    #[inline]
+    pub fn rupees(&mut self, paise: i64) -> &mut Self {
+        self.sep();
+        super::format::push_rupees(self.buf, paise);
+        self
+    }
+
+    /// A float field, shortest round-trip form.
+    #[inline]
+    pub fn float(&mut self, x: f64) -> &mut Self {
+        self.sep();
+        push_float(self.buf, x);
+        self
+    }
+
+    /// A text field, already escaped with [`escape`] (or known not to need it).
+    #[inline]
+    pub fn text(&mut self, escaped: &[u8]) -> &mut Self {
+        self.sep();
+        self.buf.extend_from_slice(escaped);
+        self
+    }
+
+    /// A boolean field, `true` or `false`.
+    #[inline]
+    pub fn flag(&mut self, b: bool) -> &mut Self {
+        self.text(if b { b"true" } else { b"false" })
+    }
+
+    /// Appends bytes to the current field (no separator).
+    #[inline]
+    pub fn buf_extend(&mut self, bytes: &[u8]) -> &mut Self {
+        self.buf.extend_from_slice(bytes);
+        self
+    }
+
+    /// An empty field.
+    #[inline]
+    pub fn empty(&mut self) -> &mut Self {
+        self.sep();
+        self
     }
 }
 
