@@ -174,6 +174,7 @@ pub struct CsvSink {
     lines: Option<Table>,
     daily: Table,
     prefix: Vec<u8>,
+    scratch: Vec<EncodedChunk>,
     personas: Vec<Vec<u8>>,
     categories: Vec<Vec<u8>>,
 }
@@ -195,14 +196,80 @@ impl CsvSink {
             },
             daily: Table::create(dir, "daily_metrics.csv", &DAILY_COLUMNS)?,
             prefix: Vec::new(),
+            scratch: Vec::new(),
             personas: personas.iter().map(|p| escape(p)).collect(),
             categories: categories.iter().map(|c| escape(c)).collect(),
         })
     }
 }
 
+/// Transactions per encoding chunk: big enough to amortise a task, small enough to spread.
+const ENCODE_CHUNK: usize = 2048;
+
+/// Everything a chunk encoder reads, shared by the parallel tasks.
+struct Encoding<'a> {
+    records: &'a HourRecords,
+    personas: &'a [Vec<u8>],
+    categories: &'a [Vec<u8>],
+    prefix: &'a [u8],
+    events: &'a [u8],
+    day: u32,
+    festival: bool,
+    weekend: bool,
+    line_items: bool,
+}
+
+/// Encodes transactions (and their lines) into two reusable row buffers.
+fn encode_chunk(e: &Encoding<'_>, txs: &[crate::records::TxRecord], out: &mut EncodedChunk) {
+    out.txs.clear();
+    out.lines.clear();
+    out.tx_rows = 0;
+    out.line_rows = 0;
+    for t in txs {
+        let id = transaction_id(e.day, t.agent);
+        let stamp = [b'0' + t.minute / 10, b'0' + t.minute % 10, b':', b'0', b'0'];
+        Table::encode_row(&mut out.txs, |r| {
+            r.int(id).text(e.prefix);
+            r.buf_extend(&stamp);
+            r.int(t.agent)
+                .text(&e.personas[usize::from(t.persona)])
+                .rupees(t.total)
+                .int(t.lines)
+                .int(t.units)
+                .flag(e.festival)
+                .flag(e.weekend)
+                .text(e.events)
+                .flag(t.trimmed);
+        });
+        out.tx_rows += 1;
+        if e.line_items {
+            for (k, l) in e.records.lines_of(t).iter().enumerate() {
+                Table::encode_row(&mut out.lines, |r| {
+                    r.int(id)
+                        .int(k + 1)
+                        .text(&e.categories[usize::from(l.category)])
+                        .int(l.quantity)
+                        .rupees(l.unit_price)
+                        .rupees(l.total());
+                });
+                out.line_rows += 1;
+            }
+        }
+    }
+}
+
+/// One chunk's encoded rows, kept between hours so encoding allocates nothing once warm.
+#[derive(Default)]
+struct EncodedChunk {
+    txs: Vec<u8>,
+    lines: Vec<u8>,
+    tx_rows: u64,
+    line_rows: u64,
+}
+
 impl Sink for CsvSink {
     fn hour(&mut self, ctx: &HourContext<'_>, records: &HourRecords) -> io::Result<()> {
+        use rayon::prelude::*;
         use std::io::Write;
         self.prefix.clear();
         write!(
@@ -211,40 +278,33 @@ impl Sink for CsvSink {
             ctx.today.date.format("%Y-%m-%d"),
             ctx.clock.hour()
         )?;
-        let day = ctx.clock.day();
         let events = escape(&ctx.today.events);
-        let (festival, weekend) = (ctx.today.festival, ctx.today.weekend);
-        let mut stamp = [0u8; 5];
-        for t in &records.txs {
-            let id = transaction_id(day, t.agent);
-            stamp.copy_from_slice(&[b'0' + t.minute / 10, b'0' + t.minute % 10, b':', b'0', b'0']);
-            let persona = &self.personas[usize::from(t.persona)];
-            let prefix = &self.prefix;
-            self.transactions.row_with(|r| {
-                r.int(id).text(prefix);
-                r.buf_extend(&stamp);
-                r.int(t.agent)
-                    .text(persona)
-                    .rupees(t.total)
-                    .int(t.lines)
-                    .int(t.units)
-                    .flag(festival)
-                    .flag(weekend)
-                    .text(&events)
-                    .flag(t.trimmed);
-            })?;
+        let encoding = Encoding {
+            records,
+            personas: &self.personas,
+            categories: &self.categories,
+            prefix: &self.prefix,
+            events: &events,
+            day: ctx.clock.day(),
+            festival: ctx.today.festival,
+            weekend: ctx.today.weekend,
+            line_items: self.lines.is_some(),
+        };
+        // Chunks are encoded in parallel and appended in order, so the bytes are the same
+        // whatever the thread count.
+        let chunks = records.txs.len().div_ceil(ENCODE_CHUNK);
+        if self.scratch.len() < chunks {
+            self.scratch.resize_with(chunks, EncodedChunk::default);
+        }
+        records
+            .txs
+            .par_chunks(ENCODE_CHUNK)
+            .zip(self.scratch[..chunks].par_iter_mut())
+            .for_each(|(txs, out)| encode_chunk(&encoding, txs, out));
+        for chunk in &self.scratch[..chunks] {
+            self.transactions.append_rows(&chunk.txs, chunk.tx_rows)?;
             if let Some(lines) = &mut self.lines {
-                for (k, l) in records.lines_of(t).iter().enumerate() {
-                    let category = &self.categories[usize::from(l.category)];
-                    lines.row_with(|r| {
-                        r.int(id)
-                            .int(k + 1)
-                            .text(category)
-                            .int(l.quantity)
-                            .rupees(l.unit_price)
-                            .rupees(l.total());
-                    })?;
-                }
+                lines.append_rows(&chunk.lines, chunk.line_rows)?;
             }
         }
         Ok(())

@@ -79,16 +79,33 @@ impl Table {
     /// Writes one row field by field, straight into the table's buffer.
     #[inline]
     pub fn row_with(&mut self, fill: impl FnOnce(&mut Row<'_>)) -> io::Result<()> {
-        let mut row = Row {
-            buf: &mut self.buf,
-            first: true,
-        };
-        fill(&mut row);
-        self.buf.push(b'\n');
+        Self::encode_row(&mut self.buf, fill);
         self.rows += 1;
         if self.buf.len() >= BUFFER {
             self.flush_buf()?;
         }
+        Ok(())
+    }
+
+    /// Encodes one row into any buffer (for encoding in parallel, then [`Table::append_rows`]).
+    #[inline]
+    pub fn encode_row(buf: &mut Vec<u8>, fill: impl FnOnce(&mut Row<'_>)) {
+        let mut row = Row { buf, first: true };
+        fill(&mut row);
+        buf.push(b'\n');
+    }
+
+    /// Appends `rows` complete rows encoded with [`Table::encode_row`].
+    pub fn append_rows(&mut self, bytes: &[u8], rows: u64) -> io::Result<()> {
+        if self.buf.len() + bytes.len() > BUFFER {
+            self.flush_buf()?;
+        }
+        if bytes.len() >= BUFFER {
+            self.out.write_all(bytes)?;
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
+        self.rows += rows;
         Ok(())
     }
 
