@@ -1,3 +1,7 @@
+#![allow(
+    missing_docs,
+    reason = "criterion_group! generates an undocumented function"
+)]
 //! Benchmarks of the hot paths: the hourly schedule at fixed population sizes, basket
 //! generation, and CSV encoding.
 //!
@@ -57,7 +61,9 @@ fn hourly_step(c: &mut Criterion) {
 
 fn basket(c: &mut Criterion) {
     let s = diwali(1_000);
-    let today = s.calendar.day("2026-11-06".parse().unwrap(), s.catalog.len());
+    let today = s
+        .calendar
+        .day("2026-11-06".parse().unwrap(), s.catalog.len());
     let mut group = c.benchmark_group("basket");
     for p in &s.personas {
         let mut lines = Vec::with_capacity(64);
@@ -77,7 +83,9 @@ fn basket(c: &mut Criterion) {
 fn csv_encoding(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let out = OutputDir::create(&dir.path().join("o")).unwrap();
-    let personas: Vec<String> = ["premium", "family", "young_professional"].map(String::from).to_vec();
+    let personas: Vec<String> = ["premium", "family", "young_professional"]
+        .map(String::from)
+        .to_vec();
     let categories: Vec<String> = (0..30).map(|i| format!("category_{i}")).collect();
     let mut sink = CsvSink::create(&out, true, &personas, &categories).unwrap();
     let mut records = HourRecords::default();
@@ -118,5 +126,9 @@ fn csv_encoding(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hourly_step, basket, csv_encoding);
+criterion_group! {
+    name = benches;
+    config = Criterion::default();
+    targets = hourly_step, basket, csv_encoding
+}
 criterion_main!(benches);

@@ -247,3 +247,100 @@ mod tests {
         assert!(lines.is_empty());
     }
 }
+
+#[cfg(test)]
+mod distribution_tests {
+    use super::*;
+    use crate::calendar::Today;
+    use crate::persona::{BasketItem, HourModel, Persona, PriceDist, VisitModel};
+
+    fn persona() -> Persona {
+        Persona {
+            name: "t".into(),
+            label: "t".into(),
+            age: (30, 30),
+            income: (1, 1),
+            visits: VisitModel {
+                first_visit: 1.0,
+                recency: vec![0.5],
+                weekday: [1.0; 7],
+                cap: 1.0,
+            },
+            hours: HourModel::Slots(vec![(600, 660)]),
+            budget: None,
+            loyalty: None,
+            basket: vec![
+                BasketItem {
+                    category: 0,
+                    p: 0.3,
+                    quantity: (1, 3),
+                    price: PriceDist::Uniform(100.0, 200.0),
+                },
+                BasketItem {
+                    category: 1,
+                    p: 0.8,
+                    quantity: (2, 2),
+                    price: PriceDist::Fixed(50.0),
+                },
+            ],
+        }
+    }
+
+    /// Draws `n` baskets and returns, per category: purchase share, mean quantity, mean unit
+    /// price in rupees.
+    fn stats(today: &Today, n: u32) -> Vec<(f64, f64, f64)> {
+        let p = persona();
+        let mut bought = [0u32; 2];
+        let mut qty = [0u64; 2];
+        let mut price = [0i64; 2];
+        let mut lines = Vec::new();
+        for agent in 0..n {
+            lines.clear();
+            let mut rng = Stream::new(11, u64::from(agent), 5, 3);
+            draw_basket(&p, today, &mut rng, &mut lines);
+            for l in &lines {
+                let c = usize::from(l.category);
+                bought[c] += 1;
+                qty[c] += u64::from(l.quantity);
+                price[c] += l.unit_price;
+            }
+        }
+        (0..2)
+            .map(|c| {
+                let b = f64::from(bought[c]);
+                (
+                    b / f64::from(n),
+                    qty[c] as f64 / b,
+                    price[c] as f64 / b / 100.0,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn baskets_follow_the_persona_on_an_ordinary_day() {
+        let today = Today::neutral("2026-03-03".parse().unwrap(), 2);
+        let s = stats(&today, 40_000);
+        assert!((s[0].0 - 0.3).abs() < 0.01, "{s:?}");
+        assert!((s[0].1 - 2.0).abs() < 0.03, "{s:?}");
+        assert!((s[0].2 - 150.0).abs() < 1.0, "{s:?}");
+        assert!((s[1].0 - 0.8).abs() < 0.01, "{s:?}");
+        assert_eq!((s[1].1, s[1].2), (2.0, 50.0));
+    }
+
+    #[test]
+    fn calendar_multipliers_shift_the_basket() {
+        let mut today = Today::neutral("2026-11-08".parse().unwrap(), 2);
+        today.purchase = vec![2.0, 1.5];
+        today.quantity = vec![1.3, 1.0];
+        today.price = vec![(1.05, 1.15), (1.0, 1.0)];
+        let s = stats(&today, 40_000);
+        // 0.3 x 2 = 0.6; 0.8 x 1.5 = 1.2, capped at PURCHASE_CAP.
+        assert!((s[0].0 - 0.6).abs() < 0.01, "{s:?}");
+        assert!((s[1].0 - f64::from(PURCHASE_CAP)).abs() < 0.01, "{s:?}");
+        // floor(1.3), floor(2.6), floor(3.9) = 1, 2, 3: the mean stays 2.
+        assert!((s[0].1 - 2.0).abs() < 0.03, "{s:?}");
+        // Uniform(100, 200) x Uniform(1.05, 1.15): mean 150 x 1.1 = 165.
+        assert!((s[0].2 - 165.0).abs() < 1.0, "{s:?}");
+    }
+}
