@@ -66,6 +66,28 @@ pub struct Sinks {
     pub error: Option<io::Error>,
 }
 
+/// Calls `f` on every sink in order with the hour's context, stopping at the first error,
+/// which is kept in [`Sinks::error`].
+fn each_sink(
+    sinks: &mut Sinks,
+    clock: &Clock,
+    today: &Today,
+    mut f: impl FnMut(&mut dyn Sink, &HourContext<'_>) -> io::Result<()>,
+) {
+    let ctx = HourContext {
+        clock,
+        today,
+        personas: &sinks.personas,
+        categories: &sinks.categories,
+    };
+    for s in &mut sinks.sinks {
+        if let Err(e) = f(s.as_mut(), &ctx) {
+            sinks.error = Some(e);
+            return;
+        }
+    }
+}
+
 /// Hands the hour's records to every sink.
 pub fn write_hour(
     clock: Res<Clock>,
@@ -73,21 +95,8 @@ pub fn write_hour(
     records: Res<HourRecords>,
     mut sinks: ResMut<Sinks>,
 ) {
-    if records.txs.is_empty() || sinks.error.is_some() {
-        return;
-    }
-    let sinks = &mut *sinks;
-    let ctx = HourContext {
-        clock: &clock,
-        today: &today,
-        personas: &sinks.personas,
-        categories: &sinks.categories,
-    };
-    for s in &mut sinks.sinks {
-        if let Err(e) = s.hour(&ctx, &records) {
-            sinks.error = Some(e);
-            return;
-        }
+    if !records.txs.is_empty() && sinks.error.is_none() {
+        each_sink(&mut sinks, &clock, &today, |s, ctx| s.hour(ctx, &records));
     }
 }
 
@@ -98,21 +107,8 @@ pub fn write_day(
     closed: Res<ClosedDay>,
     mut sinks: ResMut<Sinks>,
 ) {
-    if !closed.ready || sinks.error.is_some() {
-        return;
-    }
-    let sinks = &mut *sinks;
-    let ctx = HourContext {
-        clock: &clock,
-        today: &today,
-        personas: &sinks.personas,
-        categories: &sinks.categories,
-    };
-    for s in &mut sinks.sinks {
-        if let Err(e) = s.day(&ctx, &closed) {
-            sinks.error = Some(e);
-            return;
-        }
+    if closed.ready && sinks.error.is_none() {
+        each_sink(&mut sinks, &clock, &today, |s, ctx| s.day(ctx, &closed));
     }
 }
 

@@ -245,29 +245,13 @@ impl Checker<'_> {
             .enumerate()
             .map(|(i, p)| self.persona(i, p, &catalog))
             .collect();
-        if personas.is_empty() {
-            self.err(
-                &[F("personas")],
-                "no personas",
-                "add at least one Persona(...)",
-            );
-        }
-        if personas.len() > MAX_PERSONAS {
-            self.err(
-                &[F("personas")],
-                format!("at most {MAX_PERSONAS} personas are supported"),
-                "",
-            );
-        }
-        for (i, p) in personas.iter().enumerate() {
-            if personas[..i].iter().any(|q| q.name == p.name) {
-                self.err(
-                    &[F("personas"), Step::Index(i), F("name")],
-                    format!("persona `{}` is defined twice", p.name),
-                    "persona names must be unique",
-                );
-            }
-        }
+        let names: Vec<&str> = personas.iter().map(|p| p.name.as_str()).collect();
+        self.named_list(
+            "personas",
+            &names,
+            MAX_PERSONAS,
+            "add at least one Persona(...)",
+        );
         let population = self.population(&raw.population, &personas);
 
         let mut calendar = self.calendar(&raw.calendar, &catalog);
@@ -325,31 +309,41 @@ impl Checker<'_> {
         }
     }
 
-    fn catalog(&mut self, raw: &[CategoryFile]) -> Vec<Category> {
+    /// Checks a list of named items: not empty, not too long, names unique.
+    fn named_list(&mut self, field: &'static str, names: &[&str], max: usize, add_hint: &str) {
         use Step::{Field as F, Index as I};
-        if raw.is_empty() {
-            self.err(
-                &[F("catalog")],
-                "the catalog is empty",
-                "add categories, e.g. (name: \"rice\", group: \"grocery\")",
-            );
+        if names.is_empty() {
+            self.err(&[F(field)], format!("`{field}` is empty"), add_hint);
         }
-        if raw.len() > MAX_CATEGORIES {
+        if names.len() > max {
             self.err(
-                &[F("catalog")],
-                format!("at most {MAX_CATEGORIES} categories are supported"),
+                &[F(field)],
+                format!(
+                    "`{field}` has {} entries; at most {max} are supported",
+                    names.len()
+                ),
                 "",
             );
         }
-        for (i, c) in raw.iter().enumerate() {
-            if raw[..i].iter().any(|d| d.name == c.name) {
+        for (i, name) in names.iter().enumerate() {
+            if names[..i].contains(name) {
                 self.err(
-                    &[F("catalog"), I(i), F("name")],
-                    format!("category `{}` is listed twice", c.name),
-                    "category names must be unique",
+                    &[F(field), I(i), F("name")],
+                    format!("`{name}` is listed twice in `{field}`"),
+                    "names must be unique",
                 );
             }
         }
+    }
+
+    fn catalog(&mut self, raw: &[CategoryFile]) -> Vec<Category> {
+        let names: Vec<&str> = raw.iter().map(|c| c.name.as_str()).collect();
+        self.named_list(
+            "catalog",
+            &names,
+            MAX_CATEGORIES,
+            "add categories, e.g. (name: \"rice\", group: \"grocery\")",
+        );
         raw.iter()
             .map(|c| Category {
                 name: c.name.clone(),
