@@ -103,3 +103,37 @@ pub struct Ledger {
     /// Total spent, paise.
     pub spent: i64,
 }
+
+/// How the relationship is going: recent disappointments, and whether the customer has left.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Engagement {
+    /// Recent visits that bought nothing or had to be trimmed (decays daily).
+    pub unmet: f32,
+    /// Recent budget trims (decays daily).
+    pub trims: f32,
+    /// Day the customer joined (0 for the starting population).
+    pub joined: i32,
+    /// Day the customer left, or `ACTIVE`.
+    pub churned: i32,
+}
+
+impl Engagement {
+    /// `churned` of a customer who has not left.
+    pub const ACTIVE: i32 = -1;
+
+    /// A new customer joining on `day`.
+    pub fn new(day: i32) -> Self {
+        Self {
+            unmet: 0.0,
+            trims: 0.0,
+            joined: day,
+            churned: Self::ACTIVE,
+        }
+    }
+
+    /// Whether the customer still shops here.
+    #[inline]
+    pub fn is_active(&self) -> bool {
+        self.churned == Self::ACTIVE
+    }
+}

@@ -25,6 +25,8 @@ pub struct Persona {
     pub budget: Option<BudgetParams>,
     /// Loyalty rules; `None` means loyalty stays at 1.
     pub loyalty: Option<LoyaltyParams>,
+    /// Attrition rules; `None` means the persona never churns on its own.
+    pub churn: Option<ChurnParams>,
     /// Basket lines, one per category.
     pub basket: Vec<BasketItem>,
 }
@@ -152,6 +154,85 @@ impl LoyaltyParams {
     }
 }
 
+/// Why a customer left: the largest term of the hazard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChurnCause {
+    /// Only the base rate.
+    Base,
+    /// Lost loyalty.
+    Loyalty,
+    /// Visits that bought nothing or had to be trimmed.
+    Unmet,
+    /// Budget trims.
+    Budget,
+    /// Long since the last purchase.
+    Lapse,
+    /// Decided by a churn model (drive mode).
+    Model,
+}
+
+impl ChurnCause {
+    /// The name written to outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChurnCause::Base => "base",
+            ChurnCause::Loyalty => "loyalty",
+            ChurnCause::Unmet => "unmet_visits",
+            ChurnCause::Budget => "budget",
+            ChurnCause::Lapse => "lapse",
+            ChurnCause::Model => "model",
+        }
+    }
+}
+
+/// Attrition parameters (see `ChurnFile` in the schema for the formula).
+#[derive(Debug, Clone, Copy)]
+pub struct ChurnParams {
+    /// Base daily hazard.
+    pub base: f32,
+    /// Weight of lost loyalty.
+    pub loyalty: f32,
+    /// Weight of recent unmet visits.
+    pub unmet: f32,
+    /// Weight of recent budget trims.
+    pub trims: f32,
+    /// Weight of months since the last purchase (capped at 3).
+    pub lapse: f32,
+    /// Daily decay of the unmet and trim counts.
+    pub memory_decay: f32,
+}
+
+/// Longest lapse, in months, that still raises the hazard.
+pub const MAX_LAPSE_MONTHS: f32 = 3.0;
+
+impl ChurnParams {
+    /// The daily hazard and its main cause. `days_since` is `None` for a customer who has
+    /// never bought (no lapse term).
+    #[inline]
+    pub fn hazard(
+        &self,
+        loyalty: f32,
+        unmet: f32,
+        trims: f32,
+        days_since: Option<u32>,
+    ) -> (f32, ChurnCause) {
+        let lapse_months = days_since.map_or(0.0, |d| (d as f32 / 30.0).min(MAX_LAPSE_MONTHS));
+        let terms = [
+            (self.loyalty * (1.0 - loyalty), ChurnCause::Loyalty),
+            (self.unmet * unmet, ChurnCause::Unmet),
+            (self.trims * trims, ChurnCause::Budget),
+            (self.lapse * lapse_months, ChurnCause::Lapse),
+        ];
+        let sum: f32 = terms.iter().map(|t| t.0).sum();
+        let cause = terms
+            .iter()
+            .filter(|t| t.0 > 0.0)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map_or(ChurnCause::Base, |t| t.1);
+        ((self.base * sum.exp()).min(1.0), cause)
+    }
+}
+
 /// One category line of a persona's basket.
 #[derive(Debug, Clone)]
 pub struct BasketItem {
@@ -256,6 +337,28 @@ mod tests {
         assert_eq!(v.base(Some(5)), 0.1);
         assert_eq!(v.base(Some(6)), 0.7);
         assert_eq!(v.base(Some(400)), 0.7);
+    }
+
+    #[test]
+    fn hazard_grows_with_each_pressure_and_names_the_largest() {
+        let c = ChurnParams {
+            base: 0.001,
+            loyalty: 3.0,
+            unmet: 0.5,
+            trims: 1.0,
+            lapse: 1.0,
+            memory_decay: 0.1,
+        };
+        let (h0, cause) = c.hazard(1.0, 0.0, 0.0, Some(1));
+        assert!((h0 - 0.001 * (1.0f32 / 30.0).exp()).abs() < 1e-7);
+        assert_eq!(cause, ChurnCause::Lapse);
+        assert_eq!(c.hazard(1.0, 0.0, 0.0, None), (0.001, ChurnCause::Base));
+        let (h, cause) = c.hazard(0.2, 1.0, 0.0, None);
+        assert!((h - 0.001 * (2.4f32 + 0.5).exp()).abs() < 1e-6);
+        assert_eq!(cause, ChurnCause::Loyalty);
+        let (h, cause) = c.hazard(1.0, 0.0, 9.0, Some(200));
+        assert_eq!(cause, ChurnCause::Budget);
+        assert_eq!(h, 1.0, "capped");
     }
 
     #[test]

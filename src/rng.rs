@@ -20,6 +20,8 @@ pub enum Purpose {
     Plan = 2,
     /// Basket contents and prices.
     Basket = 3,
+    /// The daily attrition draw.
+    Churn = 4,
 }
 
 /// SplitMix64's finaliser: a strong 64-bit mixer.

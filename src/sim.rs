@@ -31,6 +31,8 @@ pub enum SimSet {
     Shop,
     /// Budgets, loyalty and other state that changes with time.
     Update,
+    /// Once a day: who leaves (attrition, churn scoring and retention).
+    Churn,
     /// Records reach the sinks in a deterministic order; aggregates are updated.
     Observe,
 }
@@ -86,8 +88,10 @@ pub struct Model {
     pub categories: usize,
     /// The calendar.
     pub calendar: Calendar,
-    /// Customers per persona.
+    /// Customers per persona at the start.
     pub population: Vec<u64>,
+    /// New customers per day, per persona.
+    pub new_per_day: Vec<f64>,
 }
 
 /// An optional behaviour's registry entry.
@@ -166,6 +170,7 @@ impl Simulation {
                 SimSet::Plan,
                 SimSet::Shop,
                 SimSet::Update,
+                SimSet::Churn,
                 SimSet::Observe,
             )
                 .chain(),
@@ -176,6 +181,7 @@ impl Simulation {
             categories: scenario.catalog.len(),
             calendar: scenario.calendar.clone(),
             population: scenario.population.clone(),
+            new_per_day: scenario.new_per_day.clone(),
         });
         world.insert_resource(Clock::new(scenario.start, scenario.days));
         world.insert_resource(Today::neutral(scenario.start, scenario.catalog.len()));
@@ -208,10 +214,13 @@ impl Simulation {
             let seed = model.seed;
             self.world.spawn_batch(
                 (0..count as u32)
-                    .map(move |k| spawn_customer(seed, first + k, p as u8, persona, start)),
+                    .map(move |k| spawn_customer(seed, first + k, p as u8, persona, start, 0)),
             );
             next_id += count as u32;
         }
+        self.world
+            .resource_mut::<crate::systems::acquisition::Population>()
+            .next_id = next_id;
     }
 
     /// Runs one simulated hour.
@@ -241,6 +250,7 @@ pub type CustomerBundle = (
     Recency,
     DayPlan,
     Ledger,
+    Engagement,
 );
 
 /// The components of one new customer, drawn from its own spawn stream.
@@ -250,6 +260,7 @@ pub fn spawn_customer(
     persona_index: u8,
     persona: &crate::persona::Persona,
     start: NaiveDate,
+    day: u32,
 ) -> CustomerBundle {
     let mut rng = Stream::for_agent(seed, id, 0, Purpose::Spawn);
     let age = persona.age.0 + rng.below(u64::from(persona.age.1 - persona.age.0 + 1)) as u32;
@@ -282,6 +293,7 @@ pub fn spawn_customer(
         },
         DayPlan::none(),
         Ledger::default(),
+        Engagement::new(day as i32),
     )
 }
 

@@ -38,6 +38,7 @@ fn outputs_are_byte_identical_at_1_2_and_4_threads() {
     assert_eq!(
         names,
         [
+            "churn_events.csv",
             "customers.csv",
             "daily_metrics.csv",
             "line_items.csv",

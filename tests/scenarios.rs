@@ -130,14 +130,28 @@ fn outputs_agree_with_each_other_and_the_manifest() {
     // Daily metrics and summary agree with the transaction log.
     let daily_tx: u64 = daily
         .iter()
-        .map(|r| r.get(4).unwrap().parse::<u64>().unwrap())
+        .map(|r| r.get(7).unwrap().parse::<u64>().unwrap())
         .sum();
-    let daily_rev: i64 = daily.iter().map(|r| paise(r.get(5).unwrap())).sum();
+    let daily_rev: i64 = daily.iter().map(|r| paise(r.get(8).unwrap())).sum();
     assert_eq!(daily_tx, txs.len() as u64);
     assert_eq!(daily_rev, revenue);
     assert_eq!(summary["totals"]["transactions"], txs.len() as u64);
     assert_eq!(summary["totals"]["revenue_paise"], revenue);
     assert_eq!(daily.len(), 7 * 5, "one row per day and persona");
+
+    // Churn: events, daily counts and customers' churn dates agree.
+    let (_, churn) = read_csv(&out_dir.join("churn_events.csv"));
+    let daily_churned: u64 = daily
+        .iter()
+        .map(|r| r.get(4).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(daily_churned, churn.len() as u64);
+    let churned_on = customers
+        .iter()
+        .filter(|r| !r.get(12).unwrap().is_empty())
+        .count();
+    assert_eq!(churned_on, churn.len());
+    assert_eq!(summary["totals"]["churned"], churn.len() as u64);
 
     // Customers: every one listed once, purchases and spend match the log.
     assert_eq!(customers.len(), 2_000);

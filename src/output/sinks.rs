@@ -148,10 +148,23 @@ pub const LINE_COLUMNS: [&str; 6] = [
     "unit_price",
     "line_total",
 ];
-/// Column names of `daily_metrics.csv`.
-pub const DAILY_COLUMNS: [&str; 12] = [
+/// Column names of `churn_events.csv`.
+pub const CHURN_COLUMNS: [&str; 7] = [
+    "customer_id",
     "date",
     "persona",
+    "probability",
+    "cause",
+    "loyalty",
+    "days_since_last_purchase",
+];
+/// Column names of `daily_metrics.csv`.
+pub const DAILY_COLUMNS: [&str; 15] = [
+    "date",
+    "persona",
+    "active_customers",
+    "acquired",
+    "churned",
     "visits",
     "empty_visits",
     "transactions",
@@ -169,6 +182,7 @@ pub struct CsvSink {
     transactions: Table,
     lines: Option<Table>,
     daily: Table,
+    churn: Table,
     prefix: Vec<u8>,
     scratch: Vec<EncodedChunk>,
     personas: Vec<Vec<u8>>,
@@ -191,6 +205,7 @@ impl CsvSink {
                 None
             },
             daily: Table::create(dir, "daily_metrics.csv", &DAILY_COLUMNS)?,
+            churn: Table::create(dir, "churn_events.csv", &CHURN_COLUMNS)?,
             prefix: Vec::new(),
             scratch: Vec::new(),
             personas: personas.iter().map(|p| escape(p)).collect(),
@@ -314,9 +329,13 @@ impl Sink for CsvSink {
         let events = escape(&closed.events);
         for (p, t) in closed.by_persona.iter().enumerate() {
             let persona = &self.personas[p];
+            let active = closed.active.get(p).copied().unwrap_or(0);
             self.daily.row_with(|r| {
                 r.text(date.as_bytes())
                     .text(persona)
+                    .int(active)
+                    .int(t.acquired)
+                    .int(t.churned)
                     .int(t.visits)
                     .int(t.empty_visits)
                     .int(t.transactions)
@@ -329,6 +348,21 @@ impl Sink for CsvSink {
                     .text(&events);
             })?;
         }
+        for c in &closed.churn {
+            let persona = &self.personas[usize::from(c.persona)];
+            self.churn.row_with(|r| {
+                r.int(c.agent)
+                    .text(date.as_bytes())
+                    .text(persona)
+                    .float(round4(c.probability))
+                    .text(c.cause.as_str().as_bytes())
+                    .float(round4(c.loyalty));
+                match c.days_since {
+                    Some(d) => r.int(d),
+                    None => r.empty(),
+                };
+            })?;
+        }
         Ok(())
     }
 
@@ -338,12 +372,18 @@ impl Sink for CsvSink {
         if let Some(lines) = this.lines {
             lines.finish(dir)?;
         }
-        this.daily.finish(dir)
+        this.daily.finish(dir)?;
+        this.churn.finish(dir)
     }
 }
 
+/// A probability or loyalty rounded to 4 decimals for output.
+fn round4(x: f32) -> f64 {
+    (f64::from(x) * 10_000.0).round() / 10_000.0
+}
+
 /// Column names of `customers.csv`.
-pub const CUSTOMER_COLUMNS: [&str; 11] = [
+pub const CUSTOMER_COLUMNS: [&str; 13] = [
     "customer_id",
     "persona",
     "age",
@@ -355,6 +395,8 @@ pub const CUSTOMER_COLUMNS: [&str; 11] = [
     "purchases",
     "total_spent",
     "last_purchase",
+    "joined_on",
+    "churned_on",
 ];
 
 /// Writes `customers.csv` from the world, in customer id order.
@@ -375,6 +417,7 @@ pub fn write_customers(
         &Loyalty,
         &Ledger,
         &Recency,
+        &Engagement,
     )>();
     // Customers are spawned in id order into one table, so iteration is in id order; check
     // it, and sort (at a memory cost) only if that ever stops being true.
@@ -387,7 +430,12 @@ pub fn write_customers(
         })
         .is_ok();
     let path = dir.path("customers.csv");
-    let mut write = |(id, persona, demo, budget, loyalty, ledger, recency): (
+    let day_date = |d: i32| {
+        (start + chrono::Duration::days(i64::from(d)))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let mut write = |(id, persona, demo, budget, loyalty, ledger, recency, engagement): (
         &AgentId,
         &Persona,
         &Demographics,
@@ -395,13 +443,12 @@ pub fn write_customers(
         &Loyalty,
         &Ledger,
         &Recency,
+        &Engagement,
     )|
      -> Result<(), OutputError> {
-        let last = (recency.last_purchase >= 0).then(|| {
-            (start + chrono::Duration::days(i64::from(recency.last_purchase)))
-                .format("%Y-%m-%d")
-                .to_string()
-        });
+        let last = (recency.last_purchase >= 0).then(|| day_date(recency.last_purchase));
+        let joined = day_date(engagement.joined);
+        let churned = (!engagement.is_active()).then(|| day_date(engagement.churned));
         table
             .row_with(|r| {
                 r.int(id.0)
@@ -417,7 +464,9 @@ pub fn write_customers(
                     .int(ledger.visits)
                     .int(ledger.purchases)
                     .rupees(ledger.spent)
-                    .text(last.as_deref().unwrap_or("").as_bytes());
+                    .text(last.as_deref().unwrap_or("").as_bytes())
+                    .text(joined.as_bytes())
+                    .text(churned.as_deref().unwrap_or("").as_bytes());
             })
             .map_err(super::io_at(&path))
     };

@@ -13,9 +13,11 @@ pub struct PersonaSummary {
     pub persona: String,
     /// Human label.
     pub label: String,
-    /// Customers simulated.
+    /// Customers at the start.
     pub customers: u64,
-    /// Share of all customers.
+    /// Customers at the end (start + acquired - churned).
+    pub customers_at_end: u64,
+    /// Share of all customers at the start.
     pub customer_share: f64,
     /// Revenue in rupees.
     pub revenue: f64,
@@ -63,8 +65,10 @@ pub struct Summary {
     pub end: String,
     /// Days simulated.
     pub days: u32,
-    /// Customers simulated.
+    /// Customers at the start.
     pub customers: u64,
+    /// Customers at the end (start + acquired - churned).
+    pub customers_at_end: u64,
     /// Revenue in rupees.
     pub revenue: f64,
     /// Mean basket in rupees.
@@ -123,6 +127,7 @@ impl Summary {
                 persona: p.name.clone(),
                 label: p.label.clone(),
                 customers: *n,
+                customers_at_end: n + t.acquired - t.churned,
                 customer_share: r4(ratio(*n as f64, customers as f64)),
                 revenue: rs(t.revenue_paise),
                 revenue_share: r4(ratio(t.revenue_paise as f64, totals.revenue_paise as f64)),
@@ -137,6 +142,7 @@ impl Summary {
             end: scenario.end().to_string(),
             days: scenario.days,
             customers,
+            customers_at_end: customers + totals.acquired - totals.churned,
             revenue: rs(totals.revenue_paise),
             mean_basket: r4(totals.mean_basket_paise() / 100.0),
             totals,

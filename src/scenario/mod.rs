@@ -62,8 +62,10 @@ pub struct Scenario {
     pub catalog: Vec<Category>,
     /// Personas; the index is the persona id.
     pub personas: Vec<Persona>,
-    /// Customers per persona, by persona index.
+    /// Customers per persona at the start, by persona index.
     pub population: Vec<u64>,
+    /// New customers per day, by persona index.
+    pub new_per_day: Vec<f64>,
     /// The calendar, with the scenario's own events merged in.
     pub calendar: Calendar,
     /// Optional systems enabled by name.
@@ -106,6 +108,9 @@ impl Scenario {
     pub fn scale(&mut self, factor: f64) {
         for n in &mut self.population {
             *n = (*n as f64 * factor).round() as u64;
+        }
+        for n in &mut self.new_per_day {
+            *n *= factor;
         }
     }
 }

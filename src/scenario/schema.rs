@@ -79,6 +79,9 @@ pub struct PersonaFile {
     /// Loyalty dynamics; absent means loyalty stays at 1 and has no effect.
     #[serde(default)]
     pub loyalty: Option<LoyaltyFile>,
+    /// Attrition: the underlying daily propensity to leave; absent means customers never churn.
+    #[serde(default)]
+    pub churn: Option<ChurnFile>,
     /// What goes in the basket, one entry per category.
     pub basket: Vec<BasketItemFile>,
 }
@@ -200,8 +203,36 @@ pub enum PriceFile {
 pub struct PopulationFile {
     /// Persona name.
     pub persona: String,
-    /// Number of customers.
+    /// Number of customers at the start.
     pub count: i64,
+    /// New customers acquired per day (fractions accumulate from day to day).
+    #[serde(default)]
+    pub new_per_day: f64,
+}
+
+/// A persona's attrition: daily hazard = min(base x exp(loyalty x (1 - L) + unmet x U +
+/// trims x T + lapse x min(D / 30, 3)), 1), with L the loyalty, U and T the recent
+/// (decaying) counts of unmet visits and budget trims, D the days since the last purchase.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Churn")]
+pub struct ChurnFile {
+    /// Daily hazard of a fully loyal customer under no pressure.
+    pub base: f64,
+    /// Weight of lost loyalty.
+    #[serde(default)]
+    pub loyalty: f64,
+    /// Weight of recent visits that bought nothing or were trimmed.
+    #[serde(default)]
+    pub unmet: f64,
+    /// Weight of recent budget trims.
+    #[serde(default)]
+    pub trims: f64,
+    /// Weight of time since the last purchase, in months (capped at 3).
+    #[serde(default)]
+    pub lapse: f64,
+    /// Daily decay of the recent unmet and trim counts.
+    #[serde(default = "default_memory_decay")]
+    pub memory_decay: f64,
 }
 
 /// Multipliers an event, weekend, season or payday applies.
@@ -401,6 +432,9 @@ fn default_cap() -> f64 {
     0.95
 }
 fn default_shock_threshold() -> f64 {
+    0.1
+}
+fn default_memory_decay() -> f64 {
     0.1
 }
 fn default_formats() -> Vec<FormatFile> {

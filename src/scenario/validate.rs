@@ -12,7 +12,7 @@ use super::schema::*;
 use super::{Category, Format, OutputSpec, Scenario};
 use crate::calendar::{Calendar, CategoryEffect, Effect, Event, EventKind, Payday, Season};
 use crate::persona::{
-    BasketItem, BudgetParams, HourModel, LoyaltyParams, Persona, PriceDist, VisitModel,
+    BasketItem, BudgetParams, ChurnParams, HourModel, LoyaltyParams, Persona, PriceDist, VisitModel,
 };
 
 /// Longest run accepted, in days (a century).
@@ -252,7 +252,7 @@ impl Checker<'_> {
             MAX_PERSONAS,
             "add at least one Persona(...)",
         );
-        let population = self.population(&raw.population, &personas);
+        let (population, new_per_day) = self.population(&raw.population, &personas);
 
         let mut calendar = self.calendar(&raw.calendar, &catalog);
         for (i, e) in raw.events.iter().enumerate() {
@@ -298,6 +298,7 @@ impl Checker<'_> {
             catalog,
             personas,
             population,
+            new_per_day,
             calendar,
             systems: raw.systems,
             output: OutputSpec {
@@ -536,6 +537,18 @@ impl Checker<'_> {
             }
         });
 
+        let churn = p.churn.as_ref().map(|c| {
+            let cp = |f: &'static str| at(&[F("churn"), F(f)]);
+            ChurnParams {
+                base: self.probability(&cp("base"), c.base),
+                loyalty: self.factor(&cp("loyalty"), c.loyalty),
+                unmet: self.factor(&cp("unmet"), c.unmet),
+                trims: self.factor(&cp("trims"), c.trims),
+                lapse: self.factor(&cp("lapse"), c.lapse),
+                memory_decay: self.probability(&cp("memory_decay"), c.memory_decay),
+            }
+        });
+
         if p.basket.is_empty() {
             self.err(
                 &at(&[F("basket")]),
@@ -617,13 +630,15 @@ impl Checker<'_> {
             hours,
             budget,
             loyalty,
+            churn,
             basket,
         }
     }
 
-    fn population(&mut self, raw: &[PopulationFile], personas: &[Persona]) -> Vec<u64> {
+    fn population(&mut self, raw: &[PopulationFile], personas: &[Persona]) -> (Vec<u64>, Vec<f64>) {
         use Step::{Field as F, Index as I};
         let mut counts = vec![0u64; personas.len()];
+        let mut new_per_day = vec![0f64; personas.len()];
         let mut seen = vec![false; personas.len()];
         for (i, entry) in raw.iter().enumerate() {
             let Some(p) = personas.iter().position(|p| p.name == entry.persona) else {
@@ -666,6 +681,15 @@ impl Checker<'_> {
             } else {
                 counts[p] = entry.count as u64;
             }
+            if !(entry.new_per_day.is_finite() && entry.new_per_day >= 0.0) {
+                self.err(
+                    &[F("population"), I(i), F("new_per_day")],
+                    format!("new_per_day {} must be a number >= 0", entry.new_per_day),
+                    "expected new customers per day, e.g. 25 or 2.5",
+                );
+            } else {
+                new_per_day[p] = entry.new_per_day;
+            }
         }
         let total: u64 = counts.iter().sum();
         if total > u64::from(u32::MAX) {
@@ -675,7 +699,7 @@ impl Checker<'_> {
                 "",
             );
         }
-        counts
+        (counts, new_per_day)
     }
 
     fn effect_file(&mut self, path: &[Step<'_>], e: &EffectFile, catalog: &[Category]) -> Effect {

@@ -4,6 +4,8 @@
 //! Built-in behaviours are listed in [`builtin`]; optional ones are registered by name in
 //! [`crate::sim::registry`].
 
+pub mod acquisition;
+pub mod attrition;
 pub mod budget;
 pub mod clock;
 pub mod daily_log;
@@ -22,6 +24,8 @@ pub fn builtin() -> Vec<Box<dyn Plugin>> {
         Box::new(shopping::ShoppingPlugin),
         Box::new(budget::BudgetPlugin),
         Box::new(loyalty::LoyaltyPlugin),
+        Box::new(acquisition::AcquisitionPlugin),
+        Box::new(attrition::AttritionPlugin),
         Box::new(observe::ObservePlugin),
     ]
 }

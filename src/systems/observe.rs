@@ -11,6 +11,8 @@ use serde::Serialize;
 use crate::calendar::{Clock, Today};
 use crate::records::{HourRecords, ShopBuffers, TxRecord};
 use crate::sim::{Model, Plugin, SimBuilder, SimSet};
+use crate::systems::acquisition::Population;
+use crate::systems::attrition::{ChurnBuffers, ChurnRecord};
 
 /// Counts and sums over a set of visits and transactions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -29,6 +31,10 @@ pub struct Totals {
     pub lines: u64,
     /// Baskets trimmed to fit a budget.
     pub trimmed: u64,
+    /// Customers who left.
+    pub churned: u64,
+    /// Customers who joined after the start.
+    pub acquired: u64,
 }
 
 impl Totals {
@@ -51,6 +57,8 @@ impl Totals {
         self.units += o.units;
         self.lines += o.lines;
         self.trimmed += o.trimmed;
+        self.churned += o.churned;
+        self.acquired += o.acquired;
     }
 
     /// Mean basket value in paise (0 without transactions).
@@ -87,6 +95,8 @@ pub struct Tally {
     pub weekend: DayClass,
     /// Monday to Friday.
     pub weekday: DayClass,
+    /// Acquisitions already counted, by persona.
+    acquired_seen: Vec<u64>,
 }
 
 impl Tally {
@@ -115,6 +125,10 @@ pub struct ClosedDay {
     pub weekend: bool,
     /// Names of the events in force.
     pub events: String,
+    /// Customers who left today, sorted by customer id.
+    pub churn: Vec<ChurnRecord>,
+    /// Active customers at the end of the day, by persona.
+    pub active: Vec<u64>,
 }
 
 /// Merges the per-thread buffers into [`HourRecords`], in customer order.
@@ -144,6 +158,9 @@ pub fn tally_hour(hour: Res<HourRecords>, mut tally: ResMut<Tally>) {
 pub fn close_day(
     clock: Res<Clock>,
     today: Res<Today>,
+    model: Res<Model>,
+    mut churn: ResMut<ChurnBuffers>,
+    mut population: ResMut<Population>,
     mut tally: ResMut<Tally>,
     mut closed: ResMut<ClosedDay>,
 ) {
@@ -152,6 +169,28 @@ pub fn close_day(
         return;
     }
     let tally = &mut *tally;
+    let closed = &mut *closed;
+    closed.churn.clear();
+    for buf in churn.0.iter_mut() {
+        closed.churn.append(buf);
+    }
+    closed.churn.sort_unstable_by_key(|c| c.agent);
+    for c in &closed.churn {
+        let p = usize::from(c.persona);
+        tally.today[p].churned += 1;
+        population.churned[p] += 1;
+    }
+    tally.acquired_seen.resize(population.acquired.len(), 0);
+    for (p, (now, seen)) in population
+        .acquired
+        .iter()
+        .zip(tally.acquired_seen.iter_mut())
+        .enumerate()
+    {
+        tally.today[p].acquired += now - *seen;
+        *seen = *now;
+    }
+    closed.active = population.active(&model.population);
     let mut day = Totals::default();
     for (p, t) in tally.today.iter().enumerate() {
         tally.by_persona[p].add(t);

@@ -55,6 +55,7 @@ pub fn plan_visits(
         &Loyalty,
         &Budget,
         &Recency,
+        &Engagement,
         &mut DayPlan,
     )>,
 ) {
@@ -69,9 +70,13 @@ pub fn plan_visits(
         .expect("customer components are table-stored")
         .for_each_init(
             || counts.borrow_local_mut(),
-            |counts, (ids, persona, loyalty, budget, recency, mut plans)| {
+            |counts, (ids, persona, loyalty, budget, recency, engagement, mut plans)| {
                 let plans = plans.bypass_change_detection();
                 for i in 0..ids.len() {
+                    if !engagement[i].is_active() {
+                        plans[i] = DayPlan::none();
+                        continue;
+                    }
                     let persona_params = &personas[usize::from(persona[i].0)];
                     let p = visit_probability(
                         persona_params,

@@ -101,6 +101,8 @@ pub struct Visitor<'a> {
     pub recency: &'a mut Recency,
     /// Ledger.
     pub ledger: &'a mut Ledger,
+    /// Engagement.
+    pub engagement: &'a mut Engagement,
 }
 
 /// One visit: basket, budget trim, payment, state updates and the record.
@@ -136,6 +138,12 @@ pub fn visit(v: Visitor<'_>, model: &Model, today: &Today, clock: &Clock, buf: &
         });
     }
     buf.counts.visit(usize::from(v.persona), bought);
+    if !bought || trimmed {
+        v.engagement.unmet += 1.0;
+    }
+    if trimmed {
+        v.engagement.trims += 1.0;
+    }
     if let Some(params) = &persona.loyalty {
         after_visit(
             params,
@@ -149,21 +157,25 @@ pub fn visit(v: Visitor<'_>, model: &Model, today: &Today, clock: &Clock, buf: &
     }
 }
 
+/// What the shopping system reads and writes of each customer.
+pub type Shopper = (
+    &'static AgentId,
+    &'static Persona,
+    &'static DayPlan,
+    &'static mut Budget,
+    &'static mut Loyalty,
+    &'static mut Recency,
+    &'static mut Ledger,
+    &'static mut Engagement,
+);
+
 /// Serves every customer whose visit is planned for this hour.
 pub fn shop(
     clock: Res<Clock>,
     today: Res<Today>,
     model: Res<Model>,
     buffers: Res<ShopBuffers>,
-    mut customers: Query<(
-        &AgentId,
-        &Persona,
-        &DayPlan,
-        &mut Budget,
-        &mut Loyalty,
-        &mut Recency,
-        &mut Ledger,
-    )>,
+    mut customers: Query<Shopper>,
 ) {
     let hour = clock.hour() as u8;
     let (clock, today, model) = (&*clock, &*today, &*model);
@@ -172,11 +184,22 @@ pub fn shop(
         .expect("customer components are table-stored")
         .for_each_init(
             || buffers.0.borrow_local_mut(),
-            |buf, (ids, personas, plans, mut budget, mut loyalty, mut recency, mut ledger)| {
+            |buf,
+             (
+                ids,
+                personas,
+                plans,
+                mut budget,
+                mut loyalty,
+                mut recency,
+                mut ledger,
+                mut engagement,
+            )| {
                 let budget = budget.bypass_change_detection();
                 let loyalty = loyalty.bypass_change_detection();
                 let recency = recency.bypass_change_detection();
                 let ledger = ledger.bypass_change_detection();
+                let engagement = engagement.bypass_change_detection();
                 for (i, plan) in plans.iter().enumerate() {
                     if plan.hour != hour {
                         continue;
@@ -190,6 +213,7 @@ pub fn shop(
                             loyalty: &mut loyalty[i],
                             recency: &mut recency[i],
                             ledger: &mut ledger[i],
+                            engagement: &mut engagement[i],
                         },
                         model,
                         today,
@@ -269,6 +293,7 @@ mod distribution_tests {
             hours: HourModel::Slots(vec![(600, 660)]),
             budget: None,
             loyalty: None,
+            churn: None,
             basket: vec![
                 BasketItem {
                     category: 0,

@@ -1,0 +1,111 @@
+//! Attrition, the ground truth of churn: at the end of each day every active customer's
+//! daily hazard is computed from the behaviour model (lost loyalty, recent unmet visits and
+//! budget trims, time since the last purchase) and drawn. A churned customer stops shopping.
+//!
+//! When a churn model drives churn (`ChurnDriver::Model`), this system steps aside and the
+//! model's probabilities are used instead.
+
+use bevy_ecs::prelude::*;
+use bevy_utils::Parallel;
+
+use crate::calendar::Clock;
+use crate::components::*;
+use crate::persona::ChurnCause;
+use crate::rng::{Purpose, Stream};
+use crate::sim::{Model, Plugin, SimBuilder, SimSet};
+
+/// One customer leaving.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChurnRecord {
+    /// The customer.
+    pub agent: u32,
+    /// Persona index.
+    pub persona: u8,
+    /// The daily churn probability that was drawn.
+    pub probability: f32,
+    /// Its main cause.
+    pub cause: ChurnCause,
+    /// Loyalty at the time.
+    pub loyalty: f32,
+    /// Days since the last purchase (`None`: never bought).
+    pub days_since: Option<u32>,
+}
+
+/// Per-thread churn records of the day.
+#[derive(Resource, Default)]
+pub struct ChurnBuffers(pub Parallel<Vec<ChurnRecord>>);
+
+/// Who decides churn.
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChurnDriver {
+    /// The behaviour model's hazard (this module).
+    #[default]
+    Behaviour,
+    /// A churn model's probabilities.
+    Model,
+}
+
+/// Run condition: end of day with the behaviour model in charge of churn.
+pub fn attrition_due(clock: Res<Clock>, driver: Res<ChurnDriver>, model: Res<Model>) -> bool {
+    clock.hour() == 23
+        && *driver == ChurnDriver::Behaviour
+        && model.personas.iter().any(|p| p.churn.is_some())
+}
+
+/// Draws the day's churn from the behaviour model.
+pub fn draw_attrition(
+    clock: Res<Clock>,
+    model: Res<Model>,
+    buffers: Res<ChurnBuffers>,
+    mut customers: Query<(&AgentId, &Persona, &Loyalty, &Recency, &mut Engagement)>,
+) {
+    let (day, tick, seed) = (clock.day(), clock.tick, model.seed);
+    let personas = &model.personas;
+    customers
+        .contiguous_par_iter_mut()
+        .expect("customer components are table-stored")
+        .for_each_init(
+            || buffers.0.borrow_local_mut(),
+            |out, (ids, persona, loyalty, recency, mut engagement)| {
+                let engagement = engagement.bypass_change_detection();
+                for i in 0..ids.len() {
+                    let e = &mut engagement[i];
+                    if !e.is_active() {
+                        continue;
+                    }
+                    let p = usize::from(persona[i].0);
+                    let Some(params) = &personas[p].churn else {
+                        continue;
+                    };
+                    let days_since = recency[i].days_since(day);
+                    let (h, cause) = params.hazard(loyalty[i].0, e.unmet, e.trims, days_since);
+                    e.unmet *= 1.0 - params.memory_decay;
+                    e.trims *= 1.0 - params.memory_decay;
+                    let mut rng = Stream::for_agent(seed, ids[i].0, tick, Purpose::Churn);
+                    if rng.chance(h) {
+                        e.churned = day as i32;
+                        out.push(ChurnRecord {
+                            agent: ids[i].0,
+                            persona: persona[i].0,
+                            probability: h,
+                            cause,
+                            loyalty: loyalty[i].0,
+                            days_since,
+                        });
+                    }
+                }
+            },
+        );
+}
+
+/// The attrition behaviour.
+pub struct AttritionPlugin;
+
+impl Plugin for AttritionPlugin {
+    fn build(&self, sim: &mut SimBuilder) {
+        sim.world.init_resource::<ChurnBuffers>();
+        sim.world.init_resource::<ChurnDriver>();
+        sim.schedule
+            .add_systems(draw_attrition.run_if(attrition_due).in_set(SimSet::Churn));
+    }
+}
