@@ -60,6 +60,16 @@ pub struct RunArgs {
     /// No progress bar and no summary table; errors are still printed.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also write features.csv: a churn training table (features at snapshot days, label =
+    /// churned within the next --horizon days).
+    #[arg(long)]
+    pub features: bool,
+    /// Days between feature snapshots (with --features).
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
+    pub snapshot_every: u32,
+    /// Label horizon in days (with --features).
+    #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..))]
+    pub horizon: u32,
 }
 
 fn parse_scale(s: &str) -> Result<f64, String> {

@@ -26,6 +26,7 @@
 pub mod calendar;
 pub mod cli;
 pub mod components;
+pub mod ml;
 pub mod output;
 pub mod persona;
 pub mod records;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use bazaar::cli::{Cli, Command, RunArgs};
+use bazaar::ml::export::ExportOptions;
 use bazaar::output::format::{group_indian, rupees_human};
 use bazaar::run::{RunOptions, RunReport, run};
 use bazaar::scenario::Scenario;
@@ -98,6 +99,10 @@ fn run_command(args: RunArgs) -> ExitCode {
             usize::from,
         ),
         progress: !args.quiet && std::io::stderr().is_terminal(),
+        features: args.features.then_some(ExportOptions {
+            every: args.snapshot_every,
+            horizon: args.horizon,
+        }),
         ..RunOptions::default()
     };
     match run(&scenario, options) {

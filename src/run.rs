@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use thiserror::Error;
 
+use crate::ml::export::{ExportOptions, FeatureExport, FeatureExportPlugin, finish_export};
+use crate::ml::features::FeatureSpec;
 use crate::output::sinks::{CsvSink, SinkPlugin, Sinks, write_customers};
 use crate::output::summary::Summary;
 use crate::output::{OutputDir, OutputError};
@@ -30,6 +32,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Extra plugins (research code, tests).
     pub plugins: Vec<Box<dyn Plugin>>,
+    /// Write a churn training table (`features.csv`).
+    pub features: Option<ExportOptions>,
 }
 
 impl Default for RunOptions {
@@ -38,6 +42,7 @@ impl Default for RunOptions {
             threads: std::thread::available_parallelism().map_or(1, usize::from),
             progress: false,
             plugins: Vec::new(),
+            features: None,
         }
     }
 }
@@ -106,6 +111,9 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     let started = Instant::now();
     let mut dir = OutputDir::create(&scenario.output.dir)?;
     let mut plugins: Vec<Box<dyn Plugin>> = vec![Box::new(SinkPlugin)];
+    if options.features.is_some() {
+        plugins.push(Box::new(FeatureExportPlugin));
+    }
     plugins.extend(options.plugins);
     let mut sim = Simulation::new(scenario, options.threads, plugins);
     let threads = bevy_tasks::ComputeTaskPool::get().thread_num();
@@ -128,6 +136,11 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         categories,
         error: None,
     });
+    if let Some(export) = options.features {
+        let spec = FeatureSpec::all(&personas);
+        sim.world
+            .insert_resource(FeatureExport::create(&dir, spec, export, scenario.days)?);
+    }
     tracing::info!(
         customers = scenario.customers(),
         days = scenario.days,
@@ -168,6 +181,16 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         s.finish(&mut dir)?;
     }
     write_customers(&mut sim.world, &mut dir, &personas)?;
+    if let Some(export) = sim.world.remove_resource::<FeatureExport>() {
+        let mut churned = vec![crate::components::Engagement::ACTIVE; sim.next_id() as usize];
+        let mut q = sim
+            .world
+            .query::<(&crate::components::AgentId, &crate::components::Engagement)>();
+        for (id, e) in q.iter(&sim.world) {
+            churned[id.0 as usize] = e.churned;
+        }
+        finish_export(export, &churned, &mut dir)?;
+    }
     let summary = Summary::new(scenario, sim.world.resource::<Tally>());
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| OutputError::Io {
         path: dir.path("summary.json"),

@@ -223,6 +223,13 @@ impl Simulation {
             .next_id = next_id;
     }
 
+    /// The number of agent ids handed out so far (initial and acquired customers).
+    pub fn next_id(&self) -> u32 {
+        self.world
+            .resource::<crate::systems::acquisition::Population>()
+            .next_id
+    }
+
     /// Runs one simulated hour.
     pub fn step(&mut self) {
         self.schedule.run(&mut self.world);

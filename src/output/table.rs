@@ -138,6 +138,12 @@ impl Table {
         self.rows
     }
 
+    /// Flushes and closes the table without listing it in the manifest (a work file).
+    pub fn finish_unlisted(mut self) -> io::Result<()> {
+        self.flush_buf()?;
+        self.out.file.flush()
+    }
+
     /// Flushes, closes and records the table in the folder's manifest.
     pub fn finish(mut self, dir: &mut OutputDir) -> Result<(), OutputError> {
         let path = dir.path(&self.name);
@@ -207,6 +213,15 @@ impl Row<'_> {
     pub fn float(&mut self, x: f64) -> &mut Self {
         self.sep();
         push_float(self.buf, x);
+        self
+    }
+
+    /// A 32-bit float field, shortest form that reads back to the same `f32`.
+    #[inline]
+    pub fn float32(&mut self, x: f32) -> &mut Self {
+        self.sep();
+        self.buf
+            .extend_from_slice(ryu::Buffer::new().format(x).as_bytes());
         self
     }
 

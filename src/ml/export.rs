@@ -1,0 +1,208 @@
+//! The training table for churn models: every active customer's features at snapshot days,
+//! with an honest forward-looking label — 1 if the customer churned within the next
+//! `horizon` days, 0 otherwise.
+//!
+//! Features are computed at the end of the snapshot day from state at that moment (no
+//! leakage); only snapshots whose whole horizon lies inside the run are written (no censored
+//! labels). Rows stream to a partial file during the run; at the end the labels are joined in
+//! from each customer's churn day, read back in one pass.
+
+use std::io::{BufRead, BufReader};
+
+use bevy_ecs::prelude::*;
+use bevy_utils::Parallel;
+
+use super::features::{CustomerState, FeatureSpec};
+use crate::calendar::Clock;
+use crate::components::*;
+use crate::output::table::Table;
+use crate::output::{OutputDir, OutputError, io_at};
+use crate::sim::{Plugin, SimBuilder, SimSet};
+
+/// File name of the training table.
+pub const FEATURES_FILE: &str = "features.csv";
+const PARTIAL_FILE: &str = "features.partial";
+
+/// When to take snapshots and how far ahead the label looks.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportOptions {
+    /// A snapshot at the end of every `every`-th day.
+    pub every: u32,
+    /// Label: churned within this many days after the snapshot.
+    pub horizon: u32,
+}
+
+/// The export in progress.
+#[derive(Resource)]
+pub struct FeatureExport {
+    spec: FeatureSpec,
+    options: ExportOptions,
+    days: u32,
+    partial: Option<Table>,
+    rows: Parallel<(Vec<u32>, Vec<f32>)>,
+    merged: Vec<(u32, u32)>,
+}
+
+impl FeatureExport {
+    /// Starts an export into `dir` for a run of `days` days.
+    pub fn create(
+        dir: &OutputDir,
+        spec: FeatureSpec,
+        options: ExportOptions,
+        days: u32,
+    ) -> Result<Self, OutputError> {
+        let mut header = vec!["customer_id".to_owned(), "day".to_owned()];
+        header.extend(spec.features().iter().map(|f| f.name()));
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        Ok(Self {
+            spec,
+            options,
+            days,
+            partial: Some(Table::create(dir, PARTIAL_FILE, &header)?),
+            rows: Parallel::default(),
+            merged: Vec::new(),
+        })
+    }
+
+    /// Whether `day` is a snapshot day with its whole label horizon inside the run.
+    pub fn is_snapshot(&self, day: u32) -> bool {
+        (day + 1) % self.options.every.max(1) == 0 && day + self.options.horizon < self.days
+    }
+}
+
+/// Run condition: the end of a snapshot day.
+pub fn snapshot_due(clock: Res<Clock>, export: Res<FeatureExport>) -> bool {
+    clock.hour() == 23 && export.is_snapshot(clock.day())
+}
+
+/// Writes every active customer's features for today.
+pub fn snapshot_features(
+    clock: Res<Clock>,
+    mut export: ResMut<FeatureExport>,
+    customers: Query<(
+        &AgentId,
+        &Persona,
+        &Demographics,
+        &Budget,
+        &Loyalty,
+        &Recency,
+        &Ledger,
+        &Engagement,
+    )>,
+) {
+    let day = clock.day();
+    let export = &mut *export;
+    let spec = &export.spec;
+    let width = spec.len();
+    customers
+        .contiguous_par_iter()
+        .expect("customer components are table-stored")
+        .for_each_init(
+            || export.rows.borrow_local_mut(),
+            |rows, (ids, persona, demographics, budget, loyalty, recency, ledger, engagement)| {
+                let (agents, values) = &mut **rows;
+                for i in 0..ids.len() {
+                    if !engagement[i].is_active() {
+                        continue;
+                    }
+                    let state = CustomerState {
+                        persona: persona[i].0,
+                        demographics: &demographics[i],
+                        budget: &budget[i],
+                        loyalty: &loyalty[i],
+                        recency: &recency[i],
+                        ledger: &ledger[i],
+                        engagement: &engagement[i],
+                    };
+                    agents.push(ids[i].0);
+                    let start = values.len();
+                    values.resize(start + width, 0.0);
+                    spec.extract(&state, day, &mut values[start..]);
+                }
+            },
+        );
+    // Merge in customer order: (agent, position in its thread's buffer) per row.
+    let mut merged = std::mem::take(&mut export.merged);
+    merged.clear();
+    let buffers: Vec<(Vec<u32>, Vec<f32>)> = export.rows.iter_mut().map(std::mem::take).collect();
+    for (b, (agents, _)) in buffers.iter().enumerate() {
+        merged.extend(agents.iter().enumerate().map(|(k, a)| (*a, (b << 24 | k) as u32)));
+    }
+    merged.sort_unstable_by_key(|m| m.0);
+    if let Some(table) = &mut export.partial {
+        for &(agent, at) in &merged {
+            let (b, k) = ((at >> 24) as usize, (at & 0xff_ffff) as usize);
+            let values = &buffers[b].1[k * width..(k + 1) * width];
+            let written = table.row_with(|r| {
+                r.int(agent).int(day);
+                for v in values {
+                    r.float32(*v);
+                }
+            });
+            if written.is_err() {
+                export.partial = None;
+                break;
+            }
+        }
+    }
+    export.merged = merged;
+}
+
+/// Finishes the table: joins each row's label from the customers' churn days (indexed by
+/// agent id) and lists `features.csv` in the manifest.
+pub fn finish_export(
+    export: FeatureExport,
+    churned: &[i32],
+    dir: &mut OutputDir,
+) -> Result<(), OutputError> {
+    let partial_path = dir.path(PARTIAL_FILE);
+    let Some(partial) = export.partial else {
+        return Err(io_at(&partial_path)(std::io::Error::other(
+            "writing the feature snapshots failed",
+        )));
+    };
+    partial.finish_unlisted().map_err(io_at(&partial_path))?;
+    let reader = BufReader::new(std::fs::File::open(&partial_path).map_err(io_at(&partial_path))?);
+    let mut lines = reader.lines();
+    let header = lines
+        .next()
+        .transpose()
+        .map_err(io_at(&partial_path))?
+        .unwrap_or_default();
+    let mut columns: Vec<String> = header.split(',').map(str::to_owned).collect();
+    columns.push("label".to_owned());
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    let mut table = Table::create(dir, FEATURES_FILE, &columns)?;
+    let out_path = dir.path(FEATURES_FILE);
+    let horizon = export.options.horizon as i32;
+    for line in lines {
+        let line = line.map_err(io_at(&partial_path))?;
+        let mut fields = line.splitn(3, ',');
+        let agent: usize = fields.next().and_then(|f| f.parse().ok()).unwrap_or(usize::MAX);
+        let day: i32 = fields.next().and_then(|f| f.parse().ok()).unwrap_or(i32::MAX);
+        let churn_day = churned.get(agent).copied().unwrap_or(Engagement::ACTIVE);
+        let label = churn_day != Engagement::ACTIVE && churn_day > day && churn_day <= day + horizon;
+        table
+            .row_with(|r| {
+                r.text(line.as_bytes()).int(u8::from(label));
+            })
+            .map_err(io_at(&out_path))?;
+    }
+    table.finish(dir)?;
+    std::fs::remove_file(&partial_path).map_err(io_at(&partial_path))?;
+    Ok(())
+}
+
+/// Registers the snapshot system; the [`FeatureExport`] resource is inserted by the caller.
+pub struct FeatureExportPlugin;
+
+impl Plugin for FeatureExportPlugin {
+    fn build(&self, sim: &mut SimBuilder) {
+        sim.schedule.add_systems(
+            snapshot_features
+                .run_if(snapshot_due)
+                .in_set(SimSet::Churn)
+                .after(crate::systems::attrition::draw_attrition),
+        );
+    }
+}

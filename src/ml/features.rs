@@ -1,0 +1,275 @@
+//! Customer features for churn models. A model's `churn.json` lists the feature names it was
+//! trained on, in order; [`FeatureSpec`] maps them to extractors, so a model trained with a
+//! subset or another order still gets exactly the columns it expects.
+//!
+//! Every feature is computed from the customer's state at the end of a day, never from the
+//! future, so a training table built from them has no leakage.
+
+use crate::components::*;
+
+/// Days-since values are capped here (a lapsed customer is simply "long ago").
+pub const MAX_DAYS_SINCE: f32 = 90.0;
+
+/// One feature a churn model can use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Feature {
+    /// Loyalty, 0..1.
+    Loyalty,
+    /// Days since the last purchase (since joining if never bought), capped at 90.
+    DaysSincePurchase,
+    /// 1 if the customer has never bought.
+    NeverBought,
+    /// Recent visits that bought nothing or were trimmed (decaying count).
+    UnmetRecent,
+    /// Recent budget trims (decaying count).
+    TrimsRecent,
+    /// Share of the monthly budget left (1 without a budget).
+    BudgetLeftShare,
+    /// Visits per week since joining.
+    VisitsPerWeek,
+    /// Purchases per week since joining.
+    PurchasesPerWeek,
+    /// ln(1 + mean basket in rupees).
+    LogMeanBasket,
+    /// Age in years.
+    Age,
+    /// ln(monthly income in rupees).
+    LogIncome,
+    /// 1 if the customer's persona has this name.
+    Persona(String),
+}
+
+impl Feature {
+    /// The name used in feature tables and `churn.json`.
+    pub fn name(&self) -> String {
+        match self {
+            Feature::Loyalty => "loyalty".into(),
+            Feature::DaysSincePurchase => "days_since_purchase".into(),
+            Feature::NeverBought => "never_bought".into(),
+            Feature::UnmetRecent => "unmet_recent".into(),
+            Feature::TrimsRecent => "trims_recent".into(),
+            Feature::BudgetLeftShare => "budget_left_share".into(),
+            Feature::VisitsPerWeek => "visits_per_week".into(),
+            Feature::PurchasesPerWeek => "purchases_per_week".into(),
+            Feature::LogMeanBasket => "log_mean_basket".into(),
+            Feature::Age => "age".into(),
+            Feature::LogIncome => "log_income".into(),
+            Feature::Persona(p) => format!("persona={p}"),
+        }
+    }
+
+    /// Parses a feature name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "loyalty" => Feature::Loyalty,
+            "days_since_purchase" => Feature::DaysSincePurchase,
+            "never_bought" => Feature::NeverBought,
+            "unmet_recent" => Feature::UnmetRecent,
+            "trims_recent" => Feature::TrimsRecent,
+            "budget_left_share" => Feature::BudgetLeftShare,
+            "visits_per_week" => Feature::VisitsPerWeek,
+            "purchases_per_week" => Feature::PurchasesPerWeek,
+            "log_mean_basket" => Feature::LogMeanBasket,
+            "age" => Feature::Age,
+            "log_income" => Feature::LogIncome,
+            _ => Feature::Persona(name.strip_prefix("persona=")?.to_owned()),
+        })
+    }
+}
+
+/// What the extractor reads of one customer.
+#[derive(Debug, Clone, Copy)]
+pub struct CustomerState<'a> {
+    /// Persona index.
+    pub persona: u8,
+    /// Demographics.
+    pub demographics: &'a Demographics,
+    /// Budget.
+    pub budget: &'a Budget,
+    /// Loyalty.
+    pub loyalty: &'a Loyalty,
+    /// Recency.
+    pub recency: &'a Recency,
+    /// Ledger.
+    pub ledger: &'a Ledger,
+    /// Engagement.
+    pub engagement: &'a Engagement,
+}
+
+/// An ordered list of features, resolved against the scenario's personas.
+#[derive(Debug, Clone)]
+pub struct FeatureSpec {
+    features: Vec<Feature>,
+    /// For each `Feature::Persona` column, the scenario persona index it matches (if any).
+    persona_index: Vec<Option<u8>>,
+}
+
+impl FeatureSpec {
+    /// Every built-in feature plus one persona indicator per scenario persona: what the
+    /// training export writes.
+    pub fn all(personas: &[String]) -> Self {
+        let mut features = vec![
+            Feature::Loyalty,
+            Feature::DaysSincePurchase,
+            Feature::NeverBought,
+            Feature::UnmetRecent,
+            Feature::TrimsRecent,
+            Feature::BudgetLeftShare,
+            Feature::VisitsPerWeek,
+            Feature::PurchasesPerWeek,
+            Feature::LogMeanBasket,
+            Feature::Age,
+            Feature::LogIncome,
+        ];
+        features.extend(personas.iter().map(|p| Feature::Persona(p.clone())));
+        Self::new(features, personas)
+    }
+
+    /// A spec for these features; persona columns are matched to the scenario's personas by
+    /// name (a persona the scenario lacks is a column of zeros).
+    pub fn new(features: Vec<Feature>, personas: &[String]) -> Self {
+        let persona_index = features
+            .iter()
+            .map(|f| match f {
+                Feature::Persona(name) => personas.iter().position(|p| p == name).map(|i| i as u8),
+                _ => None,
+            })
+            .collect();
+        Self {
+            features,
+            persona_index,
+        }
+    }
+
+    /// The features, in order.
+    pub fn features(&self) -> &[Feature] {
+        &self.features
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.features.len()
+    }
+
+    /// Whether there are no columns.
+    pub fn is_empty(&self) -> bool {
+        self.features.is_empty()
+    }
+
+    /// Writes one customer's features on `day` into `out` (`out.len() == self.len()`).
+    #[inline]
+    pub fn extract(&self, c: &CustomerState<'_>, day: u32, out: &mut [f32]) {
+        let tenure_days = (day as i32 - c.engagement.joined + 1).max(1) as f32;
+        let weeks = tenure_days / 7.0;
+        for (k, f) in self.features.iter().enumerate() {
+            out[k] = match f {
+                Feature::Loyalty => c.loyalty.0,
+                Feature::DaysSincePurchase => match c.recency.days_since(day) {
+                    Some(d) => (d as f32).min(MAX_DAYS_SINCE),
+                    None => tenure_days.min(MAX_DAYS_SINCE),
+                },
+                Feature::NeverBought => f32::from(u8::from(c.recency.last_purchase < 0)),
+                Feature::UnmetRecent => c.engagement.unmet,
+                Feature::TrimsRecent => c.engagement.trims,
+                Feature::BudgetLeftShare => {
+                    if c.budget.is_limited() && c.budget.monthly > 0 {
+                        (c.budget.left as f32 / c.budget.monthly as f32).clamp(0.0, 1.0)
+                    } else {
+                        1.0
+                    }
+                }
+                Feature::VisitsPerWeek => c.ledger.visits as f32 / weeks,
+                Feature::PurchasesPerWeek => c.ledger.purchases as f32 / weeks,
+                Feature::LogMeanBasket => {
+                    if c.ledger.purchases == 0 {
+                        0.0
+                    } else {
+                        (c.ledger.spent as f32 / 100.0 / c.ledger.purchases as f32).ln_1p()
+                    }
+                }
+                Feature::Age => f32::from(c.demographics.age),
+                Feature::LogIncome => (c.demographics.income.max(1) as f32).ln(),
+                Feature::Persona(_) => {
+                    f32::from(u8::from(self.persona_index[k] == Some(c.persona)))
+                }
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        let spec = FeatureSpec::all(&["premium".into(), "family".into()]);
+        for f in spec.features() {
+            assert_eq!(Feature::parse(&f.name()).as_ref(), Some(f));
+        }
+        assert_eq!(Feature::parse("colour"), None);
+    }
+
+    #[test]
+    fn extraction_from_a_hand_built_customer() {
+        let personas = ["premium".to_owned(), "family".to_owned()];
+        let spec = FeatureSpec::new(
+            vec![
+                Feature::Persona("family".into()),
+                Feature::Loyalty,
+                Feature::DaysSincePurchase,
+                Feature::NeverBought,
+                Feature::BudgetLeftShare,
+                Feature::PurchasesPerWeek,
+                Feature::LogMeanBasket,
+                Feature::LogIncome,
+                Feature::Persona("senior".into()),
+            ],
+            &personas,
+        );
+        let demographics = Demographics {
+            age: 40,
+            income: 50_000,
+        };
+        let budget = Budget {
+            monthly: 10_000,
+            left: 2_500,
+        };
+        let ledger = Ledger {
+            visits: 5,
+            purchases: 4,
+            spent: 400_000,
+        };
+        let engagement = Engagement {
+            unmet: 0.5,
+            trims: 0.0,
+            joined: 0,
+            churned: Engagement::ACTIVE,
+        };
+        let c = CustomerState {
+            persona: 1,
+            demographics: &demographics,
+            budget: &budget,
+            loyalty: &Loyalty(0.75),
+            recency: &Recency { last_purchase: 10 },
+            ledger: &ledger,
+            engagement: &engagement,
+        };
+        let mut out = vec![0.0; spec.len()];
+        spec.extract(&c, 13, &mut out);
+        let expected = [
+            1.0,
+            0.75,
+            3.0,
+            0.0,
+            0.25,
+            4.0 / 2.0,
+            (1000.0f32).ln_1p(),
+            (50_000f32).ln(),
+            0.0,
+        ];
+        for (a, b) in out.iter().zip(expected) {
+            assert!((a - b).abs() < 1e-6, "{out:?}");
+        }
+    }
+}
