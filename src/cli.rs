@@ -67,6 +67,10 @@ pub struct RunArgs {
     /// Days between feature snapshots (with --features).
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
     pub snapshot_every: u32,
+    /// ONNX Runtime library for churn scoring [default: $ORT_DYLIB_PATH, else Bazaar's cache,
+    /// else fetched once from PyPI with pip].
+    #[arg(long)]
+    pub ort_lib: Option<PathBuf>,
     /// Label horizon in days (with --features).
     #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..))]
     pub horizon: u32,

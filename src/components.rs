@@ -115,11 +115,15 @@ pub struct Engagement {
     pub joined: i32,
     /// Day the customer left, or `ACTIVE`.
     pub churned: i32,
+    /// Day of the last retention offer, or `NEVER_OFFERED`.
+    pub last_offer: i32,
 }
 
 impl Engagement {
     /// `churned` of a customer who has not left.
     pub const ACTIVE: i32 = -1;
+    /// `last_offer` of a customer who never had an offer.
+    pub const NEVER_OFFERED: i32 = i32::MIN / 2;
 
     /// A new customer joining on `day`.
     pub fn new(day: i32) -> Self {
@@ -128,6 +132,7 @@ impl Engagement {
             trims: 0.0,
             joined: day,
             churned: Self::ACTIVE,
+            last_offer: Self::NEVER_OFFERED,
         }
     }
 

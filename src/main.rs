@@ -103,6 +103,7 @@ fn run_command(args: RunArgs) -> ExitCode {
             every: args.snapshot_every,
             horizon: args.horizon,
         }),
+        ort_lib: args.ort_lib,
         ..RunOptions::default()
     };
     match run(&scenario, options) {
@@ -114,7 +115,11 @@ fn run_command(args: RunArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(EXIT_FAILED)
+            ExitCode::from(if e.is_bad_input() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_FAILED
+            })
         }
     }
 }
@@ -172,6 +177,31 @@ fn print_report(scenario: &Scenario, r: &RunReport) {
             w.revenue_uplift.unwrap_or(0.0),
             w.mean_basket,
             w.other_mean_basket
+        );
+    }
+    if s.totals.churned > 0 || s.totals.acquired > 0 {
+        println!(
+            "  customers: {} at the start, {} acquired, {} churned, {} at the end",
+            group_indian(s.customers),
+            group_indian(s.totals.acquired),
+            group_indian(s.totals.churned),
+            group_indian(s.customers_at_end)
+        );
+    }
+    if s.totals.offers > 0 {
+        println!(
+            "  retention offers: {} costing {}",
+            group_indian(s.totals.offers),
+            rupees_human(s.totals.offer_cost_paise)
+        );
+    }
+    if let Some((t, rows)) = r.churn_scoring {
+        println!(
+            "  churn scoring: {} rows in {:.3} s ({:.1}M rows/s, {:.1}% of the run)",
+            group_indian(rows),
+            t.as_secs_f64(),
+            rows as f64 / t.as_secs_f64().max(1e-9) / 1e6,
+            100.0 * t.as_secs_f64() / r.wall.as_secs_f64()
         );
     }
     let rate = r.customer_hours as f64 / r.loop_wall.as_secs_f64().max(1e-9);

@@ -9,11 +9,14 @@ use thiserror::Error;
 
 use crate::ml::export::{ExportOptions, FeatureExport, FeatureExportPlugin, finish_export};
 use crate::ml::features::FeatureSpec;
+use crate::ml::model::{ChurnModel, ModelError};
 use crate::output::sinks::{CsvSink, SinkPlugin, Sinks, write_customers};
 use crate::output::summary::Summary;
 use crate::output::{OutputDir, OutputError};
+use crate::scenario::ChurnMode;
 use crate::scenario::{Format, Scenario};
 use crate::sim::{Plugin, Simulation};
+use crate::systems::churn_model::{ChurnModelPlugin, ChurnScorer};
 use crate::systems::observe::Tally;
 
 /// Errors of a run after the scenario was validated.
@@ -22,6 +25,19 @@ pub enum RunError {
     /// Writing outputs failed.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// The churn model is unusable (checked before anything is written).
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Churn scoring failed during the run.
+    #[error("{0}")]
+    Scoring(String),
+}
+
+impl RunError {
+    /// Whether the user's input (rather than the run) is at fault.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, RunError::Model(_))
+    }
 }
 
 /// How to run.
@@ -34,6 +50,8 @@ pub struct RunOptions {
     pub plugins: Vec<Box<dyn Plugin>>,
     /// Write a churn training table (`features.csv`).
     pub features: Option<ExportOptions>,
+    /// ONNX Runtime library to use (else `ORT_DYLIB_PATH`, the cache, or a fetch).
+    pub ort_lib: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -43,6 +61,7 @@ impl Default for RunOptions {
             progress: false,
             plugins: Vec::new(),
             features: None,
+            ort_lib: None,
         }
     }
 }
@@ -62,6 +81,8 @@ pub struct RunReport {
     pub customer_hours: u64,
     /// Threads used.
     pub threads: usize,
+    /// Time spent scoring churn, and rows scored (when a churn model ran).
+    pub churn_scoring: Option<(Duration, u64)>,
 }
 
 /// A progress bar that appears only once a run has taken more than a second.
@@ -109,15 +130,28 @@ impl Progress {
 /// Runs a validated scenario and writes its outputs.
 pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunError> {
     let started = Instant::now();
+    let personas: Vec<String> = scenario.personas.iter().map(|p| p.name.clone()).collect();
+    // The model is loaded and checked before anything is written.
+    let scorer = match &scenario.churn_model {
+        Some(config) => Some(ChurnScorer::new(
+            ChurnModel::load(&config.spec, &personas, options.ort_lib.as_deref())?,
+            config.clone(),
+        )),
+        None => None,
+    };
     let mut dir = OutputDir::create(&scenario.output.dir)?;
     let mut plugins: Vec<Box<dyn Plugin>> = vec![Box::new(SinkPlugin)];
+    if let Some(config) = &scenario.churn_model {
+        plugins.push(Box::new(ChurnModelPlugin {
+            drives: config.mode == ChurnMode::Drive,
+        }));
+    }
     if options.features.is_some() {
         plugins.push(Box::new(FeatureExportPlugin));
     }
     plugins.extend(options.plugins);
     let mut sim = Simulation::new(scenario, options.threads, plugins);
     let threads = bevy_tasks::ComputeTaskPool::get().thread_num();
-    let personas: Vec<String> = scenario.personas.iter().map(|p| p.name.clone()).collect();
     let categories: Vec<String> = scenario.catalog.iter().map(|c| c.name.clone()).collect();
     let mut sinks: Vec<Box<dyn crate::output::sinks::Sink>> = Vec::new();
     for format in &scenario.output.formats {
@@ -136,6 +170,9 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         categories,
         error: None,
     });
+    if let Some(scorer) = scorer {
+        sim.world.insert_resource(scorer);
+    }
     if let Some(export) = options.features {
         let spec = FeatureSpec::all(&personas);
         sim.world
@@ -159,6 +196,14 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     };
     for tick in 0..total {
         sim.step();
+        if let Some(e) = sim
+            .world
+            .get_resource_mut::<ChurnScorer>()
+            .and_then(|mut s| s.error.take())
+        {
+            progress.done();
+            return Err(RunError::Scoring(e));
+        }
         if let Some(e) = sim.world.resource_mut::<Sinks>().error.take() {
             progress.done();
             return Err(OutputError::Io {
@@ -198,6 +243,10 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     })?;
     dir.write_file("summary.json", &json)?;
     let out_dir = dir.finish(&scenario.name, scenario.seed)?;
+    let churn_scoring = sim
+        .world
+        .get_resource::<ChurnScorer>()
+        .map(|s| (s.elapsed, s.rows_scored));
     Ok(RunReport {
         summary,
         out_dir,
@@ -205,5 +254,6 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         loop_wall,
         customer_hours: scenario.customers() * u64::from(total),
         threads,
+        churn_scoring,
     })
 }

@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use bevy_ecs::prelude::*;
 use bevy_utils::Parallel;
 
-use super::features::{CustomerState, FeatureSpec};
+use super::features::{CustomerState, FeatureSpec, Observed};
 use crate::calendar::Clock;
 use crate::components::*;
 use crate::output::table::Table;
@@ -66,7 +66,8 @@ impl FeatureExport {
 
     /// Whether `day` is a snapshot day with its whole label horizon inside the run.
     pub fn is_snapshot(&self, day: u32) -> bool {
-        (day + 1) % self.options.every.max(1) == 0 && day + self.options.horizon < self.days
+        (day + 1).is_multiple_of(self.options.every.max(1))
+            && day + self.options.horizon < self.days
     }
 }
 
@@ -79,16 +80,7 @@ pub fn snapshot_due(clock: Res<Clock>, export: Res<FeatureExport>) -> bool {
 pub fn snapshot_features(
     clock: Res<Clock>,
     mut export: ResMut<FeatureExport>,
-    customers: Query<(
-        &AgentId,
-        &Persona,
-        &Demographics,
-        &Budget,
-        &Loyalty,
-        &Recency,
-        &Ledger,
-        &Engagement,
-    )>,
+    customers: Query<Observed>,
 ) {
     let day = clock.day();
     let export = &mut *export;
@@ -126,7 +118,12 @@ pub fn snapshot_features(
     merged.clear();
     let buffers: Vec<(Vec<u32>, Vec<f32>)> = export.rows.iter_mut().map(std::mem::take).collect();
     for (b, (agents, _)) in buffers.iter().enumerate() {
-        merged.extend(agents.iter().enumerate().map(|(k, a)| (*a, (b << 24 | k) as u32)));
+        merged.extend(
+            agents
+                .iter()
+                .enumerate()
+                .map(|(k, a)| (*a, (b << 24 | k) as u32)),
+        );
     }
     merged.sort_unstable_by_key(|m| m.0);
     if let Some(table) = &mut export.partial {
@@ -178,10 +175,17 @@ pub fn finish_export(
     for line in lines {
         let line = line.map_err(io_at(&partial_path))?;
         let mut fields = line.splitn(3, ',');
-        let agent: usize = fields.next().and_then(|f| f.parse().ok()).unwrap_or(usize::MAX);
-        let day: i32 = fields.next().and_then(|f| f.parse().ok()).unwrap_or(i32::MAX);
+        let agent: usize = fields
+            .next()
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(usize::MAX);
+        let day: i32 = fields
+            .next()
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(i32::MAX);
         let churn_day = churned.get(agent).copied().unwrap_or(Engagement::ACTIVE);
-        let label = churn_day != Engagement::ACTIVE && churn_day > day && churn_day <= day + horizon;
+        let label =
+            churn_day != Engagement::ACTIVE && churn_day > day && churn_day <= day + horizon;
         table
             .row_with(|r| {
                 r.text(line.as_bytes()).int(u8::from(label));

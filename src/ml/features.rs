@@ -77,6 +77,18 @@ impl Feature {
     }
 }
 
+/// The components feature extraction reads, as a query.
+pub type Observed = (
+    &'static AgentId,
+    &'static Persona,
+    &'static Demographics,
+    &'static Budget,
+    &'static Loyalty,
+    &'static Recency,
+    &'static Ledger,
+    &'static Engagement,
+);
+
 /// What the extractor reads of one customer.
 #[derive(Debug, Clone, Copy)]
 pub struct CustomerState<'a> {
@@ -245,6 +257,7 @@ mod tests {
             trims: 0.0,
             joined: 0,
             churned: Engagement::ACTIVE,
+            last_offer: Engagement::NEVER_OFFERED,
         };
         let c = CustomerState {
             persona: 1,

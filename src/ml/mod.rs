@@ -4,3 +4,5 @@
 
 pub mod export;
 pub mod features;
+pub mod model;
+pub mod runtime;

@@ -159,7 +159,7 @@ pub const CHURN_COLUMNS: [&str; 7] = [
     "days_since_last_purchase",
 ];
 /// Column names of `daily_metrics.csv`.
-pub const DAILY_COLUMNS: [&str; 15] = [
+pub const DAILY_COLUMNS: [&str; 17] = [
     "date",
     "persona",
     "active_customers",
@@ -172,6 +172,8 @@ pub const DAILY_COLUMNS: [&str; 15] = [
     "units",
     "mean_basket",
     "budget_trimmed",
+    "retention_offers",
+    "retention_cost",
     "festival",
     "weekend",
     "events",
@@ -343,6 +345,8 @@ impl Sink for CsvSink {
                     .int(t.units)
                     .rupees(t.mean_basket_paise().round() as i64)
                     .int(t.trimmed)
+                    .int(t.offers)
+                    .rupees(t.offer_cost_paise)
                     .flag(closed.festival)
                     .flag(closed.weekend)
                     .text(&events);

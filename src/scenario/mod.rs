@@ -45,6 +45,37 @@ pub struct OutputSpec {
     pub line_items: bool,
 }
 
+/// What churn model scores do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChurnMode {
+    /// The probability drives churn: daily hazard = 1 - (1 - p)^(1 / horizon).
+    Drive,
+    /// At-risk customers receive retention offers.
+    Retain {
+        /// At most this many offers per scoring (highest risk first).
+        top_k: Option<u64>,
+        /// Only customers at or above this probability.
+        threshold: Option<f32>,
+        /// Cost per offer, paise.
+        cost_paise: i64,
+        /// Loyalty gained, as a share of the distance to 1.
+        loyalty_boost: f32,
+        /// Days between offers to the same customer.
+        cooldown_days: u32,
+    },
+}
+
+/// Churn scoring settings.
+#[derive(Debug, Clone)]
+pub struct ChurnModelConfig {
+    /// `churn.json`.
+    pub spec: PathBuf,
+    /// Days between scorings.
+    pub every_days: u32,
+    /// What scores do.
+    pub mode: ChurnMode,
+}
+
 /// A checked scenario, ready to run.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -70,6 +101,8 @@ pub struct Scenario {
     pub calendar: Calendar,
     /// Optional systems enabled by name.
     pub systems: Vec<String>,
+    /// Churn scoring with a model, if configured.
+    pub churn_model: Option<ChurnModelConfig>,
     /// Output settings.
     pub output: OutputSpec,
     /// The file the scenario came from.

@@ -40,6 +40,9 @@ pub struct ScenarioFile {
     /// Optional behaviours to enable, by registry name.
     #[serde(default)]
     pub systems: Vec<String>,
+    /// Churn scoring with a trained model, inside the schedule.
+    #[serde(default)]
+    pub churn_model: Option<ChurnModelFile>,
     /// Where and how to write results.
     #[serde(default)]
     pub output: OutputFile,
@@ -378,6 +381,47 @@ pub struct EventSpecFile {
     pub categories: Vec<CategoryEffectFile>,
 }
 
+/// Churn scoring with a trained model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename = "ChurnModel")]
+pub struct ChurnModelFile {
+    /// The model description (`churn.json`), relative to the scenario file.
+    pub spec: String,
+    /// Score every this many days (at the end of the day).
+    #[serde(default = "one_u32")]
+    pub every_days: u32,
+    /// What the scores do.
+    pub mode: ChurnModeFile,
+}
+
+/// What churn scores do.
+#[derive(Debug, Clone, Deserialize)]
+pub enum ChurnModeFile {
+    /// The model's probability is the churn hazard (for models trained on real data).
+    Drive,
+    /// The model flags at-risk customers; they receive a retention offer.
+    Retain(RetainFile),
+}
+
+/// A retention campaign.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Retain")]
+pub struct RetainFile {
+    /// Offer to at most this many highest-risk customers per scoring.
+    #[serde(default)]
+    pub top_k: Option<u64>,
+    /// Offer to customers whose churn probability is at least this.
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    /// Cost of one offer, rupees.
+    pub cost: f64,
+    /// Loyalty gained from an offer, as a share of the distance to 1.
+    pub loyalty_boost: f64,
+    /// Days before the same customer can get another offer.
+    #[serde(default = "default_cooldown")]
+    pub cooldown_days: u32,
+}
+
 /// Output settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Output")]
@@ -433,6 +477,9 @@ fn default_cap() -> f64 {
 }
 fn default_shock_threshold() -> f64 {
     0.1
+}
+fn default_cooldown() -> u32 {
+    30
 }
 fn default_memory_decay() -> f64 {
     0.1

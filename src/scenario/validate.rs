@@ -9,7 +9,7 @@ use ron::extensions::Extensions;
 use super::diag::{Diagnostic, ScenarioError, Step, did_you_mean, find_value, path_string};
 use super::load::SourceMap;
 use super::schema::*;
-use super::{Category, Format, OutputSpec, Scenario};
+use super::{Category, ChurnMode, ChurnModelConfig, Format, OutputSpec, Scenario};
 use crate::calendar::{Calendar, CategoryEffect, Effect, Event, EventKind, Payday, Season};
 use crate::persona::{
     BasketItem, BudgetParams, ChurnParams, HourModel, LoyaltyParams, Persona, PriceDist, VisitModel,
@@ -275,6 +275,8 @@ impl Checker<'_> {
             }
         }
 
+        let churn_model = raw.churn_model.as_ref().map(|c| self.churn_model(c, root));
+
         let dir = raw
             .output
             .dir
@@ -301,6 +303,7 @@ impl Checker<'_> {
             new_per_day,
             calendar,
             systems: raw.systems,
+            churn_model,
             output: OutputSpec {
                 dir,
                 formats,
@@ -334,6 +337,59 @@ impl Checker<'_> {
                     "names must be unique",
                 );
             }
+        }
+    }
+
+    fn churn_model(&mut self, c: &ChurnModelFile, root: &Path) -> ChurnModelConfig {
+        use Step::Field as F;
+        let at = |f: &'static str| [F("churn_model"), F(f)];
+        let spec = root.parent().unwrap_or(Path::new(".")).join(&c.spec);
+        if !spec.is_file() {
+            self.err(
+                &at("spec"),
+                format!("no churn model description at `{}`", spec.display()),
+                "the path is relative to the scenario file, e.g. \"../models/churn.json\"",
+            );
+        }
+        if c.every_days == 0 {
+            self.err(
+                &at("every_days"),
+                "every_days must be at least 1",
+                "1 scores daily",
+            );
+        }
+        let mode = match &c.mode {
+            ChurnModeFile::Drive => ChurnMode::Drive,
+            ChurnModeFile::Retain(r) => {
+                let rp = |f: &'static str| [F("churn_model"), F("mode"), F(f)];
+                if r.top_k.is_none() && r.threshold.is_none() {
+                    self.err(
+                        &[F("churn_model"), F("mode")],
+                        "a retention campaign needs `top_k`, `threshold` or both",
+                        "e.g. Retain(top_k: 500, cost: 150, loyalty_boost: 0.3)",
+                    );
+                }
+                let threshold = r.threshold.map(|t| self.probability(&rp("threshold"), t));
+                if !(r.cost.is_finite() && r.cost >= 0.0) {
+                    self.err(
+                        &rp("cost"),
+                        format!("cost {} must be >= 0", r.cost),
+                        "rupees per offer",
+                    );
+                }
+                ChurnMode::Retain {
+                    top_k: r.top_k,
+                    threshold,
+                    cost_paise: crate::persona::to_paise(r.cost.max(0.0)),
+                    loyalty_boost: self.probability(&rp("loyalty_boost"), r.loyalty_boost),
+                    cooldown_days: r.cooldown_days,
+                }
+            }
+        };
+        ChurnModelConfig {
+            spec,
+            every_days: c.every_days.max(1),
+            mode,
         }
     }
 

@@ -7,6 +7,7 @@
 pub mod acquisition;
 pub mod attrition;
 pub mod budget;
+pub mod churn_model;
 pub mod clock;
 pub mod daily_log;
 pub mod loyalty;

@@ -35,6 +35,10 @@ pub struct Totals {
     pub churned: u64,
     /// Customers who joined after the start.
     pub acquired: u64,
+    /// Retention offers sent.
+    pub offers: u64,
+    /// Their cost, paise.
+    pub offer_cost_paise: i64,
 }
 
 impl Totals {
@@ -59,6 +63,8 @@ impl Totals {
         self.trimmed += o.trimmed;
         self.churned += o.churned;
         self.acquired += o.acquired;
+        self.offers += o.offers;
+        self.offer_cost_paise += o.offer_cost_paise;
     }
 
     /// Mean basket value in paise (0 without transactions).
@@ -131,6 +137,15 @@ pub struct ClosedDay {
     pub active: Vec<u64>,
 }
 
+/// Retention offers sent today, by persona (filled by a churn model in retain mode).
+#[derive(Resource, Debug, Clone, Default)]
+pub struct RetentionToday {
+    /// Offers, by persona.
+    pub offers: Vec<u64>,
+    /// Their cost in paise, by persona.
+    pub cost_paise: Vec<i64>,
+}
+
 /// Merges the per-thread buffers into [`HourRecords`], in customer order.
 pub fn collect_records(mut buffers: ResMut<ShopBuffers>, mut hour: ResMut<HourRecords>) {
     hour.merge_from(&mut buffers);
@@ -155,12 +170,17 @@ pub fn tally_hour(hour: Res<HourRecords>, mut tally: ResMut<Tally>) {
 }
 
 /// At the last hour of a day: publishes the day and folds it into the run's tallies.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a system's parameters list the resources it touches"
+)]
 pub fn close_day(
     clock: Res<Clock>,
     today: Res<Today>,
     model: Res<Model>,
     mut churn: ResMut<ChurnBuffers>,
     mut population: ResMut<Population>,
+    mut retention: ResMut<RetentionToday>,
     mut tally: ResMut<Tally>,
     mut closed: ResMut<ClosedDay>,
 ) {
@@ -191,6 +211,16 @@ pub fn close_day(
         *seen = *now;
     }
     closed.active = population.active(&model.population);
+    let retention = &mut *retention;
+    for (p, (offers, cost)) in retention
+        .offers
+        .iter_mut()
+        .zip(retention.cost_paise.iter_mut())
+        .enumerate()
+    {
+        tally.today[p].offers += std::mem::take(offers);
+        tally.today[p].offer_cost_paise += std::mem::take(cost);
+    }
     let mut day = Totals::default();
     for (p, t) in tally.today.iter().enumerate() {
         tally.by_persona[p].add(t);
@@ -228,6 +258,10 @@ impl Plugin for ObservePlugin {
             ..Tally::default()
         });
         sim.world.init_resource::<ClosedDay>();
+        sim.world.insert_resource(RetentionToday {
+            offers: vec![0; personas],
+            cost_paise: vec![0; personas],
+        });
         sim.schedule.add_systems(
             (collect_records, tally_hour, close_day)
                 .chain()

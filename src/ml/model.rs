@@ -1,0 +1,264 @@
+//! A churn model: its description (`churn.json`), the ONNX session, and the checks made
+//! before a run starts — so a wrong file, a wrong input, a feature count that does not match
+//! or an output that is not a probability is a clear error naming the file, never a crash
+//! mid-run.
+
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+use serde::Deserialize;
+use thiserror::Error;
+
+use super::features::{Feature, FeatureSpec};
+use super::runtime::{self, RuntimeError};
+
+/// Rows per ONNX Runtime call: large enough to amortise the call, small enough to keep the
+/// feature buffer modest at any population size.
+pub const SCORING_BATCH: usize = 65_536;
+
+/// The label a model was trained on.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LabelSpec {
+    /// In words.
+    pub definition: String,
+    /// Churned within this many days after the snapshot.
+    pub horizon_days: u32,
+}
+
+/// `churn.json`: what the model expects and gives. Unknown fields (metrics, provenance) are
+/// kept in the file for people and ignored here.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelSpec {
+    /// Version number of the model.
+    pub version: u32,
+    /// The ONNX file, relative to the JSON file.
+    pub model: String,
+    /// Input tensor name.
+    pub input: String,
+    /// Output tensor with class probabilities.
+    pub output: String,
+    /// Column of the positive (churn) class.
+    pub probability_column: usize,
+    /// Feature names, in input order.
+    pub features: Vec<String>,
+    /// The label definition.
+    pub label: LabelSpec,
+}
+
+/// Everything that can be wrong with a churn model.
+#[derive(Debug, Error)]
+pub enum ModelError {
+    /// The description cannot be read.
+    #[error("cannot read churn model description `{path}`: {reason}\n  hint: {hint}")]
+    Spec {
+        /// The JSON path.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+        /// How to fix it.
+        hint: String,
+    },
+    /// The ONNX file is missing or is not a model ONNX Runtime can load.
+    #[error("churn model `{path}`: {reason}\n  hint: {hint}")]
+    Model {
+        /// The ONNX path.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+        /// How to fix it.
+        hint: String,
+    },
+    /// ONNX Runtime could not be made ready.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// Scoring failed at run time.
+    #[error("churn scoring failed: {0}")]
+    Scoring(String),
+}
+
+/// A loaded, checked churn model.
+pub struct ChurnModel {
+    /// Its description.
+    pub spec: ModelSpec,
+    /// The features, resolved against the scenario's personas.
+    pub features: FeatureSpec,
+    /// Where the ONNX file is.
+    pub path: PathBuf,
+    session: Session,
+}
+
+impl ChurnModel {
+    /// Loads `churn.json` and its ONNX file and checks that they agree with each other and
+    /// with Bazaar's features.
+    pub fn load(
+        spec_path: &Path,
+        personas: &[String],
+        ort_lib: Option<&Path>,
+    ) -> Result<Self, ModelError> {
+        let spec_err = |reason: String, hint: &str| ModelError::Spec {
+            path: spec_path.to_path_buf(),
+            reason,
+            hint: hint.to_owned(),
+        };
+        let text = std::fs::read_to_string(spec_path)
+            .map_err(|e| spec_err(e.to_string(), "the path is relative to the scenario file"))?;
+        let spec: ModelSpec = serde_json::from_str(&text).map_err(|e| {
+            spec_err(
+                e.to_string(),
+                "see models/README.md for the fields churn.json needs",
+            )
+        })?;
+        let mut features = Vec::new();
+        for name in &spec.features {
+            features.push(Feature::parse(name).ok_or_else(|| {
+                spec_err(
+                    format!("unknown feature `{name}`"),
+                    "Bazaar's features are listed in models/README.md",
+                )
+            })?);
+        }
+        let path = spec_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&spec.model);
+        let model_err = |reason: String, hint: &str| ModelError::Model {
+            path: path.clone(),
+            reason,
+            hint: hint.to_owned(),
+        };
+        if !path.is_file() {
+            return Err(model_err(
+                "no such file".to_owned(),
+                "`model` in churn.json is relative to churn.json",
+            ));
+        }
+        let environment = runtime::environment(ort_lib)?;
+        let session = Session::builder(&environment)
+            .and_then(|mut b| {
+                b = b.with_intra_threads(1)?;
+                b.commit_from_file(&path)
+            })
+            .map_err(|e| {
+                model_err(
+                    format!("not a model ONNX Runtime can load ({e})"),
+                    "export it with skl2onnx (see models/train_churn.py)",
+                )
+            })?;
+        check_io(&session, &spec).map_err(|reason| {
+            model_err(
+                reason,
+                "the ONNX file and churn.json must describe the same model",
+            )
+        })?;
+        Ok(Self {
+            features: FeatureSpec::new(features, personas),
+            spec,
+            path,
+            session,
+        })
+    }
+
+    /// Scores `rows` feature rows laid out row-major in `x`, appending the churn
+    /// probability of each to `out`.
+    pub fn score(&mut self, x: &[f32], rows: usize, out: &mut Vec<f32>) -> Result<(), ModelError> {
+        let width = self.features.len();
+        let classes = self.spec.probability_column + 1;
+        for start in (0..rows).step_by(SCORING_BATCH) {
+            let n = SCORING_BATCH.min(rows - start);
+            let input =
+                TensorRef::from_array_view(([n, width], &x[start * width..(start + n) * width]))
+                    .map_err(|e| ModelError::Scoring(e.to_string()))?;
+            let outputs = self
+                .session
+                .run(ort::inputs![self.spec.input.as_str() => input])
+                .map_err(|e| ModelError::Scoring(e.to_string()))?;
+            let value = outputs
+                .get(self.spec.output.as_str())
+                .ok_or_else(|| ModelError::Scoring(format!("no output `{}`", self.spec.output)))?;
+            let (shape, probs) = value
+                .try_extract_tensor::<f32>()
+                .map_err(|e| ModelError::Scoring(e.to_string()))?;
+            let stride = shape.last().copied().unwrap_or(1).max(1) as usize;
+            if stride < classes || probs.len() != n * stride {
+                return Err(ModelError::Scoring(format!(
+                    "output shape {:?} does not hold {n} rows of {classes} probabilities",
+                    &shape[..]
+                )));
+            }
+            out.extend(
+                probs
+                    .chunks_exact(stride)
+                    .map(|row| row[self.spec.probability_column]),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Checks the session's input and output against the description.
+fn check_io(session: &Session, spec: &ModelSpec) -> Result<(), String> {
+    let inputs = session.inputs();
+    if inputs.len() != 1 {
+        return Err(format!(
+            "the model has {} inputs; Bazaar feeds exactly one",
+            inputs.len()
+        ));
+    }
+    let input = &inputs[0];
+    if input.name() != spec.input {
+        return Err(format!(
+            "the model's input is named `{}`, churn.json says `{}`",
+            input.name(),
+            spec.input
+        ));
+    }
+    match input.dtype() {
+        ValueType::Tensor { ty, shape, .. } => {
+            if *ty != TensorElementType::Float32 {
+                return Err(format!("the input is {ty:?}; Bazaar feeds float32"));
+            }
+            let dims: Vec<i64> = shape.iter().copied().collect();
+            if dims.len() != 2 {
+                return Err(format!(
+                    "the input has shape {dims:?}; expected [rows, features]"
+                ));
+            }
+            if dims[1] != spec.features.len() as i64 {
+                return Err(format!(
+                    "the input takes {} features per row, churn.json lists {}",
+                    dims[1],
+                    spec.features.len()
+                ));
+            }
+        }
+        other => return Err(format!("the input is {other}, not a tensor")),
+    }
+    let Some(output) = session.outputs().iter().find(|o| o.name() == spec.output) else {
+        let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+        return Err(format!(
+            "no output named `{}` (outputs: {})",
+            spec.output,
+            names.join(", ")
+        ));
+    };
+    match output.dtype() {
+        ValueType::Tensor { ty, shape, .. } => {
+            let dims: Vec<i64> = shape.iter().copied().collect();
+            if *ty != TensorElementType::Float32
+                || dims.len() != 2
+                || (dims[1] >= 0 && dims[1] as usize <= spec.probability_column)
+            {
+                return Err(format!(
+                    "output `{}` is {ty:?} {dims:?}, not float32 probabilities [rows, classes] with column {}",
+                    spec.output, spec.probability_column
+                ));
+            }
+            Ok(())
+        }
+        other => Err(format!(
+            "output `{}` is {other}, not a probability tensor (export with zipmap disabled)",
+            spec.output
+        )),
+    }
+}

@@ -1,0 +1,285 @@
+//! Churn: the committed model scores like scikit-learn, bad models are refused before
+//! anything is written, churn happens at plausible rates, and retention offers change the
+//! outcome against the same seed without them.
+//!
+//! These tests need ONNX Runtime: from ORT_DYLIB_PATH, Bazaar's cache, or fetched once from
+//! PyPI with pip (see src/ml/runtime.rs).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use bazaar::ml::model::ChurnModel;
+use common::{bazaar, root, text, write};
+
+const PERSONAS: [&str; 5] = [
+    "premium",
+    "family",
+    "young_professional",
+    "senior",
+    "budget",
+];
+
+fn personas() -> Vec<String> {
+    PERSONAS.iter().map(|p| (*p).to_owned()).collect()
+}
+
+#[test]
+fn scores_equal_scikit_learns_on_the_golden_rows() {
+    let mut model = ChurnModel::load(&root().join("models/churn.json"), &personas(), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut reader = csv::Reader::from_path(root().join("models/churn_golden.csv")).unwrap();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let names: Vec<String> = model.features.features().iter().map(|f| f.name()).collect();
+    assert_eq!(
+        &header[..header.len() - 1],
+        &names[..],
+        "golden columns = model features"
+    );
+    let mut x = Vec::new();
+    let mut expected = Vec::new();
+    for row in reader.records() {
+        let row = row.unwrap();
+        let values: Vec<f64> = row.iter().map(|v| v.parse().unwrap()).collect();
+        x.extend(values[..values.len() - 1].iter().map(|&v| v as f32));
+        expected.push(values[values.len() - 1]);
+    }
+    assert!(expected.len() >= 100);
+    let mut scores = Vec::new();
+    model.score(&x, expected.len(), &mut scores).unwrap();
+    for (s, e) in scores.iter().zip(&expected) {
+        assert!(
+            (f64::from(*s) - e).abs() < 1e-6,
+            "bazaar {s} vs scikit-learn {e}"
+        );
+    }
+}
+
+/// A scenario file in `dir` that includes the shipped pieces and uses `spec` for churn.
+fn scenario_with_model(dir: &Path, spec: &Path, mode: &str, scale: f64) -> PathBuf {
+    let s = root().join("scenarios");
+    let counts: Vec<String> = PERSONAS
+        .iter()
+        .map(|p| format!("(persona: \"{p}\", count: {})", (2000.0 * scale) as u64))
+        .collect();
+    let churn = if mode.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "churn_model: (spec: \"{}\", every_days: 1, mode: {mode}),",
+            spec.display()
+        )
+    };
+    write(
+        dir,
+        "churn.ron",
+        &format!(
+            r#"Scenario(
+    name: "churn-test", seed: 5, start: "2026-10-20", days: 28,
+    catalog: include("{s}/catalogs/india.ron"),
+    personas: include("{s}/personas/india.ron"),
+    population: [{}],
+    calendar: include("{s}/calendars/india.ron"),
+    {churn}
+)"#,
+            counts.join(", "),
+            s = s.display()
+        ),
+    )
+}
+
+fn run_summary(scenario: &Path, out: &Path, threads: &str) -> serde_json::Value {
+    let o = bazaar(&[
+        scenario.to_str().unwrap(),
+        "--quiet",
+        "--threads",
+        threads,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap()
+}
+
+/// Copies the shipped model into `dir` with `edit` applied to its description.
+fn model_variant(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+    let models = root().join("models");
+    std::fs::copy(models.join("churn.onnx"), dir.join("churn.onnx")).unwrap();
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(models.join("churn.json")).unwrap()).unwrap();
+    edit(&mut spec);
+    let path = dir.join("churn.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&spec).unwrap()).unwrap();
+    path
+}
+
+/// Runs a scenario using the model variant and returns stderr, asserting exit 2 and no output.
+fn refused(edit: impl FnOnce(&mut serde_json::Value), onnx: Option<&[u8]>) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = model_variant(dir.path(), edit);
+    if let Some(bytes) = onnx {
+        std::fs::write(dir.path().join("churn.onnx"), bytes).unwrap();
+    }
+    let scenario = scenario_with_model(dir.path(), &spec, "Drive", 0.05);
+    let out = dir.path().join("out");
+    let o = bazaar(&[
+        scenario.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(!out.exists(), "nothing written");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+#[test]
+fn a_missing_model_description_is_a_located_scenario_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = scenario_with_model(dir.path(), &dir.path().join("nowhere.json"), "Drive", 0.05);
+    let o = bazaar(&["validate", scenario.to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err.contains("churn.ron:") && err.contains("`churn_model.spec`"),
+        "{err}"
+    );
+    assert!(err.contains("no churn model description"), "{err}");
+}
+
+#[test]
+fn a_missing_onnx_file_is_refused() {
+    let err = refused(|s| s["model"] = "gone.onnx".into(), None);
+    assert!(
+        err.contains("gone.onnx") && err.contains("no such file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_onnx_is_refused() {
+    let err = refused(|_| {}, Some(b"certainly not a protobuf"));
+    assert!(
+        err.contains("churn.onnx") && err.contains("not a model ONNX Runtime can load"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_wrong_input_name_is_refused() {
+    let err = refused(|s| s["input"] = "x".into(), None);
+    assert!(
+        err.contains("input is named `features`, churn.json says `x`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_feature_count_mismatch_is_refused() {
+    let err = refused(
+        |s| {
+            s["features"].as_array_mut().unwrap().pop();
+        },
+        None,
+    );
+    assert!(
+        err.contains("takes 16 features per row, churn.json lists 15"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_output_that_is_not_a_probability_is_refused() {
+    let err = refused(|s| s["output"] = "label".into(), None);
+    assert!(
+        err.contains("output `label`") && err.contains("not float32 probabilities"),
+        "{err}"
+    );
+    let err = refused(|s| s["output"] = "scores".into(), None);
+    assert!(err.contains("no output named `scores`"), "{err}");
+}
+
+#[test]
+fn an_unknown_feature_is_refused() {
+    let err = refused(|s| s["features"][0] = "shoe_size".into(), None);
+    assert!(err.contains("unknown feature `shoe_size`"), "{err}");
+}
+
+#[test]
+fn a_model_driven_run_loses_customers_at_plausible_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = root().join("models/churn.json");
+    let scenario = scenario_with_model(dir.path(), &spec, "Drive", 1.0);
+    let summary = run_summary(&scenario, &dir.path().join("out"), "2");
+    for p in summary["personas"].as_array().unwrap() {
+        let churned = p["totals"]["churned"].as_u64().unwrap() as f64;
+        let rate = churned / p["customers"].as_u64().unwrap() as f64;
+        // Over 28 days: some churn, but not an exodus.
+        assert!((0.002..0.25).contains(&rate), "{}: {rate}", p["persona"]);
+    }
+    let (_, events) = {
+        let mut r = csv::Reader::from_path(dir.path().join("out/churn_events.csv")).unwrap();
+        let h = r.headers().unwrap().clone();
+        (h, r.records().map(Result::unwrap).collect::<Vec<_>>())
+    };
+    assert!(!events.is_empty());
+    assert!(events.iter().all(|e| e.get(4) == Some("model")));
+}
+
+#[test]
+fn retention_offers_change_the_outcome_against_the_same_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = root().join("models/churn.json");
+    let with = scenario_with_model(
+        dir.path(),
+        &spec,
+        "Retain(top_k: 400, cost: 150, loyalty_boost: 0.5, cooldown_days: 14)",
+        1.0,
+    );
+    let with = run_summary(&with, &dir.path().join("with"), "2");
+    let without = scenario_with_model(dir.path(), &spec, "", 1.0);
+    let without = run_summary(&without, &dir.path().join("without"), "2");
+    let offers = with["totals"]["offers"].as_u64().unwrap();
+    assert!(offers > 1_000, "{offers}");
+    assert_eq!(without["totals"]["offers"], 0);
+    assert_eq!(
+        with["totals"]["offer_cost_paise"].as_i64().unwrap(),
+        offers as i64 * 15_000
+    );
+    let churned_with = with["totals"]["churned"].as_u64().unwrap();
+    let churned_without = without["totals"]["churned"].as_u64().unwrap();
+    assert!(
+        churned_with < churned_without,
+        "offers should keep customers: {churned_with} vs {churned_without}"
+    );
+    assert_ne!(
+        with["totals"]["revenue_paise"],
+        without["totals"]["revenue_paise"]
+    );
+}
+
+#[test]
+fn churn_scoring_is_deterministic_across_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = root().join("models/churn.json");
+    let scenario = scenario_with_model(dir.path(), &spec, "Drive", 0.5);
+    run_summary(&scenario, &dir.path().join("a"), "1");
+    run_summary(&scenario, &dir.path().join("b"), "2");
+    for file in [
+        "churn_events.csv",
+        "customers.csv",
+        "transactions.csv",
+        "daily_metrics.csv",
+    ] {
+        let a = std::fs::read(dir.path().join("a").join(file)).unwrap();
+        let b = std::fs::read(dir.path().join("b").join(file)).unwrap();
+        assert!(a == b, "{file} differs between 1 and 2 threads");
+    }
+}
