@@ -283,3 +283,62 @@ fn churn_scoring_is_deterministic_across_threads() {
         assert!(a == b, "{file} differs between 1 and 2 threads");
     }
 }
+
+#[test]
+fn the_training_table_has_honest_labels_and_only_complete_horizons() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t");
+    let o = bazaar(&[
+        "scenarios/quick.ron",
+        "--scale",
+        "5",
+        "--quiet",
+        "--features",
+        "--snapshot-every",
+        "2",
+        "--horizon",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    // Churn day of every customer who left, from the customer table (start 2026-11-04).
+    let start: chrono::NaiveDate = "2026-11-04".parse().unwrap();
+    let mut churn_day = std::collections::HashMap::new();
+    let mut r = csv::Reader::from_path(out.join("customers.csv")).unwrap();
+    for c in r.records() {
+        let c = c.unwrap();
+        if let Some(d) = c.get(12).filter(|d| !d.is_empty()) {
+            let d: chrono::NaiveDate = d.parse().unwrap();
+            churn_day.insert(c.get(0).unwrap().to_owned(), (d - start).num_days());
+        }
+    }
+    assert!(
+        !churn_day.is_empty(),
+        "some customers churn in a week at this scale"
+    );
+    let mut r = csv::Reader::from_path(out.join("features.csv")).unwrap();
+    let header = r.headers().unwrap().clone();
+    assert_eq!(header.get(0), Some("customer_id"));
+    assert_eq!(header.get(header.len() - 1), Some("label"));
+    let mut days = std::collections::BTreeSet::new();
+    let mut positives = 0;
+    for row in r.records() {
+        let row = row.unwrap();
+        let day: i64 = row.get(1).unwrap().parse().unwrap();
+        days.insert(day);
+        let churned = churn_day.get(row.get(0).unwrap()).copied();
+        // Only customers still active at the snapshot are in the table ...
+        assert!(churned.is_none_or(|c| c > day), "{row:?}");
+        // ... and the label is exactly "churned within the next 3 days".
+        let label = row.get(header.len() - 1).unwrap();
+        let expected = churned.is_some_and(|c| c <= day + 3);
+        assert_eq!(label == "1", expected, "{row:?}");
+        positives += usize::from(expected);
+    }
+    // 7 days: snapshots at the end of days 1 and 3 (day 5's horizon would pass the end).
+    assert_eq!(days.into_iter().collect::<Vec<_>>(), vec![1, 3]);
+    assert!(positives > 0);
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("features.csv") && !out.join("features.partial").exists());
+}
