@@ -126,9 +126,39 @@ fn csv_encoding(c: &mut Criterion) {
     group.finish();
 }
 
+/// One ONNX Runtime pass of the committed churn model over 100,000 customers' features.
+fn churn_scoring(c: &mut Criterion) {
+    let personas: Vec<String> = [
+        "premium",
+        "family",
+        "young_professional",
+        "senior",
+        "budget",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut model =
+        bazaar::ml::model::ChurnModel::load("models/churn.json".as_ref(), &personas, None).unwrap();
+    let width = model.features.len();
+    let rows = 100_000;
+    let x: Vec<f32> = (0..rows * width)
+        .map(|i| ((i * 2_654_435_761usize) % 1000) as f32 / 250.0)
+        .collect();
+    let mut out = Vec::with_capacity(rows);
+    let mut group = c.benchmark_group("churn_scoring");
+    group.throughput(Throughput::Elements(rows as u64));
+    group.bench_function("onnx_100k_customers", |b| {
+        b.iter(|| {
+            out.clear();
+            model.score(&x, rows, &mut out).unwrap();
+        });
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default();
-    targets = hourly_step, basket, csv_encoding
+    targets = hourly_step, basket, csv_encoding, churn_scoring
 }
 criterion_main!(benches);
