@@ -35,6 +35,16 @@ pub enum Command {
     },
     /// List the optional systems a scenario can enable in `systems: [...]`.
     Systems,
+    /// Run the data-quality checks on an output folder: exit 0 if all pass, 1 if any fails.
+    Check {
+        /// The output folder.
+        dir: PathBuf,
+    },
+    /// Rebuild charts, insights, data quality and report.html of an output folder.
+    Report {
+        /// The output folder.
+        dir: PathBuf,
+    },
 }
 
 /// Options of a run.
@@ -60,6 +70,9 @@ pub struct RunArgs {
     /// No progress bar and no summary table; errors are still printed.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Skip charts, insights, data-quality checks and report.html.
+    #[arg(long)]
+    pub no_report: bool,
     /// Also write features.csv: a churn training table (features at snapshot days, label =
     /// churned within the next --horizon days).
     #[arg(long)]

@@ -23,6 +23,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod analytics;
 pub mod calendar;
 pub mod cli;
 pub mod components;
@@ -30,6 +31,7 @@ pub mod ml;
 pub mod output;
 pub mod persona;
 pub mod records;
+pub mod report;
 pub mod rng;
 pub mod run;
 pub mod scenario;

@@ -30,6 +30,20 @@ fn main() -> ExitCode {
     match (cli.command, cli.run) {
         (Some(Command::Run(args)), _) | (None, Some(args)) => run_command(args),
         (Some(Command::Validate { scenarios }), _) => validate_command(&scenarios),
+        (Some(Command::Check { dir }), _) => check_command(&dir),
+        (Some(Command::Report { dir }), _) => match bazaar::report::rebuild(&dir) {
+            Ok(built) => {
+                println!("{}", dir.join("report.html").display());
+                if !built.quality.passed {
+                    eprintln!("warning: some data-quality checks failed (see data_quality.json)");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_BAD_INPUT)
+            }
+        },
         (Some(Command::Systems), _) => {
             for r in sim::registry() {
                 println!("{:<16} {}", r.name, r.about);
@@ -38,6 +52,42 @@ fn main() -> ExitCode {
         }
         (None, None) => {
             eprintln!("error: no scenario given\n  hint: bazaar scenarios/diwali.ron (see --help)");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+fn check_command(dir: &std::path::Path) -> ExitCode {
+    match bazaar::report::check(dir) {
+        Ok(q) => {
+            for c in &q.checks {
+                println!(
+                    "{} {} ({} rows, {} failures){}",
+                    if c.passed { "pass" } else { "FAIL" },
+                    c.name,
+                    c.rows,
+                    c.failures,
+                    if c.examples.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", c.examples.join("; "))
+                    }
+                );
+            }
+            for o in &q.outliers {
+                println!(
+                    "outliers {}: {} of {} baskets above Rs {:.0}",
+                    o.persona, o.outliers, o.baskets, o.fence_rs
+                );
+            }
+            if q.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILED)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }
@@ -104,6 +154,7 @@ fn run_command(args: RunArgs) -> ExitCode {
             horizon: args.horizon,
         }),
         ort_lib: args.ort_lib,
+        report: !args.no_report,
         ..RunOptions::default()
     };
     match run(&scenario, options) {
@@ -202,6 +253,14 @@ fn print_report(scenario: &Scenario, r: &RunReport) {
             t.as_secs_f64(),
             rows as f64 / t.as_secs_f64().max(1e-9) / 1e6,
             100.0 * t.as_secs_f64() / r.wall.as_secs_f64()
+        );
+    }
+    if let Some((t, passed)) = r.report {
+        println!(
+            "  report: {} in {:.2} s; data quality: {}",
+            r.out_dir.join("report.html").display(),
+            t.as_secs_f64(),
+            if passed { "all checks passed" } else { "SOME CHECKS FAILED (see data_quality.json)" }
         );
     }
     let rate = r.customer_hours as f64 / r.loop_wall.as_secs_f64().max(1e-9);

@@ -8,7 +8,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use thiserror::Error;
 
 use crate::ml::export::{ExportOptions, FeatureExport, FeatureExportPlugin, finish_export};
+use crate::analytics::collect::{Analytics, AnalyticsPlugin};
 use crate::ml::features::FeatureSpec;
+use crate::report::ReportError;
 use crate::ml::model::{ChurnModel, ModelError};
 use crate::output::sinks::{CsvSink, SinkPlugin, Sinks, write_customers};
 use crate::output::summary::Summary;
@@ -25,6 +27,9 @@ pub enum RunError {
     /// Writing outputs failed.
     #[error(transparent)]
     Output(#[from] OutputError),
+    /// Building the report failed.
+    #[error(transparent)]
+    Report(#[from] ReportError),
     /// The churn model is unusable (checked before anything is written).
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -52,6 +57,8 @@ pub struct RunOptions {
     pub features: Option<ExportOptions>,
     /// ONNX Runtime library to use (else `ORT_DYLIB_PATH`, the cache, or a fetch).
     pub ort_lib: Option<PathBuf>,
+    /// Build charts, insights, data quality and `report.html` at the end.
+    pub report: bool,
 }
 
 impl Default for RunOptions {
@@ -62,6 +69,7 @@ impl Default for RunOptions {
             plugins: Vec::new(),
             features: None,
             ort_lib: None,
+            report: true,
         }
     }
 }
@@ -83,6 +91,8 @@ pub struct RunReport {
     pub threads: usize,
     /// Time spent scoring churn, and rows scored (when a churn model ran).
     pub churn_scoring: Option<(Duration, u64)>,
+    /// Time spent building the report, and whether every data-quality check passed.
+    pub report: Option<(Duration, bool)>,
 }
 
 /// A progress bar that appears only once a run has taken more than a second.
@@ -140,7 +150,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         None => None,
     };
     let mut dir = OutputDir::create(&scenario.output.dir)?;
-    let mut plugins: Vec<Box<dyn Plugin>> = vec![Box::new(SinkPlugin)];
+    let mut plugins: Vec<Box<dyn Plugin>> = vec![Box::new(SinkPlugin), Box::new(AnalyticsPlugin)];
     if let Some(config) = &scenario.churn_model {
         plugins.push(Box::new(ChurnModelPlugin {
             drives: config.mode == ChurnMode::Drive,
@@ -173,6 +183,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     if let Some(scorer) = scorer {
         sim.world.insert_resource(scorer);
     }
+    sim.world.insert_resource(Analytics::new(scenario));
     if let Some(export) = options.features {
         let spec = FeatureSpec::all(&personas);
         sim.world
@@ -236,12 +247,32 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         }
         finish_export(export, &churned, &mut dir)?;
     }
+    let mut analytics = sim
+        .world
+        .remove_resource::<Analytics>()
+        .unwrap_or_else(|| Analytics::new(scenario));
+    analytics.finish_budgets(&mut sim.world, scenario.days);
+    let json = serde_json::to_vec(&analytics.aggregates).map_err(|e| OutputError::Io {
+        path: dir.path("aggregates.json"),
+        source: std::io::Error::other(e),
+    })?;
+    dir.write_file("aggregates.json", &json)?;
     let summary = Summary::new(scenario, sim.world.resource::<Tally>());
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| OutputError::Io {
         path: dir.path("summary.json"),
         source: std::io::Error::other(e),
     })?;
     dir.write_file("summary.json", &json)?;
+    let report = if options.report {
+        let report_started = Instant::now();
+        let built = crate::report::build(&dir.path(""))?;
+        for f in built.files {
+            dir.add(f);
+        }
+        Some((report_started.elapsed(), built.quality.passed))
+    } else {
+        None
+    };
     let out_dir = dir.finish(&scenario.name, scenario.seed)?;
     let churn_scoring = sim
         .world
@@ -255,5 +286,6 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         customer_hours: scenario.customers() * u64::from(total),
         threads,
         churn_scoring,
+        report,
     })
 }

@@ -35,18 +35,23 @@ fn outputs_are_byte_identical_at_1_2_and_4_threads() {
         })
         .collect();
     let names: Vec<_> = outs[0].iter().map(|f| f.0.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "churn_events.csv",
-            "customers.csv",
-            "daily_metrics.csv",
-            "line_items.csv",
-            "manifest.json",
-            "summary.json",
-            "transactions.csv"
-        ]
-    );
+    for expected in [
+        "aggregates.json",
+        "charts/daily_revenue.png",
+        "charts/daily_revenue.svg",
+        "churn_events.csv",
+        "customers.csv",
+        "daily_metrics.csv",
+        "data_quality.json",
+        "insights.md",
+        "line_items.csv",
+        "manifest.json",
+        "report.html",
+        "summary.json",
+        "transactions.csv",
+    ] {
+        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    }
     let transactions = &outs[0]
         .iter()
         .find(|f| f.0 == "transactions.csv")
@@ -57,6 +62,7 @@ fn outputs_are_byte_identical_at_1_2_and_4_threads() {
         "a run big enough to exercise several threads"
     );
     for other in &outs[1..] {
+        assert_eq!(outs[0].len(), other.len());
         for (a, b) in outs[0].iter().zip(other) {
             assert_eq!(a.0, b.0);
             assert!(a.1 == b.1, "{} differs between thread counts", a.0);

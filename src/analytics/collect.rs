@@ -1,0 +1,181 @@
+//! Collecting the [`Aggregates`] while the run streams: hour by hour from the merged records,
+//! day by day from the closed day, plus one parallel pass over customers at the end of each
+//! day for the loyalty distribution. Nothing here holds per-transaction data.
+
+use bevy_ecs::prelude::*;
+use bevy_utils::Parallel;
+use chrono::Datelike;
+
+use super::{Aggregates, BudgetUse, Cell, Day, LOYALTY_BINS, basket_bin, BASKET_BINS};
+use crate::calendar::{Clock, Today};
+use crate::components::{Budget, Engagement, Ledger, Loyalty, Persona};
+use crate::records::HourRecords;
+use crate::scenario::Scenario;
+use crate::sim::{Model, Plugin, SimBuilder, SimSet};
+use crate::systems::observe::{ClosedDay, close_day, tally_hour};
+
+/// The aggregates being collected, and today's partial day.
+#[derive(Resource)]
+pub struct Analytics {
+    /// What has been collected so far.
+    pub aggregates: Aggregates,
+    today: Day,
+    loyalty: Parallel<Vec<[u64; LOYALTY_BINS]>>,
+}
+
+impl Analytics {
+    /// Empty aggregates shaped for a scenario.
+    pub fn new(scenario: &Scenario) -> Self {
+        let personas = scenario.personas.len();
+        let categories = scenario.catalog.len();
+        Self {
+            aggregates: Aggregates {
+                scenario: scenario.name.clone(),
+                personas: scenario.personas.iter().map(|p| p.name.clone()).collect(),
+                labels: scenario.personas.iter().map(|p| p.label.clone()).collect(),
+                customers: scenario.population.clone(),
+                categories: scenario.catalog.iter().map(|c| c.name.clone()).collect(),
+                groups: scenario
+                    .catalog
+                    .iter()
+                    .map(|c| c.group.clone().unwrap_or_default())
+                    .collect(),
+                days: Vec::new(),
+                hour_weekday: vec![vec![Cell::default(); 24]; 7],
+                category_persona: vec![vec![Cell::default(); categories]; personas],
+                basket_histogram: vec![vec![0; BASKET_BINS]; personas],
+                budget: vec![BudgetUse::default(); personas],
+            },
+            today: Self::empty_day(personas, categories),
+            loyalty: Parallel::default(),
+        }
+    }
+
+    fn empty_day(personas: usize, categories: usize) -> Day {
+        Day {
+            personas: vec![Cell::default(); personas],
+            category_revenue: vec![0; categories],
+            ..Day::default()
+        }
+    }
+
+    /// Adds budget use from the customers at the end of a run of `days` days.
+    pub fn finish_budgets(&mut self, world: &mut World, days: u32) {
+        let mut q = world.query::<(&Persona, &Budget, &Ledger)>();
+        for (p, b, l) in q.iter(world) {
+            let u = &mut self.aggregates.budget[usize::from(p.0)];
+            if b.is_limited() {
+                u.limited = true;
+                u.spent_paise += l.spent;
+                u.budget_paise += (b.monthly as f64 * f64::from(days) / 30.0).round() as i64;
+            }
+        }
+    }
+}
+
+/// Adds the hour's records.
+pub fn collect_hour(clock: Res<Clock>, today: Res<Today>, records: Res<HourRecords>, mut a: ResMut<Analytics>) {
+    let a = &mut *a;
+    let weekday = today.date.weekday().num_days_from_monday() as usize;
+    let hour = clock.hour() as usize;
+    for t in &records.txs {
+        let p = usize::from(t.persona);
+        let cell = Cell {
+            revenue_paise: t.total,
+            transactions: 1,
+            units: u64::from(t.units),
+        };
+        a.aggregates.hour_weekday[weekday][hour].add(&cell);
+        a.today.personas[p].add(&cell);
+        a.aggregates.basket_histogram[p][basket_bin(t.total)] += 1;
+        if t.trimmed {
+            a.aggregates.budget[p].trimmed += 1;
+        }
+        for l in records.lines_of(t) {
+            let c = usize::from(l.category);
+            a.aggregates.category_persona[p][c].add(&Cell {
+                revenue_paise: l.total(),
+                transactions: 1,
+                units: u64::from(l.quantity),
+            });
+            a.today.category_revenue[c] += l.total();
+        }
+    }
+}
+
+/// Run condition: the last hour of a day.
+fn end_of_day(clock: Res<Clock>) -> bool {
+    clock.hour() == 23
+}
+
+/// Histograms the loyalty of active customers, by persona.
+pub fn sample_loyalty(
+    model: Res<Model>,
+    a: Res<Analytics>,
+    customers: Query<(&Persona, &Loyalty, &Engagement)>,
+) {
+    let personas = model.personas.len();
+    customers
+        .contiguous_par_iter()
+        .expect("customer components are table-stored")
+        .for_each_init(
+            || a.loyalty.borrow_local_mut(),
+            |hist, (persona, loyalty, engagement)| {
+                if hist.len() < personas {
+                    hist.resize(personas, [0; LOYALTY_BINS]);
+                }
+                for i in 0..persona.len() {
+                    if engagement[i].is_active() {
+                        let bin = ((loyalty[i].0 * LOYALTY_BINS as f32) as usize).min(LOYALTY_BINS - 1);
+                        hist[usize::from(persona[i].0)][bin] += 1;
+                    }
+                }
+            },
+        );
+}
+
+/// Closes the analytics day.
+pub fn collect_day(closed: Res<ClosedDay>, model: Res<Model>, mut a: ResMut<Analytics>) {
+    if !closed.ready {
+        return;
+    }
+    let a = &mut *a;
+    let personas = model.personas.len();
+    let mut loyalty = vec![[0u64; LOYALTY_BINS]; personas];
+    for hist in a.loyalty.iter_mut() {
+        for (p, h) in hist.iter_mut().enumerate() {
+            for (b, n) in h.iter_mut().enumerate() {
+                loyalty[p][b] += std::mem::take(n);
+            }
+        }
+    }
+    let mut day = std::mem::replace(&mut a.today, Analytics::empty_day(personas, a.aggregates.categories.len()));
+    if let Some(date) = closed.date {
+        day.date = date.to_string();
+        day.weekday = date.weekday().num_days_from_monday() as u8;
+    }
+    day.festival = closed.festival;
+    day.weekend = closed.weekend;
+    day.events.clone_from(&closed.events);
+    day.churned = closed.by_persona.iter().map(|t| t.churned).collect();
+    day.active.clone_from(&closed.active);
+    day.loyalty = loyalty;
+    a.aggregates.days.push(day);
+}
+
+/// Collects the aggregates; the [`Analytics`] resource is inserted by the caller.
+pub struct AnalyticsPlugin;
+
+impl Plugin for AnalyticsPlugin {
+    fn build(&self, sim: &mut SimBuilder) {
+        sim.schedule.add_systems(
+            (
+                collect_hour.after(tally_hour),
+                sample_loyalty.run_if(end_of_day).after(close_day),
+                collect_day.after(close_day),
+            )
+                .chain()
+                .in_set(SimSet::Observe),
+        );
+    }
+}

@@ -1,0 +1,120 @@
+//! Analytics: aggregates collected while the run streams (so they cost the same at 10M
+//! customers as at 10k), the insights computed from them, and data-quality checks on the
+//! written outputs.
+//!
+//! The aggregates are declared: each is a [`Collector`] in [`collectors`], fed every hour's
+//! records and every closed day, and serialised into its own section of `aggregates.json`.
+//! Adding a metric is one collector and one line in [`collectors`].
+
+pub mod collect;
+pub mod insights;
+pub mod quality;
+
+use serde::{Deserialize, Serialize};
+
+/// Basket-value histogram bin edges, rupees: log-spaced from Rs 10 to Rs 10 lakh.
+pub const BASKET_BINS: usize = 50;
+/// Lowest basket-histogram edge, rupees.
+pub const BASKET_MIN_RS: f64 = 10.0;
+/// Highest basket-histogram edge, rupees.
+pub const BASKET_MAX_RS: f64 = 1_000_000.0;
+/// Loyalty histogram bins over 0..1.
+pub const LOYALTY_BINS: usize = 10;
+
+/// The lower edge of basket bin `i`, rupees (bin `BASKET_BINS` is the top edge).
+pub fn basket_bin_edge(i: usize) -> f64 {
+    BASKET_MIN_RS * (BASKET_MAX_RS / BASKET_MIN_RS).powf(i as f64 / BASKET_BINS as f64)
+}
+
+/// The basket bin of a value in paise (values outside the range go to the end bins).
+pub fn basket_bin(paise: i64) -> usize {
+    let rs = (paise as f64 / 100.0).max(BASKET_MIN_RS);
+    let x = (rs / BASKET_MIN_RS).ln() / (BASKET_MAX_RS / BASKET_MIN_RS).ln();
+    ((x * BASKET_BINS as f64) as usize).min(BASKET_BINS - 1)
+}
+
+/// Sums for one cell of an aggregate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cell {
+    /// Revenue, paise.
+    pub revenue_paise: i64,
+    /// Transactions (baskets).
+    pub transactions: u64,
+    /// Units.
+    pub units: u64,
+}
+
+impl Cell {
+    /// Adds another cell.
+    pub fn add(&mut self, o: &Cell) {
+        self.revenue_paise += o.revenue_paise;
+        self.transactions += o.transactions;
+        self.units += o.units;
+    }
+}
+
+/// One simulated day.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Day {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// Monday = 0.
+    pub weekday: u8,
+    /// A festival's full-effect day.
+    pub festival: bool,
+    /// Saturday or Sunday.
+    pub weekend: bool,
+    /// Events in force (`+`-joined).
+    pub events: String,
+    /// By persona.
+    pub personas: Vec<Cell>,
+    /// Revenue by category, paise.
+    pub category_revenue: Vec<i64>,
+    /// Customers who left, by persona.
+    pub churned: Vec<u64>,
+    /// Active customers at the end of the day, by persona.
+    pub active: Vec<u64>,
+    /// Loyalty histogram of active customers at the end of the day, by persona.
+    pub loyalty: Vec<[u64; LOYALTY_BINS]>,
+}
+
+/// Budget use of one persona over the run.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct BudgetUse {
+    /// Spent by customers with a budget, paise.
+    pub spent_paise: i64,
+    /// Their budgets over the run (monthly x days / 30), paise.
+    pub budget_paise: i64,
+    /// Baskets trimmed to fit.
+    pub trimmed: u64,
+    /// Whether the persona has budgets at all.
+    pub limited: bool,
+}
+
+/// Everything collected during a run; written as `aggregates.json`, read back by
+/// `bazaar report`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Aggregates {
+    /// Scenario name.
+    pub scenario: String,
+    /// Persona names.
+    pub personas: Vec<String>,
+    /// Persona labels.
+    pub labels: Vec<String>,
+    /// Customers at the start, by persona.
+    pub customers: Vec<u64>,
+    /// Category names.
+    pub categories: Vec<String>,
+    /// Category groups (empty when none).
+    pub groups: Vec<String>,
+    /// Day by day.
+    pub days: Vec<Day>,
+    /// Transactions and revenue by weekday (Monday first) and hour.
+    pub hour_weekday: Vec<Vec<Cell>>,
+    /// Revenue and units by persona and category.
+    pub category_persona: Vec<Vec<Cell>>,
+    /// Basket values by persona: counts in log-spaced bins (see [`basket_bin_edge`]).
+    pub basket_histogram: Vec<Vec<u64>>,
+    /// Budget use by persona.
+    pub budget: Vec<BudgetUse>,
+}

@@ -1,0 +1,180 @@
+//! The self-contained `report.html`: scenario summary, key figures, charts (inline SVG),
+//! insights and the data-quality table. No scripts, no external resources.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use super::charts::Chart;
+use crate::analytics::insights::Insight;
+use crate::analytics::quality::QualityReport;
+use crate::output::format::{group_indian, rupees_human};
+
+/// Escapes text for HTML.
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const STYLE: &str = r#"
+body { font-family: "DejaVu Sans", Verdana, sans-serif; margin: 0; color: #1f2933; background: #f7f7f5; }
+header { background: #5b2a86; color: white; padding: 24px 40px; }
+header h1 { margin: 0 0 6px 0; font-size: 28px; }
+header p { margin: 0; opacity: 0.9; }
+main { max-width: 1100px; margin: 0 auto; padding: 24px 40px 60px; }
+section { background: white; border-radius: 8px; padding: 20px 24px; margin: 20px 0; box-shadow: 0 1px 3px rgba(0,0,0,0.08); }
+h2 { font-size: 20px; margin: 0 0 12px 0; color: #5b2a86; }
+.figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); gap: 12px; }
+.figure { background: #f3eefa; border-radius: 6px; padding: 12px 16px; }
+.figure .value { font-size: 22px; font-weight: bold; }
+.figure .label { font-size: 13px; color: #52606d; }
+table { border-collapse: collapse; width: 100%; font-size: 14px; }
+th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid #e4e7eb; }
+td.num, th.num { text-align: right; }
+.pass { color: #18794e; font-weight: bold; }
+.fail { color: #c62828; font-weight: bold; }
+figure { margin: 16px 0; }
+figure svg { width: 100%; height: auto; }
+figcaption { font-size: 13px; color: #52606d; }
+ol li { margin: 6px 0; }
+"#;
+
+/// Builds the report from the run's summary (as JSON), insights, quality report and charts.
+pub fn render(
+    summary: &Value,
+    insights: &[Insight],
+    quality: &QualityReport,
+    charts: &[Chart],
+) -> String {
+    let mut h = String::new();
+    let num = |v: &Value| v.as_f64().unwrap_or(0.0);
+    let int = |v: &Value| v.as_u64().unwrap_or(0);
+    let scenario = summary["scenario"].as_str().unwrap_or("");
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Bazaar report: {}</title><style>{STYLE}</style></head><body>",
+        esc(scenario)
+    );
+    let _ = write!(
+        h,
+        "<header><h1>{}</h1><p>{} to {} · {} days · {} customers · seed {}</p></header><main>",
+        esc(scenario),
+        esc(summary["start"].as_str().unwrap_or("")),
+        esc(summary["end"].as_str().unwrap_or("")),
+        int(&summary["days"]),
+        group_indian(int(&summary["customers"])),
+        int(&summary["seed"])
+    );
+
+    let totals = &summary["totals"];
+    let revenue = totals["revenue_paise"].as_i64().unwrap_or(0);
+    let figures = [
+        (rupees_human(revenue), "revenue"),
+        (group_indian(int(&totals["transactions"])), "transactions"),
+        (
+            rupees_human((num(&summary["mean_basket"]) * 100.0).round() as i64),
+            "mean basket",
+        ),
+        (group_indian(int(&totals["units"])), "units sold"),
+        (group_indian(int(&totals["churned"])), "customers churned"),
+        (group_indian(int(&totals["acquired"])), "customers acquired"),
+    ];
+    h.push_str("<section><h2>Key figures</h2><div class=\"figures\">");
+    for (value, label) in figures {
+        let _ = write!(
+            h,
+            "<div class=\"figure\"><div class=\"value\">{}</div><div class=\"label\">{label}</div></div>",
+            esc(&value)
+        );
+    }
+    h.push_str("</div>");
+    h.push_str(
+        "<table><tr><th>persona</th><th class=\"num\">customers</th><th class=\"num\">transactions</th>\
+         <th class=\"num\">revenue</th><th class=\"num\">share</th><th class=\"num\">mean basket</th>\
+         <th class=\"num\">churned</th></tr>",
+    );
+    for p in summary["personas"].as_array().into_iter().flatten() {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{:.1}%</td><td class=\"num\">Rs {:.0}</td><td class=\"num\">{}</td></tr>",
+            esc(p["label"].as_str().unwrap_or("")),
+            group_indian(int(&p["customers"])),
+            group_indian(int(&p["totals"]["transactions"])),
+            esc(&rupees_human(p["totals"]["revenue_paise"].as_i64().unwrap_or(0))),
+            num(&p["revenue_share"]) * 100.0,
+            num(&p["mean_basket"]),
+            group_indian(int(&p["totals"]["churned"]))
+        );
+    }
+    h.push_str("</table></section>");
+
+    h.push_str("<section><h2>Insights</h2><ol>");
+    for i in insights {
+        let _ = write!(h, "<li>{}</li>", esc(&i.text));
+    }
+    h.push_str("</ol></section>");
+
+    h.push_str("<section><h2>Charts</h2>");
+    for c in charts {
+        let _ = write!(
+            h,
+            "<figure id=\"{}\">{}<figcaption>{}</figcaption></figure>",
+            c.name,
+            strip_xml_declaration(&c.svg),
+            esc(&c.title)
+        );
+    }
+    h.push_str("</section>");
+
+    let _ = write!(
+        h,
+        "<section><h2>Data quality: <span class=\"{}\">{}</span></h2><table>\
+         <tr><th>check</th><th>result</th><th class=\"num\">rows</th><th class=\"num\">failures</th><th>examples</th></tr>",
+        if quality.passed { "pass" } else { "fail" },
+        if quality.passed { "all checks passed" } else { "some checks failed" }
+    );
+    for c in &quality.checks {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=\"{}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            esc(&c.name),
+            if c.passed { "pass" } else { "fail" },
+            if c.passed { "pass" } else { "FAIL" },
+            group_indian(c.rows),
+            group_indian(c.failures),
+            esc(&c.examples.join("; "))
+        );
+    }
+    h.push_str("</table><h2 style=\"margin-top:20px\">Basket outliers</h2><table><tr><th>persona</th>\
+        <th class=\"num\">baskets</th><th class=\"num\">median</th><th class=\"num\">fence</th>\
+        <th class=\"num\">outliers</th><th class=\"num\">share</th></tr>");
+    for o in &quality.outliers {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">Rs {:.0}</td><td class=\"num\">Rs {:.0}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{:.2}%</td></tr>",
+            esc(&o.persona),
+            group_indian(o.baskets),
+            o.quartiles_rs[1],
+            o.fence_rs,
+            group_indian(o.outliers),
+            o.share * 100.0
+        );
+    }
+    h.push_str("</table><p style=\"font-size:13px;color:#52606d\">Outliers: baskets above Q3 + 3 IQR of the log basket value, per persona (quartiles at histogram-bin precision).</p></section>");
+    h.push_str("</main></body></html>\n");
+    h
+}
+
+/// Drops an `<?xml ...?>` prologue so the SVG can be inlined.
+fn strip_xml_declaration(svg: &str) -> &str {
+    match svg.find("<svg") {
+        Some(i) => &svg[i..],
+        None => svg,
+    }
+}
