@@ -260,7 +260,11 @@ fn print_report(scenario: &Scenario, r: &RunReport) {
             "  report: {} in {:.2} s; data quality: {}",
             r.out_dir.join("report.html").display(),
             t.as_secs_f64(),
-            if passed { "all checks passed" } else { "SOME CHECKS FAILED (see data_quality.json)" }
+            if passed {
+                "all checks passed"
+            } else {
+                "SOME CHECKS FAILED (see data_quality.json)"
+            }
         );
     }
     let rate = r.customer_hours as f64 / r.loop_wall.as_secs_f64().max(1e-9);

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use thiserror::Error;
 
-use crate::ml::export::{ExportOptions, FeatureExport, FeatureExportPlugin, finish_export};
 use crate::analytics::collect::{Analytics, AnalyticsPlugin};
+use crate::ml::export::{ExportOptions, FeatureExport, FeatureExportPlugin, finish_export};
 use crate::ml::features::FeatureSpec;
-use crate::report::ReportError;
 use crate::ml::model::{ChurnModel, ModelError};
 use crate::output::sinks::{CsvSink, SinkPlugin, Sinks, write_customers};
 use crate::output::summary::Summary;
 use crate::output::{OutputDir, OutputError};
+use crate::report::ReportError;
 use crate::scenario::ChurnMode;
 use crate::scenario::{Format, Scenario};
 use crate::sim::{Plugin, Simulation};

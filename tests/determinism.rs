@@ -50,7 +50,10 @@ fn outputs_are_byte_identical_at_1_2_and_4_threads() {
         "summary.json",
         "transactions.csv",
     ] {
-        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
     }
     let transactions = &outs[0]
         .iter()

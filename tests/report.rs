@@ -7,15 +7,22 @@ mod common;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use bazaar::analytics::{Aggregates, basket_bin};
 use bazaar::analytics::insights::insights;
+use bazaar::analytics::{Aggregates, basket_bin};
 use common::{bazaar, text};
 
 /// Runs the quick scenario (scaled up a little) once per test binary into a temp folder.
 fn run_quick() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("quick");
-    let o = bazaar(&["scenarios/quick.ron", "--scale", "2", "--quiet", "--out", out.to_str().unwrap()]);
+    let o = bazaar(&[
+        "scenarios/quick.ron",
+        "--scale",
+        "2",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{:?}", text(&o));
     (dir, out)
 }
@@ -33,10 +40,18 @@ fn aggregates(out: &Path) -> Aggregates {
 fn aggregates_equal_what_the_outputs_say() {
     let (_d, out) = run_quick();
     let a = aggregates(&out);
-    let persona_index: HashMap<&str, usize> =
-        a.personas.iter().enumerate().map(|(i, p)| (p.as_str(), i)).collect();
-    let category_index: HashMap<&str, usize> =
-        a.categories.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
+    let persona_index: HashMap<&str, usize> = a
+        .personas
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.as_str(), i))
+        .collect();
+    let category_index: HashMap<&str, usize> = a
+        .categories
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i))
+        .collect();
 
     let mut by_day_persona: HashMap<(String, usize), (i64, u64, u64)> = HashMap::new();
     let mut hour_weekday = vec![vec![0u64; 24]; 7];
@@ -61,13 +76,24 @@ fn aggregates_equal_what_the_outputs_say() {
     }
     for d in &a.days {
         for (p, cell) in d.personas.iter().enumerate() {
-            let e = by_day_persona.get(&(d.date.clone(), p)).copied().unwrap_or_default();
-            assert_eq!((cell.revenue_paise, cell.transactions, cell.units), e, "{} {p}", d.date);
+            let e = by_day_persona
+                .get(&(d.date.clone(), p))
+                .copied()
+                .unwrap_or_default();
+            assert_eq!(
+                (cell.revenue_paise, cell.transactions, cell.units),
+                e,
+                "{} {p}",
+                d.date
+            );
         }
     }
     for (w, hours) in a.hour_weekday.iter().enumerate() {
         for (h, cell) in hours.iter().enumerate() {
-            assert_eq!(cell.transactions, hour_weekday[w][h], "weekday {w} hour {h}");
+            assert_eq!(
+                cell.transactions, hour_weekday[w][h],
+                "weekday {w} hour {h}"
+            );
         }
     }
     assert_eq!(a.basket_histogram, basket_hist);
@@ -81,7 +107,10 @@ fn aggregates_equal_what_the_outputs_say() {
     }
     for (p, row) in a.category_persona.iter().enumerate() {
         for (c, cell) in row.iter().enumerate() {
-            assert_eq!(cell.revenue_paise, category[p][c], "persona {p} category {c}");
+            assert_eq!(
+                cell.revenue_paise, category[p][c],
+                "persona {p} category {c}"
+            );
         }
     }
     // Loyalty histograms count every active customer once a day.
@@ -106,17 +135,27 @@ fn charts_are_real_images() {
     for name in names {
         let png = std::fs::read(out.join(format!("charts/{name}.png"))).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}.png signature");
-        assert!(png.len() > 10_000, "{name}.png is {} bytes: blank?", png.len());
+        assert!(
+            png.len() > 10_000,
+            "{name}.png is {} bytes: blank?",
+            png.len()
+        );
         let svg = std::fs::read_to_string(out.join(format!("charts/{name}.svg"))).unwrap();
         assert!(svg.contains("<svg"), "{name}.svg");
         assert!(svg.matches('<').count() > 50, "{name}.svg has little drawn");
     }
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     for name in names {
-        assert!(html.contains(&format!("<figure id=\"{name}\"><svg")), "{name} inlined");
+        assert!(
+            html.contains(&format!("<figure id=\"{name}\"><svg")),
+            "{name} inlined"
+        );
     }
     assert!(!html.contains("http://") || html.matches("http://").all(|_| true));
-    assert!(!html.contains("<script") && !html.contains("src=\"http"), "self-contained");
+    assert!(
+        !html.contains("<script") && !html.contains("src=\"http"),
+        "self-contained"
+    );
 }
 
 #[test]
@@ -130,11 +169,25 @@ fn insights_quote_the_aggregates() {
         assert!(md.contains(&format!("{}. {}", i + 1, insight.text)), "{md}");
     }
     let share = found.iter().find(|i| i.kind == "persona_share").unwrap();
-    let total: i64 = a.days.iter().flat_map(|d| &d.personas).map(|c| c.revenue_paise).sum();
+    let total: i64 = a
+        .days
+        .iter()
+        .flat_map(|d| &d.personas)
+        .map(|c| c.revenue_paise)
+        .sum();
     let premium: i64 = a.days.iter().map(|d| d.personas[0].revenue_paise).sum();
-    let revenue_share = share.figures.iter().find(|f| f.0 == "revenue_share").unwrap().1;
+    let revenue_share = share
+        .figures
+        .iter()
+        .find(|f| f.0 == "revenue_share")
+        .unwrap()
+        .1;
     assert!((revenue_share - premium as f64 / total as f64).abs() < 1e-12);
-    assert!(share.text.contains(&format!("{:.1}% of revenue", revenue_share * 100.0)));
+    assert!(
+        share
+            .text
+            .contains(&format!("{:.1}% of revenue", revenue_share * 100.0))
+    );
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["totals"]["revenue_paise"].as_i64().unwrap(), total);
@@ -176,22 +229,37 @@ fn data_quality_checks_catch_corruption() {
 
     let fail_line = |stdout: &str, name: &str| {
         assert!(
-            stdout.lines().any(|l| l.starts_with("FAIL") && l.contains(name)),
+            stdout
+                .lines()
+                .any(|l| l.starts_with("FAIL") && l.contains(name)),
             "expected `{name}` to fail:\n{stdout}"
         );
     };
-    let s = check_corrupted(&out, "transactions.csv", |t| t.replacen("transaction_id", "txn", 1));
+    let s = check_corrupted(&out, "transactions.csv", |t| {
+        t.replacen("transaction_id", "txn", 1)
+    });
     fail_line(&s, "transactions.csv: columns");
     let s = check_corrupted(&out, "transactions.csv", |t| set_field(&t, 3, 2, ""));
     fail_line(&s, "no missing values");
     let s = check_corrupted(&out, "transactions.csv", |t| set_field(&t, 3, 4, "-5.00"));
     fail_line(&s, "amounts and quantities positive");
-    let s = check_corrupted(&out, "transactions.csv", |t| set_field(&t, 3, 4, "99999.99"));
+    let s = check_corrupted(&out, "transactions.csv", |t| {
+        set_field(&t, 3, 4, "99999.99")
+    });
     fail_line(&s, "line totals add up to basket totals");
-    let s = check_corrupted(&out, "transactions.csv", |t| set_field(&t, 3, 1, "2031-01-01T10:00:00"));
+    let s = check_corrupted(&out, "transactions.csv", |t| {
+        set_field(&t, 3, 1, "2031-01-01T10:00:00")
+    });
     fail_line(&s, "timestamps within");
     let s = check_corrupted(&out, "transactions.csv", |t| {
-        let id = t.lines().nth(1).unwrap().split(',').next().unwrap().to_owned();
+        let id = t
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .to_owned();
         set_field(&t, 1, 0, &id)
     });
     fail_line(&s, "ids unique");
@@ -208,17 +276,32 @@ fn report_rebuilds_from_the_folder_and_no_report_skips_it() {
     std::fs::remove_file(out.join("report.html")).unwrap();
     let o = bazaar(&["report", out.to_str().unwrap()]);
     assert!(o.status.success(), "{:?}", text(&o));
-    assert_eq!(std::fs::read(out.join("report.html")).unwrap(), before, "same inputs, same report");
+    assert_eq!(
+        std::fs::read(out.join("report.html")).unwrap(),
+        before,
+        "same inputs, same report"
+    );
     let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
     assert!(manifest.contains("report.html") && manifest.contains("charts/daily_revenue.png"));
 
     let dir = tempfile::tempdir().unwrap();
     let bare = dir.path().join("bare");
-    let o = bazaar(&["scenarios/quick.ron", "--quiet", "--no-report", "--out", bare.to_str().unwrap()]);
+    let o = bazaar(&[
+        "scenarios/quick.ron",
+        "--quiet",
+        "--no-report",
+        "--out",
+        bare.to_str().unwrap(),
+    ]);
     assert!(o.status.success());
     assert!(!bare.join("report.html").exists() && !bare.join("charts").exists());
     let o = bazaar(&["report", dir.path().to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2), "not an output folder: {:?}", text(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "not an output folder: {:?}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -260,5 +343,9 @@ fn the_report_renders_in_headless_chromium() {
         .collect();
     assert!(console.is_empty(), "console errors: {console:?}");
     let png = std::fs::read(&shot).unwrap();
-    assert!(png.len() > 50_000, "a rendered page, not a blank one ({} bytes)", png.len());
+    assert!(
+        png.len() > 50_000,
+        "a rendered page, not a blank one ({} bytes)",
+        png.len()
+    );
 }

@@ -6,7 +6,7 @@ use bevy_ecs::prelude::*;
 use bevy_utils::Parallel;
 use chrono::Datelike;
 
-use super::{Aggregates, BudgetUse, Cell, Day, LOYALTY_BINS, basket_bin, BASKET_BINS};
+use super::{Aggregates, BASKET_BINS, BudgetUse, Cell, Day, LOYALTY_BINS, basket_bin};
 use crate::calendar::{Clock, Today};
 use crate::components::{Budget, Engagement, Ledger, Loyalty, Persona};
 use crate::records::HourRecords;
@@ -74,7 +74,12 @@ impl Analytics {
 }
 
 /// Adds the hour's records.
-pub fn collect_hour(clock: Res<Clock>, today: Res<Today>, records: Res<HourRecords>, mut a: ResMut<Analytics>) {
+pub fn collect_hour(
+    clock: Res<Clock>,
+    today: Res<Today>,
+    records: Res<HourRecords>,
+    mut a: ResMut<Analytics>,
+) {
     let a = &mut *a;
     let weekday = today.date.weekday().num_days_from_monday() as usize;
     let hour = clock.hour() as usize;
@@ -126,7 +131,8 @@ pub fn sample_loyalty(
                 }
                 for i in 0..persona.len() {
                     if engagement[i].is_active() {
-                        let bin = ((loyalty[i].0 * LOYALTY_BINS as f32) as usize).min(LOYALTY_BINS - 1);
+                        let bin =
+                            ((loyalty[i].0 * LOYALTY_BINS as f32) as usize).min(LOYALTY_BINS - 1);
                         hist[usize::from(persona[i].0)][bin] += 1;
                     }
                 }
@@ -149,7 +155,10 @@ pub fn collect_day(closed: Res<ClosedDay>, model: Res<Model>, mut a: ResMut<Anal
             }
         }
     }
-    let mut day = std::mem::replace(&mut a.today, Analytics::empty_day(personas, a.aggregates.categories.len()));
+    let mut day = std::mem::replace(
+        &mut a.today,
+        Analytics::empty_day(personas, a.aggregates.categories.len()),
+    );
     if let Some(date) = closed.date {
         day.date = date.to_string();
         day.weekday = date.weekday().num_days_from_monday() as u8;

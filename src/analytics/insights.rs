@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::{Aggregates, Cell};
-use crate::output::format::rupees_human;
+use crate::output::format::rupees_short as rupees_human;
 
 /// One computed statement.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -74,7 +74,8 @@ pub fn event_uplift(
         .filter(|d| on.iter().any(|o| o.weekday == d.weekday))
         .map(|d| value(d))
         .collect();
-    let base = mean(&same_weekday).or_else(|| mean(&free.iter().map(|d| value(d)).collect::<Vec<_>>()))?;
+    let base =
+        mean(&same_weekday).or_else(|| mean(&free.iter().map(|d| value(d)).collect::<Vec<_>>()))?;
     (base > 0.0).then_some((on.len(), on_mean, base))
 }
 
@@ -103,11 +104,14 @@ pub fn insights(a: &Aggregates) -> Vec<Insight> {
         .max_by(|x, y| x.1.total_cmp(y.1))
     {
         let rev_share = share(persona_rev[p], total_rev);
-        let cust_share = share(a.customers.get(p).copied().unwrap_or(0) as f64, total_customers);
+        let cust_share = share(
+            a.customers.get(p).copied().unwrap_or(0) as f64,
+            total_customers,
+        );
         out.push(Insight {
             kind: "persona_share",
             text: format!(
-                "{} shoppers are {:.1}% of customers and {:.1}% of revenue.",
+                "The {} persona is {:.1}% of customers and {:.1}% of revenue.",
                 a.labels[p],
                 cust_share * 100.0,
                 rev_share * 100.0
@@ -213,7 +217,10 @@ pub fn insights(a: &Aggregates) -> Vec<Insight> {
                 rupees_human(b_we.round() as i64),
                 rupees_human(b_wd.round() as i64)
             ),
-            figures: vec![("weekend_basket_paise".into(), b_we), ("weekday_basket_paise".into(), b_wd)],
+            figures: vec![
+                ("weekend_basket_paise".into(), b_we),
+                ("weekday_basket_paise".into(), b_wd),
+            ],
         });
     }
 
@@ -227,7 +234,12 @@ pub fn insights(a: &Aggregates) -> Vec<Insight> {
         }
     }
     if busiest.2 > 0 {
-        let weeks = a.days.iter().filter(|d| usize::from(d.weekday) == busiest.0).count().max(1);
+        let weeks = a
+            .days
+            .iter()
+            .filter(|d| usize::from(d.weekday) == busiest.0)
+            .count()
+            .max(1);
         out.push(Insight {
             kind: "peak_hour",
             text: format!(
@@ -258,7 +270,7 @@ pub fn insights(a: &Aggregates) -> Vec<Insight> {
         out.push(Insight {
             kind: "budget_pressure",
             text: format!(
-                "{} shoppers spent {:.0}% of their budgets; {:.1}% of their baskets were trimmed to fit.",
+                "{} customers spend at {:.0}% of their monthly budget's pace; {:.1}% of their baskets were trimmed to fit.",
                 a.labels[p],
                 used * 100.0,
                 trimmed * 100.0
@@ -269,7 +281,12 @@ pub fn insights(a: &Aggregates) -> Vec<Insight> {
 
     // 8. Churn: overall and the persona that lost most.
     let churned: Vec<f64> = (0..personas)
-        .map(|p| a.days.iter().map(|d| d.churned.get(p).copied().unwrap_or(0) as f64).sum())
+        .map(|p| {
+            a.days
+                .iter()
+                .map(|d| d.churned.get(p).copied().unwrap_or(0) as f64)
+                .sum()
+        })
         .collect();
     let total_churned: f64 = churned.iter().sum();
     if total_churned > 0.0 {

@@ -132,10 +132,12 @@ fn open_csv(path: &Path) -> Result<csv::Reader<BufReader<File>>, String> {
 
 fn schema_check(name: &str, path: &Path, expected: &[&str], checks: &mut Vec<Check>) -> bool {
     let mut t = Tally::new(&format!("{name}: columns"));
-    match open_csv(path).and_then(|mut r| r.headers().map(|h| h.clone()).map_err(|e| e.to_string())) {
+    match open_csv(path).and_then(|mut r| r.headers().cloned().map_err(|e| e.to_string())) {
         Ok(h) => {
             let got: Vec<&str> = h.iter().collect();
-            t.check(got == expected, || format!("columns are {got:?}, expected {expected:?}"));
+            t.check(got == expected, || {
+                format!("columns are {got:?}, expected {expected:?}")
+            });
         }
         Err(e) => t.fail(e),
     }
@@ -155,15 +157,35 @@ pub fn check_folder(
     let mut checks = Vec::new();
     let tx_path = dir.join("transactions.csv");
     let line_path = dir.join("line_items.csv");
-    let tx_ok = schema_check("transactions.csv", &tx_path, &TRANSACTION_COLUMNS, &mut checks);
+    let tx_ok = schema_check(
+        "transactions.csv",
+        &tx_path,
+        &TRANSACTION_COLUMNS,
+        &mut checks,
+    );
     let lines_present = line_path.exists();
     let lines_ok =
         lines_present && schema_check("line_items.csv", &line_path, &LINE_COLUMNS, &mut checks);
-    schema_check("customers.csv", &dir.join("customers.csv"), &CUSTOMER_COLUMNS, &mut checks);
-    schema_check("daily_metrics.csv", &dir.join("daily_metrics.csv"), &DAILY_COLUMNS, &mut checks);
+    schema_check(
+        "customers.csv",
+        &dir.join("customers.csv"),
+        &CUSTOMER_COLUMNS,
+        &mut checks,
+    );
+    schema_check(
+        "daily_metrics.csv",
+        &dir.join("daily_metrics.csv"),
+        &DAILY_COLUMNS,
+        &mut checks,
+    );
 
     if tx_ok {
-        checks.extend(transaction_checks(&tx_path, lines_ok.then_some(&line_path), start, end));
+        checks.extend(transaction_checks(
+            &tx_path,
+            lines_ok.then_some(&line_path),
+            start,
+            end,
+        ));
     }
     checks.push(customer_ids(&dir.join("customers.csv")));
 
@@ -207,9 +229,15 @@ fn transaction_checks(tx: &Path, lines: Option<&Path>, start: &str, end: &str) -
             .iter()
             .enumerate()
             .find(|(i, f)| f.is_empty() && TRANSACTION_COLUMNS[*i] != "events");
-        missing.check(empty.is_none() && row.len() == TRANSACTION_COLUMNS.len(), || {
-            format!("line {line_no}: missing {}", empty.map_or("columns", |e| TRANSACTION_COLUMNS[e.0]))
-        });
+        missing.check(
+            empty.is_none() && row.len() == TRANSACTION_COLUMNS.len(),
+            || {
+                format!(
+                    "line {line_no}: missing {}",
+                    empty.map_or("columns", |e| TRANSACTION_COLUMNS[e.0])
+                )
+            },
+        );
         let id: Option<u64> = row.get(0).and_then(|f| f.parse().ok());
         let total = row.get(4).and_then(paise);
         let n_lines: Option<u64> = row.get(5).and_then(|f| f.parse().ok());
@@ -217,9 +245,10 @@ fn transaction_checks(tx: &Path, lines: Option<&Path>, start: &str, end: &str) -
             format!("line {line_no}: total `{}`", row.get(4).unwrap_or(""))
         });
         let ts = row.get(1).unwrap_or("");
-        window.check(ts.len() >= 10 && &ts[..10] >= start && &ts[..10] <= end, || {
-            format!("line {line_no}: timestamp `{ts}`")
-        });
+        window.check(
+            ts.len() >= 10 && &ts[..10] >= start && &ts[..10] <= end,
+            || format!("line {line_no}: timestamp `{ts}`"),
+        );
         match id {
             Some(id) => {
                 let (day, agent) = (id / TX_ID_DAY, (id % TX_ID_DAY) as usize);
@@ -239,9 +268,14 @@ fn transaction_checks(tx: &Path, lines: Option<&Path>, start: &str, end: &str) -
                 seen[agent / 64] |= bit;
                 unique.check(!dup, || format!("line {line_no}: id {id} repeated"));
             }
-            None => unique.fail(format!("line {line_no}: id `{}` is not a number", row.get(0).unwrap_or(""))),
+            None => unique.fail(format!(
+                "line {line_no}: id `{}` is not a number",
+                row.get(0).unwrap_or("")
+            )),
         }
-        if let (Some(records), Some(n), Some(total), Some(id)) = (line_records.as_mut(), n_lines, total, id) {
+        if let (Some(records), Some(n), Some(total), Some(id)) =
+            (line_records.as_mut(), n_lines, total, id)
+        {
             let mut sum = 0i64;
             let mut ok = true;
             for _ in 0..n {
@@ -253,23 +287,36 @@ fn transaction_checks(tx: &Path, lines: Option<&Path>, start: &str, end: &str) -
                         let lid: Option<u64> = l.get(0).and_then(|f| f.parse().ok());
                         ok &= lid == Some(id);
                         positive.check(q >= 1 && unit > 0 && lt > 0, || {
-                            format!("line item of {id}: quantity {q}, unit price {unit}, total {lt}")
+                            format!(
+                                "line item of {id}: quantity {q}, unit price {unit}, total {lt}"
+                            )
                         });
-                        line_math.check(q * unit == lt, || format!("line item of {id}: {q} x {unit} != {lt}"));
+                        line_math.check(q * unit == lt, || {
+                            format!("line item of {id}: {q} x {unit} != {lt}")
+                        });
                         sum += lt;
                     }
                     _ => ok = false,
                 }
             }
-            sums.check(ok && sum == total, || format!("transaction {id}: lines sum to {sum}, total {total}"));
+            sums.check(ok && sum == total, || {
+                format!("transaction {id}: lines sum to {sum}, total {total}")
+            });
         }
     }
     if let Some(records) = line_records.as_mut()
         && let Some(extra) = records.next()
     {
-        sums.fail(format!("line items left over after the last transaction: {extra:?}"));
+        sums.fail(format!(
+            "line items left over after the last transaction: {extra:?}"
+        ));
     }
-    let mut out = vec![missing.done(), positive.done(), window.done(), unique.done()];
+    let mut out = vec![
+        missing.done(),
+        positive.done(),
+        window.done(),
+        unique.done(),
+    ];
     if lines.is_some() {
         out.push(sums.done());
         out.push(line_math.done());
@@ -288,20 +335,24 @@ fn customer_ids(path: &Path) -> Check {
     };
     let mut seen: Vec<u64> = Vec::new();
     // Columns that may be empty: budgets (unlimited), last purchase, churn date.
-    let optional: HashMap<&str, ()> = ["monthly_budget", "budget_left", "last_purchase", "churned_on"]
-        .into_iter()
-        .map(|c| (c, ()))
-        .collect();
+    let optional: HashMap<&str, ()> = [
+        "monthly_budget",
+        "budget_left",
+        "last_purchase",
+        "churned_on",
+    ]
+    .into_iter()
+    .map(|c| (c, ()))
+    .collect();
     for row in reader.records() {
         let Ok(row) = row else {
             t.fail("unreadable row".to_owned());
             continue;
         };
         let id: Option<usize> = row.get(0).and_then(|f| f.parse().ok());
-        let empty = row
-            .iter()
-            .enumerate()
-            .any(|(i, f)| f.is_empty() && !optional.contains_key(CUSTOMER_COLUMNS.get(i).unwrap_or(&"")));
+        let empty = row.iter().enumerate().any(|(i, f)| {
+            f.is_empty() && !optional.contains_key(CUSTOMER_COLUMNS.get(i).unwrap_or(&""))
+        });
         let dup = id.is_none_or(|id| {
             if seen.len() <= id / 64 {
                 seen.resize(id / 64 + 1, 0);
@@ -311,7 +362,9 @@ fn customer_ids(path: &Path) -> Check {
             seen[id / 64] |= bit;
             d
         });
-        t.check(!dup && !empty, || format!("customer `{}`", row.get(0).unwrap_or("")));
+        t.check(!dup && !empty, || {
+            format!("customer `{}`", row.get(0).unwrap_or(""))
+        });
     }
     t.done()
 }
@@ -356,7 +409,11 @@ pub fn outliers(a: &Aggregates) -> Vec<Outliers> {
                 quartiles_rs: q,
                 fence_rs: (fence * 100.0).round() / 100.0,
                 outliers,
-                share: if baskets == 0 { 0.0 } else { outliers as f64 / baskets as f64 },
+                share: if baskets == 0 {
+                    0.0
+                } else {
+                    outliers as f64 / baskets as f64
+                },
             }
         })
         .collect()

@@ -54,6 +54,20 @@ pub fn rupees_human(paise: i64) -> String {
     }
 }
 
+/// A short rupee amount for sentences: `Rs 4.55 crore`, `Rs 1.23 lakh`, `Rs 2,304`.
+pub fn rupees_short(paise: i64) -> String {
+    let rs = paise as f64 / 100.0;
+    let sign = if rs < 0.0 { "-" } else { "" };
+    let a = rs.abs();
+    if a >= 1e7 {
+        format!("{sign}Rs {:.2} crore", a / 1e7)
+    } else if a >= 1e5 {
+        format!("{sign}Rs {:.2} lakh", a / 1e5)
+    } else {
+        format!("{sign}Rs {}", group_indian(a.round() as u64))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +90,8 @@ mod tests {
             "Rs 4,54,71,690.10 (4.55 crore)"
         );
         assert_eq!(rupees_human(12_345_600), "Rs 1,23,456.00 (1.23 lakh)");
+        assert_eq!(rupees_short(4_547_169_010), "Rs 4.55 crore");
+        assert_eq!(rupees_short(12_345_600), "Rs 1.23 lakh");
+        assert_eq!(rupees_short(230_418), "Rs 2,304");
     }
 }

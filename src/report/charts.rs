@@ -68,7 +68,10 @@ pub fn render_all(agg: &Aggregates, dir: &Path) -> Result<Vec<Chart>, ChartError
         path: dir.to_path_buf(),
         source,
     })?;
-    KINDS.iter().map(|&kind| render_one(kind, agg, dir)).collect()
+    KINDS
+        .iter()
+        .map(|&kind| render_one(kind, agg, dir))
+        .collect()
 }
 
 /// A rupee amount in paise as a short axis label: `5K`, `12.5 L` (lakh), `1.2 Cr` (crore).
@@ -384,7 +387,8 @@ fn legend<DB: DrawingBackend>(
     }
     let label_style = anchored(style, HPos::Left, VPos::Center);
     for (r, row) in rows.iter().enumerate() {
-        let total: i32 = row.iter().map(|&i| widths[i]).sum::<i32>() + SPACING * (row.len() as i32 - 1);
+        let total: i32 =
+            row.iter().map(|&i| widths[i]).sum::<i32>() + SPACING * (row.len() as i32 - 1);
         let mut x = (w as i32 - total) / 2;
         let y = 4 + r as i32 * ROW + ROW / 2;
         for &i in row {
@@ -392,10 +396,16 @@ fn legend<DB: DrawingBackend>(
             match it.mark {
                 Mark::Box => {
                     let (x0, x1) = (x + 4, x + SWATCH - 4);
-                    area.draw(&Rectangle::new([(x0, y - 8), (x1, y + 8)], it.color.filled()))
-                        .map_err(s)?;
-                    area.draw(&Rectangle::new([(x0, y - 8), (x1, y + 8)], MUTED.mix(0.5).stroke_width(1)))
-                        .map_err(s)?;
+                    area.draw(&Rectangle::new(
+                        [(x0, y - 8), (x1, y + 8)],
+                        it.color.filled(),
+                    ))
+                    .map_err(s)?;
+                    area.draw(&Rectangle::new(
+                        [(x0, y - 8), (x1, y + 8)],
+                        MUTED.mix(0.5).stroke_width(1),
+                    ))
+                    .map_err(s)?;
                 }
                 Mark::Line => {
                     area.draw(&PathElement::new(
@@ -510,11 +520,16 @@ fn persona_names(agg: &Aggregates) -> Vec<String> {
 }
 
 fn persona_revenue(day: &Day, p: usize) -> f64 {
-    day.personas.get(p).map_or(0.0, |c| c.revenue_paise as f64 / 100.0)
+    day.personas
+        .get(p)
+        .map_or(0.0, |c| c.revenue_paise as f64 / 100.0)
 }
 
 fn day_revenue(day: &Day) -> f64 {
-    day.personas.iter().map(|c| c.revenue_paise as f64 / 100.0).sum()
+    day.personas
+        .iter()
+        .map(|c| c.revenue_paise as f64 / 100.0)
+        .sum()
 }
 
 /// `2026-10-20` → `20 Oct`.
@@ -545,7 +560,9 @@ fn day_label(days: &[Day], x: f64) -> String {
     if (x - i).abs() > 0.01 || i < 0.0 {
         return String::new();
     }
-    days.get(i as usize).map(|d| short_date(&d.date)).unwrap_or_default()
+    days.get(i as usize)
+        .map(|d| short_date(&d.date))
+        .unwrap_or_default()
 }
 
 /// Row key points (centres) for `n` category rows.
@@ -599,7 +616,11 @@ fn festival_runs(days: &[Day]) -> Vec<(f64, String)> {
         let label = if events.is_empty() {
             "Festival".to_string()
         } else {
-            events.split('+').map(str::trim).collect::<Vec<_>>().join(" + ")
+            events
+                .split('+')
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" + ")
         };
         out.push(((i + j) as f64 / 2.0, label));
         i = j + 1;
@@ -607,7 +628,10 @@ fn festival_runs(days: &[Day]) -> Vec<(f64, String)> {
     out
 }
 
-fn daily_revenue<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggregates) -> Result<(), String> {
+fn daily_revenue<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    agg: &Aggregates,
+) -> Result<(), String> {
     let names = persona_names(agg);
     let days = &agg.days;
     let n = days.len();
@@ -624,7 +648,10 @@ fn daily_revenue<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggreg
                 .collect()
         })
         .collect();
-    let top = cum.iter().filter_map(|c| c.last()).fold(0.0_f64, |a, &b| a.max(b));
+    let top = cum
+        .iter()
+        .filter_map(|c| c.last())
+        .fold(0.0_f64, |a, &b| a.max(b));
     if n == 0 || np == 0 || top <= 0.0 {
         return no_data(area, "no revenue was recorded");
     }
@@ -637,7 +664,10 @@ fn daily_revenue<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggreg
     if days.iter().any(|d| d.festival) {
         items.push(item("Festival day", FESTIVAL_BAND, Mark::Box));
     }
-    if days.iter().any(|d| !d.festival && !d.events.trim().is_empty()) {
+    if days
+        .iter()
+        .any(|d| !d.festival && !d.events.trim().is_empty())
+    {
         items.push(item("Event", EVENT_BAND, Mark::Box));
     }
     if days.iter().any(|d| d.weekend) {
@@ -687,7 +717,10 @@ fn daily_revenue<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggreg
                 return None;
             };
             let x = d as f64;
-            Some(Rectangle::new([(x - 0.5, 0.0), (x + 0.5, ymax)], color.filled()))
+            Some(Rectangle::new(
+                [(x - 0.5, 0.0), (x + 0.5, ymax)],
+                color.filled(),
+            ))
         }))
         .map_err(s)?;
 
@@ -725,7 +758,10 @@ fn daily_revenue<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggreg
         poly.extend(lower);
         let color = persona_color(p);
         chart
-            .draw_series(std::iter::once(Polygon::new(poly, color.mix(0.82).filled())))
+            .draw_series(std::iter::once(Polygon::new(
+                poly,
+                color.mix(0.82).filled(),
+            )))
             .map_err(s)?;
         chart
             .draw_series(LineSeries::new(upper, color.stroke_width(2)))
@@ -763,7 +799,11 @@ fn heat(t: f64) -> RGBColor {
         (0.6, [66.0, 146.0, 198.0]),
         (1.0, [8.0, 48.0, 107.0]),
     ];
-    let t = if t.is_finite() { t.clamp(0.0, 1.0) } else { 0.0 };
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let mut c = STOPS[3].1;
     for pair in STOPS.windows(2) {
         let ((t0, c0), (t1, c1)) = (pair[0], pair[1]);
@@ -776,7 +816,10 @@ fn heat(t: f64) -> RGBColor {
     RGBColor(c[0].round() as u8, c[1].round() as u8, c[2].round() as u8)
 }
 
-fn hour_weekday<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggregates) -> Result<(), String> {
+fn hour_weekday<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    agg: &Aggregates,
+) -> Result<(), String> {
     let grid: Vec<[u64; 24]> = (0..7)
         .map(|w| {
             let mut row = [0u64; 24];
@@ -807,7 +850,11 @@ fn hour_weekday<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggrega
         )
         .map_err(s)?;
     let fmt_x = |x: &f64| format!("{}", x.floor());
-    let fmt_y = |y: &f64| row_at(*y, 7).map(|r| WEEKDAYS[r].to_string()).unwrap_or_default();
+    let fmt_y = |y: &f64| {
+        row_at(*y, 7)
+            .map(|r| WEEKDAYS[r].to_string())
+            .unwrap_or_default()
+    };
     chart
         .configure_mesh()
         .disable_mesh()
@@ -837,26 +884,34 @@ fn hour_weekday<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggrega
         .draw_series(gutters.map(|pts| PathElement::new(pts, WHITE.stroke_width(2))))
         .map_err(s)?;
     chart
-        .draw_series(std::iter::once(Rectangle::new([(0.0, 0.0), (24.0, 7.0)], GRID.stroke_width(1))))
+        .draw_series(std::iter::once(Rectangle::new(
+            [(0.0, 0.0), (24.0, 7.0)],
+            GRID.stroke_width(1),
+        )))
         .map_err(s)?;
 
     // Colour scale.
     let (_, sh) = side.dim_in_pixel();
     let (x0, x1) = (20, 44);
     let (y0, y1) = (46, (sh as i32 - 110).max(120));
-    side.draw_text("Transactions", &font(15.0), (8, 14)).map_err(s)?;
+    side.draw_text("Transactions", &font(15.0), (8, 14))
+        .map_err(s)?;
     let steps = 80;
     for i in 0..steps {
         let t0 = i as f64 / steps as f64;
         let ya = y1 - ((y1 - y0) as f64 * (i + 1) as f64 / steps as f64).round() as i32;
         let yb = y1 - ((y1 - y0) as f64 * t0).round() as i32;
-        side.draw(&Rectangle::new([(x0, ya), (x1, yb)], heat(t0 + 0.5 / steps as f64).filled()))
-            .map_err(s)?;
+        side.draw(&Rectangle::new(
+            [(x0, ya), (x1, yb)],
+            heat(t0 + 0.5 / steps as f64).filled(),
+        ))
+        .map_err(s)?;
     }
     side.draw(&Rectangle::new([(x0, y0), (x1, y1)], MUTED.stroke_width(1)))
         .map_err(s)?;
     let tick = anchored(font(14.0), HPos::Left, VPos::Center);
-    side.draw_text(&group_indian(max), &tick, (x1 + 6, y0)).map_err(s)?;
+    side.draw_text(&group_indian(max), &tick, (x1 + 6, y0))
+        .map_err(s)?;
     side.draw_text("0", &tick, (x1 + 6, y1)).map_err(s)?;
     let note = font(14.0).color(&MUTED);
     side.draw_text(&format!("min {}", group_indian(min)), &note, (8, y1 + 26))
@@ -869,11 +924,19 @@ fn hour_weekday<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggrega
 // ---------------------------------------------------------------------------------------------
 // 3. Persona revenue share
 
-fn persona_share<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggregates) -> Result<(), String> {
+fn persona_share<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    agg: &Aggregates,
+) -> Result<(), String> {
     let names = persona_names(agg);
     let np = names.len();
     let revenue: Vec<f64> = (0..np)
-        .map(|p| agg.days.iter().map(|d| persona_revenue(d, p).max(0.0)).sum())
+        .map(|p| {
+            agg.days
+                .iter()
+                .map(|d| persona_revenue(d, p).max(0.0))
+                .sum()
+        })
         .collect();
     let total: f64 = revenue.iter().sum();
     if np == 0 || total <= 0.0 {
@@ -881,9 +944,17 @@ fn persona_share<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggreg
     }
     let rev_share: Vec<f64> = revenue.iter().map(|r| 100.0 * r / total).collect();
     let active: Vec<u64> = (0..np)
-        .map(|p| agg.days.last().and_then(|d| d.active.get(p)).copied().unwrap_or(0))
+        .map(|p| {
+            agg.days
+                .last()
+                .and_then(|d| d.active.get(p))
+                .copied()
+                .unwrap_or(0)
+        })
         .collect();
-    let start: Vec<u64> = (0..np).map(|p| agg.customers.get(p).copied().unwrap_or(0)).collect();
+    let start: Vec<u64> = (0..np)
+        .map(|p| agg.customers.get(p).copied().unwrap_or(0))
+        .collect();
     let (counts, which) = if active.iter().sum::<u64>() > 0 {
         (active, "Share of customers (active at the end)")
     } else {
@@ -908,7 +979,11 @@ fn persona_share<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggreg
         .chain(cust_share.iter().flatten())
         .fold(0.0_f64, |a, &b| a.max(b));
     let xmax = (xmax_data * 1.15).clamp(5.0, 115.0);
-    let label_w = names.iter().map(|n| text_width(&tick_font(), n)).max().unwrap_or(0);
+    let label_w = names
+        .iter()
+        .map(|n| text_width(&tick_font(), n))
+        .max()
+        .unwrap_or(0);
     let mut chart = ChartBuilder::on(&body)
         .margin(8)
         .margin_right(24)
@@ -946,7 +1021,10 @@ fn persona_share<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggreg
         }
         for (v, c, y0, y1) in bars {
             chart
-                .draw_series(std::iter::once(Rectangle::new([(0.0, y0), (v, y1)], c.filled())))
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(0.0, y0), (v, y1)],
+                    c.filled(),
+                )))
                 .map_err(s)?;
             chart
                 .draw_series(std::iter::once(
@@ -978,7 +1056,10 @@ fn basket_distribution<DB: DrawingBackend>(
             (total > 0).then(|| {
                 (
                     p,
-                    h.iter().take(bins).map(|&c| 100.0 * c as f64 / total as f64).collect(),
+                    h.iter()
+                        .take(bins)
+                        .map(|&c| 100.0 * c as f64 / total as f64)
+                        .collect(),
                 )
             })
         })
@@ -988,7 +1069,12 @@ fn basket_distribution<DB: DrawingBackend>(
     }
     let nonzero: Vec<usize> = series
         .iter()
-        .flat_map(|(_, v)| v.iter().enumerate().filter(|(_, x)| **x > 0.0).map(|(i, _)| i))
+        .flat_map(|(_, v)| {
+            v.iter()
+                .enumerate()
+                .filter(|(_, x)| **x > 0.0)
+                .map(|(i, _)| i)
+        })
         .collect();
     let lo = nonzero.iter().copied().min().unwrap_or(0);
     let hi = nonzero.iter().copied().max().unwrap_or(bins - 1);
@@ -1003,7 +1089,10 @@ fn basket_distribution<DB: DrawingBackend>(
     let items: Vec<LegendItem> = series
         .iter()
         .map(|(p, _)| {
-            let name = names.get(*p).cloned().unwrap_or_else(|| format!("Persona {}", p + 1));
+            let name = names
+                .get(*p)
+                .cloned()
+                .unwrap_or_else(|| format!("Persona {}", p + 1));
             item(name, persona_color(*p), Mark::Line)
         })
         .collect();
@@ -1041,7 +1130,12 @@ fn basket_distribution<DB: DrawingBackend>(
         let pts: Vec<(f64, f64)> = shares
             .iter()
             .enumerate()
-            .map(|(i, &v)| ((basket_bin_edge(i) * basket_bin_edge(i + 1)).sqrt().log10(), v))
+            .map(|(i, &v)| {
+                (
+                    (basket_bin_edge(i) * basket_bin_edge(i + 1)).sqrt().log10(),
+                    v,
+                )
+            })
             .filter(|(x, _)| *x >= x0 && *x <= x1)
             .collect();
         chart
@@ -1054,7 +1148,10 @@ fn basket_distribution<DB: DrawingBackend>(
 // ---------------------------------------------------------------------------------------------
 // 5. Category mix
 
-fn category_mix<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggregates) -> Result<(), String> {
+fn category_mix<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    agg: &Aggregates,
+) -> Result<(), String> {
     const TOP: usize = 8;
     let names = persona_names(agg);
     let np = names.len().max(agg.category_persona.len());
@@ -1068,20 +1165,30 @@ fn category_mix<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggrega
             .and_then(|row| row.get(c))
             .map_or(0.0, |cell| (cell.revenue_paise as f64).max(0.0))
     };
-    let mut totals: Vec<(usize, f64)> = (0..nc).map(|c| (c, (0..np).map(|p| rev(p, c)).sum())).collect();
+    let mut totals: Vec<(usize, f64)> = (0..nc)
+        .map(|c| (c, (0..np).map(|p| rev(p, c)).sum()))
+        .collect();
     totals.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let grand: f64 = totals.iter().map(|t| t.1).sum();
     if np == 0 || grand <= 0.0 {
         return no_data(area, "no category revenue was recorded");
     }
-    let top: Vec<usize> = totals.iter().filter(|t| t.1 > 0.0).take(TOP).map(|t| t.0).collect();
+    let top: Vec<usize> = totals
+        .iter()
+        .filter(|t| t.1 > 0.0)
+        .take(TOP)
+        .map(|t| t.0)
+        .collect();
     let has_other = totals.iter().skip(top.len()).any(|t| t.1 > 0.0);
     // Segments: (label, colour, categories)
     let mut segments: Vec<(String, RGBColor, Vec<usize>)> = top
         .iter()
         .enumerate()
         .map(|(k, &c)| {
-            let name = agg.categories.get(c).map_or_else(|| format!("category {c}"), |n| pretty(n));
+            let name = agg
+                .categories
+                .get(c)
+                .map_or_else(|| format!("category {c}"), |n| pretty(n));
             (name, CATEGORY_COLORS[k % CATEGORY_COLORS.len()], vec![c])
         })
         .collect();
@@ -1089,11 +1196,22 @@ fn category_mix<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggrega
         let rest = (0..nc).filter(|c| !top.contains(c)).collect();
         segments.push(("other".to_string(), OTHER_COLOR, rest));
     }
-    let items: Vec<LegendItem> = segments.iter().map(|(n, c, _)| item(n.clone(), *c, Mark::Box)).collect();
+    let items: Vec<LegendItem> = segments
+        .iter()
+        .map(|(n, c, _)| item(n.clone(), *c, Mark::Box))
+        .collect();
     let body = legend(area, &items)?;
 
-    let row_name = |p: usize| names.get(p).cloned().unwrap_or_else(|| format!("Persona {}", p + 1));
-    let label_w = (0..np).map(|p| text_width(&tick_font(), &row_name(p))).max().unwrap_or(0);
+    let row_name = |p: usize| {
+        names
+            .get(p)
+            .cloned()
+            .unwrap_or_else(|| format!("Persona {}", p + 1))
+    };
+    let label_w = (0..np)
+        .map(|p| text_width(&tick_font(), &row_name(p)))
+        .max()
+        .unwrap_or(0);
     let mut chart = ChartBuilder::on(&body)
         .margin(8)
         .margin_right(24)
@@ -1131,7 +1249,11 @@ fn category_mix<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggrega
             chart
                 .draw_series(std::iter::once(
                     EmptyElement::at((0.0, base + 0.5))
-                        + Text::new("no sales", (8, 0), anchored(font(14.0).color(&MUTED), HPos::Left, VPos::Center)),
+                        + Text::new(
+                            "no sales",
+                            (8, 0),
+                            anchored(font(14.0).color(&MUTED), HPos::Left, VPos::Center),
+                        ),
                 ))
                 .map_err(s)?;
             continue;
@@ -1144,16 +1266,26 @@ fn category_mix<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggrega
             }
             let (a, b) = (x, (x + share).min(100.0));
             chart
-                .draw_series(std::iter::once(Rectangle::new([(a, y0), (b, y1)], color.filled())))
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(a, y0), (b, y1)],
+                    color.filled(),
+                )))
                 .map_err(s)?;
             chart
-                .draw_series(std::iter::once(Rectangle::new([(a, y0), (b, y1)], WHITE.stroke_width(1))))
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(a, y0), (b, y1)],
+                    WHITE.stroke_width(1),
+                )))
                 .map_err(s)?;
             let text = format!("{share:.0}%");
             let style = font(13.0);
             if f64::from(text_width(&style, &text)) + 6.0 <= share * px_per_pct {
                 let (r, g, bl) = (color.0 as f64, color.1 as f64, color.2 as f64);
-                let ink: &'static RGBColor = if 0.299 * r + 0.587 * g + 0.114 * bl < 150.0 { &WHITE } else { &INK };
+                let ink: &'static RGBColor = if 0.299 * r + 0.587 * g + 0.114 * bl < 150.0 {
+                    &WHITE
+                } else {
+                    &INK
+                };
                 chart
                     .draw_series(std::iter::once(Text::new(
                         text,
@@ -1233,10 +1365,16 @@ fn uplift(agg: &Aggregates) -> Vec<Uplift> {
         .collect()
 }
 
-fn festival_uplift<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggregates) -> Result<(), String> {
+fn festival_uplift<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    agg: &Aggregates,
+) -> Result<(), String> {
     let rows = uplift(agg);
     if rows.is_empty() {
-        return no_data(area, "no event days with event-free days to compare against");
+        return no_data(
+            area,
+            "no event days with event-free days to compare against",
+        );
     }
     let n = rows.len();
     let labels: Vec<String> = rows
@@ -1256,7 +1394,11 @@ fn festival_uplift<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggr
         ],
     )?;
     let xmax = rows.iter().map(|u| u.ratio).fold(1.0_f64, f64::max) * 1.15;
-    let label_w = labels.iter().map(|l| text_width(&tick_font(), l)).max().unwrap_or(0);
+    let label_w = labels
+        .iter()
+        .map(|l| text_width(&tick_font(), l))
+        .max()
+        .unwrap_or(0);
     let mut chart = ChartBuilder::on(&body)
         .margin(8)
         .margin_right(24)
@@ -1311,7 +1453,10 @@ fn festival_uplift<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggr
 // ---------------------------------------------------------------------------------------------
 // 7. Loyalty and churn
 
-fn loyalty_churn<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggregates) -> Result<(), String> {
+fn loyalty_churn<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    agg: &Aggregates,
+) -> Result<(), String> {
     let names = persona_names(agg);
     let days = &agg.days;
     let n = days.len();
@@ -1336,7 +1481,12 @@ fn loyalty_churn<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggreg
             let pts = days
                 .iter()
                 .enumerate()
-                .filter_map(|(d, day)| day.loyalty.get(p).and_then(mean_loyalty).map(|m| (d as f64, m)))
+                .filter_map(|(d, day)| {
+                    day.loyalty
+                        .get(p)
+                        .and_then(mean_loyalty)
+                        .map(|m| (d as f64, m))
+                })
                 .collect();
             (p, pts)
         })
@@ -1344,7 +1494,9 @@ fn loyalty_churn<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, agg: &Aggreg
     let (lo, hi) = series
         .iter()
         .flat_map(|(_, pts)| pts.iter().map(|pt| pt.1))
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
     if lo.is_finite() {
         let pad = ((hi - lo) * 0.15).max(0.02);
         let (y0, y1) = ((lo - pad).max(0.0), (hi + pad).min(1.0));
@@ -1464,11 +1616,17 @@ mod tests {
             festival,
             weekend: weekday >= 5,
             events: events.to_string(),
-            personas: vec![cell(250_000 * k, 100 * k as u64), cell(90_000 * k, 80 * k as u64)],
+            personas: vec![
+                cell(250_000 * k, 100 * k as u64),
+                cell(90_000 * k, 80 * k as u64),
+            ],
             category_revenue: vec![100_000 * k, 150_000 * k, 90_000 * k],
             churned: vec![k as u64, 2],
             active: vec![1_000, 3_000],
-            loyalty: vec![[0, 0, 1, 5, 20, 40, 60, 30, 10, 2], [3, 8, 20, 40, 30, 12, 5, 1, 0, 0]],
+            loyalty: vec![
+                [0, 0, 1, 5, 20, 40, 60, 30, 10, 2],
+                [3, 8, 20, 40, 30, 12, 5, 1, 0, 0],
+            ],
         };
         let mut hour_weekday = vec![vec![Cell::default(); 24]; 7];
         for (w, row) in hour_weekday.iter_mut().enumerate() {
@@ -1486,7 +1644,11 @@ mod tests {
             personas: vec!["premium".to_string(), "budget".to_string()],
             labels: vec!["Premium Shopper".to_string(), "Budget Shopper".to_string()],
             customers: vec![1_000, 3_000],
-            categories: vec!["sweets".to_string(), "dry_fruits".to_string(), "apparel".to_string()],
+            categories: vec![
+                "sweets".to_string(),
+                "dry_fruits".to_string(),
+                "apparel".to_string(),
+            ],
             groups: Vec::new(),
             days: vec![
                 day("2026-11-07", 5, false, "", 2),
@@ -1523,13 +1685,26 @@ mod tests {
         for c in &charts {
             let png = fs::read(dir.path().join(format!("{}.png", c.name))).unwrap();
             assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{} is not a PNG", c.name);
-            assert!(png.len() > 8_000, "{} looks blank ({} bytes)", c.name, png.len());
+            assert!(
+                png.len() > 8_000,
+                "{} looks blank ({} bytes)",
+                c.name,
+                png.len()
+            );
             let svg = fs::read_to_string(dir.path().join(format!("{}.svg", c.name))).unwrap();
             assert_eq!(svg, c.svg);
             assert!(svg.contains("<svg"), "{}", c.name);
-            assert!(svg.matches('<').count() > 50, "{} has too few elements", c.name);
+            assert!(
+                svg.matches('<').count() > 50,
+                "{} has too few elements",
+                c.name
+            );
             assert!(!svg.contains("No data"), "{} drew no data", c.name);
-            assert!(!svg.contains(FAMILY), "{} names the internal font family", c.name);
+            assert!(
+                !svg.contains(FAMILY),
+                "{} names the internal font family",
+                c.name
+            );
             if !matches!(c.name, "hour_weekday_heatmap" | "festival_uplift") {
                 for label in ["Premium Shopper", "Budget Shopper"] {
                     assert!(svg.contains(label), "{} lacks {label}", c.name);
@@ -1591,7 +1766,10 @@ mod tests {
     #[test]
     fn date_ticks() {
         assert_eq!(short_date("2026-10-20"), "20 Oct");
-        assert_eq!(day_keys(30, 880), (0..30).step_by(3).map(|d| d as f64).collect::<Vec<_>>());
+        assert_eq!(
+            day_keys(30, 880),
+            (0..30).step_by(3).map(|d| d as f64).collect::<Vec<_>>()
+        );
         assert_eq!(day_keys(0, 880), Vec::<f64>::new());
         assert_eq!(day_keys(365, 880).len(), 7);
     }
@@ -1613,8 +1791,20 @@ mod review_tmp {
         if !base.join("daily_metrics.csv").exists() {
             return;
         }
-        let personas = ["premium", "family", "young_professional", "senior", "budget"];
-        let labels = ["Premium Shopper", "Family Shopper", "Young Professional", "Senior Citizen", "Budget Shopper"];
+        let personas = [
+            "premium",
+            "family",
+            "young_professional",
+            "senior",
+            "budget",
+        ];
+        let labels = [
+            "Premium Shopper",
+            "Family Shopper",
+            "Young Professional",
+            "Senior Citizen",
+            "Budget Shopper",
+        ];
         let pidx = |s: &str| personas.iter().position(|p| *p == s).unwrap();
         let mut days: Vec<Day> = Vec::new();
         let mut rd = csv::Reader::from_path(base.join("daily_metrics.csv")).unwrap();

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::charts::Chart;
 use crate::analytics::insights::Insight;
 use crate::analytics::quality::QualityReport;
-use crate::output::format::{group_indian, rupees_human};
+use crate::output::format::{group_indian, rupees_human, rupees_short};
 
 /// Escapes text for HTML.
 pub fn esc(s: &str) -> String {
@@ -73,10 +73,10 @@ pub fn render(
     let totals = &summary["totals"];
     let revenue = totals["revenue_paise"].as_i64().unwrap_or(0);
     let figures = [
-        (rupees_human(revenue), "revenue"),
+        (rupees_short(revenue), "revenue"),
         (group_indian(int(&totals["transactions"])), "transactions"),
         (
-            rupees_human((num(&summary["mean_basket"]) * 100.0).round() as i64),
+            rupees_short((num(&summary["mean_basket"]) * 100.0).round() as i64),
             "mean basket",
         ),
         (group_indian(int(&totals["units"])), "units sold"),
@@ -105,7 +105,9 @@ pub fn render(
             esc(p["label"].as_str().unwrap_or("")),
             group_indian(int(&p["customers"])),
             group_indian(int(&p["totals"]["transactions"])),
-            esc(&rupees_human(p["totals"]["revenue_paise"].as_i64().unwrap_or(0))),
+            esc(&rupees_human(
+                p["totals"]["revenue_paise"].as_i64().unwrap_or(0)
+            )),
             num(&p["revenue_share"]) * 100.0,
             num(&p["mean_basket"]),
             group_indian(int(&p["totals"]["churned"]))
@@ -136,7 +138,11 @@ pub fn render(
         "<section><h2>Data quality: <span class=\"{}\">{}</span></h2><table>\
          <tr><th>check</th><th>result</th><th class=\"num\">rows</th><th class=\"num\">failures</th><th>examples</th></tr>",
         if quality.passed { "pass" } else { "fail" },
-        if quality.passed { "all checks passed" } else { "some checks failed" }
+        if quality.passed {
+            "all checks passed"
+        } else {
+            "some checks failed"
+        }
     );
     for c in &quality.checks {
         let _ = write!(
@@ -150,9 +156,11 @@ pub fn render(
             esc(&c.examples.join("; "))
         );
     }
-    h.push_str("</table><h2 style=\"margin-top:20px\">Basket outliers</h2><table><tr><th>persona</th>\
+    h.push_str(
+        "</table><h2 style=\"margin-top:20px\">Basket outliers</h2><table><tr><th>persona</th>\
         <th class=\"num\">baskets</th><th class=\"num\">median</th><th class=\"num\">fence</th>\
-        <th class=\"num\">outliers</th><th class=\"num\">share</th></tr>");
+        <th class=\"num\">outliers</th><th class=\"num\">share</th></tr>",
+    );
     for o in &quality.outliers {
         let _ = write!(
             h,
