@@ -163,7 +163,7 @@ impl Kind {
     /// Pixel size; charts with one row per persona or event grow taller with many rows.
     fn size(self, agg: &Aggregates) -> (u32, u32) {
         let rows = match self {
-            Kind::CategoryMix => persona_names(agg).len(),
+            Kind::CategoryMix | Kind::PersonaShare => persona_names(agg).len(),
             Kind::FestivalUplift => uplift(agg).len(),
             _ => 0,
         };
@@ -183,7 +183,7 @@ fn render_one(kind: Kind, agg: &Aggregates, dir: &Path) -> Result<Chart, ChartEr
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        draw(kind, &root, agg).map_err(failed)?;
+        draw(kind, &Canvas::new(&root, false), agg).map_err(failed)?;
         root.present().map_err(|e| failed(e.to_string()))?;
     }
     let svg = svg.replace(
@@ -197,7 +197,8 @@ fn render_one(kind: Kind, agg: &Aggregates, dir: &Path) -> Result<Chart, ChartEr
     let tmp = dir.join(format!(".{name}.partial.png"));
     let drawn = {
         let root = BitMapBackend::new(&tmp, size).into_drawing_area();
-        draw(kind, &root, agg).and_then(|()| root.present().map_err(|e| e.to_string()))
+        draw(kind, &Canvas::new(&root, true), agg)
+            .and_then(|()| root.present().map_err(|e| e.to_string()))
     };
     if let Err(message) = drawn {
         let _ = fs::remove_file(&tmp);
@@ -242,22 +243,24 @@ fn ensure_fonts() -> Result<(), ChartError> {
 }
 
 /// Draws one chart on any backend: the same code makes the PNG and the SVG.
-fn draw<DB: DrawingBackend>(
-    kind: Kind,
-    root: &DrawingArea<DB, Shift>,
-    agg: &Aggregates,
-) -> Result<(), String> {
+fn draw<DB: DrawingBackend>(kind: Kind, cv: &Canvas<DB>, agg: &Aggregates) -> Result<(), String> {
+    let root = cv.root;
     root.fill(&WHITE).map_err(s)?;
-    let body = root.titled(kind.title(), title_font()).map_err(s)?;
-    let body = body.margin(0, 6, 8, 8);
+    let (w, _) = root.dim_in_pixel();
+    cv.text(
+        kind.title(),
+        &anchored(title_font(), HPos::Center, VPos::Top),
+        (w as i32 / 2, 10),
+    )?;
+    let body = root.split_vertically(46).1.margin(0, 6, 8, 8);
     match kind {
-        Kind::DailyRevenue => daily_revenue(&body, agg),
-        Kind::HourWeekday => hour_weekday(&body, agg),
-        Kind::PersonaShare => persona_share(&body, agg),
-        Kind::Basket => basket_distribution(&body, agg),
-        Kind::CategoryMix => category_mix(&body, agg),
-        Kind::FestivalUplift => festival_uplift(&body, agg),
-        Kind::LoyaltyChurn => loyalty_churn(&body, agg),
+        Kind::DailyRevenue => daily_revenue(cv, &body, agg),
+        Kind::HourWeekday => hour_weekday(cv, &body, agg),
+        Kind::PersonaShare => persona_share(cv, &body, agg),
+        Kind::Basket => basket_distribution(cv, &body, agg),
+        Kind::CategoryMix => category_mix(cv, &body, agg),
+        Kind::FestivalUplift => festival_uplift(cv, &body, agg),
+        Kind::LoyaltyChurn => loyalty_churn(cv, &body, agg),
     }
 }
 
@@ -266,15 +269,212 @@ fn s<E: Display>(e: E) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Text
+
+/// The root drawing area and how text reaches it.
+///
+/// plotters 0.3.7 rasterises `ab_glyph` text without each glyph's left side bearing, so in
+/// bitmaps the letters of a word sit unevenly ("Shopp er"). For bitmaps, text is therefore
+/// drawn one glyph at a time at its correct pen position plus bearing (read from the
+/// embedded font's `hmtx` table). SVG text is left to the browser and drawn whole.
+struct Canvas<'r, DB: DrawingBackend> {
+    root: &'r DrawingArea<DB, Shift>,
+    per_glyph: bool,
+}
+
+impl<'r, DB: DrawingBackend> Canvas<'r, DB> {
+    fn new(root: &'r DrawingArea<DB, Shift>, per_glyph: bool) -> Self {
+        Self { root, per_glyph }
+    }
+
+    /// Draws `text` at `pos` in root (absolute) pixels.
+    fn text(&self, text: &str, style: &TextStyle, pos: (i32, i32)) -> Result<(), String> {
+        if !self.per_glyph {
+            return self.root.draw_text(text, style, pos).map_err(s);
+        }
+        let size = style.font.get_size();
+        let face = match style.font.get_style() {
+            FontStyle::Bold => faces().1.as_ref(),
+            _ => faces().0.as_ref(),
+        };
+        let plain = style.font.transform(FontTransform::None);
+        let fine = plain.resize(size * 64.0);
+        let width = plain.box_size(text).map_or(0, |b| b.0 as i32);
+        let dx = match style.pos.h_pos {
+            HPos::Left => 0,
+            HPos::Center => -width / 2,
+            HPos::Right => -width,
+        };
+        let trans = style.font.get_transform();
+        let glyph_style = style.pos(Pos::new(HPos::Left, style.pos.v_pos));
+        let measure = |t: &str| fine.box_size(t).map_or(0.0, |b| f64::from(b.0) / 64.0);
+        for (i, c) in text.char_indices() {
+            if c.is_whitespace() {
+                continue;
+            }
+            let end = i + c.len_utf8();
+            // Pen position of this glyph, kerning with its predecessor included.
+            let pen = measure(&text[..end]) - measure(&text[i..end]);
+            let bearing = face.map_or(0, |f| f.bearing_px(c, size));
+            let (ox, oy) = trans.transform(dx + pen.round() as i32 + bearing, 0);
+            self.root
+                .draw_text(&text[i..end], &glyph_style, (pos.0 + ox, pos.1 + oy))
+                .map_err(s)?;
+        }
+        Ok(())
+    }
+
+    /// Draws `text` at `pos` relative to `area`.
+    fn text_in(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        text: &str,
+        style: &TextStyle,
+        pos: (i32, i32),
+    ) -> Result<(), String> {
+        let (bx, by) = area.get_base_pixel();
+        self.text(text, style, (bx + pos.0, by + pos.1))
+    }
+}
+
+/// Horizontal metrics of an embedded font, enough to place glyphs.
+struct Face {
+    data: &'static [u8],
+    /// Offset of the Unicode BMP (format 4) `cmap` subtable.
+    cmap: usize,
+    hmtx: usize,
+    long_metrics: usize,
+    glyphs: usize,
+    /// Ascent − descent, font units (what `ab_glyph` scales the pixel size by).
+    height: f64,
+}
+
+fn be_u16(d: &[u8], at: usize) -> Option<u16> {
+    d.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+}
+
+fn be_i16(d: &[u8], at: usize) -> Option<i16> {
+    d.get(at..at + 2).map(|b| i16::from_be_bytes([b[0], b[1]]))
+}
+
+fn be_u32(d: &[u8], at: usize) -> Option<u32> {
+    d.get(at..at + 4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+impl Face {
+    fn parse(data: &'static [u8]) -> Option<Face> {
+        let tables = usize::from(be_u16(data, 4)?);
+        let find = |tag: &[u8; 4]| -> Option<usize> {
+            (0..tables).find_map(|i| {
+                let rec = 12 + 16 * i;
+                if data.get(rec..rec + 4)? == tag {
+                    be_u32(data, rec + 8).map(|o| o as usize)
+                } else {
+                    None
+                }
+            })
+        };
+        let hhea = find(b"hhea")?;
+        let hmtx = find(b"hmtx")?;
+        let cmap = find(b"cmap")?;
+        let maxp = find(b"maxp")?;
+        let (mut ascent, mut descent) = (be_i16(data, hhea + 4)?, be_i16(data, hhea + 6)?);
+        if let Some(os2) = find(b"OS/2")
+            && be_u16(data, os2 + 62)? & (1 << 7) != 0
+        {
+            ascent = be_i16(data, os2 + 68)?;
+            descent = be_i16(data, os2 + 70)?;
+        }
+        let subtables = usize::from(be_u16(data, cmap + 2)?);
+        let bmp = (0..subtables).find_map(|i| {
+            let rec = cmap + 4 + 8 * i;
+            let (platform, encoding) = (be_u16(data, rec)?, be_u16(data, rec + 2)?);
+            let at = cmap + be_u32(data, rec + 4)? as usize;
+            let unicode = platform == 0 || (platform == 3 && encoding == 1);
+            (unicode && be_u16(data, at)? == 4).then_some(at)
+        })?;
+        let height = f64::from(ascent) - f64::from(descent);
+        (height > 0.0).then_some(Face {
+            data,
+            cmap: bmp,
+            hmtx,
+            long_metrics: usize::from(be_u16(data, hhea + 34)?),
+            glyphs: usize::from(be_u16(data, maxp + 4)?),
+            height,
+        })
+    }
+
+    fn glyph(&self, c: char) -> Option<usize> {
+        let c = u16::try_from(u32::from(c)).ok()?;
+        let (d, t) = (self.data, self.cmap);
+        let seg2 = usize::from(be_u16(d, t + 6)?);
+        let ends = t + 14;
+        let starts = ends + seg2 + 2;
+        let deltas = starts + seg2;
+        let ranges = deltas + seg2;
+        for i in (0..seg2).step_by(2) {
+            if be_u16(d, ends + i)? < c {
+                continue;
+            }
+            let start = be_u16(d, starts + i)?;
+            if start > c {
+                return None;
+            }
+            let delta = be_u16(d, deltas + i)?;
+            let range = usize::from(be_u16(d, ranges + i)?);
+            let g = if range == 0 {
+                c.wrapping_add(delta)
+            } else {
+                match be_u16(d, ranges + i + range + 2 * usize::from(c - start))? {
+                    0 => return None,
+                    g => g.wrapping_add(delta),
+                }
+            };
+            return Some(usize::from(g));
+        }
+        None
+    }
+
+    /// Left side bearing, font units.
+    fn lsb(&self, c: char) -> Option<i16> {
+        let g = self.glyph(c)?;
+        if g >= self.glyphs {
+            return None;
+        }
+        let at = if g < self.long_metrics {
+            self.hmtx + 4 * g + 2
+        } else {
+            self.hmtx + 4 * self.long_metrics + 2 * (g - self.long_metrics)
+        };
+        be_i16(self.data, at)
+    }
+
+    /// Left side bearing in whole pixels at plotters font size `size` (floored, as the
+    /// rasteriser's pixel bounds are).
+    fn bearing_px(&self, c: char, size: f64) -> i32 {
+        self.lsb(c)
+            .map_or(0, |l| (f64::from(l) * size / self.height).floor() as i32)
+    }
+}
+
+/// Regular and bold metrics (None if a font cannot be parsed: glyphs then go unshifted).
+fn faces() -> &'static (Option<Face>, Option<Face>) {
+    static FACES: OnceLock<(Option<Face>, Option<Face>)> = OnceLock::new();
+    FACES.get_or_init(|| (Face::parse(REGULAR_TTF), Face::parse(BOLD_TTF)))
+}
+
+// ---------------------------------------------------------------------------------------------
 // Style
 
 const INK: RGBColor = RGBColor(38, 38, 38);
 const MUTED: RGBColor = RGBColor(105, 105, 105);
 const GRID: RGBColor = RGBColor(228, 228, 228);
+const MINOR_GRID: RGBColor = RGBColor(243, 243, 243);
 const FESTIVAL_BAND: RGBColor = RGBColor(255, 222, 173);
 const EVENT_BAND: RGBColor = RGBColor(255, 243, 224);
-const WEEKEND_BAND: RGBColor = RGBColor(238, 238, 238);
-const FESTIVAL_TEXT: RGBColor = RGBColor(156, 76, 0);
+const WEEKEND_BAND: RGBColor = RGBColor(236, 236, 236);
+const FESTIVAL_TEXT: RGBColor = RGBColor(150, 72, 0);
 
 /// Persona colours (Tableau 10 without orange, which marks festivals).
 const PERSONA_COLORS: [RGBColor; 8] = [
@@ -322,9 +522,11 @@ fn desc_font() -> TextStyle<'static> {
     font(16.0)
 }
 
+/// Width of `text` in pixels, laid out horizontally.
 fn text_width(style: &TextStyle, text: &str) -> u32 {
     style
         .font
+        .transform(FontTransform::None)
         .box_size(text)
         .map(|(w, _)| w)
         .unwrap_or((text.len() as f64 * style.font.get_size() * 0.6) as u32)
@@ -356,12 +558,13 @@ fn item(label: impl Into<String>, color: RGBColor, mark: Mark) -> LegendItem {
 
 /// Draws a centred, wrapping legend strip at the top of `area`; returns the area below it.
 fn legend<DB: DrawingBackend>(
+    cv: &Canvas<DB>,
     area: &DrawingArea<DB, Shift>,
     items: &[LegendItem],
 ) -> Result<DrawingArea<DB, Shift>, String> {
     const SWATCH: i32 = 24;
     const GAP: i32 = 6;
-    const SPACING: i32 = 22;
+    const SPACING: i32 = 24;
     const ROW: i32 = 24;
     if items.is_empty() {
         return Ok(area.clone());
@@ -395,17 +598,11 @@ fn legend<DB: DrawingBackend>(
             let it = &items[i];
             match it.mark {
                 Mark::Box => {
-                    let (x0, x1) = (x + 4, x + SWATCH - 4);
-                    area.draw(&Rectangle::new(
-                        [(x0, y - 8), (x1, y + 8)],
-                        it.color.filled(),
-                    ))
-                    .map_err(s)?;
-                    area.draw(&Rectangle::new(
-                        [(x0, y - 8), (x1, y + 8)],
-                        MUTED.mix(0.5).stroke_width(1),
-                    ))
-                    .map_err(s)?;
+                    let corners = [(x + 4, y - 8), (x + SWATCH - 4, y + 8)];
+                    area.draw(&Rectangle::new(corners, it.color.filled()))
+                        .map_err(s)?;
+                    area.draw(&Rectangle::new(corners, MUTED.mix(0.5).stroke_width(1)))
+                        .map_err(s)?;
                 }
                 Mark::Line => {
                     area.draw(&PathElement::new(
@@ -415,38 +612,57 @@ fn legend<DB: DrawingBackend>(
                     .map_err(s)?;
                 }
             }
-            area.draw_text(&it.label, &label_style, (x + SWATCH + GAP, y))
-                .map_err(s)?;
+            cv.text_in(area, &it.label, &label_style, (x + SWATCH + GAP, y))?;
             x += widths[i] + SPACING;
         }
     }
-    let used = 8 + rows.len() as i32 * ROW;
+    let used = 10 + rows.len() as i32 * ROW;
     Ok(area.split_vertically(used).1)
 }
 
 /// "No data" in the middle of `area`, with the reason below.
-fn no_data<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, why: &str) -> Result<(), String> {
+fn no_data<DB: DrawingBackend>(
+    cv: &Canvas<DB>,
+    area: &DrawingArea<DB, Shift>,
+    why: &str,
+) -> Result<(), String> {
     let (w, h) = area.dim_in_pixel();
     let (cx, cy) = (w as i32 / 2, h as i32 / 2);
-    area.draw_text(
+    cv.text_in(
+        area,
         "No data",
         &anchored(font(24.0).color(&MUTED), HPos::Center, VPos::Center),
         (cx, cy - 16),
-    )
-    .map_err(s)?;
-    area.draw_text(
+    )?;
+    cv.text_in(
+        area,
         why,
         &anchored(font(16.0).color(&MUTED), HPos::Center, VPos::Center),
         (cx, cy + 16),
     )
-    .map_err(s)
+}
+
+/// A caption centred at the top of `area`; returns the area below it.
+fn caption<DB: DrawingBackend>(
+    cv: &Canvas<DB>,
+    area: &DrawingArea<DB, Shift>,
+    text: &str,
+) -> Result<DrawingArea<DB, Shift>, String> {
+    let (w, _) = area.dim_in_pixel();
+    cv.text_in(
+        area,
+        text,
+        &anchored(font(17.0), HPos::Center, VPos::Top),
+        (w as i32 / 2, 4),
+    )?;
+    Ok(area.split_vertically(30).1)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Axes
 
-/// A linear f64 axis whose ticks are exactly the given points (plotters' own `WithKeyPoints`
-/// cannot take a custom label formatter over f64).
+/// A linear f64 axis whose ticks are exactly the given points (plotters draws the grid and
+/// tick marks; the labels are drawn by [`decorate`]).
 #[derive(Clone)]
 struct Keyed {
     lo: f64,
@@ -463,6 +679,11 @@ impl Keyed {
             keys,
             light: Vec::new(),
         }
+    }
+
+    /// An axis from `lo` to `hi` with "nice" ticks (1, 2, 2.5 or 5 × 10^k apart).
+    fn nice(lo: f64, hi: f64, max_ticks: usize) -> Self {
+        Self::new(lo, hi, nice_ticks(lo, hi, max_ticks))
     }
 
     fn with_light(mut self, light: Vec<f64>) -> Self {
@@ -495,6 +716,134 @@ impl Ranged for Keyed {
     fn range(&self) -> std::ops::Range<f64> {
         self.lo..self.hi
     }
+}
+
+fn nice_ticks(lo: f64, hi: f64, max_ticks: usize) -> Vec<f64> {
+    let span = hi - lo;
+    if !span.is_finite() || span <= 0.0 {
+        return vec![lo];
+    }
+    let raw = span / max_ticks.max(1) as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|&st| st >= raw * (1.0 - 1e-9))
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step - 1e-9).ceil() as i64;
+    // Snap away float noise (0.6000000000000001 → 0.6).
+    let snap = 1e9 / mag;
+    (first..)
+        .map(|i| (i as f64 * step * snap).round() / snap)
+        .take_while(|&v| v <= hi + step * 1e-9)
+        .collect()
+}
+
+/// Decimals that show every tick of an axis exactly (0.5 → 1, 0.25 → 2, 2 → 0).
+fn fixed_decimals(keys: &[f64]) -> usize {
+    (0..=4)
+        .find(|&d| {
+            let scale = 10f64.powi(d as i32);
+            keys.iter()
+                .all(|k| ((k * scale).round() - k * scale).abs() < 1e-6)
+        })
+        .unwrap_or(4)
+}
+
+type Plot<'a, DB> = ChartContext<'a, DB, Cartesian2d<Keyed, Keyed>>;
+
+/// Space round a plot: label areas and margins, pixels.
+struct Room {
+    /// Width of the y tick labels.
+    left: u32,
+    /// Whether there is an x axis description below the tick labels.
+    x_desc: bool,
+    /// Whether there is a rotated y axis description left of the tick labels.
+    y_desc: bool,
+    right: u32,
+}
+
+fn plot_on<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    x: Keyed,
+    y: Keyed,
+    room: Room,
+) -> Result<Plot<'a, DB>, String> {
+    let bottom = 34 + if room.x_desc { 26 } else { 0 };
+    let left = room.left + 14 + if room.y_desc { 28 } else { 0 };
+    ChartBuilder::on(area)
+        .margin_top(10)
+        .margin_right(room.right)
+        .margin_left(4)
+        .x_label_area_size(bottom)
+        .y_label_area_size(left)
+        .build_cartesian_2d(x, y)
+        .map_err(s)
+}
+
+/// How to label a plot's axes.
+struct Axes<'f> {
+    x_fmt: &'f dyn Fn(f64) -> String,
+    y_fmt: &'f dyn Fn(f64) -> String,
+    x_desc: &'f str,
+    y_desc: &'f str,
+    x_grid: bool,
+    y_grid: bool,
+}
+
+/// Grid, axis lines and tick marks (by plotters), then the tick labels and descriptions.
+fn decorate<DB: DrawingBackend>(
+    cv: &Canvas<DB>,
+    area: &DrawingArea<DB, Shift>,
+    chart: &mut Plot<DB>,
+    x: &Keyed,
+    y: &Keyed,
+    axes: &Axes,
+) -> Result<(), String> {
+    let blank = |_: &f64| String::new();
+    let mut mesh = chart.configure_mesh();
+    mesh.bold_line_style(GRID)
+        .light_line_style(if x.light.is_empty() && y.light.is_empty() {
+            TRANSPARENT
+        } else {
+            MINOR_GRID.mix(1.0)
+        })
+        .axis_style(MUTED)
+        .label_style(tick_font())
+        .axis_desc_style(desc_font())
+        .x_label_formatter(&blank)
+        .y_label_formatter(&blank)
+        .set_all_tick_mark_size(4);
+    if !axes.x_grid {
+        mesh.disable_x_mesh();
+    }
+    if !axes.y_grid {
+        mesh.disable_y_mesh();
+    }
+    mesh.draw().map_err(s)?;
+
+    let (xr, yr) = chart.plotting_area().get_pixel_range();
+    let below = anchored(tick_font(), HPos::Center, VPos::Top);
+    for &k in &x.keys {
+        let px = chart.backend_coord(&(k, y.lo)).0;
+        cv.text(&(axes.x_fmt)(k), &below, (px, yr.end + 8))?;
+    }
+    let beside = anchored(tick_font(), HPos::Right, VPos::Center);
+    for &k in &y.keys {
+        let py = chart.backend_coord(&(x.lo, k)).1;
+        cv.text(&(axes.y_fmt)(k), &beside, (xr.start - 8, py))?;
+    }
+    if !axes.x_desc.is_empty() {
+        let style = anchored(desc_font(), HPos::Center, VPos::Top);
+        cv.text(axes.x_desc, &style, ((xr.start + xr.end) / 2, yr.end + 34))?;
+    }
+    if !axes.y_desc.is_empty() {
+        let style =
+            anchored(desc_font(), HPos::Center, VPos::Top).transform(FontTransform::Rotate270);
+        let left = area.get_base_pixel().0 + 4;
+        cv.text(axes.y_desc, &style, (left, (yr.start + yr.end) / 2))?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -554,6 +903,11 @@ fn day_keys(n: usize, width: u32) -> Vec<f64> {
     (0..n).step_by(step).map(|d| d as f64).collect()
 }
 
+/// A day axis: one unit per day, days centred on whole numbers.
+fn day_axis(n: usize, width: u32) -> Keyed {
+    Keyed::new(-0.5, n as f64 - 0.5, day_keys(n, width))
+}
+
 /// The date label at a day index (empty off the days).
 fn day_label(days: &[Day], x: f64) -> String {
     let i = x.round();
@@ -565,9 +919,9 @@ fn day_label(days: &[Day], x: f64) -> String {
         .unwrap_or_default()
 }
 
-/// Row key points (centres) for `n` category rows.
-fn row_keys(n: usize) -> Vec<f64> {
-    (0..n).map(|i| i as f64 + 0.5).collect()
+/// A row axis of `n` rows, row 0 at the top, ticks at the row centres.
+fn row_axis(n: usize) -> Keyed {
+    Keyed::new(0.0, n as f64, (0..n).map(|i| i as f64 + 0.5).collect())
 }
 
 /// The row index (0 = top) at a y value on a row axis of `n` rows.
@@ -577,6 +931,11 @@ fn row_at(y: f64, n: usize) -> Option<usize> {
         return None;
     }
     Some(n - 1 - r as usize)
+}
+
+/// The bottom y of row `r` (0 = top) on a row axis of `n` rows.
+fn row_base(r: usize, n: usize) -> f64 {
+    (n - 1 - r) as f64
 }
 
 fn mean_loyalty(h: &[u64; LOYALTY_BINS]) -> Option<f64> {
@@ -599,8 +958,8 @@ fn pretty(name: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // 1. Daily revenue
 
-/// Runs of consecutive festival days with the same events: (centre day, label).
-fn festival_runs(days: &[Day]) -> Vec<(f64, String)> {
+/// Runs of consecutive festival days with the same events: (first day, last day, label).
+fn festival_runs(days: &[Day]) -> Vec<(usize, usize, String)> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < days.len() {
@@ -622,13 +981,14 @@ fn festival_runs(days: &[Day]) -> Vec<(f64, String)> {
                 .collect::<Vec<_>>()
                 .join(" + ")
         };
-        out.push(((i + j) as f64 / 2.0, label));
+        out.push((i, j, label));
         i = j + 1;
     }
     out
 }
 
 fn daily_revenue<DB: DrawingBackend>(
+    cv: &Canvas<DB>,
     area: &DrawingArea<DB, Shift>,
     agg: &Aggregates,
 ) -> Result<(), String> {
@@ -653,7 +1013,7 @@ fn daily_revenue<DB: DrawingBackend>(
         .filter_map(|c| c.last())
         .fold(0.0_f64, |a, &b| a.max(b));
     if n == 0 || np == 0 || top <= 0.0 {
-        return no_data(area, "no revenue was recorded");
+        return no_data(cv, area, "no revenue was recorded");
     }
 
     let mut items: Vec<LegendItem> = names
@@ -668,41 +1028,49 @@ fn daily_revenue<DB: DrawingBackend>(
         .iter()
         .any(|d| !d.festival && !d.events.trim().is_empty())
     {
-        items.push(item("Event", EVENT_BAND, Mark::Box));
+        items.push(item("Other event day", EVENT_BAND, Mark::Box));
     }
     if days.iter().any(|d| d.weekend) {
         items.push(item("Weekend", WEEKEND_BAND, Mark::Box));
     }
-    let body = legend(area, &items)?;
+    let body = legend(cv, area, &items)?;
     let (w, h) = body.dim_in_pixel();
 
     // Leave headroom above the stack for the rotated festival labels.
     let labels = festival_runs(days);
-    let label_style = anchored(font(13.0).color(&FESTIVAL_TEXT), HPos::Left, VPos::Center)
+    let label_style = anchored(font(14.0).color(&FESTIVAL_TEXT), HPos::Left, VPos::Center)
         .transform(FontTransform::Rotate90);
-    let longest = labels
+    let plot_h = (f64::from(h) - 80.0).max(60.0);
+    let ymax = labels
         .iter()
-        .map(|(_, l)| text_width(&font(13.0), l))
+        .map(|(a, b, label)| {
+            let under = cum[*a..=*b]
+                .iter()
+                .filter_map(|c| c.last())
+                .fold(0.0_f64, |m, &v| m.max(v));
+            let frac = ((f64::from(text_width(&label_style, label)) + 18.0) / plot_h).min(0.6);
+            under / (1.0 - frac)
+        })
+        .fold(top * 1.06, f64::max);
+    let y_axis = Keyed::nice(0.0, ymax, 6);
+    let x_axis = day_axis(n, w.saturating_sub(140));
+    let tick_w = y_axis
+        .keys
+        .iter()
+        .map(|&k| text_width(&tick_font(), &rupees_axis(k * 100.0)))
         .max()
         .unwrap_or(0);
-    let plot_h = (f64::from(h) - 70.0).max(60.0);
-    let frac = if labels.is_empty() {
-        0.06
-    } else {
-        ((f64::from(longest) + 14.0) / plot_h).clamp(0.08, 0.5)
-    };
-    let ymax = top / (1.0 - frac);
-
-    let mut chart = ChartBuilder::on(&body)
-        .margin(8)
-        .margin_right(24)
-        .x_label_area_size(40)
-        .y_label_area_size(100)
-        .build_cartesian_2d(
-            Keyed::new(-0.5, n as f64 - 0.5, day_keys(n, w.saturating_sub(130))),
-            0.0..ymax,
-        )
-        .map_err(s)?;
+    let mut chart = plot_on(
+        &body,
+        x_axis.clone(),
+        y_axis.clone(),
+        Room {
+            left: tick_w,
+            x_desc: false,
+            y_desc: true,
+            right: 24,
+        },
+    )?;
 
     // Bands first, so grid and data sit on top.
     chart
@@ -723,23 +1091,21 @@ fn daily_revenue<DB: DrawingBackend>(
             ))
         }))
         .map_err(s)?;
-
-    let fmt_x = |x: &f64| day_label(days, *x);
-    let fmt_y = |y: &f64| rupees_axis(*y * 100.0);
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .bold_line_style(GRID)
-        .light_line_style(TRANSPARENT)
-        .axis_style(MUTED)
-        .y_labels(7)
-        .x_label_formatter(&fmt_x)
-        .y_label_formatter(&fmt_y)
-        .label_style(tick_font())
-        .axis_desc_style(desc_font())
-        .y_desc("Revenue (Rs)")
-        .draw()
-        .map_err(s)?;
+    decorate(
+        cv,
+        &body,
+        &mut chart,
+        &x_axis,
+        &y_axis,
+        &Axes {
+            x_fmt: &|x| day_label(days, x),
+            y_fmt: &|y| rupees_axis(y * 100.0),
+            x_desc: "",
+            y_desc: "Revenue (Rs)",
+            x_grid: false,
+            y_grid: true,
+        },
+    )?;
 
     // Stacked layers; a single day is drawn as a short plateau so it stays visible.
     let xs: Vec<f64> = if n == 1 {
@@ -758,10 +1124,7 @@ fn daily_revenue<DB: DrawingBackend>(
         poly.extend(lower);
         let color = persona_color(p);
         chart
-            .draw_series(std::iter::once(Polygon::new(
-                poly,
-                color.mix(0.82).filled(),
-            )))
+            .draw_series(std::iter::once(Polygon::new(poly, color.mix(0.9).filled())))
             .map_err(s)?;
         chart
             .draw_series(LineSeries::new(upper, color.stroke_width(2)))
@@ -769,20 +1132,15 @@ fn daily_revenue<DB: DrawingBackend>(
     }
 
     // Festival labels at the top of their bands, skipping any that would overlap.
-    let mut last_px = i32::MIN;
-    let mut kept = Vec::new();
-    for (x, label) in labels {
-        let px = chart.backend_coord(&(x, 0.0)).0;
-        if px - last_px >= 16 {
-            last_px = px;
-            kept.push((x, label));
+    let mut last_px: Option<i32> = None;
+    for (a, b, label) in labels {
+        let (px, py) = chart.backend_coord(&((a + b) as f64 / 2.0, ymax));
+        if last_px.is_some_and(|l| px - l < 18) {
+            continue;
         }
+        last_px = Some(px);
+        cv.text(&label, &label_style, (px, py + 6))?;
     }
-    chart
-        .draw_series(kept.into_iter().map(|(x, label)| {
-            EmptyElement::at((x, ymax)) + Text::new(label, (0, 6), label_style.clone())
-        }))
-        .map_err(s)?;
     Ok(())
 }
 
@@ -817,6 +1175,7 @@ fn heat(t: f64) -> RGBColor {
 }
 
 fn hour_weekday<DB: DrawingBackend>(
+    cv: &Canvas<DB>,
     area: &DrawingArea<DB, Shift>,
     agg: &Aggregates,
 ) -> Result<(), String> {
@@ -834,41 +1193,32 @@ fn hour_weekday<DB: DrawingBackend>(
     let max = grid.iter().flatten().copied().max().unwrap_or(0);
     let min = grid.iter().flatten().copied().min().unwrap_or(0);
     if max == 0 {
-        return no_data(area, "no transactions were recorded");
+        return no_data(cv, area, "no transactions were recorded");
     }
     let (w, _) = area.dim_in_pixel();
     let (main, side) = area.split_horizontally(w.saturating_sub(150));
 
-    let mut chart = ChartBuilder::on(&main)
-        .margin(8)
-        .margin_top(14)
-        .x_label_area_size(50)
-        .y_label_area_size(60)
-        .build_cartesian_2d(
-            Keyed::new(0.0, 24.0, row_keys(24)),
-            Keyed::new(0.0, 7.0, row_keys(7)),
-        )
-        .map_err(s)?;
-    let fmt_x = |x: &f64| format!("{}", x.floor());
-    let fmt_y = |y: &f64| {
-        row_at(*y, 7)
-            .map(|r| WEEKDAYS[r].to_string())
-            .unwrap_or_default()
-    };
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .axis_style(MUTED)
-        .x_label_formatter(&fmt_x)
-        .y_label_formatter(&fmt_y)
-        .label_style(tick_font())
-        .axis_desc_style(desc_font())
-        .x_desc("Hour of day")
-        .draw()
-        .map_err(s)?;
+    let x_axis = Keyed::new(0.0, 24.0, (0..24).map(|h| f64::from(h) + 0.5).collect());
+    let y_axis = row_axis(7);
+    let tick_w = WEEKDAYS
+        .iter()
+        .map(|d| text_width(&tick_font(), d))
+        .max()
+        .unwrap_or(0);
+    let mut chart = plot_on(
+        &main,
+        x_axis.clone(),
+        y_axis.clone(),
+        Room {
+            left: tick_w,
+            x_desc: true,
+            y_desc: false,
+            right: 10,
+        },
+    )?;
     chart
         .draw_series(grid.iter().enumerate().flat_map(|(wd, row)| {
-            let y = (6 - wd) as f64;
+            let y = row_base(wd, 7);
             row.iter().enumerate().map(move |(hour, &v)| {
                 let x = hour as f64;
                 let color = heat(v as f64 / max as f64);
@@ -876,10 +1226,29 @@ fn hour_weekday<DB: DrawingBackend>(
             })
         }))
         .map_err(s)?;
+    decorate(
+        cv,
+        &main,
+        &mut chart,
+        &x_axis,
+        &y_axis,
+        &Axes {
+            x_fmt: &|x| format!("{}", x.floor()),
+            y_fmt: &|y| {
+                row_at(y, 7)
+                    .map(|r| WEEKDAYS[r].to_string())
+                    .unwrap_or_default()
+            },
+            x_desc: "Hour of day",
+            y_desc: "",
+            x_grid: false,
+            y_grid: false,
+        },
+    )?;
     // Thin white gutters between cells and a frame round the grid.
     let gutters = (1..24)
-        .map(|x| vec![(x as f64, 0.0), (x as f64, 7.0)])
-        .chain((1..7).map(|y| vec![(0.0, y as f64), (24.0, y as f64)]));
+        .map(|x| vec![(f64::from(x), 0.0), (f64::from(x), 7.0)])
+        .chain((1..7).map(|y| vec![(0.0, f64::from(y)), (24.0, f64::from(y))]));
     chart
         .draw_series(gutters.map(|pts| PathElement::new(pts, WHITE.stroke_width(2))))
         .map_err(s)?;
@@ -893,31 +1262,39 @@ fn hour_weekday<DB: DrawingBackend>(
     // Colour scale.
     let (_, sh) = side.dim_in_pixel();
     let (x0, x1) = (20, 44);
-    let (y0, y1) = (46, (sh as i32 - 110).max(120));
-    side.draw_text("Transactions", &font(15.0), (8, 14))
-        .map_err(s)?;
+    let (y0, y1) = (50, (sh as i32 - 120).max(130));
+    cv.text_in(
+        &side,
+        "Transactions",
+        &anchored(font(15.0), HPos::Left, VPos::Top),
+        (8, 16),
+    )?;
     let steps = 80;
     for i in 0..steps {
-        let t0 = i as f64 / steps as f64;
-        let ya = y1 - ((y1 - y0) as f64 * (i + 1) as f64 / steps as f64).round() as i32;
-        let yb = y1 - ((y1 - y0) as f64 * t0).round() as i32;
-        side.draw(&Rectangle::new(
-            [(x0, ya), (x1, yb)],
-            heat(t0 + 0.5 / steps as f64).filled(),
-        ))
-        .map_err(s)?;
+        let ya = y1 - ((y1 - y0) as f64 * f64::from(i + 1) / f64::from(steps)).round() as i32;
+        let yb = y1 - ((y1 - y0) as f64 * f64::from(i) / f64::from(steps)).round() as i32;
+        let t = (f64::from(i) + 0.5) / f64::from(steps);
+        side.draw(&Rectangle::new([(x0, ya), (x1, yb)], heat(t).filled()))
+            .map_err(s)?;
     }
     side.draw(&Rectangle::new([(x0, y0), (x1, y1)], MUTED.stroke_width(1)))
         .map_err(s)?;
     let tick = anchored(font(14.0), HPos::Left, VPos::Center);
-    side.draw_text(&group_indian(max), &tick, (x1 + 6, y0))
-        .map_err(s)?;
-    side.draw_text("0", &tick, (x1 + 6, y1)).map_err(s)?;
-    let note = font(14.0).color(&MUTED);
-    side.draw_text(&format!("min {}", group_indian(min)), &note, (8, y1 + 26))
-        .map_err(s)?;
-    side.draw_text(&format!("max {}", group_indian(max)), &note, (8, y1 + 46))
-        .map_err(s)?;
+    cv.text_in(&side, &group_indian(max), &tick, (x1 + 6, y0))?;
+    cv.text_in(&side, "0", &tick, (x1 + 6, y1))?;
+    let note = anchored(font(14.0).color(&MUTED), HPos::Left, VPos::Top);
+    cv.text_in(
+        &side,
+        &format!("min {}", group_indian(min)),
+        &note,
+        (8, y1 + 18),
+    )?;
+    cv.text_in(
+        &side,
+        &format!("max {}", group_indian(max)),
+        &note,
+        (8, y1 + 38),
+    )?;
     Ok(())
 }
 
@@ -925,6 +1302,7 @@ fn hour_weekday<DB: DrawingBackend>(
 // 3. Persona revenue share
 
 fn persona_share<DB: DrawingBackend>(
+    cv: &Canvas<DB>,
     area: &DrawingArea<DB, Shift>,
     agg: &Aggregates,
 ) -> Result<(), String> {
@@ -940,7 +1318,7 @@ fn persona_share<DB: DrawingBackend>(
         .collect();
     let total: f64 = revenue.iter().sum();
     if np == 0 || total <= 0.0 {
-        return no_data(area, "no revenue was recorded");
+        return no_data(cv, area, "no revenue was recorded");
     }
     let rev_share: Vec<f64> = revenue.iter().map(|r| 100.0 * r / total).collect();
     let active: Vec<u64> = (0..np)
@@ -972,53 +1350,58 @@ fn persona_share<DB: DrawingBackend>(
     if cust_share.is_some() {
         items.push(item(which, RGBColor(205, 205, 205), Mark::Box));
     }
-    let body = legend(area, &items)?;
+    let body = legend(cv, area, &items)?;
 
     let xmax_data = rev_share
         .iter()
         .chain(cust_share.iter().flatten())
         .fold(0.0_f64, |a, &b| a.max(b));
     let xmax = (xmax_data * 1.15).clamp(5.0, 115.0);
+    let x_axis = Keyed::nice(0.0, xmax, 8);
+    let y_axis = row_axis(np);
     let label_w = names
         .iter()
         .map(|n| text_width(&tick_font(), n))
         .max()
         .unwrap_or(0);
-    let mut chart = ChartBuilder::on(&body)
-        .margin(8)
-        .margin_right(24)
-        .x_label_area_size(46)
-        .y_label_area_size(label_w + 20)
-        .build_cartesian_2d(0.0..xmax, Keyed::new(0.0, np as f64, row_keys(np)))
-        .map_err(s)?;
-    let fmt_x = |x: &f64| format!("{x:.0}%");
-    let fmt_y = |y: &f64| row_at(*y, np).map(|r| names[r].clone()).unwrap_or_default();
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .bold_line_style(GRID)
-        .light_line_style(TRANSPARENT)
-        .axis_style(MUTED)
-        .x_labels(8)
-        .x_label_formatter(&fmt_x)
-        .y_label_formatter(&fmt_y)
-        .label_style(tick_font())
-        .axis_desc_style(desc_font())
-        .x_desc("Share of total (%)")
-        .draw()
-        .map_err(s)?;
+    let mut chart = plot_on(
+        &body,
+        x_axis.clone(),
+        y_axis.clone(),
+        Room {
+            left: label_w,
+            x_desc: true,
+            y_desc: false,
+            right: 24,
+        },
+    )?;
+    decorate(
+        cv,
+        &body,
+        &mut chart,
+        &x_axis,
+        &y_axis,
+        &Axes {
+            x_fmt: &|x| format!("{}%", short_number(x)),
+            y_fmt: &|y| row_at(y, np).map(|r| names[r].clone()).unwrap_or_default(),
+            x_desc: "Share of total (%)",
+            y_desc: "",
+            x_grid: true,
+            y_grid: false,
+        },
+    )?;
 
     let value_style = anchored(font(14.0), HPos::Left, VPos::Center);
     for p in 0..np {
-        let base = (np - 1 - p) as f64;
+        let base = row_base(p, np);
         let color = persona_color(p);
-        let mut bars = vec![(rev_share[p], color.mix(1.0), base + 0.2, base + 0.8)];
-        if let Some(cs) = &cust_share {
-            bars = vec![
+        let bars = match &cust_share {
+            Some(cs) => vec![
                 (rev_share[p], color.mix(1.0), base + 0.52, base + 0.86),
                 (cs[p], color.mix(0.38), base + 0.14, base + 0.48),
-            ];
-        }
+            ],
+            None => vec![(rev_share[p], color.mix(1.0), base + 0.2, base + 0.8)],
+        };
         for (v, c, y0, y1) in bars {
             chart
                 .draw_series(std::iter::once(Rectangle::new(
@@ -1026,12 +1409,8 @@ fn persona_share<DB: DrawingBackend>(
                     c.filled(),
                 )))
                 .map_err(s)?;
-            chart
-                .draw_series(std::iter::once(
-                    EmptyElement::at((v, (y0 + y1) / 2.0))
-                        + Text::new(format!("{v:.1}%"), (6, 0), value_style.clone()),
-                ))
-                .map_err(s)?;
+            let (px, py) = chart.backend_coord(&(v, (y0 + y1) / 2.0));
+            cv.text(&format!("{v:.1}%"), &value_style, (px + 6, py))?;
         }
     }
     Ok(())
@@ -1041,12 +1420,13 @@ fn persona_share<DB: DrawingBackend>(
 // 4. Basket value distribution
 
 fn basket_distribution<DB: DrawingBackend>(
+    cv: &Canvas<DB>,
     area: &DrawingArea<DB, Shift>,
     agg: &Aggregates,
 ) -> Result<(), String> {
     let names = persona_names(agg);
     let bins = BASKET_BINS;
-    // (persona, shares per bin in %)
+    // (persona, share of its baskets per bin, %)
     let series: Vec<(usize, Vec<f64>)> = agg
         .basket_histogram
         .iter()
@@ -1065,7 +1445,7 @@ fn basket_distribution<DB: DrawingBackend>(
         })
         .collect();
     if series.is_empty() {
-        return no_data(area, "no baskets were recorded");
+        return no_data(cv, area, "no baskets were recorded");
     }
     let nonzero: Vec<usize> = series
         .iter()
@@ -1084,7 +1464,7 @@ fn basket_distribution<DB: DrawingBackend>(
         .iter()
         .flat_map(|(_, v)| v.iter().copied())
         .fold(0.0_f64, f64::max)
-        * 1.12;
+        * 1.1;
 
     let items: Vec<LegendItem> = series
         .iter()
@@ -1096,7 +1476,7 @@ fn basket_distribution<DB: DrawingBackend>(
             item(name, persona_color(*p), Mark::Line)
         })
         .collect();
-    let body = legend(area, &items)?;
+    let body = legend(cv, area, &items)?;
 
     let decades: Vec<f64> = (x0 as i32..=x1 as i32).map(f64::from).collect();
     let minor: Vec<f64> = decades
@@ -1104,37 +1484,49 @@ fn basket_distribution<DB: DrawingBackend>(
         .flat_map(|d| (2..10).map(move |m| d + f64::from(m).log10()))
         .filter(|x| *x < x1)
         .collect();
-    let mut chart = ChartBuilder::on(&body)
-        .margin(8)
-        .margin_right(30)
-        .x_label_area_size(46)
-        .y_label_area_size(70)
-        .build_cartesian_2d(Keyed::new(x0, x1, decades).with_light(minor), 0.0..ymax)
-        .map_err(s)?;
-    let fmt_x = |x: &f64| format!("Rs {}", rupees_axis(10f64.powf(*x) * 100.0));
-    let fmt_y = |y: &f64| format!("{}%", short_number(*y));
-    chart
-        .configure_mesh()
-        .bold_line_style(GRID)
-        .light_line_style(RGBColor(242, 242, 242))
-        .axis_style(MUTED)
-        .x_label_formatter(&fmt_x)
-        .y_label_formatter(&fmt_y)
-        .label_style(tick_font())
-        .axis_desc_style(desc_font())
-        .x_desc("Basket value (log scale)")
-        .y_desc("Share of baskets (%)")
-        .draw()
-        .map_err(s)?;
+    let x_axis = Keyed::new(x0, x1, decades).with_light(minor);
+    let y_axis = Keyed::nice(0.0, ymax, 6);
+    let x_fmt = |x: f64| format!("Rs {}", rupees_axis(10f64.powf(x) * 100.0));
+    let y_fmt = |y: f64| format!("{}%", short_number(y));
+    let tick_w = y_axis
+        .keys
+        .iter()
+        .map(|&k| text_width(&tick_font(), &y_fmt(k)))
+        .max()
+        .unwrap_or(0);
+    let mut chart = plot_on(
+        &body,
+        x_axis.clone(),
+        y_axis.clone(),
+        Room {
+            left: tick_w,
+            x_desc: true,
+            y_desc: true,
+            right: 36,
+        },
+    )?;
+    decorate(
+        cv,
+        &body,
+        &mut chart,
+        &x_axis,
+        &y_axis,
+        &Axes {
+            x_fmt: &x_fmt,
+            y_fmt: &y_fmt,
+            x_desc: "Basket value (log scale)",
+            y_desc: "Share of baskets (%)",
+            x_grid: true,
+            y_grid: true,
+        },
+    )?;
     for (p, shares) in &series {
         let pts: Vec<(f64, f64)> = shares
             .iter()
             .enumerate()
             .map(|(i, &v)| {
-                (
-                    (basket_bin_edge(i) * basket_bin_edge(i + 1)).sqrt().log10(),
-                    v,
-                )
+                let centre = (basket_bin_edge(i) * basket_bin_edge(i + 1)).sqrt();
+                (centre.log10(), v)
             })
             .filter(|(x, _)| *x >= x0 && *x <= x1)
             .collect();
@@ -1148,7 +1540,25 @@ fn basket_distribution<DB: DrawingBackend>(
 // ---------------------------------------------------------------------------------------------
 // 5. Category mix
 
+/// The categories shown by name: the top `n` by their mean share of a persona's revenue
+/// (so a small persona's staples are not drowned by a big persona's basket).
+fn top_categories(share: &[Vec<f64>], nc: usize, n: usize) -> Vec<usize> {
+    let mut mean: Vec<(usize, f64)> = (0..nc)
+        .map(|c| {
+            let sum: f64 = share
+                .iter()
+                .map(|row| row.get(c).copied().unwrap_or(0.0))
+                .sum();
+            (c, sum / share.len().max(1) as f64)
+        })
+        .filter(|(_, m)| *m > 0.0)
+        .collect();
+    mean.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    mean.into_iter().take(n).map(|(c, _)| c).collect()
+}
+
 fn category_mix<DB: DrawingBackend>(
+    cv: &Canvas<DB>,
     area: &DrawingArea<DB, Shift>,
     agg: &Aggregates,
 ) -> Result<(), String> {
@@ -1165,21 +1575,34 @@ fn category_mix<DB: DrawingBackend>(
             .and_then(|row| row.get(c))
             .map_or(0.0, |cell| (cell.revenue_paise as f64).max(0.0))
     };
-    let mut totals: Vec<(usize, f64)> = (0..nc)
-        .map(|c| (c, (0..np).map(|p| rev(p, c)).sum()))
+    // Each persona's share of its revenue by category, %.
+    let share: Vec<Vec<f64>> = (0..np)
+        .map(|p| {
+            let total: f64 = (0..nc).map(|c| rev(p, c)).sum();
+            (0..nc)
+                .map(|c| {
+                    if total > 0.0 {
+                        100.0 * rev(p, c) / total
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        })
         .collect();
-    totals.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let grand: f64 = totals.iter().map(|t| t.1).sum();
-    if np == 0 || grand <= 0.0 {
-        return no_data(area, "no category revenue was recorded");
-    }
-    let top: Vec<usize> = totals
+    let sold: Vec<&Vec<f64>> = share
         .iter()
-        .filter(|t| t.1 > 0.0)
-        .take(TOP)
-        .map(|t| t.0)
+        .filter(|row| row.iter().any(|&v| v > 0.0))
         .collect();
-    let has_other = totals.iter().skip(top.len()).any(|t| t.1 > 0.0);
+    if np == 0 || sold.is_empty() {
+        return no_data(cv, area, "no category revenue was recorded");
+    }
+    let sold: Vec<Vec<f64>> = sold.into_iter().cloned().collect();
+    let top = top_categories(&sold, nc, TOP);
+    let rest: Vec<usize> = (0..nc).filter(|c| !top.contains(c)).collect();
+    let has_other = rest
+        .iter()
+        .any(|&c| sold.iter().any(|row| row.get(c).is_some_and(|&v| v > 0.0)));
     // Segments: (label, colour, categories)
     let mut segments: Vec<(String, RGBColor, Vec<usize>)> = top
         .iter()
@@ -1188,19 +1611,18 @@ fn category_mix<DB: DrawingBackend>(
             let name = agg
                 .categories
                 .get(c)
-                .map_or_else(|| format!("category {c}"), |n| pretty(n));
+                .map_or_else(|| format!("category {}", c + 1), |n| pretty(n));
             (name, CATEGORY_COLORS[k % CATEGORY_COLORS.len()], vec![c])
         })
         .collect();
     if has_other {
-        let rest = (0..nc).filter(|c| !top.contains(c)).collect();
-        segments.push(("other".to_string(), OTHER_COLOR, rest));
+        segments.push(("other categories".to_string(), OTHER_COLOR, rest));
     }
     let items: Vec<LegendItem> = segments
         .iter()
         .map(|(n, c, _)| item(n.clone(), *c, Mark::Box))
         .collect();
-    let body = legend(area, &items)?;
+    let body = legend(cv, area, &items)?;
 
     let row_name = |p: usize| {
         names
@@ -1212,87 +1634,81 @@ fn category_mix<DB: DrawingBackend>(
         .map(|p| text_width(&tick_font(), &row_name(p)))
         .max()
         .unwrap_or(0);
-    let mut chart = ChartBuilder::on(&body)
-        .margin(8)
-        .margin_right(24)
-        .x_label_area_size(46)
-        .y_label_area_size(label_w + 20)
-        .build_cartesian_2d(0.0..100.0, Keyed::new(0.0, np as f64, row_keys(np)))
-        .map_err(s)?;
-    let fmt_x = |x: &f64| format!("{x:.0}%");
-    let fmt_y = |y: &f64| row_at(*y, np).map(&row_name).unwrap_or_default();
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .bold_line_style(GRID)
-        .light_line_style(TRANSPARENT)
-        .axis_style(MUTED)
-        .x_labels(11)
-        .x_label_formatter(&fmt_x)
-        .y_label_formatter(&fmt_y)
-        .label_style(tick_font())
-        .axis_desc_style(desc_font())
-        .x_desc("Share of the persona's revenue (%)")
-        .draw()
-        .map_err(s)?;
+    let x_axis = Keyed::new(0.0, 100.0, (0..=10).map(|i| f64::from(i) * 10.0).collect());
+    let y_axis = row_axis(np);
+    let mut chart = plot_on(
+        &body,
+        x_axis.clone(),
+        y_axis.clone(),
+        Room {
+            left: label_w,
+            x_desc: true,
+            y_desc: false,
+            right: 24,
+        },
+    )?;
+    decorate(
+        cv,
+        &body,
+        &mut chart,
+        &x_axis,
+        &y_axis,
+        &Axes {
+            x_fmt: &|x| format!("{x:.0}%"),
+            y_fmt: &|y| row_at(y, np).map(row_name).unwrap_or_default(),
+            x_desc: "Share of the persona's revenue (%)",
+            y_desc: "",
+            x_grid: true,
+            y_grid: false,
+        },
+    )?;
 
     let px_per_pct = {
         let a = chart.backend_coord(&(0.0, 0.0)).0;
         let b = chart.backend_coord(&(100.0, 0.0)).0;
         f64::from(b - a) / 100.0
     };
-    for p in 0..np {
-        let base = (np - 1 - p) as f64;
+    let muted = anchored(font(14.0).color(&MUTED), HPos::Left, VPos::Center);
+    for (p, row) in share.iter().enumerate() {
+        let base = row_base(p, np);
         let (y0, y1) = (base + 0.18, base + 0.82);
-        let persona_total: f64 = (0..nc).map(|c| rev(p, c)).sum();
-        if persona_total <= 0.0 {
-            chart
-                .draw_series(std::iter::once(
-                    EmptyElement::at((0.0, base + 0.5))
-                        + Text::new(
-                            "no sales",
-                            (8, 0),
-                            anchored(font(14.0).color(&MUTED), HPos::Left, VPos::Center),
-                        ),
-                ))
-                .map_err(s)?;
+        if row.iter().all(|&v| v <= 0.0) {
+            let (px, py) = chart.backend_coord(&(0.0, base + 0.5));
+            cv.text("no sales", &muted, (px + 8, py))?;
             continue;
         }
         let mut x = 0.0;
         for (_, color, cats) in &segments {
-            let share = 100.0 * cats.iter().map(|&c| rev(p, c)).sum::<f64>() / persona_total;
-            if share <= 0.0 {
+            let part: f64 = cats
+                .iter()
+                .map(|&c| row.get(c).copied().unwrap_or(0.0))
+                .sum();
+            if part <= 0.0 {
                 continue;
             }
-            let (a, b) = (x, (x + share).min(100.0));
+            let (a, b) = (x, (x + part).min(100.0));
+            let corners = [(a, y0), (b, y1)];
             chart
-                .draw_series(std::iter::once(Rectangle::new(
-                    [(a, y0), (b, y1)],
-                    color.filled(),
-                )))
+                .draw_series([
+                    Rectangle::new(corners, color.filled()),
+                    Rectangle::new(corners, WHITE.stroke_width(1)),
+                ])
                 .map_err(s)?;
-            chart
-                .draw_series(std::iter::once(Rectangle::new(
-                    [(a, y0), (b, y1)],
-                    WHITE.stroke_width(1),
-                )))
-                .map_err(s)?;
-            let text = format!("{share:.0}%");
+            let text = format!("{part:.0}%");
             let style = font(13.0);
-            if f64::from(text_width(&style, &text)) + 6.0 <= share * px_per_pct {
-                let (r, g, bl) = (color.0 as f64, color.1 as f64, color.2 as f64);
+            if f64::from(text_width(&style, &text)) + 8.0 <= part * px_per_pct {
+                let (r, g, bl) = (f64::from(color.0), f64::from(color.1), f64::from(color.2));
                 let ink: &'static RGBColor = if 0.299 * r + 0.587 * g + 0.114 * bl < 150.0 {
                     &WHITE
                 } else {
                     &INK
                 };
-                chart
-                    .draw_series(std::iter::once(Text::new(
-                        text,
-                        ((a + b) / 2.0, base + 0.5),
-                        anchored(style.color(ink), HPos::Center, VPos::Center),
-                    )))
-                    .map_err(s)?;
+                let pos = chart.backend_coord(&((a + b) / 2.0, base + 0.5));
+                cv.text(
+                    &text,
+                    &anchored(style.color(ink), HPos::Center, VPos::Center),
+                    pos,
+                )?;
             }
             x = b;
         }
@@ -1366,12 +1782,14 @@ fn uplift(agg: &Aggregates) -> Vec<Uplift> {
 }
 
 fn festival_uplift<DB: DrawingBackend>(
+    cv: &Canvas<DB>,
     area: &DrawingArea<DB, Shift>,
     agg: &Aggregates,
 ) -> Result<(), String> {
     let rows = uplift(agg);
     if rows.is_empty() {
         return no_data(
+            cv,
             area,
             "no event days with event-free days to compare against",
         );
@@ -1387,44 +1805,51 @@ fn festival_uplift<DB: DrawingBackend>(
     let up = RGBColor(242, 142, 43);
     let down = RGBColor(121, 151, 181);
     let body = legend(
+        cv,
         area,
         &[
             item("Above an ordinary day", up, Mark::Box),
             item("Below an ordinary day", down, Mark::Box),
+            item("Ordinary day (1x)", INK, Mark::Line),
         ],
     )?;
     let xmax = rows.iter().map(|u| u.ratio).fold(1.0_f64, f64::max) * 1.15;
+    let x_axis = Keyed::nice(0.0, xmax, 8);
+    let y_axis = row_axis(n);
     let label_w = labels
         .iter()
         .map(|l| text_width(&tick_font(), l))
         .max()
         .unwrap_or(0);
-    let mut chart = ChartBuilder::on(&body)
-        .margin(8)
-        .margin_right(24)
-        .x_label_area_size(46)
-        .y_label_area_size(label_w + 20)
-        .build_cartesian_2d(0.0..xmax, Keyed::new(0.0, n as f64, row_keys(n)))
-        .map_err(s)?;
-    let fmt_x = |x: &f64| format!("{}x", short_number(*x));
-    let fmt_y = |y: &f64| row_at(*y, n).map(|r| labels[r].clone()).unwrap_or_default();
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .bold_line_style(GRID)
-        .light_line_style(TRANSPARENT)
-        .axis_style(MUTED)
-        .x_labels(8)
-        .x_label_formatter(&fmt_x)
-        .y_label_formatter(&fmt_y)
-        .label_style(tick_font())
-        .axis_desc_style(desc_font())
-        .x_desc("Revenue relative to event-free days of the same weekday")
-        .draw()
-        .map_err(s)?;
+    let mut chart = plot_on(
+        &body,
+        x_axis.clone(),
+        y_axis.clone(),
+        Room {
+            left: label_w,
+            x_desc: true,
+            y_desc: false,
+            right: 24,
+        },
+    )?;
+    decorate(
+        cv,
+        &body,
+        &mut chart,
+        &x_axis,
+        &y_axis,
+        &Axes {
+            x_fmt: &|x| format!("{}x", short_number(x)),
+            y_fmt: &|y| row_at(y, n).map(|r| labels[r].clone()).unwrap_or_default(),
+            x_desc: "Revenue relative to event-free days of the same weekday",
+            y_desc: "",
+            x_grid: true,
+            y_grid: false,
+        },
+    )?;
     let value_style = anchored(font(14.0), HPos::Left, VPos::Center);
     for (r, u) in rows.iter().enumerate() {
-        let base = (n - 1 - r) as f64;
+        let base = row_base(r, n);
         let color = if u.ratio >= 1.0 { up } else { down };
         chart
             .draw_series(std::iter::once(Rectangle::new(
@@ -1432,12 +1857,8 @@ fn festival_uplift<DB: DrawingBackend>(
                 color.filled(),
             )))
             .map_err(s)?;
-        chart
-            .draw_series(std::iter::once(
-                EmptyElement::at((u.ratio, base + 0.5))
-                    + Text::new(format!("{:.2}x", u.ratio), (6, 0), value_style.clone()),
-            ))
-            .map_err(s)?;
+        let (px, py) = chart.backend_coord(&(u.ratio, base + 0.5));
+        cv.text(&format!("{:.2}x", u.ratio), &value_style, (px + 6, py))?;
     }
     chart
         .draw_series(DashedLineSeries::new(
@@ -1454,6 +1875,7 @@ fn festival_uplift<DB: DrawingBackend>(
 // 7. Loyalty and churn
 
 fn loyalty_churn<DB: DrawingBackend>(
+    cv: &Canvas<DB>,
     area: &DrawingArea<DB, Shift>,
     agg: &Aggregates,
 ) -> Result<(), String> {
@@ -1462,20 +1884,20 @@ fn loyalty_churn<DB: DrawingBackend>(
     let n = days.len();
     let np = names.len();
     if n == 0 || np == 0 {
-        return no_data(area, "no simulated days");
+        return no_data(cv, area, "no simulated days");
     }
     let items: Vec<LegendItem> = names
         .iter()
         .enumerate()
         .map(|(p, name)| item(name.clone(), persona_color(p), Mark::Box))
         .collect();
-    let body = legend(area, &items)?;
+    let body = legend(cv, area, &items)?;
     let panels = body.split_evenly((1, 2));
     let (left, right) = (&panels[0], &panels[1]);
-    let fmt_x = |x: &f64| day_label(days, *x);
-    let caption = font(17.0);
+    let x_fmt = |x: f64| day_label(days, x);
 
     // Left: mean loyalty of active customers.
+    let left = caption(cv, left, "Mean loyalty of active customers (0–1)")?;
     let series: Vec<(usize, Vec<(f64, f64)>)> = (0..np)
         .map(|p| {
             let pts = days
@@ -1501,30 +1923,36 @@ fn loyalty_churn<DB: DrawingBackend>(
         let pad = ((hi - lo) * 0.15).max(0.02);
         let (y0, y1) = ((lo - pad).max(0.0), (hi + pad).min(1.0));
         let (w, _) = left.dim_in_pixel();
-        let mut chart = ChartBuilder::on(left)
-            .caption("Mean loyalty of active customers", caption.clone())
-            .margin(8)
-            .margin_right(16)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(
-                Keyed::new(-0.5, n as f64 - 0.5, day_keys(n, w.saturating_sub(80))),
-                y0..y1,
-            )
-            .map_err(s)?;
-        let fmt_y = |y: &f64| format!("{y:.2}");
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .bold_line_style(GRID)
-            .light_line_style(TRANSPARENT)
-            .axis_style(MUTED)
-            .y_labels(6)
-            .x_label_formatter(&fmt_x)
-            .y_label_formatter(&fmt_y)
-            .label_style(tick_font())
-            .draw()
-            .map_err(s)?;
+        let x_axis = day_axis(n, w.saturating_sub(80));
+        let y_axis = Keyed::nice(y0, y1, 6);
+        let decimals = fixed_decimals(&y_axis.keys);
+        let y_fmt = |y: f64| format!("{y:.decimals$}");
+        let mut chart = plot_on(
+            &left,
+            x_axis.clone(),
+            y_axis.clone(),
+            Room {
+                left: text_width(&tick_font(), "0.00"),
+                x_desc: false,
+                y_desc: false,
+                right: 16,
+            },
+        )?;
+        decorate(
+            cv,
+            &left,
+            &mut chart,
+            &x_axis,
+            &y_axis,
+            &Axes {
+                x_fmt: &x_fmt,
+                y_fmt: &y_fmt,
+                x_desc: "",
+                y_desc: "",
+                x_grid: false,
+                y_grid: true,
+            },
+        )?;
         for (p, pts) in series {
             let color = persona_color(p);
             if pts.len() == 1 {
@@ -1537,43 +1965,55 @@ fn loyalty_churn<DB: DrawingBackend>(
                 .map_err(s)?;
         }
     } else {
-        no_data(left, "no loyalty samples")?;
+        no_data(cv, &left, "no loyalty samples")?;
     }
 
     // Right: customers churned per day, stacked by persona.
+    let right = caption(cv, right, "Customers churned per day")?;
     let churned = |d: &Day, p: usize| d.churned.get(p).copied().unwrap_or(0) as f64;
     let top = days
         .iter()
         .map(|d| (0..np).map(|p| churned(d, p)).sum::<f64>())
         .fold(0.0_f64, f64::max);
     if top <= 0.0 {
-        return no_data(right, "no customers churned");
+        return no_data(cv, &right, "no customers churned");
     }
     let (w, _) = right.dim_in_pixel();
-    let mut chart = ChartBuilder::on(right)
-        .caption("Customers churned per day", caption)
-        .margin(8)
-        .margin_right(16)
-        .x_label_area_size(40)
-        .y_label_area_size(56)
-        .build_cartesian_2d(
-            Keyed::new(-0.5, n as f64 - 0.5, day_keys(n, w.saturating_sub(80))),
-            0.0..top * 1.1,
-        )
-        .map_err(s)?;
-    let fmt_y = |y: &f64| group_indian(y.max(0.0).round() as u64);
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .bold_line_style(GRID)
-        .light_line_style(TRANSPARENT)
-        .axis_style(MUTED)
-        .y_labels(6)
-        .x_label_formatter(&fmt_x)
-        .y_label_formatter(&fmt_y)
-        .label_style(tick_font())
-        .draw()
-        .map_err(s)?;
+    let x_axis = day_axis(n, w.saturating_sub(80));
+    let y_axis = Keyed::nice(0.0, top * 1.08, 6);
+    let y_fmt = |y: f64| group_indian(y.max(0.0).round() as u64);
+    let tick_w = y_axis
+        .keys
+        .iter()
+        .map(|&k| text_width(&tick_font(), &y_fmt(k)))
+        .max()
+        .unwrap_or(0);
+    let mut chart = plot_on(
+        &right,
+        x_axis.clone(),
+        y_axis.clone(),
+        Room {
+            left: tick_w,
+            x_desc: false,
+            y_desc: false,
+            right: 16,
+        },
+    )?;
+    decorate(
+        cv,
+        &right,
+        &mut chart,
+        &x_axis,
+        &y_axis,
+        &Axes {
+            x_fmt: &x_fmt,
+            y_fmt: &y_fmt,
+            x_desc: "",
+            y_desc: "",
+            x_grid: false,
+            y_grid: true,
+        },
+    )?;
     let half = if n > 60 { 0.5 } else { 0.38 };
     chart
         .draw_series(days.iter().enumerate().flat_map(|(d, day)| {
@@ -1604,10 +2044,6 @@ mod tests {
         }
     }
 
-    pub(super) fn sample_pub() -> Aggregates {
-        sample()
-    }
-
     /// 3 days, 2 personas, 3 categories, one festival day (Diwali).
     fn sample() -> Aggregates {
         let day = |date: &str, weekday: u8, festival: bool, events: &str, k: i64| Day {
@@ -1634,11 +2070,18 @@ mod tests {
                 *c = cell(1_000, (w as u64 + 1) * (1 + (h as u64 % 7)));
             }
         }
-        let mut hist = vec![vec![0u64; BASKET_BINS]; 2];
-        for i in 10..35 {
-            hist[0][i] = 50 - (i as u64).abs_diff(24) * 3;
-            hist[1][i] = 50 - (i as u64).abs_diff(18) * 3;
-        }
+        let hump = |peak: u64| -> Vec<u64> {
+            (0..BASKET_BINS as u64)
+                .map(|i| {
+                    if (10..35).contains(&i) {
+                        50 - i.abs_diff(peak) * 3
+                    } else {
+                        0
+                    }
+                })
+                .collect()
+        };
+        let hist = vec![hump(24), hump(18)];
         Aggregates {
             scenario: "test".to_string(),
             personas: vec!["premium".to_string(), "budget".to_string()],
@@ -1753,14 +2196,43 @@ mod tests {
 
     #[test]
     fn rupee_axis_labels() {
-        assert_eq!(rupees_axis(1_250_000_00.0), "12.5 L");
+        assert_eq!(rupees_axis(125_000_000.0), "12.5 L");
         assert_eq!(rupees_axis(1.2e9), "1.2 Cr");
         assert_eq!(rupees_axis(500_000.0), "5K");
         assert_eq!(rupees_axis(0.0), "0");
         assert_eq!(rupees_axis(25_000.0), "250");
         assert_eq!(rupees_axis(1e12), "1000 Cr");
-        assert_eq!(rupees_axis(-150_000_00.0), "-1.5 L");
+        assert_eq!(rupees_axis(-15_000_000.0), "-1.5 L");
         assert_eq!(rupees_axis(f64::NAN), "");
+    }
+
+    #[test]
+    fn font_metrics_match_the_glyf_table() {
+        // Left side bearings equal each glyph's xMin in `glyf` (checked independently).
+        let (regular, bold) = faces();
+        let (regular, bold) = (regular.as_ref().unwrap(), bold.as_ref().unwrap());
+        assert_eq!(regular.lsb('o'), Some(113));
+        assert_eq!(regular.lsb('p'), Some(186));
+        assert_eq!(regular.lsb('j'), Some(-37));
+        assert_eq!(regular.lsb('₹'), Some(106));
+        assert_eq!(bold.lsb('o'), Some(88));
+        assert_eq!(bold.lsb('T'), Some(10));
+        assert_eq!(regular.height, 2384.0);
+        assert_eq!(regular.bearing_px('p', 15.0), 1);
+        assert_eq!(regular.lsb('\u{10FFFF}'), None);
+    }
+
+    #[test]
+    fn nice_axis_ticks() {
+        assert_eq!(
+            nice_ticks(0.0, 10.0, 5),
+            vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+        );
+        assert_eq!(nice_ticks(0.53, 0.77, 6), vec![0.55, 0.6, 0.65, 0.7, 0.75]);
+        assert_eq!(nice_ticks(0.0, 0.0, 5), vec![0.0]);
+        assert_eq!(fixed_decimals(&[0.4, 0.5, 0.6]), 1);
+        assert_eq!(fixed_decimals(&[0.55, 0.6]), 2);
+        assert_eq!(fixed_decimals(&[0.0, 50.0]), 0);
     }
 
     #[test]
@@ -1772,134 +2244,5 @@ mod tests {
         );
         assert_eq!(day_keys(0, 880), Vec::<f64>::new());
         assert_eq!(day_keys(365, 880).len(), 7);
-    }
-}
-
-#[cfg(test)]
-mod review_tmp {
-    use super::*;
-    use crate::analytics::{Cell, basket_bin};
-    use chrono::{Datelike, Timelike};
-    use std::collections::HashMap;
-
-    #[test]
-    fn review_dump() {
-        let out = Path::new("/tmp/bazaar_charts");
-        render_all(&tests_sample(), &out.join("sample")).unwrap();
-        render_all(&Aggregates::default(), &out.join("empty")).unwrap();
-        let base = Path::new("/work/main/out/diwali");
-        if !base.join("daily_metrics.csv").exists() {
-            return;
-        }
-        let personas = [
-            "premium",
-            "family",
-            "young_professional",
-            "senior",
-            "budget",
-        ];
-        let labels = [
-            "Premium Shopper",
-            "Family Shopper",
-            "Young Professional",
-            "Senior Citizen",
-            "Budget Shopper",
-        ];
-        let pidx = |s: &str| personas.iter().position(|p| *p == s).unwrap();
-        let mut days: Vec<Day> = Vec::new();
-        let mut rd = csv::Reader::from_path(base.join("daily_metrics.csv")).unwrap();
-        for r in rd.records() {
-            let r = r.unwrap();
-            let date = r[0].to_string();
-            if days.last().map(|d| d.date != date).unwrap_or(true) {
-                let nd = chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d").unwrap();
-                days.push(Day {
-                    date: date.clone(),
-                    weekday: nd.weekday().num_days_from_monday() as u8,
-                    festival: &r[14] == "true",
-                    weekend: &r[15] == "true",
-                    events: r[16].to_string(),
-                    personas: vec![Cell::default(); 5],
-                    category_revenue: vec![],
-                    churned: vec![0; 5],
-                    active: vec![0; 5],
-                    loyalty: vec![[0; LOYALTY_BINS]; 5],
-                });
-            }
-            let d = days.last_mut().unwrap();
-            let p = pidx(&r[1]);
-            d.personas[p].revenue_paise = (r[8].parse::<f64>().unwrap() * 100.0) as i64;
-            d.personas[p].transactions = r[7].parse().unwrap();
-            d.churned[p] = r[4].parse().unwrap();
-            d.active[p] = r[2].parse().unwrap();
-        }
-        let mut hw = vec![vec![Cell::default(); 24]; 7];
-        let mut hist = vec![vec![0u64; BASKET_BINS]; 5];
-        let mut txp: HashMap<u64, usize> = HashMap::new();
-        let mut rd = csv::Reader::from_path(base.join("transactions.csv")).unwrap();
-        for r in rd.records() {
-            let r = r.unwrap();
-            let t = chrono::NaiveDateTime::parse_from_str(&r[1], "%Y-%m-%dT%H:%M:%S").unwrap();
-            let p = pidx(&r[3]);
-            let paise = (r[4].parse::<f64>().unwrap() * 100.0) as i64;
-            hw[t.weekday().num_days_from_monday() as usize][t.hour() as usize].transactions += 1;
-            hist[p][basket_bin(paise)] += 1;
-            txp.insert(r[0].parse().unwrap(), p);
-        }
-        let mut cats: Vec<String> = Vec::new();
-        let mut cp = vec![Vec::<Cell>::new(); 5];
-        let mut rd = csv::Reader::from_path(base.join("line_items.csv")).unwrap();
-        for r in rd.records() {
-            let r = r.unwrap();
-            let c = match cats.iter().position(|c| *c == r[2]) {
-                Some(c) => c,
-                None => {
-                    cats.push(r[2].to_string());
-                    cats.len() - 1
-                }
-            };
-            let p = txp[&r[0].parse::<u64>().unwrap()];
-            if cp[p].len() <= c {
-                cp[p].resize(c + 1, Cell::default());
-            }
-            cp[p][c].revenue_paise += (r[5].parse::<f64>().unwrap() * 100.0) as i64;
-        }
-        let mut loy = vec![[0u64; LOYALTY_BINS]; 5];
-        let mut rd = csv::Reader::from_path(base.join("customers.csv")).unwrap();
-        for r in rd.records() {
-            let r = r.unwrap();
-            if !r[12].is_empty() {
-                continue;
-            }
-            let l: f64 = r[6].parse().unwrap();
-            loy[pidx(&r[1])][((l * 10.0) as usize).min(9)] += 1;
-        }
-        let n = days.len();
-        for (i, d) in days.iter_mut().enumerate() {
-            for p in 0..5 {
-                let mut h = loy[p];
-                let shift = (n - i) as u64 * 20;
-                h[3] += shift;
-                d.loyalty[p] = h;
-            }
-        }
-        let agg = Aggregates {
-            scenario: "diwali".into(),
-            personas: personas.iter().map(|s| s.to_string()).collect(),
-            labels: labels.iter().map(|s| s.to_string()).collect(),
-            customers: vec![15000, 25000, 25000, 15000, 20000],
-            categories: cats,
-            groups: vec![],
-            days,
-            hour_weekday: hw,
-            category_persona: cp,
-            basket_histogram: hist,
-            budget: vec![],
-        };
-        render_all(&agg, &out.join("diwali")).unwrap();
-    }
-
-    fn tests_sample() -> Aggregates {
-        super::tests::sample_pub()
     }
 }
