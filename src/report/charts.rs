@@ -154,7 +154,7 @@ impl Kind {
             Kind::HourWeekday => "Transactions by hour and weekday",
             Kind::PersonaShare => "Share of revenue and customers by persona",
             Kind::Basket => "Basket value distribution by persona",
-            Kind::CategoryMix => "Revenue by category, per persona",
+            Kind::CategoryMix => "Revenue by category group, per persona",
             Kind::FestivalUplift => "Revenue uplift on festival and event days",
             Kind::LoyaltyChurn => "Loyalty and churn by persona",
         }
@@ -1598,8 +1598,50 @@ fn category_mix<DB: DrawingBackend>(
         return no_data(cv, area, "no category revenue was recorded");
     }
     let sold: Vec<Vec<f64>> = sold.into_iter().cloned().collect();
-    let top = top_categories(&sold, nc, TOP);
-    let rest: Vec<usize> = (0..nc).filter(|c| !top.contains(c)).collect();
+    // Bars are split by category group when every category has one (a catalog of dozens of
+    // categories reads better as a dozen groups), else by category.
+    let grouped = !agg.groups.is_empty()
+        && agg.groups.len() == nc
+        && agg.groups.iter().all(|g| !g.is_empty());
+    let units: Vec<(String, Vec<usize>)> = if grouped {
+        let mut units: Vec<(String, Vec<usize>)> = Vec::new();
+        for (c, g) in agg.groups.iter().enumerate() {
+            match units.iter_mut().find(|u| &u.0 == g) {
+                Some(u) => u.1.push(c),
+                None => units.push((g.clone(), vec![c])),
+            }
+        }
+        units
+    } else {
+        (0..nc)
+            .map(|c| {
+                let name = agg
+                    .categories
+                    .get(c)
+                    .cloned()
+                    .unwrap_or_else(|| format!("category {}", c + 1));
+                (name, vec![c])
+            })
+            .collect()
+    };
+    let unit_share: Vec<Vec<f64>> = sold
+        .iter()
+        .map(|row| {
+            units
+                .iter()
+                .map(|u| {
+                    u.1.iter()
+                        .map(|&c| row.get(c).copied().unwrap_or(0.0))
+                        .sum()
+                })
+                .collect()
+        })
+        .collect();
+    let top = top_categories(&unit_share, units.len(), TOP);
+    let rest: Vec<usize> = (0..units.len())
+        .filter(|u| !top.contains(u))
+        .flat_map(|u| units[u].1.clone())
+        .collect();
     let has_other = rest
         .iter()
         .any(|&c| sold.iter().any(|row| row.get(c).is_some_and(|&v| v > 0.0)));
@@ -1607,16 +1649,21 @@ fn category_mix<DB: DrawingBackend>(
     let mut segments: Vec<(String, RGBColor, Vec<usize>)> = top
         .iter()
         .enumerate()
-        .map(|(k, &c)| {
-            let name = agg
-                .categories
-                .get(c)
-                .map_or_else(|| format!("category {}", c + 1), |n| pretty(n));
-            (name, CATEGORY_COLORS[k % CATEGORY_COLORS.len()], vec![c])
+        .map(|(k, &u)| {
+            (
+                pretty(&units[u].0),
+                CATEGORY_COLORS[k % CATEGORY_COLORS.len()],
+                units[u].1.clone(),
+            )
         })
         .collect();
     if has_other {
-        segments.push(("other categories".to_string(), OTHER_COLOR, rest));
+        let label = if grouped {
+            "other groups"
+        } else {
+            "other categories"
+        };
+        segments.push((label.to_string(), OTHER_COLOR, rest));
     }
     let items: Vec<LegendItem> = segments
         .iter()
