@@ -10,9 +10,8 @@
 use std::io::{BufRead, BufReader};
 
 use bevy_ecs::prelude::*;
-use bevy_utils::Parallel;
 
-use super::features::{CustomerState, FeatureSpec, Observed};
+use super::features::{CustomerState, FeatureBatch, FeatureSpec, Observed};
 use crate::calendar::Clock;
 use crate::components::*;
 use crate::output::table::Table;
@@ -39,8 +38,7 @@ pub struct FeatureExport {
     options: ExportOptions,
     days: u32,
     partial: Option<Table>,
-    rows: Parallel<(Vec<u32>, Vec<f32>)>,
-    merged: Vec<(u32, u32)>,
+    batch: FeatureBatch<()>,
 }
 
 impl FeatureExport {
@@ -59,8 +57,7 @@ impl FeatureExport {
             options,
             days,
             partial: Some(Table::create(dir, PARTIAL_FILE, &header)?),
-            rows: Parallel::default(),
-            merged: Vec::new(),
+            batch: FeatureBatch::default(),
         })
     }
 
@@ -86,13 +83,13 @@ pub fn snapshot_features(
     let export = &mut *export;
     let spec = &export.spec;
     let width = spec.len();
+    let batch = &export.batch;
     customers
         .contiguous_par_iter()
         .expect("customer components are table-stored")
         .for_each_init(
-            || export.rows.borrow_local_mut(),
+            || batch.local(),
             |rows, (ids, persona, demographics, budget, loyalty, recency, ledger, engagement)| {
-                let (agents, values) = &mut **rows;
                 for i in 0..ids.len() {
                     if !engagement[i].is_active() {
                         continue;
@@ -106,30 +103,14 @@ pub fn snapshot_features(
                         ledger: &ledger[i],
                         engagement: &engagement[i],
                     };
-                    agents.push(ids[i].0);
-                    let start = values.len();
-                    values.resize(start + width, 0.0);
-                    spec.extract(&state, day, &mut values[start..]);
+                    rows.push(ids[i].0, (), spec, &state, day);
                 }
             },
         );
-    // Merge in customer order: (agent, position in its thread's buffer) per row.
-    let mut merged = std::mem::take(&mut export.merged);
-    merged.clear();
-    let buffers: Vec<(Vec<u32>, Vec<f32>)> = export.rows.iter_mut().map(std::mem::take).collect();
-    for (b, (agents, _)) in buffers.iter().enumerate() {
-        merged.extend(
-            agents
-                .iter()
-                .enumerate()
-                .map(|(k, a)| (*a, (b << 24 | k) as u32)),
-        );
-    }
-    merged.sort_unstable_by_key(|m| m.0);
+    export.batch.finish(width);
     if let Some(table) = &mut export.partial {
-        for &(agent, at) in &merged {
-            let (b, k) = ((at >> 24) as usize, (at & 0xff_ffff) as usize);
-            let values = &buffers[b].1[k * width..(k + 1) * width];
+        for (row, &(agent, ())) in export.batch.keys.iter().enumerate() {
+            let values = &export.batch.x[row * width..(row + 1) * width];
             let written = table.row_with(|r| {
                 r.int(agent).int(day);
                 for v in values {
@@ -142,7 +123,6 @@ pub fn snapshot_features(
             }
         }
     }
-    export.merged = merged;
 }
 
 /// Finishes the table: joins each row's label from the customers' churn days (indexed by

@@ -5,6 +5,8 @@
 //! Every feature is computed from the customer's state at the end of a day, never from the
 //! future, so a training table built from them has no leakage.
 
+use bevy_utils::Parallel;
+
 use crate::components::*;
 
 /// Days-since values are capped here (a lapsed customer is simply "long ago").
@@ -205,6 +207,98 @@ impl FeatureSpec {
                     f32::from(u8::from(self.persona_index[k] == Some(c.persona)))
                 }
             };
+        }
+    }
+}
+
+/// One thread's share of a [`FeatureBatch`].
+pub struct ThreadRows<K> {
+    keys: Vec<(u32, K)>,
+    values: Vec<f32>,
+}
+
+impl<K> Default for ThreadRows<K> {
+    fn default() -> Self {
+        Self {
+            keys: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+}
+
+impl<K> ThreadRows<K> {
+    /// Extracts one customer's features on `day`.
+    #[inline]
+    pub fn push(
+        &mut self,
+        agent: u32,
+        key: K,
+        spec: &FeatureSpec,
+        state: &CustomerState<'_>,
+        day: u32,
+    ) {
+        self.keys.push((agent, key));
+        let start = self.values.len();
+        self.values.resize(start + spec.len(), 0.0);
+        spec.extract(state, day, &mut self.values[start..]);
+    }
+}
+
+/// Features of many customers, extracted in parallel (each thread into its own
+/// [`ThreadRows`]) and then put in customer-id order, so everything downstream — batches,
+/// scores, draws, written rows — is the same whatever the threads did. Buffers are reused
+/// from one batch to the next.
+pub struct FeatureBatch<K: Send> {
+    threads: Parallel<ThreadRows<K>>,
+    order: Vec<(u32, u32, u32)>,
+    /// `(customer id, key)` of each row, in customer-id order.
+    pub keys: Vec<(u32, K)>,
+    /// The rows' features, row-major, in the same order.
+    pub x: Vec<f32>,
+}
+
+impl<K: Send> Default for FeatureBatch<K> {
+    fn default() -> Self {
+        Self {
+            threads: Parallel::default(),
+            order: Vec::new(),
+            keys: Vec::new(),
+            x: Vec::new(),
+        }
+    }
+}
+
+impl<K: Send + Copy> FeatureBatch<K> {
+    /// This thread's rows (for `for_each_init`).
+    pub fn local(&self) -> impl std::ops::DerefMut<Target = ThreadRows<K>> + '_ {
+        self.threads.borrow_local_mut()
+    }
+
+    /// Orders every thread's rows by customer id into `keys` and `x`, and empties the
+    /// thread buffers.
+    pub fn finish(&mut self, width: usize) {
+        self.order.clear();
+        self.keys.clear();
+        self.x.clear();
+        let threads: Vec<&mut ThreadRows<K>> = self.threads.iter_mut().collect();
+        for (t, rows) in threads.iter().enumerate() {
+            self.order.extend(
+                rows.keys
+                    .iter()
+                    .enumerate()
+                    .map(|(k, key)| (key.0, t as u32, k as u32)),
+            );
+        }
+        self.order.sort_unstable_by_key(|o| o.0);
+        for &(_, t, k) in &self.order {
+            let (t, k) = (t as usize, k as usize);
+            self.keys.push(threads[t].keys[k]);
+            self.x
+                .extend_from_slice(&threads[t].values[k * width..(k + 1) * width]);
+        }
+        for rows in threads {
+            rows.keys.clear();
+            rows.values.clear();
         }
     }
 }

@@ -16,11 +16,10 @@
 use std::time::{Duration, Instant};
 
 use bevy_ecs::prelude::*;
-use bevy_utils::Parallel;
 
 use crate::calendar::Clock;
 use crate::components::*;
-use crate::ml::features::CustomerState;
+use crate::ml::features::{CustomerState, FeatureBatch};
 use crate::ml::model::ChurnModel;
 use crate::persona::ChurnCause;
 use crate::rng::{Purpose, Stream};
@@ -29,22 +28,12 @@ use crate::sim::{Model, Plugin, SimBuilder, SimSet};
 use crate::systems::attrition::{ChurnBuffers, ChurnDriver, ChurnRecord, draw_attrition};
 use crate::systems::observe::RetentionToday;
 
-/// One thread's extracted rows.
-#[derive(Default)]
-struct Rows {
-    keys: Vec<(u32, Entity, u8)>,
-    values: Vec<f32>,
-}
-
 /// The churn model and its working buffers (reused between scorings).
 #[derive(Resource)]
 pub struct ChurnScorer {
     model: ChurnModel,
     config: ChurnModelConfig,
-    rows: Parallel<Rows>,
-    order: Vec<(u32, u32)>,
-    keys: Vec<(u32, Entity, u8)>,
-    x: Vec<f32>,
+    batch: FeatureBatch<(Entity, u8)>,
     probabilities: Vec<f32>,
     /// The first scoring error; the run stops when it is set.
     pub error: Option<String>,
@@ -60,10 +49,7 @@ impl ChurnScorer {
         Self {
             model,
             config,
-            rows: Parallel::default(),
-            order: Vec::new(),
-            keys: Vec::new(),
-            x: Vec::new(),
+            batch: FeatureBatch::default(),
             probabilities: Vec::new(),
             error: None,
             elapsed: Duration::ZERO,
@@ -113,11 +99,12 @@ pub fn score_churn(
     let scorer = &mut *scorer;
     let features = &scorer.model.features;
     let width = features.len();
+    let batch = &scorer.batch;
     customers
         .contiguous_par_iter()
         .expect("customer components are table-stored")
         .for_each_init(
-            || scorer.rows.borrow_local_mut(),
+            || batch.local(),
             |rows,
              (
                 entities,
@@ -143,43 +130,18 @@ pub fn score_churn(
                         ledger: &ledger[i],
                         engagement: &engagement[i],
                     };
-                    rows.keys.push((ids[i].0, entities[i], persona[i].0));
-                    let start = rows.values.len();
-                    rows.values.resize(start + width, 0.0);
-                    features.extract(&state, day, &mut rows.values[start..]);
+                    rows.push(ids[i].0, (entities[i], persona[i].0), features, &state, day);
                 }
             },
         );
-
-    // Customer-id order: (agent, thread << 24 | row) for every row, sorted.
-    scorer.order.clear();
-    let buffers_of_threads: Vec<&mut Rows> = scorer.rows.iter_mut().collect();
-    for (t, rows) in buffers_of_threads.iter().enumerate() {
-        scorer.order.extend(
-            rows.keys
-                .iter()
-                .enumerate()
-                .map(|(k, key)| (key.0, (t << 24 | k) as u32)),
-        );
-    }
-    scorer.order.sort_unstable_by_key(|o| o.0);
-    scorer.x.clear();
-    scorer.keys.clear();
-    for &(_, at) in &scorer.order {
-        let (t, k) = ((at >> 24) as usize, (at & 0xff_ffff) as usize);
-        scorer.keys.push(buffers_of_threads[t].keys[k]);
-        scorer
-            .x
-            .extend_from_slice(&buffers_of_threads[t].values[k * width..(k + 1) * width]);
-    }
-    for rows in buffers_of_threads {
-        rows.keys.clear();
-        rows.values.clear();
-    }
+    scorer.batch.finish(width);
 
     scorer.probabilities.clear();
-    let n = scorer.keys.len();
-    if let Err(e) = scorer.model.score(&scorer.x, n, &mut scorer.probabilities) {
+    let n = scorer.batch.keys.len();
+    if let Err(e) = scorer
+        .model
+        .score(&scorer.batch.x, n, &mut scorer.probabilities)
+    {
         scorer.error = Some(e.to_string());
         return;
     }
@@ -189,7 +151,9 @@ pub fn score_churn(
         ChurnMode::Drive => {
             let horizon = scorer.model.spec.label.horizon_days;
             let mut out = buffers.0.borrow_local_mut();
-            for (&(agent, entity, persona), &p) in scorer.keys.iter().zip(&scorer.probabilities) {
+            for (&(agent, (entity, persona)), &p) in
+                scorer.batch.keys.iter().zip(&scorer.probabilities)
+            {
                 let h = daily_hazard(p, horizon);
                 let mut rng = Stream::for_agent(sim_model.seed, agent, clock.tick, Purpose::Churn);
                 if !rng.chance(h) {
@@ -224,7 +188,7 @@ pub fn score_churn(
             candidates.sort_by(|&a, &b| {
                 scorer.probabilities[b]
                     .total_cmp(&scorer.probabilities[a])
-                    .then(scorer.keys[a].0.cmp(&scorer.keys[b].0))
+                    .then(scorer.batch.keys[a].0.cmp(&scorer.batch.keys[b].0))
             });
             let limit = top_k.map_or(usize::MAX, |k| k as usize);
             let mut sent = 0;
@@ -232,7 +196,7 @@ pub fn score_churn(
                 if sent >= limit {
                     break;
                 }
-                let (_, entity, persona) = scorer.keys[i];
+                let (_, (entity, persona)) = scorer.batch.keys[i];
                 let Ok((_, _, _, _, _, mut loyalty, _, _, mut engagement)) =
                     customers.get_mut(entity)
                 else {
