@@ -36,12 +36,92 @@ pub enum RunError {
     /// Churn scoring failed during the run.
     #[error("{0}")]
     Scoring(String),
+    /// The population would not fit in memory.
+    #[error(
+        "{customers} customers need about {needed_mib} MiB of memory, more than the {available_mib} MiB available\n  hint: lower --scale or the population counts (Bazaar needs about {per_customer} bytes per customer here)"
+    )]
+    Memory {
+        /// Customers, including those acquired during the run.
+        customers: u64,
+        /// Estimated need.
+        needed_mib: u64,
+        /// Available memory.
+        available_mib: u64,
+        /// Estimated bytes per customer.
+        per_customer: u64,
+    },
+    /// More customers than agent ids.
+    #[error("{0} customers is more than the {max} Bazaar supports in one run\n  hint: lower --scale", max = u32::MAX)]
+    TooManyCustomers(u64),
+}
+
+/// Resident bytes per customer of the world and the hourly machinery (components, ECS
+/// bookkeeping, per-thread buffers), measured on 1M-customer runs.
+pub const BYTES_PER_CUSTOMER: u64 = 260;
+/// Extra bytes per customer when a churn model scores them (feature rows, ordering, scores).
+pub const SCORING_BYTES_PER_CUSTOMER: u64 = 190;
+/// Memory kept free for outputs, the report and the system.
+pub const MEMORY_HEADROOM: u64 = 256 << 20;
+
+/// Customers at the end of the run at most: the start plus every acquisition.
+pub fn max_customers(scenario: &Scenario) -> u64 {
+    let acquired: f64 = scenario
+        .new_per_day
+        .iter()
+        .map(|n| (n * f64::from(scenario.days)).ceil())
+        .sum();
+    scenario.customers() + acquired as u64
+}
+
+/// The memory a scenario needs, in bytes, and the per-customer figure used.
+pub fn memory_estimate(scenario: &Scenario) -> (u64, u64) {
+    let per = BYTES_PER_CUSTOMER
+        + if scenario.churn_model.is_some() {
+            SCORING_BYTES_PER_CUSTOMER
+        } else {
+            0
+        };
+    (
+        max_customers(scenario).saturating_mul(per) + MEMORY_HEADROOM,
+        per,
+    )
+}
+
+/// Memory available to a new allocation, from `/proc/meminfo` (`None` where unknown).
+pub fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Refuses, before anything is allocated, a population that would not fit.
+pub fn check_capacity(scenario: &Scenario) -> Result<(), RunError> {
+    let customers = max_customers(scenario);
+    if customers > u64::from(u32::MAX) {
+        return Err(RunError::TooManyCustomers(customers));
+    }
+    let (needed, per_customer) = memory_estimate(scenario);
+    if let Some(available) = available_memory()
+        && needed > available
+    {
+        return Err(RunError::Memory {
+            customers,
+            needed_mib: needed >> 20,
+            available_mib: available >> 20,
+            per_customer,
+        });
+    }
+    Ok(())
 }
 
 impl RunError {
     /// Whether the user's input (rather than the run) is at fault.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, RunError::Model(_))
+        matches!(
+            self,
+            RunError::Model(_) | RunError::Memory { .. } | RunError::TooManyCustomers(_)
+        )
     }
 }
 
@@ -140,6 +220,7 @@ impl Progress {
 /// Runs a validated scenario and writes its outputs.
 pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunError> {
     let started = Instant::now();
+    check_capacity(scenario)?;
     let personas: Vec<String> = scenario.personas.iter().map(|p| p.name.clone()).collect();
     // The model is loaded and checked before anything is written.
     let scorer = match &scenario.churn_model {

@@ -268,3 +268,39 @@ fn cli_overrides_and_summary() {
     let systems = bazaar(&["systems"]);
     assert!(text(&systems).0.contains("daily_log"));
 }
+
+#[test]
+fn an_absurd_population_is_refused_before_anything_is_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("o");
+    let o = bazaar(&[
+        "scenarios/quick.ron",
+        "--scale",
+        "1000000",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("customers need about") && err.contains("MiB available"),
+        "{err}"
+    );
+    assert!(err.contains("hint: lower --scale"), "{err}");
+    assert!(!out_dir.exists());
+    let o = bazaar(&[
+        "scenarios/quick.ron",
+        "--scale",
+        "3000000",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o)
+            .1
+            .contains("more than the 4294967295 Bazaar supports"),
+        "{:?}",
+        text(&o)
+    );
+}
