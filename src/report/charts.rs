@@ -846,6 +846,77 @@ fn decorate<DB: DrawingBackend>(
     Ok(())
 }
 
+/// A plot on `area` ([`plot_on`]), already [`decorate`]d.
+fn framed<'a, DB: DrawingBackend>(
+    cv: &Canvas<DB>,
+    area: &'a DrawingArea<DB, Shift>,
+    x: Keyed,
+    y: Keyed,
+    room: Room,
+    axes: &Axes,
+) -> Result<Plot<'a, DB>, String> {
+    let mut chart = plot_on(area, x.clone(), y.clone(), room)?;
+    decorate(cv, area, &mut chart, &x, &y, axes)?;
+    Ok(chart)
+}
+
+/// A horizontal-bar plot: one row per label (the first at the top) against `x`.
+fn bar_plot<'a, DB: DrawingBackend>(
+    cv: &Canvas<DB>,
+    area: &'a DrawingArea<DB, Shift>,
+    x: Keyed,
+    labels: &[String],
+    x_fmt: &dyn Fn(f64) -> String,
+    x_desc: &str,
+) -> Result<Plot<'a, DB>, String> {
+    let n = labels.len();
+    framed(
+        cv,
+        area,
+        x,
+        row_axis(n),
+        Room {
+            left: widest(labels),
+            x_desc: true,
+            y_desc: false,
+            right: 24,
+        },
+        &Axes {
+            x_fmt,
+            y_fmt: &|y| row_at(y, n).map(|r| labels[r].clone()).unwrap_or_default(),
+            x_desc,
+            y_desc: "",
+            x_grid: true,
+            y_grid: false,
+        },
+    )
+}
+
+/// A horizontal bar from 0 to `v` between `y0` and `y1`, with `text` just right of its end.
+fn value_bar<DB: DrawingBackend>(
+    cv: &Canvas<DB>,
+    chart: &mut Plot<DB>,
+    (v, y0, y1): (f64, f64, f64),
+    style: ShapeStyle,
+    text: &str,
+) -> Result<(), String> {
+    chart
+        .draw_series(std::iter::once(Rectangle::new([(0.0, y0), (v, y1)], style)))
+        .map_err(s)?;
+    let (px, py) = chart.backend_coord(&(v, (y0 + y1) / 2.0));
+    let style = anchored(font(14.0), HPos::Left, VPos::Center);
+    cv.text(text, &style, (px + 6, py))
+}
+
+/// Width of the widest of `texts` in the tick font, pixels (0 if none).
+fn widest<S: AsRef<str>>(texts: impl IntoIterator<Item = S>) -> u32 {
+    texts
+        .into_iter()
+        .map(|t| text_width(&tick_font(), t.as_ref()))
+        .max()
+        .unwrap_or(0)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Data helpers
 
@@ -865,6 +936,23 @@ fn persona_names(agg: &Aggregates) -> Vec<String> {
                 .cloned()
                 .unwrap_or_else(|| format!("Persona {}", i + 1))
         })
+        .collect()
+}
+
+/// The display name of persona `p`, or a numbered stand-in.
+fn persona_name(names: &[String], p: usize) -> String {
+    names
+        .get(p)
+        .cloned()
+        .unwrap_or_else(|| format!("Persona {}", p + 1))
+}
+
+/// One legend box per persona, in persona colours.
+fn persona_items(names: &[String]) -> Vec<LegendItem> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(p, name)| item(name.clone(), persona_color(p), Mark::Box))
         .collect()
 }
 
@@ -1016,11 +1104,7 @@ fn daily_revenue<DB: DrawingBackend>(
         return no_data(cv, area, "no revenue was recorded");
     }
 
-    let mut items: Vec<LegendItem> = names
-        .iter()
-        .enumerate()
-        .map(|(p, name)| item(name.clone(), persona_color(p), Mark::Box))
-        .collect();
+    let mut items = persona_items(&names);
     if days.iter().any(|d| d.festival) {
         items.push(item("Festival day", FESTIVAL_BAND, Mark::Box));
     }
@@ -1054,12 +1138,7 @@ fn daily_revenue<DB: DrawingBackend>(
         .fold(top * 1.06, f64::max);
     let y_axis = Keyed::nice(0.0, ymax, 6);
     let x_axis = day_axis(n, w.saturating_sub(140));
-    let tick_w = y_axis
-        .keys
-        .iter()
-        .map(|&k| text_width(&tick_font(), &rupees_axis(k * 100.0)))
-        .max()
-        .unwrap_or(0);
+    let tick_w = widest(y_axis.keys.iter().map(|&k| rupees_axis(k * 100.0)));
     let mut chart = plot_on(
         &body,
         x_axis.clone(),
@@ -1200,17 +1279,12 @@ fn hour_weekday<DB: DrawingBackend>(
 
     let x_axis = Keyed::new(0.0, 24.0, (0..24).map(|h| f64::from(h) + 0.5).collect());
     let y_axis = row_axis(7);
-    let tick_w = WEEKDAYS
-        .iter()
-        .map(|d| text_width(&tick_font(), d))
-        .max()
-        .unwrap_or(0);
     let mut chart = plot_on(
         &main,
         x_axis.clone(),
         y_axis.clone(),
         Room {
-            left: tick_w,
+            left: widest(WEEKDAYS),
             x_desc: true,
             y_desc: false,
             right: 10,
@@ -1283,18 +1357,10 @@ fn hour_weekday<DB: DrawingBackend>(
     cv.text_in(&side, &group_indian(max), &tick, (x1 + 6, y0))?;
     cv.text_in(&side, "0", &tick, (x1 + 6, y1))?;
     let note = anchored(font(14.0).color(&MUTED), HPos::Left, VPos::Top);
-    cv.text_in(
-        &side,
-        &format!("min {}", group_indian(min)),
-        &note,
-        (8, y1 + 18),
-    )?;
-    cv.text_in(
-        &side,
-        &format!("max {}", group_indian(max)),
-        &note,
-        (8, y1 + 38),
-    )?;
+    for (label, v, dy) in [("min", min, 18), ("max", max, 38)] {
+        let text = format!("{label} {}", group_indian(v));
+        cv.text_in(&side, &text, &note, (8, y1 + dy))?;
+    }
     Ok(())
 }
 
@@ -1357,41 +1423,15 @@ fn persona_share<DB: DrawingBackend>(
         .chain(cust_share.iter().flatten())
         .fold(0.0_f64, |a, &b| a.max(b));
     let xmax = (xmax_data * 1.15).clamp(5.0, 115.0);
-    let x_axis = Keyed::nice(0.0, xmax, 8);
-    let y_axis = row_axis(np);
-    let label_w = names
-        .iter()
-        .map(|n| text_width(&tick_font(), n))
-        .max()
-        .unwrap_or(0);
-    let mut chart = plot_on(
-        &body,
-        x_axis.clone(),
-        y_axis.clone(),
-        Room {
-            left: label_w,
-            x_desc: true,
-            y_desc: false,
-            right: 24,
-        },
-    )?;
-    decorate(
+    let mut chart = bar_plot(
         cv,
         &body,
-        &mut chart,
-        &x_axis,
-        &y_axis,
-        &Axes {
-            x_fmt: &|x| format!("{}%", short_number(x)),
-            y_fmt: &|y| row_at(y, np).map(|r| names[r].clone()).unwrap_or_default(),
-            x_desc: "Share of total (%)",
-            y_desc: "",
-            x_grid: true,
-            y_grid: false,
-        },
+        Keyed::nice(0.0, xmax, 8),
+        &names,
+        &|x| format!("{}%", short_number(x)),
+        "Share of total (%)",
     )?;
 
-    let value_style = anchored(font(14.0), HPos::Left, VPos::Center);
     for p in 0..np {
         let base = row_base(p, np);
         let color = persona_color(p);
@@ -1403,14 +1443,7 @@ fn persona_share<DB: DrawingBackend>(
             None => vec![(rev_share[p], color.mix(1.0), base + 0.2, base + 0.8)],
         };
         for (v, c, y0, y1) in bars {
-            chart
-                .draw_series(std::iter::once(Rectangle::new(
-                    [(0.0, y0), (v, y1)],
-                    c.filled(),
-                )))
-                .map_err(s)?;
-            let (px, py) = chart.backend_coord(&(v, (y0 + y1) / 2.0));
-            cv.text(&format!("{v:.1}%"), &value_style, (px + 6, py))?;
+            value_bar(cv, &mut chart, (v, y0, y1), c.filled(), &format!("{v:.1}%"))?;
         }
     }
     Ok(())
@@ -1468,13 +1501,7 @@ fn basket_distribution<DB: DrawingBackend>(
 
     let items: Vec<LegendItem> = series
         .iter()
-        .map(|(p, _)| {
-            let name = names
-                .get(*p)
-                .cloned()
-                .unwrap_or_else(|| format!("Persona {}", p + 1));
-            item(name, persona_color(*p), Mark::Line)
-        })
+        .map(|(p, _)| item(persona_name(&names, *p), persona_color(*p), Mark::Line))
         .collect();
     let body = legend(cv, area, &items)?;
 
@@ -1488,29 +1515,18 @@ fn basket_distribution<DB: DrawingBackend>(
     let y_axis = Keyed::nice(0.0, ymax, 6);
     let x_fmt = |x: f64| format!("Rs {}", rupees_axis(10f64.powf(x) * 100.0));
     let y_fmt = |y: f64| format!("{}%", short_number(y));
-    let tick_w = y_axis
-        .keys
-        .iter()
-        .map(|&k| text_width(&tick_font(), &y_fmt(k)))
-        .max()
-        .unwrap_or(0);
-    let mut chart = plot_on(
+    let tick_w = widest(y_axis.keys.iter().map(|&k| y_fmt(k)));
+    let mut chart = framed(
+        cv,
         &body,
-        x_axis.clone(),
-        y_axis.clone(),
+        x_axis,
+        y_axis,
         Room {
             left: tick_w,
             x_desc: true,
             y_desc: true,
             right: 36,
         },
-    )?;
-    decorate(
-        cv,
-        &body,
-        &mut chart,
-        &x_axis,
-        &y_axis,
         &Axes {
             x_fmt: &x_fmt,
             y_fmt: &y_fmt,
@@ -1671,43 +1687,14 @@ fn category_mix<DB: DrawingBackend>(
         .collect();
     let body = legend(cv, area, &items)?;
 
-    let row_name = |p: usize| {
-        names
-            .get(p)
-            .cloned()
-            .unwrap_or_else(|| format!("Persona {}", p + 1))
-    };
-    let label_w = (0..np)
-        .map(|p| text_width(&tick_font(), &row_name(p)))
-        .max()
-        .unwrap_or(0);
-    let x_axis = Keyed::new(0.0, 100.0, (0..=10).map(|i| f64::from(i) * 10.0).collect());
-    let y_axis = row_axis(np);
-    let mut chart = plot_on(
-        &body,
-        x_axis.clone(),
-        y_axis.clone(),
-        Room {
-            left: label_w,
-            x_desc: true,
-            y_desc: false,
-            right: 24,
-        },
-    )?;
-    decorate(
+    let row_names: Vec<String> = (0..np).map(|p| persona_name(&names, p)).collect();
+    let mut chart = bar_plot(
         cv,
         &body,
-        &mut chart,
-        &x_axis,
-        &y_axis,
-        &Axes {
-            x_fmt: &|x| format!("{x:.0}%"),
-            y_fmt: &|y| row_at(y, np).map(row_name).unwrap_or_default(),
-            x_desc: "Share of the persona's revenue (%)",
-            y_desc: "",
-            x_grid: true,
-            y_grid: false,
-        },
+        Keyed::new(0.0, 100.0, (0..=10).map(|i| f64::from(i) * 10.0).collect()),
+        &row_names,
+        &|x| format!("{x:.0}%"),
+        "Share of the persona's revenue (%)",
     )?;
 
     let px_per_pct = {
@@ -1861,51 +1848,25 @@ fn festival_uplift<DB: DrawingBackend>(
         ],
     )?;
     let xmax = rows.iter().map(|u| u.ratio).fold(1.0_f64, f64::max) * 1.15;
-    let x_axis = Keyed::nice(0.0, xmax, 8);
-    let y_axis = row_axis(n);
-    let label_w = labels
-        .iter()
-        .map(|l| text_width(&tick_font(), l))
-        .max()
-        .unwrap_or(0);
-    let mut chart = plot_on(
-        &body,
-        x_axis.clone(),
-        y_axis.clone(),
-        Room {
-            left: label_w,
-            x_desc: true,
-            y_desc: false,
-            right: 24,
-        },
-    )?;
-    decorate(
+    let mut chart = bar_plot(
         cv,
         &body,
-        &mut chart,
-        &x_axis,
-        &y_axis,
-        &Axes {
-            x_fmt: &|x| format!("{}x", short_number(x)),
-            y_fmt: &|y| row_at(y, n).map(|r| labels[r].clone()).unwrap_or_default(),
-            x_desc: "Revenue relative to event-free days of the same weekday",
-            y_desc: "",
-            x_grid: true,
-            y_grid: false,
-        },
+        Keyed::nice(0.0, xmax, 8),
+        &labels,
+        &|x| format!("{}x", short_number(x)),
+        "Revenue relative to event-free days of the same weekday",
     )?;
-    let value_style = anchored(font(14.0), HPos::Left, VPos::Center);
     for (r, u) in rows.iter().enumerate() {
         let base = row_base(r, n);
         let color = if u.ratio >= 1.0 { up } else { down };
-        chart
-            .draw_series(std::iter::once(Rectangle::new(
-                [(0.0, base + 0.2), (u.ratio, base + 0.8)],
-                color.filled(),
-            )))
-            .map_err(s)?;
-        let (px, py) = chart.backend_coord(&(u.ratio, base + 0.5));
-        cv.text(&format!("{:.2}x", u.ratio), &value_style, (px + 6, py))?;
+        let bar = (u.ratio, base + 0.2, base + 0.8);
+        value_bar(
+            cv,
+            &mut chart,
+            bar,
+            color.filled(),
+            &format!("{:.2}x", u.ratio),
+        )?;
     }
     chart
         .draw_series(DashedLineSeries::new(
@@ -1921,6 +1882,38 @@ fn festival_uplift<DB: DrawingBackend>(
 // ---------------------------------------------------------------------------------------------
 // 7. Loyalty and churn
 
+/// A panel of values by day on `area`: dates across, a y grid, `left` pixels of y labels.
+fn day_panel<'a, DB: DrawingBackend>(
+    cv: &Canvas<DB>,
+    area: &'a DrawingArea<DB, Shift>,
+    days: &[Day],
+    y: Keyed,
+    left: u32,
+    y_fmt: &dyn Fn(f64) -> String,
+) -> Result<Plot<'a, DB>, String> {
+    let (w, _) = area.dim_in_pixel();
+    framed(
+        cv,
+        area,
+        day_axis(days.len(), w.saturating_sub(80)),
+        y,
+        Room {
+            left,
+            x_desc: false,
+            y_desc: false,
+            right: 16,
+        },
+        &Axes {
+            x_fmt: &|x| day_label(days, x),
+            y_fmt,
+            x_desc: "",
+            y_desc: "",
+            x_grid: false,
+            y_grid: true,
+        },
+    )
+}
+
 fn loyalty_churn<DB: DrawingBackend>(
     cv: &Canvas<DB>,
     area: &DrawingArea<DB, Shift>,
@@ -1933,15 +1926,9 @@ fn loyalty_churn<DB: DrawingBackend>(
     if n == 0 || np == 0 {
         return no_data(cv, area, "no simulated days");
     }
-    let items: Vec<LegendItem> = names
-        .iter()
-        .enumerate()
-        .map(|(p, name)| item(name.clone(), persona_color(p), Mark::Box))
-        .collect();
-    let body = legend(cv, area, &items)?;
+    let body = legend(cv, area, &persona_items(&names))?;
     let panels = body.split_evenly((1, 2));
     let (left, right) = (&panels[0], &panels[1]);
-    let x_fmt = |x: f64| day_label(days, x);
 
     // Left: mean loyalty of active customers.
     let left = caption(cv, left, "Mean loyalty of active customers (0–1)")?;
@@ -1969,37 +1956,11 @@ fn loyalty_churn<DB: DrawingBackend>(
     if lo.is_finite() {
         let pad = ((hi - lo) * 0.15).max(0.02);
         let (y0, y1) = ((lo - pad).max(0.0), (hi + pad).min(1.0));
-        let (w, _) = left.dim_in_pixel();
-        let x_axis = day_axis(n, w.saturating_sub(80));
         let y_axis = Keyed::nice(y0, y1, 6);
         let decimals = fixed_decimals(&y_axis.keys);
         let y_fmt = |y: f64| format!("{y:.decimals$}");
-        let mut chart = plot_on(
-            &left,
-            x_axis.clone(),
-            y_axis.clone(),
-            Room {
-                left: text_width(&tick_font(), "0.00"),
-                x_desc: false,
-                y_desc: false,
-                right: 16,
-            },
-        )?;
-        decorate(
-            cv,
-            &left,
-            &mut chart,
-            &x_axis,
-            &y_axis,
-            &Axes {
-                x_fmt: &x_fmt,
-                y_fmt: &y_fmt,
-                x_desc: "",
-                y_desc: "",
-                x_grid: false,
-                y_grid: true,
-            },
-        )?;
+        let left_w = text_width(&tick_font(), "0.00");
+        let mut chart = day_panel(cv, &left, days, y_axis, left_w, &y_fmt)?;
         for (p, pts) in series {
             let color = persona_color(p);
             if pts.len() == 1 {
@@ -2025,42 +1986,10 @@ fn loyalty_churn<DB: DrawingBackend>(
     if top <= 0.0 {
         return no_data(cv, &right, "no customers churned");
     }
-    let (w, _) = right.dim_in_pixel();
-    let x_axis = day_axis(n, w.saturating_sub(80));
     let y_axis = Keyed::nice(0.0, top * 1.08, 6);
     let y_fmt = |y: f64| group_indian(y.max(0.0).round() as u64);
-    let tick_w = y_axis
-        .keys
-        .iter()
-        .map(|&k| text_width(&tick_font(), &y_fmt(k)))
-        .max()
-        .unwrap_or(0);
-    let mut chart = plot_on(
-        &right,
-        x_axis.clone(),
-        y_axis.clone(),
-        Room {
-            left: tick_w,
-            x_desc: false,
-            y_desc: false,
-            right: 16,
-        },
-    )?;
-    decorate(
-        cv,
-        &right,
-        &mut chart,
-        &x_axis,
-        &y_axis,
-        &Axes {
-            x_fmt: &x_fmt,
-            y_fmt: &y_fmt,
-            x_desc: "",
-            y_desc: "",
-            x_grid: false,
-            y_grid: true,
-        },
-    )?;
+    let tick_w = widest(y_axis.keys.iter().map(|&k| y_fmt(k)));
+    let mut chart = day_panel(cv, &right, days, y_axis, tick_w, &y_fmt)?;
     let half = if n > 60 { 0.5 } else { 0.38 };
     chart
         .draw_series(days.iter().enumerate().flat_map(|(d, day)| {
