@@ -110,6 +110,34 @@ pub struct CustomerState<'a> {
     pub engagement: &'a Engagement,
 }
 
+/// The contiguous component slices feature extraction reads (one table chunk).
+pub type Columns<'a> = (
+    &'a [Persona],
+    &'a [Demographics],
+    &'a [Budget],
+    &'a [Loyalty],
+    &'a [Recency],
+    &'a [Ledger],
+    &'a [Engagement],
+);
+
+impl<'a> CustomerState<'a> {
+    /// The state of row `i` of a table chunk's columns.
+    #[inline]
+    pub fn at(columns: Columns<'a>, i: usize) -> Self {
+        let (persona, demographics, budget, loyalty, recency, ledger, engagement) = columns;
+        Self {
+            persona: persona[i].0,
+            demographics: &demographics[i],
+            budget: &budget[i],
+            loyalty: &loyalty[i],
+            recency: &recency[i],
+            ledger: &ledger[i],
+            engagement: &engagement[i],
+        }
+    }
+}
+
 /// An ordered list of features, resolved against the scenario's personas.
 #[derive(Debug, Clone)]
 pub struct FeatureSpec {

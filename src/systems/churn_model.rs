@@ -121,15 +121,16 @@ pub fn score_churn(
                     if !engagement[i].is_active() {
                         continue;
                     }
-                    let state = CustomerState {
-                        persona: persona[i].0,
-                        demographics: &demographics[i],
-                        budget: &budget[i],
-                        loyalty: &loyalty[i],
-                        recency: &recency[i],
-                        ledger: &ledger[i],
-                        engagement: &engagement[i],
-                    };
+                    let columns = (
+                        persona,
+                        demographics,
+                        budget,
+                        loyalty,
+                        recency,
+                        ledger,
+                        engagement,
+                    );
+                    let state = CustomerState::at(columns, i);
                     rows.push(ids[i].0, (entities[i], persona[i].0), features, &state, day);
                 }
             },
