@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader};
 
 use bevy_ecs::prelude::*;
 
-use super::features::{CustomerState, FeatureBatch, FeatureSpec, Observed};
+use super::features::{FeatureBatch, FeatureSpec, Observed};
 use crate::calendar::Clock;
 use crate::components::*;
 use crate::output::table::Table;
@@ -90,22 +90,16 @@ pub fn snapshot_features(
         .for_each_init(
             || batch.local(),
             |rows, (ids, persona, demographics, budget, loyalty, recency, ledger, engagement)| {
-                for i in 0..ids.len() {
-                    if !engagement[i].is_active() {
-                        continue;
-                    }
-                    let columns = (
-                        persona,
-                        demographics,
-                        budget,
-                        loyalty,
-                        recency,
-                        ledger,
-                        engagement,
-                    );
-                    let state = CustomerState::at(columns, i);
-                    rows.push(ids[i].0, (), spec, &state, day);
-                }
+                let columns = (
+                    persona,
+                    demographics,
+                    budget,
+                    loyalty,
+                    recency,
+                    ledger,
+                    engagement,
+                );
+                rows.push_active(ids, columns, |_| (), spec, day);
             },
         );
     export.batch.finish(width);

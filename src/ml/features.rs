@@ -255,6 +255,25 @@ impl<K> Default for ThreadRows<K> {
 }
 
 impl<K> ThreadRows<K> {
+    /// Extracts the features of every active customer of one table chunk; `key` gives each
+    /// row's key from its index in the chunk.
+    #[inline]
+    pub fn push_active(
+        &mut self,
+        ids: &[AgentId],
+        columns: Columns<'_>,
+        key: impl Fn(usize) -> K,
+        spec: &FeatureSpec,
+        day: u32,
+    ) {
+        let engagement = columns.6;
+        for i in 0..ids.len() {
+            if engagement[i].is_active() {
+                self.push(ids[i].0, key(i), spec, &CustomerState::at(columns, i), day);
+            }
+        }
+    }
+
     /// Extracts one customer's features on `day`.
     #[inline]
     pub fn push(

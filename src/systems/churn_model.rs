@@ -19,7 +19,7 @@ use bevy_ecs::prelude::*;
 
 use crate::calendar::Clock;
 use crate::components::*;
-use crate::ml::features::{CustomerState, FeatureBatch};
+use crate::ml::features::FeatureBatch;
 use crate::ml::model::ChurnModel;
 use crate::persona::ChurnCause;
 use crate::rng::{Purpose, Stream};
@@ -117,22 +117,16 @@ pub fn score_churn(
                 ledger,
                 engagement,
             )| {
-                for i in 0..ids.len() {
-                    if !engagement[i].is_active() {
-                        continue;
-                    }
-                    let columns = (
-                        persona,
-                        demographics,
-                        budget,
-                        loyalty,
-                        recency,
-                        ledger,
-                        engagement,
-                    );
-                    let state = CustomerState::at(columns, i);
-                    rows.push(ids[i].0, (entities[i], persona[i].0), features, &state, day);
-                }
+                let columns = (
+                    persona,
+                    demographics,
+                    budget,
+                    loyalty,
+                    recency,
+                    ledger,
+                    engagement,
+                );
+                rows.push_active(ids, columns, |i| (entities[i], persona[i].0), features, day);
             },
         );
     scorer.batch.finish(width);
