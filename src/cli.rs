@@ -64,6 +64,9 @@ pub struct RunArgs {
     /// Multiply every persona's customer count by this factor.
     #[arg(long, value_parser = parse_scale)]
     pub scale: Option<f64>,
+    /// Output formats, replacing the scenario's `output.formats` (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub format: Vec<FormatArg>,
     /// Worker threads [default: all cores].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
@@ -87,6 +90,24 @@ pub struct RunArgs {
     /// Label horizon in days (with --features).
     #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..))]
     pub horizon: u32,
+}
+
+/// An output format on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    /// Comma-separated values.
+    Csv,
+    /// Apache Parquet, zstd-compressed.
+    Parquet,
+}
+
+impl From<FormatArg> for crate::scenario::Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Csv => Self::Csv,
+            FormatArg::Parquet => Self::Parquet,
+        }
+    }
 }
 
 fn parse_scale(s: &str) -> Result<f64, String> {

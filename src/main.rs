@@ -143,6 +143,14 @@ fn run_command(args: RunArgs) -> ExitCode {
     if let Some(out) = args.out {
         scenario.output.dir = out;
     }
+    if !args.format.is_empty() {
+        scenario.output.formats.clear();
+        for &f in &args.format {
+            if !scenario.output.formats.contains(&f.into()) {
+                scenario.output.formats.push(f.into());
+            }
+        }
+    }
     let options = RunOptions {
         threads: args.threads.map_or_else(
             || std::thread::available_parallelism().map_or(1, usize::from),

@@ -11,7 +11,8 @@ use crate::analytics::collect::{Analytics, AnalyticsPlugin};
 use crate::ml::export::{ExportOptions, FeatureExport, FeatureExportPlugin, finish_export};
 use crate::ml::features::FeatureSpec;
 use crate::ml::model::{ChurnModel, ModelError};
-use crate::output::sinks::{CsvSink, SinkPlugin, Sinks, write_customers};
+use crate::output::parquet::ParquetSink;
+use crate::output::sinks::{CsvSink, SinkPlugin, Sinks, for_each_customer};
 use crate::output::summary::Summary;
 use crate::output::{OutputDir, OutputError};
 use crate::report::ReportError;
@@ -252,6 +253,14 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
                 scenario.output.line_items,
                 &personas,
                 &categories,
+                scenario.start,
+            )?)),
+            Format::Parquet => sinks.push(Box::new(ParquetSink::create(
+                &dir,
+                scenario.output.line_items,
+                &personas,
+                &categories,
+                scenario.start,
             )?)),
         }
     }
@@ -313,11 +322,17 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     progress.done();
     let loop_wall = loop_started.elapsed();
 
-    let sinks = std::mem::take(&mut sim.world.resource_mut::<Sinks>().sinks);
+    let mut sinks = std::mem::take(&mut sim.world.resource_mut::<Sinks>().sinks);
+    for_each_customer(&mut sim.world, |row| {
+        sinks.iter_mut().try_for_each(|s| s.customer(row))
+    })
+    .map_err(|source| OutputError::Io {
+        path: dir.path("customers"),
+        source,
+    })?;
     for s in sinks {
         s.finish(&mut dir)?;
     }
-    write_customers(&mut sim.world, &mut dir, &personas)?;
     if let Some(export) = sim.world.remove_resource::<FeatureExport>() {
         let mut churned = vec![crate::components::Engagement::ACTIVE; sim.next_id() as usize];
         let mut q = sim

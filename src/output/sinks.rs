@@ -45,6 +45,10 @@ pub trait Sink: Send + Sync + 'static {
     fn day(&mut self, _ctx: &HourContext<'_>, _closed: &ClosedDay) -> io::Result<()> {
         Ok(())
     }
+    /// Receives one customer's final state, in customer id order, after the last hour.
+    fn customer(&mut self, _row: &CustomerRow) -> io::Result<()> {
+        Ok(())
+    }
     /// Closes files and lists them in the output folder.
     fn finish(self: Box<Self>, _dir: &mut OutputDir) -> Result<(), OutputError> {
         Ok(())
@@ -185,6 +189,8 @@ pub struct CsvSink {
     lines: Option<Table>,
     daily: Table,
     churn: Table,
+    customers: Table,
+    start: chrono::NaiveDate,
     prefix: Vec<u8>,
     scratch: Vec<EncodedChunk>,
     personas: Vec<Vec<u8>>,
@@ -192,14 +198,17 @@ pub struct CsvSink {
 }
 
 impl CsvSink {
-    /// Creates the tables in `dir`.
+    /// Creates the tables in `dir`; `start` is the date of day 0.
     pub fn create(
         dir: &OutputDir,
         line_items: bool,
         personas: &[String],
         categories: &[String],
+        start: chrono::NaiveDate,
     ) -> Result<Self, OutputError> {
         Ok(Self {
+            customers: Table::create(dir, "customers.csv", &CUSTOMER_COLUMNS)?,
+            start,
             transactions: Table::create(dir, "transactions.csv", &TRANSACTION_COLUMNS)?,
             lines: if line_items {
                 Some(Table::create(dir, "line_items.csv", &LINE_COLUMNS)?)
@@ -370,6 +379,33 @@ impl Sink for CsvSink {
         Ok(())
     }
 
+    fn customer(&mut self, c: &CustomerRow) -> io::Result<()> {
+        let start = self.start;
+        let day_date = |d: i32| {
+            (start + chrono::Duration::days(i64::from(d)))
+                .format("%Y-%m-%d")
+                .to_string()
+        };
+        let last = c.last_purchase.map(day_date);
+        let joined = day_date(c.joined);
+        let churned = c.churned.map(day_date);
+        let persona = &self.personas[usize::from(c.persona)];
+        self.customers.row_with(|r| {
+            r.int(c.id).text(persona).int(c.age).int(c.income);
+            match c.budget {
+                Some((monthly, left)) => r.rupees(monthly).rupees(left),
+                None => r.empty().empty(),
+            };
+            r.float(f64::from(c.loyalty_rounded()))
+                .int(c.visits)
+                .int(c.purchases)
+                .rupees(c.spent)
+                .text(last.as_deref().unwrap_or("").as_bytes())
+                .text(joined.as_bytes())
+                .text(churned.as_deref().unwrap_or("").as_bytes());
+        })
+    }
+
     fn finish(self: Box<Self>, dir: &mut OutputDir) -> Result<(), OutputError> {
         let this = *self;
         this.transactions.finish(dir)?;
@@ -377,12 +413,13 @@ impl Sink for CsvSink {
             lines.finish(dir)?;
         }
         this.daily.finish(dir)?;
-        this.churn.finish(dir)
+        this.churn.finish(dir)?;
+        this.customers.finish(dir)
     }
 }
 
 /// A probability or loyalty rounded to 4 decimals for output.
-fn round4(x: f32) -> f64 {
+pub(crate) fn round4(x: f32) -> f64 {
     (f64::from(x) * 10_000.0).round() / 10_000.0
 }
 
@@ -403,16 +440,48 @@ pub const CUSTOMER_COLUMNS: [&str; 13] = [
     "churned_on",
 ];
 
-/// Writes `customers.csv` from the world, in customer id order.
-pub fn write_customers(
+/// One customer's final state, as the customer tables show it.
+#[derive(Debug, Clone, Copy)]
+pub struct CustomerRow {
+    /// Customer id.
+    pub id: u32,
+    /// Persona index.
+    pub persona: u8,
+    /// Age.
+    pub age: u8,
+    /// Monthly income, rupees.
+    pub income: u32,
+    /// Monthly budget and what is left of it, paise (`None`: no budget).
+    pub budget: Option<(i64, i64)>,
+    /// Loyalty.
+    pub loyalty: f32,
+    /// Visits made.
+    pub visits: u32,
+    /// Purchases made.
+    pub purchases: u32,
+    /// Total spent, paise.
+    pub spent: i64,
+    /// Day index of the last purchase.
+    pub last_purchase: Option<i32>,
+    /// Day index the customer joined.
+    pub joined: i32,
+    /// Day index the customer left.
+    pub churned: Option<i32>,
+}
+
+impl CustomerRow {
+    /// Loyalty rounded to 4 decimals, as written.
+    pub fn loyalty_rounded(&self) -> f32 {
+        (self.loyalty * 10_000.0).round() / 10_000.0
+    }
+}
+
+/// Calls `f` with every customer's final state, in customer id order.
+pub fn for_each_customer<E>(
     world: &mut World,
-    dir: &mut OutputDir,
-    personas: &[String],
-) -> Result<(), OutputError> {
+    mut f: impl FnMut(&CustomerRow) -> Result<(), E>,
+) -> Result<(), E> {
     use crate::components::*;
-    let personas: Vec<Vec<u8>> = personas.iter().map(|p| escape(p)).collect();
-    let start = world.resource::<Clock>().start;
-    let mut table = Table::create(dir, "customers.csv", &CUSTOMER_COLUMNS)?;
     let mut q = world.query::<(
         &AgentId,
         &Persona,
@@ -423,6 +492,29 @@ pub fn write_customers(
         &Recency,
         &Engagement,
     )>();
+    let row = |(id, persona, demo, budget, loyalty, ledger, recency, engagement): (
+        &AgentId,
+        &Persona,
+        &Demographics,
+        &Budget,
+        &Loyalty,
+        &Ledger,
+        &Recency,
+        &Engagement,
+    )| CustomerRow {
+        id: id.0,
+        persona: persona.0,
+        age: demo.age,
+        income: demo.income,
+        budget: budget.is_limited().then_some((budget.monthly, budget.left)),
+        loyalty: loyalty.0,
+        visits: ledger.visits,
+        purchases: ledger.purchases,
+        spent: ledger.spent,
+        last_purchase: (recency.last_purchase >= 0).then_some(recency.last_purchase),
+        joined: engagement.joined,
+        churned: (!engagement.is_active()).then_some(engagement.churned),
+    };
     // Customers are spawned in id order into one table, so iteration is in id order; check
     // it, and sort (at a memory cost) only if that ever stops being true.
     let in_order = q
@@ -433,57 +525,16 @@ pub fn write_customers(
             _ => Ok(Some(id)),
         })
         .is_ok();
-    let path = dir.path("customers.csv");
-    let day_date = |d: i32| {
-        (start + chrono::Duration::days(i64::from(d)))
-            .format("%Y-%m-%d")
-            .to_string()
-    };
-    let mut write = |(id, persona, demo, budget, loyalty, ledger, recency, engagement): (
-        &AgentId,
-        &Persona,
-        &Demographics,
-        &Budget,
-        &Loyalty,
-        &Ledger,
-        &Recency,
-        &Engagement,
-    )|
-     -> Result<(), OutputError> {
-        let last = (recency.last_purchase >= 0).then(|| day_date(recency.last_purchase));
-        let joined = day_date(engagement.joined);
-        let churned = (!engagement.is_active()).then(|| day_date(engagement.churned));
-        table
-            .row_with(|r| {
-                r.int(id.0)
-                    .text(&personas[usize::from(persona.0)])
-                    .int(demo.age)
-                    .int(demo.income);
-                if budget.is_limited() {
-                    r.rupees(budget.monthly).rupees(budget.left);
-                } else {
-                    r.empty().empty();
-                }
-                r.float(f64::from((loyalty.0 * 10_000.0).round() / 10_000.0))
-                    .int(ledger.visits)
-                    .int(ledger.purchases)
-                    .rupees(ledger.spent)
-                    .text(last.as_deref().unwrap_or("").as_bytes())
-                    .text(joined.as_bytes())
-                    .text(churned.as_deref().unwrap_or("").as_bytes());
-            })
-            .map_err(super::io_at(&path))
-    };
     if in_order {
         for c in q.iter(world) {
-            write(c)?;
+            f(&row(c))?;
         }
     } else {
-        let mut rows: Vec<_> = q.iter(world).collect();
-        rows.sort_unstable_by_key(|c| c.0.0);
-        for c in rows {
-            write(c)?;
+        let mut rows: Vec<CustomerRow> = q.iter(world).map(row).collect();
+        rows.sort_unstable_by_key(|c| c.id);
+        for c in &rows {
+            f(c)?;
         }
     }
-    table.finish(dir)
+    Ok(())
 }

@@ -13,10 +13,36 @@ use super::{FileEntry, OutputDir, OutputError, io_at};
 const BUFFER: usize = 1 << 20;
 
 /// Passes bytes through to a file while hashing and counting them.
-struct Hashing {
+pub(crate) struct Hashing {
     file: File,
     hasher: blake3::Hasher,
     bytes: u64,
+}
+
+impl Hashing {
+    /// Wraps a new, empty file.
+    pub(crate) fn new(file: File) -> Self {
+        Self {
+            file,
+            hasher: blake3::Hasher::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Flushes the file to disk.
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        self.file.sync_all()
+    }
+
+    /// Bytes written.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Hash of the bytes written.
+    pub(crate) fn hash(&self) -> blake3::Hash {
+        self.hasher.finalize()
+    }
 }
 
 impl Write for Hashing {
@@ -48,11 +74,7 @@ impl Table {
         let file = File::create(&path).map_err(io_at(&path))?;
         let mut t = Self {
             name: name.to_owned(),
-            out: Hashing {
-                file,
-                hasher: blake3::Hasher::new(),
-                bytes: 0,
-            },
+            out: Hashing::new(file),
             buf: Vec::with_capacity(BUFFER + BUFFER / 4),
             rows: 0,
         };

@@ -32,6 +32,18 @@ pub struct Category {
 pub enum Format {
     /// Comma-separated values.
     Csv,
+    /// Apache Parquet, zstd-compressed.
+    Parquet,
+}
+
+impl Format {
+    /// The file extension of this format's tables.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+        }
+    }
 }
 
 /// Where and how results are written.

@@ -452,6 +452,8 @@ impl Default for OutputFile {
 pub enum FormatFile {
     /// Comma-separated values.
     Csv,
+    /// Apache Parquet, zstd-compressed.
+    Parquet,
 }
 
 fn one() -> f64 {

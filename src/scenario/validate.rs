@@ -276,20 +276,30 @@ impl Checker<'_> {
         }
 
         let churn_model = raw.churn_model.as_ref().map(|c| self.churn_model(c, root));
+        if raw.output.formats.is_empty() {
+            self.err(
+                &[F("output"), F("formats")],
+                "no output format".to_owned(),
+                "list at least one: `formats: [Csv]`, `[Parquet]` or `[Csv, Parquet]`".to_owned(),
+            );
+        }
 
         let dir = raw
             .output
             .dir
             .clone()
             .map_or_else(|| PathBuf::from("out").join(&raw.name), PathBuf::from);
-        let formats = raw
-            .output
-            .formats
-            .iter()
-            .map(|f| match f {
+        // Each format once, in the order given.
+        let mut formats: Vec<Format> = Vec::new();
+        for f in &raw.output.formats {
+            let f = match f {
                 FormatFile::Csv => Format::Csv,
-            })
-            .collect();
+                FormatFile::Parquet => Format::Parquet,
+            };
+            if !formats.contains(&f) {
+                formats.push(f);
+            }
+        }
 
         Scenario {
             name: raw.name,

@@ -1,0 +1,704 @@
+//! Parquet output: every table as a zstd-compressed Parquet file, streamed in row groups.
+//!
+//! Rows are gathered into plain column vectors on the simulation thread (a few stores per
+//! row); each full row group is handed to the table's own writer thread, which builds the
+//! Arrow arrays, encodes, compresses, hashes and writes them while the simulation goes on.
+//! Row-group boundaries depend on row counts alone, so the files are byte-identical at any
+//! thread count. Columns keep the CSV names; money is `decimal(18, 2)` rupees, dates are
+//! dates, timestamps are local (timezone-less) seconds.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use arrow_array::types::{UInt8Type, UInt16Type};
+use arrow_array::{
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, DictionaryArray, Float64Array,
+    RecordBatch, StringArray, TimestampSecondArray, UInt8Array, UInt16Array, UInt32Array,
+    UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+
+use super::sinks::{
+    CHURN_COLUMNS, CUSTOMER_COLUMNS, CustomerRow, DAILY_COLUMNS, HourContext, LINE_COLUMNS, Sink,
+    TRANSACTION_COLUMNS, round4, transaction_id,
+};
+use super::table::Hashing;
+use super::{FileEntry, OutputDir, OutputError, io_at};
+use crate::records::HourRecords;
+use crate::systems::observe::ClosedDay;
+
+/// Rows per row group: large enough for good compression and cheap metadata, small enough
+/// that a group's column vectors stay a few tens of megabytes.
+pub const ROW_GROUP_ROWS: usize = 1 << 20;
+/// Row groups queued for a writer thread before the simulation waits for it.
+const QUEUE: usize = 2;
+/// Decimal precision and scale of money columns: paise as `decimal(18, 2)` rupees.
+const MONEY: DataType = DataType::Decimal128(18, 2);
+
+fn to_io(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
+    io::Error::other(e)
+}
+
+/// The writer settings of every Bazaar Parquet file: zstd level 1, page statistics, and
+/// delta encoding without a dictionary for the id-like columns named in `deltas`.
+pub fn writer_properties(deltas: &[&str]) -> WriterProperties {
+    let level = ZstdLevel::try_new(1).expect("zstd level 1 exists");
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_max_row_group_row_count(None)
+        .set_created_by(format!("bazaar {}", env!("CARGO_PKG_VERSION")));
+    for col in deltas {
+        let path = ColumnPath::from(*col);
+        b = b
+            .set_column_dictionary_enabled(path.clone(), false)
+            .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
+    }
+    b.build()
+}
+
+/// What a writer thread hands back: the file's size and hash.
+struct Written {
+    bytes: u64,
+    hash: blake3::Hash,
+}
+
+/// One Parquet file written by its own thread, a row group per batch received.
+pub struct ParquetTable {
+    name: String,
+    schema: SchemaRef,
+    queue: Option<SyncSender<RecordBatch>>,
+    worker: Option<JoinHandle<io::Result<Written>>>,
+    rows: u64,
+}
+
+impl ParquetTable {
+    /// Creates `name` in the output folder and starts its writer thread.
+    pub fn create(
+        dir: &OutputDir,
+        name: &str,
+        schema: SchemaRef,
+        props: WriterProperties,
+    ) -> Result<Self, OutputError> {
+        let path = dir.path(name);
+        let file = File::create(&path).map_err(io_at(&path))?;
+        let mut writer = ArrowWriter::try_new(Hashing::new(file), schema.clone(), Some(props))
+            .map_err(|e| OutputError::Io {
+                path: path.clone(),
+                source: to_io(e),
+            })?;
+        let (queue, batches) = sync_channel::<RecordBatch>(QUEUE);
+        let worker = std::thread::Builder::new()
+            .name(format!("parquet:{name}"))
+            .spawn(move || {
+                for batch in batches {
+                    writer.write(&batch).map_err(to_io)?;
+                    writer.flush().map_err(to_io)?;
+                }
+                let out = writer.into_inner().map_err(to_io)?;
+                out.sync()?;
+                Ok(Written {
+                    bytes: out.bytes(),
+                    hash: out.hash(),
+                })
+            })
+            .map_err(io_at(&path))?;
+        Ok(Self {
+            name: name.to_owned(),
+            schema,
+            queue: Some(queue),
+            worker: Some(worker),
+            rows: 0,
+        })
+    }
+
+    /// Queues one row group. Blocks only when the writer is [`QUEUE`] groups behind.
+    pub fn write(&mut self, columns: Vec<ArrayRef>) -> io::Result<()> {
+        let batch = RecordBatch::try_new(self.schema.clone(), columns).map_err(to_io)?;
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += batch.num_rows() as u64;
+        let sent = self.queue.as_ref().map(|q| q.send(batch));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            // The writer stopped: its own error says why.
+            _ => Err(self.join().err().unwrap_or_else(|| {
+                io::Error::other(format!("the writer of {} stopped", self.name))
+            })),
+        }
+    }
+
+    fn join(&mut self) -> io::Result<Written> {
+        self.queue = None;
+        match self.worker.take() {
+            Some(w) => w
+                .join()
+                .map_err(|_| io::Error::other(format!("the writer of {} panicked", self.name)))?,
+            None => Err(io::Error::other(format!(
+                "the writer of {} already stopped",
+                self.name
+            ))),
+        }
+    }
+
+    /// Waits for the writer, closes the file and lists it in the manifest.
+    pub fn finish(mut self, dir: &mut OutputDir) -> Result<(), OutputError> {
+        let path = dir.path(&self.name);
+        let written = self.join().map_err(io_at(&path))?;
+        dir.add(FileEntry {
+            name: std::mem::take(&mut self.name),
+            rows: self.rows,
+            bytes: written.bytes,
+            blake3: written.hash.to_hex().to_string(),
+        });
+        Ok(())
+    }
+}
+
+impl Drop for ParquetTable {
+    fn drop(&mut self) {
+        // An abandoned table (a failed run): let the thread end; its file goes with the
+        // temporary folder.
+        self.queue = None;
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// Interns short strings (event lists) as dictionary keys.
+#[derive(Default)]
+struct Interner {
+    values: Vec<String>,
+    keys: HashMap<String, u16>,
+}
+
+impl Interner {
+    fn key(&mut self, s: &str) -> u16 {
+        if let Some(&k) = self.keys.get(s) {
+            return k;
+        }
+        let k = u16::try_from(self.values.len()).unwrap_or(u16::MAX);
+        if k < u16::MAX {
+            self.values.push(s.to_owned());
+            self.keys.insert(s.to_owned(), k);
+        }
+        k
+    }
+
+    fn array(&self) -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(&self.values))
+    }
+}
+
+fn dict8(keys: Vec<u8>, values: &ArrayRef) -> ArrayRef {
+    Arc::new(DictionaryArray::<UInt8Type>::new(
+        UInt8Array::from(keys),
+        values.clone(),
+    ))
+}
+
+fn dict16(keys: Vec<u16>, values: &ArrayRef) -> ArrayRef {
+    Arc::new(DictionaryArray::<UInt16Type>::new(
+        UInt16Array::from(keys),
+        values.clone(),
+    ))
+}
+
+fn money(paise: Vec<i128>) -> ArrayRef {
+    Arc::new(
+        Decimal128Array::from(paise)
+            .with_precision_and_scale(18, 2)
+            .expect("18, 2 is a valid decimal"),
+    )
+}
+
+fn money_opt(paise: Vec<Option<i128>>) -> ArrayRef {
+    Arc::new(
+        Decimal128Array::from(paise)
+            .with_precision_and_scale(18, 2)
+            .expect("18, 2 is a valid decimal"),
+    )
+}
+
+fn field(name: &str, data_type: DataType, nullable: bool) -> Field {
+    Field::new(name, data_type, nullable)
+}
+
+fn dict_type(key: DataType) -> DataType {
+    DataType::Dictionary(Box::new(key), Box::new(DataType::Utf8))
+}
+
+/// Schemas of the Parquet tables, column for column the CSV ones.
+pub mod schemas {
+    use super::*;
+
+    fn schema(names: &[&str], types: Vec<(DataType, bool)>) -> SchemaRef {
+        assert_eq!(names.len(), types.len());
+        Arc::new(Schema::new(
+            names
+                .iter()
+                .zip(types)
+                .map(|(n, (t, null))| field(n, t, null))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    /// `transactions.parquet`.
+    pub fn transactions() -> SchemaRef {
+        schema(
+            &TRANSACTION_COLUMNS,
+            vec![
+                (DataType::UInt64, false),
+                (DataType::Timestamp(TimeUnit::Second, None), false),
+                (DataType::UInt32, false),
+                (dict_type(DataType::UInt8), false),
+                (MONEY, false),
+                (DataType::UInt16, false),
+                (DataType::UInt32, false),
+                (DataType::Boolean, false),
+                (DataType::Boolean, false),
+                (dict_type(DataType::UInt16), false),
+                (DataType::Boolean, false),
+            ],
+        )
+    }
+
+    /// `line_items.parquet`.
+    pub fn line_items() -> SchemaRef {
+        schema(
+            &LINE_COLUMNS,
+            vec![
+                (DataType::UInt64, false),
+                (DataType::UInt16, false),
+                (dict_type(DataType::UInt16), false),
+                (DataType::UInt32, false),
+                (MONEY, false),
+                (MONEY, false),
+            ],
+        )
+    }
+
+    /// `daily_metrics.parquet`.
+    pub fn daily() -> SchemaRef {
+        let count = (DataType::UInt64, false);
+        schema(
+            &DAILY_COLUMNS,
+            vec![
+                (DataType::Date32, false),
+                (DataType::Utf8, false),
+                count.clone(),
+                count.clone(),
+                count.clone(),
+                count.clone(),
+                count.clone(),
+                count.clone(),
+                (MONEY, false),
+                count.clone(),
+                (MONEY, false),
+                count.clone(),
+                count,
+                (MONEY, false),
+                (DataType::Boolean, false),
+                (DataType::Boolean, false),
+                (DataType::Utf8, false),
+            ],
+        )
+    }
+
+    /// `churn_events.parquet`.
+    pub fn churn() -> SchemaRef {
+        schema(
+            &CHURN_COLUMNS,
+            vec![
+                (DataType::UInt32, false),
+                (DataType::Date32, false),
+                (DataType::Utf8, false),
+                (DataType::Float64, false),
+                (DataType::Utf8, false),
+                (DataType::Float64, false),
+                (DataType::UInt32, true),
+            ],
+        )
+    }
+
+    /// `customers.parquet`.
+    pub fn customers() -> SchemaRef {
+        schema(
+            &CUSTOMER_COLUMNS,
+            vec![
+                (DataType::UInt32, false),
+                (dict_type(DataType::UInt8), false),
+                (DataType::UInt8, false),
+                (DataType::UInt32, false),
+                (MONEY, true),
+                (MONEY, true),
+                (DataType::Float64, false),
+                (DataType::UInt32, false),
+                (DataType::UInt32, false),
+                (MONEY, false),
+                (DataType::Date32, true),
+                (DataType::Date32, false),
+                (DataType::Date32, true),
+            ],
+        )
+    }
+}
+
+/// Days from 1970-01-01 to `date` (Arrow's `Date32`).
+fn date32(date: chrono::NaiveDate) -> i32 {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    (date - epoch).num_days() as i32
+}
+
+/// The transaction columns of a row group being gathered.
+#[derive(Default)]
+struct TxColumns {
+    id: Vec<u64>,
+    timestamp: Vec<i64>,
+    customer: Vec<u32>,
+    persona: Vec<u8>,
+    total: Vec<i128>,
+    lines: Vec<u16>,
+    units: Vec<u32>,
+    festival: Vec<bool>,
+    weekend: Vec<bool>,
+    events: Vec<u16>,
+    trimmed: Vec<bool>,
+}
+
+/// The line-item columns of a row group being gathered.
+#[derive(Default)]
+struct LineColumns {
+    id: Vec<u64>,
+    line: Vec<u16>,
+    category: Vec<u16>,
+    quantity: Vec<u32>,
+    unit_price: Vec<i128>,
+    total: Vec<i128>,
+}
+
+/// Writes every table as Parquet.
+pub struct ParquetSink {
+    transactions: ParquetTable,
+    lines: Option<ParquetTable>,
+    daily: ParquetTable,
+    churn: ParquetTable,
+    customers: ParquetTable,
+    tx: TxColumns,
+    line: LineColumns,
+    personas: ArrayRef,
+    names: Vec<String>,
+    categories: ArrayRef,
+    events: Interner,
+    /// Date32 of day 0.
+    start: i32,
+    /// Customer rows gathered for the current row group.
+    customer_rows: Vec<CustomerRow>,
+}
+
+impl ParquetSink {
+    /// Creates the tables in `dir`.
+    pub fn create(
+        dir: &OutputDir,
+        line_items: bool,
+        personas: &[String],
+        categories: &[String],
+        start: chrono::NaiveDate,
+    ) -> Result<Self, OutputError> {
+        Ok(Self {
+            transactions: ParquetTable::create(
+                dir,
+                "transactions.parquet",
+                schemas::transactions(),
+                writer_properties(&["transaction_id", "customer_id"]),
+            )?,
+            lines: if line_items {
+                Some(ParquetTable::create(
+                    dir,
+                    "line_items.parquet",
+                    schemas::line_items(),
+                    writer_properties(&["transaction_id"]),
+                )?)
+            } else {
+                None
+            },
+            daily: ParquetTable::create(
+                dir,
+                "daily_metrics.parquet",
+                schemas::daily(),
+                writer_properties(&[]),
+            )?,
+            churn: ParquetTable::create(
+                dir,
+                "churn_events.parquet",
+                schemas::churn(),
+                writer_properties(&["customer_id"]),
+            )?,
+            customers: ParquetTable::create(
+                dir,
+                "customers.parquet",
+                schemas::customers(),
+                writer_properties(&["customer_id"]),
+            )?,
+            tx: TxColumns::default(),
+            line: LineColumns::default(),
+            personas: Arc::new(StringArray::from_iter_values(personas)),
+            names: personas.to_vec(),
+            categories: Arc::new(StringArray::from_iter_values(categories)),
+            events: Interner::default(),
+            start: date32(start),
+            customer_rows: Vec::new(),
+        })
+    }
+
+    fn flush_transactions(&mut self) -> io::Result<()> {
+        let t = std::mem::take(&mut self.tx);
+        let next = t.id.len();
+        let events = self.events.array();
+        self.transactions.write(vec![
+            Arc::new(UInt64Array::from(t.id)),
+            Arc::new(TimestampSecondArray::from(t.timestamp)),
+            Arc::new(UInt32Array::from(t.customer)),
+            dict8(t.persona, &self.personas),
+            money(t.total),
+            Arc::new(UInt16Array::from(t.lines)),
+            Arc::new(UInt32Array::from(t.units)),
+            Arc::new(BooleanArray::from(t.festival)),
+            Arc::new(BooleanArray::from(t.weekend)),
+            dict16(t.events, &events),
+            Arc::new(BooleanArray::from(t.trimmed)),
+        ])?;
+        self.tx = TxColumns::with_capacity(next);
+        Ok(())
+    }
+
+    fn flush_lines(&mut self) -> io::Result<()> {
+        let Some(table) = &mut self.lines else {
+            return Ok(());
+        };
+        let l = std::mem::take(&mut self.line);
+        let next = l.id.len();
+        table.write(vec![
+            Arc::new(UInt64Array::from(l.id)),
+            Arc::new(UInt16Array::from(l.line)),
+            dict16(l.category, &self.categories),
+            Arc::new(UInt32Array::from(l.quantity)),
+            money(l.unit_price),
+            money(l.total),
+        ])?;
+        self.line = LineColumns::with_capacity(next);
+        Ok(())
+    }
+
+    fn flush_customers(&mut self) -> io::Result<()> {
+        let rows = std::mem::take(&mut self.customer_rows);
+        let start = self.start;
+        let day = |d: i32| start + d;
+        self.customers.write(vec![
+            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|c| c.id))),
+            dict8(rows.iter().map(|c| c.persona).collect(), &self.personas),
+            Arc::new(UInt8Array::from_iter_values(rows.iter().map(|c| c.age))),
+            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|c| c.income))),
+            money_opt(
+                rows.iter()
+                    .map(|c| c.budget.map(|b| i128::from(b.0)))
+                    .collect(),
+            ),
+            money_opt(
+                rows.iter()
+                    .map(|c| c.budget.map(|b| i128::from(b.1)))
+                    .collect(),
+            ),
+            Arc::new(Float64Array::from_iter_values(
+                rows.iter().map(|c| f64::from(c.loyalty_rounded())),
+            )),
+            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|c| c.visits))),
+            Arc::new(UInt32Array::from_iter_values(
+                rows.iter().map(|c| c.purchases),
+            )),
+            money(rows.iter().map(|c| i128::from(c.spent)).collect()),
+            Arc::new(Date32Array::from(
+                rows.iter()
+                    .map(|c| c.last_purchase.map(day))
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(Date32Array::from_iter_values(
+                rows.iter().map(|c| day(c.joined)),
+            )),
+            Arc::new(Date32Array::from(
+                rows.iter().map(|c| c.churned.map(day)).collect::<Vec<_>>(),
+            )),
+        ])
+    }
+}
+
+impl TxColumns {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            id: Vec::with_capacity(n),
+            timestamp: Vec::with_capacity(n),
+            customer: Vec::with_capacity(n),
+            persona: Vec::with_capacity(n),
+            total: Vec::with_capacity(n),
+            lines: Vec::with_capacity(n),
+            units: Vec::with_capacity(n),
+            festival: Vec::with_capacity(n),
+            weekend: Vec::with_capacity(n),
+            events: Vec::with_capacity(n),
+            trimmed: Vec::with_capacity(n),
+        }
+    }
+}
+
+impl LineColumns {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            id: Vec::with_capacity(n),
+            line: Vec::with_capacity(n),
+            category: Vec::with_capacity(n),
+            quantity: Vec::with_capacity(n),
+            unit_price: Vec::with_capacity(n),
+            total: Vec::with_capacity(n),
+        }
+    }
+}
+
+impl Sink for ParquetSink {
+    fn hour(&mut self, ctx: &HourContext<'_>, records: &HourRecords) -> io::Result<()> {
+        let day = ctx.clock.day();
+        let hour_start = i64::from(self.start + day as i32) * 86_400
+            + i64::from(ctx.clock.hour()) * 3_600;
+        let events = self.events.key(&ctx.today.events);
+        let (festival, weekend) = (ctx.today.festival, ctx.today.weekend);
+        // Rows are gathered up to the row-group size, then the group goes to its writer;
+        // a group may end mid-hour, so the boundaries depend on row counts alone.
+        let mut txs = records.txs.as_slice();
+        while !txs.is_empty() {
+            let room = ROW_GROUP_ROWS - self.tx.id.len();
+            let (now, rest) = txs.split_at(room.min(txs.len()));
+            let t = &mut self.tx;
+            for r in now {
+                t.id.push(transaction_id(day, r.agent));
+                t.timestamp.push(hour_start + i64::from(r.minute) * 60);
+                t.customer.push(r.agent);
+                t.persona.push(r.persona);
+                t.total.push(i128::from(r.total));
+                t.lines.push(r.lines);
+                t.units.push(r.units);
+                t.festival.push(festival);
+                t.weekend.push(weekend);
+                t.events.push(events);
+                t.trimmed.push(r.trimmed);
+            }
+            if self.lines.is_some() {
+                for r in now {
+                    let id = transaction_id(day, r.agent);
+                    for (k, l) in records.lines_of(r).iter().enumerate() {
+                        let c = &mut self.line;
+                        c.id.push(id);
+                        c.line.push(k as u16 + 1);
+                        c.category.push(l.category);
+                        c.quantity.push(l.quantity);
+                        c.unit_price.push(i128::from(l.unit_price));
+                        c.total.push(i128::from(l.total()));
+                        if c.id.len() == ROW_GROUP_ROWS {
+                            self.flush_lines()?;
+                        }
+                    }
+                }
+            }
+            if self.tx.id.len() == ROW_GROUP_ROWS {
+                self.flush_transactions()?;
+            }
+            txs = rest;
+        }
+        Ok(())
+    }
+
+    fn day(&mut self, _ctx: &HourContext<'_>, closed: &ClosedDay) -> io::Result<()> {
+        let date = closed.date.map_or(0, date32);
+        let n = closed.by_persona.len();
+        let count = |f: &dyn Fn(usize) -> u64| -> ArrayRef {
+            Arc::new(UInt64Array::from_iter_values((0..n).map(f)))
+        };
+        let t = &closed.by_persona;
+        self.daily.write(vec![
+            Arc::new(Date32Array::from(vec![date; n])),
+            Arc::new(StringArray::from_iter_values(&self.names[..n])),
+            count(&|p| closed.active.get(p).copied().unwrap_or(0)),
+            count(&|p| t[p].acquired),
+            count(&|p| t[p].churned),
+            count(&|p| t[p].visits),
+            count(&|p| t[p].empty_visits),
+            count(&|p| t[p].transactions),
+            money(t.iter().map(|x| i128::from(x.revenue_paise)).collect()),
+            count(&|p| t[p].units),
+            money(
+                t.iter()
+                    .map(|x| x.mean_basket_paise().round() as i128)
+                    .collect(),
+            ),
+            count(&|p| t[p].trimmed),
+            count(&|p| t[p].offers),
+            money(t.iter().map(|x| i128::from(x.offer_cost_paise)).collect()),
+            Arc::new(BooleanArray::from(vec![closed.festival; n])),
+            Arc::new(BooleanArray::from(vec![closed.weekend; n])),
+            Arc::new(StringArray::from(vec![closed.events.as_str(); n])),
+        ])?;
+        if !closed.churn.is_empty() {
+            let c = &closed.churn;
+            self.churn.write(vec![
+                Arc::new(UInt32Array::from_iter_values(c.iter().map(|r| r.agent))),
+                Arc::new(Date32Array::from(vec![date; c.len()])),
+                Arc::new(StringArray::from_iter_values(
+                    c.iter().map(|r| self.names[usize::from(r.persona)].as_str()),
+                )),
+                Arc::new(Float64Array::from_iter_values(
+                    c.iter().map(|r| round4(r.probability)),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    c.iter().map(|r| r.cause.as_str()),
+                )),
+                Arc::new(Float64Array::from_iter_values(
+                    c.iter().map(|r| round4(r.loyalty)),
+                )),
+                Arc::new(UInt32Array::from(
+                    c.iter().map(|r| r.days_since).collect::<Vec<_>>(),
+                )),
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn customer(&mut self, row: &CustomerRow) -> io::Result<()> {
+        self.customer_rows.push(*row);
+        if self.customer_rows.len() == ROW_GROUP_ROWS {
+            self.flush_customers()?;
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, dir: &mut OutputDir) -> Result<(), OutputError> {
+        let mut this = *self;
+        let path = dir.path("transactions.parquet");
+        this.flush_transactions().map_err(io_at(&path))?;
+        this.flush_lines().map_err(io_at(&path))?;
+        this.flush_customers().map_err(io_at(&path))?;
+        this.transactions.finish(dir)?;
+        if let Some(lines) = this.lines {
+            lines.finish(dir)?;
+        }
+        this.daily.finish(dir)?;
+        this.churn.finish(dir)?;
+        this.customers.finish(dir)
+    }
+}
