@@ -275,6 +275,12 @@ fn print_report(scenario: &Scenario, r: &RunReport) {
             }
         );
     }
+    if let (Some(per), Some(peak)) = (r.bytes_per_customer, r.peak_memory) {
+        println!(
+            "  memory: {per} bytes per customer resident after spawning; peak {} MiB",
+            peak >> 20
+        );
+    }
     let rate = r.customer_hours as f64 / r.loop_wall.as_secs_f64().max(1e-9);
     println!(
         "\n  {:.2} s ({:.2} s simulating, {:.1}M customer-hours/s, {} threads) -> {}",

@@ -96,6 +96,22 @@ pub fn available_memory() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// This process's resident memory, from `/proc/self/statm` (`None` where unknown).
+pub fn resident_memory() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// This process's peak resident memory so far, from `/proc/self/status` (`None` where
+/// unknown).
+pub fn peak_resident_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
 /// Refuses, before anything is allocated, a population that would not fit.
 pub fn check_capacity(scenario: &Scenario) -> Result<(), RunError> {
     let customers = max_customers(scenario);
@@ -174,6 +190,10 @@ pub struct RunReport {
     pub churn_scoring: Option<(Duration, u64)>,
     /// Time spent building the report, and whether every data-quality check passed.
     pub report: Option<(Duration, bool)>,
+    /// Resident bytes per customer of the spawned world (measured, not estimated).
+    pub bytes_per_customer: Option<u64>,
+    /// Peak resident memory of the process.
+    pub peak_memory: Option<u64>,
 }
 
 /// A progress bar that appears only once a run has taken more than a second.
@@ -285,7 +305,12 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         threads,
         "spawning"
     );
+    let before_spawn = resident_memory();
     sim.spawn_population();
+    let bytes_per_customer = before_spawn
+        .zip(resident_memory())
+        .map(|(a, b)| b.saturating_sub(a) / scenario.customers().max(1));
+    tracing::info!(bytes_per_customer, "spawned");
 
     let loop_started = Instant::now();
     let total = scenario.days * 24;
@@ -383,5 +408,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         threads,
         churn_scoring,
         report,
+        bytes_per_customer,
+        peak_memory: peak_resident_memory(),
     })
 }

@@ -5,7 +5,7 @@
 //! Arrow arrays, encodes, compresses, hashes and writes them while the simulation goes on.
 //! Row-group boundaries depend on row counts alone, so the files are byte-identical at any
 //! thread count. Columns keep the CSV names; money is `decimal(18, 2)` rupees, dates are
-//! dates, timestamps are local (timezone-less) seconds.
+//! dates, timestamps are local (timezone-less), to the minute.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use arrow_array::types::{UInt8Type, UInt16Type};
 use arrow_array::{
     ArrayRef, BooleanArray, Date32Array, Decimal128Array, DictionaryArray, Float64Array,
-    RecordBatch, StringArray, TimestampSecondArray, UInt8Array, UInt16Array, UInt32Array,
+    RecordBatch, StringArray, TimestampMillisecondArray, UInt8Array, UInt16Array, UInt32Array,
     UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -33,7 +33,8 @@ use super::sinks::{
 use super::table::Hashing;
 use super::{FileEntry, OutputDir, OutputError, io_at};
 use crate::records::HourRecords;
-use crate::systems::observe::ClosedDay;
+use crate::systems::attrition::ChurnRecord;
+use crate::systems::observe::{ClosedDay, Totals};
 
 /// Rows per row group: large enough for good compression and cheap metadata, small enough
 /// that a group's column vectors stay a few tens of megabytes.
@@ -47,22 +48,28 @@ fn to_io(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
     io::Error::other(e)
 }
 
-/// The writer settings of every Bazaar Parquet file: zstd level 1, page statistics, and
-/// delta encoding without a dictionary for the id-like columns named in `deltas`.
-pub fn writer_properties(deltas: &[&str]) -> WriterProperties {
+/// The writer settings of every Bazaar Parquet file: zstd level 1 and page statistics;
+/// dictionary encoding only for the low-cardinality columns named in `dictionary` (names,
+/// flags, counts), delta encoding for the id-like integer columns named in `deltas`, plain
+/// values for the rest (money, probabilities), where a dictionary would only cost time.
+pub fn writer_properties(dictionary: &[&str], deltas: &[&str]) -> WriterProperties {
     let level = ZstdLevel::try_new(1).expect("zstd level 1 exists");
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
+        .set_dictionary_enabled(false)
         .set_max_row_group_row_count(None)
         .set_created_by(format!("bazaar {}", env!("CARGO_PKG_VERSION")));
+    for col in dictionary {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(*col), true);
+    }
     for col in deltas {
-        let path = ColumnPath::from(*col);
-        b = b
-            .set_column_dictionary_enabled(path.clone(), false)
-            .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
+        b = b.set_column_encoding(ColumnPath::from(*col), Encoding::DELTA_BINARY_PACKED);
     }
     b.build()
 }
+
+/// Builds one row group's arrays; runs on the table's writer thread.
+type Build = Box<dyn FnOnce() -> Vec<ArrayRef> + Send>;
 
 /// What a writer thread hands back: the file's size and hash.
 struct Written {
@@ -73,8 +80,7 @@ struct Written {
 /// One Parquet file written by its own thread, a row group per batch received.
 pub struct ParquetTable {
     name: String,
-    schema: SchemaRef,
-    queue: Option<SyncSender<RecordBatch>>,
+    queue: Option<SyncSender<Build>>,
     worker: Option<JoinHandle<io::Result<Written>>>,
     rows: u64,
 }
@@ -94,11 +100,13 @@ impl ParquetTable {
                 path: path.clone(),
                 source: to_io(e),
             })?;
-        let (queue, batches) = sync_channel::<RecordBatch>(QUEUE);
+        let (queue, groups) = sync_channel::<Build>(QUEUE);
+        let batch_schema = schema.clone();
         let worker = std::thread::Builder::new()
             .name(format!("parquet:{name}"))
             .spawn(move || {
-                for batch in batches {
+                for build in groups {
+                    let batch = RecordBatch::try_new(batch_schema.clone(), build()).map_err(to_io)?;
                     writer.write(&batch).map_err(to_io)?;
                     writer.flush().map_err(to_io)?;
                 }
@@ -112,21 +120,24 @@ impl ParquetTable {
             .map_err(io_at(&path))?;
         Ok(Self {
             name: name.to_owned(),
-            schema,
             queue: Some(queue),
             worker: Some(worker),
             rows: 0,
         })
     }
 
-    /// Queues one row group. Blocks only when the writer is [`QUEUE`] groups behind.
-    pub fn write(&mut self, columns: Vec<ArrayRef>) -> io::Result<()> {
-        let batch = RecordBatch::try_new(self.schema.clone(), columns).map_err(to_io)?;
-        if batch.num_rows() == 0 {
+    /// Queues one row group of `rows` rows, whose arrays `build` makes on the writer thread.
+    /// Blocks only when the writer is [`QUEUE`] groups behind.
+    pub fn write(
+        &mut self,
+        rows: usize,
+        build: impl FnOnce() -> Vec<ArrayRef> + Send + 'static,
+    ) -> io::Result<()> {
+        if rows == 0 {
             return Ok(());
         }
-        self.rows += batch.num_rows() as u64;
-        let sent = self.queue.as_ref().map(|q| q.send(batch));
+        self.rows += rows as u64;
+        let sent = self.queue.as_ref().map(|q| q.send(Box::new(build)));
         match sent {
             Some(Ok(())) => Ok(()),
             // The writer stopped: its own error says why.
@@ -213,17 +224,17 @@ fn dict16(keys: Vec<u16>, values: &ArrayRef) -> ArrayRef {
     ))
 }
 
-fn money(paise: Vec<i128>) -> ArrayRef {
+fn money(paise: impl IntoIterator<Item = i64>) -> ArrayRef {
     Arc::new(
-        Decimal128Array::from(paise)
+        Decimal128Array::from_iter_values(paise.into_iter().map(i128::from))
             .with_precision_and_scale(18, 2)
             .expect("18, 2 is a valid decimal"),
     )
 }
 
-fn money_opt(paise: Vec<Option<i128>>) -> ArrayRef {
+fn money_opt(paise: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
     Arc::new(
-        Decimal128Array::from(paise)
+        Decimal128Array::from_iter(paise.into_iter().map(|p| p.map(i128::from)))
             .with_precision_and_scale(18, 2)
             .expect("18, 2 is a valid decimal"),
     )
@@ -258,7 +269,7 @@ pub mod schemas {
             &TRANSACTION_COLUMNS,
             vec![
                 (DataType::UInt64, false),
-                (DataType::Timestamp(TimeUnit::Second, None), false),
+                (DataType::Timestamp(TimeUnit::Millisecond, None), false),
                 (DataType::UInt32, false),
                 (dict_type(DataType::UInt8), false),
                 (MONEY, false),
@@ -294,7 +305,7 @@ pub mod schemas {
             &DAILY_COLUMNS,
             vec![
                 (DataType::Date32, false),
-                (DataType::Utf8, false),
+                (dict_type(DataType::UInt8), false),
                 count.clone(),
                 count.clone(),
                 count.clone(),
@@ -309,7 +320,7 @@ pub mod schemas {
                 (MONEY, false),
                 (DataType::Boolean, false),
                 (DataType::Boolean, false),
-                (DataType::Utf8, false),
+                (dict_type(DataType::UInt16), false),
             ],
         )
     }
@@ -321,7 +332,7 @@ pub mod schemas {
             vec![
                 (DataType::UInt32, false),
                 (DataType::Date32, false),
-                (DataType::Utf8, false),
+                (dict_type(DataType::UInt8), false),
                 (DataType::Float64, false),
                 (DataType::Utf8, false),
                 (DataType::Float64, false),
@@ -366,7 +377,7 @@ struct TxColumns {
     timestamp: Vec<i64>,
     customer: Vec<u32>,
     persona: Vec<u8>,
-    total: Vec<i128>,
+    total: Vec<i64>,
     lines: Vec<u16>,
     units: Vec<u32>,
     festival: Vec<bool>,
@@ -382,8 +393,8 @@ struct LineColumns {
     line: Vec<u16>,
     category: Vec<u16>,
     quantity: Vec<u32>,
-    unit_price: Vec<i128>,
-    total: Vec<i128>,
+    unit_price: Vec<i64>,
+    total: Vec<i64>,
 }
 
 /// Writes every table as Parquet.
@@ -396,13 +407,16 @@ pub struct ParquetSink {
     tx: TxColumns,
     line: LineColumns,
     personas: ArrayRef,
-    names: Vec<String>,
     categories: ArrayRef,
     events: Interner,
     /// Date32 of day 0.
     start: i32,
     /// Customer rows gathered for the current row group.
     customer_rows: Vec<CustomerRow>,
+    /// Daily rows gathered for the current row group.
+    daily_rows: Vec<DailyRow>,
+    /// Churn events (with their Date32) gathered for the current row group.
+    churn_rows: Vec<(i32, ChurnRecord)>,
 }
 
 impl ParquetSink {
@@ -419,14 +433,17 @@ impl ParquetSink {
                 dir,
                 "transactions.parquet",
                 schemas::transactions(),
-                writer_properties(&["transaction_id", "customer_id"]),
+                writer_properties(
+                    &["persona", "lines", "units", "events"],
+                    &["transaction_id", "customer_id"],
+                ),
             )?,
             lines: if line_items {
                 Some(ParquetTable::create(
                     dir,
                     "line_items.parquet",
                     schemas::line_items(),
-                    writer_properties(&["transaction_id"]),
+                    writer_properties(&["line", "category", "quantity"], &["transaction_id"]),
                 )?)
             } else {
                 None
@@ -435,49 +452,55 @@ impl ParquetSink {
                 dir,
                 "daily_metrics.parquet",
                 schemas::daily(),
-                writer_properties(&[]),
+                writer_properties(&["date", "persona", "events"], &[]),
             )?,
             churn: ParquetTable::create(
                 dir,
                 "churn_events.parquet",
                 schemas::churn(),
-                writer_properties(&["customer_id"]),
+                writer_properties(&["date", "persona", "cause"], &["customer_id"]),
             )?,
             customers: ParquetTable::create(
                 dir,
                 "customers.parquet",
                 schemas::customers(),
-                writer_properties(&["customer_id"]),
+                writer_properties(
+                    &["persona", "age", "visits", "purchases", "last_purchase", "joined_on"],
+                    &["customer_id"],
+                ),
             )?,
             tx: TxColumns::default(),
             line: LineColumns::default(),
             personas: Arc::new(StringArray::from_iter_values(personas)),
-            names: personas.to_vec(),
             categories: Arc::new(StringArray::from_iter_values(categories)),
             events: Interner::default(),
             start: date32(start),
             customer_rows: Vec::new(),
+            daily_rows: Vec::new(),
+            churn_rows: Vec::new(),
         })
     }
 
     fn flush_transactions(&mut self) -> io::Result<()> {
         let t = std::mem::take(&mut self.tx);
-        let next = t.id.len();
-        let events = self.events.array();
-        self.transactions.write(vec![
-            Arc::new(UInt64Array::from(t.id)),
-            Arc::new(TimestampSecondArray::from(t.timestamp)),
-            Arc::new(UInt32Array::from(t.customer)),
-            dict8(t.persona, &self.personas),
-            money(t.total),
-            Arc::new(UInt16Array::from(t.lines)),
-            Arc::new(UInt32Array::from(t.units)),
-            Arc::new(BooleanArray::from(t.festival)),
-            Arc::new(BooleanArray::from(t.weekend)),
-            dict16(t.events, &events),
-            Arc::new(BooleanArray::from(t.trimmed)),
-        ])?;
-        self.tx = TxColumns::with_capacity(next);
+        let rows = t.id.len();
+        let (personas, events) = (self.personas.clone(), self.events.array());
+        self.transactions.write(rows, move || {
+            vec![
+                Arc::new(UInt64Array::from(t.id)),
+                Arc::new(TimestampMillisecondArray::from(t.timestamp)),
+                Arc::new(UInt32Array::from(t.customer)),
+                dict8(t.persona, &personas),
+                money(t.total),
+                Arc::new(UInt16Array::from(t.lines)),
+                Arc::new(UInt32Array::from(t.units)),
+                Arc::new(BooleanArray::from(t.festival)),
+                Arc::new(BooleanArray::from(t.weekend)),
+                dict16(t.events, &events),
+                Arc::new(BooleanArray::from(t.trimmed)),
+            ]
+        })?;
+        self.tx = TxColumns::with_capacity(rows);
         Ok(())
     }
 
@@ -486,59 +509,122 @@ impl ParquetSink {
             return Ok(());
         };
         let l = std::mem::take(&mut self.line);
-        let next = l.id.len();
-        table.write(vec![
-            Arc::new(UInt64Array::from(l.id)),
-            Arc::new(UInt16Array::from(l.line)),
-            dict16(l.category, &self.categories),
-            Arc::new(UInt32Array::from(l.quantity)),
-            money(l.unit_price),
-            money(l.total),
-        ])?;
-        self.line = LineColumns::with_capacity(next);
+        let rows = l.id.len();
+        let categories = self.categories.clone();
+        table.write(rows, move || {
+            vec![
+                Arc::new(UInt64Array::from(l.id)),
+                Arc::new(UInt16Array::from(l.line)),
+                dict16(l.category, &categories),
+                Arc::new(UInt32Array::from(l.quantity)),
+                money(l.unit_price),
+                money(l.total),
+            ]
+        })?;
+        self.line = LineColumns::with_capacity(rows);
         Ok(())
     }
 
     fn flush_customers(&mut self) -> io::Result<()> {
         let rows = std::mem::take(&mut self.customer_rows);
-        let start = self.start;
-        let day = |d: i32| start + d;
-        self.customers.write(vec![
-            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|c| c.id))),
-            dict8(rows.iter().map(|c| c.persona).collect(), &self.personas),
-            Arc::new(UInt8Array::from_iter_values(rows.iter().map(|c| c.age))),
-            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|c| c.income))),
-            money_opt(
-                rows.iter()
-                    .map(|c| c.budget.map(|b| i128::from(b.0)))
-                    .collect(),
-            ),
-            money_opt(
-                rows.iter()
-                    .map(|c| c.budget.map(|b| i128::from(b.1)))
-                    .collect(),
-            ),
-            Arc::new(Float64Array::from_iter_values(
-                rows.iter().map(|c| f64::from(c.loyalty_rounded())),
-            )),
-            Arc::new(UInt32Array::from_iter_values(rows.iter().map(|c| c.visits))),
-            Arc::new(UInt32Array::from_iter_values(
-                rows.iter().map(|c| c.purchases),
-            )),
-            money(rows.iter().map(|c| i128::from(c.spent)).collect()),
-            Arc::new(Date32Array::from(
-                rows.iter()
-                    .map(|c| c.last_purchase.map(day))
-                    .collect::<Vec<_>>(),
-            )),
-            Arc::new(Date32Array::from_iter_values(
-                rows.iter().map(|c| day(c.joined)),
-            )),
-            Arc::new(Date32Array::from(
-                rows.iter().map(|c| c.churned.map(day)).collect::<Vec<_>>(),
-            )),
-        ])
+        let (start, personas) = (self.start, self.personas.clone());
+        self.customers.write(rows.len(), move || {
+            let day = |d: i32| start + d;
+            vec![
+                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|c| c.id))),
+                dict8(rows.iter().map(|c| c.persona).collect(), &personas),
+                Arc::new(UInt8Array::from_iter_values(rows.iter().map(|c| c.age))),
+                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|c| c.income))),
+                money_opt(rows.iter().map(|c| c.budget.map(|b| b.0))),
+                money_opt(rows.iter().map(|c| c.budget.map(|b| b.1))),
+                Arc::new(Float64Array::from_iter_values(
+                    rows.iter().map(|c| f64::from(c.loyalty_rounded())),
+                )),
+                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|c| c.visits))),
+                Arc::new(UInt32Array::from_iter_values(
+                    rows.iter().map(|c| c.purchases),
+                )),
+                money(rows.iter().map(|c| c.spent)),
+                Arc::new(Date32Array::from_iter(
+                    rows.iter().map(|c| c.last_purchase.map(day)),
+                )),
+                Arc::new(Date32Array::from_iter_values(
+                    rows.iter().map(|c| day(c.joined)),
+                )),
+                Arc::new(Date32Array::from_iter(rows.iter().map(|c| c.churned.map(day)))),
+            ]
+        })
     }
+}
+
+impl ParquetSink {
+    fn flush_daily(&mut self) -> io::Result<()> {
+        let rows = std::mem::take(&mut self.daily_rows);
+        let (personas, events) = (self.personas.clone(), self.events.array());
+        self.daily.write(rows.len(), move || {
+            let count = |f: &dyn Fn(&DailyRow) -> u64| -> ArrayRef {
+                Arc::new(UInt64Array::from_iter_values(rows.iter().map(f)))
+            };
+            let cash = |f: &dyn Fn(&DailyRow) -> i64| money(rows.iter().map(f));
+            let flag = |f: &dyn Fn(&DailyRow) -> bool| -> ArrayRef {
+                Arc::new(BooleanArray::from(rows.iter().map(f).collect::<Vec<_>>()))
+            };
+            vec![
+                Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| r.date))),
+                dict8(rows.iter().map(|r| r.persona).collect(), &personas),
+                count(&|r| r.active),
+                count(&|r| r.totals.acquired),
+                count(&|r| r.totals.churned),
+                count(&|r| r.totals.visits),
+                count(&|r| r.totals.empty_visits),
+                count(&|r| r.totals.transactions),
+                cash(&|r| r.totals.revenue_paise),
+                count(&|r| r.totals.units),
+                cash(&|r| r.totals.mean_basket_paise().round() as i64),
+                count(&|r| r.totals.trimmed),
+                count(&|r| r.totals.offers),
+                cash(&|r| r.totals.offer_cost_paise),
+                flag(&|r| r.festival),
+                flag(&|r| r.weekend),
+                dict16(rows.iter().map(|r| r.events).collect(), &events),
+            ]
+        })
+    }
+
+    fn flush_churn(&mut self) -> io::Result<()> {
+        let c = std::mem::take(&mut self.churn_rows);
+        let personas = self.personas.clone();
+        self.churn.write(c.len(), move || {
+            vec![
+                Arc::new(UInt32Array::from_iter_values(c.iter().map(|r| r.1.agent))),
+                Arc::new(Date32Array::from_iter_values(c.iter().map(|r| r.0))),
+                dict8(c.iter().map(|r| r.1.persona).collect(), &personas),
+                Arc::new(Float64Array::from_iter_values(
+                    c.iter().map(|r| round4(r.1.probability)),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    c.iter().map(|r| r.1.cause.as_str()),
+                )),
+                Arc::new(Float64Array::from_iter_values(
+                    c.iter().map(|r| round4(r.1.loyalty)),
+                )),
+                Arc::new(UInt32Array::from(
+                    c.iter().map(|r| r.1.days_since).collect::<Vec<_>>(),
+                )),
+            ]
+        })
+    }
+}
+
+/// One row of `daily_metrics`, kept until its row group is written.
+struct DailyRow {
+    date: i32,
+    persona: u8,
+    active: u64,
+    totals: Totals,
+    festival: bool,
+    weekend: bool,
+    events: u16,
 }
 
 impl TxColumns {
@@ -588,10 +674,10 @@ impl Sink for ParquetSink {
             let t = &mut self.tx;
             for r in now {
                 t.id.push(transaction_id(day, r.agent));
-                t.timestamp.push(hour_start + i64::from(r.minute) * 60);
+                t.timestamp.push((hour_start + i64::from(r.minute) * 60) * 1000);
                 t.customer.push(r.agent);
                 t.persona.push(r.persona);
-                t.total.push(i128::from(r.total));
+                t.total.push(r.total);
                 t.lines.push(r.lines);
                 t.units.push(r.units);
                 t.festival.push(festival);
@@ -608,8 +694,8 @@ impl Sink for ParquetSink {
                         c.line.push(k as u16 + 1);
                         c.category.push(l.category);
                         c.quantity.push(l.quantity);
-                        c.unit_price.push(i128::from(l.unit_price));
-                        c.total.push(i128::from(l.total()));
+                        c.unit_price.push(l.unit_price);
+                        c.total.push(l.total());
                         if c.id.len() == ROW_GROUP_ROWS {
                             self.flush_lines()?;
                         }
@@ -626,55 +712,25 @@ impl Sink for ParquetSink {
 
     fn day(&mut self, _ctx: &HourContext<'_>, closed: &ClosedDay) -> io::Result<()> {
         let date = closed.date.map_or(0, date32);
-        let n = closed.by_persona.len();
-        let count = |f: &dyn Fn(usize) -> u64| -> ArrayRef {
-            Arc::new(UInt64Array::from_iter_values((0..n).map(f)))
-        };
-        let t = &closed.by_persona;
-        self.daily.write(vec![
-            Arc::new(Date32Array::from(vec![date; n])),
-            Arc::new(StringArray::from_iter_values(&self.names[..n])),
-            count(&|p| closed.active.get(p).copied().unwrap_or(0)),
-            count(&|p| t[p].acquired),
-            count(&|p| t[p].churned),
-            count(&|p| t[p].visits),
-            count(&|p| t[p].empty_visits),
-            count(&|p| t[p].transactions),
-            money(t.iter().map(|x| i128::from(x.revenue_paise)).collect()),
-            count(&|p| t[p].units),
-            money(
-                t.iter()
-                    .map(|x| x.mean_basket_paise().round() as i128)
-                    .collect(),
-            ),
-            count(&|p| t[p].trimmed),
-            count(&|p| t[p].offers),
-            money(t.iter().map(|x| i128::from(x.offer_cost_paise)).collect()),
-            Arc::new(BooleanArray::from(vec![closed.festival; n])),
-            Arc::new(BooleanArray::from(vec![closed.weekend; n])),
-            Arc::new(StringArray::from(vec![closed.events.as_str(); n])),
-        ])?;
-        if !closed.churn.is_empty() {
-            let c = &closed.churn;
-            self.churn.write(vec![
-                Arc::new(UInt32Array::from_iter_values(c.iter().map(|r| r.agent))),
-                Arc::new(Date32Array::from(vec![date; c.len()])),
-                Arc::new(StringArray::from_iter_values(
-                    c.iter().map(|r| self.names[usize::from(r.persona)].as_str()),
-                )),
-                Arc::new(Float64Array::from_iter_values(
-                    c.iter().map(|r| round4(r.probability)),
-                )),
-                Arc::new(StringArray::from_iter_values(
-                    c.iter().map(|r| r.cause.as_str()),
-                )),
-                Arc::new(Float64Array::from_iter_values(
-                    c.iter().map(|r| round4(r.loyalty)),
-                )),
-                Arc::new(UInt32Array::from(
-                    c.iter().map(|r| r.days_since).collect::<Vec<_>>(),
-                )),
-            ])?;
+        let events = self.events.key(&closed.events);
+        for (p, t) in closed.by_persona.iter().enumerate() {
+            self.daily_rows.push(DailyRow {
+                date,
+                persona: p as u8,
+                active: closed.active.get(p).copied().unwrap_or(0),
+                totals: *t,
+                festival: closed.festival,
+                weekend: closed.weekend,
+                events,
+            });
+        }
+        self.churn_rows
+            .extend(closed.churn.iter().map(|c| (date, *c)));
+        if self.daily_rows.len() >= ROW_GROUP_ROWS {
+            self.flush_daily()?;
+        }
+        if self.churn_rows.len() >= ROW_GROUP_ROWS {
+            self.flush_churn()?;
         }
         Ok(())
     }
@@ -693,6 +749,8 @@ impl Sink for ParquetSink {
         this.flush_transactions().map_err(io_at(&path))?;
         this.flush_lines().map_err(io_at(&path))?;
         this.flush_customers().map_err(io_at(&path))?;
+        this.flush_daily().map_err(io_at(&path))?;
+        this.flush_churn().map_err(io_at(&path))?;
         this.transactions.finish(dir)?;
         if let Some(lines) = this.lines {
             lines.finish(dir)?;
