@@ -87,7 +87,14 @@ fn csv_encoding(c: &mut Criterion) {
         .map(String::from)
         .to_vec();
     let categories: Vec<String> = (0..30).map(|i| format!("category_{i}")).collect();
-    let mut sink = CsvSink::create(&out, true, &personas, &categories, "2026-11-06".parse().unwrap()).unwrap();
+    let mut sink = CsvSink::create(
+        &out,
+        true,
+        &personas,
+        &categories,
+        "2026-11-06".parse().unwrap(),
+    )
+    .unwrap();
     let mut records = HourRecords::default();
     for agent in 0..10_000u32 {
         let line_start = records.lines.len() as u32;

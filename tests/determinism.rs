@@ -19,7 +19,7 @@ fn run(scenario: &str, threads: &str, out: &std::path::Path, extra: &[&str]) {
 }
 
 #[test]
-fn outputs_are_byte_identical_at_1_2_and_4_threads() {
+fn csv_and_parquet_outputs_are_byte_identical_at_1_2_and_4_threads() {
     let dir = tempfile::tempdir().unwrap();
     let outs: Vec<_> = ["1", "2", "4"]
         .iter()
@@ -29,7 +29,7 @@ fn outputs_are_byte_identical_at_1_2_and_4_threads() {
                 "scenarios/diwali.ron",
                 t,
                 &out,
-                &["--scale", "0.05", "--days", "12"],
+                &["--scale", "0.05", "--days", "12", "--format", "csv,parquet"],
             );
             read_dir_bytes(&out)
         })
@@ -49,6 +49,11 @@ fn outputs_are_byte_identical_at_1_2_and_4_threads() {
         "report.html",
         "summary.json",
         "transactions.csv",
+        "transactions.parquet",
+        "line_items.parquet",
+        "customers.parquet",
+        "daily_metrics.parquet",
+        "churn_events.parquet",
     ] {
         assert!(
             names.contains(&expected),
@@ -83,4 +88,34 @@ fn a_different_seed_gives_different_outputs() {
     let fa = std::fs::read(a.join("transactions.csv")).unwrap();
     let fb = std::fs::read(b.join("transactions.csv")).unwrap();
     assert_ne!(fa, fb);
+}
+
+/// A million customers: the parallel paths (chunked iteration, per-thread buffers, parallel
+/// encoding, Parquet writer threads) all carry real load, and still give the same bytes.
+#[test]
+fn a_million_customers_give_byte_identical_parquet_at_1_and_2_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let outs: Vec<_> = ["1", "2"]
+        .iter()
+        .map(|t| {
+            let out = dir.path().join(format!("t{t}"));
+            run(
+                "scenarios/stress_1m.ron",
+                t,
+                &out,
+                &["--days", "2", "--no-report"],
+            );
+            read_dir_bytes(&out)
+        })
+        .collect();
+    let tx = outs[0]
+        .iter()
+        .find(|f| f.0 == "transactions.parquet")
+        .expect("the stress scenario writes Parquet");
+    assert!(tx.1.len() > 1_000_000, "a run of real size");
+    assert_eq!(outs[0].len(), outs[1].len());
+    for (a, b) in outs[0].iter().zip(&outs[1]) {
+        assert_eq!(a.0, b.0);
+        assert!(a.1 == b.1, "{} differs between 1 and 2 threads", a.0);
+    }
 }

@@ -5,10 +5,15 @@
 //! transaction order), id uniqueness uses one bit per customer per day, and outliers use
 //! fences from the basket histogram. Memory does not grow with the number of transactions.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use arrow_array::{
+    Array, Decimal128Array, RecordBatch, TimestampMillisecondArray, UInt16Array, UInt32Array,
+    UInt64Array,
+};
+use chrono::NaiveDate;
 
 use serde::Serialize;
 
@@ -130,24 +135,336 @@ fn open_csv(path: &Path) -> Result<csv::Reader<BufReader<File>>, String> {
         .from_reader(BufReader::with_capacity(1 << 20, file)))
 }
 
-fn schema_check(name: &str, path: &Path, expected: &[&str], checks: &mut Vec<Check>) -> bool {
-    let mut t = Tally::new(&format!("{name}: columns"));
-    match open_csv(path).and_then(|mut r| r.headers().cloned().map_err(|e| e.to_string())) {
-        Ok(h) => {
-            let got: Vec<&str> = h.iter().collect();
-            t.check(got == expected, || {
-                format!("columns are {got:?}, expected {expected:?}")
-            });
+/// A table of the folder, in the format the run wrote it (CSV first when both exist).
+#[derive(Debug, Clone)]
+enum TableFile {
+    Csv(PathBuf),
+    Parquet(PathBuf),
+}
+
+impl TableFile {
+    /// Finds `<stem>.csv` or `<stem>.parquet` in `dir`.
+    fn find(dir: &Path, stem: &str) -> Option<Self> {
+        let csv = dir.join(format!("{stem}.csv"));
+        let parquet = dir.join(format!("{stem}.parquet"));
+        if csv.exists() {
+            Some(Self::Csv(csv))
+        } else if parquet.exists() {
+            Some(Self::Parquet(parquet))
+        } else {
+            None
         }
+    }
+
+    fn name(&self) -> String {
+        let path = match self {
+            Self::Csv(p) | Self::Parquet(p) => p,
+        };
+        path.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    }
+
+    /// The column names, checked against `expected`.
+    fn columns(&self) -> Result<Vec<String>, String> {
+        match self {
+            Self::Csv(path) => {
+                let mut r = open_csv(path)?;
+                let h = r.headers().map_err(|e| e.to_string())?;
+                Ok(h.iter().map(str::to_owned).collect())
+            }
+            Self::Parquet(path) => {
+                let b = parquet_builder(path)?;
+                Ok(b.schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect())
+            }
+        }
+    }
+}
+
+/// Where a row is, for a failure's example: a CSV line or a Parquet row.
+#[derive(Debug, Clone, Copy)]
+struct Pos {
+    parquet: bool,
+    n: u64,
+}
+
+impl std::fmt::Display for Pos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.parquet {
+            write!(f, "row {}", self.n)
+        } else {
+            write!(f, "line {}", self.n)
+        }
+    }
+}
+
+/// A transaction as the checks see it, whatever the file format.
+struct TxRow {
+    at: Pos,
+    /// The first required column that is empty (or the row is short).
+    missing: Option<&'static str>,
+    id: Option<u64>,
+    total: Option<i64>,
+    lines: Option<u64>,
+    date: Option<NaiveDate>,
+    /// The timestamp as written, for examples.
+    timestamp: String,
+}
+
+/// A line item as the checks see it.
+struct LineRow {
+    id: Option<u64>,
+    quantity: i64,
+    unit: i64,
+    total: i64,
+}
+
+/// A customer as the id check sees it.
+struct CustomerRow {
+    id: Option<usize>,
+    missing: bool,
+    shown: String,
+}
+
+type Rows<T> = Box<dyn Iterator<Item = Result<T, String>>>;
+
+fn parquet_builder(
+    path: &Path,
+) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder<File>, String> {
+    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// Rows of a Parquet file, converted batch by batch by `convert` (given the batch and the
+/// position of its first row).
+fn parquet_rows<T: 'static>(
+    path: &Path,
+    convert: fn(&RecordBatch, u64) -> Result<Vec<T>, String>,
+) -> Result<Rows<T>, String> {
+    let reader = parquet_builder(path)?
+        .with_batch_size(1 << 16)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut first = 1u64;
+    Ok(Box::new(
+        reader
+            .map(move |batch| {
+                let batch = batch.map_err(|e| e.to_string())?;
+                let rows = convert(&batch, first)?;
+                first += batch.num_rows() as u64;
+                Ok(rows)
+            })
+            .flat_map(|rows: Result<Vec<T>, String>| match rows {
+                Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e)],
+            }),
+    ))
+}
+
+/// A column of a batch as a concrete array type.
+fn column<'a, A: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a A, String> {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<A>())
+        .ok_or_else(|| format!("column `{name}` is missing or of the wrong type"))
+}
+
+/// The first of `names` whose value at `i` is null.
+fn first_null(b: &RecordBatch, names: &[&'static str], i: usize) -> Option<&'static str> {
+    names
+        .iter()
+        .find(|n| b.column_by_name(n).is_none_or(|c| c.is_null(i)))
+        .copied()
+}
+
+fn tx_rows(table: &TableFile) -> Result<Rows<TxRow>, String> {
+    match table {
+        TableFile::Csv(path) => {
+            let reader = open_csv(path)?;
+            Ok(Box::new(reader.into_records().map(|row| {
+                let row = row.map_err(|e| format!("unreadable row: {e}"))?;
+                let n = row.position().map_or(0, |p| p.line());
+                // Columns that may be empty: events.
+                let missing = if row.len() != TRANSACTION_COLUMNS.len() {
+                    Some("columns")
+                } else {
+                    row.iter()
+                        .enumerate()
+                        .find(|(i, f)| f.is_empty() && TRANSACTION_COLUMNS[*i] != "events")
+                        .map(|(i, _)| TRANSACTION_COLUMNS[i])
+                };
+                let ts = row.get(1).unwrap_or("");
+                Ok(TxRow {
+                    at: Pos { parquet: false, n },
+                    missing,
+                    id: row.get(0).and_then(|f| f.parse().ok()),
+                    total: row.get(4).and_then(paise),
+                    lines: row.get(5).and_then(|f| f.parse().ok()),
+                    date: ts
+                        .get(..10)
+                        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()),
+                    timestamp: ts.to_owned(),
+                })
+            })))
+        }
+        TableFile::Parquet(path) => parquet_rows(path, |b, first| {
+            let id = column::<UInt64Array>(b, "transaction_id")?;
+            let ts = column::<TimestampMillisecondArray>(b, "timestamp")?;
+            let total = column::<Decimal128Array>(b, "total")?;
+            let lines = column::<UInt16Array>(b, "lines")?;
+            let required: Vec<&'static str> = TRANSACTION_COLUMNS
+                .iter()
+                .copied()
+                .filter(|c| *c != "events")
+                .collect();
+            Ok((0..b.num_rows())
+                .map(|i| {
+                    let stamp = ts
+                        .is_valid(i)
+                        .then(|| chrono::DateTime::from_timestamp_millis(ts.value(i)))
+                        .flatten()
+                        .map(|t| t.naive_utc());
+                    TxRow {
+                        at: Pos {
+                            parquet: true,
+                            n: first + i as u64,
+                        },
+                        missing: first_null(b, &required, i),
+                        id: id.is_valid(i).then(|| id.value(i)),
+                        total: total.is_valid(i).then(|| total.value(i) as i64),
+                        lines: lines.is_valid(i).then(|| u64::from(lines.value(i))),
+                        date: stamp.map(|t| t.date()),
+                        timestamp: stamp.map_or_else(String::new, |t| t.to_string()),
+                    }
+                })
+                .collect())
+        }),
+    }
+}
+
+fn line_rows(table: &TableFile) -> Result<Rows<LineRow>, String> {
+    match table {
+        TableFile::Csv(path) => {
+            let reader = open_csv(path)?;
+            Ok(Box::new(reader.into_records().map(|l| {
+                let l = l.map_err(|e| format!("unreadable line item: {e}"))?;
+                Ok(LineRow {
+                    id: l.get(0).and_then(|f| f.parse().ok()),
+                    quantity: l.get(3).and_then(|f| f.parse().ok()).unwrap_or(0),
+                    unit: l.get(4).and_then(paise).unwrap_or(0),
+                    total: l.get(5).and_then(paise).unwrap_or(0),
+                })
+            })))
+        }
+        TableFile::Parquet(path) => parquet_rows(path, |b, _| {
+            let id = column::<UInt64Array>(b, "transaction_id")?;
+            let q = column::<UInt32Array>(b, "quantity")?;
+            let unit = column::<Decimal128Array>(b, "unit_price")?;
+            let total = column::<Decimal128Array>(b, "line_total")?;
+            let or0 =
+                |a: &Decimal128Array, i: usize| if a.is_valid(i) { a.value(i) as i64 } else { 0 };
+            Ok((0..b.num_rows())
+                .map(|i| LineRow {
+                    id: id.is_valid(i).then(|| id.value(i)),
+                    quantity: if q.is_valid(i) {
+                        i64::from(q.value(i))
+                    } else {
+                        0
+                    },
+                    unit: or0(unit, i),
+                    total: or0(total, i),
+                })
+                .collect())
+        }),
+    }
+}
+
+/// Customer columns that may be empty: budgets (unlimited), last purchase, churn date.
+const OPTIONAL_CUSTOMER_COLUMNS: [&str; 4] = [
+    "monthly_budget",
+    "budget_left",
+    "last_purchase",
+    "churned_on",
+];
+
+fn customer_rows(table: &TableFile) -> Result<Rows<CustomerRow>, String> {
+    match table {
+        TableFile::Csv(path) => {
+            let reader = open_csv(path)?;
+            Ok(Box::new(reader.into_records().map(|row| {
+                let row = row.map_err(|_| "unreadable row".to_owned())?;
+                let missing = row.iter().enumerate().any(|(i, f)| {
+                    f.is_empty()
+                        && !OPTIONAL_CUSTOMER_COLUMNS
+                            .contains(CUSTOMER_COLUMNS.get(i).unwrap_or(&""))
+                });
+                Ok(CustomerRow {
+                    id: row.get(0).and_then(|f| f.parse().ok()),
+                    missing,
+                    shown: row.get(0).unwrap_or("").to_owned(),
+                })
+            })))
+        }
+        TableFile::Parquet(path) => parquet_rows(path, |b, _| {
+            let id = column::<UInt32Array>(b, "customer_id")?;
+            let required: Vec<&'static str> = CUSTOMER_COLUMNS
+                .iter()
+                .copied()
+                .filter(|c| !OPTIONAL_CUSTOMER_COLUMNS.contains(c))
+                .collect();
+            Ok((0..b.num_rows())
+                .map(|i| {
+                    let valid = id.is_valid(i);
+                    CustomerRow {
+                        id: valid.then(|| id.value(i) as usize),
+                        missing: first_null(b, &required, i).is_some(),
+                        shown: if valid {
+                            id.value(i).to_string()
+                        } else {
+                            String::new()
+                        },
+                    }
+                })
+                .collect())
+        }),
+    }
+}
+
+/// Checks a table is there and has the expected columns; returns it if so.
+fn schema_check(
+    dir: &Path,
+    stem: &str,
+    expected: &[&str],
+    checks: &mut Vec<Check>,
+) -> Option<TableFile> {
+    let table = TableFile::find(dir, stem);
+    let name = table
+        .as_ref()
+        .map_or_else(|| format!("{stem}.csv"), TableFile::name);
+    let mut t = Tally::new(&format!("{name}: columns"));
+    let got = match &table {
+        Some(table) => table.columns(),
+        None => Err(format!(
+            "neither {stem}.csv nor {stem}.parquet is in the folder"
+        )),
+    };
+    match got {
+        Ok(got) => t.check(got == expected, || {
+            format!("columns are {got:?}, expected {expected:?}")
+        }),
         Err(e) => t.fail(e),
     }
     let ok = t.failures == 0;
     checks.push(t.done());
-    ok
+    table.filter(|_| ok)
 }
 
-/// Runs every check on an output folder. `start`/`end` bound the timestamps (from
-/// `summary.json`), `aggregates` gives the basket histograms for outliers.
+/// Runs every check on an output folder, on its CSV tables or, where the run wrote only
+/// Parquet, its Parquet tables. `start`/`end` bound the timestamps (from `summary.json`),
+/// `aggregates` gives the basket histograms for outliers.
 pub fn check_folder(
     dir: &Path,
     start: &str,
@@ -155,39 +472,22 @@ pub fn check_folder(
     aggregates: Option<&Aggregates>,
 ) -> QualityReport {
     let mut checks = Vec::new();
-    let tx_path = dir.join("transactions.csv");
-    let line_path = dir.join("line_items.csv");
-    let tx_ok = schema_check(
-        "transactions.csv",
-        &tx_path,
-        &TRANSACTION_COLUMNS,
-        &mut checks,
-    );
-    let lines_present = line_path.exists();
-    let lines_ok =
-        lines_present && schema_check("line_items.csv", &line_path, &LINE_COLUMNS, &mut checks);
-    schema_check(
-        "customers.csv",
-        &dir.join("customers.csv"),
-        &CUSTOMER_COLUMNS,
-        &mut checks,
-    );
-    schema_check(
-        "daily_metrics.csv",
-        &dir.join("daily_metrics.csv"),
-        &DAILY_COLUMNS,
-        &mut checks,
-    );
+    let tx = schema_check(dir, "transactions", &TRANSACTION_COLUMNS, &mut checks);
+    let lines_present = TableFile::find(dir, "line_items").is_some();
+    let lines = if lines_present {
+        schema_check(dir, "line_items", &LINE_COLUMNS, &mut checks)
+    } else {
+        None
+    };
+    let customers = schema_check(dir, "customers", &CUSTOMER_COLUMNS, &mut checks);
+    schema_check(dir, "daily_metrics", &DAILY_COLUMNS, &mut checks);
 
-    if tx_ok {
-        checks.extend(transaction_checks(
-            &tx_path,
-            lines_ok.then_some(&line_path),
-            start,
-            end,
-        ));
+    if let Some(tx) = &tx {
+        checks.extend(transaction_checks(tx, lines.as_ref(), start, end));
     }
-    checks.push(customer_ids(&dir.join("customers.csv")));
+    if let Some(customers) = &customers {
+        checks.push(customer_ids(customers));
+    }
 
     let outliers = aggregates.map(outliers).unwrap_or_default();
     QualityReport {
@@ -197,65 +497,65 @@ pub fn check_folder(
     }
 }
 
-fn transaction_checks(tx: &Path, lines: Option<&Path>, start: &str, end: &str) -> Vec<Check> {
+fn transaction_checks(
+    tx: &TableFile,
+    lines: Option<&TableFile>,
+    start: &str,
+    end: &str,
+) -> Vec<Check> {
     let mut missing = Tally::new("transactions: no missing values");
     let mut positive = Tally::new("transactions and line items: amounts and quantities positive");
     let mut window = Tally::new(&format!("transactions: timestamps within {start}..{end}"));
     let mut unique = Tally::new("transactions: ids unique");
     let mut sums = Tally::new("line items: line totals add up to basket totals");
     let mut line_math = Tally::new("line items: quantity x unit price = line total");
-    let mut reader = match open_csv(tx) {
+    let rows = match tx_rows(tx) {
         Ok(r) => r,
         Err(e) => {
             missing.fail(e);
             return vec![missing.done()];
         }
     };
-    let mut line_reader = lines.and_then(|p| open_csv(p).ok());
-    let mut line_records = line_reader.as_mut().map(|r| r.records());
+    let (first, last) = (
+        NaiveDate::parse_from_str(start, "%Y-%m-%d").ok(),
+        NaiveDate::parse_from_str(end, "%Y-%m-%d").ok(),
+    );
+    let mut line_records = match lines.map(line_rows) {
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => {
+            sums.fail(e);
+            None
+        }
+        None => None,
+    };
     let mut seen_day: Option<u64> = None;
     let mut seen: Vec<u64> = Vec::new();
-    for row in reader.records() {
+    for row in rows {
         let row = match row {
             Ok(r) => r,
             Err(e) => {
-                missing.fail(format!("unreadable row: {e}"));
+                missing.fail(e);
                 continue;
             }
         };
-        let line_no = row.position().map_or(0, |p| p.line());
-        // Columns that may be empty: events.
-        let empty = row
-            .iter()
-            .enumerate()
-            .find(|(i, f)| f.is_empty() && TRANSACTION_COLUMNS[*i] != "events");
-        missing.check(
-            empty.is_none() && row.len() == TRANSACTION_COLUMNS.len(),
-            || {
-                format!(
-                    "line {line_no}: missing {}",
-                    empty.map_or("columns", |e| TRANSACTION_COLUMNS[e.0])
-                )
-            },
-        );
-        let id: Option<u64> = row.get(0).and_then(|f| f.parse().ok());
-        let total = row.get(4).and_then(paise);
-        let n_lines: Option<u64> = row.get(5).and_then(|f| f.parse().ok());
-        positive.check(total.is_some_and(|t| t > 0), || {
-            format!("line {line_no}: total `{}`", row.get(4).unwrap_or(""))
+        let at = row.at;
+        missing.check(row.missing.is_none(), || {
+            format!("{at}: missing {}", row.missing.unwrap_or("columns"))
         });
-        let ts = row.get(1).unwrap_or("");
+        positive.check(row.total.is_some_and(|t| t > 0), || {
+            format!("{at}: total {:?}", row.total)
+        });
         window.check(
-            ts.len() >= 10 && &ts[..10] >= start && &ts[..10] <= end,
-            || format!("line {line_no}: timestamp `{ts}`"),
+            matches!((row.date, first, last), (Some(d), Some(a), Some(b)) if d >= a && d <= b),
+            || format!("{at}: timestamp `{}`", row.timestamp),
         );
-        match id {
+        match row.id {
             Some(id) => {
                 let (day, agent) = (id / TX_ID_DAY, (id % TX_ID_DAY) as usize);
                 if seen_day != Some(day) {
                     // Transactions come in time order; a day seen again means disorder.
                     if seen_day.is_some_and(|d| d > day) {
-                        unique.fail(format!("line {line_no}: id {id} out of day order"));
+                        unique.fail(format!("{at}: id {id} out of day order"));
                     }
                     seen_day = Some(day);
                     seen.iter_mut().for_each(|w| *w = 0);
@@ -266,26 +566,20 @@ fn transaction_checks(tx: &Path, lines: Option<&Path>, start: &str, end: &str) -
                 let bit = 1u64 << (agent % 64);
                 let dup = seen[agent / 64] & bit != 0;
                 seen[agent / 64] |= bit;
-                unique.check(!dup, || format!("line {line_no}: id {id} repeated"));
+                unique.check(!dup, || format!("{at}: id {id} repeated"));
             }
-            None => unique.fail(format!(
-                "line {line_no}: id `{}` is not a number",
-                row.get(0).unwrap_or("")
-            )),
+            None => unique.fail(format!("{at}: id is missing or not a number")),
         }
         if let (Some(records), Some(n), Some(total), Some(id)) =
-            (line_records.as_mut(), n_lines, total, id)
+            (line_records.as_mut(), row.lines, row.total, row.id)
         {
             let mut sum = 0i64;
             let mut ok = true;
             for _ in 0..n {
                 match records.next() {
                     Some(Ok(l)) => {
-                        let q: i64 = l.get(3).and_then(|f| f.parse().ok()).unwrap_or(0);
-                        let unit = l.get(4).and_then(paise).unwrap_or(0);
-                        let lt = l.get(5).and_then(paise).unwrap_or(0);
-                        let lid: Option<u64> = l.get(0).and_then(|f| f.parse().ok());
-                        ok &= lid == Some(id);
+                        let (q, unit, lt) = (l.quantity, l.unit, l.total);
+                        ok &= l.id == Some(id);
                         positive.check(q >= 1 && unit > 0 && lt > 0, || {
                             format!(
                                 "line item of {id}: quantity {q}, unit price {unit}, total {lt}"
@@ -307,8 +601,12 @@ fn transaction_checks(tx: &Path, lines: Option<&Path>, start: &str, end: &str) -
     if let Some(records) = line_records.as_mut()
         && let Some(extra) = records.next()
     {
+        let shown = match extra {
+            Ok(l) => format!("a line item of transaction {:?}", l.id),
+            Err(e) => e,
+        };
         sums.fail(format!(
-            "line items left over after the last transaction: {extra:?}"
+            "line items left over after the last transaction: {shown}"
         ));
     }
     let mut out = vec![
@@ -324,9 +622,9 @@ fn transaction_checks(tx: &Path, lines: Option<&Path>, start: &str, end: &str) -
     out
 }
 
-fn customer_ids(path: &Path) -> Check {
+fn customer_ids(table: &TableFile) -> Check {
     let mut t = Tally::new("customers: ids unique, no missing values");
-    let mut reader = match open_csv(path) {
+    let rows = match customer_rows(table) {
         Ok(r) => r,
         Err(e) => {
             t.fail(e);
@@ -334,26 +632,15 @@ fn customer_ids(path: &Path) -> Check {
         }
     };
     let mut seen: Vec<u64> = Vec::new();
-    // Columns that may be empty: budgets (unlimited), last purchase, churn date.
-    let optional: HashMap<&str, ()> = [
-        "monthly_budget",
-        "budget_left",
-        "last_purchase",
-        "churned_on",
-    ]
-    .into_iter()
-    .map(|c| (c, ()))
-    .collect();
-    for row in reader.records() {
-        let Ok(row) = row else {
-            t.fail("unreadable row".to_owned());
-            continue;
+    for row in rows {
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => {
+                t.fail(e);
+                continue;
+            }
         };
-        let id: Option<usize> = row.get(0).and_then(|f| f.parse().ok());
-        let empty = row.iter().enumerate().any(|(i, f)| {
-            f.is_empty() && !optional.contains_key(CUSTOMER_COLUMNS.get(i).unwrap_or(&""))
-        });
-        let dup = id.is_none_or(|id| {
+        let dup = row.id.is_none_or(|id| {
             if seen.len() <= id / 64 {
                 seen.resize(id / 64 + 1, 0);
             }
@@ -362,9 +649,7 @@ fn customer_ids(path: &Path) -> Check {
             seen[id / 64] |= bit;
             d
         });
-        t.check(!dup && !empty, || {
-            format!("customer `{}`", row.get(0).unwrap_or(""))
-        });
+        t.check(!dup && !row.missing, || format!("customer `{}`", row.shown));
     }
     t.done()
 }

@@ -106,7 +106,8 @@ impl ParquetTable {
             .name(format!("parquet:{name}"))
             .spawn(move || {
                 for build in groups {
-                    let batch = RecordBatch::try_new(batch_schema.clone(), build()).map_err(to_io)?;
+                    let batch =
+                        RecordBatch::try_new(batch_schema.clone(), build()).map_err(to_io)?;
                     writer.write(&batch).map_err(to_io)?;
                     writer.flush().map_err(to_io)?;
                 }
@@ -465,7 +466,14 @@ impl ParquetSink {
                 "customers.parquet",
                 schemas::customers(),
                 writer_properties(
-                    &["persona", "age", "visits", "purchases", "last_purchase", "joined_on"],
+                    &[
+                        "persona",
+                        "age",
+                        "visits",
+                        "purchases",
+                        "last_purchase",
+                        "joined_on",
+                    ],
                     &["customer_id"],
                 ),
             )?,
@@ -551,7 +559,9 @@ impl ParquetSink {
                 Arc::new(Date32Array::from_iter_values(
                     rows.iter().map(|c| day(c.joined)),
                 )),
-                Arc::new(Date32Array::from_iter(rows.iter().map(|c| c.churned.map(day)))),
+                Arc::new(Date32Array::from_iter(
+                    rows.iter().map(|c| c.churned.map(day)),
+                )),
             ]
         })
     }
@@ -661,8 +671,8 @@ impl LineColumns {
 impl Sink for ParquetSink {
     fn hour(&mut self, ctx: &HourContext<'_>, records: &HourRecords) -> io::Result<()> {
         let day = ctx.clock.day();
-        let hour_start = i64::from(self.start + day as i32) * 86_400
-            + i64::from(ctx.clock.hour()) * 3_600;
+        let hour_start =
+            i64::from(self.start + day as i32) * 86_400 + i64::from(ctx.clock.hour()) * 3_600;
         let events = self.events.key(&ctx.today.events);
         let (festival, weekend) = (ctx.today.festival, ctx.today.weekend);
         // Rows are gathered up to the row-group size, then the group goes to its writer;
@@ -674,7 +684,8 @@ impl Sink for ParquetSink {
             let t = &mut self.tx;
             for r in now {
                 t.id.push(transaction_id(day, r.agent));
-                t.timestamp.push((hour_start + i64::from(r.minute) * 60) * 1000);
+                t.timestamp
+                    .push((hour_start + i64::from(r.minute) * 60) * 1000);
                 t.customer.push(r.agent);
                 t.persona.push(r.persona);
                 t.total.push(r.total);

@@ -1,0 +1,234 @@
+//! Parquet output read back with the arrow reader: schemas, row counts and values agree with
+//! the CSV tables of the same run, and a Parquet-only folder passes the data-quality checks.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Decimal128Type, TimestampMillisecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
+use bazaar::output::Manifest;
+use common::{bazaar, text};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// Every batch of a Parquet file, and its schema's column names.
+fn read_parquet(path: &Path) -> (Vec<String>, Vec<RecordBatch>) {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
+    let names = builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let batches = builder.build().unwrap().map(Result::unwrap).collect();
+    (names, batches)
+}
+
+/// The header and rows of a CSV file.
+fn read_csv(path: &Path) -> (Vec<String>, Vec<csv::StringRecord>) {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let header = r.headers().unwrap().iter().map(String::from).collect();
+    (header, r.records().map(Result::unwrap).collect())
+}
+
+fn run(args: &[&str]) {
+    let o = bazaar(args);
+    assert!(o.status.success(), "{:?}", text(&o));
+}
+
+/// Paise from a CSV money field such as `1234.56`.
+fn paise(s: &str) -> i128 {
+    let (w, f) = s.split_once('.').unwrap();
+    w.parse::<i128>().unwrap() * 100 + f.parse::<i128>().unwrap()
+}
+
+#[test]
+fn parquet_tables_match_the_csv_tables_column_for_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("both");
+    run(&[
+        "run",
+        "scenarios/diwali.ron",
+        "--scale",
+        "0.02",
+        "--days",
+        "10",
+        "--format",
+        "csv,parquet",
+        "--no-report",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let rows: HashMap<&str, u64> = manifest
+        .files
+        .iter()
+        .map(|f| (f.name.as_str(), f.rows))
+        .collect();
+
+    for table in [
+        "transactions",
+        "line_items",
+        "customers",
+        "daily_metrics",
+        "churn_events",
+    ] {
+        let (names, batches) = read_parquet(&out.join(format!("{table}.parquet")));
+        let (header, records) = read_csv(&out.join(format!("{table}.csv")));
+        assert_eq!(names, header, "{table}: same columns in both formats");
+        let n: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        assert_eq!(n, records.len(), "{table}: same rows in both formats");
+        assert_eq!(rows[format!("{table}.parquet").as_str()], n as u64);
+        if table != "churn_events" {
+            assert!(n > 0, "{table} has rows");
+        }
+    }
+
+    // Transactions, value for value.
+    let (_, batches) = read_parquet(&out.join("transactions.parquet"));
+    let (_, records) = read_csv(&out.join("transactions.csv"));
+    let mut csv = records.iter();
+    for b in &batches {
+        assert_eq!(
+            b.schema().field_with_name("total").unwrap().data_type(),
+            &DataType::Decimal128(18, 2)
+        );
+        let id = b.column(0).as_primitive::<UInt64Type>();
+        let ts = b.column(1).as_primitive::<TimestampMillisecondType>();
+        let customer = b.column(2).as_primitive::<UInt32Type>();
+        let persona = b.column(3).as_dictionary::<UInt8Type>();
+        let persona_names = persona.values().as_string::<i32>();
+        let total = b.column(4).as_primitive::<Decimal128Type>();
+        let lines = b.column(5).as_primitive::<UInt16Type>();
+        for i in 0..b.num_rows() {
+            let r = csv.next().unwrap();
+            assert_eq!(id.value(i).to_string(), &r[0]);
+            let stamp = chrono::DateTime::from_timestamp_millis(ts.value(i))
+                .unwrap()
+                .naive_utc()
+                .format("%Y-%m-%dT%H:%M:%S")
+                .to_string();
+            assert_eq!(stamp, &r[1]);
+            assert_eq!(customer.value(i).to_string(), &r[2]);
+            let key = persona.keys().value(i) as usize;
+            assert_eq!(persona_names.value(key), &r[3]);
+            assert_eq!(total.value(i), paise(&r[4]));
+            assert_eq!(lines.value(i).to_string(), &r[5]);
+        }
+    }
+
+    // Line items: ids, quantities and money, and the totals multiply out.
+    let (_, batches) = read_parquet(&out.join("line_items.parquet"));
+    let (_, records) = read_csv(&out.join("line_items.csv"));
+    let mut csv = records.iter();
+    for b in &batches {
+        let id = b.column(0).as_primitive::<UInt64Type>();
+        let quantity = b.column(3).as_primitive::<UInt32Type>();
+        let unit = b.column(4).as_primitive::<Decimal128Type>();
+        let total = b.column(5).as_primitive::<Decimal128Type>();
+        for i in 0..b.num_rows() {
+            let r = csv.next().unwrap();
+            assert_eq!(id.value(i).to_string(), &r[0]);
+            assert_eq!(quantity.value(i).to_string(), &r[3]);
+            assert_eq!(unit.value(i), paise(&r[4]));
+            assert_eq!(total.value(i), paise(&r[5]));
+            assert_eq!(
+                total.value(i),
+                i128::from(quantity.value(i)) * unit.value(i)
+            );
+        }
+    }
+
+    // Customers: nullable budgets and dates are null exactly where the CSV is empty.
+    let (_, batches) = read_parquet(&out.join("customers.parquet"));
+    let (header, records) = read_csv(&out.join("customers.csv"));
+    let mut csv = records.iter();
+    for b in &batches {
+        for i in 0..b.num_rows() {
+            let r = csv.next().unwrap();
+            for (c, name) in header.iter().enumerate() {
+                assert_eq!(
+                    b.column(c).is_null(i),
+                    r[c].is_empty(),
+                    "customer {} column {name}",
+                    &r[0]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_parquet_only_run_passes_its_data_quality_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("parquet");
+    run(&[
+        "run",
+        "scenarios/quick.ron",
+        "--format",
+        "parquet",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!out.join("transactions.csv").exists());
+    assert!(out.join("report.html").is_file());
+    let quality: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("data_quality.json")).unwrap()).unwrap();
+    assert_eq!(quality["passed"], true, "{quality:#}");
+    let checks = quality["checks"].as_array().unwrap();
+    assert!(
+        checks.iter().any(
+            |c| c["name"] == "line items: line totals add up to basket totals"
+                && c["rows"].as_u64().unwrap() > 100
+        ),
+        "the line-item checks read the Parquet rows: {checks:?}"
+    );
+    let o = bazaar(&["check", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+}
+
+#[test]
+fn a_corrupted_parquet_table_fails_the_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("parquet");
+    run(&[
+        "run",
+        "scenarios/quick.ron",
+        "--format",
+        "parquet",
+        "--no-report",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    // Truncate the line items: the file is no longer Parquet.
+    let path = out.join("line_items.parquet");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let o = bazaar(&["check", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{:?}", text(&o));
+}
+
+#[test]
+fn an_empty_format_list_is_refused_with_its_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = common::MINIMAL.replace(
+        "population: [(persona: \"family\", count: 50)],",
+        "population: [(persona: \"family\", count: 50)],\n    output: (formats: []),",
+    );
+    let path = common::write(dir.path(), "s.ron", &scenario);
+    let o = bazaar(&["validate", path.to_str().unwrap()]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("no output format"), "{err}");
+    assert!(err.contains("s.ron:20:23"), "{err}");
+}
