@@ -347,6 +347,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     progress.done();
     let loop_wall = loop_started.elapsed();
 
+    tracing::info!(seconds = loop_wall.as_secs_f64(), "simulated");
     let mut sinks = std::mem::take(&mut sim.world.resource_mut::<Sinks>().sinks);
     for_each_customer(&mut sim.world, |row| {
         sinks.iter_mut().try_for_each(|s| s.customer(row))
@@ -355,9 +356,11 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         path: dir.path("customers"),
         source,
     })?;
+    tracing::info!("customer tables written; finishing the tables");
     for s in sinks {
         s.finish(&mut dir)?;
     }
+    tracing::info!("tables finished");
     if let Some(export) = sim.world.remove_resource::<FeatureExport>() {
         let mut churned = vec![crate::components::Engagement::ACTIVE; sim.next_id() as usize];
         let mut q = sim

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::sync::Arc;
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use arrow_array::types::{UInt8Type, UInt16Type};
@@ -22,8 +22,10 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
 use super::sinks::{
@@ -48,10 +50,11 @@ fn to_io(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
     io::Error::other(e)
 }
 
-/// The writer settings of every Bazaar Parquet file: zstd level 1 and page statistics;
-/// dictionary encoding only for the low-cardinality columns named in `dictionary` (names,
-/// flags, counts), delta encoding for the id-like integer columns named in `deltas`, plain
-/// values for the rest (money, probabilities), where a dictionary would only cost time.
+/// The writer settings of every Bazaar Parquet file: page statistics; dictionary encoding
+/// only for the low-cardinality columns named in `dictionary` (names, counts, minutes),
+/// delta encoding for the id-like integer columns named in `deltas`, both uncompressed;
+/// plain values compressed with zstd level 1 for the rest (money, probabilities), where a
+/// dictionary would only cost time.
 pub fn writer_properties(dictionary: &[&str], deltas: &[&str]) -> WriterProperties {
     let level = ZstdLevel::try_new(1).expect("zstd level 1 exists");
     let mut b = WriterProperties::builder()
@@ -59,11 +62,19 @@ pub fn writer_properties(dictionary: &[&str], deltas: &[&str]) -> WriterProperti
         .set_dictionary_enabled(false)
         .set_max_row_group_row_count(None)
         .set_created_by(format!("bazaar {}", env!("CARGO_PKG_VERSION")));
+    // Dictionary indices and delta-packed ids are already a few bits a value: compressing
+    // them again costs more time than it saves bytes.
     for col in dictionary {
-        b = b.set_column_dictionary_enabled(ColumnPath::from(*col), true);
+        let path = ColumnPath::from(*col);
+        b = b
+            .set_column_dictionary_enabled(path.clone(), true)
+            .set_column_compression(path, Compression::UNCOMPRESSED);
     }
     for col in deltas {
-        b = b.set_column_encoding(ColumnPath::from(*col), Encoding::DELTA_BINARY_PACKED);
+        let path = ColumnPath::from(*col);
+        b = b
+            .set_column_encoding(path.clone(), Encoding::DELTA_BINARY_PACKED)
+            .set_column_compression(path, Compression::UNCOMPRESSED);
     }
     b.build()
 }
@@ -75,6 +86,46 @@ type Build = Box<dyn FnOnce() -> Vec<ArrayRef> + Send>;
 struct Written {
     bytes: u64,
     hash: blake3::Hash,
+}
+
+/// Writes every row group received as it comes, its columns encoded and compressed in
+/// parallel (rayon) and appended in schema order, then the footer.
+fn write_groups(
+    (mut writer, factory): (SerializedFileWriter<Hashing>, ArrowRowGroupWriterFactory),
+    schema: &SchemaRef,
+    groups: Receiver<Build>,
+) -> io::Result<Written> {
+    use rayon::prelude::*;
+    for (index, build) in groups.into_iter().enumerate() {
+        // The batch checks the arrays against the schema (types, lengths).
+        let batch = RecordBatch::try_new(schema.clone(), build()).map_err(to_io)?;
+        let mut leaves = Vec::with_capacity(batch.num_columns());
+        for (field, array) in schema.fields().iter().zip(batch.columns()) {
+            leaves.extend(compute_leaves(field, array).map_err(to_io)?);
+        }
+        let writers = factory.create_column_writers(index).map_err(to_io)?;
+        let chunks = writers
+            .into_par_iter()
+            .zip(leaves)
+            .map(|(mut w, leaf)| {
+                w.write(&leaf)?;
+                w.close()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(to_io)?;
+        drop(batch);
+        let mut group = writer.next_row_group().map_err(to_io)?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut group).map_err(to_io)?;
+        }
+        group.close().map_err(to_io)?;
+    }
+    let out = writer.into_inner().map_err(to_io)?;
+    out.sync()?;
+    Ok(Written {
+        bytes: out.bytes(),
+        hash: out.hash(),
+    })
 }
 
 /// One Parquet file written by its own thread, a row group per batch received.
@@ -95,29 +146,16 @@ impl ParquetTable {
     ) -> Result<Self, OutputError> {
         let path = dir.path(name);
         let file = File::create(&path).map_err(io_at(&path))?;
-        let mut writer = ArrowWriter::try_new(Hashing::new(file), schema.clone(), Some(props))
+        let writer = ArrowWriter::try_new(Hashing::new(file), schema.clone(), Some(props))
+            .and_then(ArrowWriter::into_serialized_writer)
             .map_err(|e| OutputError::Io {
                 path: path.clone(),
                 source: to_io(e),
             })?;
         let (queue, groups) = sync_channel::<Build>(QUEUE);
-        let batch_schema = schema.clone();
         let worker = std::thread::Builder::new()
             .name(format!("parquet:{name}"))
-            .spawn(move || {
-                for build in groups {
-                    let batch =
-                        RecordBatch::try_new(batch_schema.clone(), build()).map_err(to_io)?;
-                    writer.write(&batch).map_err(to_io)?;
-                    writer.flush().map_err(to_io)?;
-                }
-                let out = writer.into_inner().map_err(to_io)?;
-                out.sync()?;
-                Ok(Written {
-                    bytes: out.bytes(),
-                    hash: out.hash(),
-                })
-            })
+            .spawn(move || write_groups(writer, &schema, groups))
             .map_err(io_at(&path))?;
         Ok(Self {
             name: name.to_owned(),
@@ -435,7 +473,16 @@ impl ParquetSink {
                 "transactions.parquet",
                 schemas::transactions(),
                 writer_properties(
-                    &["persona", "lines", "units", "events"],
+                    &[
+                        "timestamp",
+                        "persona",
+                        "lines",
+                        "units",
+                        "festival",
+                        "weekend",
+                        "events",
+                        "budget_trimmed",
+                    ],
                     &["transaction_id", "customer_id"],
                 ),
             )?,
