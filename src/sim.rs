@@ -12,6 +12,7 @@ use bevy_ecs::schedule::{
     LogLevel, MultiThreadedExecutor, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor,
 };
 use chrono::{Datelike, NaiveDate};
+use rayon::prelude::*;
 
 use crate::calendar::{Calendar, Clock, Today};
 use crate::components::*;
@@ -208,15 +209,23 @@ impl Simulation {
         let model = self.world.resource::<Model>().clone();
         let start = self.world.resource::<Clock>().start;
         let mut next_id = 0u32;
+        // Bundles are drawn in parallel a chunk at a time (each customer's draws depend only on
+        // its id), then spawned in id order.
+        const CHUNK: u32 = 1 << 18;
+        let mut bundles: Vec<CustomerBundle> = Vec::new();
         for (p, &count) in model.population.iter().enumerate() {
             let persona = &model.personas[p];
-            let first = next_id;
             let seed = model.seed;
-            self.world.spawn_batch(
-                (0..count as u32)
-                    .map(move |k| spawn_customer(seed, first + k, p as u8, persona, start, 0)),
-            );
-            next_id += count as u32;
+            let end = next_id + count as u32;
+            while next_id < end {
+                let chunk = next_id..end.min(next_id + CHUNK);
+                next_id = chunk.end;
+                chunk
+                    .into_par_iter()
+                    .map(|id| spawn_customer(seed, id, p as u8, persona, start, 0))
+                    .collect_into_vec(&mut bundles);
+                self.world.spawn_batch(bundles.drain(..));
+            }
         }
         self.world
             .resource_mut::<crate::systems::acquisition::Population>()
