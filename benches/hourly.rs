@@ -2,22 +2,32 @@
     missing_docs,
     reason = "criterion_group! generates an undocumented function"
 )]
-//! Benchmarks of the hot paths: the hourly schedule at fixed population sizes, basket
-//! generation, and CSV encoding.
+//! Benchmarks of the hot paths: the hourly schedule at 100k, 1M and 10M customers, the same
+//! work on a plain struct-of-arrays loop (what the ECS costs), basket generation, output
+//! encoding (CSV and Parquet rows per second) and churn scoring.
 //!
 //! `cargo bench --bench hourly` runs them on all cores; `BAZAAR_BENCH_THREADS=1 cargo bench
-//! --bench hourly` on one (the thread pool is per process). Figures are kept in BENCHMARKS.md.
+//! --bench hourly` on one (the thread pool is per process); `BAZAAR_BENCH_SIZES=100000,1000000`
+//! limits the populations. Figures are kept in BENCHMARKS.md.
 
 use std::hint::black_box;
 
-use bazaar::calendar::Today;
+use bazaar::calendar::{Clock, Today};
+use bazaar::components::{AgentId, Budget, DayPlan, Engagement, Ledger, Loyalty, Persona, Recency};
 use bazaar::output::OutputDir;
+use bazaar::output::parquet::ParquetSink;
 use bazaar::output::sinks::{CsvSink, HourContext, Sink};
-use bazaar::records::{HourRecords, LineRecord, TxRecord};
+use bazaar::records::{HourRecords, LineRecord, ShopBuffers, TxRecord};
 use bazaar::rng::Stream;
 use bazaar::scenario::Scenario;
-use bazaar::sim::{Simulation, known_systems};
-use bazaar::systems::shopping::draw_basket;
+use bazaar::sim::{Model, Simulation, known_systems, spawn_customer};
+use bazaar::systems::attrition::{AttritionRows, ChurnRecord, attrition_rows};
+use bazaar::systems::budget::{paid_tomorrow, refill_rows};
+use bazaar::systems::loyalty::{decay_rows, overnight_keep};
+use bazaar::systems::observe::Totals;
+use bazaar::systems::planning::{PlanDay, PlanRows, plan_rows};
+use bazaar::systems::shopping::{ShopRows, draw_basket, shop_rows};
+use bevy_utils::Parallel;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn threads() -> usize {
@@ -27,19 +37,29 @@ fn threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
-/// The Diwali scenario with `customers` customers in its persona proportions.
+/// The Diwali scenario with `customers` customers in its persona proportions and no
+/// acquisition (so the ECS and the plain loop below do exactly the same work).
 fn diwali(customers: u64) -> Scenario {
     let mut s = Scenario::load("scenarios/diwali.ron".as_ref(), &known_systems()).unwrap();
     let total = s.customers() as f64;
     s.scale(customers as f64 / total);
+    s.new_per_day.iter_mut().for_each(|n| *n = 0.0);
     s
+}
+
+/// Population sizes of the hourly benchmarks.
+fn sizes() -> Vec<u64> {
+    std::env::var("BAZAAR_BENCH_SIZES")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![100_000, 1_000_000, 10_000_000])
 }
 
 /// One simulated day (24 schedule runs, planning included) without output sinks.
 fn hourly_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("hourly_step");
     group.sample_size(10);
-    for customers in [100_000u64, 1_000_000] {
+    for customers in sizes() {
         let s = diwali(customers);
         let mut sim = Simulation::new(&s, threads(), Vec::new());
         sim.spawn_population();
@@ -80,21 +100,12 @@ fn basket(c: &mut Criterion) {
     group.finish();
 }
 
-fn csv_encoding(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = OutputDir::create(&dir.path().join("o")).unwrap();
+/// An hour of 10,000 transactions with 4 lines each.
+fn encoding_hour() -> (HourRecords, Vec<String>, Vec<String>) {
     let personas: Vec<String> = ["premium", "family", "young_professional"]
         .map(String::from)
         .to_vec();
     let categories: Vec<String> = (0..30).map(|i| format!("category_{i}")).collect();
-    let mut sink = CsvSink::create(
-        &out,
-        true,
-        &personas,
-        &categories,
-        "2026-11-06".parse().unwrap(),
-    )
-    .unwrap();
     let mut records = HourRecords::default();
     for agent in 0..10_000u32 {
         let line_start = records.lines.len() as u32;
@@ -116,20 +127,262 @@ fn csv_encoding(c: &mut Criterion) {
             total: 123_456,
         });
     }
-    let mut clock = bazaar::calendar::Clock::new("2026-11-06".parse().unwrap(), 1);
-    clock.tick = 10;
-    let today = Today::neutral("2026-11-06".parse().unwrap(), categories.len());
-    let ctx = HourContext {
-        clock: &clock,
-        today: &today,
-        personas: &personas,
-        categories: &categories,
-    };
-    let mut group = c.benchmark_group("csv_encoding");
-    group.throughput(Throughput::Elements(records.txs.len() as u64 * 5));
-    group.bench_function("10k_transactions_40k_lines", |b| {
-        b.iter(|| sink.hour(&ctx, &records).unwrap());
-    });
+    (records, personas, categories)
+}
+
+/// Writing 50 hours of 10,000 transactions (500k transaction rows, 2M line rows) to a new
+/// folder, tables finished, in each format. Throughput counts rows of both tables.
+fn output_encoding(c: &mut Criterion) {
+    let (records, personas, categories) = encoding_hour();
+    let date: chrono::NaiveDate = "2026-11-06".parse().unwrap();
+    let today = Today::neutral(date, categories.len());
+    let mut group = c.benchmark_group("output_encoding");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(50 * records.txs.len() as u64 * 5));
+    for format in ["csv", "parquet"] {
+        group.bench_function(format!("{format}_500k_transactions_2m_lines"), |b| {
+            b.iter(|| {
+                let dir = tempfile::tempdir().unwrap();
+                let mut out = OutputDir::create(&dir.path().join("o")).unwrap();
+                let mut sink: Box<dyn Sink> = if format == "csv" {
+                    Box::new(CsvSink::create(&out, true, &personas, &categories, date).unwrap())
+                } else {
+                    Box::new(ParquetSink::create(&out, true, &personas, &categories, date).unwrap())
+                };
+                let mut clock = bazaar::calendar::Clock::new(date, 3);
+                for tick in 0..50 {
+                    clock.tick = tick;
+                    let ctx = HourContext {
+                        clock: &clock,
+                        today: &today,
+                        personas: &personas,
+                        categories: &categories,
+                    };
+                    sink.hour(&ctx, &records).unwrap();
+                }
+                sink.finish(&mut out).unwrap();
+            });
+        });
+    }
+    group.finish();
+}
+
+/// The same customers in plain vectors, one per component: the struct-of-arrays baseline.
+struct Soa {
+    ids: Vec<AgentId>,
+    persona: Vec<Persona>,
+    budget: Vec<Budget>,
+    loyalty: Vec<Loyalty>,
+    recency: Vec<Recency>,
+    plans: Vec<DayPlan>,
+    ledger: Vec<Ledger>,
+    engagement: Vec<Engagement>,
+}
+
+/// Rows per parallel task of the plain loop.
+const SOA_CHUNK: usize = 1 << 14;
+
+impl Soa {
+    fn spawn(model: &Model, start: chrono::NaiveDate) -> Self {
+        let mut soa = Soa {
+            ids: Vec::new(),
+            persona: Vec::new(),
+            budget: Vec::new(),
+            loyalty: Vec::new(),
+            recency: Vec::new(),
+            plans: Vec::new(),
+            ledger: Vec::new(),
+            engagement: Vec::new(),
+        };
+        let mut id = 0u32;
+        for (p, &count) in model.population.iter().enumerate() {
+            for _ in 0..count {
+                let (a, pe, _demographics, b, l, r, d, le, e) =
+                    spawn_customer(model.seed, id, p as u8, &model.personas[p], start, 0);
+                soa.ids.push(a);
+                soa.persona.push(pe);
+                soa.budget.push(b);
+                soa.loyalty.push(l);
+                soa.recency.push(r);
+                soa.plans.push(d);
+                soa.ledger.push(le);
+                soa.engagement.push(e);
+                id += 1;
+            }
+        }
+        soa
+    }
+}
+
+/// The hourly schedule's work on [`Soa`] with the same kernels and the same parallel pattern
+/// (rayon over fixed chunks): clock and calendar, planning at midnight, shopping, the merge
+/// and tally of the hour's records, and at the day's end budget refills, loyalty decay and
+/// attrition.
+struct PlainLoop {
+    soa: Soa,
+    model: Model,
+    clock: Clock,
+    today: Today,
+    visits_by_hour: [u32; 24],
+    buffers: ShopBuffers,
+    churn: Parallel<Vec<ChurnRecord>>,
+    records: HourRecords,
+    totals: Vec<Totals>,
+    churned: Vec<ChurnRecord>,
+}
+
+impl PlainLoop {
+    fn step(&mut self) {
+        use rayon::prelude::*;
+        self.clock.tick = self.clock.tick.wrapping_add(1);
+        let (hour, day, tick) = (self.clock.hour(), self.clock.day(), self.clock.tick);
+        if hour == 0 {
+            self.today = self
+                .model
+                .calendar
+                .day(self.clock.date(), self.model.categories);
+            let d = PlanDay::new(&self.clock, &self.today, &self.model);
+            let s = &mut self.soa;
+            let counts = s
+                .plans
+                .par_chunks_mut(SOA_CHUNK)
+                .enumerate()
+                .map(|(k, plans)| {
+                    let r = k * SOA_CHUNK..(k * SOA_CHUNK + plans.len());
+                    let rows = PlanRows {
+                        ids: &s.ids[r.clone()],
+                        persona: &s.persona[r.clone()],
+                        loyalty: &s.loyalty[r.clone()],
+                        budget: &s.budget[r.clone()],
+                        recency: &s.recency[r.clone()],
+                        engagement: &s.engagement[r],
+                    };
+                    let mut counts = [0u32; 24];
+                    plan_rows(&d, rows, plans, &mut counts);
+                    counts
+                })
+                .reduce(
+                    || [0u32; 24],
+                    |mut a, b| {
+                        a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                        a
+                    },
+                );
+            self.visits_by_hour = counts;
+        }
+        if self.visits_by_hour[hour as usize] > 0 {
+            let s = &mut self.soa;
+            let (model, today, clock, buffers) =
+                (&self.model, &self.today, &self.clock, &self.buffers);
+            (
+                s.budget.par_chunks_mut(SOA_CHUNK),
+                s.loyalty.par_chunks_mut(SOA_CHUNK),
+                s.recency.par_chunks_mut(SOA_CHUNK),
+                s.ledger.par_chunks_mut(SOA_CHUNK),
+                s.engagement.par_chunks_mut(SOA_CHUNK),
+            )
+                .into_par_iter()
+                .enumerate()
+                .for_each(|(k, (budget, loyalty, recency, ledger, engagement))| {
+                    let r = k * SOA_CHUNK..(k * SOA_CHUNK + budget.len());
+                    let rows = ShopRows {
+                        ids: &s.ids[r.clone()],
+                        personas: &s.persona[r.clone()],
+                        plans: &s.plans[r],
+                        budget,
+                        loyalty,
+                        recency,
+                        ledger,
+                        engagement,
+                    };
+                    let mut buf = buffers.0.borrow_local_mut();
+                    shop_rows(hour as u8, rows, model, today, clock, &mut buf);
+                });
+        }
+        self.records.merge_from(&mut self.buffers);
+        for t in &self.records.txs {
+            self.totals[usize::from(t.persona)].add_tx(t);
+        }
+        if hour == 23 {
+            let s = &mut self.soa;
+            let paid = paid_tomorrow(&self.clock, &self.model);
+            if paid.contains(&true) {
+                s.budget
+                    .par_chunks_mut(SOA_CHUNK)
+                    .zip(s.persona.par_chunks(SOA_CHUNK))
+                    .for_each(|(b, p)| refill_rows(&paid, p, b));
+            }
+            let keep = overnight_keep(&self.model);
+            s.loyalty
+                .par_chunks_mut(SOA_CHUNK)
+                .zip(s.persona.par_chunks(SOA_CHUNK))
+                .for_each(|(l, p)| decay_rows(&keep, p, l));
+            let (model, churn) = (&self.model, &self.churn);
+            s.engagement
+                .par_chunks_mut(SOA_CHUNK)
+                .enumerate()
+                .for_each(|(k, engagement)| {
+                    let r = k * SOA_CHUNK..(k * SOA_CHUNK + engagement.len());
+                    let rows = AttritionRows {
+                        ids: &s.ids[r.clone()],
+                        persona: &s.persona[r.clone()],
+                        loyalty: &s.loyalty[r.clone()],
+                        recency: &s.recency[r],
+                        engagement,
+                    };
+                    attrition_rows(day, tick, model, rows, &mut churn.borrow_local_mut());
+                });
+            self.churned.clear();
+            for c in self.churn.iter_mut() {
+                self.churned.append(c);
+            }
+            self.churned.sort_unstable_by_key(|c| c.agent);
+        }
+    }
+}
+
+/// One simulated day of the ECS schedule against the same work in plain vectors: the ECS
+/// should cost no more than 1.25x of the plain loop.
+fn soa_step(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ecs_vs_plain_loop");
+    group.sample_size(10);
+    for customers in sizes().into_iter().filter(|&n| n <= 1_000_000) {
+        let s = diwali(customers);
+        let mut sim = Simulation::new(&s, threads(), Vec::new());
+        let model = sim.world.resource::<Model>().clone();
+        let mut plain = PlainLoop {
+            soa: Soa::spawn(&model, s.start),
+            totals: vec![Totals::default(); model.personas.len()],
+            model,
+            clock: Clock::new(s.start, s.days),
+            today: Today::neutral(s.start, s.catalog.len()),
+            visits_by_hour: [0; 24],
+            buffers: ShopBuffers::default(),
+            churn: Parallel::default(),
+            records: HourRecords::default(),
+            churned: Vec::new(),
+        };
+        sim.spawn_population();
+        for _ in 0..24 * 7 {
+            sim.step();
+            plain.step();
+        }
+        group.throughput(Throughput::Elements(customers * 24));
+        group.bench_with_input(BenchmarkId::new("ecs", customers), &customers, |b, _| {
+            b.iter(|| {
+                for _ in 0..24 {
+                    sim.step();
+                }
+            });
+        });
+        group.bench_with_input(BenchmarkId::new("plain", customers), &customers, |b, _| {
+            b.iter(|| {
+                for _ in 0..24 {
+                    plain.step();
+                }
+            });
+        });
+    }
     group.finish();
 }
 
@@ -166,6 +419,6 @@ fn churn_scoring(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default();
-    targets = hourly_step, basket, csv_encoding, churn_scoring
+    targets = hourly_step, soa_step, basket, output_encoding, churn_scoring
 }
 criterion_main!(benches);

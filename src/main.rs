@@ -1,7 +1,6 @@
 //! The `bazaar` binary: parses the command line, sets up logging, calls the library, and turns
 //! every error into a message and an exit code (2: bad input, 1: failed run).
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -156,7 +155,7 @@ fn run_command(args: RunArgs) -> ExitCode {
             || std::thread::available_parallelism().map_or(1, usize::from),
             usize::from,
         ),
-        progress: !args.quiet && std::io::stderr().is_terminal(),
+        progress: !args.quiet,
         features: args.features.then_some(ExportOptions {
             every: args.snapshot_every,
             horizon: args.horizon,

@@ -40,9 +40,9 @@ use crate::systems::observe::{ClosedDay, Totals};
 
 /// Rows per row group: large enough for good compression and cheap metadata, small enough
 /// that a group's column vectors stay a few tens of megabytes.
-pub const ROW_GROUP_ROWS: usize = 1 << 20;
+pub const ROW_GROUP_ROWS: usize = 1 << 19;
 /// Row groups queued for a writer thread before the simulation waits for it.
-const QUEUE: usize = 2;
+const QUEUE: usize = 1;
 /// Decimal precision and scale of money columns: paise as `decimal(18, 2)` rupees.
 const MONEY: DataType = DataType::Decimal128(18, 2);
 

@@ -52,6 +52,66 @@ pub fn attrition_due(clock: Res<Clock>, driver: Res<ChurnDriver>, model: Res<Mod
         && model.personas.iter().any(|p| p.churn.is_some())
 }
 
+/// The component columns attrition reads and writes, for one run of customers.
+pub struct AttritionRows<'a> {
+    /// Ids.
+    pub ids: &'a [AgentId],
+    /// Personas.
+    pub persona: &'a [Persona],
+    /// Loyalty.
+    pub loyalty: &'a [Loyalty],
+    /// Recency.
+    pub recency: &'a [Recency],
+    /// Engagement (decayed, and marked on churn).
+    pub engagement: &'a mut [Engagement],
+}
+
+/// Draws the day's churn for a run of customers (day `day`, random streams keyed on `tick`),
+/// pushing a record per customer lost. The kernel of [`draw_attrition`], callable on any
+/// struct-of-arrays storage.
+#[inline]
+pub fn attrition_rows(
+    day: u32,
+    tick: u32,
+    model: &Model,
+    rows: AttritionRows<'_>,
+    out: &mut Vec<ChurnRecord>,
+) {
+    let AttritionRows {
+        ids,
+        persona,
+        loyalty,
+        recency,
+        engagement,
+    } = rows;
+    for i in 0..ids.len() {
+        let e = &mut engagement[i];
+        if !e.is_active() {
+            continue;
+        }
+        let p = usize::from(persona[i].0);
+        let Some(params) = &model.personas[p].churn else {
+            continue;
+        };
+        let days_since = recency[i].days_since(day);
+        let (h, cause) = params.hazard(loyalty[i].0, e.unmet, e.trims, days_since);
+        e.unmet *= 1.0 - params.memory_decay;
+        e.trims *= 1.0 - params.memory_decay;
+        let mut rng = Stream::for_agent(model.seed, ids[i].0, tick, Purpose::Churn);
+        if rng.chance(h) {
+            e.churned = day as i32;
+            out.push(ChurnRecord {
+                agent: ids[i].0,
+                persona: persona[i].0,
+                probability: h,
+                cause,
+                loyalty: loyalty[i].0,
+                days_since,
+            });
+        }
+    }
+}
+
 /// Draws the day's churn from the behaviour model.
 pub fn draw_attrition(
     clock: Res<Clock>,
@@ -59,41 +119,21 @@ pub fn draw_attrition(
     buffers: Res<ChurnBuffers>,
     mut customers: Query<(&AgentId, &Persona, &Loyalty, &Recency, &mut Engagement)>,
 ) {
-    let (day, tick, seed) = (clock.day(), clock.tick, model.seed);
-    let personas = &model.personas;
+    let (day, tick, model) = (clock.day(), clock.tick, &*model);
     customers
         .contiguous_par_iter_mut()
         .expect("customer components are table-stored")
         .for_each_init(
             || buffers.0.borrow_local_mut(),
             |out, (ids, persona, loyalty, recency, mut engagement)| {
-                let engagement = engagement.bypass_change_detection();
-                for i in 0..ids.len() {
-                    let e = &mut engagement[i];
-                    if !e.is_active() {
-                        continue;
-                    }
-                    let p = usize::from(persona[i].0);
-                    let Some(params) = &personas[p].churn else {
-                        continue;
-                    };
-                    let days_since = recency[i].days_since(day);
-                    let (h, cause) = params.hazard(loyalty[i].0, e.unmet, e.trims, days_since);
-                    e.unmet *= 1.0 - params.memory_decay;
-                    e.trims *= 1.0 - params.memory_decay;
-                    let mut rng = Stream::for_agent(seed, ids[i].0, tick, Purpose::Churn);
-                    if rng.chance(h) {
-                        e.churned = day as i32;
-                        out.push(ChurnRecord {
-                            agent: ids[i].0,
-                            persona: persona[i].0,
-                            probability: h,
-                            cause,
-                            loyalty: loyalty[i].0,
-                            days_since,
-                        });
-                    }
-                }
+                let rows = AttritionRows {
+                    ids,
+                    persona,
+                    loyalty,
+                    recency,
+                    engagement: engagement.bypass_change_detection(),
+                };
+                attrition_rows(day, tick, model, rows, out);
             },
         );
 }

@@ -10,8 +10,8 @@ use crate::calendar::Clock;
 use crate::components::{Budget, Persona};
 use crate::sim::{Model, Plugin, SimBuilder, SimSet};
 
-/// Which personas are paid tomorrow; empty on most days.
-fn paid_tomorrow(clock: &Clock, model: &Model) -> Vec<bool> {
+/// Which personas are paid tomorrow, by persona index.
+pub fn paid_tomorrow(clock: &Clock, model: &Model) -> Vec<bool> {
     let tomorrow = (clock.date() + Duration::days(1)).day();
     model
         .personas
@@ -25,6 +25,17 @@ pub fn payday_eve(clock: Res<Clock>, model: Res<Model>) -> bool {
     clock.hour() == 23 && paid_tomorrow(&clock, &model).contains(&true)
 }
 
+/// Refills the budgets of a run of customers whose persona is paid tomorrow (`paid` from
+/// [`paid_tomorrow`]).
+#[inline]
+pub fn refill_rows(paid: &[bool], personas: &[Persona], budgets: &mut [Budget]) {
+    for (p, b) in personas.iter().zip(budgets.iter_mut()) {
+        if paid[usize::from(p.0)] {
+            b.left = b.monthly;
+        }
+    }
+}
+
 /// Refills the budgets of the personas paid tomorrow.
 pub fn refill_budgets(
     clock: Res<Clock>,
@@ -36,12 +47,7 @@ pub fn refill_budgets(
         .contiguous_par_iter_mut()
         .expect("customer components are table-stored")
         .for_each(|(personas, mut budgets)| {
-            let budgets = budgets.bypass_change_detection();
-            for (p, b) in personas.iter().zip(budgets.iter_mut()) {
-                if paid[usize::from(p.0)] {
-                    b.left = b.monthly;
-                }
-            }
+            refill_rows(&paid, personas, budgets.bypass_change_detection());
         });
 }
 

@@ -45,21 +45,31 @@ pub fn decay_due(clock: Res<crate::calendar::Clock>, model: Res<Model>) -> bool 
             .any(|p| p.loyalty.is_some_and(|l| l.decay > 0.0))
 }
 
-/// Applies one day's decay.
-pub fn decay_loyalty(model: Res<Model>, mut customers: Query<(&Persona, &mut Loyalty)>) {
-    let keep: Vec<f32> = model
+/// The share of loyalty each persona keeps overnight.
+pub fn overnight_keep(model: &Model) -> Vec<f32> {
+    model
         .personas
         .iter()
         .map(|p| p.loyalty.map_or(1.0, |l| 1.0 - l.decay))
-        .collect();
+        .collect()
+}
+
+/// Applies one day's decay to a run of customers (`keep` from [`overnight_keep`]).
+#[inline]
+pub fn decay_rows(keep: &[f32], personas: &[Persona], loyalty: &mut [Loyalty]) {
+    for (p, l) in personas.iter().zip(loyalty.iter_mut()) {
+        l.0 *= keep[usize::from(p.0)];
+    }
+}
+
+/// Applies one day's decay.
+pub fn decay_loyalty(model: Res<Model>, mut customers: Query<(&Persona, &mut Loyalty)>) {
+    let keep = overnight_keep(&model);
     customers
         .contiguous_par_iter_mut()
         .expect("customer components are table-stored")
         .for_each(|(personas, mut loyalty)| {
-            let loyalty = loyalty.bypass_change_detection();
-            for (p, l) in personas.iter().zip(loyalty.iter_mut()) {
-                l.0 *= keep[usize::from(p.0)];
-            }
+            decay_rows(&keep, personas, loyalty.bypass_change_detection());
         });
 }
 

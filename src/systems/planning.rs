@@ -42,6 +42,92 @@ pub fn visit_probability(
     p.min(visits.cap)
 }
 
+/// What planning needs to know about today, the same for every customer.
+#[derive(Clone, Copy)]
+pub struct PlanDay<'a> {
+    /// Day index.
+    pub day: u32,
+    /// The tick (first hour of the day) that keys the random streams.
+    pub tick: u32,
+    /// Monday = 0.
+    pub weekday: usize,
+    /// Today's calendar traffic multiplier.
+    pub traffic: f32,
+    /// Scenario seed.
+    pub seed: u64,
+    /// Persona parameters.
+    pub personas: &'a [crate::persona::Persona],
+}
+
+impl<'a> PlanDay<'a> {
+    /// Today's planning inputs.
+    pub fn new(clock: &Clock, today: &Today, model: &'a Model) -> Self {
+        Self {
+            day: clock.day(),
+            tick: clock.tick,
+            weekday: today.date.weekday().num_days_from_monday() as usize,
+            traffic: today.traffic,
+            seed: model.seed,
+            personas: &model.personas,
+        }
+    }
+}
+
+/// The component columns planning reads, for one run of customers.
+pub struct PlanRows<'a> {
+    /// Ids.
+    pub ids: &'a [AgentId],
+    /// Personas.
+    pub persona: &'a [Persona],
+    /// Loyalty.
+    pub loyalty: &'a [Loyalty],
+    /// Budgets.
+    pub budget: &'a [Budget],
+    /// Recency.
+    pub recency: &'a [Recency],
+    /// Engagement.
+    pub engagement: &'a [Engagement],
+}
+
+/// Plans the day of a run of customers into `plans` (same rows as `rows`), and counts the
+/// visits planned in each hour into `counts`. The kernel of [`plan_visits`], callable on any
+/// struct-of-arrays storage.
+#[inline]
+pub fn plan_rows(
+    d: &PlanDay<'_>,
+    rows: PlanRows<'_>,
+    plans: &mut [DayPlan],
+    counts: &mut [u32; 24],
+) {
+    for (i, plan) in plans.iter_mut().enumerate() {
+        if !rows.engagement[i].is_active() {
+            *plan = DayPlan::none();
+            continue;
+        }
+        let persona_params = &d.personas[usize::from(rows.persona[i].0)];
+        let p = visit_probability(
+            persona_params,
+            rows.recency[i].days_since(d.day),
+            d.weekday,
+            d.traffic,
+            rows.loyalty[i].0,
+            &rows.budget[i],
+        );
+        let mut rng = Stream::for_agent(d.seed, rows.ids[i].0, d.tick, Purpose::Plan);
+        *plan = if rng.chance(p) {
+            let minute = persona_params.hours.sample_minute(&mut rng);
+            let hour = (minute / 60).min(23) as u8;
+            counts[usize::from(hour)] += 1;
+            DayPlan {
+                hour,
+                minute: (minute % 60) as u8,
+            }
+        } else {
+            DayPlan::none()
+        };
+    }
+}
+
 /// Plans every customer's day.
 pub fn plan_visits(
     clock: Res<Clock>,
@@ -59,46 +145,22 @@ pub fn plan_visits(
         &mut DayPlan,
     )>,
 ) {
-    let day = clock.day();
-    let tick = clock.tick;
-    let weekday = today.date.weekday().num_days_from_monday() as usize;
-    let traffic = today.traffic;
-    let seed = model.seed;
-    let personas = &model.personas;
+    let d = PlanDay::new(&clock, &today, &model);
     customers
         .contiguous_par_iter_mut()
         .expect("customer components are table-stored")
         .for_each_init(
             || counts.borrow_local_mut(),
             |counts, (ids, persona, loyalty, budget, recency, engagement, mut plans)| {
-                let plans = plans.bypass_change_detection();
-                for i in 0..ids.len() {
-                    if !engagement[i].is_active() {
-                        plans[i] = DayPlan::none();
-                        continue;
-                    }
-                    let persona_params = &personas[usize::from(persona[i].0)];
-                    let p = visit_probability(
-                        persona_params,
-                        recency[i].days_since(day),
-                        weekday,
-                        traffic,
-                        loyalty[i].0,
-                        &budget[i],
-                    );
-                    let mut rng = Stream::for_agent(seed, ids[i].0, tick, Purpose::Plan);
-                    plans[i] = if rng.chance(p) {
-                        let minute = persona_params.hours.sample_minute(&mut rng);
-                        let hour = (minute / 60).min(23) as u8;
-                        counts[usize::from(hour)] += 1;
-                        DayPlan {
-                            hour,
-                            minute: (minute % 60) as u8,
-                        }
-                    } else {
-                        DayPlan::none()
-                    };
-                }
+                let rows = PlanRows {
+                    ids,
+                    persona,
+                    loyalty,
+                    budget,
+                    recency,
+                    engagement,
+                };
+                plan_rows(&d, rows, plans.bypass_change_detection(), counts);
             },
         );
     by_hour.0 = [0; 24];

@@ -170,7 +170,98 @@ pub type Shopper = (
 );
 
 /// Visitors whose rows are loaded together before they are served.
-const GATHER: usize = 16;
+const GATHER: usize = 32;
+
+/// The component columns shopping reads and writes, for one run of customers.
+pub struct ShopRows<'a> {
+    /// Ids.
+    pub ids: &'a [AgentId],
+    /// Personas.
+    pub personas: &'a [Persona],
+    /// Today's plans.
+    pub plans: &'a [DayPlan],
+    /// Budgets.
+    pub budget: &'a mut [Budget],
+    /// Loyalty.
+    pub loyalty: &'a mut [Loyalty],
+    /// Recency.
+    pub recency: &'a mut [Recency],
+    /// Ledgers.
+    pub ledger: &'a mut [Ledger],
+    /// Engagement.
+    pub engagement: &'a mut [Engagement],
+}
+
+/// Serves the customers of a run whose visit is planned for `hour`, in row order. The kernel
+/// of [`shop`], callable on any struct-of-arrays storage.
+///
+/// Visitors are served a group at a time: their rows are first read together, so the cache
+/// misses of a sparse hour overlap instead of coming one visit at a time.
+#[inline]
+pub fn shop_rows(
+    hour: u8,
+    rows: ShopRows<'_>,
+    model: &Model,
+    today: &Today,
+    clock: &Clock,
+    buf: &mut ShopBuffer,
+) {
+    let ShopRows {
+        ids,
+        personas,
+        plans,
+        budget,
+        loyalty,
+        recency,
+        ledger,
+        engagement,
+    } = rows;
+    let mut serve = |group: &[u32], buf: &mut ShopBuffer| {
+        let mut touched = 0u64;
+        for &i in group {
+            let i = i as usize;
+            touched ^= budget[i].left as u64
+                ^ u64::from(loyalty[i].0.to_bits())
+                ^ recency[i].last_purchase as u64
+                ^ u64::from(ledger[i].visits)
+                ^ u64::from(engagement[i].unmet.to_bits())
+                ^ u64::from(ids[i].0);
+        }
+        std::hint::black_box(touched);
+        for &i in group {
+            let i = i as usize;
+            visit(
+                Visitor {
+                    agent: ids[i].0,
+                    persona: personas[i].0,
+                    minute: plans[i].minute,
+                    budget: &mut budget[i],
+                    loyalty: &mut loyalty[i],
+                    recency: &mut recency[i],
+                    ledger: &mut ledger[i],
+                    engagement: &mut engagement[i],
+                },
+                model,
+                today,
+                clock,
+                buf,
+            );
+        }
+    };
+    let mut group = [0u32; GATHER];
+    let mut n = 0;
+    for (i, plan) in plans.iter().enumerate() {
+        if plan.hour == hour {
+            group[n] = i as u32;
+            n += 1;
+            if n == GATHER {
+                serve(&group, buf);
+                n = 0;
+            }
+        }
+    }
+    serve(&group[..n], buf);
+}
 
 /// Serves every customer whose visit is planned for this hour.
 pub fn shop(
@@ -198,58 +289,17 @@ pub fn shop(
                 mut ledger,
                 mut engagement,
             )| {
-                let budget = budget.bypass_change_detection();
-                let loyalty = loyalty.bypass_change_detection();
-                let recency = recency.bypass_change_detection();
-                let ledger = ledger.bypass_change_detection();
-                let engagement = engagement.bypass_change_detection();
-                // Visitors are served a group at a time: their rows are first read together,
-                // so the cache misses overlap instead of coming one visit at a time.
-                let mut group = [0u32; GATHER];
-                let mut n = 0;
-                let mut serve = |group: &[u32], buf: &mut ShopBuffer| {
-                    let mut touched = 0u64;
-                    for &i in group {
-                        let i = i as usize;
-                        touched ^= budget[i].left as u64
-                            ^ u64::from(loyalty[i].0.to_bits())
-                            ^ recency[i].last_purchase as u64
-                            ^ u64::from(ledger[i].visits)
-                            ^ u64::from(engagement[i].unmet.to_bits())
-                            ^ u64::from(ids[i].0);
-                    }
-                    std::hint::black_box(touched);
-                    for &i in group {
-                        let i = i as usize;
-                        visit(
-                            Visitor {
-                                agent: ids[i].0,
-                                persona: personas[i].0,
-                                minute: plans[i].minute,
-                                budget: &mut budget[i],
-                                loyalty: &mut loyalty[i],
-                                recency: &mut recency[i],
-                                ledger: &mut ledger[i],
-                                engagement: &mut engagement[i],
-                            },
-                            model,
-                            today,
-                            clock,
-                            buf,
-                        );
-                    }
+                let rows = ShopRows {
+                    ids,
+                    personas,
+                    plans,
+                    budget: budget.bypass_change_detection(),
+                    loyalty: loyalty.bypass_change_detection(),
+                    recency: recency.bypass_change_detection(),
+                    ledger: ledger.bypass_change_detection(),
+                    engagement: engagement.bypass_change_detection(),
                 };
-                for (i, plan) in plans.iter().enumerate() {
-                    if plan.hour == hour {
-                        group[n] = i as u32;
-                        n += 1;
-                        if n == GATHER {
-                            serve(&group, buf);
-                            n = 0;
-                        }
-                    }
-                }
-                serve(&group[..n], buf);
+                shop_rows(hour, rows, model, today, clock, buf);
             },
         );
 }
