@@ -97,8 +97,7 @@ pub fn attrition_rows(
         let (h, cause) = params.hazard(loyalty[i].0, e.unmet, e.trims, days_since);
         e.unmet *= 1.0 - params.memory_decay;
         e.trims *= 1.0 - params.memory_decay;
-        let mut rng = Stream::for_agent(model.seed, ids[i].0, tick, Purpose::Churn);
-        if rng.chance(h) {
+        if Stream::first_unit_f32(model.seed, ids[i].0, tick, Purpose::Churn) < h {
             e.churned = day as i32;
             out.push(ChurnRecord {
                 agent: ids[i].0,

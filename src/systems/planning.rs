@@ -113,8 +113,11 @@ pub fn plan_rows(
             rows.loyalty[i].0,
             &rows.budget[i],
         );
-        let mut rng = Stream::for_agent(d.seed, rows.ids[i].0, d.tick, Purpose::Plan);
-        *plan = if rng.chance(p) {
+        let id = rows.ids[i].0;
+        // Most customers stay home: their one draw is taken without opening the stream.
+        *plan = if Stream::first_unit_f32(d.seed, id, d.tick, Purpose::Plan) < p {
+            let mut rng = Stream::for_agent(d.seed, id, d.tick, Purpose::Plan);
+            rng.next_u64(); // the draw above
             let minute = persona_params.hours.sample_minute(&mut rng);
             let hour = (minute / 60).min(23) as u8;
             counts[usize::from(hour)] += 1;

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Whole-run scaling measurements for BENCHMARKS.md: wall time, throughput, peak memory and
+# resident bytes per customer, for the stress scenarios at several sizes and thread counts.
+#
+#   benches/scale.sh            # 10k, 100k, 1M and 10M customers x 30 days, Parquet
+#   benches/scale.sh big        # also 100M customers x 7 days (needs about 23 GB)
+#   benches/scale.sh parity     # the seed-parity workload only
+#
+# Each run writes to a temporary folder that is removed afterwards. Peak memory is the
+# kernel's maximum resident set (GNU time's %M).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+bin=target/release/bazaar
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+printf '| %-11s | %4s | %7s | %7s | %8s | %15s | %12s | %13s | %9s | %9s |\n' \
+  customers days threads format wall "customer-hours/s" "transactions" "transactions/s" "peak RSS" "B/customer"
+echo '|------------:|-----:|--------:|--------:|---------:|-----------------:|-------------:|--------------:|----------:|-----------:|'
+
+# run SCENARIO THREADS FORMAT [extra args...]
+run() {
+  local scenario=$1 threads=$2 format=$3
+  shift 3
+  rm -rf "$out/run"
+  /usr/bin/time -f '%e %M' -o "$out/time" \
+    "$bin" run "$scenario" --threads "$threads" --format "$format" --no-report \
+    --out "$out/run" "$@" >"$out/stdout" 2>"$out/stderr"
+  local wall peak_kib customers days tx per
+  read -r wall peak_kib <"$out/time"
+  customers=$(grep -oE '^[a-z_0-9]+: [0-9,]+ customers' "$out/stdout" | grep -oE '[0-9,]+ customers' | tr -d ', customers')
+  days=$(grep -oE 'customers, [0-9]+ days' "$out/stdout" | grep -oE '[0-9]+ days' | tr -d ' days')
+  tx=$(grep -oE '^  [0-9,]+ transactions' "$out/stdout" | tr -d ', transactions')
+  per=$(grep -oE '[0-9]+ bytes per customer' "$out/stdout" | grep -oE '^[0-9]+')
+  awk -v c="$customers" -v d="$days" -v t="$threads" -v f="$format" -v w="$wall" \
+      -v tx="$tx" -v m="$peak_kib" -v p="$per" 'BEGIN {
+    printf "| %11d | %4d | %7d | %7s | %6.2f s | %13.1fM | %12d | %12.2fM | %5d MiB | %9d |\n",
+      c, d, t, f, w, c * d * 24 / w / 1e6, tx, tx / w / 1e6, m / 1024, p
+  }'
+}
+
+case "${1:-}" in
+  parity)
+    run scenarios/seed_parity.ron 2 csv --days 30 --scale 10
+    ;;
+  *)
+    run scenarios/stress_1m.ron 2 parquet --scale 0.01
+    run scenarios/stress_1m.ron 2 parquet --scale 0.1
+    run scenarios/stress_1m.ron 2 parquet
+    run scenarios/stress_1m.ron 1 parquet
+    run scenarios/stress_1m.ron 2 csv
+    run scenarios/stress_10m.ron 2 parquet
+    if [ "${1:-}" = big ]; then
+      run scenarios/stress_10m.ron 2 parquet --scale 10 --days 7
+    fi
+    ;;
+esac
