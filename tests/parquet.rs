@@ -42,6 +42,21 @@ fn run(args: &[&str]) {
     assert!(o.status.success(), "{:?}", text(&o));
 }
 
+/// Runs `scenarios/quick.ron` with Parquet output only into `out`, plus `extra` flags.
+fn run_quick_parquet(out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "run",
+        "scenarios/quick.ron",
+        "--format",
+        "parquet",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args);
+}
+
 /// Paise from a CSV money field such as `1234.56`.
 fn paise(s: &str) -> i128 {
     let (w, f) = s.split_once('.').unwrap();
@@ -170,15 +185,7 @@ fn parquet_tables_match_the_csv_tables_column_for_column() {
 fn a_parquet_only_run_passes_its_data_quality_checks() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("parquet");
-    run(&[
-        "run",
-        "scenarios/quick.ron",
-        "--format",
-        "parquet",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    run_quick_parquet(&out, &[]);
     assert!(!out.join("transactions.csv").exists());
     assert!(out.join("report.html").is_file());
     let quality: serde_json::Value =
@@ -200,16 +207,7 @@ fn a_parquet_only_run_passes_its_data_quality_checks() {
 fn a_corrupted_parquet_table_fails_the_checks() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("parquet");
-    run(&[
-        "run",
-        "scenarios/quick.ron",
-        "--format",
-        "parquet",
-        "--no-report",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    run_quick_parquet(&out, &["--no-report"]);
     // Truncate the line items: the file is no longer Parquet.
     let path = out.join("line_items.parquet");
     let bytes = std::fs::read(&path).unwrap();

@@ -482,38 +482,33 @@ pub fn for_each_customer<E>(
     mut f: impl FnMut(&CustomerRow) -> Result<(), E>,
 ) -> Result<(), E> {
     use crate::components::*;
-    let mut q = world.query::<(
-        &AgentId,
-        &Persona,
-        &Demographics,
-        &Budget,
-        &Loyalty,
-        &Ledger,
-        &Recency,
-        &Engagement,
-    )>();
-    let row = |(id, persona, demo, budget, loyalty, ledger, recency, engagement): (
-        &AgentId,
-        &Persona,
-        &Demographics,
-        &Budget,
-        &Loyalty,
-        &Ledger,
-        &Recency,
-        &Engagement,
-    )| CustomerRow {
-        id: id.0,
-        persona: persona.0,
-        age: demo.age,
-        income: demo.income,
-        budget: budget.is_limited().then_some((budget.monthly, budget.left)),
-        loyalty: loyalty.0,
-        visits: ledger.visits,
-        purchases: ledger.purchases,
-        spent: ledger.spent,
-        last_purchase: (recency.last_purchase >= 0).then_some(recency.last_purchase),
-        joined: engagement.joined,
-        churned: (!engagement.is_active()).then_some(engagement.churned),
+    /// Everything the customer tables show of a customer.
+    type Shown<'a> = (
+        &'a AgentId,
+        &'a Persona,
+        &'a Demographics,
+        &'a Budget,
+        &'a Loyalty,
+        &'a Ledger,
+        &'a Recency,
+        &'a Engagement,
+    );
+    let mut q = world.query::<Shown<'_>>();
+    let row = |(id, persona, demo, budget, loyalty, ledger, recency, engagement): Shown<'_>| {
+        CustomerRow {
+            id: id.0,
+            persona: persona.0,
+            age: demo.age,
+            income: demo.income,
+            budget: budget.is_limited().then_some((budget.monthly, budget.left)),
+            loyalty: loyalty.0,
+            visits: ledger.visits,
+            purchases: ledger.purchases,
+            spent: ledger.spent,
+            last_purchase: (recency.last_purchase >= 0).then_some(recency.last_purchase),
+            joined: engagement.joined,
+            churned: (!engagement.is_active()).then_some(engagement.churned),
+        }
     };
     // Customers are spawned in id order into one table, so iteration is in id order; check
     // it, and sort (at a memory cost) only if that ever stops being true.
