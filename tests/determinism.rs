@@ -118,4 +118,48 @@ fn a_million_customers_give_byte_identical_parquet_at_1_and_2_threads() {
         assert_eq!(a.0, b.0);
         assert!(a.1 == b.1, "{} differs between 1 and 2 threads", a.0);
     }
+    // The line items span several row groups; none is lost at a boundary: their count is
+    // the sum of the transactions' `lines`, and the manifest agrees with the files.
+    let out = dir.path().join("t1");
+    let rows = |name: &str| -> Vec<arrow_array::RecordBatch> {
+        let file = std::fs::File::open(out.join(name)).unwrap();
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    use arrow_array::cast::AsArray;
+    let declared: u64 = rows("transactions.parquet")
+        .iter()
+        .flat_map(|b| {
+            b.column(5)
+                .as_primitive::<arrow_array::types::UInt16Type>()
+                .values()
+                .iter()
+                .map(|&n| u64::from(n))
+                .collect::<Vec<_>>()
+        })
+        .sum();
+    let line_batches = rows("line_items.parquet");
+    let lines: usize = line_batches.iter().map(|b| b.num_rows()).sum();
+    assert!(
+        lines > parquet_row_group(),
+        "{lines} line items fill more than one row group"
+    );
+    assert_eq!(declared, lines as u64);
+    let manifest: bazaar::output::Manifest =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let listed = manifest
+        .files
+        .iter()
+        .find(|f| f.name == "line_items.parquet")
+        .unwrap()
+        .rows;
+    assert_eq!(listed, lines as u64);
+}
+
+fn parquet_row_group() -> usize {
+    bazaar::output::parquet::ROW_GROUP_ROWS
 }

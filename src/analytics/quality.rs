@@ -143,25 +143,15 @@ enum TableFile {
 }
 
 impl TableFile {
-    /// Finds `<stem>.csv` or `<stem>.parquet` in `dir`.
-    fn find(dir: &Path, stem: &str) -> Option<Self> {
-        let csv = dir.join(format!("{stem}.csv"));
-        let parquet = dir.join(format!("{stem}.parquet"));
-        if csv.exists() {
-            Some(Self::Csv(csv))
-        } else if parquet.exists() {
-            Some(Self::Parquet(parquet))
+    /// `<stem>.csv` (or `<stem>.parquet`) in `dir`, if it is there.
+    fn find(dir: &Path, stem: &str, parquet: bool) -> Option<Self> {
+        if parquet {
+            let path = dir.join(format!("{stem}.parquet"));
+            path.exists().then_some(Self::Parquet(path))
         } else {
-            None
+            let path = dir.join(format!("{stem}.csv"));
+            path.exists().then_some(Self::Csv(path))
         }
-    }
-
-    fn name(&self) -> String {
-        let path = match self {
-            Self::Csv(p) | Self::Parquet(p) => p,
-        };
-        path.file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
     }
 
     /// The column names, checked against `expected`.
@@ -211,7 +201,26 @@ struct TxRow {
     lines: Option<u64>,
     date: Option<NaiveDate>,
     /// The timestamp as written, for examples.
-    timestamp: String,
+    timestamp: Stamp,
+}
+
+/// A timestamp kept for a failure's example, formatted only if it is shown.
+enum Stamp {
+    Text(String),
+    Millis(Option<i64>),
+}
+
+impl std::fmt::Display for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stamp::Text(t) => f.write_str(t),
+            Stamp::Millis(Some(ms)) => match chrono::DateTime::from_timestamp_millis(*ms) {
+                Some(t) => write!(f, "{}", t.naive_utc()),
+                None => write!(f, "{ms} ms"),
+            },
+            Stamp::Millis(None) => f.write_str("null"),
+        }
+    }
 }
 
 /// A line item as the checks see it.
@@ -250,13 +259,22 @@ fn parquet_rows<T: 'static>(
         .build()
         .map_err(|e| e.to_string())?;
     let mut first = 1u64;
+    let mut stopped = false;
     Ok(Box::new(
         reader
-            .map(move |batch| {
-                let batch = batch.map_err(|e| e.to_string())?;
-                let rows = convert(&batch, first)?;
-                first += batch.num_rows() as u64;
-                Ok(rows)
+            // The first unreadable batch ends the table: a damaged page is not skipped by
+            // the reader, so reading on would repeat the same error.
+            .map_while(move |batch| {
+                if stopped {
+                    return None;
+                }
+                let rows = batch.map_err(|e| e.to_string()).and_then(|batch| {
+                    let rows = convert(&batch, first)?;
+                    first += batch.num_rows() as u64;
+                    Ok(rows)
+                });
+                stopped = rows.is_err();
+                Some(rows)
             })
             .flat_map(|rows: Result<Vec<T>, String>| match rows {
                 Ok(v) => v.into_iter().map(Ok).collect::<Vec<_>>(),
@@ -306,7 +324,7 @@ fn tx_rows(table: &TableFile) -> Result<Rows<TxRow>, String> {
                     date: ts
                         .get(..10)
                         .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()),
-                    timestamp: ts.to_owned(),
+                    timestamp: Stamp::Text(ts.to_owned()),
                 })
             })))
         }
@@ -322,10 +340,9 @@ fn tx_rows(table: &TableFile) -> Result<Rows<TxRow>, String> {
                 .collect();
             Ok((0..b.num_rows())
                 .map(|i| {
-                    let stamp = ts
-                        .is_valid(i)
-                        .then(|| chrono::DateTime::from_timestamp_millis(ts.value(i)))
-                        .flatten()
+                    let ms = ts.is_valid(i).then(|| ts.value(i));
+                    let stamp = ms
+                        .and_then(chrono::DateTime::from_timestamp_millis)
                         .map(|t| t.naive_utc());
                     TxRow {
                         at: Pos {
@@ -337,7 +354,7 @@ fn tx_rows(table: &TableFile) -> Result<Rows<TxRow>, String> {
                         total: total.is_valid(i).then(|| total.value(i) as i64),
                         lines: lines.is_valid(i).then(|| u64::from(lines.value(i))),
                         date: stamp.map(|t| t.date()),
-                        timestamp: stamp.map_or_else(String::new, |t| t.to_string()),
+                        timestamp: Stamp::Millis(ms),
                     }
                 })
                 .collect())
@@ -437,19 +454,16 @@ fn customer_rows(table: &TableFile) -> Result<Rows<CustomerRow>, String> {
 fn schema_check(
     dir: &Path,
     stem: &str,
+    parquet: bool,
     expected: &[&str],
     checks: &mut Vec<Check>,
 ) -> Option<TableFile> {
-    let table = TableFile::find(dir, stem);
-    let name = table
-        .as_ref()
-        .map_or_else(|| format!("{stem}.csv"), TableFile::name);
-    let mut t = Tally::new(&format!("{name}: columns"));
+    let table = TableFile::find(dir, stem, parquet);
+    let ext = if parquet { "parquet" } else { "csv" };
+    let mut t = Tally::new(&format!("{stem}.{ext}: columns"));
     let got = match &table {
         Some(table) => table.columns(),
-        None => Err(format!(
-            "neither {stem}.csv nor {stem}.parquet is in the folder"
-        )),
+        None => Err(format!("{stem}.{ext} is not in the folder")),
     };
     match got {
         Ok(got) => t.check(got == expected, || {
@@ -462,9 +476,10 @@ fn schema_check(
     table.filter(|_| ok)
 }
 
-/// Runs every check on an output folder, on its CSV tables or, where the run wrote only
-/// Parquet, its Parquet tables. `start`/`end` bound the timestamps (from `summary.json`),
-/// `aggregates` gives the basket histograms for outliers.
+/// Runs every check on an output folder: on its CSV tables, on its Parquet tables, or on both
+/// when the run wrote both (the Parquet checks' names then start with `parquet`).
+/// `start`/`end` bound the timestamps (from `summary.json`), `aggregates` gives the basket
+/// histograms for outliers.
 pub fn check_folder(
     dir: &Path,
     start: &str,
@@ -472,21 +487,39 @@ pub fn check_folder(
     aggregates: Option<&Aggregates>,
 ) -> QualityReport {
     let mut checks = Vec::new();
-    let tx = schema_check(dir, "transactions", &TRANSACTION_COLUMNS, &mut checks);
-    let lines_present = TableFile::find(dir, "line_items").is_some();
-    let lines = if lines_present {
-        schema_check(dir, "line_items", &LINE_COLUMNS, &mut checks)
-    } else {
-        None
+    let has = |parquet: bool| TableFile::find(dir, "transactions", parquet).is_some();
+    let formats: Vec<bool> = match (has(false), has(true)) {
+        (_, false) => vec![false],
+        (false, true) => vec![true],
+        (true, true) => vec![false, true],
     };
-    let customers = schema_check(dir, "customers", &CUSTOMER_COLUMNS, &mut checks);
-    schema_check(dir, "daily_metrics", &DAILY_COLUMNS, &mut checks);
-
-    if let Some(tx) = &tx {
-        checks.extend(transaction_checks(tx, lines.as_ref(), start, end));
-    }
-    if let Some(customers) = &customers {
-        checks.push(customer_ids(customers));
+    for &parquet in &formats {
+        let label = if parquet && formats.len() > 1 {
+            "parquet "
+        } else {
+            ""
+        };
+        let tx = schema_check(
+            dir,
+            "transactions",
+            parquet,
+            &TRANSACTION_COLUMNS,
+            &mut checks,
+        );
+        let lines_present = TableFile::find(dir, "line_items", parquet).is_some();
+        let lines = if lines_present {
+            schema_check(dir, "line_items", parquet, &LINE_COLUMNS, &mut checks)
+        } else {
+            None
+        };
+        let customers = schema_check(dir, "customers", parquet, &CUSTOMER_COLUMNS, &mut checks);
+        schema_check(dir, "daily_metrics", parquet, &DAILY_COLUMNS, &mut checks);
+        if let Some(tx) = &tx {
+            checks.extend(transaction_checks(tx, lines.as_ref(), start, end, label));
+        }
+        if let Some(customers) = &customers {
+            checks.push(customer_ids(customers, label));
+        }
     }
 
     let outliers = aggregates.map(outliers).unwrap_or_default();
@@ -502,13 +535,15 @@ fn transaction_checks(
     lines: Option<&TableFile>,
     start: &str,
     end: &str,
+    label: &str,
 ) -> Vec<Check> {
-    let mut missing = Tally::new("transactions: no missing values");
-    let mut positive = Tally::new("transactions and line items: amounts and quantities positive");
-    let mut window = Tally::new(&format!("transactions: timestamps within {start}..{end}"));
-    let mut unique = Tally::new("transactions: ids unique");
-    let mut sums = Tally::new("line items: line totals add up to basket totals");
-    let mut line_math = Tally::new("line items: quantity x unit price = line total");
+    let named = |name: &str| Tally::new(&format!("{label}{name}"));
+    let mut missing = named("transactions: no missing values");
+    let mut positive = named("transactions and line items: amounts and quantities positive");
+    let mut window = named(&format!("transactions: timestamps within {start}..{end}"));
+    let mut unique = named("transactions: ids unique");
+    let mut sums = named("line items: line totals add up to basket totals");
+    let mut line_math = named("line items: quantity x unit price = line total");
     let rows = match tx_rows(tx) {
         Ok(r) => r,
         Err(e) => {
@@ -622,8 +657,8 @@ fn transaction_checks(
     out
 }
 
-fn customer_ids(table: &TableFile) -> Check {
-    let mut t = Tally::new("customers: ids unique, no missing values");
+fn customer_ids(table: &TableFile, label: &str) -> Check {
+    let mut t = Tally::new(&format!("{label}customers: ids unique, no missing values"));
     let rows = match customer_rows(table) {
         Ok(r) => r,
         Err(e) => {

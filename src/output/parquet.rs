@@ -46,6 +46,11 @@ const QUEUE: usize = 1;
 /// Decimal precision and scale of money columns: paise as `decimal(18, 2)` rupees.
 const MONEY: DataType = DataType::Decimal128(18, 2);
 
+/// Attaches an owned path to an I/O error.
+fn io_at_owned(path: std::path::PathBuf) -> impl FnOnce(io::Error) -> OutputError {
+    move |source| OutputError::Io { path, source }
+}
+
 fn to_io(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
     io::Error::other(e)
 }
@@ -232,16 +237,15 @@ struct Interner {
 }
 
 impl Interner {
-    fn key(&mut self, s: &str) -> u16 {
+    fn key(&mut self, s: &str) -> io::Result<u16> {
         if let Some(&k) = self.keys.get(s) {
-            return k;
+            return Ok(k);
         }
-        let k = u16::try_from(self.values.len()).unwrap_or(u16::MAX);
-        if k < u16::MAX {
-            self.values.push(s.to_owned());
-            self.keys.insert(s.to_owned(), k);
-        }
-        k
+        let k = u16::try_from(self.values.len())
+            .map_err(|_| io::Error::other("more than 65,536 distinct event lists"))?;
+        self.values.push(s.to_owned());
+        self.keys.insert(s.to_owned(), k);
+        Ok(k)
     }
 
     fn array(&self) -> ArrayRef {
@@ -343,7 +347,7 @@ pub mod schemas {
         schema(
             &DAILY_COLUMNS,
             vec![
-                (DataType::Date32, false),
+                (DataType::Date32, true),
                 (dict_type(DataType::UInt8), false),
                 count.clone(),
                 count.clone(),
@@ -370,7 +374,7 @@ pub mod schemas {
             &CHURN_COLUMNS,
             vec![
                 (DataType::UInt32, false),
-                (DataType::Date32, false),
+                (DataType::Date32, true),
                 (dict_type(DataType::UInt8), false),
                 (DataType::Float64, false),
                 (DataType::Utf8, false),
@@ -455,7 +459,7 @@ pub struct ParquetSink {
     /// Daily rows gathered for the current row group.
     daily_rows: Vec<DailyRow>,
     /// Churn events (with their Date32) gathered for the current row group.
-    churn_rows: Vec<(i32, ChurnRecord)>,
+    churn_rows: Vec<(Option<i32>, ChurnRecord)>,
 }
 
 impl ParquetSink {
@@ -627,7 +631,7 @@ impl ParquetSink {
                 Arc::new(BooleanArray::from(rows.iter().map(f).collect::<Vec<_>>()))
             };
             vec![
-                Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| r.date))),
+                Arc::new(Date32Array::from_iter(rows.iter().map(|r| r.date))),
                 dict8(rows.iter().map(|r| r.persona).collect(), &personas),
                 count(&|r| r.active),
                 count(&|r| r.totals.acquired),
@@ -654,7 +658,7 @@ impl ParquetSink {
         self.churn.write(c.len(), move || {
             vec![
                 Arc::new(UInt32Array::from_iter_values(c.iter().map(|r| r.1.agent))),
-                Arc::new(Date32Array::from_iter_values(c.iter().map(|r| r.0))),
+                Arc::new(Date32Array::from_iter(c.iter().map(|r| r.0))),
                 dict8(c.iter().map(|r| r.1.persona).collect(), &personas),
                 Arc::new(Float64Array::from_iter_values(
                     c.iter().map(|r| round4(r.1.probability)),
@@ -675,7 +679,7 @@ impl ParquetSink {
 
 /// One row of `daily_metrics`, kept until its row group is written.
 struct DailyRow {
-    date: i32,
+    date: Option<i32>,
     persona: u8,
     active: u64,
     totals: Totals,
@@ -720,7 +724,7 @@ impl Sink for ParquetSink {
         let day = ctx.clock.day();
         let hour_start =
             i64::from(self.start + day as i32) * 86_400 + i64::from(ctx.clock.hour()) * 3_600;
-        let events = self.events.key(&ctx.today.events);
+        let events = self.events.key(&ctx.today.events)?;
         let (festival, weekend) = (ctx.today.festival, ctx.today.weekend);
         // Rows are gathered up to the row-group size, then the group goes to its writer;
         // a group may end mid-hour, so the boundaries depend on row counts alone.
@@ -769,8 +773,8 @@ impl Sink for ParquetSink {
     }
 
     fn day(&mut self, _ctx: &HourContext<'_>, closed: &ClosedDay) -> io::Result<()> {
-        let date = closed.date.map_or(0, date32);
-        let events = self.events.key(&closed.events);
+        let date = closed.date.map(date32);
+        let events = self.events.key(&closed.events)?;
         for (p, t) in closed.by_persona.iter().enumerate() {
             self.daily_rows.push(DailyRow {
                 date,
@@ -803,12 +807,13 @@ impl Sink for ParquetSink {
 
     fn finish(self: Box<Self>, dir: &mut OutputDir) -> Result<(), OutputError> {
         let mut this = *self;
-        let path = dir.path("transactions.parquet");
-        this.flush_transactions().map_err(io_at(&path))?;
-        this.flush_lines().map_err(io_at(&path))?;
-        this.flush_customers().map_err(io_at(&path))?;
-        this.flush_daily().map_err(io_at(&path))?;
-        this.flush_churn().map_err(io_at(&path))?;
+        let at = |name: &str| io_at_owned(dir.path(name));
+        this.flush_transactions()
+            .map_err(at("transactions.parquet"))?;
+        this.flush_lines().map_err(at("line_items.parquet"))?;
+        this.flush_customers().map_err(at("customers.parquet"))?;
+        this.flush_daily().map_err(at("daily_metrics.parquet"))?;
+        this.flush_churn().map_err(at("churn_events.parquet"))?;
         this.transactions.finish(dir)?;
         if let Some(lines) = this.lines {
             lines.finish(dir)?;
