@@ -46,11 +46,6 @@ const QUEUE: usize = 1;
 /// Decimal precision and scale of money columns: paise as `decimal(18, 2)` rupees.
 const MONEY: DataType = DataType::Decimal128(18, 2);
 
-/// Attaches an owned path to an I/O error.
-fn io_at_owned(path: std::path::PathBuf) -> impl FnOnce(io::Error) -> OutputError {
-    move |source| OutputError::Io { path, source }
-}
-
 fn to_io(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
     io::Error::other(e)
 }
@@ -283,10 +278,6 @@ fn money_opt(paise: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
     )
 }
 
-fn field(name: &str, data_type: DataType, nullable: bool) -> Field {
-    Field::new(name, data_type, nullable)
-}
-
 fn dict_type(key: DataType) -> DataType {
     DataType::Dictionary(Box::new(key), Box::new(DataType::Utf8))
 }
@@ -301,7 +292,7 @@ pub mod schemas {
             names
                 .iter()
                 .zip(types)
-                .map(|(n, (t, null))| field(n, t, null))
+                .map(|(n, (t, null))| Field::new(*n, t, null))
                 .collect::<Vec<_>>(),
         ))
     }
@@ -810,13 +801,17 @@ impl Sink for ParquetSink {
 
     fn finish(self: Box<Self>, dir: &mut OutputDir) -> Result<(), OutputError> {
         let mut this = *self;
-        let at = |name: &str| io_at_owned(dir.path(name));
-        this.flush_transactions()
-            .map_err(at("transactions.parquet"))?;
-        this.flush_lines().map_err(at("line_items.parquet"))?;
-        this.flush_customers().map_err(at("customers.parquet"))?;
-        this.flush_daily().map_err(at("daily_metrics.parquet"))?;
-        this.flush_churn().map_err(at("churn_events.parquet"))?;
+        type Flush = fn(&mut ParquetSink) -> io::Result<()>;
+        let flushes: [(Flush, &str); 5] = [
+            (Self::flush_transactions, "transactions.parquet"),
+            (Self::flush_lines, "line_items.parquet"),
+            (Self::flush_customers, "customers.parquet"),
+            (Self::flush_daily, "daily_metrics.parquet"),
+            (Self::flush_churn, "churn_events.parquet"),
+        ];
+        for (flush, name) in flushes {
+            flush(&mut this).map_err(io_at(&dir.path(name)))?;
+        }
         this.transactions.finish(dir)?;
         if let Some(lines) = this.lines {
             lines.finish(dir)?;
