@@ -12,6 +12,9 @@ use bazaar::run::{RunOptions, RunReport, run};
 use bazaar::scenario::Scenario;
 use bazaar::sim;
 
+#[global_allocator]
+static ALLOC: bazaar::alloc::HugePages = bazaar::alloc::HugePages;
+
 /// Exit code for input the user must fix.
 const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code for a run that failed.

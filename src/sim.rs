@@ -205,25 +205,11 @@ impl Simulation {
     pub fn spawn_population(&mut self) {
         let model = self.world.resource::<Model>().clone();
         let start = self.world.resource::<Clock>().start;
-        let mut next_id = 0u32;
-        // Bundles are drawn in parallel a chunk at a time (each customer's draws depend only on
-        // its id), then spawned in id order.
-        const CHUNK: u32 = 1 << 18;
-        let mut bundles: Vec<CustomerBundle> = Vec::new();
-        for (p, &count) in model.population.iter().enumerate() {
-            let persona = &model.personas[p];
-            let seed = model.seed;
-            let end = next_id + count as u32;
-            while next_id < end {
-                let chunk = next_id..end.min(next_id + CHUNK);
-                next_id = chunk.end;
-                chunk
-                    .into_par_iter()
-                    .map(|id| spawn_customer(seed, id, p as u8, persona, start, 0))
-                    .collect_into_vec(&mut bundles);
-                self.world.spawn_batch(bundles.drain(..));
-            }
-        }
+        let population = InitialPopulation::new(&model, start);
+        let next_id = population.total;
+        // One batch of known length: the ECS sizes its columns once, so each is a single
+        // block (backed by huge pages where the allocator asks for them), never regrown.
+        self.world.spawn_batch(population);
         self.world
             .resource_mut::<crate::systems::acquisition::Population>()
             .next_id = next_id;
@@ -252,6 +238,72 @@ impl Simulation {
         c.tick != u32::MAX && c.tick + 1 >= c.total_ticks()
     }
 }
+
+/// The starting population as an exact-size iterator of bundles. Bundles are drawn in
+/// parallel a chunk at a time (each customer's draws depend only on its id) and handed out in
+/// id order, so at most one chunk of bundles exists at once.
+struct InitialPopulation<'a> {
+    model: &'a Model,
+    start: NaiveDate,
+    /// Ids handed out so far.
+    next: u32,
+    /// Initial customers in all.
+    total: u32,
+    /// The current chunk, reversed (popped from the end).
+    chunk: Vec<CustomerBundle>,
+}
+
+impl<'a> InitialPopulation<'a> {
+    /// Customers drawn per parallel chunk.
+    const CHUNK: u32 = 1 << 18;
+
+    fn new(model: &'a Model, start: NaiveDate) -> Self {
+        Self {
+            model,
+            start,
+            next: 0,
+            total: model.population.iter().map(|&c| c as u32).sum(),
+            chunk: Vec::new(),
+        }
+    }
+
+    /// The persona of agent `id` and the first id after that persona's customers.
+    fn persona_of(&self, id: u32) -> (usize, u32) {
+        let mut end = 0u32;
+        for (p, &count) in self.model.population.iter().enumerate() {
+            end += count as u32;
+            if id < end {
+                return (p, end);
+            }
+        }
+        unreachable!("id {id} is below the population total {}", self.total)
+    }
+}
+
+impl Iterator for InitialPopulation<'_> {
+    type Item = CustomerBundle;
+
+    fn next(&mut self) -> Option<CustomerBundle> {
+        if self.chunk.is_empty() && self.next < self.total {
+            let (p, end) = self.persona_of(self.next);
+            let ids = self.next..end.min(self.next + Self::CHUNK);
+            self.next = ids.end;
+            let (seed, persona, start) = (self.model.seed, &self.model.personas[p], self.start);
+            ids.into_par_iter()
+                .rev()
+                .map(|id| spawn_customer(seed, id, p as u8, persona, start, 0))
+                .collect_into_vec(&mut self.chunk);
+        }
+        self.chunk.pop()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = (self.total - self.next) as usize + self.chunk.len();
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for InitialPopulation<'_> {}
 
 /// Everything a customer entity is spawned with.
 pub type CustomerBundle = (

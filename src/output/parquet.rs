@@ -471,14 +471,12 @@ impl ParquetSink {
                     &[
                         "timestamp",
                         "persona",
-                        "lines",
-                        "units",
                         "festival",
                         "weekend",
                         "events",
                         "budget_trimmed",
                     ],
-                    &["transaction_id", "customer_id"],
+                    &["transaction_id", "customer_id", "total", "lines", "units"],
                 ),
             )?,
             lines: if line_items {
@@ -489,7 +487,16 @@ impl ParquetSink {
                     // `category` is left out of the dictionaries on purpose: the writer would
                     // hash its string on every row (10% of a run's CPU); plain strings under
                     // zstd cost less and take 7% more space.
-                    writer_properties(&["line", "quantity"], &["transaction_id"]),
+                    writer_properties(
+                        &[],
+                        &[
+                            "transaction_id",
+                            "line",
+                            "quantity",
+                            "unit_price",
+                            "line_total",
+                        ],
+                    ),
                 )?)
             } else {
                 None
