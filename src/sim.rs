@@ -205,11 +205,13 @@ impl Simulation {
     pub fn spawn_population(&mut self) {
         let model = self.world.resource::<Model>().clone();
         let start = self.world.resource::<Clock>().start;
-        let population = InitialPopulation::new(&model, start);
-        let next_id = population.total;
+        let world = &mut self.world;
         // One batch of known length: the ECS sizes its columns once, so each is a single
         // block (backed by huge pages where the allocator asks for them), never regrown.
-        self.world.spawn_batch(population);
+        std::thread::scope(|scope| {
+            world.spawn_batch(InitialPopulation::draw(scope, &model, start));
+        });
+        let next_id = model.population.iter().sum::<u64>() as u32;
         self.world
             .resource_mut::<crate::systems::acquisition::Population>()
             .next_id = next_id;
@@ -239,71 +241,79 @@ impl Simulation {
     }
 }
 
-/// The starting population as an exact-size iterator of bundles. Bundles are drawn in
-/// parallel a chunk at a time (each customer's draws depend only on its id) and handed out in
-/// id order, so at most one chunk of bundles exists at once.
-struct InitialPopulation<'a> {
-    model: &'a Model,
-    start: NaiveDate,
-    /// Ids handed out so far.
-    next: u32,
-    /// Initial customers in all.
-    total: u32,
+/// The starting population as an exact-size iterator of bundles, in id order. A producer
+/// thread draws the bundles a chunk at a time in parallel (each customer's draws depend only
+/// on its id) while the ECS spawns the previous chunk, so at most a few chunks exist at once.
+struct InitialPopulation {
+    /// Customers not yet handed out.
+    left: usize,
     /// The current chunk, reversed (popped from the end).
     chunk: Vec<CustomerBundle>,
+    /// Chunks from the producer.
+    chunks: std::sync::mpsc::Receiver<Vec<CustomerBundle>>,
 }
 
-impl<'a> InitialPopulation<'a> {
+impl InitialPopulation {
     /// Customers drawn per parallel chunk.
-    const CHUNK: u32 = 1 << 18;
+    const CHUNK: u32 = 1 << 16;
 
-    fn new(model: &'a Model, start: NaiveDate) -> Self {
-        Self {
-            model,
-            start,
-            next: 0,
-            total: model.population.iter().map(|&c| c as u32).sum(),
-            chunk: Vec::new(),
-        }
-    }
-
-    /// The persona of agent `id` and the first id after that persona's customers.
-    fn persona_of(&self, id: u32) -> (usize, u32) {
-        let mut end = 0u32;
-        for (p, &count) in self.model.population.iter().enumerate() {
-            end += count as u32;
-            if id < end {
-                return (p, end);
+    /// Starts drawing `model`'s starting population on a thread of `scope`.
+    fn draw<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        model: &'scope Model,
+        start: NaiveDate,
+    ) -> Self {
+        let (send, chunks) = std::sync::mpsc::sync_channel(2);
+        let total: u64 = model.population.iter().sum();
+        scope.spawn(move || {
+            let mut next = 0u32;
+            for (p, &count) in model.population.iter().enumerate() {
+                let persona = &model.personas[p];
+                let share = persona
+                    .budget
+                    .as_ref()
+                    .map(|b| PayPeriod::on(start, b.payday));
+                let end = next + count as u32;
+                while next < end {
+                    let ids = next..end.min(next + Self::CHUNK);
+                    next = ids.end;
+                    let chunk = ids
+                        .into_par_iter()
+                        .rev()
+                        .map(|id| draw_customer(model.seed, id, p as u8, persona, share, 0))
+                        .collect();
+                    if send.send(chunk).is_err() {
+                        return; // the spawner stopped early
+                    }
+                }
             }
+        });
+        Self {
+            left: total as usize,
+            chunk: Vec::new(),
+            chunks,
         }
-        unreachable!("id {id} is below the population total {}", self.total)
     }
 }
 
-impl Iterator for InitialPopulation<'_> {
+impl Iterator for InitialPopulation {
     type Item = CustomerBundle;
 
     fn next(&mut self) -> Option<CustomerBundle> {
-        if self.chunk.is_empty() && self.next < self.total {
-            let (p, end) = self.persona_of(self.next);
-            let ids = self.next..end.min(self.next + Self::CHUNK);
-            self.next = ids.end;
-            let (seed, persona, start) = (self.model.seed, &self.model.personas[p], self.start);
-            ids.into_par_iter()
-                .rev()
-                .map(|id| spawn_customer(seed, id, p as u8, persona, start, 0))
-                .collect_into_vec(&mut self.chunk);
+        if self.chunk.is_empty() && self.left > 0 {
+            self.chunk = self.chunks.recv().ok()?;
         }
-        self.chunk.pop()
+        let bundle = self.chunk.pop()?;
+        self.left -= 1;
+        Some(bundle)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = (self.total - self.next) as usize + self.chunk.len();
-        (left, Some(left))
+        (self.left, Some(self.left))
     }
 }
 
-impl ExactSizeIterator for InitialPopulation<'_> {}
+impl ExactSizeIterator for InitialPopulation {}
 
 /// Everything a customer entity is spawned with.
 pub type CustomerBundle = (
@@ -327,6 +337,23 @@ pub fn spawn_customer(
     start: NaiveDate,
     day: u32,
 ) -> CustomerBundle {
+    let share = persona
+        .budget
+        .as_ref()
+        .map(|b| PayPeriod::on(start, b.payday));
+    draw_customer(seed, id, persona_index, persona, share, day)
+}
+
+/// [`spawn_customer`] with the pay period of the join date already worked out (`share`, for
+/// a persona with a budget).
+fn draw_customer(
+    seed: u64,
+    id: u32,
+    persona_index: u8,
+    persona: &crate::persona::Persona,
+    share: Option<PayPeriod>,
+    day: u32,
+) -> CustomerBundle {
     let mut rng = Stream::for_agent(seed, id, 0, Purpose::Spawn);
     let age = persona.age.0 + rng.below(u64::from(persona.age.1 - persona.age.0 + 1)) as u32;
     let income = persona.income.0 + rng.below(persona.income.1 - persona.income.0 + 1);
@@ -334,15 +361,15 @@ pub fn spawn_customer(
         Some(l) => l.initial.0 + (l.initial.1 - l.initial.0) * rng.unit_f32(),
         None => 1.0,
     };
-    let budget = match &persona.budget {
-        Some(b) => {
+    let budget = match (&persona.budget, share) {
+        (Some(b), Some(share)) => {
             let monthly = to_paise(income as f64 * b.income_share);
             Budget {
                 monthly,
-                left: prorated(monthly, start, b.payday),
+                left: share.of(monthly),
             }
         }
-        None => Budget::unlimited(),
+        _ => Budget::unlimited(),
     };
     (
         AgentId(id),
@@ -365,23 +392,43 @@ pub fn spawn_customer(
 /// What is left of a monthly budget on `date` when it is refilled on day `payday` (1-28):
 /// the share of the current pay period still to run, counting today.
 pub fn prorated(monthly: i64, date: NaiveDate, payday: u32) -> i64 {
-    let payday_in = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, payday).unwrap_or(date);
-    let (y, m) = (date.year(), date.month());
-    let (prev_month, next_month) = if m == 1 {
-        ((y - 1, 12), (y, 2))
-    } else if m == 12 {
-        ((y, 11), (y + 1, 1))
-    } else {
-        ((y, m - 1), (y, m + 1))
-    };
-    let (last, next) = if date.day() >= payday {
-        (payday_in(y, m), payday_in(next_month.0, next_month.1))
-    } else {
-        (payday_in(prev_month.0, prev_month.1), payday_in(y, m))
-    };
-    let period = (next - last).num_days().max(1);
-    let until = (next - date).num_days().clamp(0, period);
-    (monthly as f64 * until as f64 / period as f64).round() as i64
+    PayPeriod::on(date, payday).of(monthly)
+}
+
+/// Where a date falls in its pay period: days still to run (counting the date) of the
+/// period's length.
+#[derive(Debug, Clone, Copy)]
+struct PayPeriod {
+    until: i64,
+    period: i64,
+}
+
+impl PayPeriod {
+    /// The pay period around `date` with budgets refilled on day `payday`.
+    fn on(date: NaiveDate, payday: u32) -> Self {
+        let payday_in = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, payday).unwrap_or(date);
+        let (y, m) = (date.year(), date.month());
+        let (prev_month, next_month) = if m == 1 {
+            ((y - 1, 12), (y, 2))
+        } else if m == 12 {
+            ((y, 11), (y + 1, 1))
+        } else {
+            ((y, m - 1), (y, m + 1))
+        };
+        let (last, next) = if date.day() >= payday {
+            (payday_in(y, m), payday_in(next_month.0, next_month.1))
+        } else {
+            (payday_in(prev_month.0, prev_month.1), payday_in(y, m))
+        };
+        let period = (next - last).num_days().max(1);
+        let until = (next - date).num_days().clamp(0, period);
+        Self { until, period }
+    }
+
+    /// The share of `monthly` left for the rest of the period.
+    fn of(self, monthly: i64) -> i64 {
+        (monthly as f64 * self.until as f64 / self.period as f64).round() as i64
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::properties::EnabledStatistics;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
@@ -50,12 +51,23 @@ fn to_io(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
     io::Error::other(e)
 }
 
-/// The writer settings of every Bazaar Parquet file: page statistics; dictionary encoding
-/// only for the low-cardinality columns named in `dictionary` (names, counts, minutes),
-/// delta encoding for the id-like integer columns named in `deltas`, both uncompressed;
-/// plain values compressed with zstd level 1 for the rest (money, probabilities), where a
-/// dictionary would only cost time.
-pub fn writer_properties(dictionary: &[&str], deltas: &[&str]) -> WriterProperties {
+/// How a table's columns are encoded; columns named nowhere are plain values compressed with
+/// zstd level 1 (probabilities, rare strings), where a dictionary would only cost time.
+#[derive(Default)]
+pub struct Encodings<'a> {
+    /// Low-cardinality columns (names, minutes, flags): dictionary encoded, uncompressed.
+    pub dictionary: &'a [&'a str],
+    /// Integer columns (ids, money, counts): delta-binary-packed, uncompressed. Bit-packed
+    /// deltas are smaller than zstd's plain values here and several times cheaper to write.
+    pub deltas: &'a [&'a str],
+    /// Columns written without min/max statistics: long columns of short strings, whose
+    /// byte-wise comparison on every row costs more than the statistics are worth.
+    pub no_statistics: &'a [&'a str],
+}
+
+/// The writer settings of every Bazaar Parquet file: page statistics, and the per-column
+/// encodings of `e`.
+pub fn writer_properties(e: Encodings<'_>) -> WriterProperties {
     let level = ZstdLevel::try_new(1).expect("zstd level 1 exists");
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
@@ -64,17 +76,20 @@ pub fn writer_properties(dictionary: &[&str], deltas: &[&str]) -> WriterProperti
         .set_created_by(format!("bazaar {}", env!("CARGO_PKG_VERSION")));
     // Dictionary indices and delta-packed ids are already a few bits a value: compressing
     // them again costs more time than it saves bytes.
-    for col in dictionary {
+    for col in e.dictionary {
         let path = ColumnPath::from(*col);
         b = b
             .set_column_dictionary_enabled(path.clone(), true)
             .set_column_compression(path, Compression::UNCOMPRESSED);
     }
-    for col in deltas {
+    for col in e.deltas {
         let path = ColumnPath::from(*col);
         b = b
             .set_column_encoding(path.clone(), Encoding::DELTA_BINARY_PACKED)
             .set_column_compression(path, Compression::UNCOMPRESSED);
+    }
+    for col in e.no_statistics {
+        b = b.set_column_statistics_enabled(ColumnPath::from(*col), EnabledStatistics::None);
     }
     b.build()
 }
@@ -420,6 +435,44 @@ struct TxColumns {
     trimmed: Vec<bool>,
 }
 
+/// The customer columns of a row group being gathered (dates as Date32).
+#[derive(Default)]
+struct CustomerColumns {
+    id: Vec<u32>,
+    persona: Vec<u8>,
+    age: Vec<u8>,
+    income: Vec<u32>,
+    monthly: Vec<Option<i64>>,
+    left: Vec<Option<i64>>,
+    loyalty: Vec<f64>,
+    visits: Vec<u32>,
+    purchases: Vec<u32>,
+    spent: Vec<i64>,
+    last_purchase: Vec<Option<i32>>,
+    joined: Vec<i32>,
+    churned: Vec<Option<i32>>,
+}
+
+impl CustomerColumns {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            id: Vec::with_capacity(n),
+            persona: Vec::with_capacity(n),
+            age: Vec::with_capacity(n),
+            income: Vec::with_capacity(n),
+            monthly: Vec::with_capacity(n),
+            left: Vec::with_capacity(n),
+            loyalty: Vec::with_capacity(n),
+            visits: Vec::with_capacity(n),
+            purchases: Vec::with_capacity(n),
+            spent: Vec::with_capacity(n),
+            last_purchase: Vec::with_capacity(n),
+            joined: Vec::with_capacity(n),
+            churned: Vec::with_capacity(n),
+        }
+    }
+}
+
 /// The line-item columns of a row group being gathered.
 #[derive(Default)]
 struct LineColumns {
@@ -445,8 +498,8 @@ pub struct ParquetSink {
     events: Interner,
     /// Date32 of day 0.
     start: i32,
-    /// Customer rows gathered for the current row group.
-    customer_rows: Vec<CustomerRow>,
+    /// Customer columns gathered for the current row group.
+    customer: CustomerColumns,
     /// Daily rows gathered for the current row group.
     daily_rows: Vec<DailyRow>,
     /// Churn events (with their Date32) gathered for the current row group.
@@ -467,8 +520,8 @@ impl ParquetSink {
                 dir,
                 "transactions.parquet",
                 schemas::transactions(),
-                writer_properties(
-                    &[
+                writer_properties(Encodings {
+                    dictionary: &[
                         "timestamp",
                         "persona",
                         "festival",
@@ -476,8 +529,9 @@ impl ParquetSink {
                         "events",
                         "budget_trimmed",
                     ],
-                    &["transaction_id", "customer_id", "total", "lines", "units"],
-                ),
+                    deltas: &["transaction_id", "customer_id", "total", "lines", "units"],
+                    ..Encodings::default()
+                }),
             )?,
             lines: if line_items {
                 Some(ParquetTable::create(
@@ -487,16 +541,17 @@ impl ParquetSink {
                     // `category` is left out of the dictionaries on purpose: the writer would
                     // hash its string on every row (10% of a run's CPU); plain strings under
                     // zstd cost less and take 7% more space.
-                    writer_properties(
-                        &[],
-                        &[
+                    writer_properties(Encodings {
+                        deltas: &[
                             "transaction_id",
                             "line",
                             "quantity",
                             "unit_price",
                             "line_total",
                         ],
-                    ),
+                        no_statistics: &["category"],
+                        ..Encodings::default()
+                    }),
                 )?)
             } else {
                 None
@@ -505,29 +560,30 @@ impl ParquetSink {
                 dir,
                 "daily_metrics.parquet",
                 schemas::daily(),
-                writer_properties(&["date", "persona", "events"], &[]),
+                writer_properties(Encodings {
+                    dictionary: &["date", "persona", "events"],
+                    ..Encodings::default()
+                }),
             )?,
             churn: ParquetTable::create(
                 dir,
                 "churn_events.parquet",
                 schemas::churn(),
-                writer_properties(&["date", "persona", "cause"], &["customer_id"]),
+                writer_properties(Encodings {
+                    dictionary: &["date", "persona", "cause"],
+                    deltas: &["customer_id"],
+                    ..Encodings::default()
+                }),
             )?,
             customers: ParquetTable::create(
                 dir,
                 "customers.parquet",
                 schemas::customers(),
-                writer_properties(
-                    &[
-                        "persona",
-                        "age",
-                        "visits",
-                        "purchases",
-                        "last_purchase",
-                        "joined_on",
-                    ],
-                    &["customer_id"],
-                ),
+                writer_properties(Encodings {
+                    dictionary: &["persona", "age", "last_purchase", "joined_on"],
+                    deltas: &["customer_id", "income", "visits", "purchases", "spent"],
+                    ..Encodings::default()
+                }),
             )?,
             tx: TxColumns::default(),
             line: LineColumns::default(),
@@ -535,7 +591,7 @@ impl ParquetSink {
             categories: Arc::new(StringArray::from_iter_values(categories)),
             events: Interner::default(),
             start: date32(start),
-            customer_rows: Vec::new(),
+            customer: CustomerColumns::default(),
             daily_rows: Vec::new(),
             churn_rows: Vec::new(),
         })
@@ -586,36 +642,28 @@ impl ParquetSink {
     }
 
     fn flush_customers(&mut self) -> io::Result<()> {
-        let rows = std::mem::take(&mut self.customer_rows);
-        let (start, personas) = (self.start, self.personas.clone());
-        self.customers.write(rows.len(), move || {
-            let day = |d: i32| start + d;
+        let c = std::mem::take(&mut self.customer);
+        let rows = c.id.len();
+        let personas = self.personas.clone();
+        self.customers.write(rows, move || {
             vec![
-                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|c| c.id))),
-                dict8(rows.iter().map(|c| c.persona).collect(), &personas),
-                Arc::new(UInt8Array::from_iter_values(rows.iter().map(|c| c.age))),
-                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|c| c.income))),
-                money_opt(rows.iter().map(|c| c.budget.map(|b| b.0))),
-                money_opt(rows.iter().map(|c| c.budget.map(|b| b.1))),
-                Arc::new(Float64Array::from_iter_values(
-                    rows.iter().map(|c| f64::from(c.loyalty_rounded())),
-                )),
-                Arc::new(UInt32Array::from_iter_values(rows.iter().map(|c| c.visits))),
-                Arc::new(UInt32Array::from_iter_values(
-                    rows.iter().map(|c| c.purchases),
-                )),
-                money(rows.iter().map(|c| c.spent)),
-                Arc::new(Date32Array::from_iter(
-                    rows.iter().map(|c| c.last_purchase.map(day)),
-                )),
-                Arc::new(Date32Array::from_iter_values(
-                    rows.iter().map(|c| day(c.joined)),
-                )),
-                Arc::new(Date32Array::from_iter(
-                    rows.iter().map(|c| c.churned.map(day)),
-                )),
+                Arc::new(UInt32Array::from(c.id)),
+                dict8(c.persona, &personas),
+                Arc::new(UInt8Array::from(c.age)),
+                Arc::new(UInt32Array::from(c.income)),
+                money_opt(c.monthly),
+                money_opt(c.left),
+                Arc::new(Float64Array::from(c.loyalty)),
+                Arc::new(UInt32Array::from(c.visits)),
+                Arc::new(UInt32Array::from(c.purchases)),
+                money(c.spent),
+                Arc::new(Date32Array::from(c.last_purchase)),
+                Arc::new(Date32Array::from(c.joined)),
+                Arc::new(Date32Array::from(c.churned)),
             ]
-        })
+        })?;
+        self.customer = CustomerColumns::with_capacity(rows);
+        Ok(())
     }
 }
 
@@ -799,8 +847,25 @@ impl Sink for ParquetSink {
     }
 
     fn customer(&mut self, row: &CustomerRow) -> io::Result<()> {
-        self.customer_rows.push(*row);
-        if self.customer_rows.len() == ROW_GROUP_ROWS {
+        let day = |d: i32| self.start + d;
+        let c = &mut self.customer;
+        if c.id.capacity() == 0 {
+            *c = CustomerColumns::with_capacity(ROW_GROUP_ROWS);
+        }
+        c.id.push(row.id);
+        c.persona.push(row.persona);
+        c.age.push(row.age);
+        c.income.push(row.income);
+        c.monthly.push(row.budget.map(|b| b.0));
+        c.left.push(row.budget.map(|b| b.1));
+        c.loyalty.push(f64::from(row.loyalty_rounded()));
+        c.visits.push(row.visits);
+        c.purchases.push(row.purchases);
+        c.spent.push(row.spent);
+        c.last_purchase.push(row.last_purchase.map(day));
+        c.joined.push(day(row.joined));
+        c.churned.push(row.churned.map(day));
+        if c.id.len() == ROW_GROUP_ROWS {
             self.flush_customers()?;
         }
         Ok(())
