@@ -204,17 +204,34 @@ impl Simulation {
     /// Spawns every customer of the scenario, agent ids dense from 0 in persona order.
     pub fn spawn_population(&mut self) {
         let model = self.world.resource::<Model>().clone();
-        let start = self.world.resource::<Clock>().start;
+        let clock = *self.world.resource::<Clock>();
+        let total = model.population.iter().sum::<u64>() as usize;
+        // Room for every customer the run will acquire, so the columns are never regrown
+        // (a regrowth copies every column of the world).
+        let room: usize = model
+            .new_per_day
+            .iter()
+            .map(|&n| (n * f64::from(clock.days)).ceil() as usize)
+            .sum();
         let world = &mut self.world;
         // One batch of known length: the ECS sizes its columns once, so each is a single
-        // block (backed by huge pages where the allocator asks for them), never regrown.
-        std::thread::scope(|scope| {
-            world.spawn_batch(InitialPopulation::draw(scope, &model, start));
+        // block (backed by huge pages where the allocator asks for them). The ECS has no
+        // public way to reserve table rows, so the room is made by spawning placeholders at
+        // the end of the batch and despawning them at once: the rows stay allocated.
+        let placeholders: Vec<Entity> = std::thread::scope(|scope| {
+            let customers = InitialPopulation::draw(scope, &model, clock.start);
+            let spare = std::iter::repeat_n(placeholder(), room);
+            world
+                .spawn_batch(customers.chain(spare))
+                .skip(total)
+                .collect()
         });
-        let next_id = model.population.iter().sum::<u64>() as u32;
+        for e in placeholders.into_iter().rev() {
+            world.despawn(e);
+        }
         self.world
             .resource_mut::<crate::systems::acquisition::Population>()
-            .next_id = next_id;
+            .next_id = total as u32;
     }
 
     /// The number of agent ids handed out so far (initial and acquired customers).
@@ -314,6 +331,23 @@ impl Iterator for InitialPopulation {
 }
 
 impl ExactSizeIterator for InitialPopulation {}
+
+/// A row-reserving entity, despawned before the first hour (never seen by a system).
+fn placeholder() -> CustomerBundle {
+    (
+        AgentId(u32::MAX),
+        Persona(0),
+        Demographics { age: 0, income: 0 },
+        Budget::unlimited(),
+        Loyalty(0.0),
+        Recency {
+            last_purchase: Recency::NEVER,
+        },
+        DayPlan::none(),
+        Ledger::default(),
+        Engagement::new(0),
+    )
+}
 
 /// Everything a customer entity is spawned with.
 pub type CustomerBundle = (
