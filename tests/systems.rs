@@ -172,3 +172,40 @@ fn agent_ids_are_dense_and_attributes_in_range() {
         assert!((30..=40).contains(&d.age) && d.income == 50_000);
     }
 }
+
+#[test]
+fn acquired_customers_extend_the_population_in_id_order() {
+    let with_acquisition = Scenario::from_text(
+        "t.ron",
+        &r#"Scenario(
+    name: "t", seed: 3, start: "2026-03-02", days: 10,
+    catalog: [(name: "rice", group: "grocery")],
+    personas: [Persona(
+        name: "p", age: (30, 40), income: (50000, 50000),
+        hours: Slots([("10:00", "11:00")]),
+        basket: [(category: "rice", p: 1.0, quantity: (1, 1), price: Fixed(100))],
+        visits: (recency: [(days: 0, p: 0.5)]),
+    )],
+    population: [(persona: "p", count: 200, new_per_day: 7.5)],
+)"#,
+        &known_systems(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut sim = Simulation::new(&with_acquisition, 2, Vec::new());
+    let before = sim.world.entity_count(); // resources live in entities too
+    sim.spawn_population();
+    // Rows reserved for the run's acquisitions hold no entity.
+    assert_eq!(sim.world.entity_count(), before + 200);
+    assert_eq!(all::<AgentId>(&mut sim).len(), 200);
+    run_hours(&mut sim, 10 * 24);
+    // 7.5 a day from day 1 to day 9: 67 customers (the half carries over).
+    let ids: Vec<u32> = all::<AgentId>(&mut sim).iter().map(|a| a.0).collect();
+    assert_eq!(ids, (0..267).collect::<Vec<_>>(), "dense, in table order");
+    assert_eq!(sim.next_id(), 267);
+    let joined: Vec<i32> = all::<Engagement>(&mut sim)
+        .iter()
+        .map(|e| e.joined)
+        .collect();
+    assert!(joined[..200].iter().all(|&d| d == 0));
+    assert!(joined[200..].windows(2).all(|w| w[0] <= w[1]) && joined[200] == 1);
+}
