@@ -28,6 +28,10 @@ use bazaar::systems::observe::Totals;
 use bazaar::systems::planning::{PlanDay, PlanRows, plan_rows};
 use bazaar::systems::shopping::{ShopRows, draw_basket, shop_rows};
 use bevy_utils::Parallel;
+
+/// The binary's allocator, so the figures are the engine's.
+#[global_allocator]
+static ALLOC: bazaar::alloc::HugePages = bazaar::alloc::HugePages;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn threads() -> usize {
