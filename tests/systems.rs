@@ -177,7 +177,7 @@ fn agent_ids_are_dense_and_attributes_in_range() {
 fn acquired_customers_extend_the_population_in_id_order() {
     let with_acquisition = Scenario::from_text(
         "t.ron",
-        &r#"Scenario(
+        r#"Scenario(
     name: "t", seed: 3, start: "2026-03-02", days: 10,
     catalog: [(name: "rice", group: "grocery")],
     personas: [Persona(

@@ -6,6 +6,9 @@
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
+use std::thread::JoinHandle;
 
 use super::{FileEntry, OutputDir, OutputError, io_at};
 
@@ -92,11 +95,82 @@ impl Write for Hashing {
     }
 }
 
-/// One CSV table being written. Rows are appended to a byte buffer that is flushed in
-/// large blocks; text fields are escaped by [`escape`] before they get here.
+/// Full blocks queued for a table's writer thread before the simulation waits for it.
+const QUEUED_BLOCKS: usize = 4;
+
+/// A file written, hashed and counted by its own thread: blocks of bytes are queued to it in
+/// order and come back empty for reuse, so the simulation never waits on the disk or the hash
+/// unless the queue is full.
+struct Background {
+    blocks: Option<SyncSender<Vec<u8>>>,
+    /// Emptied blocks coming back (in a mutex only so that a table can live in a resource).
+    spare: Mutex<Receiver<Vec<u8>>>,
+    worker: Option<JoinHandle<io::Result<Hashing>>>,
+}
+
+impl Background {
+    /// Starts the writer thread of `out`.
+    fn start(out: Hashing, name: &str) -> io::Result<Self> {
+        let (blocks, queue) = sync_channel::<Vec<u8>>(QUEUED_BLOCKS);
+        let (give_back, spare) = channel();
+        let worker = std::thread::Builder::new()
+            .name(format!("csv:{name}"))
+            .spawn(move || {
+                let mut out = out;
+                for mut block in queue {
+                    out.write_all(&block)?;
+                    block.clear();
+                    let _ = give_back.send(block); // the table may be finishing
+                }
+                Ok(out)
+            })?;
+        Ok(Self {
+            blocks: Some(blocks),
+            spare: Mutex::new(spare),
+            worker: Some(worker),
+        })
+    }
+
+    /// Queues `block` to be written and returns an empty buffer to fill next.
+    fn write(&mut self, block: Vec<u8>) -> io::Result<Vec<u8>> {
+        let blocks = self.blocks.as_ref().expect("not finished");
+        if blocks.send(block).is_err() {
+            // The writer stopped at an error: it is the one to report.
+            return Err(self
+                .join()
+                .err()
+                .unwrap_or_else(|| io::Error::other("writer stopped")));
+        }
+        let spare = self.spare.get_mut().unwrap_or_else(|e| e.into_inner());
+        Ok(spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BUFFER + BUFFER / 4)))
+    }
+
+    /// Waits until every queued block is written; returns the file.
+    fn join(&mut self) -> io::Result<Hashing> {
+        self.blocks = None;
+        match self.worker.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("the table's writer thread panicked")),
+            None => Err(io::Error::other("the table's writer already stopped")),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if self.worker.is_some() {
+            let _ = self.join();
+        }
+    }
+}
+
+/// One CSV table being written. Rows are appended to a byte buffer; each full buffer goes to
+/// the table's writer thread. Text fields are escaped by [`escape`] before they get here.
 pub struct Table {
     name: String,
-    out: Hashing,
+    out: Background,
     buf: Vec<u8>,
     rows: u64,
 }
@@ -108,7 +182,7 @@ impl Table {
         let file = File::create(&path).map_err(io_at(&path))?;
         let mut t = Self {
             name: name.to_owned(),
-            out: Hashing::new(file),
+            out: Background::start(Hashing::new(file), name).map_err(io_at(&path))?,
             buf: Vec::with_capacity(BUFFER + BUFFER / 4),
             rows: 0,
         };
@@ -153,15 +227,11 @@ impl Table {
 
     /// Appends `rows` complete rows encoded with [`Table::encode_row`].
     pub fn append_rows(&mut self, bytes: &[u8], rows: u64) -> io::Result<()> {
-        if self.buf.len() + bytes.len() > BUFFER {
+        self.buf.extend_from_slice(bytes);
+        self.rows += rows;
+        if self.buf.len() >= BUFFER {
             self.flush_buf()?;
         }
-        if bytes.len() >= BUFFER {
-            self.out.write_all(bytes)?;
-        } else {
-            self.buf.extend_from_slice(bytes);
-        }
-        self.rows += rows;
         Ok(())
     }
 
@@ -184,8 +254,10 @@ impl Table {
     }
 
     fn flush_buf(&mut self) -> io::Result<()> {
-        self.out.write_all(&self.buf)?;
-        self.buf.clear();
+        if !self.buf.is_empty() {
+            let block = std::mem::take(&mut self.buf);
+            self.buf = self.out.write(block)?;
+        }
         Ok(())
     }
 
@@ -197,19 +269,20 @@ impl Table {
     /// Flushes and closes the table without listing it in the manifest (a work file).
     pub fn finish_unlisted(mut self) -> io::Result<()> {
         self.flush_buf()?;
-        self.out.file.flush()
+        self.out.join().map(drop)
     }
 
     /// Flushes, closes and records the table in the folder's manifest.
     pub fn finish(mut self, dir: &mut OutputDir) -> Result<(), OutputError> {
         let path = dir.path(&self.name);
         self.flush_buf().map_err(io_at(&path))?;
-        self.out.file.sync_all().map_err(io_at(&path))?;
+        let out = self.out.join().map_err(io_at(&path))?;
+        out.sync().map_err(io_at(&path))?;
         dir.add(FileEntry {
             name: self.name,
             rows: self.rows,
-            bytes: self.out.bytes,
-            blake3: self.out.hasher.finalize().to_hex().to_string(),
+            bytes: out.bytes(),
+            blake3: out.hash().to_hex().to_string(),
         });
         Ok(())
     }
@@ -325,6 +398,50 @@ pub fn push_float(out: &mut Vec<u8>, x: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_writer_thread_writes_blocks_in_order_and_hashes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        let mut out = Background::start(Hashing::new(File::create(&path).unwrap()), "t").unwrap();
+        let mut expected = Vec::new();
+        let mut block = Vec::new();
+        for i in 0..50u32 {
+            block.extend_from_slice(format!("{i},{}\n", "x".repeat(i as usize * 1000)).as_bytes());
+            expected.extend_from_slice(&block);
+            block = out.write(block).unwrap();
+            assert!(block.is_empty(), "blocks come back empty");
+        }
+        let written = out.join().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+        assert_eq!(written.bytes(), expected.len() as u64);
+        assert_eq!(written.hash(), blake3::hash(&expected));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_write_error_on_the_writer_thread_reaches_the_table() {
+        // /dev/full fails every write with ENOSPC.
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let mut out = Background::start(Hashing::new(full), "full").unwrap();
+        let mut error = None;
+        for _ in 0..2 * QUEUED_BLOCKS + 2 {
+            match out.write(vec![b'x'; 4096]) {
+                Ok(_) => {}
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        let error = error
+            .or_else(|| out.join().err())
+            .expect("the error is reported");
+        assert_eq!(error.raw_os_error(), Some(libc::ENOSPC), "{error}");
+    }
 
     #[test]
     fn escaping_matches_the_csv_crate() {
