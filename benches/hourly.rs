@@ -422,7 +422,11 @@ fn churn_scoring(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default();
+    // The binary's allocator settings, so the figures are the engine's.
+    config = {
+        bazaar::alloc::HugePages::tune_system_allocator();
+        Criterion::default()
+    };
     targets = hourly_step, soa_step, basket, output_encoding, churn_scoring
 }
 criterion_main!(benches);

@@ -21,6 +21,7 @@ const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_FAILED: u8 = 1;
 
 fn main() -> ExitCode {
+    bazaar::alloc::HugePages::tune_system_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
