@@ -118,23 +118,28 @@ pub fn draw_attrition(
     buffers: Res<ChurnBuffers>,
     mut customers: Query<(&AgentId, &Persona, &Loyalty, &Recency, &mut Engagement)>,
 ) {
+    use rayon::prelude::*;
     let (day, tick, model) = (clock.day(), clock.tick, &*model);
-    customers
-        .contiguous_par_iter_mut()
+    for (ids, persona, loyalty, recency, mut engagement) in customers
+        .contiguous_iter_mut()
         .expect("customer components are table-stored")
-        .for_each_init(
-            || buffers.0.borrow_local_mut(),
-            |out, (ids, persona, loyalty, recency, mut engagement)| {
+    {
+        engagement
+            .bypass_change_detection()
+            .par_chunks_mut(super::CHUNK)
+            .enumerate()
+            .for_each(|(k, engagement)| {
+                let r = super::chunk_rows(k, engagement.len());
                 let rows = AttritionRows {
-                    ids,
-                    persona,
-                    loyalty,
-                    recency,
-                    engagement: engagement.bypass_change_detection(),
+                    ids: &ids[r.clone()],
+                    persona: &persona[r.clone()],
+                    loyalty: &loyalty[r.clone()],
+                    recency: &recency[r],
+                    engagement,
                 };
-                attrition_rows(day, tick, model, rows, out);
-            },
-        );
+                attrition_rows(day, tick, model, rows, &mut buffers.0.borrow_local_mut());
+            });
+    }
 }
 
 /// The attrition behaviour.

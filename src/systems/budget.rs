@@ -42,13 +42,18 @@ pub fn refill_budgets(
     model: Res<Model>,
     mut customers: Query<(&Persona, &mut Budget)>,
 ) {
+    use rayon::prelude::*;
     let paid = paid_tomorrow(&clock, &model);
-    customers
-        .contiguous_par_iter_mut()
+    for (personas, mut budgets) in customers
+        .contiguous_iter_mut()
         .expect("customer components are table-stored")
-        .for_each(|(personas, mut budgets)| {
-            refill_rows(&paid, personas, budgets.bypass_change_detection());
-        });
+    {
+        budgets
+            .bypass_change_detection()
+            .par_chunks_mut(super::CHUNK)
+            .zip(personas.par_chunks(super::CHUNK))
+            .for_each(|(budgets, personas)| refill_rows(&paid, personas, budgets));
+    }
 }
 
 /// The budget behaviour.

@@ -64,13 +64,18 @@ pub fn decay_rows(keep: &[f32], personas: &[Persona], loyalty: &mut [Loyalty]) {
 
 /// Applies one day's decay.
 pub fn decay_loyalty(model: Res<Model>, mut customers: Query<(&Persona, &mut Loyalty)>) {
+    use rayon::prelude::*;
     let keep = overnight_keep(&model);
-    customers
-        .contiguous_par_iter_mut()
+    for (personas, mut loyalty) in customers
+        .contiguous_iter_mut()
         .expect("customer components are table-stored")
-        .for_each(|(personas, mut loyalty)| {
-            decay_rows(&keep, personas, loyalty.bypass_change_detection());
-        });
+    {
+        loyalty
+            .bypass_change_detection()
+            .par_chunks_mut(super::CHUNK)
+            .zip(personas.par_chunks(super::CHUNK))
+            .for_each(|(loyalty, personas)| decay_rows(&keep, personas, loyalty));
+    }
 }
 
 /// The loyalty behaviour.

@@ -31,6 +31,18 @@ pub fn builtin() -> Vec<Box<dyn Plugin>> {
     ]
 }
 
+/// Rows per parallel work item of the customer systems. Each system takes its table's
+/// column slices from the ECS and splits them into chunks of this many rows over rayon's
+/// pool: enough items for work stealing to even out the threads, few enough that handing
+/// them out costs nothing next to the work.
+pub const CHUNK: usize = 1 << 14;
+
+/// The row range of chunk `k` holding `len` rows.
+#[inline]
+pub fn chunk_rows(k: usize, len: usize) -> std::ops::Range<usize> {
+    k * CHUNK..k * CHUNK + len
+}
+
 /// Run condition: the first hour of a day.
 pub fn start_of_day(clock: bevy_ecs::prelude::Res<crate::calendar::Clock>) -> bool {
     clock.hour() == 0

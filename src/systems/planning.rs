@@ -6,7 +6,6 @@
 //! shopping system only has to compare one byte per customer.
 
 use bevy_ecs::prelude::*;
-use bevy_utils::Parallel;
 use chrono::Datelike;
 
 use crate::calendar::{Clock, Today};
@@ -137,7 +136,6 @@ pub fn plan_visits(
     today: Res<Today>,
     model: Res<Model>,
     mut by_hour: ResMut<VisitsByHour>,
-    mut counts: Local<Parallel<[u32; 24]>>,
     mut customers: Query<(
         &AgentId,
         &Persona,
@@ -148,31 +146,41 @@ pub fn plan_visits(
         &mut DayPlan,
     )>,
 ) {
+    use rayon::prelude::*;
     let d = PlanDay::new(&clock, &today, &model);
-    customers
-        .contiguous_par_iter_mut()
+    let mut total = [0u32; 24];
+    for (ids, persona, loyalty, budget, recency, engagement, mut plans) in customers
+        .contiguous_iter_mut()
         .expect("customer components are table-stored")
-        .for_each_init(
-            || counts.borrow_local_mut(),
-            |counts, (ids, persona, loyalty, budget, recency, engagement, mut plans)| {
+    {
+        let counts = plans
+            .bypass_change_detection()
+            .par_chunks_mut(super::CHUNK)
+            .enumerate()
+            .map(|(k, plans)| {
+                let r = super::chunk_rows(k, plans.len());
                 let rows = PlanRows {
-                    ids,
-                    persona,
-                    loyalty,
-                    budget,
-                    recency,
-                    engagement,
+                    ids: &ids[r.clone()],
+                    persona: &persona[r.clone()],
+                    loyalty: &loyalty[r.clone()],
+                    budget: &budget[r.clone()],
+                    recency: &recency[r.clone()],
+                    engagement: &engagement[r],
                 };
-                plan_rows(&d, rows, plans.bypass_change_detection(), counts);
-            },
-        );
-    by_hour.0 = [0; 24];
-    for c in counts.iter_mut() {
-        for (h, n) in c.iter_mut().enumerate() {
-            by_hour.0[h] += *n;
-            *n = 0;
-        }
+                let mut counts = [0u32; 24];
+                plan_rows(&d, rows, plans, &mut counts);
+                counts
+            })
+            .reduce(|| [0; 24], add_counts);
+        total = add_counts(total, counts);
     }
+    by_hour.0 = total;
+}
+
+/// Adds hourly visit counts.
+fn add_counts(mut a: [u32; 24], b: [u32; 24]) -> [u32; 24] {
+    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+    a
 }
 
 /// The planning behaviour.

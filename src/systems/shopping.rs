@@ -263,45 +263,91 @@ pub fn shop_rows(
     serve(&group[..n], buf);
 }
 
+/// Visitors in an hour below which it is served on the calling thread: handing out the work
+/// costs more than a few hundred visits.
+pub const PARALLEL_VISITS: u32 = 512;
+
 /// Serves every customer whose visit is planned for this hour.
 pub fn shop(
     clock: Res<Clock>,
     today: Res<Today>,
     model: Res<Model>,
+    by_hour: Res<VisitsByHour>,
     buffers: Res<ShopBuffers>,
     mut customers: Query<Shopper>,
 ) {
+    use rayon::prelude::*;
     let hour = clock.hour() as u8;
     let (clock, today, model) = (&*clock, &*today, &*model);
-    customers
-        .contiguous_par_iter_mut()
-        .expect("customer components are table-stored")
-        .for_each_init(
-            || buffers.0.borrow_local_mut(),
-            |buf,
-             (
-                ids,
-                personas,
-                plans,
-                mut budget,
-                mut loyalty,
-                mut recency,
-                mut ledger,
-                mut engagement,
-            )| {
+    let quiet = by_hour.0[usize::from(hour)] < PARALLEL_VISITS;
+    for (ids, personas, plans, mut budget, mut loyalty, mut recency, mut ledger, mut engagement) in
+        customers
+            .contiguous_iter_mut()
+            .expect("customer components are table-stored")
+    {
+        let rows = ShopRows {
+            ids,
+            personas,
+            plans,
+            budget: budget.bypass_change_detection(),
+            loyalty: loyalty.bypass_change_detection(),
+            recency: recency.bypass_change_detection(),
+            ledger: ledger.bypass_change_detection(),
+            engagement: engagement.bypass_change_detection(),
+        };
+        if quiet {
+            // Which thread serves a visit never matters: records are merged in customer order.
+            shop_rows(
+                hour,
+                rows,
+                model,
+                today,
+                clock,
+                &mut buffers.0.borrow_local_mut(),
+            );
+            continue;
+        }
+        let ShopRows {
+            ids,
+            personas,
+            plans,
+            budget,
+            loyalty,
+            recency,
+            ledger,
+            engagement,
+        } = rows;
+        (
+            budget.par_chunks_mut(super::CHUNK),
+            loyalty.par_chunks_mut(super::CHUNK),
+            recency.par_chunks_mut(super::CHUNK),
+            ledger.par_chunks_mut(super::CHUNK),
+            engagement.par_chunks_mut(super::CHUNK),
+        )
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(k, (budget, loyalty, recency, ledger, engagement))| {
+                let r = super::chunk_rows(k, budget.len());
                 let rows = ShopRows {
-                    ids,
-                    personas,
-                    plans,
-                    budget: budget.bypass_change_detection(),
-                    loyalty: loyalty.bypass_change_detection(),
-                    recency: recency.bypass_change_detection(),
-                    ledger: ledger.bypass_change_detection(),
-                    engagement: engagement.bypass_change_detection(),
+                    ids: &ids[r.clone()],
+                    personas: &personas[r.clone()],
+                    plans: &plans[r],
+                    budget,
+                    loyalty,
+                    recency,
+                    ledger,
+                    engagement,
                 };
-                shop_rows(hour, rows, model, today, clock, buf);
-            },
-        );
+                shop_rows(
+                    hour,
+                    rows,
+                    model,
+                    today,
+                    clock,
+                    &mut buffers.0.borrow_local_mut(),
+                );
+            });
+    }
 }
 
 /// Run condition: someone plans to visit this hour.
