@@ -122,11 +122,17 @@ pub fn known_systems() -> Vec<&'static str> {
 #[derive(Debug, Clone, Copy)]
 pub struct Threads(pub usize);
 
+/// The simulation's own rayon pool, apart from the global pool that output encoding uses, so
+/// a writer's long encoding job never queues ahead of the hour's simulation work.
+static SIM_POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+
 impl Threads {
-    /// Makes sure the global compute pool exists with `n` threads (the first call wins; later
-    /// calls in the same process keep the pool they find). Returns the pool's size.
+    /// Makes sure the thread pools exist with `n` threads each: the simulation's pool
+    /// ([`Threads::pool`]), the global rayon pool (output encoding) and the ECS compute pool
+    /// (churn scoring). The first call in a process wins; later calls keep the pools they
+    /// find. Returns the simulation pool's size.
     pub fn init(n: usize) -> usize {
-        let pool = bevy_tasks::ComputeTaskPool::get_or_init(|| {
+        bevy_tasks::ComputeTaskPool::get_or_init(|| {
             bevy_tasks::TaskPoolBuilder::new()
                 .num_threads(n.max(1))
                 .thread_name("bazaar-compute".to_owned())
@@ -135,7 +141,22 @@ impl Threads {
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(n.max(1))
             .build_global();
-        pool.thread_num()
+        Self::pool_with(n).current_num_threads()
+    }
+
+    /// The simulation's pool: the customer systems split their work over it.
+    pub fn pool() -> &'static rayon::ThreadPool {
+        Self::pool_with(std::thread::available_parallelism().map_or(1, usize::from))
+    }
+
+    fn pool_with(n: usize) -> &'static rayon::ThreadPool {
+        SIM_POOL.get_or_init(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .thread_name(|i| format!("bazaar-sim-{i}"))
+                .build()
+                .expect("the simulation's thread pool starts")
+        })
     }
 }
 

@@ -12,7 +12,7 @@ use crate::calendar::Clock;
 use crate::components::*;
 use crate::persona::ChurnCause;
 use crate::rng::{Purpose, Stream};
-use crate::sim::{Model, Plugin, SimBuilder, SimSet};
+use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
 
 /// One customer leaving.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -124,21 +124,23 @@ pub fn draw_attrition(
         .contiguous_iter_mut()
         .expect("customer components are table-stored")
     {
-        engagement
-            .bypass_change_detection()
-            .par_chunks_mut(super::CHUNK)
-            .enumerate()
-            .for_each(|(k, engagement)| {
-                let r = super::chunk_rows(k, engagement.len());
-                let rows = AttritionRows {
-                    ids: &ids[r.clone()],
-                    persona: &persona[r.clone()],
-                    loyalty: &loyalty[r.clone()],
-                    recency: &recency[r],
-                    engagement,
-                };
-                attrition_rows(day, tick, model, rows, &mut buffers.0.borrow_local_mut());
-            });
+        let engagement = engagement.bypass_change_detection();
+        Threads::pool().install(|| {
+            engagement
+                .par_chunks_mut(super::CHUNK)
+                .enumerate()
+                .for_each(|(k, engagement)| {
+                    let r = super::chunk_rows(k, engagement.len());
+                    let rows = AttritionRows {
+                        ids: &ids[r.clone()],
+                        persona: &persona[r.clone()],
+                        loyalty: &loyalty[r.clone()],
+                        recency: &recency[r],
+                        engagement,
+                    };
+                    attrition_rows(day, tick, model, rows, &mut buffers.0.borrow_local_mut());
+                });
+        });
     }
 }
 

@@ -8,7 +8,7 @@ use chrono::{Datelike, Duration};
 
 use crate::calendar::Clock;
 use crate::components::{Budget, Persona};
-use crate::sim::{Model, Plugin, SimBuilder, SimSet};
+use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
 
 /// Which personas are paid tomorrow, by persona index.
 pub fn paid_tomorrow(clock: &Clock, model: &Model) -> Vec<bool> {
@@ -48,11 +48,12 @@ pub fn refill_budgets(
         .contiguous_iter_mut()
         .expect("customer components are table-stored")
     {
-        budgets
-            .bypass_change_detection()
-            .par_chunks_mut(super::CHUNK)
-            .zip(personas.par_chunks(super::CHUNK))
-            .for_each(|(budgets, personas)| refill_rows(&paid, personas, budgets));
+        let rows = budgets.bypass_change_detection();
+        Threads::pool().install(|| {
+            rows.par_chunks_mut(super::CHUNK)
+                .zip(personas.par_chunks(super::CHUNK))
+                .for_each(|(budgets, personas)| refill_rows(&paid, personas, budgets));
+        });
     }
 }
 

@@ -6,7 +6,7 @@ use bevy_ecs::prelude::*;
 
 use crate::components::{Loyalty, Persona};
 use crate::persona::LoyaltyParams;
-use crate::sim::{Model, Plugin, SimBuilder, SimSet};
+use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
 
 /// What a visit was like, as far as loyalty is concerned.
 #[derive(Debug, Clone, Copy)]
@@ -70,11 +70,12 @@ pub fn decay_loyalty(model: Res<Model>, mut customers: Query<(&Persona, &mut Loy
         .contiguous_iter_mut()
         .expect("customer components are table-stored")
     {
-        loyalty
-            .bypass_change_detection()
-            .par_chunks_mut(super::CHUNK)
-            .zip(personas.par_chunks(super::CHUNK))
-            .for_each(|(loyalty, personas)| decay_rows(&keep, personas, loyalty));
+        let rows = loyalty.bypass_change_detection();
+        Threads::pool().install(|| {
+            rows.par_chunks_mut(super::CHUNK)
+                .zip(personas.par_chunks(super::CHUNK))
+                .for_each(|(loyalty, personas)| decay_rows(&keep, personas, loyalty));
+        });
     }
 }
 

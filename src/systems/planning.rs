@@ -11,7 +11,7 @@ use chrono::Datelike;
 use crate::calendar::{Clock, Today};
 use crate::components::*;
 use crate::rng::{Purpose, Stream};
-use crate::sim::{Model, Plugin, SimBuilder, SimSet};
+use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
 
 /// How many customers plan to visit in each hour of today.
 #[derive(Resource, Debug, Default, Clone)]
@@ -153,25 +153,27 @@ pub fn plan_visits(
         .contiguous_iter_mut()
         .expect("customer components are table-stored")
     {
-        let counts = plans
-            .bypass_change_detection()
-            .par_chunks_mut(super::CHUNK)
-            .enumerate()
-            .map(|(k, plans)| {
-                let r = super::chunk_rows(k, plans.len());
-                let rows = PlanRows {
-                    ids: &ids[r.clone()],
-                    persona: &persona[r.clone()],
-                    loyalty: &loyalty[r.clone()],
-                    budget: &budget[r.clone()],
-                    recency: &recency[r.clone()],
-                    engagement: &engagement[r],
-                };
-                let mut counts = [0u32; 24];
-                plan_rows(&d, rows, plans, &mut counts);
-                counts
-            })
-            .reduce(|| [0; 24], add_counts);
+        let plans = plans.bypass_change_detection();
+        let counts = Threads::pool().install(|| {
+            plans
+                .par_chunks_mut(super::CHUNK)
+                .enumerate()
+                .map(|(k, plans)| {
+                    let r = super::chunk_rows(k, plans.len());
+                    let rows = PlanRows {
+                        ids: &ids[r.clone()],
+                        persona: &persona[r.clone()],
+                        loyalty: &loyalty[r.clone()],
+                        budget: &budget[r.clone()],
+                        recency: &recency[r.clone()],
+                        engagement: &engagement[r],
+                    };
+                    let mut counts = [0u32; 24];
+                    plan_rows(&d, rows, plans, &mut counts);
+                    counts
+                })
+                .reduce(|| [0; 24], add_counts)
+        });
         total = add_counts(total, counts);
     }
     by_hour.0 = total;

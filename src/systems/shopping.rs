@@ -12,7 +12,7 @@ use crate::components::*;
 use crate::persona::{Persona as PersonaParams, sample_quantity, to_paise};
 use crate::records::{LineRecord, ShopBuffer, ShopBuffers, TxRecord};
 use crate::rng::{Purpose, Stream};
-use crate::sim::{Model, Plugin, SimBuilder, SimSet};
+use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
 use crate::systems::loyalty::{VisitOutcome, after_visit};
 use crate::systems::planning::VisitsByHour;
 
@@ -317,36 +317,38 @@ pub fn shop(
             ledger,
             engagement,
         } = rows;
-        (
-            budget.par_chunks_mut(super::CHUNK),
-            loyalty.par_chunks_mut(super::CHUNK),
-            recency.par_chunks_mut(super::CHUNK),
-            ledger.par_chunks_mut(super::CHUNK),
-            engagement.par_chunks_mut(super::CHUNK),
-        )
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(k, (budget, loyalty, recency, ledger, engagement))| {
-                let r = super::chunk_rows(k, budget.len());
-                let rows = ShopRows {
-                    ids: &ids[r.clone()],
-                    personas: &personas[r.clone()],
-                    plans: &plans[r],
-                    budget,
-                    loyalty,
-                    recency,
-                    ledger,
-                    engagement,
-                };
-                shop_rows(
-                    hour,
-                    rows,
-                    model,
-                    today,
-                    clock,
-                    &mut buffers.0.borrow_local_mut(),
-                );
-            });
+        Threads::pool().install(|| {
+            (
+                budget.par_chunks_mut(super::CHUNK),
+                loyalty.par_chunks_mut(super::CHUNK),
+                recency.par_chunks_mut(super::CHUNK),
+                ledger.par_chunks_mut(super::CHUNK),
+                engagement.par_chunks_mut(super::CHUNK),
+            )
+                .into_par_iter()
+                .enumerate()
+                .for_each(|(k, (budget, loyalty, recency, ledger, engagement))| {
+                    let r = super::chunk_rows(k, budget.len());
+                    let rows = ShopRows {
+                        ids: &ids[r.clone()],
+                        personas: &personas[r.clone()],
+                        plans: &plans[r],
+                        budget,
+                        loyalty,
+                        recency,
+                        ledger,
+                        engagement,
+                    };
+                    shop_rows(
+                        hour,
+                        rows,
+                        model,
+                        today,
+                        clock,
+                        &mut buffers.0.borrow_local_mut(),
+                    );
+                });
+        });
     }
 }
 
