@@ -285,38 +285,31 @@ pub fn shop(
             .contiguous_iter_mut()
             .expect("customer components are table-stored")
     {
-        let rows = ShopRows {
-            ids,
-            personas,
-            plans,
-            budget: budget.bypass_change_detection(),
-            loyalty: loyalty.bypass_change_detection(),
-            recency: recency.bypass_change_detection(),
-            ledger: ledger.bypass_change_detection(),
-            engagement: engagement.bypass_change_detection(),
+        let (budget, loyalty, recency, ledger, engagement) = (
+            budget.bypass_change_detection(),
+            loyalty.bypass_change_detection(),
+            recency.bypass_change_detection(),
+            ledger.bypass_change_detection(),
+            engagement.bypass_change_detection(),
+        );
+        let serve = |rows: ShopRows<'_>| {
+            let buf = &mut buffers.0.borrow_local_mut();
+            shop_rows(hour, rows, model, today, clock, buf);
         };
         if quiet {
             // Which thread serves a visit never matters: records are merged in customer order.
-            shop_rows(
-                hour,
-                rows,
-                model,
-                today,
-                clock,
-                &mut buffers.0.borrow_local_mut(),
-            );
+            serve(ShopRows {
+                ids,
+                personas,
+                plans,
+                budget,
+                loyalty,
+                recency,
+                ledger,
+                engagement,
+            });
             continue;
         }
-        let ShopRows {
-            ids,
-            personas,
-            plans,
-            budget,
-            loyalty,
-            recency,
-            ledger,
-            engagement,
-        } = rows;
         Threads::pool().install(|| {
             (
                 budget.par_chunks_mut(super::CHUNK),
@@ -329,7 +322,7 @@ pub fn shop(
                 .enumerate()
                 .for_each(|(k, (budget, loyalty, recency, ledger, engagement))| {
                     let r = super::chunk_rows(k, budget.len());
-                    let rows = ShopRows {
+                    serve(ShopRows {
                         ids: &ids[r.clone()],
                         personas: &personas[r.clone()],
                         plans: &plans[r],
@@ -338,15 +331,7 @@ pub fn shop(
                         recency,
                         ledger,
                         engagement,
-                    };
-                    shop_rows(
-                        hour,
-                        rows,
-                        model,
-                        today,
-                        clock,
-                        &mut buffers.0.borrow_local_mut(),
-                    );
+                    });
                 });
         });
     }
