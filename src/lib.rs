@@ -12,7 +12,8 @@
 //! - [`persona`]: persona parameters and the pure sampling functions;
 //! - [`components`], [`sim`], [`systems`]: the ECS world, the schedule, the behaviours;
 //! - [`records`], [`output`]: what an hour produces and where it goes;
-//! - [`run`]: one scenario end to end.
+//! - [`run`]: one scenario end to end;
+//! - [`alloc`]: the allocator the binary and benchmarks use (huge pages for large blocks).
 //!
 //! ```no_run
 //! use bazaar::{run, scenario::Scenario, sim};
