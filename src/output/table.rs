@@ -133,7 +133,9 @@ impl Background {
 
     /// Queues `block` to be written and returns an empty buffer to fill next.
     fn write(&mut self, block: Vec<u8>) -> io::Result<Vec<u8>> {
-        let blocks = self.blocks.as_ref().expect("not finished");
+        let Some(blocks) = &self.blocks else {
+            return Err(io::Error::other("the table's writer has already stopped"));
+        };
         if blocks.send(block).is_err() {
             // The writer stopped at an error: it is the one to report.
             return Err(self
