@@ -128,9 +128,11 @@ static SIM_POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::n
 
 impl Threads {
     /// Makes sure the thread pools exist with `n` threads each: the simulation's pool
-    /// ([`Threads::pool`]), the global rayon pool (output encoding) and the ECS compute pool
-    /// (churn scoring). The first call in a process wins; later calls keep the pools they
-    /// find. Returns the simulation pool's size.
+    /// ([`Threads::pool`], threads `bazaar-sim-*`), the global rayon pool (output encoding,
+    /// `bazaar-out-*`) and the ECS compute pool (the once-a-day systems that use bevy's
+    /// parallel iteration: churn scoring, feature snapshots, loyalty sampling). The first
+    /// call in a process wins; later calls keep the pools they find. Returns the simulation
+    /// pool's size.
     pub fn init(n: usize) -> usize {
         bevy_tasks::ComputeTaskPool::get_or_init(|| {
             bevy_tasks::TaskPoolBuilder::new()
@@ -140,6 +142,7 @@ impl Threads {
         });
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(n.max(1))
+            .thread_name(|i| format!("bazaar-out-{i}"))
             .build_global();
         Self::pool_with(n).current_num_threads()
     }
