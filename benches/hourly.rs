@@ -11,6 +11,7 @@
 //! limits the populations. Figures are kept in BENCHMARKS.md.
 
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use bazaar::calendar::{Clock, Today};
 use bazaar::components::{AgentId, Budget, DayPlan, Engagement, Ledger, Loyalty, Persona, Recency};
@@ -60,24 +61,55 @@ fn sizes() -> Vec<u64> {
 }
 
 /// One simulated day (24 schedule runs, planning included) without output sinks.
+/// Days measured on each fresh population, after its week of warm-up. Every measured day is
+/// one of days 8 to 14 of the scenario, however many iterations criterion asks for: a
+/// population run on for hundreds of days would churn away and make later days cheaper, and
+/// two runs measured over different stretches of days would not be comparable.
+const MEASURED_DAYS: u64 = 7;
+
+/// Times `iters` simulated days, `MEASURED_DAYS` at a time on fresh populations from `fresh`
+/// (built and warmed up untimed); `day` simulates one day.
+fn time_days<S>(iters: u64, fresh: impl Fn() -> S, day: impl Fn(&mut S)) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let mut state = fresh();
+        let n = left.min(MEASURED_DAYS);
+        let started = Instant::now();
+        for _ in 0..n {
+            day(&mut state);
+        }
+        total += started.elapsed();
+        left -= n;
+    }
+    total
+}
+
+/// The scenario's world, spawned and run for a week, so recency and budgets are in a steady
+/// state.
+fn warmed_sim(s: &Scenario) -> Simulation {
+    let mut sim = Simulation::new(s, threads(), Vec::new());
+    sim.spawn_population();
+    for _ in 0..24 * 7 {
+        sim.step();
+    }
+    sim
+}
+
+fn sim_day(sim: &mut Simulation) {
+    for _ in 0..24 {
+        sim.step();
+    }
+}
+
 fn hourly_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("hourly_step");
     group.sample_size(10);
     for customers in sizes() {
         let s = diwali(customers);
-        let mut sim = Simulation::new(&s, threads(), Vec::new());
-        sim.spawn_population();
-        // Warm up a week so recency and budgets are in a steady state.
-        for _ in 0..24 * 7 {
-            sim.step();
-        }
         group.throughput(Throughput::Elements(customers * 24));
         group.bench_with_input(BenchmarkId::new("day", customers), &customers, |b, _| {
-            b.iter(|| {
-                for _ in 0..24 {
-                    sim.step();
-                }
-            });
+            b.iter_custom(|iters| time_days(iters, || warmed_sim(&s), sim_day));
         });
     }
     group.finish();
@@ -352,39 +384,39 @@ fn soa_step(c: &mut Criterion) {
     group.sample_size(10);
     for customers in sizes().into_iter().filter(|&n| n <= 1_000_000) {
         let s = diwali(customers);
-        let mut sim = Simulation::new(&s, threads(), Vec::new());
-        let model = sim.world.resource::<Model>().clone();
-        let mut plain = PlainLoop {
-            soa: Soa::spawn(&model, s.start),
-            totals: vec![Totals::default(); model.personas.len()],
-            model,
-            clock: Clock::new(s.start, s.days),
-            today: Today::neutral(s.start, s.catalog.len()),
-            visits_by_hour: [0; 24],
-            buffers: ShopBuffers::default(),
-            churn: Parallel::default(),
-            records: HourRecords::default(),
-            churned: Vec::new(),
+        let warmed_plain = || {
+            let model = Simulation::new(&s, threads(), Vec::new())
+                .world
+                .resource::<Model>()
+                .clone();
+            let mut plain = PlainLoop {
+                soa: Soa::spawn(&model, s.start),
+                totals: vec![Totals::default(); model.personas.len()],
+                model,
+                clock: Clock::new(s.start, s.days),
+                today: Today::neutral(s.start, s.catalog.len()),
+                visits_by_hour: [0; 24],
+                buffers: ShopBuffers::default(),
+                churn: Parallel::default(),
+                records: HourRecords::default(),
+                churned: Vec::new(),
+            };
+            for _ in 0..24 * 7 {
+                plain.step();
+            }
+            plain
         };
-        sim.spawn_population();
-        for _ in 0..24 * 7 {
-            sim.step();
-            plain.step();
-        }
+        let plain_day = |plain: &mut PlainLoop| {
+            for _ in 0..24 {
+                plain.step();
+            }
+        };
         group.throughput(Throughput::Elements(customers * 24));
         group.bench_with_input(BenchmarkId::new("ecs", customers), &customers, |b, _| {
-            b.iter(|| {
-                for _ in 0..24 {
-                    sim.step();
-                }
-            });
+            b.iter_custom(|iters| time_days(iters, || warmed_sim(&s), sim_day));
         });
         group.bench_with_input(BenchmarkId::new("plain", customers), &customers, |b, _| {
-            b.iter(|| {
-                for _ in 0..24 {
-                    plain.step();
-                }
-            });
+            b.iter_custom(|iters| time_days(iters, warmed_plain, plain_day));
         });
     }
     group.finish();
