@@ -264,8 +264,8 @@ pub fn shop_rows(
 }
 
 /// Visitors in an hour below which it is served on the calling thread: handing out the work
-/// costs more than a few hundred visits.
-pub const PARALLEL_VISITS: u32 = 512;
+/// costs more than a few dozen visits (a visit is under a microsecond).
+pub const PARALLEL_VISITS: u32 = 64;
 
 /// Serves every customer whose visit is planned for this hour.
 pub fn shop(
