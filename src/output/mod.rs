@@ -8,6 +8,7 @@ pub mod parquet;
 pub mod sinks;
 pub mod summary;
 pub mod table;
+mod worker;
 
 use std::fs;
 use std::io;

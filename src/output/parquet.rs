@@ -11,8 +11,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::thread::JoinHandle;
+use std::sync::mpsc::Receiver;
 
 use arrow_array::types::{UInt8Type, UInt16Type};
 use arrow_array::{
@@ -34,6 +33,7 @@ use super::sinks::{
     TRANSACTION_COLUMNS, round4, transaction_id,
 };
 use super::table::Hashing;
+use super::worker::Worker;
 use super::{FileEntry, OutputDir, OutputError, io_at};
 use crate::records::HourRecords;
 use crate::systems::attrition::ChurnRecord;
@@ -146,8 +146,7 @@ fn write_groups(
 /// One Parquet file written by its own thread, a row group per batch received.
 pub struct ParquetTable {
     name: String,
-    queue: Option<SyncSender<Build>>,
-    worker: Option<JoinHandle<io::Result<Written>>>,
+    writer: Worker<Build, Written>,
     rows: u64,
 }
 
@@ -167,15 +166,13 @@ impl ParquetTable {
                 path: path.clone(),
                 source: to_io(e),
             })?;
-        let (queue, groups) = sync_channel::<Build>(QUEUE);
-        let worker = std::thread::Builder::new()
-            .name(format!("parquet:{name}"))
-            .spawn(move || write_groups(writer, &schema, groups))
-            .map_err(io_at(&path))?;
+        let writer = Worker::start(name, format!("parquet:{name}"), QUEUE, move |groups| {
+            write_groups(writer, &schema, groups)
+        })
+        .map_err(io_at(&path))?;
         Ok(Self {
             name: name.to_owned(),
-            queue: Some(queue),
-            worker: Some(worker),
+            writer,
             rows: 0,
         })
     }
@@ -191,51 +188,20 @@ impl ParquetTable {
             return Ok(());
         }
         self.rows += rows as u64;
-        let sent = self.queue.as_ref().map(|q| q.send(Box::new(build)));
-        match sent {
-            Some(Ok(())) => Ok(()),
-            // The writer stopped: its own error says why.
-            _ => Err(self.join().err().unwrap_or_else(|| {
-                io::Error::other(format!("the writer of {} stopped", self.name))
-            })),
-        }
-    }
-
-    fn join(&mut self) -> io::Result<Written> {
-        self.queue = None;
-        match self.worker.take() {
-            Some(w) => w
-                .join()
-                .map_err(|_| io::Error::other(format!("the writer of {} panicked", self.name)))?,
-            None => Err(io::Error::other(format!(
-                "the writer of {} already stopped",
-                self.name
-            ))),
-        }
+        self.writer.send(Box::new(build))
     }
 
     /// Waits for the writer, closes the file and lists it in the manifest.
     pub fn finish(mut self, dir: &mut OutputDir) -> Result<(), OutputError> {
         let path = dir.path(&self.name);
-        let written = self.join().map_err(io_at(&path))?;
+        let written = self.writer.join().map_err(io_at(&path))?;
         dir.add(FileEntry {
-            name: std::mem::take(&mut self.name),
+            name: self.name,
             rows: self.rows,
             bytes: written.bytes,
             blake3: written.hash.to_hex().to_string(),
         });
         Ok(())
-    }
-}
-
-impl Drop for ParquetTable {
-    fn drop(&mut self) {
-        // An abandoned table (a failed run): let the thread end; its file goes with the
-        // temporary folder.
-        self.queue = None;
-        if let Some(w) = self.worker.take() {
-            let _ = w.join();
-        }
     }
 }
 

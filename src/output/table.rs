@@ -7,9 +7,9 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, SyncSender, channel, sync_channel};
-use std::thread::JoinHandle;
+use std::sync::mpsc::{Receiver, channel};
 
+use super::worker::Worker;
 use super::{FileEntry, OutputDir, OutputError, io_at};
 
 /// Size of each table's write buffer.
@@ -102,47 +102,38 @@ const QUEUED_BLOCKS: usize = 4;
 /// order and come back empty for reuse, so the simulation never waits on the disk or the hash
 /// unless the queue is full.
 struct Background {
-    blocks: Option<SyncSender<Vec<u8>>>,
+    writer: Worker<Vec<u8>, Hashing>,
     /// Emptied blocks coming back (in a mutex only so that a table can live in a resource).
     spare: Mutex<Receiver<Vec<u8>>>,
-    worker: Option<JoinHandle<io::Result<Hashing>>>,
 }
 
 impl Background {
     /// Starts the writer thread of `out`.
     fn start(out: Hashing, name: &str) -> io::Result<Self> {
-        let (blocks, queue) = sync_channel::<Vec<u8>>(QUEUED_BLOCKS);
         let (give_back, spare) = channel();
-        let worker = std::thread::Builder::new()
-            .name(format!("csv:{name}"))
-            .spawn(move || {
+        let writer = Worker::start(
+            name,
+            format!("csv:{name}"),
+            QUEUED_BLOCKS,
+            move |blocks: Receiver<Vec<u8>>| {
                 let mut out = out;
-                for mut block in queue {
+                for mut block in blocks {
                     out.write_all(&block)?;
                     block.clear();
                     let _ = give_back.send(block); // the table may be finishing
                 }
                 Ok(out)
-            })?;
+            },
+        )?;
         Ok(Self {
-            blocks: Some(blocks),
+            writer,
             spare: Mutex::new(spare),
-            worker: Some(worker),
         })
     }
 
     /// Queues `block` to be written and returns an empty buffer to fill next.
     fn write(&mut self, block: Vec<u8>) -> io::Result<Vec<u8>> {
-        let Some(blocks) = &self.blocks else {
-            return Err(io::Error::other("the table's writer has already stopped"));
-        };
-        if blocks.send(block).is_err() {
-            // The writer stopped at an error: it is the one to report.
-            return Err(self
-                .join()
-                .err()
-                .unwrap_or_else(|| io::Error::other("writer stopped")));
-        }
+        self.writer.send(block)?;
         let spare = self.spare.get_mut().unwrap_or_else(|e| e.into_inner());
         Ok(spare
             .try_recv()
@@ -151,20 +142,7 @@ impl Background {
 
     /// Waits until every queued block is written; returns the file.
     fn join(&mut self) -> io::Result<Hashing> {
-        self.blocks = None;
-        match self.worker.take().map(JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(io::Error::other("the table's writer thread panicked")),
-            None => Err(io::Error::other("the table's writer already stopped")),
-        }
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        if self.worker.is_some() {
-            let _ = self.join();
-        }
+        self.writer.join()
     }
 }
 
@@ -412,7 +390,7 @@ mod tests {
             block.extend_from_slice(format!("{i},{}\n", "x".repeat(i as usize * 1000)).as_bytes());
             expected.extend_from_slice(&block);
             block = out.write(block).unwrap();
-            assert!(block.is_empty(), "blocks come back empty");
+            assert!(block.is_empty(), "the next block to fill starts empty");
         }
         let written = out.join().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), expected);
