@@ -56,9 +56,10 @@ pub enum RunError {
     TooManyCustomers(u64),
 }
 
-/// Resident bytes per customer of the world and the hourly machinery (components, ECS
-/// bookkeeping, per-thread buffers): 196-211 measured after spawning 1M and 10M customers
-/// (the run report prints the figure), plus a margin for the daily buffers.
+/// Resident bytes per customer of the world: 75 of components, 72 of change ticks, 24 of
+/// entity lists, and 24-48 of per-entity records (the ECS sizes that table to the next power
+/// of two of the entity count), so 195-219 (ARCHITECTURE.md, "Memory"). Runs print the
+/// figure they measure: 205-222 after spawning 10M and 100M customers.
 pub const BYTES_PER_CUSTOMER: u64 = 220;
 /// Extra bytes per customer when a churn model scores them (feature rows, ordering, scores).
 pub const SCORING_BYTES_PER_CUSTOMER: u64 = 190;
