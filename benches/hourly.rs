@@ -310,30 +310,20 @@ impl PlainLoop {
             let s = &mut self.soa;
             let (model, today, clock, buffers) =
                 (&self.model, &self.today, &self.clock, &self.buffers);
-            (
-                s.budget.par_chunks_mut(SOA_CHUNK),
-                s.loyalty.par_chunks_mut(SOA_CHUNK),
-                s.recency.par_chunks_mut(SOA_CHUNK),
-                s.ledger.par_chunks_mut(SOA_CHUNK),
-                s.engagement.par_chunks_mut(SOA_CHUNK),
-            )
-                .into_par_iter()
-                .enumerate()
-                .for_each(|(k, (budget, loyalty, recency, ledger, engagement))| {
-                    let r = k * SOA_CHUNK..(k * SOA_CHUNK + budget.len());
-                    let rows = ShopRows {
-                        ids: &s.ids[r.clone()],
-                        personas: &s.persona[r.clone()],
-                        plans: &s.plans[r],
-                        budget,
-                        loyalty,
-                        recency,
-                        ledger,
-                        engagement,
-                    };
-                    let mut buf = buffers.0.borrow_local_mut();
-                    shop_rows(hour as u8, rows, model, today, clock, &mut buf);
-                });
+            let rows = ShopRows {
+                ids: &s.ids,
+                personas: &s.persona,
+                plans: &s.plans,
+                budget: &mut s.budget,
+                loyalty: &mut s.loyalty,
+                recency: &mut s.recency,
+                ledger: &mut s.ledger,
+                engagement: &mut s.engagement,
+            };
+            rows.par_chunks(SOA_CHUNK).for_each(|rows| {
+                let mut buf = buffers.0.borrow_local_mut();
+                shop_rows(hour as u8, rows, model, today, clock, &mut buf);
+            });
         }
         self.records.merge_from(&mut self.buffers);
         for t in &self.records.txs {

@@ -192,6 +192,49 @@ pub struct ShopRows<'a> {
     pub engagement: &'a mut [Engagement],
 }
 
+impl<'a> ShopRows<'a> {
+    /// Splits the rows into runs of `size` (the last may be shorter), in row order, for
+    /// parallel iteration.
+    pub fn par_chunks(
+        self,
+        size: usize,
+    ) -> impl rayon::iter::IndexedParallelIterator<Item = ShopRows<'a>> {
+        use rayon::prelude::*;
+        let Self {
+            ids,
+            personas,
+            plans,
+            budget,
+            loyalty,
+            recency,
+            ledger,
+            engagement,
+        } = self;
+        (
+            budget.par_chunks_mut(size),
+            loyalty.par_chunks_mut(size),
+            recency.par_chunks_mut(size),
+            ledger.par_chunks_mut(size),
+            engagement.par_chunks_mut(size),
+        )
+            .into_par_iter()
+            .enumerate()
+            .map(move |(k, (budget, loyalty, recency, ledger, engagement))| {
+                let r = k * size..k * size + budget.len();
+                ShopRows {
+                    ids: &ids[r.clone()],
+                    personas: &personas[r.clone()],
+                    plans: &plans[r],
+                    budget,
+                    loyalty,
+                    recency,
+                    ledger,
+                    engagement,
+                }
+            })
+    }
+}
+
 /// Serves the customers of a run whose visit is planned for `hour`, in row order. The kernel
 /// of [`shop`], callable on any struct-of-arrays storage.
 ///
@@ -285,55 +328,26 @@ pub fn shop(
             .contiguous_iter_mut()
             .expect("customer components are table-stored")
     {
-        let (budget, loyalty, recency, ledger, engagement) = (
-            budget.bypass_change_detection(),
-            loyalty.bypass_change_detection(),
-            recency.bypass_change_detection(),
-            ledger.bypass_change_detection(),
-            engagement.bypass_change_detection(),
-        );
+        let rows = ShopRows {
+            ids,
+            personas,
+            plans,
+            budget: budget.bypass_change_detection(),
+            loyalty: loyalty.bypass_change_detection(),
+            recency: recency.bypass_change_detection(),
+            ledger: ledger.bypass_change_detection(),
+            engagement: engagement.bypass_change_detection(),
+        };
         let serve = |rows: ShopRows<'_>| {
             let buf = &mut buffers.0.borrow_local_mut();
             shop_rows(hour, rows, model, today, clock, buf);
         };
         if quiet {
             // Which thread serves a visit never matters: records are merged in customer order.
-            serve(ShopRows {
-                ids,
-                personas,
-                plans,
-                budget,
-                loyalty,
-                recency,
-                ledger,
-                engagement,
-            });
-            continue;
+            serve(rows);
+        } else {
+            Threads::pool().install(|| rows.par_chunks(super::CHUNK).for_each(serve));
         }
-        Threads::pool().install(|| {
-            (
-                budget.par_chunks_mut(super::CHUNK),
-                loyalty.par_chunks_mut(super::CHUNK),
-                recency.par_chunks_mut(super::CHUNK),
-                ledger.par_chunks_mut(super::CHUNK),
-                engagement.par_chunks_mut(super::CHUNK),
-            )
-                .into_par_iter()
-                .enumerate()
-                .for_each(|(k, (budget, loyalty, recency, ledger, engagement))| {
-                    let r = super::chunk_rows(k, budget.len());
-                    serve(ShopRows {
-                        ids: &ids[r.clone()],
-                        personas: &personas[r.clone()],
-                        plans: &plans[r],
-                        budget,
-                        loyalty,
-                        recency,
-                        ledger,
-                        engagement,
-                    });
-                });
-        });
     }
 }
 
@@ -363,6 +377,63 @@ mod tests {
             quantity,
             unit_price,
         }
+    }
+
+    #[test]
+    fn parallel_chunks_keep_every_column_on_the_same_rows() {
+        use rayon::prelude::*;
+        let n = 40u32;
+        let ids: Vec<AgentId> = (0..n).map(AgentId).collect();
+        let personas = vec![Persona(0); n as usize];
+        let plans = vec![DayPlan::none(); n as usize];
+        let mut budget: Vec<Budget> = (0..n)
+            .map(|i| Budget {
+                monthly: 0,
+                left: i64::from(i),
+            })
+            .collect();
+        let mut loyalty: Vec<Loyalty> = (0..n).map(|i| Loyalty(i as f32)).collect();
+        let mut recency: Vec<Recency> = (0..n)
+            .map(|i| Recency {
+                last_purchase: i as i32,
+            })
+            .collect();
+        let mut ledger = vec![Ledger::default(); n as usize];
+        let mut engagement: Vec<Engagement> = (0..n).map(|i| Engagement::new(i as i32)).collect();
+        let rows = ShopRows {
+            ids: &ids,
+            personas: &personas,
+            plans: &plans,
+            budget: &mut budget,
+            loyalty: &mut loyalty,
+            recency: &mut recency,
+            ledger: &mut ledger,
+            engagement: &mut engagement,
+        };
+        let chunks: Vec<Vec<u32>> = rows
+            .par_chunks(16)
+            .map(|c| {
+                for (k, id) in c.ids.iter().enumerate() {
+                    let i = i64::from(id.0);
+                    assert_eq!(c.budget[k].left, i);
+                    assert_eq!(c.loyalty[k].0, i as f32);
+                    assert_eq!(i64::from(c.recency[k].last_purchase), i);
+                    assert_eq!(i64::from(c.engagement[k].joined), i);
+                    assert_eq!(c.plans.len(), c.ids.len());
+                    c.ledger[k].visits = id.0 + 1;
+                }
+                c.ids.iter().map(|a| a.0).collect()
+            })
+            .collect();
+        let lens: Vec<usize> = chunks.iter().map(Vec::len).collect();
+        assert_eq!(lens, vec![16, 16, 8]);
+        assert_eq!(chunks.concat(), (0..n).collect::<Vec<_>>());
+        assert!(
+            ledger
+                .iter()
+                .enumerate()
+                .all(|(i, l)| l.visits == i as u32 + 1)
+        );
     }
 
     #[test]
