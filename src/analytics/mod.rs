@@ -26,11 +26,16 @@ pub fn basket_bin_edge(i: usize) -> f64 {
     BASKET_MIN_RS * (BASKET_MAX_RS / BASKET_MIN_RS).powf(i as f64 / BASKET_BINS as f64)
 }
 
-/// The basket bin of a value in paise (values outside the range go to the end bins).
+/// The basket bin of a value in paise (values outside the range go to the end bins): the
+/// number of inner edges at or below it. A search of the edges in paise, not a logarithm: it
+/// runs for every transaction on the thread between hours.
+#[inline]
 pub fn basket_bin(paise: i64) -> usize {
-    let rs = (paise as f64 / 100.0).max(BASKET_MIN_RS);
-    let x = (rs / BASKET_MIN_RS).ln() / (BASKET_MAX_RS / BASKET_MIN_RS).ln();
-    ((x * BASKET_BINS as f64) as usize).min(BASKET_BINS - 1)
+    /// Inner edges (bins 1 to `BASKET_BINS - 1`), as the smallest whole paise in each bin.
+    static EDGES: std::sync::LazyLock<[i64; BASKET_BINS - 1]> = std::sync::LazyLock::new(|| {
+        std::array::from_fn(|i| (basket_bin_edge(i + 1) * 100.0).ceil() as i64)
+    });
+    EDGES.partition_point(|&edge| edge <= paise)
 }
 
 /// Sums for one cell of an aggregate.
@@ -117,4 +122,31 @@ pub struct Aggregates {
     pub basket_histogram: Vec<Vec<u64>>,
     /// Budget use by persona.
     pub budget: Vec<BudgetUse>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basket_bins_follow_their_edges() {
+        assert_eq!(basket_bin(i64::MIN), 0);
+        assert_eq!(basket_bin(0), 0);
+        assert_eq!(basket_bin(i64::MAX), BASKET_BINS - 1);
+        for i in 1..BASKET_BINS {
+            let edge = (basket_bin_edge(i) * 100.0).ceil() as i64;
+            assert_eq!(basket_bin(edge), i, "at the edge of bin {i}");
+            assert_eq!(basket_bin(edge - 1), i - 1, "just under bin {i}");
+        }
+        // Every value lies between its bin's edges.
+        for paise in (1_000..100_000_000).step_by(9_973) {
+            let b = basket_bin(paise);
+            let rs = paise as f64 / 100.0;
+            assert!(b == 0 || basket_bin_edge(b) <= rs, "{paise} in {b}");
+            assert!(
+                b == BASKET_BINS - 1 || rs < basket_bin_edge(b + 1),
+                "{paise} in {b}"
+            );
+        }
+    }
 }

@@ -94,10 +94,15 @@ pub fn attrition_rows(
             continue;
         };
         let days_since = recency[i].days_since(day);
-        let (h, cause) = params.hazard(loyalty[i].0, e.unmet, e.trims, days_since);
+        let (unmet, trims) = (e.unmet, e.trims);
         e.unmet *= 1.0 - params.memory_decay;
         e.trims *= 1.0 - params.memory_decay;
-        if Stream::first_unit_f32(model.seed, ids[i].0, tick, Purpose::Churn) < h {
+        let u = Stream::first_unit_f32(model.seed, ids[i].0, tick, Purpose::Churn);
+        if params.certainly_stays(u, loyalty[i].0, unmet, trims, days_since) {
+            continue;
+        }
+        let (h, cause) = params.hazard(loyalty[i].0, unmet, trims, days_since);
+        if u < h {
             e.churned = day as i32;
             out.push(ChurnRecord {
                 agent: ids[i].0,
