@@ -32,13 +32,65 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Hashes a stream key into one 64-bit seed.
+/// The golden-ratio increment of SplitMix64.
+const PHI: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Hashes a stream key into one 64-bit seed: equal to
+/// `Streams::new(seed, tick, purpose).key(agent)`.
 #[inline]
 pub fn key(seed: u64, agent: u64, tick: u64, purpose: u64) -> u64 {
-    let mut h = mix(seed ^ 0x9e37_79b9_7f4a_7c15);
-    h = mix(h ^ agent);
-    h = mix(h ^ tick.wrapping_mul(0x2545_f491_4f6c_dd1d));
-    mix(h ^ purpose.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    Streams::new(seed, tick, purpose).key(agent)
+}
+
+/// The streams of one (seed, tick, purpose): one per customer. The part of the key they
+/// share is hashed once, so a customer's key costs two mixes instead of four; a daily pass
+/// over every customer opens one such stream per customer.
+///
+/// The agent is mixed on its own before it meets the shared part, so no two keys are related
+/// by anything simpler than a 64-bit hash collision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streams(u64);
+
+impl Streams {
+    /// The streams of (seed, tick, purpose).
+    #[inline]
+    pub fn new(seed: u64, tick: u64, purpose: u64) -> Self {
+        let h = mix(mix(seed ^ PHI) ^ tick.wrapping_mul(0x2545_f491_4f6c_dd1d));
+        Self(mix(h ^ purpose.wrapping_mul(PHI)))
+    }
+
+    /// The streams of a purpose at an hour.
+    #[inline]
+    pub fn at(seed: u64, tick: u32, purpose: Purpose) -> Self {
+        Self::new(seed, u64::from(tick), purpose as u64)
+    }
+
+    /// The 64-bit key of an agent's stream.
+    #[inline]
+    pub fn key(self, agent: u64) -> u64 {
+        mix(self.0 ^ mix(agent ^ 0xd1b5_4a32_d192_ed03))
+    }
+
+    /// Opens an agent's stream.
+    #[inline]
+    pub fn stream(self, agent: u32) -> Stream {
+        Stream(Xoshiro256PlusPlus::seed_from_u64(
+            self.key(u64::from(agent)),
+        ))
+    }
+
+    /// The first `unit_f32` of an agent's stream, without opening it: Xoshiro256++'s first
+    /// output needs only the first and last of the four SplitMix64 words that seed it, so
+    /// this costs half the hashing. Used where a stream gives a single draw (a daily yes/no);
+    /// equal to `self.stream(agent).unit_f32()`.
+    #[inline]
+    pub fn first_unit_f32(self, agent: u32) -> f32 {
+        let k = self.key(u64::from(agent));
+        let s0 = mix(k.wrapping_add(PHI));
+        let s3 = mix(k.wrapping_add(PHI.wrapping_mul(4)));
+        let first = s0.wrapping_add(s3).rotate_left(23).wrapping_add(s0);
+        (first >> 40) as f32 * (1.0 / (1u32 << 24) as f32)
+    }
 }
 
 /// A random stream for one (seed, agent, tick, purpose).
@@ -53,24 +105,18 @@ impl Stream {
         )))
     }
 
-    /// The first `unit_f32` of the stream for `(seed, agent, tick, purpose)`, without opening
-    /// it: Xoshiro256++'s first output needs only the first and last of the four SplitMix64
-    /// words that seed it, so this costs half the hashing. Used where a stream gives a single
-    /// draw (a daily yes/no); equal to `Stream::for_agent(..).unit_f32()`.
+    /// The first `unit_f32` of the stream for `(seed, agent, tick, purpose)`; see
+    /// [`Streams::first_unit_f32`], which a pass over many customers should use instead.
     #[inline]
     pub fn first_unit_f32(seed: u64, agent: u32, tick: u32, purpose: Purpose) -> f32 {
-        const PHI: u64 = 0x9e37_79b9_7f4a_7c15;
-        let k = key(seed, u64::from(agent), u64::from(tick), purpose as u64);
-        let s0 = mix(k.wrapping_add(PHI));
-        let s3 = mix(k.wrapping_add(PHI.wrapping_mul(4)));
-        let first = s0.wrapping_add(s3).rotate_left(23).wrapping_add(s0);
-        (first >> 40) as f32 * (1.0 / (1u32 << 24) as f32)
+        Streams::at(seed, tick, purpose).first_unit_f32(agent)
     }
 
-    /// Opens the stream for a customer, an hour and a purpose.
+    /// Opens the stream for a customer, an hour and a purpose; see [`Streams::stream`], which
+    /// a pass over many customers should use instead.
     #[inline]
     pub fn for_agent(seed: u64, agent: u32, tick: u32, purpose: Purpose) -> Self {
-        Self::new(seed, u64::from(agent), u64::from(tick), purpose as u64)
+        Streams::at(seed, tick, purpose).stream(agent)
     }
 
     /// 64 random bits.

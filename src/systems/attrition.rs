@@ -11,7 +11,7 @@ use bevy_utils::Parallel;
 use crate::calendar::Clock;
 use crate::components::*;
 use crate::persona::ChurnCause;
-use crate::rng::{Purpose, Stream};
+use crate::rng::{Purpose, Streams};
 use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
 
 /// One customer leaving.
@@ -84,6 +84,7 @@ pub fn attrition_rows(
         recency,
         engagement,
     } = rows;
+    let streams = Streams::at(model.seed, tick, Purpose::Churn);
     for i in 0..ids.len() {
         let e = &mut engagement[i];
         if !e.is_active() {
@@ -97,7 +98,7 @@ pub fn attrition_rows(
         let (unmet, trims) = (e.unmet, e.trims);
         e.unmet *= 1.0 - params.memory_decay;
         e.trims *= 1.0 - params.memory_decay;
-        let u = Stream::first_unit_f32(model.seed, ids[i].0, tick, Purpose::Churn);
+        let u = streams.first_unit_f32(ids[i].0);
         if params.certainly_stays(u, loyalty[i].0, unmet, trims, days_since) {
             continue;
         }

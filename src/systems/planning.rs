@@ -10,7 +10,7 @@ use chrono::Datelike;
 
 use crate::calendar::{Clock, Today};
 use crate::components::*;
-use crate::rng::{Purpose, Stream};
+use crate::rng::{Purpose, Streams};
 use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
 
 /// How many customers plan to visit in each hour of today.
@@ -52,8 +52,8 @@ pub struct PlanDay<'a> {
     pub weekday: usize,
     /// Today's calendar traffic multiplier.
     pub traffic: f32,
-    /// Scenario seed.
-    pub seed: u64,
+    /// The day's planning streams, one per customer.
+    pub streams: Streams,
     /// Persona parameters.
     pub personas: &'a [crate::persona::Persona],
 }
@@ -66,7 +66,7 @@ impl<'a> PlanDay<'a> {
             tick: clock.tick,
             weekday: today.date.weekday().num_days_from_monday() as usize,
             traffic: today.traffic,
-            seed: model.seed,
+            streams: Streams::at(model.seed, clock.tick, Purpose::Plan),
             personas: &model.personas,
         }
     }
@@ -114,8 +114,8 @@ pub fn plan_rows(
         );
         let id = rows.ids[i].0;
         // Most customers stay home: their one draw is taken without opening the stream.
-        *plan = if Stream::first_unit_f32(d.seed, id, d.tick, Purpose::Plan) < p {
-            let mut rng = Stream::for_agent(d.seed, id, d.tick, Purpose::Plan);
+        *plan = if d.streams.first_unit_f32(id) < p {
+            let mut rng = d.streams.stream(id);
             rng.next_u64(); // the draw above
             let minute = persona_params.hours.sample_minute(&mut rng);
             let hour = (minute / 60).min(23) as u8;

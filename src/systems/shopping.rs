@@ -11,7 +11,7 @@ use crate::calendar::{Clock, Today};
 use crate::components::*;
 use crate::persona::{Persona as PersonaParams, sample_quantity, to_paise};
 use crate::records::{LineRecord, ShopBuffer, ShopBuffers, TxRecord};
-use crate::rng::{Purpose, Stream};
+use crate::rng::{Purpose, Stream, Streams};
 use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
 use crate::systems::loyalty::{VisitOutcome, after_visit};
 use crate::systems::planning::VisitsByHour;
@@ -105,11 +105,19 @@ pub struct Visitor<'a> {
     pub engagement: &'a mut Engagement,
 }
 
-/// One visit: basket, budget trim, payment, state updates and the record.
+/// One visit: basket, budget trim, payment, state updates and the record. `streams` are the
+/// hour's basket streams (`Streams::at(model.seed, clock.tick, Purpose::Basket)`).
 #[inline]
-pub fn visit(v: Visitor<'_>, model: &Model, today: &Today, clock: &Clock, buf: &mut ShopBuffer) {
+pub fn visit(
+    v: Visitor<'_>,
+    streams: Streams,
+    model: &Model,
+    today: &Today,
+    clock: &Clock,
+    buf: &mut ShopBuffer,
+) {
     let persona = &model.personas[usize::from(v.persona)];
-    let mut rng = Stream::for_agent(model.seed, v.agent, clock.tick, Purpose::Basket);
+    let mut rng = streams.stream(v.agent);
     let line_start = buf.lines.len();
     let price_index = draw_basket(persona, today, &mut rng, &mut buf.lines);
     let trimmed =
@@ -259,6 +267,7 @@ pub fn shop_rows(
         ledger,
         engagement,
     } = rows;
+    let streams = Streams::at(model.seed, clock.tick, Purpose::Basket);
     let mut serve = |group: &[u32], buf: &mut ShopBuffer| {
         let mut touched = 0u64;
         for &i in group {
@@ -284,6 +293,7 @@ pub fn shop_rows(
                     ledger: &mut ledger[i],
                     engagement: &mut engagement[i],
                 },
+                streams,
                 model,
                 today,
                 clock,
