@@ -47,6 +47,35 @@ impl HugePages {
     }
 }
 
+/// What the system allocator holds, in bytes (glibc's `mallinfo2`).
+#[derive(Debug, Clone, Copy)]
+pub struct HeapStats {
+    /// Heap bytes handed out and not yet freed.
+    pub in_use: u64,
+    /// Heap bytes freed and kept for reuse.
+    pub free: u64,
+    /// Blocks mapped on their own (over the mmap threshold), such as component columns.
+    pub mapped: u64,
+}
+
+impl HeapStats {
+    /// The allocator's figures now; `None` elsewhere than glibc.
+    pub fn current() -> Option<Self> {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            // SAFETY: `mallinfo2` only reads the allocator's counters, under its own locks.
+            let m = unsafe { libc::mallinfo2() };
+            Some(Self {
+                in_use: m.uordblks as u64,
+                free: m.fordblks as u64,
+                mapped: m.hblkhd as u64,
+            })
+        }
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        None
+    }
+}
+
 /// The huge-page size on x86-64 and aarch64 Linux.
 #[cfg(target_os = "linux")]
 const HUGE_PAGE: usize = 2 << 20;

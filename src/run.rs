@@ -15,6 +15,7 @@ use crate::output::parquet::ParquetSink;
 use crate::output::sinks::{CsvSink, SinkPlugin, Sinks, for_each_customer};
 use crate::output::summary::Summary;
 use crate::output::{OutputDir, OutputError};
+use crate::records::{HourRecords, ShopBuffers};
 use crate::report::ReportError;
 use crate::scenario::ChurnMode;
 use crate::scenario::{Format, Scenario};
@@ -113,6 +114,24 @@ pub fn peak_resident_memory() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// Logs where the process's memory is (`RUST_LOG=bazaar=debug`): resident, the allocator's
+/// heap in use and free, and the large blocks mapped on their own (the world's columns).
+fn log_memory(phase: &str) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let mib = |b: u64| b >> 20;
+    let heap = crate::alloc::HeapStats::current();
+    tracing::debug!(
+        resident_mib = resident_memory().map(mib),
+        peak_mib = peak_resident_memory().map(mib),
+        heap_in_use_mib = heap.map(|h| mib(h.in_use)),
+        heap_free_mib = heap.map(|h| mib(h.free)),
+        mapped_mib = heap.map(|h| mib(h.mapped)),
+        "memory: {phase}"
+    );
 }
 
 /// Refuses, before anything is allocated, a population that would not fit.
@@ -339,6 +358,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         .zip(resident_memory())
         .map(|(a, b)| b.saturating_sub(a) / scenario.customers().max(1));
     tracing::info!(bytes_per_customer, "spawned");
+    log_memory("spawned");
 
     let loop_started = Instant::now();
     let total = scenario.days * 24;
@@ -368,6 +388,9 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
             }
             .into());
         }
+        if tick % 24 == 23 {
+            log_memory("day");
+        }
         if progress.enabled {
             let clock = sim.clock();
             let tx = sim.world.resource::<Tally>().overall().transactions;
@@ -379,6 +402,16 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
 
     tracing::info!(seconds = loop_wall.as_secs_f64(), "simulated");
     let mut sinks = std::mem::take(&mut sim.world.resource_mut::<Sinks>().sinks);
+    // The hour's buffers are sized for the busiest hour, and the event tables are complete:
+    // both are freed before the customer table is gathered, the run's last large allocation.
+    sim.world.insert_resource(HourRecords::default());
+    sim.world.insert_resource(ShopBuffers::default());
+    for s in &mut sinks {
+        s.events_done().map_err(|source| OutputError::Io {
+            path: dir.target().to_path_buf(),
+            source,
+        })?;
+    }
     for_each_customer(&mut sim.world, |row| {
         sinks.iter_mut().try_for_each(|s| s.customer(row))
     })
@@ -386,10 +419,12 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         path: dir.path("customers"),
         source,
     })?;
+    log_memory("customer table");
     tracing::info!("customer tables written; finishing the tables");
     for s in sinks {
         s.finish(&mut dir)?;
     }
+    log_memory("tables finished");
     tracing::info!("tables finished");
     if let Some(export) = sim.world.remove_resource::<FeatureExport>() {
         let mut churned = vec![crate::components::Engagement::ACTIVE; sim.next_id() as usize];

@@ -148,6 +148,8 @@ pub struct ParquetTable {
     name: String,
     writer: Worker<Build, Written>,
     rows: u64,
+    /// The closed file's size and hash, once [`ParquetTable::close`] has run.
+    written: Option<Written>,
 }
 
 impl ParquetTable {
@@ -174,6 +176,7 @@ impl ParquetTable {
             name: name.to_owned(),
             writer,
             rows: 0,
+            written: None,
         })
     }
 
@@ -191,10 +194,23 @@ impl ParquetTable {
         self.writer.send(Box::new(build))
     }
 
-    /// Waits for the writer, closes the file and lists it in the manifest.
+    /// Waits for the writer and closes the file, freeing the writer's buffers; nothing more
+    /// can be written. [`ParquetTable::finish`] does it if it has not been done.
+    pub fn close(&mut self) -> io::Result<()> {
+        if self.written.is_none() {
+            let written = self.writer.join();
+            let name = &self.name;
+            self.written =
+                Some(written.map_err(|e| io::Error::new(e.kind(), format!("{name}: {e}")))?);
+        }
+        Ok(())
+    }
+
+    /// Closes the file and lists it in the manifest.
     pub fn finish(mut self, dir: &mut OutputDir) -> Result<(), OutputError> {
         let path = dir.path(&self.name);
-        let written = self.writer.join().map_err(io_at(&path))?;
+        self.close().map_err(io_at(&path))?;
+        let written = self.written.expect("closed above");
         dir.add(FileEntry {
             name: self.name,
             rows: self.rows,
@@ -805,6 +821,21 @@ impl Sink for ParquetSink {
             self.flush_churn()?;
         }
         Ok(())
+    }
+
+    fn events_done(&mut self) -> io::Result<()> {
+        self.flush_transactions()?;
+        self.flush_lines()?;
+        self.flush_daily()?;
+        self.flush_churn()?;
+        self.tx = TxColumns::default();
+        self.line = LineColumns::default();
+        self.transactions.close()?;
+        if let Some(lines) = &mut self.lines {
+            lines.close()?;
+        }
+        self.daily.close()?;
+        self.churn.close()
     }
 
     fn customer(&mut self, row: &CustomerRow) -> io::Result<()> {

@@ -45,6 +45,12 @@ pub trait Sink: Send + Sync + 'static {
     fn day(&mut self, _ctx: &HourContext<'_>, _closed: &ClosedDay) -> io::Result<()> {
         Ok(())
     }
+    /// Called once after the last hour and before the customer rows: the event tables
+    /// (transactions, line items, daily metrics, churn events) are complete, so a sink can
+    /// close them and free their buffers before the customer table is gathered.
+    fn events_done(&mut self) -> io::Result<()> {
+        Ok(())
+    }
     /// Receives one customer's final state, in customer id order, after the last hour.
     fn customer(&mut self, _row: &CustomerRow) -> io::Result<()> {
         Ok(())
