@@ -13,6 +13,46 @@ pub fn push_rupees(out: &mut Vec<u8>, paise: i64) {
     out.extend_from_slice(&[b'.', b'0' + cents / 10, b'0' + cents % 10]);
 }
 
+/// The ISO dates (`2026-10-20`) of day indices counted from a start date, each formatted once:
+/// the customer table names three days a row.
+#[derive(Debug, Clone)]
+pub struct DayNames {
+    start: chrono::NaiveDate,
+    names: Vec<String>,
+}
+
+impl DayNames {
+    /// Dates of days counted from `start` (day 0).
+    pub fn new(start: chrono::NaiveDate) -> Self {
+        Self {
+            start,
+            names: Vec::new(),
+        }
+    }
+
+    /// Makes days `0..=day` ready for [`DayNames::get`].
+    pub fn prepare(&mut self, day: i32) {
+        while self.names.len() as i64 <= i64::from(day) {
+            let d = self.names.len() as i64;
+            self.names.push(Self::format(self.start, d));
+        }
+    }
+
+    /// The date of `day`: prepared days are looked up, others formatted.
+    pub fn get(&self, day: i32) -> std::borrow::Cow<'_, str> {
+        match usize::try_from(day).ok().and_then(|d| self.names.get(d)) {
+            Some(name) => name.as_str().into(),
+            None => Self::format(self.start, i64::from(day)).into(),
+        }
+    }
+
+    fn format(start: chrono::NaiveDate, day: i64) -> String {
+        (start + chrono::Duration::days(day))
+            .format("%Y-%m-%d")
+            .to_string()
+    }
+}
+
 /// Paise as a rupee string with two decimals, no grouping (`1234.56`).
 pub fn rupees(paise: i64) -> String {
     let mut v = Vec::with_capacity(16);
@@ -77,6 +117,18 @@ mod tests {
         assert_eq!(rupees(123_456), "1234.56");
         assert_eq!(rupees(5), "0.05");
         assert_eq!(rupees(-250), "-2.50");
+    }
+
+    #[test]
+    fn day_names_are_iso_dates_prepared_or_not() {
+        let start = chrono::NaiveDate::from_ymd_opt(2026, 12, 30).unwrap();
+        let mut names = DayNames::new(start);
+        assert_eq!(names.get(3), "2027-01-02", "not prepared: formatted");
+        names.prepare(40);
+        assert_eq!(names.get(0), "2026-12-30");
+        assert_eq!(names.get(3), "2027-01-02");
+        assert_eq!(names.get(40), "2027-02-08");
+        assert_eq!(names.get(-1), "2026-12-29");
     }
 
     #[test]

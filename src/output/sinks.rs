@@ -6,6 +6,7 @@ use std::io;
 
 use bevy_ecs::prelude::*;
 
+use super::format::DayNames;
 use super::table::{Table, escape};
 use super::{OutputDir, OutputError};
 use crate::calendar::{Clock, Today};
@@ -196,7 +197,8 @@ pub struct CsvSink {
     daily: Table,
     churn: Table,
     customers: Table,
-    start: chrono::NaiveDate,
+    /// The customer table's dates.
+    dates: DayNames,
     prefix: Vec<u8>,
     scratch: Vec<EncodedChunk>,
     personas: Vec<Vec<u8>>,
@@ -214,7 +216,7 @@ impl CsvSink {
     ) -> Result<Self, OutputError> {
         Ok(Self {
             customers: Table::create(dir, "customers.csv", &CUSTOMER_COLUMNS)?,
-            start,
+            dates: DayNames::new(start),
             transactions: Table::create(dir, "transactions.csv", &TRANSACTION_COLUMNS)?,
             lines: if line_items {
                 Some(Table::create(dir, "line_items.csv", &LINE_COLUMNS)?)
@@ -329,10 +331,11 @@ impl Sink for CsvSink {
             .par_chunks(ENCODE_CHUNK)
             .zip(self.scratch[..chunks].par_iter_mut())
             .for_each(|(txs, out)| encode_chunk(&encoding, txs, out));
-        for chunk in &self.scratch[..chunks] {
-            self.transactions.append_rows(&chunk.txs, chunk.tx_rows)?;
+        for chunk in &mut self.scratch[..chunks] {
+            self.transactions
+                .append_block(&mut chunk.txs, chunk.tx_rows)?;
             if let Some(lines) = &mut self.lines {
-                lines.append_rows(&chunk.lines, chunk.line_rows)?;
+                lines.append_block(&mut chunk.lines, chunk.line_rows)?;
             }
         }
         Ok(())
@@ -386,15 +389,12 @@ impl Sink for CsvSink {
     }
 
     fn customer(&mut self, c: &CustomerRow) -> io::Result<()> {
-        let start = self.start;
-        let day_date = |d: i32| {
-            (start + chrono::Duration::days(i64::from(d)))
-                .format("%Y-%m-%d")
-                .to_string()
-        };
-        let last = c.last_purchase.map(day_date);
-        let joined = day_date(c.joined);
-        let churned = c.churned.map(day_date);
+        let latest = c.joined.max(c.last_purchase.unwrap_or(0));
+        self.dates.prepare(latest.max(c.churned.unwrap_or(0)));
+        let dates = &self.dates;
+        let last = c.last_purchase.map(|d| dates.get(d));
+        let joined = dates.get(c.joined);
+        let churned = c.churned.map(|d| dates.get(d));
         let persona = &self.personas[usize::from(c.persona)];
         self.customers.row_with(|r| {
             r.int(c.id).text(persona).int(c.age).int(c.income);

@@ -215,6 +215,20 @@ impl Table {
         Ok(())
     }
 
+    /// Like [`Table::append_rows`], but a large block of rows goes to the writer thread as it
+    /// is, and `bytes` is handed back as an empty buffer to fill next: the rows are not copied
+    /// on the calling thread (the one between the simulation's hours). A small block is
+    /// copied as usual, so writes stay large.
+    pub fn append_block(&mut self, bytes: &mut Vec<u8>, rows: u64) -> io::Result<()> {
+        if bytes.len() < BUFFER / 8 {
+            return self.append_rows(bytes, rows);
+        }
+        self.flush_buf()?;
+        self.rows += rows;
+        *bytes = self.out.write(std::mem::take(bytes))?;
+        Ok(())
+    }
+
     #[inline]
     fn write_fields<I, T>(&mut self, fields: I)
     where
