@@ -326,11 +326,16 @@ impl Sink for CsvSink {
         if self.scratch.len() < chunks {
             self.scratch.resize_with(chunks, EncodedChunk::default);
         }
-        records
-            .txs
-            .par_chunks(ENCODE_CHUNK)
-            .zip(self.scratch[..chunks].par_iter_mut())
-            .for_each(|(txs, out)| encode_chunk(&encoding, txs, out));
+        if chunks == 1 {
+            // One chunk: handing it to another thread would only add the hand-off.
+            encode_chunk(&encoding, &records.txs, &mut self.scratch[0]);
+        } else {
+            records
+                .txs
+                .par_chunks(ENCODE_CHUNK)
+                .zip(self.scratch[..chunks].par_iter_mut())
+                .for_each(|(txs, out)| encode_chunk(&encoding, txs, out));
+        }
         for chunk in &mut self.scratch[..chunks] {
             self.transactions
                 .append_block(&mut chunk.txs, chunk.tx_rows)?;
