@@ -233,8 +233,12 @@ impl CsvSink {
     }
 }
 
-/// Transactions per encoding chunk: big enough to amortise a task, small enough to spread.
+/// Transactions per encoding chunk at most: big enough to amortise a task, small enough to
+/// spread.
 const ENCODE_CHUNK: usize = 2048;
+/// Transactions per encoding chunk at least: a quiet hour is still split over the threads
+/// (an hour of the seed-parity run has under a thousand).
+const ENCODE_CHUNK_MIN: usize = 256;
 
 /// Everything a chunk encoder reads, shared by the parallel tasks.
 struct Encoding<'a> {
@@ -322,7 +326,13 @@ impl Sink for CsvSink {
         };
         // Chunks are encoded in parallel and appended in order, so the bytes are the same
         // whatever the thread count.
-        let chunks = records.txs.len().div_ceil(ENCODE_CHUNK);
+        let threads = rayon::current_num_threads();
+        let size = records
+            .txs
+            .len()
+            .div_ceil(2 * threads)
+            .clamp(ENCODE_CHUNK_MIN, ENCODE_CHUNK);
+        let chunks = records.txs.len().div_ceil(size);
         if self.scratch.len() < chunks {
             self.scratch.resize_with(chunks, EncodedChunk::default);
         }
@@ -332,7 +342,7 @@ impl Sink for CsvSink {
         } else {
             records
                 .txs
-                .par_chunks(ENCODE_CHUNK)
+                .par_chunks(size)
                 .zip(self.scratch[..chunks].par_iter_mut())
                 .for_each(|(txs, out)| encode_chunk(&encoding, txs, out));
         }
