@@ -216,7 +216,13 @@ impl ChurnParams {
         trims: f32,
         days_since: Option<u32>,
     ) -> (f32, ChurnCause) {
-        let (sum, cause) = self.pressures(loyalty, unmet, trims, days_since);
+        let terms = self.terms(loyalty, unmet, trims, days_since);
+        let sum: f32 = terms.iter().map(|t| t.0).sum();
+        let cause = terms
+            .iter()
+            .filter(|t| t.0 > 0.0)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map_or(ChurnCause::Base, |t| t.1);
         ((self.base * sum.exp()).min(1.0), cause)
     }
 
@@ -234,33 +240,30 @@ impl ChurnParams {
         trims: f32,
         days_since: Option<u32>,
     ) -> bool {
-        let sum = self.pressures(loyalty, unmet, trims, days_since).0;
+        let sum: f32 = self
+            .terms(loyalty, unmet, trims, days_since)
+            .iter()
+            .map(|t| t.0)
+            .sum();
         sum <= 1.0 && u >= self.base * (1.0 + sum + sum * sum) * 1.0001
     }
 
-    /// The exponent of the hazard (the weighted pressures) and its largest term's cause.
+    /// The terms of the hazard's exponent (the weighted pressures), each with its cause.
     #[inline]
-    fn pressures(
+    fn terms(
         &self,
         loyalty: f32,
         unmet: f32,
         trims: f32,
         days_since: Option<u32>,
-    ) -> (f32, ChurnCause) {
+    ) -> [(f32, ChurnCause); 4] {
         let lapse_months = days_since.map_or(0.0, |d| (d as f32 / 30.0).min(MAX_LAPSE_MONTHS));
-        let terms = [
+        [
             (self.loyalty * (1.0 - loyalty), ChurnCause::Loyalty),
             (self.unmet * unmet, ChurnCause::Unmet),
             (self.trims * trims, ChurnCause::Budget),
             (self.lapse * lapse_months, ChurnCause::Lapse),
-        ];
-        let sum: f32 = terms.iter().map(|t| t.0).sum();
-        let cause = terms
-            .iter()
-            .filter(|t| t.0 > 0.0)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map_or(ChurnCause::Base, |t| t.1);
-        (sum, cause)
+        ]
     }
 }
 

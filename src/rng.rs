@@ -105,13 +105,6 @@ impl Stream {
         )))
     }
 
-    /// The first `unit_f32` of the stream for `(seed, agent, tick, purpose)`; see
-    /// [`Streams::first_unit_f32`], which a pass over many customers should use instead.
-    #[inline]
-    pub fn first_unit_f32(seed: u64, agent: u32, tick: u32, purpose: Purpose) -> f32 {
-        Streams::at(seed, tick, purpose).first_unit_f32(agent)
-    }
-
     /// Opens the stream for a customer, an hour and a purpose; see [`Streams::stream`], which
     /// a pass over many customers should use instead.
     #[inline]
@@ -192,7 +185,9 @@ mod tests {
                 for purpose in [Purpose::Plan, Purpose::Churn] {
                     let tick = agent.wrapping_mul(7) % 720;
                     assert_eq!(
-                        Stream::first_unit_f32(seed, agent, tick, purpose).to_bits(),
+                        Streams::at(seed, tick, purpose)
+                            .first_unit_f32(agent)
+                            .to_bits(),
                         Stream::for_agent(seed, agent, tick, purpose)
                             .unit_f32()
                             .to_bits()

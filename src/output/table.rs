@@ -197,7 +197,7 @@ impl Table {
         Ok(())
     }
 
-    /// Encodes one row into any buffer (for encoding in parallel, then [`Table::append_rows`]).
+    /// Encodes one row into any buffer (for encoding in parallel, then [`Table::append_block`]).
     #[inline]
     pub fn encode_row(buf: &mut Vec<u8>, fill: impl FnOnce(&mut Row<'_>)) {
         let mut row = Row { buf, first: true };
@@ -205,26 +205,20 @@ impl Table {
         buf.push(b'\n');
     }
 
-    /// Appends `rows` complete rows encoded with [`Table::encode_row`].
-    pub fn append_rows(&mut self, bytes: &[u8], rows: u64) -> io::Result<()> {
-        self.buf.extend_from_slice(bytes);
-        self.rows += rows;
-        if self.buf.len() >= BUFFER {
-            self.flush_buf()?;
-        }
-        Ok(())
-    }
-
-    /// Like [`Table::append_rows`], but a large block of rows goes to the writer thread as it
-    /// is, and `bytes` is handed back as an empty buffer to fill next: the rows are not copied
-    /// on the calling thread (the one between the simulation's hours). A small block is
-    /// copied as usual, so writes stay large.
+    /// Appends `rows` complete rows encoded with [`Table::encode_row`]. A large block goes to
+    /// the writer thread as it is, and `bytes` is handed back as an empty buffer to fill next:
+    /// the rows are not copied on the calling thread (the one between the simulation's hours).
+    /// A small block is copied into the table's buffer, so writes stay large.
     pub fn append_block(&mut self, bytes: &mut Vec<u8>, rows: u64) -> io::Result<()> {
+        self.rows += rows;
         if bytes.len() < BUFFER / 8 {
-            return self.append_rows(bytes, rows);
+            self.buf.extend_from_slice(bytes);
+            if self.buf.len() >= BUFFER {
+                self.flush_buf()?;
+            }
+            return Ok(());
         }
         self.flush_buf()?;
-        self.rows += rows;
         *bytes = self.out.write(std::mem::take(bytes))?;
         Ok(())
     }

@@ -46,13 +46,11 @@ pub fn visit_probability(
 pub struct PlanDay<'a> {
     /// Day index.
     pub day: u32,
-    /// The tick (first hour of the day) that keys the random streams.
-    pub tick: u32,
     /// Monday = 0.
     pub weekday: usize,
     /// Today's calendar traffic multiplier.
     pub traffic: f32,
-    /// The day's planning streams, one per customer.
+    /// The day's planning streams, one per customer (keyed on the day's first tick).
     pub streams: Streams,
     /// Persona parameters.
     pub personas: &'a [crate::persona::Persona],
@@ -63,7 +61,6 @@ impl<'a> PlanDay<'a> {
     pub fn new(clock: &Clock, today: &Today, model: &'a Model) -> Self {
         Self {
             day: clock.day(),
-            tick: clock.tick,
             weekday: today.date.weekday().num_days_from_monday() as usize,
             traffic: today.traffic,
             streams: Streams::at(model.seed, clock.tick, Purpose::Plan),

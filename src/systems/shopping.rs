@@ -208,22 +208,13 @@ impl<'a> ShopRows<'a> {
         size: usize,
     ) -> impl rayon::iter::IndexedParallelIterator<Item = ShopRows<'a>> {
         use rayon::prelude::*;
-        let Self {
-            ids,
-            personas,
-            plans,
-            budget,
-            loyalty,
-            recency,
-            ledger,
-            engagement,
-        } = self;
+        let (ids, personas, plans) = (self.ids, self.personas, self.plans);
         (
-            budget.par_chunks_mut(size),
-            loyalty.par_chunks_mut(size),
-            recency.par_chunks_mut(size),
-            ledger.par_chunks_mut(size),
-            engagement.par_chunks_mut(size),
+            self.budget.par_chunks_mut(size),
+            self.loyalty.par_chunks_mut(size),
+            self.recency.par_chunks_mut(size),
+            self.ledger.par_chunks_mut(size),
+            self.engagement.par_chunks_mut(size),
         )
             .into_par_iter()
             .enumerate()
