@@ -148,14 +148,20 @@ impl Threads {
     }
 
     /// The simulation's pool: the customer systems split their work over it.
+    /// Called every hour: once the pool exists this is a load, never a look at the machine
+    /// (finding the core count reads cgroup files).
     pub fn pool() -> &'static rayon::ThreadPool {
-        Self::pool_with(std::thread::available_parallelism().map_or(1, usize::from))
+        Self::pool_or(|| std::thread::available_parallelism().map_or(1, usize::from))
     }
 
     fn pool_with(n: usize) -> &'static rayon::ThreadPool {
+        Self::pool_or(|| n)
+    }
+
+    fn pool_or(n: impl FnOnce() -> usize) -> &'static rayon::ThreadPool {
         SIM_POOL.get_or_init(|| {
             rayon::ThreadPoolBuilder::new()
-                .num_threads(n.max(1))
+                .num_threads(n().max(1))
                 .thread_name(|i| format!("bazaar-sim-{i}"))
                 .build()
                 .expect("the simulation's thread pool starts")
@@ -242,6 +248,7 @@ impl Simulation {
         // block (backed by huge pages where the allocator asks for them). The ECS has no
         // public way to reserve table rows, so the room is made by spawning placeholders at
         // the end of the batch and despawning them at once: the rows stay allocated.
+        let records = EntityRecords::presize(world, total + room);
         let placeholders: Vec<Entity> = std::thread::scope(|scope| {
             let customers = InitialPopulation::draw(scope, &model, clock.start);
             let spare = std::iter::repeat_n(placeholder(), room);
@@ -250,6 +257,9 @@ impl Simulation {
                 .skip(total)
                 .collect()
         });
+        if let Some(records) = records {
+            records.release(world);
+        }
         for e in placeholders.into_iter().rev() {
             world.despawn(e);
         }
@@ -355,6 +365,64 @@ impl Iterator for InitialPopulation {
 }
 
 impl ExactSizeIterator for InitialPopulation {}
+
+/// Sizes the ECS's per-entity records (generation and location, 24 bytes an entity index)
+/// for a batch of known size before it is spawned.
+///
+/// bevy_ecs grows that table by doubling as indices first appear and then fills it to its
+/// capacity, so a batch just past a power of two would leave up to half of it unused: 16.8M
+/// records for 10.24M entities, 150 MiB at 10M customers. Spawning an empty entity at the
+/// index just past the batch grows the table once, to its exact size. The batch's indices
+/// all fall below it; afterwards the allocator's fresh cursor has reached the keeper's index
+/// and hands it out, which makes the keeper an ordinary allocated entity, despawned and freed
+/// the usual way.
+struct EntityRecords {
+    /// An index taken from the allocator to learn where fresh indices start; freed after.
+    probe: Entity,
+    /// The empty entity at the index just past the batch.
+    keeper: Entity,
+}
+
+impl EntityRecords {
+    /// Grows the records for `n` more entities. `None` (nothing done) when the next index
+    /// would come from the free list, where the fresh cursor is not known.
+    fn presize(world: &mut World, n: usize) -> Option<Self> {
+        let probe = world.entity_allocator().alloc();
+        let fresh = probe.generation() == bevy_ecs::entity::EntityGeneration::FIRST
+            && world.entities().get(probe).is_ok_and(|at| at.is_none());
+        let keeper = u32::try_from(n)
+            .ok()
+            .and_then(|n| probe.index_u32().checked_add(n)?.checked_add(1))
+            .and_then(Entity::from_raw_u32);
+        match keeper {
+            Some(keeper) if fresh && world.spawn_empty_at(keeper).is_ok() => {
+                Some(Self { probe, keeper })
+            }
+            _ => {
+                world.entity_allocator_mut().free(probe);
+                None
+            }
+        }
+    }
+
+    /// After the batch: takes the keeper's index from the allocator (freeing any fresh index
+    /// handed out below it), frees the probe and despawns the keeper.
+    fn release(self, world: &mut World) {
+        let mut below = Vec::new();
+        loop {
+            let e = world.entity_allocator().alloc();
+            if e.index() == self.keeper.index() {
+                break;
+            }
+            // The batch reused freed indices, so fresh ones remain below the keeper's.
+            debug_assert!(e.index_u32() < self.keeper.index_u32());
+            below.push(e);
+        }
+        below.push(self.probe);
+        world.entity_allocator_mut().free_many(&below);
+        world.despawn(self.keeper);
+    }
+}
 
 /// A row-reserving entity, despawned before the first hour (never seen by a system).
 fn placeholder() -> CustomerBundle {

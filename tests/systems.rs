@@ -197,11 +197,26 @@ fn acquired_customers_extend_the_population_in_id_order() {
     // Rows reserved for the run's acquisitions hold no entity.
     assert_eq!(sim.world.entity_count(), before + 200);
     assert_eq!(all::<AgentId>(&mut sim).len(), 200);
+    // The per-entity records were grown once, to the batch (200 customers and 75 reserved
+    // rows) plus the probe and the keeper that sized them, not to a power of two.
+    assert_eq!(sim.world.entities().len(), before + 275 + 2);
+    let mut q = sim.world.query::<(Entity, &AgentId)>();
+    let handles: Vec<Entity> = q.iter(&sim.world).map(|(e, _)| e).collect();
+    assert!(handles.iter().all(|&e| sim.world.get_entity(e).is_ok()));
     run_hours(&mut sim, 10 * 24);
     // 7.5 a day from day 1 to day 9: 67 customers (the half carries over).
     let ids: Vec<u32> = all::<AgentId>(&mut sim).iter().map(|a| a.0).collect();
     assert_eq!(ids, (0..267).collect::<Vec<_>>(), "dense, in table order");
     assert_eq!(sim.next_id(), 267);
+    // Entities spawned past the reserved rows still get indices of their own.
+    let more: Vec<Entity> = (0..300).map(|_| sim.world.spawn(AgentId(9)).id()).collect();
+    let mut q = sim.world.query::<Entity>();
+    let mut indices: Vec<u32> = q.iter(&sim.world).map(|e| e.index_u32()).collect();
+    indices.sort_unstable();
+    let n = indices.len();
+    indices.dedup();
+    assert_eq!(indices.len(), n, "no entity index handed out twice");
+    assert!(more.iter().all(|&e| sim.world.get_entity(e).is_ok()));
     let joined: Vec<i32> = all::<Engagement>(&mut sim)
         .iter()
         .map(|e| e.joined)
