@@ -22,17 +22,23 @@ pub struct Demographics {
 }
 
 /// Money set aside for this retailer, in paise. `monthly == UNLIMITED` means no budget.
+///
+/// 32-bit paise (up to Rs 2.1 crore a month; scenario validation refuses a persona whose
+/// budget could exceed it): every byte of a component is paid once per customer, ten
+/// million times over in a large run.
 #[derive(Component, Debug, Clone, Copy)]
 pub struct Budget {
     /// Refilled to this on payday.
-    pub monthly: i64,
-    /// What is left until the next payday.
-    pub left: i64,
+    pub monthly: i32,
+    /// What is left until the next payday; never negative (baskets are trimmed to it).
+    pub left: i32,
 }
 
 impl Budget {
     /// The monthly amount of a customer without a budget.
-    pub const UNLIMITED: i64 = i64::MAX;
+    pub const UNLIMITED: i32 = i32::MAX;
+    /// The largest monthly budget, in paise, that is not [`Budget::UNLIMITED`].
+    pub const MAX_MONTHLY: i64 = i32::MAX as i64 - 1;
 
     /// A budget that never limits anything.
     pub fn unlimited() -> Self {

@@ -489,10 +489,12 @@ fn draw_customer(
     };
     let budget = match (&persona.budget, share) {
         (Some(b), Some(share)) => {
-            let monthly = to_paise(income as f64 * b.income_share);
+            // Validation keeps the largest budget under `MAX_MONTHLY`, so the clamp and the
+            // casts are exact.
+            let monthly = to_paise(income as f64 * b.income_share).clamp(0, Budget::MAX_MONTHLY);
             Budget {
-                monthly,
-                left: share.of(monthly),
+                monthly: monthly as i32,
+                left: share.of(monthly) as i32,
             }
         }
         _ => Budget::unlimited(),

@@ -200,3 +200,28 @@ fn a_missing_scenario_file_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn budget_too_large_for_its_paise() {
+    let s = MINIMAL.replace(
+        "            hours: Slots",
+        "            budget: (income_share: 0.5, payday: 1, exhausted_visit_factor: 0.5),\n            hours: Slots",
+    );
+    // Rs 1,20,000 x 0.5 is a fine budget; Rs 6 crore x 0.5 is not.
+    let dir = tempfile::tempdir().unwrap();
+    let ok = write(dir.path(), "ok.ron", &s);
+    let out = bazaar(&["validate", ok.to_str().unwrap()]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let s = s.replace("income: (60000, 120000)", "income: (60000, 60000000)");
+    let err = reject(&s);
+    let (line, col) = position(&s, "0.5, payday");
+    assert!(err.contains(&format!("bad.ron:{line}:{col}")), "{err}");
+    assert!(
+        err.contains("a budget of up to Rs 30000000 a month (income 60000000 x 0.5)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: budgets are held in 32-bit paise"),
+        "{err}"
+    );
+}

@@ -113,7 +113,7 @@ fn budgets_trim_baskets_and_refill_on_payday() {
     for (b, l) in all::<Budget>(&mut sim).iter().zip(all::<Ledger>(&mut sim)) {
         assert!(b.left >= 0);
         assert!(l.purchases <= 2, "{l:?}");
-        assert_eq!(b.monthly - b.left, l.spent);
+        assert_eq!(i64::from(b.monthly - b.left), l.spent);
     }
 }
 

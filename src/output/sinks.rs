@@ -521,7 +521,9 @@ pub fn for_each_customer<E>(
             persona: persona.0,
             age: demo.age,
             income: demo.income,
-            budget: budget.is_limited().then_some((budget.monthly, budget.left)),
+            budget: budget
+                .is_limited()
+                .then_some((budget.monthly.into(), budget.left.into())),
             loyalty: loyalty.0,
             visits: ledger.visits,
             purchases: ledger.purchases,

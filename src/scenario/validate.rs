@@ -554,6 +554,22 @@ impl Checker<'_> {
                     "the share of monthly income spent here, e.g. 0.15",
                 );
             }
+            let top = p.income.1 as f64 * b.income_share * 100.0;
+            if b.income_share > 0.0 && top > crate::components::Budget::MAX_MONTHLY as f64 {
+                self.err(
+                    &at(&[F("budget"), F("income_share")]),
+                    format!(
+                        "a budget of up to Rs {:.0} a month (income {} x {}) is over the \
+                         largest Bazaar keeps, Rs {}",
+                        top / 100.0,
+                        p.income.1,
+                        b.income_share,
+                        crate::components::Budget::MAX_MONTHLY / 100
+                    ),
+                    "budgets are held in 32-bit paise; lower the income range or the share, \
+                     or leave `budget` out for customers without one",
+                );
+            }
             if !(1..=28).contains(&b.payday) {
                 self.err(
                     &at(&[F("budget"), F("payday")]),

@@ -36,7 +36,7 @@ pub fn visit_probability(
         p *= l.visit_factor(loyalty);
     }
     if let Some(b) = &persona.budget {
-        p *= b.visit_factor(budget.left, budget.monthly);
+        p *= b.visit_factor(budget.left.into(), budget.monthly.into());
     }
     p.min(visits.cap)
 }

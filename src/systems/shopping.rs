@@ -121,7 +121,7 @@ pub fn visit(
     let line_start = buf.lines.len();
     let price_index = draw_basket(persona, today, &mut rng, &mut buf.lines);
     let trimmed =
-        v.budget.is_limited() && trim_to_budget(&mut buf.lines, line_start, v.budget.left);
+        v.budget.is_limited() && trim_to_budget(&mut buf.lines, line_start, v.budget.left.into());
     let basket = &buf.lines[line_start..];
     let total: i64 = basket.iter().map(LineRecord::total).sum();
     let units: u32 = basket.iter().map(|l| l.quantity).sum();
@@ -129,7 +129,8 @@ pub fn visit(
     v.ledger.visits += 1;
     if bought {
         if v.budget.is_limited() {
-            v.budget.left -= total;
+            // The basket was trimmed to what is left, so 0 <= left - total <= left: exact.
+            v.budget.left = (i64::from(v.budget.left) - total) as i32;
         }
         v.recency.last_purchase = clock.day() as i32;
         v.ledger.purchases += 1;
@@ -390,7 +391,7 @@ mod tests {
         let mut budget: Vec<Budget> = (0..n)
             .map(|i| Budget {
                 monthly: 0,
-                left: i64::from(i),
+                left: i as i32,
             })
             .collect();
         let mut loyalty: Vec<Loyalty> = (0..n).map(|i| Loyalty(i as f32)).collect();
@@ -416,7 +417,7 @@ mod tests {
             .map(|c| {
                 for (k, id) in c.ids.iter().enumerate() {
                     let i = i64::from(id.0);
-                    assert_eq!(c.budget[k].left, i);
+                    assert_eq!(i64::from(c.budget[k].left), i);
                     assert_eq!(c.loyalty[k].0, i as f32);
                     assert_eq!(i64::from(c.recency[k].last_purchase), i);
                     assert_eq!(i64::from(c.engagement[k].joined), i);
