@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bazaar::calendar::{Clock, Today};
-use bazaar::components::{AgentId, Budget, DayPlan, Engagement, Ledger, Loyalty, Persona, Recency};
+use bazaar::components::{AgentId, Budget, DayPlan, Engagement, Ledger, Loyalty, Persona};
 use bazaar::output::OutputDir;
 use bazaar::output::parquet::ParquetSink;
 use bazaar::output::sinks::{CsvSink, HourContext, Sink};
@@ -209,7 +209,6 @@ struct Soa {
     persona: Vec<Persona>,
     budget: Vec<Budget>,
     loyalty: Vec<Loyalty>,
-    recency: Vec<Recency>,
     plans: Vec<DayPlan>,
     ledger: Vec<Ledger>,
     engagement: Vec<Engagement>,
@@ -225,7 +224,6 @@ impl Soa {
             persona: Vec::new(),
             budget: Vec::new(),
             loyalty: Vec::new(),
-            recency: Vec::new(),
             plans: Vec::new(),
             ledger: Vec::new(),
             engagement: Vec::new(),
@@ -233,13 +231,12 @@ impl Soa {
         let mut id = 0u32;
         for (p, &count) in model.population.iter().enumerate() {
             for _ in 0..count {
-                let (a, pe, _demographics, b, l, r, d, le, e) =
+                let (a, pe, _demographics, b, l, d, le, e) =
                     spawn_customer(model.seed, id, p as u8, &model.personas[p], start, 0);
                 soa.ids.push(a);
                 soa.persona.push(pe);
                 soa.budget.push(b);
                 soa.loyalty.push(l);
-                soa.recency.push(r);
                 soa.plans.push(d);
                 soa.ledger.push(le);
                 soa.engagement.push(e);
@@ -290,7 +287,6 @@ impl PlainLoop {
                         persona: &s.persona[r.clone()],
                         loyalty: &s.loyalty[r.clone()],
                         budget: &s.budget[r.clone()],
-                        recency: &s.recency[r.clone()],
                         engagement: &s.engagement[r],
                     };
                     let mut counts = [0u32; 24];
@@ -316,7 +312,6 @@ impl PlainLoop {
                 plans: &s.plans,
                 budget: &mut s.budget,
                 loyalty: &mut s.loyalty,
-                recency: &mut s.recency,
                 ledger: &mut s.ledger,
                 engagement: &mut s.engagement,
             };
@@ -352,8 +347,7 @@ impl PlainLoop {
                     let rows = AttritionRows {
                         ids: &s.ids[r.clone()],
                         persona: &s.persona[r.clone()],
-                        loyalty: &s.loyalty[r.clone()],
-                        recency: &s.recency[r],
+                        loyalty: &s.loyalty[r],
                         engagement,
                     };
                     attrition_rows(day, tick, model, rows, &mut churn.borrow_local_mut());

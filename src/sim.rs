@@ -432,9 +432,6 @@ fn placeholder() -> CustomerBundle {
         Demographics { age: 0, income: 0 },
         Budget::unlimited(),
         Loyalty(0.0),
-        Recency {
-            last_purchase: Recency::NEVER,
-        },
         DayPlan::none(),
         Ledger::default(),
         Engagement::new(0),
@@ -448,7 +445,6 @@ pub type CustomerBundle = (
     Demographics,
     Budget,
     Loyalty,
-    Recency,
     DayPlan,
     Ledger,
     Engagement,
@@ -508,9 +504,6 @@ fn draw_customer(
         },
         budget,
         Loyalty(loyalty),
-        Recency {
-            last_purchase: Recency::NEVER,
-        },
         DayPlan::none(),
         Ledger::default(),
         Engagement::new(day as i32),

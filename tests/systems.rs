@@ -58,7 +58,7 @@ fn first_visits_happen_in_the_planned_hour_and_set_recency() {
     run_hours(&mut sim, 1);
     // Everyone visits; p = 1.0 is capped at PURCHASE_CAP (0.95), so a few baskets are empty.
     let ledgers = all::<Ledger>(&mut sim);
-    let recency = all::<Recency>(&mut sim);
+    let recency = all::<Engagement>(&mut sim);
     for (l, r) in ledgers.iter().zip(&recency) {
         assert_eq!(l.visits, 1);
         assert_eq!(l.spent, i64::from(l.purchases) * 10_000);

@@ -89,16 +89,8 @@ pub fn snapshot_features(
         .expect("customer components are table-stored")
         .for_each_init(
             || batch.local(),
-            |rows, (ids, persona, demographics, budget, loyalty, recency, ledger, engagement)| {
-                let columns = (
-                    persona,
-                    demographics,
-                    budget,
-                    loyalty,
-                    recency,
-                    ledger,
-                    engagement,
-                );
+            |rows, (ids, persona, demographics, budget, loyalty, ledger, engagement)| {
+                let columns = (persona, demographics, budget, loyalty, ledger, engagement);
                 rows.push_active(ids, columns, |_| (), spec, day);
             },
         );

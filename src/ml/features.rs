@@ -86,7 +86,6 @@ pub type Observed = (
     &'static Demographics,
     &'static Budget,
     &'static Loyalty,
-    &'static Recency,
     &'static Ledger,
     &'static Engagement,
 );
@@ -102,8 +101,6 @@ pub struct CustomerState<'a> {
     pub budget: &'a Budget,
     /// Loyalty.
     pub loyalty: &'a Loyalty,
-    /// Recency.
-    pub recency: &'a Recency,
     /// Ledger.
     pub ledger: &'a Ledger,
     /// Engagement.
@@ -116,7 +113,6 @@ pub type Columns<'a> = (
     &'a [Demographics],
     &'a [Budget],
     &'a [Loyalty],
-    &'a [Recency],
     &'a [Ledger],
     &'a [Engagement],
 );
@@ -125,13 +121,12 @@ impl<'a> CustomerState<'a> {
     /// The state of row `i` of a table chunk's columns.
     #[inline]
     pub fn at(columns: Columns<'a>, i: usize) -> Self {
-        let (persona, demographics, budget, loyalty, recency, ledger, engagement) = columns;
+        let (persona, demographics, budget, loyalty, ledger, engagement) = columns;
         Self {
             persona: persona[i].0,
             demographics: &demographics[i],
             budget: &budget[i],
             loyalty: &loyalty[i],
-            recency: &recency[i],
             ledger: &ledger[i],
             engagement: &engagement[i],
         }
@@ -206,11 +201,11 @@ impl FeatureSpec {
         for (k, f) in self.features.iter().enumerate() {
             out[k] = match f {
                 Feature::Loyalty => c.loyalty.0,
-                Feature::DaysSincePurchase => match c.recency.days_since(day) {
+                Feature::DaysSincePurchase => match c.engagement.days_since_purchase(day) {
                     Some(d) => (d as f32).min(MAX_DAYS_SINCE),
                     None => tenure_days.min(MAX_DAYS_SINCE),
                 },
-                Feature::NeverBought => f32::from(u8::from(c.recency.last_purchase < 0)),
+                Feature::NeverBought => f32::from(u8::from(c.engagement.last_purchase < 0)),
                 Feature::UnmetRecent => c.engagement.unmet,
                 Feature::TrimsRecent => c.engagement.trims,
                 Feature::BudgetLeftShare => {
@@ -266,7 +261,7 @@ impl<K> ThreadRows<K> {
         spec: &FeatureSpec,
         day: u32,
     ) {
-        let engagement = columns.6;
+        let engagement = columns.5;
         for i in 0..ids.len() {
             if engagement[i].is_active() {
                 self.push(ids[i].0, key(i), spec, &CustomerState::at(columns, i), day);
@@ -399,13 +394,13 @@ mod tests {
             joined: 0,
             churned: Engagement::ACTIVE,
             last_offer: Engagement::NEVER_OFFERED,
+            last_purchase: 10,
         };
         let c = CustomerState {
             persona: 1,
             demographics: &demographics,
             budget: &budget,
             loyalty: &Loyalty(0.75),
-            recency: &Recency { last_purchase: 10 },
             ledger: &ledger,
             engagement: &engagement,
         };

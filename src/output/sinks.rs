@@ -511,27 +511,24 @@ pub fn for_each_customer<E>(
         &'a Budget,
         &'a Loyalty,
         &'a Ledger,
-        &'a Recency,
         &'a Engagement,
     );
     let mut q = world.query::<Shown<'_>>();
-    let row = |(id, persona, demo, budget, loyalty, ledger, recency, engagement): Shown<'_>| {
-        CustomerRow {
-            id: id.0,
-            persona: persona.0,
-            age: demo.age,
-            income: demo.income,
-            budget: budget
-                .is_limited()
-                .then_some((budget.monthly.into(), budget.left.into())),
-            loyalty: loyalty.0,
-            visits: ledger.visits,
-            purchases: ledger.purchases,
-            spent: ledger.spent,
-            last_purchase: (recency.last_purchase >= 0).then_some(recency.last_purchase),
-            joined: engagement.joined,
-            churned: (!engagement.is_active()).then_some(engagement.churned),
-        }
+    let row = |(id, persona, demo, budget, loyalty, ledger, engagement): Shown<'_>| CustomerRow {
+        id: id.0,
+        persona: persona.0,
+        age: demo.age,
+        income: demo.income,
+        budget: budget
+            .is_limited()
+            .then_some((budget.monthly.into(), budget.left.into())),
+        loyalty: loyalty.0,
+        visits: ledger.visits,
+        purchases: ledger.purchases,
+        spent: ledger.spent,
+        last_purchase: (engagement.last_purchase >= 0).then_some(engagement.last_purchase),
+        joined: engagement.joined,
+        churned: (!engagement.is_active()).then_some(engagement.churned),
     };
     // Customers are spawned in id order into one table, so iteration is in id order; check
     // it, and sort (at a memory cost) only if that ever stops being true.

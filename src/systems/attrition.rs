@@ -60,8 +60,6 @@ pub struct AttritionRows<'a> {
     pub persona: &'a [Persona],
     /// Loyalty.
     pub loyalty: &'a [Loyalty],
-    /// Recency.
-    pub recency: &'a [Recency],
     /// Engagement (decayed, and marked on churn).
     pub engagement: &'a mut [Engagement],
 }
@@ -81,7 +79,6 @@ pub fn attrition_rows(
         ids,
         persona,
         loyalty,
-        recency,
         engagement,
     } = rows;
     let streams = Streams::at(model.seed, tick, Purpose::Churn);
@@ -94,7 +91,7 @@ pub fn attrition_rows(
         let Some(params) = &model.personas[p].churn else {
             continue;
         };
-        let days_since = recency[i].days_since(day);
+        let days_since = e.days_since_purchase(day);
         let (unmet, trims) = (e.unmet, e.trims);
         e.unmet *= 1.0 - params.memory_decay;
         e.trims *= 1.0 - params.memory_decay;
@@ -122,11 +119,11 @@ pub fn draw_attrition(
     clock: Res<Clock>,
     model: Res<Model>,
     buffers: Res<ChurnBuffers>,
-    mut customers: Query<(&AgentId, &Persona, &Loyalty, &Recency, &mut Engagement)>,
+    mut customers: Query<(&AgentId, &Persona, &Loyalty, &mut Engagement)>,
 ) {
     use rayon::prelude::*;
     let (day, tick, model) = (clock.day(), clock.tick, &*model);
-    for (ids, persona, loyalty, recency, mut engagement) in customers
+    for (ids, persona, loyalty, mut engagement) in customers
         .contiguous_iter_mut()
         .expect("customer components are table-stored")
     {
@@ -140,8 +137,7 @@ pub fn draw_attrition(
                     let rows = AttritionRows {
                         ids: &ids[r.clone()],
                         persona: &persona[r.clone()],
-                        loyalty: &loyalty[r.clone()],
-                        recency: &recency[r],
+                        loyalty: &loyalty[r],
                         engagement,
                     };
                     attrition_rows(day, tick, model, rows, &mut buffers.0.borrow_local_mut());

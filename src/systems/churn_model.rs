@@ -89,7 +89,6 @@ pub fn score_churn(
         &Demographics,
         &Budget,
         &mut Loyalty,
-        &Recency,
         &Ledger,
         &mut Engagement,
     )>,
@@ -105,27 +104,8 @@ pub fn score_churn(
         .expect("customer components are table-stored")
         .for_each_init(
             || batch.local(),
-            |rows,
-             (
-                entities,
-                ids,
-                persona,
-                demographics,
-                budget,
-                loyalty,
-                recency,
-                ledger,
-                engagement,
-            )| {
-                let columns = (
-                    persona,
-                    demographics,
-                    budget,
-                    loyalty,
-                    recency,
-                    ledger,
-                    engagement,
-                );
+            |rows, (entities, ids, persona, demographics, budget, loyalty, ledger, engagement)| {
+                let columns = (persona, demographics, budget, loyalty, ledger, engagement);
                 rows.push_active(ids, columns, |i| (entities[i], persona[i].0), features, day);
             },
         );
@@ -154,9 +134,7 @@ pub fn score_churn(
                 if !rng.chance(h) {
                     continue;
                 }
-                if let Ok((_, _, _, _, _, loyalty, recency, _, mut engagement)) =
-                    customers.get_mut(entity)
-                {
+                if let Ok((_, _, _, _, _, loyalty, _, mut engagement)) = customers.get_mut(entity) {
                     engagement.churned = day as i32;
                     out.push(ChurnRecord {
                         agent,
@@ -164,7 +142,7 @@ pub fn score_churn(
                         probability: h,
                         cause: ChurnCause::Model,
                         loyalty: loyalty.0,
-                        days_since: recency.days_since(day),
+                        days_since: engagement.days_since_purchase(day),
                     });
                 }
             }
@@ -192,8 +170,7 @@ pub fn score_churn(
                     break;
                 }
                 let (_, (entity, persona)) = scorer.batch.keys[i];
-                let Ok((_, _, _, _, _, mut loyalty, _, _, mut engagement)) =
-                    customers.get_mut(entity)
+                let Ok((_, _, _, _, _, mut loyalty, _, mut engagement)) = customers.get_mut(entity)
                 else {
                     continue;
                 };

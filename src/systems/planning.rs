@@ -79,8 +79,6 @@ pub struct PlanRows<'a> {
     pub loyalty: &'a [Loyalty],
     /// Budgets.
     pub budget: &'a [Budget],
-    /// Recency.
-    pub recency: &'a [Recency],
     /// Engagement.
     pub engagement: &'a [Engagement],
 }
@@ -103,7 +101,7 @@ pub fn plan_rows(
         let persona_params = &d.personas[usize::from(rows.persona[i].0)];
         let p = visit_probability(
             persona_params,
-            rows.recency[i].days_since(d.day),
+            rows.engagement[i].days_since_purchase(d.day),
             d.weekday,
             d.traffic,
             rows.loyalty[i].0,
@@ -138,7 +136,6 @@ pub fn plan_visits(
         &Persona,
         &Loyalty,
         &Budget,
-        &Recency,
         &Engagement,
         &mut DayPlan,
     )>,
@@ -146,7 +143,7 @@ pub fn plan_visits(
     use rayon::prelude::*;
     let d = PlanDay::new(&clock, &today, &model);
     let mut total = [0u32; 24];
-    for (ids, persona, loyalty, budget, recency, engagement, mut plans) in customers
+    for (ids, persona, loyalty, budget, engagement, mut plans) in customers
         .contiguous_iter_mut()
         .expect("customer components are table-stored")
     {
@@ -162,7 +159,6 @@ pub fn plan_visits(
                         persona: &persona[r.clone()],
                         loyalty: &loyalty[r.clone()],
                         budget: &budget[r.clone()],
-                        recency: &recency[r.clone()],
                         engagement: &engagement[r],
                     };
                     let mut counts = [0u32; 24];

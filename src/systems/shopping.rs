@@ -97,8 +97,6 @@ pub struct Visitor<'a> {
     pub budget: &'a mut Budget,
     /// Loyalty.
     pub loyalty: &'a mut Loyalty,
-    /// Recency.
-    pub recency: &'a mut Recency,
     /// Ledger.
     pub ledger: &'a mut Ledger,
     /// Engagement.
@@ -132,7 +130,7 @@ pub fn visit(
             // The basket was trimmed to what is left, so 0 <= left - total <= left: exact.
             v.budget.left = (i64::from(v.budget.left) - total) as i32;
         }
-        v.recency.last_purchase = clock.day() as i32;
+        v.engagement.last_purchase = clock.day() as i32;
         v.ledger.purchases += 1;
         v.ledger.spent += total;
         buf.txs.push(TxRecord {
@@ -173,7 +171,6 @@ pub type Shopper = (
     &'static DayPlan,
     &'static mut Budget,
     &'static mut Loyalty,
-    &'static mut Recency,
     &'static mut Ledger,
     &'static mut Engagement,
 );
@@ -193,8 +190,6 @@ pub struct ShopRows<'a> {
     pub budget: &'a mut [Budget],
     /// Loyalty.
     pub loyalty: &'a mut [Loyalty],
-    /// Recency.
-    pub recency: &'a mut [Recency],
     /// Ledgers.
     pub ledger: &'a mut [Ledger],
     /// Engagement.
@@ -213,13 +208,12 @@ impl<'a> ShopRows<'a> {
         (
             self.budget.par_chunks_mut(size),
             self.loyalty.par_chunks_mut(size),
-            self.recency.par_chunks_mut(size),
             self.ledger.par_chunks_mut(size),
             self.engagement.par_chunks_mut(size),
         )
             .into_par_iter()
             .enumerate()
-            .map(move |(k, (budget, loyalty, recency, ledger, engagement))| {
+            .map(move |(k, (budget, loyalty, ledger, engagement))| {
                 let r = k * size..k * size + budget.len();
                 ShopRows {
                     ids: &ids[r.clone()],
@@ -227,7 +221,6 @@ impl<'a> ShopRows<'a> {
                     plans: &plans[r],
                     budget,
                     loyalty,
-                    recency,
                     ledger,
                     engagement,
                 }
@@ -255,7 +248,6 @@ pub fn shop_rows(
         plans,
         budget,
         loyalty,
-        recency,
         ledger,
         engagement,
     } = rows;
@@ -266,7 +258,6 @@ pub fn shop_rows(
             let i = i as usize;
             touched ^= budget[i].left as u64
                 ^ u64::from(loyalty[i].0.to_bits())
-                ^ recency[i].last_purchase as u64
                 ^ u64::from(ledger[i].visits)
                 ^ u64::from(engagement[i].unmet.to_bits())
                 ^ u64::from(ids[i].0);
@@ -281,7 +272,6 @@ pub fn shop_rows(
                     minute: plans[i].minute,
                     budget: &mut budget[i],
                     loyalty: &mut loyalty[i],
-                    recency: &mut recency[i],
                     ledger: &mut ledger[i],
                     engagement: &mut engagement[i],
                 },
@@ -325,10 +315,9 @@ pub fn shop(
     let hour = clock.hour() as u8;
     let (clock, today, model) = (&*clock, &*today, &*model);
     let quiet = by_hour.0[usize::from(hour)] < PARALLEL_VISITS;
-    for (ids, personas, plans, mut budget, mut loyalty, mut recency, mut ledger, mut engagement) in
-        customers
-            .contiguous_iter_mut()
-            .expect("customer components are table-stored")
+    for (ids, personas, plans, mut budget, mut loyalty, mut ledger, mut engagement) in customers
+        .contiguous_iter_mut()
+        .expect("customer components are table-stored")
     {
         let rows = ShopRows {
             ids,
@@ -336,7 +325,6 @@ pub fn shop(
             plans,
             budget: budget.bypass_change_detection(),
             loyalty: loyalty.bypass_change_detection(),
-            recency: recency.bypass_change_detection(),
             ledger: ledger.bypass_change_detection(),
             engagement: engagement.bypass_change_detection(),
         };
@@ -395,11 +383,6 @@ mod tests {
             })
             .collect();
         let mut loyalty: Vec<Loyalty> = (0..n).map(|i| Loyalty(i as f32)).collect();
-        let mut recency: Vec<Recency> = (0..n)
-            .map(|i| Recency {
-                last_purchase: i as i32,
-            })
-            .collect();
         let mut ledger = vec![Ledger::default(); n as usize];
         let mut engagement: Vec<Engagement> = (0..n).map(|i| Engagement::new(i as i32)).collect();
         let rows = ShopRows {
@@ -408,7 +391,6 @@ mod tests {
             plans: &plans,
             budget: &mut budget,
             loyalty: &mut loyalty,
-            recency: &mut recency,
             ledger: &mut ledger,
             engagement: &mut engagement,
         };
@@ -419,7 +401,6 @@ mod tests {
                     let i = i64::from(id.0);
                     assert_eq!(i64::from(c.budget[k].left), i);
                     assert_eq!(c.loyalty[k].0, i as f32);
-                    assert_eq!(i64::from(c.recency[k].last_purchase), i);
                     assert_eq!(i64::from(c.engagement[k].joined), i);
                     assert_eq!(c.plans.len(), c.ids.len());
                     c.ledger[k].visits = id.0 + 1;
