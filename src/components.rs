@@ -93,8 +93,10 @@ pub struct Ledger {
 }
 
 /// How the relationship is going: when the customer last bought, recent disappointments, and
-/// whether the customer has left. (One component rather than several: each component costs
-/// 8 bytes of change ticks per customer on top of its data.)
+/// whether the customer has left. (One component rather than several, and days as 16-bit
+/// day indices, which scenario validation bounds: each component costs 8 bytes of change
+/// ticks per customer on top of its data, and every byte is paid ten million times over in
+/// a large run.)
 #[derive(Component, Debug, Clone, Copy)]
 pub struct Engagement {
     /// Recent visits that bought nothing or had to be trimmed (decays daily).
@@ -102,25 +104,35 @@ pub struct Engagement {
     /// Recent budget trims (decays daily).
     pub trims: f32,
     /// Day the customer joined (0 for the starting population).
-    pub joined: i32,
+    pub joined: Day,
     /// Day the customer left, or `ACTIVE`.
-    pub churned: i32,
+    pub churned: Day,
     /// Day of the last retention offer, or `NEVER_OFFERED`.
-    pub last_offer: i32,
+    pub last_offer: Day,
     /// Day of the last purchase, or `NEVER_BOUGHT`.
-    pub last_purchase: i32,
+    pub last_purchase: Day,
+}
+
+/// A day index of the run as a component stores it. Runs last at most [`Day::MAX`] + 1 days.
+pub type Day = i16;
+
+/// `day` (a day index of the run) as a [`Day`]; validation keeps every run's days in range.
+#[inline]
+pub fn day(day: u32) -> Day {
+    day.min(Day::MAX as u32) as Day
 }
 
 impl Engagement {
     /// `churned` of a customer who has not left.
-    pub const ACTIVE: i32 = -1;
-    /// `last_offer` of a customer who never had an offer.
-    pub const NEVER_OFFERED: i32 = i32::MIN / 2;
+    pub const ACTIVE: Day = -1;
+    /// `last_offer` of a customer who never had an offer (far enough back that any cooldown
+    /// has passed, and still a `Day`).
+    pub const NEVER_OFFERED: Day = Day::MIN;
     /// `last_purchase` of a customer who has not bought yet.
-    pub const NEVER_BOUGHT: i32 = -1;
+    pub const NEVER_BOUGHT: Day = -1;
 
     /// A new customer joining on `day`.
-    pub fn new(day: i32) -> Self {
+    pub fn new(day: Day) -> Self {
         Self {
             unmet: 0.0,
             trims: 0.0,

@@ -427,12 +427,13 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     log_memory("tables finished");
     tracing::info!("tables finished");
     if let Some(export) = sim.world.remove_resource::<FeatureExport>() {
-        let mut churned = vec![crate::components::Engagement::ACTIVE; sim.next_id() as usize];
+        let mut churned =
+            vec![i32::from(crate::components::Engagement::ACTIVE); sim.next_id() as usize];
         let mut q = sim
             .world
             .query::<(&crate::components::AgentId, &crate::components::Engagement)>();
         for (id, e) in q.iter(&sim.world) {
-            churned[id.0 as usize] = e.churned;
+            churned[id.0 as usize] = e.churned.into();
         }
         finish_export(export, &churned, &mut dir)?;
     }

@@ -506,7 +506,7 @@ fn draw_customer(
         Loyalty(loyalty),
         DayPlan::none(),
         Ledger::default(),
-        Engagement::new(day as i32),
+        Engagement::new(crate::components::day(day)),
     )
 }
 

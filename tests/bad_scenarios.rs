@@ -225,3 +225,23 @@ fn budget_too_large_for_its_paise() {
         "{err}"
     );
 }
+
+#[test]
+fn run_longer_than_a_day_index_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let longest = write(
+        dir.path(),
+        "ok.ron",
+        &MINIMAL.replace("days: 3", "days: 32767"),
+    );
+    let out = bazaar(&["validate", longest.to_str().unwrap()]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let s = MINIMAL.replace("days: 3", "days: 32768");
+    let err = reject(&s);
+    let (line, col) = position(&s, "32768");
+    assert!(err.contains(&format!("bad.ron:{line}:{col}")), "{err}");
+    assert!(
+        err.contains("days must be between 1 and 32767, got 32768"),
+        "{err}"
+    );
+}

@@ -219,7 +219,7 @@ fn acquired_customers_extend_the_population_in_id_order() {
     assert!(more.iter().all(|&e| sim.world.get_entity(e).is_ok()));
     let joined: Vec<i32> = all::<Engagement>(&mut sim)
         .iter()
-        .map(|e| e.joined)
+        .map(|e| i32::from(e.joined))
         .collect();
     assert!(joined[..200].iter().all(|&d| d == 0));
     assert!(joined[200..].windows(2).all(|w| w[0] <= w[1]) && joined[200] == 1);

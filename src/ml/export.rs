@@ -150,9 +150,9 @@ pub fn finish_export(
             .next()
             .and_then(|f| f.parse().ok())
             .unwrap_or(i32::MAX);
-        let churn_day = churned.get(agent).copied().unwrap_or(Engagement::ACTIVE);
-        let label =
-            churn_day != Engagement::ACTIVE && churn_day > day && churn_day <= day + horizon;
+        let active = i32::from(Engagement::ACTIVE);
+        let churn_day = churned.get(agent).copied().unwrap_or(active);
+        let label = churn_day != active && churn_day > day && churn_day <= day + horizon;
         table
             .row_with(|r| {
                 r.text(line.as_bytes()).int(u8::from(label));

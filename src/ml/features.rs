@@ -196,7 +196,7 @@ impl FeatureSpec {
     /// Writes one customer's features on `day` into `out` (`out.len() == self.len()`).
     #[inline]
     pub fn extract(&self, c: &CustomerState<'_>, day: u32, out: &mut [f32]) {
-        let tenure_days = (day as i32 - c.engagement.joined + 1).max(1) as f32;
+        let tenure_days = (day as i32 - i32::from(c.engagement.joined) + 1).max(1) as f32;
         let weeks = tenure_days / 7.0;
         for (k, f) in self.features.iter().enumerate() {
             out[k] = match f {

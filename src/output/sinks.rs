@@ -526,9 +526,9 @@ pub fn for_each_customer<E>(
         visits: ledger.visits,
         purchases: ledger.purchases,
         spent: ledger.spent,
-        last_purchase: (engagement.last_purchase >= 0).then_some(engagement.last_purchase),
-        joined: engagement.joined,
-        churned: (!engagement.is_active()).then_some(engagement.churned),
+        last_purchase: (engagement.last_purchase >= 0).then_some(engagement.last_purchase.into()),
+        joined: engagement.joined.into(),
+        churned: (!engagement.is_active()).then_some(engagement.churned.into()),
     };
     // Customers are spawned in id order into one table, so iteration is in id order; check
     // it, and sort (at a memory cost) only if that ever stops being true.

@@ -15,8 +15,9 @@ use crate::persona::{
     BasketItem, BudgetParams, ChurnParams, HourModel, LoyaltyParams, Persona, PriceDist, VisitModel,
 };
 
-/// Longest run accepted, in days (a century).
-const MAX_DAYS: u32 = 36_525;
+/// Longest run accepted, in days (89 years): customers keep day indices in 16 bits
+/// ([`crate::components::Day`]).
+const MAX_DAYS: u32 = crate::components::Day::MAX as u32;
 /// Personas are stored in one byte per customer.
 const MAX_PERSONAS: usize = 255;
 /// Categories are stored in two bytes per line item.

@@ -135,7 +135,7 @@ pub fn score_churn(
                     continue;
                 }
                 if let Ok((_, _, _, _, _, loyalty, _, mut engagement)) = customers.get_mut(entity) {
-                    engagement.churned = day as i32;
+                    engagement.churned = crate::components::day(day);
                     out.push(ChurnRecord {
                         agent,
                         persona,
@@ -174,10 +174,12 @@ pub fn score_churn(
                 else {
                     continue;
                 };
-                if (day as i32) - engagement.last_offer < cooldown_days as i32 {
+                if engagement.last_offer != Engagement::NEVER_OFFERED
+                    && i64::from(day) - i64::from(engagement.last_offer) < i64::from(cooldown_days)
+                {
                     continue;
                 }
-                engagement.last_offer = day as i32;
+                engagement.last_offer = crate::components::day(day);
                 loyalty.0 += loyalty_boost * (1.0 - loyalty.0);
                 retention.offers[usize::from(persona)] += 1;
                 retention.cost_paise[usize::from(persona)] += cost_paise;

@@ -130,7 +130,7 @@ pub fn visit(
             // The basket was trimmed to what is left, so 0 <= left - total <= left: exact.
             v.budget.left = (i64::from(v.budget.left) - total) as i32;
         }
-        v.engagement.last_purchase = clock.day() as i32;
+        v.engagement.last_purchase = crate::components::day(clock.day());
         v.ledger.purchases += 1;
         v.ledger.spent += total;
         buf.txs.push(TxRecord {
@@ -384,7 +384,7 @@ mod tests {
             .collect();
         let mut loyalty: Vec<Loyalty> = (0..n).map(|i| Loyalty(i as f32)).collect();
         let mut ledger = vec![Ledger::default(); n as usize];
-        let mut engagement: Vec<Engagement> = (0..n).map(|i| Engagement::new(i as i32)).collect();
+        let mut engagement: Vec<Engagement> = (0..n).map(|i| Engagement::new(i as i16)).collect();
         let rows = ShopRows {
             ids: &ids,
             personas: &personas,
