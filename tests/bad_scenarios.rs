@@ -16,6 +16,21 @@ fn reject(scenario: &str) -> String {
     err
 }
 
+/// Validates `scenario` (written as `ok.ron`) and returns stdout, asserting success.
+fn accept(scenario: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "ok.ron", scenario);
+    let out = bazaar(&["validate", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    text(&out).0
+}
+
+/// Asserts that `err` points at the first `needle` of `scenario` (as `bad.ron`).
+fn points_at(err: &str, scenario: &str, needle: &str) {
+    let (line, col) = position(scenario, needle);
+    assert!(err.contains(&format!("bad.ron:{line}:{col}")), "{err}");
+}
+
 /// The 1-based line and column of the first occurrence of `needle` in `text`.
 fn position(text: &str, needle: &str) -> (usize, usize) {
     let at = text.find(needle).expect("needle in text");
@@ -27,15 +42,7 @@ fn position(text: &str, needle: &str) -> (usize, usize) {
 
 #[test]
 fn the_minimal_scenario_is_valid() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "ok.ron", MINIMAL);
-    let out = bazaar(&["validate", path.to_str().unwrap()]);
-    assert!(out.status.success(), "{:?}", text(&out));
-    assert!(
-        text(&out)
-            .0
-            .contains("ok (1 personas, 50 customers, 3 days")
-    );
+    assert!(accept(MINIMAL).contains("ok (1 personas, 50 customers, 3 days"));
 }
 
 #[test]
@@ -208,14 +215,10 @@ fn budget_too_large_for_its_paise() {
         "            budget: (income_share: 0.5, payday: 1, exhausted_visit_factor: 0.5),\n            hours: Slots",
     );
     // Rs 1,20,000 x 0.5 is a fine budget; Rs 6 crore x 0.5 is not.
-    let dir = tempfile::tempdir().unwrap();
-    let ok = write(dir.path(), "ok.ron", &s);
-    let out = bazaar(&["validate", ok.to_str().unwrap()]);
-    assert!(out.status.success(), "{:?}", text(&out));
+    accept(&s);
     let s = s.replace("income: (60000, 120000)", "income: (60000, 60000000)");
     let err = reject(&s);
-    let (line, col) = position(&s, "0.5, payday");
-    assert!(err.contains(&format!("bad.ron:{line}:{col}")), "{err}");
+    points_at(&err, &s, "0.5, payday");
     assert!(
         err.contains("a budget of up to Rs 30000000 a month (income 60000000 x 0.5)"),
         "{err}"
@@ -228,18 +231,10 @@ fn budget_too_large_for_its_paise() {
 
 #[test]
 fn run_longer_than_a_day_index_holds() {
-    let dir = tempfile::tempdir().unwrap();
-    let longest = write(
-        dir.path(),
-        "ok.ron",
-        &MINIMAL.replace("days: 3", "days: 32767"),
-    );
-    let out = bazaar(&["validate", longest.to_str().unwrap()]);
-    assert!(out.status.success(), "{:?}", text(&out));
+    accept(&MINIMAL.replace("days: 3", "days: 32767"));
     let s = MINIMAL.replace("days: 3", "days: 32768");
     let err = reject(&s);
-    let (line, col) = position(&s, "32768");
-    assert!(err.contains(&format!("bad.ron:{line}:{col}")), "{err}");
+    points_at(&err, &s, "32768");
     assert!(
         err.contains("days must be between 1 and 32767, got 32768"),
         "{err}"
