@@ -231,7 +231,7 @@ impl Soa {
         let mut id = 0u32;
         for (p, &count) in model.population.iter().enumerate() {
             for _ in 0..count {
-                let (a, pe, _demographics, b, l, d, le, e) =
+                let (a, pe, b, l, d, le, e) =
                     spawn_customer(model.seed, id, p as u8, &model.personas[p], start, 0);
                 soa.ids.push(a);
                 soa.persona.push(pe);

@@ -12,13 +12,31 @@ pub struct AgentId(pub u32);
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Persona(pub u8);
 
-/// Age and income, drawn at spawn.
-#[derive(Component, Debug, Clone, Copy)]
+/// Age and income: drawn first from the customer's spawn stream and never changed, so a pure
+/// function of the seed, the agent id and the persona. They are not a component: they are
+/// drawn again where they are read ([`crate::sim::Model::demographics`]: churn features, the
+/// customer table), which keeps 16 bytes a customer (8 of data, 8 of change ticks) out of the
+/// world. A behaviour that changed them would make them a component again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Demographics {
     /// Age in years.
     pub age: u8,
     /// Monthly income in rupees.
     pub income: u32,
+}
+
+impl Demographics {
+    /// The first two draws of a spawn stream: age and income, with the income also as drawn
+    /// (before it is clamped to `u32`), which the budget is a share of.
+    pub fn draw(rng: &mut crate::rng::Stream, persona: &crate::persona::Persona) -> (Self, u64) {
+        let age = persona.age.0 + rng.below(u64::from(persona.age.1 - persona.age.0 + 1)) as u32;
+        let income = persona.income.0 + rng.below(persona.income.1 - persona.income.0 + 1);
+        let drawn = Self {
+            age: age.min(255) as u8,
+            income: income.min(u64::from(u32::MAX)) as u32,
+        };
+        (drawn, income)
+    }
 }
 
 /// Money set aside for this retailer, in paise. `monthly == UNLIMITED` means no budget.

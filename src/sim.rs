@@ -93,6 +93,15 @@ pub struct Model {
     pub new_per_day: Vec<f64>,
 }
 
+impl Model {
+    /// A customer's age and income, drawn again from its spawn stream (they are not stored;
+    /// see [`Demographics`]).
+    pub fn demographics(&self, id: AgentId, persona: Persona) -> Demographics {
+        let mut rng = Stream::for_agent(self.seed, id.0, 0, Purpose::Spawn);
+        Demographics::draw(&mut rng, &self.personas[usize::from(persona.0)]).0
+    }
+}
+
 /// An optional behaviour's registry entry.
 pub struct Registration {
     /// The name used in scenario files.
@@ -429,7 +438,6 @@ fn placeholder() -> CustomerBundle {
     (
         AgentId(u32::MAX),
         Persona(0),
-        Demographics { age: 0, income: 0 },
         Budget::unlimited(),
         Loyalty(0.0),
         DayPlan::none(),
@@ -442,7 +450,6 @@ fn placeholder() -> CustomerBundle {
 pub type CustomerBundle = (
     AgentId,
     Persona,
-    Demographics,
     Budget,
     Loyalty,
     DayPlan,
@@ -477,8 +484,7 @@ fn draw_customer(
     day: u32,
 ) -> CustomerBundle {
     let mut rng = Stream::for_agent(seed, id, 0, Purpose::Spawn);
-    let age = persona.age.0 + rng.below(u64::from(persona.age.1 - persona.age.0 + 1)) as u32;
-    let income = persona.income.0 + rng.below(persona.income.1 - persona.income.0 + 1);
+    let (_, income) = Demographics::draw(&mut rng, persona);
     let loyalty = match &persona.loyalty {
         Some(l) => l.initial.0 + (l.initial.1 - l.initial.0) * rng.unit_f32(),
         None => 1.0,
@@ -498,10 +504,6 @@ fn draw_customer(
     (
         AgentId(id),
         Persona(persona_index),
-        Demographics {
-            age: age.min(255) as u8,
-            income: income.min(u64::from(u32::MAX)) as u32,
-        },
         budget,
         Loyalty(loyalty),
         DayPlan::none(),

@@ -168,9 +168,17 @@ fn agent_ids_are_dense_and_attributes_in_range() {
     let mut ids: Vec<u32> = all::<AgentId>(&mut sim).iter().map(|a| a.0).collect();
     ids.sort_unstable();
     assert_eq!(ids, (0..200).collect::<Vec<_>>());
-    for d in all::<Demographics>(&mut sim) {
+    // Age and income are drawn again from each customer's spawn stream, the same each time.
+    let personas = all::<Persona>(&mut sim);
+    let model = sim.world.resource::<bazaar::sim::Model>();
+    let mut ages = std::collections::BTreeSet::new();
+    for (&id, &p) in ids.iter().zip(&personas) {
+        let d = model.demographics(AgentId(id), p);
         assert!((30..=40).contains(&d.age) && d.income == 50_000);
+        assert_eq!(d, model.demographics(AgentId(id), p));
+        ages.insert(d.age);
     }
+    assert!(ages.len() >= 8, "ages spread over the range: {ages:?}");
 }
 
 #[test]

@@ -76,6 +76,7 @@ pub fn snapshot_due(clock: Res<Clock>, export: Res<FeatureExport>) -> bool {
 /// Writes every active customer's features for today.
 pub fn snapshot_features(
     clock: Res<Clock>,
+    model: Res<crate::sim::Model>,
     mut export: ResMut<FeatureExport>,
     customers: Query<Observed>,
 ) {
@@ -89,9 +90,9 @@ pub fn snapshot_features(
         .expect("customer components are table-stored")
         .for_each_init(
             || batch.local(),
-            |rows, (ids, persona, demographics, budget, loyalty, ledger, engagement)| {
-                let columns = (persona, demographics, budget, loyalty, ledger, engagement);
-                rows.push_active(ids, columns, |_| (), spec, day);
+            |rows, (ids, persona, budget, loyalty, ledger, engagement)| {
+                let columns = (persona, budget, loyalty, ledger, engagement);
+                rows.push_active(ids, columns, |_| (), spec, &model, day);
             },
         );
     export.batch.finish(width);

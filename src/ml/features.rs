@@ -83,7 +83,6 @@ impl Feature {
 pub type Observed = (
     &'static AgentId,
     &'static Persona,
-    &'static Demographics,
     &'static Budget,
     &'static Loyalty,
     &'static Ledger,
@@ -95,8 +94,8 @@ pub type Observed = (
 pub struct CustomerState<'a> {
     /// Persona index.
     pub persona: u8,
-    /// Demographics.
-    pub demographics: &'a Demographics,
+    /// Demographics (drawn again; zeros when the spec has no feature that reads them).
+    pub demographics: Demographics,
     /// Budget.
     pub budget: &'a Budget,
     /// Loyalty.
@@ -110,7 +109,6 @@ pub struct CustomerState<'a> {
 /// The contiguous component slices feature extraction reads (one table chunk).
 pub type Columns<'a> = (
     &'a [Persona],
-    &'a [Demographics],
     &'a [Budget],
     &'a [Loyalty],
     &'a [Ledger],
@@ -118,13 +116,13 @@ pub type Columns<'a> = (
 );
 
 impl<'a> CustomerState<'a> {
-    /// The state of row `i` of a table chunk's columns.
+    /// The state of row `i` of a table chunk's columns, with the customer's demographics.
     #[inline]
-    pub fn at(columns: Columns<'a>, i: usize) -> Self {
-        let (persona, demographics, budget, loyalty, ledger, engagement) = columns;
+    pub fn at(columns: Columns<'a>, i: usize, demographics: Demographics) -> Self {
+        let (persona, budget, loyalty, ledger, engagement) = columns;
         Self {
             persona: persona[i].0,
-            demographics: &demographics[i],
+            demographics,
             budget: &budget[i],
             loyalty: &loyalty[i],
             ledger: &ledger[i],
@@ -193,6 +191,13 @@ impl FeatureSpec {
         self.features.is_empty()
     }
 
+    /// Whether a feature reads age or income (which are drawn again for each row).
+    pub fn reads_demographics(&self) -> bool {
+        self.features
+            .iter()
+            .any(|f| matches!(f, Feature::Age | Feature::LogIncome))
+    }
+
     /// Writes one customer's features on `day` into `out` (`out.len() == self.len()`).
     #[inline]
     pub fn extract(&self, c: &CustomerState<'_>, day: u32, out: &mut [f32]) {
@@ -259,12 +264,20 @@ impl<K> ThreadRows<K> {
         columns: Columns<'_>,
         key: impl Fn(usize) -> K,
         spec: &FeatureSpec,
+        model: &crate::sim::Model,
         day: u32,
     ) {
-        let engagement = columns.5;
+        let (persona, engagement) = (columns.0, columns.4);
+        let redraw = spec.reads_demographics();
         for i in 0..ids.len() {
             if engagement[i].is_active() {
-                self.push(ids[i].0, key(i), spec, &CustomerState::at(columns, i), day);
+                let demographics = if redraw {
+                    model.demographics(ids[i], persona[i])
+                } else {
+                    Demographics::default()
+                };
+                let state = CustomerState::at(columns, i, demographics);
+                self.push(ids[i].0, key(i), spec, &state, day);
             }
         }
     }
@@ -398,7 +411,7 @@ mod tests {
         };
         let c = CustomerState {
             persona: 1,
-            demographics: &demographics,
+            demographics,
             budget: &budget,
             loyalty: &Loyalty(0.75),
             ledger: &ledger,

@@ -507,28 +507,33 @@ pub fn for_each_customer<E>(
     type Shown<'a> = (
         &'a AgentId,
         &'a Persona,
-        &'a Demographics,
         &'a Budget,
         &'a Loyalty,
         &'a Ledger,
         &'a Engagement,
     );
     let mut q = world.query::<Shown<'_>>();
-    let row = |(id, persona, demo, budget, loyalty, ledger, engagement): Shown<'_>| CustomerRow {
-        id: id.0,
-        persona: persona.0,
-        age: demo.age,
-        income: demo.income,
-        budget: budget
-            .is_limited()
-            .then_some((budget.monthly.into(), budget.left.into())),
-        loyalty: loyalty.0,
-        visits: ledger.visits,
-        purchases: ledger.purchases,
-        spent: ledger.spent,
-        last_purchase: (engagement.last_purchase >= 0).then_some(engagement.last_purchase.into()),
-        joined: engagement.joined.into(),
-        churned: (!engagement.is_active()).then_some(engagement.churned.into()),
+    let world: &World = world;
+    let model = world.resource::<crate::sim::Model>();
+    let row = |(id, persona, budget, loyalty, ledger, engagement): Shown<'_>| {
+        let demo = model.demographics(*id, *persona);
+        CustomerRow {
+            id: id.0,
+            persona: persona.0,
+            age: demo.age,
+            income: demo.income,
+            budget: budget
+                .is_limited()
+                .then_some((budget.monthly.into(), budget.left.into())),
+            loyalty: loyalty.0,
+            visits: ledger.visits,
+            purchases: ledger.purchases,
+            spent: ledger.spent,
+            last_purchase: (engagement.last_purchase >= 0)
+                .then_some(engagement.last_purchase.into()),
+            joined: engagement.joined.into(),
+            churned: (!engagement.is_active()).then_some(engagement.churned.into()),
+        }
     };
     // Customers are spawned in id order into one table, so iteration is in id order; check
     // it, and sort (at a memory cost) only if that ever stops being true.

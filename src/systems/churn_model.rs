@@ -86,7 +86,6 @@ pub fn score_churn(
         Entity,
         &AgentId,
         &Persona,
-        &Demographics,
         &Budget,
         &mut Loyalty,
         &Ledger,
@@ -104,9 +103,10 @@ pub fn score_churn(
         .expect("customer components are table-stored")
         .for_each_init(
             || batch.local(),
-            |rows, (entities, ids, persona, demographics, budget, loyalty, ledger, engagement)| {
-                let columns = (persona, demographics, budget, loyalty, ledger, engagement);
-                rows.push_active(ids, columns, |i| (entities[i], persona[i].0), features, day);
+            |rows, (entities, ids, persona, budget, loyalty, ledger, engagement)| {
+                let columns = (persona, budget, loyalty, ledger, engagement);
+                let key = |i: usize| (entities[i], persona[i].0);
+                rows.push_active(ids, columns, key, features, &sim_model, day);
             },
         );
     scorer.batch.finish(width);
@@ -134,7 +134,7 @@ pub fn score_churn(
                 if !rng.chance(h) {
                     continue;
                 }
-                if let Ok((_, _, _, _, _, loyalty, _, mut engagement)) = customers.get_mut(entity) {
+                if let Ok((_, _, _, _, loyalty, _, mut engagement)) = customers.get_mut(entity) {
                     engagement.churned = crate::components::day(day);
                     out.push(ChurnRecord {
                         agent,
@@ -170,7 +170,7 @@ pub fn score_churn(
                     break;
                 }
                 let (_, (entity, persona)) = scorer.batch.keys[i];
-                let Ok((_, _, _, _, _, mut loyalty, _, mut engagement)) = customers.get_mut(entity)
+                let Ok((_, _, _, _, mut loyalty, _, mut engagement)) = customers.get_mut(entity)
                 else {
                     continue;
                 };
