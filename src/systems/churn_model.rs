@@ -72,10 +72,6 @@ pub fn daily_hazard(p: f32, horizon: u32) -> f32 {
 }
 
 /// Scores every active customer and applies the mode's effect.
-#[expect(
-    clippy::type_complexity,
-    reason = "a system's query lists what it touches"
-)]
 pub fn score_churn(
     clock: Res<Clock>,
     sim_model: Res<Model>,
