@@ -57,10 +57,10 @@ pub enum RunError {
     TooManyCustomers(u64),
 }
 
-/// Resident bytes per customer of the world: 59 of components, 64 of change ticks, 24 of
-/// entity lists and 24 of per-entity records, so 171 (ARCHITECTURE.md, "Memory"), plus a
+/// Resident bytes per customer of the world: 51 of components, 56 of change ticks, 24 of
+/// entity lists and 24 of per-entity records, so 155 (ARCHITECTURE.md, "Memory"), plus a
 /// margin for the allocator's rounding. Runs print the figure they measure after spawning.
-pub const BYTES_PER_CUSTOMER: u64 = 185;
+pub const BYTES_PER_CUSTOMER: u64 = 170;
 /// Extra bytes per customer when a churn model scores them (feature rows, ordering, scores).
 pub const SCORING_BYTES_PER_CUSTOMER: u64 = 190;
 /// Memory kept for what does not grow with customers: output pipelines (row groups queued
