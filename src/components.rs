@@ -136,15 +136,15 @@ pub type Day = i16;
 
 /// `day` (a day index of the run) as a [`Day`]; validation keeps every run's days in range.
 #[inline]
-pub fn day(day: u32) -> Day {
+pub fn to_day(day: u32) -> Day {
     day.min(Day::MAX as u32) as Day
 }
 
 impl Engagement {
     /// `churned` of a customer who has not left.
     pub const ACTIVE: Day = -1;
-    /// `last_offer` of a customer who never had an offer (far enough back that any cooldown
-    /// has passed, and still a `Day`).
+    /// `last_offer` of a customer who never had an offer (compared by value: no cooldown
+    /// applies to it).
     pub const NEVER_OFFERED: Day = Day::MIN;
     /// `last_purchase` of a customer who has not bought yet.
     pub const NEVER_BOUGHT: Day = -1;

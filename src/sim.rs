@@ -420,12 +420,17 @@ impl EntityRecords {
         let mut below = Vec::new();
         loop {
             let e = world.entity_allocator().alloc();
-            if e.index() == self.keeper.index() {
-                break;
+            match e.index_u32().cmp(&self.keeper.index_u32()) {
+                // Freed indices, or fresh ones the batch did not need (it reused freed ones).
+                std::cmp::Ordering::Less => below.push(e),
+                std::cmp::Ordering::Equal => break,
+                // Not reachable (the batch's fresh indices all lie below the keeper's, and
+                // fresh indices rise one by one); stops the loop all the same.
+                std::cmp::Ordering::Greater => {
+                    below.push(e);
+                    break;
+                }
             }
-            // The batch reused freed indices, so fresh ones remain below the keeper's.
-            debug_assert!(e.index_u32() < self.keeper.index_u32());
-            below.push(e);
         }
         below.push(self.probe);
         world.entity_allocator_mut().free_many(&below);
@@ -508,7 +513,7 @@ fn draw_customer(
         Loyalty(loyalty),
         DayPlan::none(),
         Ledger::default(),
-        Engagement::new(crate::components::day(day)),
+        Engagement::new(crate::components::to_day(day)),
     )
 }
 

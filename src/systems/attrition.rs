@@ -101,7 +101,7 @@ pub fn attrition_rows(
         }
         let (h, cause) = params.hazard(loyalty[i].0, unmet, trims, days_since);
         if u < h {
-            e.churned = crate::components::day(day);
+            e.churned = crate::components::to_day(day);
             out.push(ChurnRecord {
                 agent: ids[i].0,
                 persona: persona[i].0,

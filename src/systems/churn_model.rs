@@ -131,7 +131,7 @@ pub fn score_churn(
                     continue;
                 }
                 if let Ok((_, _, _, _, loyalty, _, mut engagement)) = customers.get_mut(entity) {
-                    engagement.churned = crate::components::day(day);
+                    engagement.churned = crate::components::to_day(day);
                     out.push(ChurnRecord {
                         agent,
                         persona,
@@ -175,7 +175,7 @@ pub fn score_churn(
                 {
                     continue;
                 }
-                engagement.last_offer = crate::components::day(day);
+                engagement.last_offer = crate::components::to_day(day);
                 loyalty.0 += loyalty_boost * (1.0 - loyalty.0);
                 retention.offers[usize::from(persona)] += 1;
                 retention.cost_paise[usize::from(persona)] += cost_paise;

@@ -130,7 +130,7 @@ pub fn visit(
             // The basket was trimmed to what is left, so 0 <= left - total <= left: exact.
             v.budget.left = (i64::from(v.budget.left) - total) as i32;
         }
-        v.engagement.last_purchase = crate::components::day(clock.day());
+        v.engagement.last_purchase = crate::components::to_day(clock.day());
         v.ledger.purchases += 1;
         v.ledger.spent += total;
         buf.txs.push(TxRecord {
