@@ -572,4 +572,54 @@ mod tests {
         assert_eq!(prorated(3000, d("2026-12-30"), 1), 194);
         assert_eq!(prorated(2800, d("2026-01-10"), 15), 452);
     }
+
+    /// Spawns `n` ids through [`EntityRecords`] as `spawn_population` does; returns them.
+    fn spawn_presized(world: &mut World, n: usize) -> (Vec<Entity>, bool) {
+        let records = EntityRecords::presize(world, n);
+        let presized = records.is_some();
+        let spawned: Vec<Entity> = world.spawn_batch((0..n as u32).map(AgentId)).collect();
+        if let Some(records) = records {
+            records.release(world);
+        }
+        (spawned, presized)
+    }
+
+    /// Every spawned handle is live, and no index is handed out twice, even by later spawns.
+    fn assert_consistent(world: &mut World, spawned: &[Entity]) {
+        assert!(spawned.iter().all(|&e| world.get_entity(e).is_ok()));
+        let later: Vec<Entity> = (0..500).map(|_| world.spawn(AgentId(0)).id()).collect();
+        assert!(later.iter().all(|&e| world.get_entity(e).is_ok()));
+        let mut q = world.query::<Entity>();
+        let mut indices: Vec<u32> = q.iter(world).map(|e| e.index_u32()).collect();
+        let n = indices.len();
+        indices.sort_unstable();
+        indices.dedup();
+        assert_eq!(indices.len(), n, "an index handed out twice");
+    }
+
+    #[test]
+    fn entity_records_are_sized_once_for_the_batch() {
+        let mut world = World::new();
+        let before = world.entity_count(); // the next fresh index: nothing was despawned
+        let (spawned, presized) = spawn_presized(&mut world, 70_000);
+        assert!(presized);
+        // The batch, the probe and the keeper: not the next power of two (131,072).
+        assert_eq!(world.entities().len(), before + 70_000 + 2);
+        assert_consistent(&mut world, &spawned);
+    }
+
+    #[test]
+    fn entity_records_are_left_alone_when_indices_come_from_the_free_list() {
+        let mut world = World::new();
+        // Enough despawns that the allocator's local list spills into its shared free list,
+        // from which the next index is then taken.
+        let old: Vec<Entity> = (0..300).map(|_| world.spawn(AgentId(0)).id()).collect();
+        for e in old {
+            world.despawn(e);
+        }
+        let (spawned, presized) = spawn_presized(&mut world, 1_000);
+        assert!(!presized, "the probe came from the free list");
+        assert_eq!(spawned.len(), 1_000);
+        assert_consistent(&mut world, &spawned);
+    }
 }
