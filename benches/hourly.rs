@@ -18,7 +18,7 @@ use bazaar::components::{AgentId, Budget, DayPlan, Engagement, Ledger, Loyalty, 
 use bazaar::output::OutputDir;
 use bazaar::output::parquet::ParquetSink;
 use bazaar::output::sinks::{CsvSink, HourContext, Sink};
-use bazaar::records::{HourRecords, LineRecord, ShopBuffers, TxRecord};
+use bazaar::records::{HourRecords, LineRecord, TxRecord};
 use bazaar::rng::Stream;
 use bazaar::scenario::Scenario;
 use bazaar::sim::{Model, Simulation, known_systems, spawn_customer};
@@ -143,16 +143,17 @@ fn encoding_hour() -> (HourRecords, Vec<String>, Vec<String>) {
         .to_vec();
     let categories: Vec<String> = (0..30).map(|i| format!("category_{i}")).collect();
     let mut records = HourRecords::default();
+    let segment = &mut records.add_segments(1)[0];
     for agent in 0..10_000u32 {
-        let line_start = records.lines.len() as u32;
+        let line_start = segment.lines.len() as u32;
         for k in 0..4u16 {
-            records.lines.push(LineRecord {
+            segment.lines.push(LineRecord {
                 category: (agent as u16 + k) % 30,
                 quantity: 1 + u32::from(k),
                 unit_price: 12_345 + i64::from(agent),
             });
         }
-        records.txs.push(TxRecord {
+        segment.txs.push(TxRecord {
             agent,
             persona: (agent % 3) as u8,
             minute: (agent % 60) as u8,
@@ -174,7 +175,7 @@ fn output_encoding(c: &mut Criterion) {
     let today = Today::neutral(date, categories.len());
     let mut group = c.benchmark_group("output_encoding");
     group.sample_size(10);
-    group.throughput(Throughput::Elements(50 * records.txs.len() as u64 * 5));
+    group.throughput(Throughput::Elements(50 * records.len() as u64 * 5));
     for format in ["csv", "parquet"] {
         group.bench_function(format!("{format}_500k_transactions_2m_lines"), |b| {
             b.iter(|| {
@@ -248,16 +249,15 @@ impl Soa {
 }
 
 /// The hourly schedule's work on [`Soa`] with the same kernels and the same parallel pattern
-/// (rayon over fixed chunks): clock and calendar, planning at midnight, shopping, the merge
-/// and tally of the hour's records, and at the day's end budget refills, loyalty decay and
-/// attrition.
+/// (rayon over fixed chunks): clock and calendar, planning at midnight, shopping into one
+/// record segment per chunk, the tally of the hour's records, and at the day's end budget
+/// refills, loyalty decay and attrition.
 struct PlainLoop {
     soa: Soa,
     model: Model,
     clock: Clock,
     today: Today,
     visits_by_hour: [u32; 24],
-    buffers: ShopBuffers,
     churn: Parallel<Vec<ChurnRecord>>,
     records: HourRecords,
     totals: Vec<Totals>,
@@ -302,10 +302,11 @@ impl PlainLoop {
                 );
             self.visits_by_hour = counts;
         }
+        self.records.clear();
         if self.visits_by_hour[hour as usize] > 0 {
             let s = &mut self.soa;
-            let (model, today, clock, buffers) =
-                (&self.model, &self.today, &self.clock, &self.buffers);
+            let (model, today, clock) = (&self.model, &self.today, &self.clock);
+            let segments = self.records.add_segments(s.ids.len().div_ceil(SOA_CHUNK));
             let rows = ShopRows {
                 ids: &s.ids,
                 personas: &s.persona,
@@ -315,13 +316,12 @@ impl PlainLoop {
                 ledger: &mut s.ledger,
                 engagement: &mut s.engagement,
             };
-            rows.par_chunks(SOA_CHUNK).for_each(|rows| {
-                let mut buf = buffers.0.borrow_local_mut();
-                shop_rows(hour as u8, rows, model, today, clock, &mut buf);
-            });
+            rows.par_chunks(SOA_CHUNK)
+                .zip(segments.par_iter_mut())
+                .for_each(|(rows, buf)| shop_rows(hour as u8, rows, model, today, clock, buf));
         }
-        self.records.merge_from(&mut self.buffers);
-        for t in &self.records.txs {
+        self.records.finish();
+        for (t, _) in self.records.iter() {
             self.totals[usize::from(t.persona)].add_tx(t);
         }
         if hour == 23 {
@@ -380,7 +380,6 @@ fn soa_step(c: &mut Criterion) {
                 clock: Clock::new(s.start, s.days),
                 today: Today::neutral(s.start, s.catalog.len()),
                 visits_by_hour: [0; 24],
-                buffers: ShopBuffers::default(),
                 churn: Parallel::default(),
                 records: HourRecords::default(),
                 churned: Vec::new(),

@@ -1,8 +1,7 @@
-//! What one hour of shopping produces: transaction and line records, first in per-thread
-//! buffers, then merged in a deterministic order for the sinks.
+//! What one hour of shopping produces: transaction and line records, written by the
+//! shopping system chunk by chunk into segments that the sinks read in customer order.
 
 use bevy_ecs::prelude::Resource;
-use bevy_utils::Parallel;
 
 /// One basket paid for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,65 +72,159 @@ impl VisitCounts {
     }
 }
 
-/// One thread's output for the hour.
+/// The records of one run of customers (a chunk of the table's rows) for the hour, in row
+/// order.
 #[derive(Debug, Default)]
 pub struct ShopBuffer {
     /// Transactions.
     pub txs: Vec<TxRecord>,
-    /// Their lines.
+    /// Their lines; each transaction's lines are `lines[line_start..line_start + lines]`.
     pub lines: Vec<LineRecord>,
     /// Visit counts.
     pub counts: VisitCounts,
 }
 
-/// Per-thread buffers the shopping system writes into.
-#[derive(Resource, Default)]
-pub struct ShopBuffers(pub Parallel<ShopBuffer>);
+impl ShopBuffer {
+    fn clear(&mut self) {
+        self.txs.clear();
+        self.lines.clear();
+        self.counts.clear();
+    }
 
-/// The hour's records, merged and sorted by customer id.
+    /// The lines of one of this buffer's transactions.
+    #[inline]
+    pub fn lines_of(&self, t: &TxRecord) -> &[LineRecord] {
+        let s = t.line_start as usize;
+        &self.lines[s..s + usize::from(t.lines)]
+    }
+}
+
+/// The hour's records in customer order: one [`ShopBuffer`] per chunk of rows the shopping
+/// system served, read in order. The shopping system writes each chunk's records straight
+/// into its segment, so nothing is merged, copied or sorted, and the hour's records exist
+/// once; segments keep their capacity from hour to hour.
 #[derive(Resource, Debug, Default)]
 pub struct HourRecords {
-    /// Transactions, sorted by agent id.
-    pub txs: Vec<TxRecord>,
-    /// Lines; each transaction's lines are `lines[line_start..line_start + lines]`.
-    pub lines: Vec<LineRecord>,
-    /// Visit counts.
+    segments: Vec<ShopBuffer>,
+    used: usize,
+    /// The hour's visit counts, summed over the segments by [`HourRecords::finish`].
     pub counts: VisitCounts,
 }
 
 impl HourRecords {
-    /// Moves every thread's buffer into `self`, sorted by agent id. Capacity is kept on both
-    /// sides, so after the first hours no allocation happens.
-    pub fn merge_from(&mut self, buffers: &mut ShopBuffers) {
-        self.txs.clear();
-        self.lines.clear();
+    /// Empties the records for a new hour.
+    pub fn clear(&mut self) {
+        for s in &mut self.segments[..self.used] {
+            s.clear();
+        }
+        self.used = 0;
         self.counts.clear();
-        for buf in buffers.0.iter_mut() {
-            let base = self.lines.len() as u32;
-            self.txs.extend(buf.txs.iter().map(|t| TxRecord {
-                line_start: t.line_start + base,
-                ..*t
-            }));
-            self.lines.extend_from_slice(&buf.lines);
-            for (p, v) in buf.counts.visits.iter().enumerate() {
+    }
+
+    /// Appends `n` empty segments, for the next `n` chunks of rows in customer order.
+    pub fn add_segments(&mut self, n: usize) -> &mut [ShopBuffer] {
+        let (start, end) = (self.used, self.used + n);
+        if self.segments.len() < end {
+            self.segments.resize_with(end, ShopBuffer::default);
+        }
+        self.used = end;
+        &mut self.segments[start..end]
+    }
+
+    /// Sums the segments' visit counts into [`HourRecords::counts`]; called once the hour's
+    /// shopping is done.
+    pub fn finish(&mut self) {
+        self.counts.clear();
+        for s in &self.segments[..self.used] {
+            for (p, (&v, &e)) in s.counts.visits.iter().zip(&s.counts.empty).enumerate() {
                 if self.counts.visits.len() <= p {
                     self.counts.visits.resize(p + 1, 0);
                     self.counts.empty.resize(p + 1, 0);
                 }
                 self.counts.visits[p] += v;
-                self.counts.empty[p] += buf.counts.empty[p];
+                self.counts.empty[p] += e;
             }
-            buf.txs.clear();
-            buf.lines.clear();
-            buf.counts.clear();
         }
-        self.txs.sort_unstable_by_key(|t| t.agent);
     }
 
-    /// The lines of a transaction.
-    #[inline]
-    pub fn lines_of(&self, t: &TxRecord) -> &[LineRecord] {
-        let s = t.line_start as usize;
-        &self.lines[s..s + usize::from(t.lines)]
+    /// The segments written this hour, in customer order.
+    pub fn segments(&self) -> &[ShopBuffer] {
+        &self.segments[..self.used]
+    }
+
+    /// Transactions this hour.
+    pub fn len(&self) -> usize {
+        self.segments().iter().map(|s| s.txs.len()).sum()
+    }
+
+    /// Whether nobody bought anything this hour.
+    pub fn is_empty(&self) -> bool {
+        self.segments().iter().all(|s| s.txs.is_empty())
+    }
+
+    /// Every transaction with its lines, in customer order.
+    pub fn iter(&self) -> impl Iterator<Item = (&TxRecord, &[LineRecord])> {
+        self.segments()
+            .iter()
+            .flat_map(|s| s.txs.iter().map(move |t| (t, s.lines_of(t))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tx(agent: u32, line_start: u32, lines: u16) -> TxRecord {
+        TxRecord {
+            agent,
+            persona: (agent % 2) as u8,
+            minute: 0,
+            trimmed: false,
+            lines,
+            line_start,
+            units: u32::from(lines),
+            total: 100,
+        }
+    }
+
+    fn line(category: u16) -> LineRecord {
+        LineRecord {
+            category,
+            quantity: 1,
+            unit_price: 100,
+        }
+    }
+
+    #[test]
+    fn segments_read_in_order_and_clear_for_the_next_hour() {
+        let mut h = HourRecords::default();
+        assert!(h.is_empty());
+        let segs = h.add_segments(2);
+        segs[0].txs.push(tx(1, 0, 2));
+        segs[0].lines.extend([line(10), line(11)]);
+        segs[0].counts.visit(1, true);
+        segs[1].txs.push(tx(5, 0, 1));
+        segs[1].lines.push(line(50));
+        segs[1].counts.visit(1, true);
+        segs[1].counts.visit(0, false);
+        h.add_segments(1)[0].counts.visit(0, false); // a run with visits but no purchase
+        h.finish();
+        let read: Vec<(u32, Vec<u16>)> = h
+            .iter()
+            .map(|(t, ls)| (t.agent, ls.iter().map(|l| l.category).collect()))
+            .collect();
+        assert_eq!(read, vec![(1, vec![10, 11]), (5, vec![50])]);
+        assert_eq!((h.len(), h.segments().len()), (2, 3));
+        assert_eq!(
+            (h.counts.visits.clone(), h.counts.empty.clone()),
+            (vec![2, 2], vec![2, 0])
+        );
+        h.clear();
+        assert!(h.is_empty() && h.segments().is_empty());
+        assert_eq!(h.counts.visits, vec![0, 0]);
+        // Segments come back empty, with their capacity.
+        let again = h.add_segments(2);
+        assert!(again.iter().all(|s| s.txs.is_empty() && s.lines.is_empty()));
+        assert!(again[0].lines.capacity() >= 2);
     }
 }

@@ -15,7 +15,7 @@ use crate::output::parquet::ParquetSink;
 use crate::output::sinks::{CsvSink, SinkPlugin, Sinks, for_each_customer};
 use crate::output::summary::Summary;
 use crate::output::{OutputDir, OutputError};
-use crate::records::{HourRecords, ShopBuffers};
+use crate::records::HourRecords;
 use crate::report::ReportError;
 use crate::scenario::ChurnMode;
 use crate::scenario::{Format, Scenario};
@@ -404,7 +404,6 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     // The hour's buffers are sized for the busiest hour, and the event tables are complete:
     // both are freed before the customer table is gathered, the run's last large allocation.
     sim.world.insert_resource(HourRecords::default());
-    sim.world.insert_resource(ShopBuffers::default());
     for s in &mut sinks {
         s.events_done().map_err(|source| OutputError::Io {
             path: dir.target().to_path_buf(),

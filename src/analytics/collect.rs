@@ -1,4 +1,4 @@
-//! Collecting the [`Aggregates`] while the run streams: hour by hour from the merged records,
+//! Collecting the [`Aggregates`] while the run streams: hour by hour from the hour's records,
 //! day by day from the closed day, plus one parallel pass over customers at the end of each
 //! day for the loyalty distribution. Nothing here holds per-transaction data.
 
@@ -83,7 +83,7 @@ pub fn collect_hour(
     let a = &mut *a;
     let weekday = today.date.weekday().num_days_from_monday() as usize;
     let hour = clock.hour() as usize;
-    for t in &records.txs {
+    for (t, lines) in records.iter() {
         let p = usize::from(t.persona);
         let cell = Cell {
             revenue_paise: t.total,
@@ -96,7 +96,7 @@ pub fn collect_hour(
         if t.trimmed {
             a.aggregates.budget[p].trimmed += 1;
         }
-        for l in records.lines_of(t) {
+        for l in lines {
             let c = usize::from(l.category);
             a.aggregates.category_persona[p][c].add(&Cell {
                 revenue_paise: l.total(),

@@ -1,6 +1,6 @@
 //! Sinks: where each hour's records and each closed day go. A [`Sink`] is a small trait with a
 //! do-nothing `()` impl; the CSV sink writes transactions, line items and daily metrics.
-//! The observe phase calls every sink in a fixed order, after the records are merged and sorted.
+//! The observe phase calls every sink in a fixed order; the hour's records are in customer order.
 
 use std::io;
 
@@ -106,7 +106,7 @@ pub fn write_hour(
     records: Res<HourRecords>,
     mut sinks: ResMut<Sinks>,
 ) {
-    if !records.txs.is_empty() && sinks.error.is_none() {
+    if !records.is_empty() && sinks.error.is_none() {
         each_sink(&mut sinks, &clock, &today, |s, ctx| s.hour(ctx, &records));
     }
 }
@@ -200,6 +200,9 @@ pub struct CsvSink {
     /// The customer table's dates.
     dates: DayNames,
     prefix: Vec<u8>,
+    /// The hour's encoding chunks: a segment of the hour's records and a run of its
+    /// transactions.
+    pieces: Vec<(usize, std::ops::Range<usize>)>,
     scratch: Vec<EncodedChunk>,
     personas: Vec<Vec<u8>>,
     categories: Vec<Vec<u8>>,
@@ -226,6 +229,7 @@ impl CsvSink {
             daily: Table::create(dir, "daily_metrics.csv", &DAILY_COLUMNS)?,
             churn: Table::create(dir, "churn_events.csv", &CHURN_COLUMNS)?,
             prefix: Vec::new(),
+            pieces: Vec::new(),
             scratch: Vec::new(),
             personas: personas.iter().map(|p| escape(p)).collect(),
             categories: categories.iter().map(|c| escape(c)).collect(),
@@ -242,7 +246,6 @@ const ENCODE_CHUNK_MIN: usize = 256;
 
 /// Everything a chunk encoder reads, shared by the parallel tasks.
 struct Encoding<'a> {
-    records: &'a HourRecords,
     personas: &'a [Vec<u8>],
     categories: &'a [Vec<u8>],
     prefix: &'a [u8],
@@ -254,7 +257,12 @@ struct Encoding<'a> {
 }
 
 /// Encodes transactions (and their lines) into two reusable row buffers.
-fn encode_chunk(e: &Encoding<'_>, txs: &[crate::records::TxRecord], out: &mut EncodedChunk) {
+fn encode_chunk(
+    e: &Encoding<'_>,
+    segment: &crate::records::ShopBuffer,
+    txs: &[crate::records::TxRecord],
+    out: &mut EncodedChunk,
+) {
     out.txs.clear();
     out.lines.clear();
     out.tx_rows = 0;
@@ -277,7 +285,7 @@ fn encode_chunk(e: &Encoding<'_>, txs: &[crate::records::TxRecord], out: &mut En
         });
         out.tx_rows += 1;
         if e.line_items {
-            for (k, l) in e.records.lines_of(t).iter().enumerate() {
+            for (k, l) in segment.lines_of(t).iter().enumerate() {
                 Table::encode_row(&mut out.lines, |r| {
                     r.int(id)
                         .int(k + 1)
@@ -314,7 +322,6 @@ impl Sink for CsvSink {
         )?;
         let events = escape(&ctx.today.events);
         let encoding = Encoding {
-            records,
             personas: &self.personas,
             categories: &self.categories,
             prefix: &self.prefix,
@@ -328,23 +335,32 @@ impl Sink for CsvSink {
         // whatever the thread count.
         let threads = rayon::current_num_threads();
         let size = records
-            .txs
             .len()
             .div_ceil(2 * threads)
             .clamp(ENCODE_CHUNK_MIN, ENCODE_CHUNK);
-        let chunks = records.txs.len().div_ceil(size);
+        self.pieces.clear();
+        for (k, segment) in records.segments().iter().enumerate() {
+            let n = segment.txs.len();
+            self.pieces
+                .extend((0..n).step_by(size).map(|at| (k, at..(at + size).min(n))));
+        }
+        let chunks = self.pieces.len();
         if self.scratch.len() < chunks {
             self.scratch.resize_with(chunks, EncodedChunk::default);
         }
+        let segments = records.segments();
+        let encode = |(k, run): &(usize, std::ops::Range<usize>), out: &mut EncodedChunk| {
+            let segment = &segments[*k];
+            encode_chunk(&encoding, segment, &segment.txs[run.clone()], out);
+        };
         if chunks == 1 {
             // One chunk: handing it to another thread would only add the hand-off.
-            encode_chunk(&encoding, &records.txs, &mut self.scratch[0]);
+            encode(&self.pieces[0], &mut self.scratch[0]);
         } else {
-            records
-                .txs
-                .par_chunks(size)
+            self.pieces
+                .par_iter()
                 .zip(self.scratch[..chunks].par_iter_mut())
-                .for_each(|(txs, out)| encode_chunk(&encoding, txs, out));
+                .for_each(|(piece, out)| encode(piece, out));
         }
         for chunk in &mut self.scratch[..chunks] {
             self.transactions

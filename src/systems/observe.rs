@@ -1,4 +1,4 @@
-//! Observation: merges the hour's per-thread buffers in customer order and keeps the running
+//! Observation: sums the hour's visit counts over its record segments and keeps the running
 //! tallies (per day and persona, festival vs ordinary, weekend vs weekday) that the daily
 //! metrics, the summary and the console report are made from.
 //!
@@ -9,7 +9,7 @@ use bevy_ecs::prelude::*;
 use serde::Serialize;
 
 use crate::calendar::{Clock, Today};
-use crate::records::{HourRecords, ShopBuffers, TxRecord};
+use crate::records::{HourRecords, TxRecord};
 use crate::sim::{Model, Plugin, SimBuilder, SimSet};
 use crate::systems::acquisition::Population;
 use crate::systems::attrition::{ChurnBuffers, ChurnRecord};
@@ -146,15 +146,15 @@ pub struct RetentionToday {
     pub cost_paise: Vec<i64>,
 }
 
-/// Merges the per-thread buffers into [`HourRecords`], in customer order.
-pub fn collect_records(mut buffers: ResMut<ShopBuffers>, mut hour: ResMut<HourRecords>) {
-    hour.merge_from(&mut buffers);
+/// Sums the hour's visit counts over the segments the shopping system wrote.
+pub fn collect_records(mut hour: ResMut<HourRecords>) {
+    hour.finish();
 }
 
 /// Adds the hour's records to today's tallies.
 pub fn tally_hour(hour: Res<HourRecords>, mut tally: ResMut<Tally>) {
     let tally = &mut *tally;
-    for t in &hour.txs {
+    for (t, _) in hour.iter() {
         tally.today[usize::from(t.persona)].add_tx(t);
     }
     for (p, (v, e)) in hour

@@ -2,15 +2,16 @@
 //! their budget, and pay.
 //!
 //! Runs in parallel over contiguous component slices, skipping change detection; only
-//! customers whose [`DayPlan`] names this hour do any work. Records go to per-thread
-//! [`ShopBuffers`]; the observe phase merges them in customer order.
+//! customers whose [`DayPlan`] names this hour do any work. Each chunk of rows writes its
+//! records into its own segment of [`HourRecords`], so they are in customer order as
+//! written, whichever thread served them.
 
 use bevy_ecs::prelude::*;
 
 use crate::calendar::{Clock, Today};
 use crate::components::*;
 use crate::persona::{Persona as PersonaParams, sample_quantity, to_paise};
-use crate::records::{LineRecord, ShopBuffer, ShopBuffers, TxRecord};
+use crate::records::{HourRecords, LineRecord, ShopBuffer, TxRecord};
 use crate::rng::{Purpose, Stream, Streams};
 use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
 use crate::systems::loyalty::{VisitOutcome, after_visit};
@@ -308,7 +309,7 @@ pub fn shop(
     today: Res<Today>,
     model: Res<Model>,
     by_hour: Res<VisitsByHour>,
-    buffers: Res<ShopBuffers>,
+    mut records: ResMut<HourRecords>,
     mut customers: Query<Shopper>,
 ) {
     use rayon::prelude::*;
@@ -328,17 +329,24 @@ pub fn shop(
             ledger: ledger.bypass_change_detection(),
             engagement: engagement.bypass_change_detection(),
         };
-        let serve = |rows: ShopRows<'_>| {
-            let buf = &mut buffers.0.borrow_local_mut();
-            shop_rows(hour, rows, model, today, clock, buf);
-        };
         if quiet {
-            // Which thread serves a visit never matters: records are merged in customer order.
-            serve(rows);
+            let buf = &mut records.add_segments(1)[0];
+            shop_rows(hour, rows, model, today, clock, buf);
         } else {
-            Threads::pool().install(|| rows.par_chunks(super::CHUNK).for_each(serve));
+            // One segment per chunk: which thread serves a chunk never matters.
+            let segments = records.add_segments(rows.ids.len().div_ceil(super::CHUNK));
+            Threads::pool().install(|| {
+                rows.par_chunks(super::CHUNK)
+                    .zip(segments.par_iter_mut())
+                    .for_each(|(rows, buf)| shop_rows(hour, rows, model, today, clock, buf));
+            });
         }
     }
+}
+
+/// Empties the hour's records before anyone shops (every hour, visitors or not).
+pub fn clear_records(mut records: ResMut<HourRecords>) {
+    records.clear();
 }
 
 /// Run condition: someone plans to visit this hour.
@@ -351,9 +359,12 @@ pub struct ShoppingPlugin;
 
 impl Plugin for ShoppingPlugin {
     fn build(&self, sim: &mut SimBuilder) {
-        sim.world.init_resource::<ShopBuffers>();
-        sim.schedule
-            .add_systems(shop.run_if(anyone_visiting).in_set(SimSet::Shop));
+        sim.world.init_resource::<HourRecords>();
+        sim.schedule.add_systems(
+            (clear_records, shop.run_if(anyone_visiting))
+                .chain()
+                .in_set(SimSet::Shop),
+        );
     }
 }
 
