@@ -30,11 +30,12 @@ impl HugePages {
     /// By default glibc maps each such block afresh and unmaps it when freed, or trims the
     /// heap under it, so every row group faults in (and the kernel zeroes) new pages. Blocks
     /// under 32 MiB are kept in the heap instead, and up to 256 MiB of free heap is kept for
-    /// reuse. Threads share two arenas instead of up to eight per core: each arena keeps its
+    /// reuse. Threads share one arena instead of up to eight per core: each arena keeps its
     /// own freed blocks for reuse, so a dozen simulation, output and writer threads with an
-    /// arena each kept a dozen idle reserves (measured: 10M-customer peak 2,752 -> 2,595 MiB,
-    /// 1M 597 -> 477 MiB, no slower). Call once at the start of `main`; elsewhere than glibc
-    /// it does nothing.
+    /// arena each kept a dozen idle reserves (measured: 10M-customer peak 2,752 -> 2,595 MiB
+    /// and 1M 597 -> 477 MiB going to two arenas; 1,908-1,956 -> 1,888-1,895 MiB and 1M
+    /// 379 -> 336-344 MiB going from two to one; no slower either time: the hot loop does not
+    /// allocate). Call once at the start of `main`; elsewhere than glibc it does nothing.
     pub fn tune_system_allocator() {
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         // SAFETY: `mallopt` only changes allocator parameters, under the allocator's own lock.
@@ -42,7 +43,7 @@ impl HugePages {
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
             libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
-            libc::mallopt(libc::M_ARENA_MAX, 2);
+            libc::mallopt(libc::M_ARENA_MAX, 1);
         }
     }
 }
