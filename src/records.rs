@@ -103,6 +103,11 @@ impl ShopBuffer {
 /// system served, read in order. The shopping system writes each chunk's records straight
 /// into its segment, so nothing is merged, copied or sorted, and the hour's records exist
 /// once; segments keep their capacity from hour to hour.
+///
+/// "Customer order" is the order of the customer table's rows, which is id order: customers
+/// are spawned and acquired in id order and never removed. Were customers ever split over
+/// several tables (a behaviour adding a component to some of them), the order would be
+/// table by table: still the same on every run and at any thread count.
 #[derive(Resource, Debug, Default)]
 pub struct HourRecords {
     segments: Vec<ShopBuffer>,

@@ -38,7 +38,7 @@ pub struct HourContext<'a> {
 
 /// A destination for simulation records.
 pub trait Sink: Send + Sync + 'static {
-    /// Receives one hour's records, sorted by customer id.
+    /// Receives one hour's records, in customer order ([`HourRecords`]).
     fn hour(&mut self, _ctx: &HourContext<'_>, _records: &HourRecords) -> io::Result<()> {
         Ok(())
     }
