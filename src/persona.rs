@@ -216,14 +216,50 @@ impl ChurnParams {
         trims: f32,
         days_since: Option<u32>,
     ) -> (f32, ChurnCause) {
+        self.hazard_of(&self.terms(loyalty, unmet, trims, days_since))
+    }
+
+    /// Whether the customer leaves on a draw `u` on `[0, 1)`: the hazard and its cause if so.
+    /// Equal to comparing `u` with [`ChurnParams::hazard`]; the pressures are weighed once,
+    /// and most draws are decided by [`ChurnParams::certainly_stays`]'s bound, without the
+    /// exponential.
+    #[inline]
+    pub fn leaves(
+        &self,
+        u: f32,
+        loyalty: f32,
+        unmet: f32,
+        trims: f32,
+        days_since: Option<u32>,
+    ) -> Option<(f32, ChurnCause)> {
         let terms = self.terms(loyalty, unmet, trims, days_since);
-        let sum: f32 = terms.iter().map(|t| t.0).sum();
+        if self.stays_below(u, Self::sum(&terms)) {
+            return None;
+        }
+        let (h, cause) = self.hazard_of(&terms);
+        (u < h).then_some((h, cause))
+    }
+
+    /// The hazard and its main cause from the exponent's terms.
+    #[inline]
+    fn hazard_of(&self, terms: &[(f32, ChurnCause); 4]) -> (f32, ChurnCause) {
         let cause = terms
             .iter()
             .filter(|t| t.0 > 0.0)
             .max_by(|a, b| a.0.total_cmp(&b.0))
             .map_or(ChurnCause::Base, |t| t.1);
-        ((self.base * sum.exp()).min(1.0), cause)
+        ((self.base * Self::sum(terms).exp()).min(1.0), cause)
+    }
+
+    #[inline]
+    fn sum(terms: &[(f32, ChurnCause); 4]) -> f32 {
+        terms.iter().map(|t| t.0).sum()
+    }
+
+    /// The bound of [`ChurnParams::certainly_stays`] for an exponent `sum`.
+    #[inline]
+    fn stays_below(&self, u: f32, sum: f32) -> bool {
+        sum <= 1.0 && u >= self.base * (1.0 + sum + sum * sum) * 1.0001
     }
 
     /// Whether a draw `u` on `[0, 1)` certainly does not fall under the hazard, decided
@@ -240,12 +276,7 @@ impl ChurnParams {
         trims: f32,
         days_since: Option<u32>,
     ) -> bool {
-        let sum: f32 = self
-            .terms(loyalty, unmet, trims, days_since)
-            .iter()
-            .map(|t| t.0)
-            .sum();
-        sum <= 1.0 && u >= self.base * (1.0 + sum + sum * sum) * 1.0001
+        self.stays_below(u, Self::sum(&self.terms(loyalty, unmet, trims, days_since)))
     }
 
     /// The terms of the hazard's exponent (the weighted pressures), each with its cause.
@@ -413,6 +444,7 @@ mod tests {
                 shortcuts += 1;
                 assert!(u >= h, "u {u} under hazard {h}");
             }
+            assert_eq!(c.leaves(u, loyalty, unmet, trims, days).is_some(), u < h);
         }
         assert!(
             shortcuts > 20_000,

@@ -35,13 +35,6 @@ fn mix(mut z: u64) -> u64 {
 /// The golden-ratio increment of SplitMix64.
 const PHI: u64 = 0x9e37_79b9_7f4a_7c15;
 
-/// Hashes a stream key into one 64-bit seed: equal to
-/// `Streams::new(seed, tick, purpose).key(agent)`.
-#[inline]
-pub fn key(seed: u64, agent: u64, tick: u64, purpose: u64) -> u64 {
-    Streams::new(seed, tick, purpose).key(agent)
-}
-
 /// The streams of one (seed, tick, purpose): one per customer. The part of the key they
 /// share is hashed once, so a customer's key costs two mixes instead of four; a daily pass
 /// over every customer opens one such stream per customer.
@@ -100,9 +93,9 @@ impl Stream {
     /// Opens the stream for a key.
     #[inline]
     pub fn new(seed: u64, agent: u64, tick: u64, purpose: u64) -> Self {
-        Self(Xoshiro256PlusPlus::seed_from_u64(key(
-            seed, agent, tick, purpose,
-        )))
+        Self(Xoshiro256PlusPlus::seed_from_u64(
+            Streams::new(seed, tick, purpose).key(agent),
+        ))
     }
 
     /// Opens the stream for a customer, an hour and a purpose; see [`Streams::stream`], which
@@ -171,7 +164,7 @@ mod tests {
             for agent in 0..50 {
                 for tick in 0..50 {
                     for purpose in 1..4 {
-                        assert!(seen.insert(key(seed, agent, tick, purpose)));
+                        assert!(seen.insert(Streams::new(seed, tick, purpose).key(agent)));
                     }
                 }
             }

@@ -208,35 +208,41 @@ fn a_missing_scenario_file_is_a_clear_error() {
     );
 }
 
+/// `ok` validates; `bad`, just past a limit, is refused at the first `at` and says `says`.
+fn refused_past_a_limit(ok: &str, bad: &str, at: &str, says: &[&str]) {
+    accept(ok);
+    let err = reject(bad);
+    points_at(&err, bad, at);
+    for s in says {
+        assert!(err.contains(s), "{err}");
+    }
+}
+
 #[test]
 fn budget_too_large_for_its_paise() {
-    let s = MINIMAL.replace(
+    let ok = MINIMAL.replace(
         "            hours: Slots",
         "            budget: (income_share: 0.5, payday: 1, exhausted_visit_factor: 0.5),\n            hours: Slots",
     );
     // Rs 1,20,000 x 0.5 is a fine budget; Rs 6 crore x 0.5 is not.
-    accept(&s);
-    let s = s.replace("income: (60000, 120000)", "income: (60000, 60000000)");
-    let err = reject(&s);
-    points_at(&err, &s, "0.5, payday");
-    assert!(
-        err.contains("a budget of up to Rs 30000000 a month (income 60000000 x 0.5)"),
-        "{err}"
-    );
-    assert!(
-        err.contains("hint: budgets are held in 32-bit paise"),
-        "{err}"
+    let bad = ok.replace("income: (60000, 120000)", "income: (60000, 60000000)");
+    refused_past_a_limit(
+        &ok,
+        &bad,
+        "0.5, payday",
+        &[
+            "a budget of up to Rs 30000000 a month (income 60000000 x 0.5)",
+            "hint: budgets are held in 32-bit paise",
+        ],
     );
 }
 
 #[test]
 fn run_longer_than_a_day_index_holds() {
-    accept(&MINIMAL.replace("days: 3", "days: 32767"));
-    let s = MINIMAL.replace("days: 3", "days: 32768");
-    let err = reject(&s);
-    points_at(&err, &s, "32768");
-    assert!(
-        err.contains("days must be between 1 and 32767, got 32768"),
-        "{err}"
+    refused_past_a_limit(
+        &MINIMAL.replace("days: 3", "days: 32767"),
+        &MINIMAL.replace("days: 3", "days: 32768"),
+        "32768",
+        &["days must be between 1 and 32767, got 32768"],
     );
 }

@@ -754,47 +754,38 @@ impl Sink for ParquetSink {
         let (festival, weekend) = (ctx.today.festival, ctx.today.weekend);
         // Rows are gathered up to the row-group size, then the group goes to its writer;
         // a group may end mid-hour, so the boundaries depend on row counts alone.
-        for seg in records.segments() {
-            let mut txs = seg.txs.as_slice();
-            while !txs.is_empty() {
-                let room = ROW_GROUP_ROWS - self.tx.id.len();
-                let (now, rest) = txs.split_at(room.min(txs.len()));
-                let t = &mut self.tx;
-                for r in now {
-                    t.id.push(transaction_id(day, r.agent));
-                    t.timestamp
-                        .push((hour_start + i64::from(r.minute) * 60) * 1000);
-                    t.customer.push(r.agent);
-                    t.persona.push(r.persona);
-                    t.total.push(r.total);
-                    t.lines.push(r.lines);
-                    t.units.push(r.units);
-                    t.festival.push(festival);
-                    t.weekend.push(weekend);
-                    t.events.push(events);
-                    t.trimmed.push(r.trimmed);
+        for (r, lines) in records.iter() {
+            let id = transaction_id(day, r.agent);
+            let t = &mut self.tx;
+            t.id.push(id);
+            t.timestamp
+                .push((hour_start + i64::from(r.minute) * 60) * 1000);
+            t.customer.push(r.agent);
+            t.persona.push(r.persona);
+            t.total.push(r.total);
+            t.lines.push(r.lines);
+            t.units.push(r.units);
+            t.festival.push(festival);
+            t.weekend.push(weekend);
+            t.events.push(events);
+            t.trimmed.push(r.trimmed);
+            if t.id.len() == ROW_GROUP_ROWS {
+                self.flush_transactions()?;
+            }
+            if self.lines.is_none() {
+                continue;
+            }
+            for (k, l) in lines.iter().enumerate() {
+                let c = &mut self.line;
+                c.id.push(id);
+                c.line.push(k as u16 + 1);
+                c.category.push(l.category);
+                c.quantity.push(l.quantity);
+                c.unit_price.push(l.unit_price);
+                c.total.push(l.total());
+                if c.id.len() == ROW_GROUP_ROWS {
+                    self.flush_lines()?;
                 }
-                if self.lines.is_some() {
-                    for r in now {
-                        let id = transaction_id(day, r.agent);
-                        for (k, l) in seg.lines_of(r).iter().enumerate() {
-                            let c = &mut self.line;
-                            c.id.push(id);
-                            c.line.push(k as u16 + 1);
-                            c.category.push(l.category);
-                            c.quantity.push(l.quantity);
-                            c.unit_price.push(l.unit_price);
-                            c.total.push(l.total());
-                            if c.id.len() == ROW_GROUP_ROWS {
-                                self.flush_lines()?;
-                            }
-                        }
-                    }
-                }
-                if self.tx.id.len() == ROW_GROUP_ROWS {
-                    self.flush_transactions()?;
-                }
-                txs = rest;
             }
         }
         Ok(())

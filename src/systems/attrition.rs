@@ -96,11 +96,7 @@ pub fn attrition_rows(
         e.unmet *= 1.0 - params.memory_decay;
         e.trims *= 1.0 - params.memory_decay;
         let u = streams.first_unit_f32(ids[i].0);
-        if params.certainly_stays(u, loyalty[i].0, unmet, trims, days_since) {
-            continue;
-        }
-        let (h, cause) = params.hazard(loyalty[i].0, unmet, trims, days_since);
-        if u < h {
+        if let Some((h, cause)) = params.leaves(u, loyalty[i].0, unmet, trims, days_since) {
             e.churned = crate::components::to_day(day);
             out.push(ChurnRecord {
                 agent: ids[i].0,
