@@ -257,6 +257,9 @@ impl Simulation {
         // block (backed by huge pages where the allocator asks for them). The ECS has no
         // public way to reserve table rows, so the room is made by spawning placeholders at
         // the end of the batch and despawning them at once: the rows stay allocated.
+        // The kernel zeroes the columns' new pages as they are first written; a helper
+        // thread faults them in ahead of the spawn, on the core the spawn leaves idle.
+        let prefault = crate::alloc::Prefault::start();
         let records = EntityRecords::presize(world, total + room);
         let placeholders: Vec<Entity> = std::thread::scope(|scope| {
             let customers = InitialPopulation::draw(scope, &model, clock.start);
@@ -266,6 +269,7 @@ impl Simulation {
                 .skip(total)
                 .collect()
         });
+        drop(prefault);
         if let Some(records) = records {
             records.release(world);
         }
