@@ -18,15 +18,20 @@ const BUFFER: usize = 1 << 20;
 /// Bytes written between requests to start writing them back to disk.
 const WRITEBACK_EVERY: u64 = 8 << 20;
 
-/// Passes bytes through to a file while hashing and counting them, and starts the disk
-/// writeback of every few megabytes as they are written, so the `fsync` that finishes the
-/// file has little left to do.
+/// Passes bytes through to a file while hashing and counting them. Every few megabytes
+/// written, it starts their writeback to disk, and drops from the page cache the previous
+/// few megabytes once they are on disk: the file's pages are recycled instead of taking
+/// fresh memory for all of it (a 10M-customer run writes 2.5 GB; on a virtual machine,
+/// memory the guest has not touched lately costs far more to fill, measured 0.5 GB/s
+/// against several GB/s), and the `fsync` that finishes the file has little left to do.
 pub(crate) struct Hashing {
     file: File,
     hasher: blake3::Hasher,
     bytes: u64,
     /// Bytes before this offset have had their writeback started.
     written_back: u64,
+    /// Bytes before this offset are on disk and out of the page cache.
+    dropped: u64,
 }
 
 impl Hashing {
@@ -37,28 +42,52 @@ impl Hashing {
             hasher: blake3::Hasher::new(),
             bytes: 0,
             written_back: 0,
+            dropped: 0,
         }
     }
 
-    /// Starts writing back what was written since the last call (Linux; elsewhere the
-    /// final `fsync` does it all).
+    /// Starts writing back what was written since the last call, then waits for the range
+    /// started last time and drops it from the page cache (Linux; elsewhere the final
+    /// `fsync` does it all). The wait is for writes started a few megabytes ago, so it is
+    /// short unless the disk is slower than the run.
     fn start_writeback(&mut self) {
         #[cfg(target_os = "linux")]
         {
             use std::os::fd::AsRawFd;
+            let fd = self.file.as_raw_fd();
             let (from, len) = (self.written_back, self.bytes - self.written_back);
-            // SAFETY: a plain system call on a file descriptor this struct owns; it only asks
-            // the kernel to start writing the range out and touches no memory of ours. A
-            // failure (a file system without it) is harmless: `sync` still flushes everything.
+            let (old, old_len) = (self.dropped, self.written_back - self.dropped);
+            // SAFETY: plain system calls on a file descriptor this struct owns; they only
+            // ask the kernel to write the ranges out, wait for it and forget clean pages,
+            // and touch no memory of ours. A failure (a file system without them) is
+            // harmless: `sync` still flushes everything, and pages kept cost only memory.
             #[allow(unsafe_code)]
             unsafe {
                 libc::sync_file_range(
-                    self.file.as_raw_fd(),
+                    fd,
                     from as libc::off64_t,
                     len as libc::off64_t,
                     libc::SYNC_FILE_RANGE_WRITE,
                 );
+                if old_len > 0
+                    && libc::sync_file_range(
+                        fd,
+                        old as libc::off64_t,
+                        old_len as libc::off64_t,
+                        libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                            | libc::SYNC_FILE_RANGE_WRITE
+                            | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+                    ) == 0
+                {
+                    libc::posix_fadvise(
+                        fd,
+                        old as libc::off_t,
+                        old_len as libc::off_t,
+                        libc::POSIX_FADV_DONTNEED,
+                    );
+                }
             }
+            self.dropped = self.written_back;
         }
         self.written_back = self.bytes;
     }
