@@ -437,6 +437,46 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
+    fn written_pages_leave_the_page_cache_a_few_megabytes_behind() {
+        use std::os::fd::AsRawFd;
+        // In the project folder: a real disk file system (a tmpfs keeps its pages).
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let path = dir.path().join("t.bin");
+        let mut out = Hashing::new(File::create(&path).unwrap());
+        let chunk = vec![7u8; 1 << 20];
+        let total = 5 * WRITEBACK_EVERY as usize;
+        for _ in 0..total / chunk.len() {
+            out.write_all(&chunk).unwrap();
+        }
+        assert_eq!(out.bytes(), total as u64);
+        let file = File::open(&path).unwrap();
+        // SAFETY: a read-only shared mapping of a file this test owns, only passed to
+        // `mincore` (never read), then unmapped.
+        #[allow(unsafe_code)]
+        let cached = unsafe {
+            let map = libc::mmap(
+                std::ptr::null_mut(),
+                total,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            );
+            assert_ne!(map, libc::MAP_FAILED);
+            let mut pages = vec![0u8; total / 4096];
+            assert_eq!(libc::mincore(map, total, pages.as_mut_ptr()), 0);
+            libc::munmap(map, total);
+            pages
+        };
+        // The first three of five 8 MiB stretches are on disk and dropped; the last two may
+        // still be cached (one dropped only at the next stretch, one still being written).
+        let dropped = 3 * WRITEBACK_EVERY as usize / 4096;
+        assert_eq!(cached[..dropped].iter().filter(|&&p| p & 1 == 1).count(), 0);
+        assert_eq!(std::fs::read(&path).unwrap().len(), total);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
     fn a_write_error_on_the_writer_thread_reaches_the_table() {
         // /dev/full fails every write with ENOSPC.
         let full = std::fs::OpenOptions::new()
