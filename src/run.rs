@@ -439,7 +439,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         .world
         .remove_resource::<Analytics>()
         .unwrap_or_else(|| Analytics::new(scenario));
-    analytics.finish_budgets(&mut sim.world, scenario.days);
+    analytics.finish(&mut sim.world, scenario.days);
     let json = serde_json::to_vec(&analytics.aggregates).map_err(|e| OutputError::Io {
         path: dir.path("aggregates.json"),
         source: std::io::Error::other(e),

@@ -21,6 +21,10 @@ pub struct Analytics {
     pub aggregates: Aggregates,
     today: Day,
     loyalty: Parallel<Vec<[u64; LOYALTY_BINS]>>,
+    /// The category × persona cells, one flat row per persona, added into
+    /// [`Aggregates::category_persona`] by [`Analytics::finish`]: every line item of a run
+    /// passes here, on the thread between hours.
+    category_persona: Vec<Cell>,
 }
 
 impl Analytics {
@@ -48,6 +52,7 @@ impl Analytics {
             },
             today: Self::empty_day(personas, categories),
             loyalty: Parallel::default(),
+            category_persona: vec![Cell::default(); personas * categories],
         }
     }
 
@@ -59,8 +64,16 @@ impl Analytics {
         }
     }
 
-    /// Adds budget use from the customers at the end of a run of `days` days.
-    pub fn finish_budgets(&mut self, world: &mut World, days: u32) {
+    /// Completes the aggregates at the end of a run of `days` days: the category cells
+    /// gathered hour by hour, and budget use from the customers.
+    pub fn finish(&mut self, world: &mut World, days: u32) {
+        let categories = self.aggregates.categories.len().max(1);
+        for (p, row) in self.category_persona.chunks(categories).enumerate() {
+            for (total, cell) in self.aggregates.category_persona[p].iter_mut().zip(row) {
+                total.add(cell);
+            }
+        }
+        self.category_persona.fill(Cell::default());
         let mut q = world.query::<(&Persona, &Budget, &Ledger)>();
         for (p, b, l) in q.iter(world) {
             let u = &mut self.aggregates.budget[usize::from(p.0)];
@@ -83,6 +96,7 @@ pub fn collect_hour(
     let a = &mut *a;
     let weekday = today.date.weekday().num_days_from_monday() as usize;
     let hour = clock.hour() as usize;
+    let categories = a.aggregates.categories.len();
     for (t, lines) in records.iter() {
         let p = usize::from(t.persona);
         let cell = Cell {
@@ -96,14 +110,16 @@ pub fn collect_hour(
         if t.trimmed {
             a.aggregates.budget[p].trimmed += 1;
         }
+        let cells = &mut a.category_persona[p * categories..(p + 1) * categories];
         for l in lines {
             let c = usize::from(l.category);
-            a.aggregates.category_persona[p][c].add(&Cell {
-                revenue_paise: l.total(),
+            let revenue = l.total();
+            cells[c].add(&Cell {
+                revenue_paise: revenue,
                 transactions: 1,
                 units: u64::from(l.quantity),
             });
-            a.today.category_revenue[c] += l.total();
+            a.today.category_revenue[c] += revenue;
         }
     }
 }

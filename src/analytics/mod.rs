@@ -27,15 +27,39 @@ pub fn basket_bin_edge(i: usize) -> f64 {
 }
 
 /// The basket bin of a value in paise (values outside the range go to the end bins): the
-/// number of inner edges at or below it. A search of the edges in paise, not a logarithm: it
-/// runs for every transaction on the thread between hours.
+/// number of inner edges at or below it. No logarithm and no binary search: it runs for
+/// every transaction on the thread between hours, where a search of the 49 edges was half
+/// of the analytics' time. The value's power of two gives the edges below that power
+/// (a table), and the few edges within the octave (bins are a tenth of a decade, three to an
+/// octave) are stepped over.
 #[inline]
 pub fn basket_bin(paise: i64) -> usize {
-    /// Inner edges (bins 1 to `BASKET_BINS - 1`), as the smallest whole paise in each bin.
-    static EDGES: std::sync::LazyLock<[i64; BASKET_BINS - 1]> = std::sync::LazyLock::new(|| {
-        std::array::from_fn(|i| (basket_bin_edge(i + 1) * 100.0).ceil() as i64)
+    /// Inner edges (bins 1 to `BASKET_BINS - 1`), as the smallest whole paise in each bin,
+    /// and for each power of two `2^k`, the number of edges at or below it.
+    struct Edges {
+        edges: [i64; BASKET_BINS - 1],
+        below_power: [u8; 64],
+    }
+    static EDGES: std::sync::LazyLock<Edges> = std::sync::LazyLock::new(|| {
+        let edges = std::array::from_fn(|i| (basket_bin_edge(i + 1) * 100.0).ceil() as i64);
+        let below_power = std::array::from_fn(|k| {
+            let power = 1i64
+                .checked_shl(k as u32)
+                .filter(|&p| p > 0)
+                .unwrap_or(i64::MAX);
+            edges.partition_point(|&edge| edge <= power) as u8
+        });
+        Edges { edges, below_power }
     });
-    EDGES.partition_point(|&edge| edge <= paise)
+    if paise <= 0 {
+        return 0;
+    }
+    let e = &*EDGES;
+    let mut bin = usize::from(e.below_power[63 - paise.leading_zeros() as usize]);
+    while bin < e.edges.len() && e.edges[bin] <= paise {
+        bin += 1;
+    }
+    bin
 }
 
 /// Sums for one cell of an aggregate.
@@ -137,6 +161,19 @@ mod tests {
             let edge = (basket_bin_edge(i) * 100.0).ceil() as i64;
             assert_eq!(basket_bin(edge), i, "at the edge of bin {i}");
             assert_eq!(basket_bin(edge - 1), i - 1, "just under bin {i}");
+        }
+        // The same as searching the edges, around every power of two.
+        let edges: Vec<i64> = (1..BASKET_BINS)
+            .map(|i| (basket_bin_edge(i) * 100.0).ceil() as i64)
+            .collect();
+        for k in 0..63 {
+            for paise in [(1i64 << k) - 1, 1 << k, (1 << k) + 1] {
+                assert_eq!(
+                    basket_bin(paise),
+                    edges.partition_point(|&e| e <= paise),
+                    "{paise}"
+                );
+            }
         }
         // Every value lies between its bin's edges.
         for paise in (1_000..100_000_000).step_by(9_973) {
