@@ -123,6 +123,7 @@ unsafe impl GlobalAlloc for HugePages {
         // SAFETY: forwarded as is.
         let p = unsafe { System.alloc_zeroed(layout) };
         advise(p, layout.size());
+        prefault::added(p, layout.size());
         p
     }
 
@@ -267,7 +268,8 @@ mod prefault {
             return;
         }
         let mut q = queue();
-        if q.n < SLOTS {
+        // A window that ended after the check above has emptied the queue for good.
+        if !q.stop && q.n < SLOTS {
             let n = q.n;
             q.blocks[n] = Block {
                 start: ptr as usize,
@@ -339,7 +341,10 @@ mod prefault {
             return;
         }
         // Queueing is still off here, so the thread's own allocations are not queued.
-        queue().stop = false;
+        let mut q = queue();
+        q.stop = false;
+        q.n = 0;
+        drop(q);
         let Ok(helper) = std::thread::Builder::new()
             .name("bazaar-prefault".into())
             .spawn(run)

@@ -260,6 +260,7 @@ impl Simulation {
         // The kernel zeroes the columns' new pages as they are first written; a helper
         // thread faults them in ahead of the spawn, on the core the spawn leaves idle.
         let prefault = crate::alloc::Prefault::start();
+        let faulted = crate::alloc::Prefault::faulted_bytes();
         let records = EntityRecords::presize(world, total + room);
         let placeholders: Vec<Entity> = std::thread::scope(|scope| {
             let customers = InitialPopulation::draw(scope, &model, clock.start);
@@ -270,6 +271,10 @@ impl Simulation {
                 .collect()
         });
         drop(prefault);
+        tracing::debug!(
+            bytes = crate::alloc::Prefault::faulted_bytes() - faulted,
+            "spawn: pages faulted in ahead of the writes"
+        );
         if let Some(records) = records {
             records.release(world);
         }
