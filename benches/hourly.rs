@@ -26,7 +26,7 @@ use bazaar::systems::attrition::{AttritionRows, ChurnRecord, attrition_rows};
 use bazaar::systems::budget::{paid_tomorrow, refill_rows};
 use bazaar::systems::loyalty::{decay_rows, overnight_keep};
 use bazaar::systems::observe::Totals;
-use bazaar::systems::planning::{PlanDay, PlanRows, plan_rows};
+use bazaar::systems::planning::{ChunkVisitors, PlanDay, PlanRows, plan_rows};
 use bazaar::systems::shopping::{ShopRows, draw_basket, shop_rows};
 use bevy_utils::Parallel;
 
@@ -258,6 +258,7 @@ struct PlainLoop {
     clock: Clock,
     today: Today,
     visits_by_hour: [u32; 24],
+    visitors: Vec<ChunkVisitors>,
     churn: Parallel<Vec<ChurnRecord>>,
     records: HourRecords,
     totals: Vec<Totals>,
@@ -276,11 +277,14 @@ impl PlainLoop {
                 .day(self.clock.date(), self.model.categories);
             let d = PlanDay::new(&self.clock, &self.today, &self.model);
             let s = &mut self.soa;
+            self.visitors
+                .resize_with(s.plans.len().div_ceil(SOA_CHUNK), ChunkVisitors::default);
             let counts = s
                 .plans
                 .par_chunks_mut(SOA_CHUNK)
+                .zip(self.visitors.par_iter_mut())
                 .enumerate()
-                .map(|(k, plans)| {
+                .map(|(k, (plans, visitors))| {
                     let r = k * SOA_CHUNK..(k * SOA_CHUNK + plans.len());
                     let rows = PlanRows {
                         ids: &s.ids[r.clone()],
@@ -289,9 +293,8 @@ impl PlainLoop {
                         budget: &s.budget[r.clone()],
                         engagement: &s.engagement[r],
                     };
-                    let mut counts = [0u32; 24];
-                    plan_rows(&d, rows, plans, &mut counts);
-                    counts
+                    plan_rows(&d, rows, plans, visitors);
+                    visitors.counts()
                 })
                 .reduce(
                     || [0u32; 24],
@@ -317,8 +320,11 @@ impl PlainLoop {
                 engagement: &mut s.engagement,
             };
             rows.par_chunks(SOA_CHUNK)
+                .zip(self.visitors.par_iter())
                 .zip(segments.par_iter_mut())
-                .for_each(|(rows, buf)| shop_rows(hour as u8, rows, model, today, clock, buf));
+                .for_each(|((rows, v), buf)| {
+                    shop_rows(v.hour(hour as u8), rows, model, today, clock, buf);
+                });
         }
         self.records.finish();
         for (t, _) in self.records.iter() {
@@ -380,6 +386,7 @@ fn soa_step(c: &mut Criterion) {
                 clock: Clock::new(s.start, s.days),
                 today: Today::neutral(s.start, s.catalog.len()),
                 visits_by_hour: [0; 24],
+                visitors: Vec::new(),
                 churn: Parallel::default(),
                 records: HourRecords::default(),
                 churned: Vec::new(),

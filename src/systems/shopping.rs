@@ -15,7 +15,7 @@ use crate::records::{HourRecords, LineRecord, ShopBuffer, TxRecord};
 use crate::rng::{Purpose, Stream, Streams};
 use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
 use crate::systems::loyalty::{VisitOutcome, after_visit};
-use crate::systems::planning::VisitsByHour;
+use crate::systems::planning::{Visitors, VisitsByHour};
 
 /// A category's purchase probability never exceeds this after calendar factors.
 pub const PURCHASE_CAP: f32 = 0.95;
@@ -198,6 +198,37 @@ pub struct ShopRows<'a> {
 }
 
 impl<'a> ShopRows<'a> {
+    /// Splits the rows into the first `mid` and the rest.
+    pub fn split_at(self, mid: usize) -> (ShopRows<'a>, ShopRows<'a>) {
+        let (ids, ids_rest) = self.ids.split_at(mid);
+        let (personas, personas_rest) = self.personas.split_at(mid);
+        let (plans, plans_rest) = self.plans.split_at(mid);
+        let (budget, budget_rest) = self.budget.split_at_mut(mid);
+        let (loyalty, loyalty_rest) = self.loyalty.split_at_mut(mid);
+        let (ledger, ledger_rest) = self.ledger.split_at_mut(mid);
+        let (engagement, engagement_rest) = self.engagement.split_at_mut(mid);
+        (
+            ShopRows {
+                ids,
+                personas,
+                plans,
+                budget,
+                loyalty,
+                ledger,
+                engagement,
+            },
+            ShopRows {
+                ids: ids_rest,
+                personas: personas_rest,
+                plans: plans_rest,
+                budget: budget_rest,
+                loyalty: loyalty_rest,
+                ledger: ledger_rest,
+                engagement: engagement_rest,
+            },
+        )
+    }
+
     /// Splits the rows into runs of `size` (the last may be shorter), in row order, for
     /// parallel iteration.
     pub fn par_chunks(
@@ -229,14 +260,15 @@ impl<'a> ShopRows<'a> {
     }
 }
 
-/// Serves the customers of a run whose visit is planned for `hour`, in row order. The kernel
-/// of [`shop`], callable on any struct-of-arrays storage.
+/// Serves the `visitors` of a run of rows (offsets into `rows`, in row order: this hour's
+/// entry of the run's [`ChunkVisitors`]). The kernel of [`shop`], callable on any
+/// struct-of-arrays storage.
 ///
 /// Visitors are served a group at a time: their rows are first read together, so the cache
 /// misses of a sparse hour overlap instead of coming one visit at a time.
 #[inline]
 pub fn shop_rows(
-    hour: u8,
+    visitors: &[u16],
     rows: ShopRows<'_>,
     model: &Model,
     today: &Today,
@@ -253,7 +285,7 @@ pub fn shop_rows(
         engagement,
     } = rows;
     let streams = Streams::at(model.seed, clock.tick, Purpose::Basket);
-    let mut serve = |group: &[u32], buf: &mut ShopBuffer| {
+    let mut serve = |group: &[u16], buf: &mut ShopBuffer| {
         let mut touched = 0u64;
         for &i in group {
             let i = i as usize;
@@ -284,31 +316,23 @@ pub fn shop_rows(
             );
         }
     };
-    let mut group = [0u32; GATHER];
-    let mut n = 0;
-    for (i, plan) in plans.iter().enumerate() {
-        if plan.hour == hour {
-            group[n] = i as u32;
-            n += 1;
-            if n == GATHER {
-                serve(&group, buf);
-                n = 0;
-            }
-        }
+    for group in visitors.chunks(GATHER) {
+        serve(group, buf);
     }
-    serve(&group[..n], buf);
 }
 
 /// Visitors in an hour below which it is served on the calling thread: handing out the work
 /// costs more than a few dozen visits (a visit is under a microsecond).
 pub const PARALLEL_VISITS: u32 = 64;
 
-/// Serves every customer whose visit is planned for this hour.
+/// Serves every customer whose visit is planned for this hour: today's [`Visitors`] index
+/// names them, chunk by chunk.
 pub fn shop(
     clock: Res<Clock>,
     today: Res<Today>,
     model: Res<Model>,
     by_hour: Res<VisitsByHour>,
+    visitors: Res<Visitors>,
     mut records: ResMut<HourRecords>,
     mut customers: Query<Shopper>,
 ) {
@@ -316,10 +340,17 @@ pub fn shop(
     let hour = clock.hour() as u8;
     let (clock, today, model) = (&*clock, &*today, &*model);
     let quiet = by_hour.0[usize::from(hour)] < PARALLEL_VISITS;
+    let mut first_chunk = 0;
     for (ids, personas, plans, mut budget, mut loyalty, mut ledger, mut engagement) in customers
         .contiguous_iter_mut()
         .expect("customer components are table-stored")
     {
+        let chunks = ids.len().div_ceil(super::CHUNK);
+        // Chunks planning has not seen (none: customers are added before planning) have no
+        // visitors today.
+        let table_visitors = visitors.0.get(first_chunk..).unwrap_or_default();
+        let table_visitors = &table_visitors[..chunks.min(table_visitors.len())];
+        first_chunk += chunks;
         let rows = ShopRows {
             ids,
             personas,
@@ -331,14 +362,23 @@ pub fn shop(
         };
         if quiet {
             let buf = &mut records.add_segments(1)[0];
-            shop_rows(hour, rows, model, today, clock, buf);
+            let mut rest = rows;
+            for v in table_visitors {
+                let mid = super::CHUNK.min(rest.ids.len());
+                let (run, tail) = rest.split_at(mid);
+                shop_rows(v.hour(hour), run, model, today, clock, buf);
+                rest = tail;
+            }
         } else {
             // One segment per chunk: which thread serves a chunk never matters.
-            let segments = records.add_segments(rows.ids.len().div_ceil(super::CHUNK));
+            let segments = records.add_segments(table_visitors.len());
             Threads::pool().install(|| {
                 rows.par_chunks(super::CHUNK)
+                    .zip(table_visitors.par_iter())
                     .zip(segments.par_iter_mut())
-                    .for_each(|(rows, buf)| shop_rows(hour, rows, model, today, clock, buf));
+                    .for_each(|((rows, v), buf)| {
+                        shop_rows(v.hour(hour), rows, model, today, clock, buf);
+                    });
             });
         }
     }
