@@ -1,8 +1,8 @@
 //! Shopping: customers whose planned visit falls in this hour build a basket, trim it to
 //! their budget, and pay.
 //!
-//! Runs in parallel over contiguous component slices, skipping change detection; only
-//! customers whose [`DayPlan`] names this hour do any work. Each chunk of rows writes its
+//! Runs in parallel over contiguous component slices, skipping change detection; only the
+//! hour's visitors, listed by planning ([`Visitors`]), are touched. Each chunk of rows writes its
 //! records into its own segment of [`HourRecords`], so they are in customer order as
 //! written, whichever thread served them.
 
