@@ -26,7 +26,7 @@ use bazaar::systems::attrition::{AttritionRows, ChurnRecord, attrition_rows};
 use bazaar::systems::budget::{paid_tomorrow, refill_rows};
 use bazaar::systems::loyalty::{decay_rows, overnight_keep};
 use bazaar::systems::observe::Totals;
-use bazaar::systems::planning::{ChunkVisitors, PlanDay, PlanRows, plan_rows};
+use bazaar::systems::planning::{PlanDay, PlanRows, Visitors, plan_rows};
 use bazaar::systems::shopping::{ShopRows, draw_basket, shop_rows};
 use bevy_utils::Parallel;
 
@@ -258,7 +258,8 @@ struct PlainLoop {
     clock: Clock,
     today: Today,
     visits_by_hour: [u32; 24],
-    visitors: Vec<ChunkVisitors>,
+    visitors: Visitors,
+    counts: Vec<[u32; 24]>,
     churn: Parallel<Vec<ChurnRecord>>,
     records: HourRecords,
     totals: Vec<Totals>,
@@ -277,14 +278,10 @@ impl PlainLoop {
                 .day(self.clock.date(), self.model.categories);
             let d = PlanDay::new(&self.clock, &self.today, &self.model);
             let s = &mut self.soa;
-            self.visitors
-                .resize_with(s.plans.len().div_ceil(SOA_CHUNK), ChunkVisitors::default);
-            let counts = s
-                .plans
+            s.plans
                 .par_chunks_mut(SOA_CHUNK)
-                .zip(self.visitors.par_iter_mut())
                 .enumerate()
-                .map(|(k, (plans, visitors))| {
+                .map(|(k, plans)| {
                     let r = k * SOA_CHUNK..(k * SOA_CHUNK + plans.len());
                     let rows = PlanRows {
                         ids: &s.ids[r.clone()],
@@ -293,17 +290,17 @@ impl PlainLoop {
                         budget: &s.budget[r.clone()],
                         engagement: &s.engagement[r],
                     };
-                    plan_rows(&d, rows, plans, visitors);
-                    visitors.counts()
+                    let mut counts = [0u32; 24];
+                    plan_rows(&d, rows, plans, &mut counts);
+                    counts
                 })
-                .reduce(
-                    || [0u32; 24],
-                    |mut a, b| {
-                        a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                        a
-                    },
-                );
-            self.visits_by_hour = counts;
+                .collect_into_vec(&mut self.counts);
+            self.visitors.clear();
+            self.visitors.add_table(&s.plans, &self.counts);
+            self.visits_by_hour = self.counts.iter().fold([0u32; 24], |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            });
         }
         self.records.clear();
         if self.visits_by_hour[hour as usize] > 0 {
@@ -319,11 +316,12 @@ impl PlainLoop {
                 ledger: &mut s.ledger,
                 engagement: &mut s.engagement,
             };
+            let visitors = &self.visitors;
             rows.par_chunks(SOA_CHUNK)
-                .zip(self.visitors.par_iter())
                 .zip(segments.par_iter_mut())
-                .for_each(|((rows, v), buf)| {
-                    shop_rows(v.hour(hour as u8), rows, model, today, clock, buf);
+                .enumerate()
+                .for_each(|(k, (rows, buf))| {
+                    shop_rows(visitors.hour(k, hour as u8), rows, model, today, clock, buf);
                 });
         }
         self.records.finish();
@@ -386,7 +384,8 @@ fn soa_step(c: &mut Criterion) {
                 clock: Clock::new(s.start, s.days),
                 today: Today::neutral(s.start, s.catalog.len()),
                 visits_by_hour: [0; 24],
-                visitors: Vec::new(),
+                visitors: Visitors::default(),
+                counts: Vec::new(),
                 churn: Parallel::default(),
                 records: HourRecords::default(),
                 churned: Vec::new(),

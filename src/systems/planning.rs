@@ -18,60 +18,92 @@ use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
 #[derive(Resource, Debug, Default, Clone)]
 pub struct VisitsByHour(pub [u32; 24]);
 
-/// One chunk's visitors of the day by hour: row offsets within the chunk, in row order within
-/// each hour. Planning builds it beside the plans, so each hour's shopping goes straight to
-/// its visitors instead of reading every customer's plan (24 reads of the plan column a day,
-/// 4% of a large run's time).
-#[derive(Debug, Default, Clone)]
-pub struct ChunkVisitors {
-    /// Hour `h`'s visitors are `rows[starts[h]..starts[h + 1]]`.
-    starts: [u32; 25],
+/// Today's visitors by hour, chunk by chunk: row offsets within each chunk of
+/// [`super::CHUNK`] rows, in row order within each hour. Planning builds it beside the plans,
+/// so each hour's shopping goes straight to its visitors instead of reading every customer's
+/// plan (24 reads of the plan column a day were 4% of a large run's time). One buffer for the
+/// whole day, reused from day to day.
+///
+/// Chunks are numbered across the customer tables in query order. The index holds until the
+/// next planning because rows do not move within a day: customers are only added, at
+/// midnight before planning, and never despawned during a run.
+#[derive(Resource, Debug, Default)]
+pub struct Visitors {
+    /// For chunk `c`, hour `h`'s visitors are `rows[starts[c][h]..starts[c][h + 1]]`.
+    starts: Vec<[u32; 25]>,
     rows: Vec<u16>,
+    /// Each chunk's planned visits by hour (a buffer for [`plan_visits`]).
+    counts: Vec<[u32; 24]>,
 }
 
 // Row offsets within a chunk fit in 16 bits.
 const _: () = assert!(super::CHUNK <= 1 << 16);
 
-impl ChunkVisitors {
-    /// The rows (offsets within the chunk) visiting in `hour`, in row order.
+impl Visitors {
+    /// The rows (offsets within chunk `chunk`) visiting in `hour`, in row order; none for a
+    /// chunk planning has not seen.
     #[inline]
-    pub fn hour(&self, hour: u8) -> &[u16] {
+    pub fn hour(&self, chunk: usize, hour: u8) -> &[u16] {
         let h = usize::from(hour.min(23));
-        &self.rows[self.starts[h] as usize..self.starts[h + 1] as usize]
+        self.starts
+            .get(chunk)
+            .map_or(&[], |s| &self.rows[s[h] as usize..s[h + 1] as usize])
     }
 
-    /// Visitors in each hour.
-    pub fn counts(&self) -> [u32; 24] {
-        std::array::from_fn(|h| self.starts[h + 1] - self.starts[h])
-    }
-
-    /// Indexes a chunk's plans, whose visits per hour are `counts` (a counting sort: the
-    /// buffer is reused from day to day).
-    fn index(&mut self, plans: &[DayPlan], counts: &[u32; 24]) {
-        let mut next = [0u32; 24];
-        let mut total = 0;
-        for h in 0..24 {
-            self.starts[h] = total;
-            next[h] = total;
-            total += counts[h];
-        }
-        self.starts[24] = total;
+    /// Forgets the index (the start of a new day's planning).
+    pub fn clear(&mut self) {
+        self.starts.clear();
         self.rows.clear();
-        self.rows.resize(total as usize, 0);
-        for (i, plan) in plans.iter().enumerate() {
-            if let Some(at) = next.get_mut(usize::from(plan.hour)) {
-                self.rows[*at as usize] = i as u16;
-                *at += 1;
+    }
+
+    /// Indexes the next table's chunks: `plans` are the table's, `counts` each of its
+    /// chunks' visits by hour (as [`plan_rows`] counted them).
+    pub fn add_table(&mut self, plans: &[DayPlan], counts: &[[u32; 24]]) {
+        use rayon::prelude::*;
+        let first = self.starts.len();
+        let mut at = u32::try_from(self.rows.len()).expect("visitors fit in 32 bits");
+        for c in counts {
+            let mut s = [0u32; 25];
+            for h in 0..24 {
+                s[h] = at;
+                at += c[h];
             }
+            s[24] = at;
+            self.starts.push(s);
         }
+        let base = self.rows.len();
+        // Exactly the day's size: growing by doubling would keep up to twice the busiest
+        // day's index for the rest of the run.
+        self.rows.reserve_exact(at as usize - base);
+        self.rows.resize(at as usize, 0);
+        // Each chunk's visitors are one stretch of the buffer: split it so the chunks fill
+        // theirs in parallel.
+        let mut stretches = Vec::with_capacity(counts.len());
+        let mut rest = &mut self.rows[base..];
+        for s in &self.starts[first..] {
+            let (stretch, tail) = rest.split_at_mut((s[24] - s[0]) as usize);
+            stretches.push(stretch);
+            rest = tail;
+        }
+        plans
+            .par_chunks(super::CHUNK)
+            .zip(stretches)
+            .zip(&self.starts[first..])
+            .for_each(|((plans, out), starts)| index_chunk(plans, starts, out));
     }
 }
 
-/// Today's visitors: one [`ChunkVisitors`] per chunk of customer rows, tables in query order.
-/// Rows do not move within a day (customers are only ever added, at midnight before
-/// planning), so the index stays true until the next planning.
-#[derive(Resource, Debug, Default)]
-pub struct Visitors(pub Vec<ChunkVisitors>);
+/// Writes a chunk's visitors by hour into `out` (a counting sort; `starts` are the hours'
+/// offsets, `out` begins at `starts[0]`).
+fn index_chunk(plans: &[DayPlan], starts: &[u32; 25], out: &mut [u16]) {
+    let mut next: [u32; 24] = std::array::from_fn(|h| starts[h] - starts[0]);
+    for (i, plan) in plans.iter().enumerate() {
+        if let Some(at) = next.get_mut(usize::from(plan.hour)) {
+            out[*at as usize] = i as u16;
+            *at += 1;
+        }
+    }
+}
 
 /// The daily visit probability of one customer.
 #[inline]
@@ -139,17 +171,16 @@ pub struct PlanRows<'a> {
     pub engagement: &'a [Engagement],
 }
 
-/// Plans the day of a run of customers (at most [`super::CHUNK`]) into `plans` (same rows as
-/// `rows`), and indexes the visitors by hour into `visitors`. The kernel of [`plan_visits`],
-/// callable on any struct-of-arrays storage.
+/// Plans the day of a run of customers into `plans` (same rows as `rows`), and counts the
+/// visits planned in each hour into `counts`. The kernel of [`plan_visits`], callable on any
+/// struct-of-arrays storage.
 #[inline]
 pub fn plan_rows(
     d: &PlanDay<'_>,
     rows: PlanRows<'_>,
     plans: &mut [DayPlan],
-    visitors: &mut ChunkVisitors,
+    counts: &mut [u32; 24],
 ) {
-    let mut counts = [0u32; 24];
     for (i, plan) in plans.iter_mut().enumerate() {
         if !rows.engagement[i].is_active() {
             *plan = DayPlan::none();
@@ -180,7 +211,6 @@ pub fn plan_rows(
             DayPlan::none()
         };
     }
-    visitors.index(plans, &counts);
 }
 
 /// Plans every customer's day.
@@ -201,27 +231,19 @@ pub fn plan_visits(
 ) {
     use rayon::prelude::*;
     let d = PlanDay::new(&clock, &today, &model);
-    let mut total = [0u32; 24];
-    let mut first_chunk = 0;
+    let visitors = &mut *visitors;
+    visitors.clear();
+    let mut counts = std::mem::take(&mut visitors.counts);
     for (ids, persona, loyalty, budget, engagement, mut plans) in customers
         .contiguous_iter_mut()
         .expect("customer components are table-stored")
     {
         let plans = plans.bypass_change_detection();
-        let chunks = plans.len().div_ceil(super::CHUNK);
-        if visitors.0.len() < first_chunk + chunks {
-            visitors
-                .0
-                .resize_with(first_chunk + chunks, ChunkVisitors::default);
-        }
-        let table_visitors = &mut visitors.0[first_chunk..first_chunk + chunks];
-        first_chunk += chunks;
-        let counts = Threads::pool().install(|| {
+        Threads::pool().install(|| {
             plans
                 .par_chunks_mut(super::CHUNK)
-                .zip(table_visitors.par_iter_mut())
                 .enumerate()
-                .map(|(k, (plans, visitors))| {
+                .map(|(k, plans)| {
                     let r = super::chunk_rows(k, plans.len());
                     let rows = PlanRows {
                         ids: &ids[r.clone()],
@@ -230,15 +252,18 @@ pub fn plan_visits(
                         budget: &budget[r.clone()],
                         engagement: &engagement[r],
                     };
-                    plan_rows(&d, rows, plans, visitors);
-                    visitors.counts()
+                    let mut counts = [0u32; 24];
+                    plan_rows(&d, rows, plans, &mut counts);
+                    counts
                 })
-                .reduce(|| [0; 24], add_counts)
+                .collect_into_vec(&mut counts);
+            visitors.add_table(plans, &counts);
         });
-        total = add_counts(total, counts);
     }
-    visitors.0.truncate(first_chunk);
-    by_hour.0 = total;
+    by_hour.0 = visitors.starts.iter().fold([0; 24], |total, s| {
+        add_counts(total, std::array::from_fn(|h| s[h + 1] - s[h]))
+    });
+    visitors.counts = counts;
 }
 
 /// Adds hourly visit counts.
@@ -265,40 +290,38 @@ mod tests {
 
     #[test]
     fn the_visitor_index_lists_each_hours_rows_in_row_order() {
-        let hours = [
-            7u8,
-            DayPlan::NO_VISIT,
-            23,
-            7,
-            0,
-            DayPlan::NO_VISIT,
-            7,
-            23,
-            0,
-        ];
-        let plans: Vec<DayPlan> = hours
-            .iter()
-            .map(|&hour| DayPlan { hour, minute: 5 })
-            .collect();
-        let mut counts = [0u32; 24];
-        for &h in &hours {
-            if let Some(c) = counts.get_mut(usize::from(h)) {
-                *c += 1;
+        let plan = |hour| DayPlan { hour, minute: 5 };
+        let counts_of = |plans: &[DayPlan]| {
+            let mut c = [0u32; 24];
+            for p in plans {
+                if let Some(c) = c.get_mut(usize::from(p.hour)) {
+                    *c += 1;
+                }
             }
-        }
-        // A buffer from a busier day is reused, not appended to.
-        let mut v = ChunkVisitors::default();
-        v.index(&[DayPlan { hour: 3, minute: 0 }; 40], &{
-            let mut c = [0; 24];
-            c[3] = 40;
             c
-        });
-        v.index(&plans, &counts);
-        assert_eq!(v.hour(0), &[4, 8]);
-        assert_eq!(v.hour(7), &[0, 3, 6]);
-        assert_eq!(v.hour(23), &[2, 7]);
-        assert!(v.hour(3).is_empty());
-        assert_eq!(v.counts(), counts);
-        assert_eq!(v.rows.len(), 7);
+        };
+        // Two chunks: a full one and the start of the next.
+        let mut plans = vec![DayPlan::none(); super::super::CHUNK + 5];
+        for (i, h) in [(3, 7u8), (0, 7), (100, 23), (9, 0), (200, 7)] {
+            plans[i] = plan(h);
+        }
+        let second = super::super::CHUNK;
+        for (i, h) in [(second + 4, 7u8), (second, 0), (second + 1, 7)] {
+            plans[i] = plan(h);
+        }
+        let counts: Vec<[u32; 24]> = plans.chunks(super::super::CHUNK).map(counts_of).collect();
+        let mut v = Visitors::default();
+        // A buffer from a busier day is reused, not appended to.
+        v.add_table(&[plan(3); 40], &[counts_of(&[plan(3); 40])]);
+        v.clear();
+        v.add_table(&plans, &counts);
+        assert_eq!(v.hour(0, 7), &[0, 3, 200]);
+        assert_eq!(v.hour(0, 23), &[100]);
+        assert_eq!(v.hour(0, 0), &[9]);
+        assert_eq!(v.hour(1, 7), &[1, 4]);
+        assert_eq!(v.hour(1, 0), &[0]);
+        assert!(v.hour(0, 3).is_empty());
+        assert!(v.hour(2, 7).is_empty(), "a chunk planning has not seen");
+        assert_eq!(v.rows.len(), 8);
     }
 }

@@ -261,7 +261,7 @@ impl<'a> ShopRows<'a> {
 }
 
 /// Serves the `visitors` of a run of rows (offsets into `rows`, in row order: this hour's
-/// entry of the run's [`ChunkVisitors`]). The kernel of [`shop`], callable on any
+/// visitors of the chunk, [`Visitors::hour`]). The kernel of [`shop`], callable on any
 /// struct-of-arrays storage.
 ///
 /// Visitors are served a group at a time: their rows are first read together, so the cache
@@ -285,6 +285,9 @@ pub fn shop_rows(
         engagement,
     } = rows;
     let streams = Streams::at(model.seed, clock.tick, Purpose::Basket);
+    // At most one transaction a visitor: room for exactly that many (the buffer is kept from
+    // hour to hour, so this allocates only when an hour is the chunk's busiest yet).
+    buf.txs.reserve_exact(visitors.len());
     let mut serve = |group: &[u16], buf: &mut ShopBuffer| {
         let mut touched = 0u64;
         for &i in group {
@@ -346,10 +349,7 @@ pub fn shop(
         .expect("customer components are table-stored")
     {
         let chunks = ids.len().div_ceil(super::CHUNK);
-        // Chunks planning has not seen (none: customers are added before planning) have no
-        // visitors today.
-        let table_visitors = visitors.0.get(first_chunk..).unwrap_or_default();
-        let table_visitors = &table_visitors[..chunks.min(table_visitors.len())];
+        let first = first_chunk;
         first_chunk += chunks;
         let rows = ShopRows {
             ids,
@@ -363,21 +363,22 @@ pub fn shop(
         if quiet {
             let buf = &mut records.add_segments(1)[0];
             let mut rest = rows;
-            for v in table_visitors {
+            for k in first..first_chunk {
                 let mid = super::CHUNK.min(rest.ids.len());
                 let (run, tail) = rest.split_at(mid);
-                shop_rows(v.hour(hour), run, model, today, clock, buf);
+                shop_rows(visitors.hour(k, hour), run, model, today, clock, buf);
                 rest = tail;
             }
         } else {
             // One segment per chunk: which thread serves a chunk never matters.
-            let segments = records.add_segments(table_visitors.len());
+            let segments = records.add_segments(chunks);
             Threads::pool().install(|| {
                 rows.par_chunks(super::CHUNK)
-                    .zip(table_visitors.par_iter())
                     .zip(segments.par_iter_mut())
-                    .for_each(|((rows, v), buf)| {
-                        shop_rows(v.hour(hour), rows, model, today, clock, buf);
+                    .enumerate()
+                    .for_each(|(k, (rows, buf))| {
+                        let visitors = visitors.hour(first + k, hour);
+                        shop_rows(visitors, rows, model, today, clock, buf);
                     });
             });
         }
