@@ -3,7 +3,7 @@
 //! Probability = recency curve × weekday factor × calendar traffic × loyalty factor × budget
 //! factor, capped by the persona's cap; a customer who has never bought uses the persona's
 //! first-visit probability as is. The decision is stored in [`DayPlan`], and the visitors of
-//! each chunk of rows are indexed by hour ([`ChunkVisitors`]), so the hourly shopping system
+//! each chunk of rows are indexed by hour ([`Visitors`]), so the hourly shopping system
 //! goes straight to the hour's visitors.
 
 use bevy_ecs::prelude::*;
