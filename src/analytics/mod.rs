@@ -2,9 +2,10 @@
 //! customers as at 10k), the insights computed from them, and data-quality checks on the
 //! written outputs.
 //!
-//! The aggregates are declared: each is a [`Collector`] in [`collectors`], fed every hour's
-//! records and every closed day, and serialised into its own section of `aggregates.json`.
-//! Adding a metric is one collector and one line in [`collectors`].
+//! The aggregates are the fields of [`Aggregates`], serialised as `aggregates.json`. The
+//! systems of [`collect`] fill them: `collect_hour` from every hour's records,
+//! `collect_day` from every closed day, `sample_loyalty` from the customers at the end of a
+//! day. Adding a metric is a field of [`Aggregates`] and the lines that fill it there.
 
 pub mod collect;
 pub mod insights;
