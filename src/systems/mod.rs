@@ -1,4 +1,4 @@
-//! Behaviours, one per file, each a [`Plugin`](crate::sim::Plugin) registering its systems in
+//! Behaviours, one per file, each a [`Plugin`] registering its systems in
 //! one of the [`SimSet`](crate::sim::SimSet)s.
 //!
 //! Built-in behaviours are listed in [`builtin`]; optional ones are registered by name in
