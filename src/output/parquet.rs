@@ -181,7 +181,7 @@ impl ParquetTable {
     }
 
     /// Queues one row group of `rows` rows, whose arrays `build` makes on the writer thread.
-    /// Blocks only when the writer is [`QUEUE`] groups behind.
+    /// Blocks only when the writer is `QUEUE` groups behind.
     pub fn write(
         &mut self,
         rows: usize,
