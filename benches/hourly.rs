@@ -320,8 +320,9 @@ impl PlainLoop {
             rows.par_chunks(SOA_CHUNK)
                 .zip(segments.par_iter_mut())
                 .enumerate()
-                .for_each(|(k, (rows, buf))| {
-                    shop_rows(visitors.hour(k, hour as u8), rows, model, today, clock, buf);
+                .for_each(|(k, (mut rows, buf))| {
+                    let visitors = visitors.hour(k, hour as u8);
+                    shop_rows(visitors, 0, &mut rows, model, today, clock, buf);
                 });
         }
         self.records.finish();

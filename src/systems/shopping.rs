@@ -198,37 +198,6 @@ pub struct ShopRows<'a> {
 }
 
 impl<'a> ShopRows<'a> {
-    /// Splits the rows into the first `mid` and the rest.
-    pub fn split_at(self, mid: usize) -> (ShopRows<'a>, ShopRows<'a>) {
-        let (ids, ids_rest) = self.ids.split_at(mid);
-        let (personas, personas_rest) = self.personas.split_at(mid);
-        let (plans, plans_rest) = self.plans.split_at(mid);
-        let (budget, budget_rest) = self.budget.split_at_mut(mid);
-        let (loyalty, loyalty_rest) = self.loyalty.split_at_mut(mid);
-        let (ledger, ledger_rest) = self.ledger.split_at_mut(mid);
-        let (engagement, engagement_rest) = self.engagement.split_at_mut(mid);
-        (
-            ShopRows {
-                ids,
-                personas,
-                plans,
-                budget,
-                loyalty,
-                ledger,
-                engagement,
-            },
-            ShopRows {
-                ids: ids_rest,
-                personas: personas_rest,
-                plans: plans_rest,
-                budget: budget_rest,
-                loyalty: loyalty_rest,
-                ledger: ledger_rest,
-                engagement: engagement_rest,
-            },
-        )
-    }
-
     /// Splits the rows into runs of `size` (the last may be shorter), in row order, for
     /// parallel iteration.
     pub fn par_chunks(
@@ -260,16 +229,17 @@ impl<'a> ShopRows<'a> {
     }
 }
 
-/// Serves the `visitors` of a run of rows (offsets into `rows`, in row order: this hour's
-/// visitors of the chunk, [`Visitors::hour`]). The kernel of [`shop`], callable on any
-/// struct-of-arrays storage.
+/// Serves the `visitors` of a run of rows: rows `first + v` of `rows` for each `v`, in row
+/// order (this hour's visitors of the chunk that starts at row `first`, [`Visitors::hour`]).
+/// The kernel of [`shop`], callable on any struct-of-arrays storage.
 ///
 /// Visitors are served a group at a time: their rows are first read together, so the cache
 /// misses of a sparse hour overlap instead of coming one visit at a time.
 #[inline]
 pub fn shop_rows(
     visitors: &[u16],
-    rows: ShopRows<'_>,
+    first: usize,
+    rows: &mut ShopRows<'_>,
     model: &Model,
     today: &Today,
     clock: &Clock,
@@ -291,7 +261,7 @@ pub fn shop_rows(
     let mut serve = |group: &[u16], buf: &mut ShopBuffer| {
         let mut touched = 0u64;
         for &i in group {
-            let i = i as usize;
+            let i = first + usize::from(i);
             touched ^= budget[i].left as u64
                 ^ u64::from(loyalty[i].0.to_bits())
                 ^ u64::from(ledger[i].visits)
@@ -300,7 +270,7 @@ pub fn shop_rows(
         }
         std::hint::black_box(touched);
         for &i in group {
-            let i = i as usize;
+            let i = first + usize::from(i);
             visit(
                 Visitor {
                     agent: ids[i].0,
@@ -351,7 +321,7 @@ pub fn shop(
         let chunks = ids.len().div_ceil(super::CHUNK);
         let first = first_chunk;
         first_chunk += chunks;
-        let rows = ShopRows {
+        let mut rows = ShopRows {
             ids,
             personas,
             plans,
@@ -362,12 +332,10 @@ pub fn shop(
         };
         if quiet {
             let buf = &mut records.add_segments(1)[0];
-            let mut rest = rows;
-            for k in first..first_chunk {
-                let mid = super::CHUNK.min(rest.ids.len());
-                let (run, tail) = rest.split_at(mid);
-                shop_rows(visitors.hour(k, hour), run, model, today, clock, buf);
-                rest = tail;
+            for k in 0..chunks {
+                let visitors = visitors.hour(first + k, hour);
+                let at = k * super::CHUNK;
+                shop_rows(visitors, at, &mut rows, model, today, clock, buf);
             }
         } else {
             // One segment per chunk: which thread serves a chunk never matters.
@@ -376,9 +344,9 @@ pub fn shop(
                 rows.par_chunks(super::CHUNK)
                     .zip(segments.par_iter_mut())
                     .enumerate()
-                    .for_each(|(k, (rows, buf))| {
+                    .for_each(|(k, (mut rows, buf))| {
                         let visitors = visitors.hour(first + k, hour);
-                        shop_rows(visitors, rows, model, today, clock, buf);
+                        shop_rows(visitors, 0, &mut rows, model, today, clock, buf);
                     });
             });
         }
