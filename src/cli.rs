@@ -52,8 +52,11 @@ pub enum Command {
 pub struct RunArgs {
     /// The scenario file (RON).
     pub scenario: PathBuf,
-    /// Output folder [default: the scenario's `output.dir`, or out/<scenario name>].
-    #[arg(long)]
+    /// Output folder (default: the scenario's `output.dir`, or `out/` and the scenario's name).
+    #[arg(
+        long,
+        help = "Output folder [default: the scenario's `output.dir`, or out/<scenario name>]"
+    )]
     pub out: Option<PathBuf>,
     /// Override the scenario's seed.
     #[arg(long)]
