@@ -257,7 +257,6 @@ struct PlainLoop {
     model: Model,
     clock: Clock,
     today: Today,
-    visits_by_hour: [u32; 24],
     visitors: Visitors,
     counts: Vec<[u32; 24]>,
     churn: Parallel<Vec<ChurnRecord>>,
@@ -297,13 +296,9 @@ impl PlainLoop {
                 .collect_into_vec(&mut self.counts);
             self.visitors.clear();
             self.visitors.add_table(&s.plans, &self.counts);
-            self.visits_by_hour = self.counts.iter().fold([0u32; 24], |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                a
-            });
         }
         self.records.clear();
-        if self.visits_by_hour[hour as usize] > 0 {
+        if self.visitors.in_hour(hour as u8) > 0 {
             let s = &mut self.soa;
             let (model, today, clock) = (&self.model, &self.today, &self.clock);
             let segments = self.records.add_segments(s.ids.len().div_ceil(SOA_CHUNK));
@@ -384,7 +379,6 @@ fn soa_step(c: &mut Criterion) {
                 model,
                 clock: Clock::new(s.start, s.days),
                 today: Today::neutral(s.start, s.catalog.len()),
-                visits_by_hour: [0; 24],
                 visitors: Visitors::default(),
                 counts: Vec::new(),
                 churn: Parallel::default(),

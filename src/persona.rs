@@ -221,8 +221,7 @@ impl ChurnParams {
 
     /// Whether the customer leaves on a draw `u` on `[0, 1)`: the hazard and its cause if so.
     /// Equal to comparing `u` with [`ChurnParams::hazard`]; the pressures are weighed once,
-    /// and most draws are decided by [`ChurnParams::certainly_stays`]'s bound, without the
-    /// exponential.
+    /// and most draws are decided by a bound, without the exponential.
     #[inline]
     pub fn leaves(
         &self,
@@ -256,27 +255,14 @@ impl ChurnParams {
         terms.iter().map(|t| t.0).sum()
     }
 
-    /// The bound of [`ChurnParams::certainly_stays`] for an exponent `sum`.
+    /// Whether a draw `u` on `[0, 1)` certainly does not fall under the hazard of exponent
+    /// `sum`, decided without the exponential: `exp(x) <= 1 + x + x²` for every `x <= 1`, and
+    /// the bound keeps a relative margin of 1e-4 over the rounding of either side. Most
+    /// customers on most days are decided here; the others need the hazard itself. Gives the
+    /// same decisions as comparing with the hazard.
     #[inline]
     fn stays_below(&self, u: f32, sum: f32) -> bool {
         sum <= 1.0 && u >= self.base * (1.0 + sum + sum * sum) * 1.0001
-    }
-
-    /// Whether a draw `u` on `[0, 1)` certainly does not fall under the hazard, decided
-    /// without the exponential: `exp(x) <= 1 + x + x²` for every `x <= 1`, and the bound
-    /// keeps a relative margin of 1e-4 over the rounding of either side. Most customers on
-    /// most days are decided here; the others need [`ChurnParams::hazard`]. Gives the same
-    /// decisions as comparing with the hazard itself.
-    #[inline]
-    pub fn certainly_stays(
-        &self,
-        u: f32,
-        loyalty: f32,
-        unmet: f32,
-        trims: f32,
-        days_since: Option<u32>,
-    ) -> bool {
-        self.stays_below(u, Self::sum(&self.terms(loyalty, unmet, trims, days_since)))
     }
 
     /// The terms of the hazard's exponent (the weighted pressures), each with its cause.
@@ -436,7 +422,8 @@ mod tests {
             } else {
                 rng.unit_f32()
             };
-            if c.certainly_stays(u, loyalty, unmet, trims, days) {
+            let sum = ChurnParams::sum(&c.terms(loyalty, unmet, trims, days));
+            if c.stays_below(u, sum) {
                 shortcuts += 1;
                 assert!(u >= h, "u {u} under hazard {h}");
             }

@@ -14,10 +14,6 @@ use crate::components::*;
 use crate::rng::{Purpose, Streams};
 use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
 
-/// How many customers plan to visit in each hour of today.
-#[derive(Resource, Debug, Default, Clone)]
-pub struct VisitsByHour(pub [u32; 24]);
-
 /// Today's visitors by hour, chunk by chunk: row offsets within each chunk of
 /// [`super::CHUNK`] rows, in row order within each hour. Planning builds it beside the plans,
 /// so each hour's shopping goes straight to its visitors instead of reading every customer's
@@ -32,6 +28,8 @@ pub struct Visitors {
     /// For chunk `c`, hour `h`'s visitors are `rows[starts[c][h]..starts[c][h + 1]]`.
     starts: Vec<[u32; 25]>,
     rows: Vec<u16>,
+    /// Visitors in each hour, over all chunks.
+    in_hour: [u32; 24],
     /// Each chunk's planned visits by hour (a buffer for [`plan_visits`]).
     counts: Vec<[u32; 24]>,
 }
@@ -50,10 +48,17 @@ impl Visitors {
             .map_or(&[], |s| &self.rows[s[h] as usize..s[h + 1] as usize])
     }
 
+    /// How many customers visit in `hour`, over all chunks.
+    #[inline]
+    pub fn in_hour(&self, hour: u8) -> u32 {
+        self.in_hour.get(usize::from(hour)).copied().unwrap_or(0)
+    }
+
     /// Forgets the index (the start of a new day's planning).
     pub fn clear(&mut self) {
         self.starts.clear();
         self.rows.clear();
+        self.in_hour = [0; 24];
     }
 
     /// Indexes the next table's chunks: `plans` are the table's, `counts` each of its
@@ -67,6 +72,7 @@ impl Visitors {
             for h in 0..24 {
                 s[h] = at;
                 at += c[h];
+                self.in_hour[h] += c[h];
             }
             s[24] = at;
             self.starts.push(s);
@@ -218,7 +224,6 @@ pub fn plan_visits(
     clock: Res<Clock>,
     today: Res<Today>,
     model: Res<Model>,
-    mut by_hour: ResMut<VisitsByHour>,
     mut visitors: ResMut<Visitors>,
     mut customers: Query<(
         &AgentId,
@@ -260,16 +265,7 @@ pub fn plan_visits(
             visitors.add_table(plans, &counts);
         });
     }
-    by_hour.0 = visitors.starts.iter().fold([0; 24], |total, s| {
-        add_counts(total, std::array::from_fn(|h| s[h + 1] - s[h]))
-    });
     visitors.counts = counts;
-}
-
-/// Adds hourly visit counts.
-fn add_counts(mut a: [u32; 24], b: [u32; 24]) -> [u32; 24] {
-    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-    a
 }
 
 /// The planning behaviour.
@@ -277,7 +273,6 @@ pub struct PlanningPlugin;
 
 impl Plugin for PlanningPlugin {
     fn build(&self, sim: &mut SimBuilder) {
-        sim.world.init_resource::<VisitsByHour>();
         sim.world.init_resource::<Visitors>();
         sim.schedule
             .add_systems(plan_visits.run_if(super::start_of_day).in_set(SimSet::Plan));
@@ -322,6 +317,10 @@ mod tests {
         assert_eq!(v.hour(1, 0), &[0]);
         assert!(v.hour(0, 3).is_empty());
         assert!(v.hour(2, 7).is_empty(), "a chunk planning has not seen");
+        assert_eq!(
+            (v.in_hour(7), v.in_hour(0), v.in_hour(23), v.in_hour(3)),
+            (5, 2, 1, 0)
+        );
         assert_eq!(v.rows.len(), 8);
     }
 }

@@ -15,7 +15,7 @@ use crate::records::{HourRecords, LineRecord, ShopBuffer, TxRecord};
 use crate::rng::{Purpose, Stream, Streams};
 use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
 use crate::systems::loyalty::{VisitOutcome, after_visit};
-use crate::systems::planning::{Visitors, VisitsByHour};
+use crate::systems::planning::Visitors;
 
 /// A category's purchase probability never exceeds this after calendar factors.
 pub const PURCHASE_CAP: f32 = 0.95;
@@ -304,7 +304,6 @@ pub fn shop(
     clock: Res<Clock>,
     today: Res<Today>,
     model: Res<Model>,
-    by_hour: Res<VisitsByHour>,
     visitors: Res<Visitors>,
     mut records: ResMut<HourRecords>,
     mut customers: Query<Shopper>,
@@ -312,7 +311,7 @@ pub fn shop(
     use rayon::prelude::*;
     let hour = clock.hour() as u8;
     let (clock, today, model) = (&*clock, &*today, &*model);
-    let quiet = by_hour.0[usize::from(hour)] < PARALLEL_VISITS;
+    let quiet = visitors.in_hour(hour) < PARALLEL_VISITS;
     let mut first_chunk = 0;
     for (ids, personas, plans, mut budget, mut loyalty, mut ledger, mut engagement) in customers
         .contiguous_iter_mut()
@@ -359,8 +358,8 @@ pub fn clear_records(mut records: ResMut<HourRecords>) {
 }
 
 /// Run condition: someone plans to visit this hour.
-pub fn anyone_visiting(clock: Res<Clock>, by_hour: Res<VisitsByHour>) -> bool {
-    by_hour.0[clock.hour() as usize] > 0
+pub fn anyone_visiting(clock: Res<Clock>, visitors: Res<Visitors>) -> bool {
+    visitors.in_hour(clock.hour() as u8) > 0
 }
 
 /// The shopping behaviour.
