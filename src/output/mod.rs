@@ -4,6 +4,7 @@
 //! folder that Bazaar did not write is never replaced.
 
 pub mod format;
+mod keyed;
 pub mod parquet;
 pub mod sinks;
 pub mod summary;

@@ -3,6 +3,8 @@
 //! Rows are gathered into plain column vectors on the simulation thread (a few stores per
 //! row); each full row group is handed to the table's own writer thread, which builds the
 //! Arrow arrays, encodes, compresses, hashes and writes them while the simulation goes on.
+//! Names (personas, categories, event lists) are dictionary columns written from their keys
+//! (`keyed`); the other columns go through arrow-rs's column writers.
 //! Row-group boundaries depend on row counts alone, so the files are byte-identical at any
 //! thread count. Columns keep the CSV names; money is `decimal(18, 2)` rupees, dates are
 //! dates, timestamps are local (timezone-less), to the minute.
@@ -21,9 +23,8 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_writer::{ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::properties::EnabledStatistics;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
@@ -32,6 +33,7 @@ use super::sinks::{
     CHURN_COLUMNS, CUSTOMER_COLUMNS, CustomerRow, DAILY_COLUMNS, HourContext, LINE_COLUMNS, Sink,
     TRANSACTION_COLUMNS, round4, transaction_id,
 };
+use super::keyed;
 use super::table::Hashing;
 use super::worker::Worker;
 use super::{FileEntry, OutputDir, OutputError, io_at};
@@ -55,14 +57,13 @@ fn to_io(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
 /// zstd level 1 (probabilities, rare strings), where a dictionary would only cost time.
 #[derive(Default)]
 pub struct Encodings<'a> {
-    /// Low-cardinality columns (names, minutes, flags): dictionary encoded, uncompressed.
+    /// Low-cardinality columns other than names (minutes, dates, ages): dictionary encoded,
+    /// uncompressed. Names (string dictionary arrays) are always dictionary encoded, from
+    /// their keys (`keyed`), whatever these lists say.
     pub dictionary: &'a [&'a str],
     /// Integer columns (ids, money, counts): delta-binary-packed, uncompressed. Bit-packed
     /// deltas are smaller than zstd's plain values here and several times cheaper to write.
     pub deltas: &'a [&'a str],
-    /// Columns written without min/max statistics: long columns of short strings, whose
-    /// byte-wise comparison on every row costs more than the statistics are worth.
-    pub no_statistics: &'a [&'a str],
 }
 
 /// The writer settings of every Bazaar Parquet file: page statistics, and the per-column
@@ -88,9 +89,6 @@ pub fn writer_properties(e: Encodings<'_>) -> WriterProperties {
             .set_column_encoding(path.clone(), Encoding::DELTA_BINARY_PACKED)
             .set_column_compression(path, Compression::UNCOMPRESSED);
     }
-    for col in e.no_statistics {
-        b = b.set_column_statistics_enabled(ColumnPath::from(*col), EnabledStatistics::None);
-    }
     b.build()
 }
 
@@ -103,6 +101,12 @@ struct Written {
     hash: blake3::Hash,
 }
 
+/// A row group's encoded column.
+enum Chunk {
+    Arrow(ArrowColumnChunk),
+    Keyed(keyed::KeyedChunk),
+}
+
 /// Writes every row group received as it comes, its columns encoded and compressed in
 /// parallel (rayon) and appended in schema order, then the footer.
 fn write_groups(
@@ -111,27 +115,38 @@ fn write_groups(
     groups: Receiver<Build>,
 ) -> io::Result<Written> {
     use rayon::prelude::*;
+    let fields = schema.fields();
+    // Bazaar's schemas are flat: one leaf column, and one column writer, per field.
+    let descrs: Vec<_> = writer.schema_descr().columns().to_vec();
+    if descrs.len() != fields.len() {
+        return Err(io::Error::other("a nested column in a Parquet schema"));
+    }
     for (index, build) in groups.into_iter().enumerate() {
         // The batch checks the arrays against the schema (types, lengths).
         let batch = RecordBatch::try_new(schema.clone(), build()).map_err(to_io)?;
-        let mut leaves = Vec::with_capacity(batch.num_columns());
-        for (field, array) in schema.fields().iter().zip(batch.columns()) {
-            leaves.extend(compute_leaves(field, array).map_err(to_io)?);
-        }
         let writers = factory.create_column_writers(index).map_err(to_io)?;
         let chunks = writers
             .into_par_iter()
-            .zip(leaves)
-            .map(|(mut w, leaf)| {
-                w.write(&leaf)?;
-                w.close()
+            .zip(fields.par_iter().zip(batch.columns()).zip(&descrs))
+            .map(|(mut w, ((field, array), descr))| {
+                if keyed::is_keyed(field.data_type()) {
+                    return keyed::encode(descr.clone(), array).map(Chunk::Keyed);
+                }
+                for leaf in compute_leaves(field, array)? {
+                    w.write(&leaf)?;
+                }
+                w.close().map(Chunk::Arrow)
             })
             .collect::<Result<Vec<_>, _>>()
             .map_err(to_io)?;
         drop(batch);
         let mut group = writer.next_row_group().map_err(to_io)?;
         for chunk in chunks {
-            chunk.append_to_row_group(&mut group).map_err(to_io)?;
+            match chunk {
+                Chunk::Arrow(c) => c.append_to_row_group(&mut group),
+                Chunk::Keyed(c) => c.append_to_row_group(&mut group),
+            }
+            .map_err(to_io)?;
         }
         group.close().map_err(to_io)?;
     }
@@ -505,7 +520,7 @@ impl ParquetSink {
                 writer_properties(Encodings {
                     // The flags stay plain: a bit a value before compression, where a
                     // dictionary would hash every value.
-                    dictionary: &["timestamp", "persona", "events"],
+                    dictionary: &["timestamp"],
                     deltas: &["transaction_id", "customer_id", "total", "lines", "units"],
                     ..Encodings::default()
                 }),
@@ -515,9 +530,6 @@ impl ParquetSink {
                     dir,
                     "line_items.parquet",
                     schemas::line_items(),
-                    // `category` is left out of the dictionaries on purpose: the writer would
-                    // hash its string on every row (10% of a run's CPU); plain strings under
-                    // zstd cost less and take 7% more space.
                     writer_properties(Encodings {
                         deltas: &[
                             "transaction_id",
@@ -526,7 +538,6 @@ impl ParquetSink {
                             "unit_price",
                             "line_total",
                         ],
-                        no_statistics: &["category"],
                         ..Encodings::default()
                     }),
                 )?)
@@ -538,7 +549,7 @@ impl ParquetSink {
                 "daily_metrics.parquet",
                 schemas::daily(),
                 writer_properties(Encodings {
-                    dictionary: &["date", "persona", "events"],
+                    dictionary: &["date"],
                     ..Encodings::default()
                 }),
             )?,
@@ -547,7 +558,7 @@ impl ParquetSink {
                 "churn_events.parquet",
                 schemas::churn(),
                 writer_properties(Encodings {
-                    dictionary: &["date", "persona", "cause"],
+                    dictionary: &["date"],
                     deltas: &["customer_id"],
                     ..Encodings::default()
                 }),
@@ -557,7 +568,7 @@ impl ParquetSink {
                 "customers.parquet",
                 schemas::customers(),
                 writer_properties(Encodings {
-                    dictionary: &["persona", "age", "last_purchase", "joined_on"],
+                    dictionary: &["age", "last_purchase", "joined_on"],
                     deltas: &["customer_id", "income", "visits", "purchases", "spent"],
                     ..Encodings::default()
                 }),
