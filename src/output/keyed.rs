@@ -148,7 +148,6 @@ fn encode_keys<K: Copy + Into<u32>>(
         }
     }
     pages.close()?;
-    drop(pages);
     let data = Bytes::from(sink.into_inner()?);
 
     let (min, max) = min_max(values, &chunk_used);
@@ -277,6 +276,7 @@ fn min_max<'a>(values: &'a StringArray, used: &[bool]) -> (&'a [u8], &'a [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use parquet::file::metadata::ParquetMetaData;
 
     #[test]
     fn widths_fit_the_largest_key() {
@@ -304,6 +304,133 @@ mod tests {
         let unpacked: Vec<u32> = (0..8).map(|i| (first >> (3 * i)) & 7).collect();
         assert_eq!(unpacked, [0, 1, 2, 3, 4, 0, 1, 2]);
         assert!(used.iter().all(|u| *u));
+    }
+
+    #[test]
+    fn repeats_of_eight_or_more_become_run_length_runs() {
+        // 3 keys, then 200 sevens (a two-byte run header), then 5 keys, then 8 twos.
+        let mut keys: Vec<u16> = vec![1, 2, 3];
+        keys.extend([7; 200]);
+        keys.extend([1, 2, 3, 4, 5]);
+        keys.extend([2; 8]);
+        let mut used = vec![false; 9];
+        let mut out = Vec::new();
+        pack(&keys, 4, &mut used, &mut out);
+        // A bit-packed group holds 1 2 3 and five of the sevens; the 195 sevens left are a
+        // run; then a group of 1 2 3 4 5 2 2 2, and the last five twos are one more group
+        // (fewer than eight, so bit-packed and padded).
+        let expected = [
+            vec![0b11, 0x21, 0x73, 0x77, 0x77],
+            vec![(195 << 1) as u8 | 0x80, 195 >> 6, 7],
+            vec![0b101, 0x21, 0x43, 0x25, 0x22, 0x22, 0x22, 0x02, 0],
+        ]
+        .concat();
+        assert_eq!(out, expected);
+        let marked: Vec<usize> = (0..9).filter(|&k| used[k]).collect();
+        assert_eq!(marked, [1, 2, 3, 4, 5, 7]);
+    }
+
+    /// Writes a column of `keys` into `values` as one row group through the keyed path and
+    /// reads it back with arrow-rs's reader.
+    fn round_trip(keys: &[u16], values: &[&str]) -> (Vec<String>, ParquetMetaData) {
+        use arrow_array::{ArrayRef, DictionaryArray, RecordBatch, UInt16Array};
+        use arrow_schema::{Field, Schema};
+        use parquet::arrow::ArrowWriter;
+        use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+        use parquet::file::metadata::PageIndexPolicy;
+        use std::sync::Arc;
+
+        let field = Field::new(
+            "name",
+            DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8)),
+            false,
+        );
+        assert!(is_keyed(field.data_type()));
+        let schema = Arc::new(Schema::new(vec![field]));
+        let array: ArrayRef = Arc::new(DictionaryArray::new(
+            UInt16Array::from(keys.to_vec()),
+            Arc::new(StringArray::from(values.to_vec())),
+        ));
+        let (mut writer, _) = ArrowWriter::try_new(Vec::new(), schema.clone(), None)
+            .and_then(ArrowWriter::into_serialized_writer)
+            .unwrap();
+        let descr = writer.schema_descr().column(0);
+        let mut group = writer.next_row_group().unwrap();
+        encode(descr, &array)
+            .unwrap()
+            .append_to_row_group(&mut group)
+            .unwrap();
+        group.close().unwrap();
+        let file = Bytes::from(writer.into_inner().unwrap());
+
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+        let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).unwrap();
+        let metadata = reader.metadata().as_ref().clone();
+        let batches: Vec<RecordBatch> = reader.build().unwrap().map(Result::unwrap).collect();
+        let mut read = Vec::new();
+        for b in &batches {
+            let names = b.column(0).as_dictionary::<UInt16Type>();
+            let values = names.values().as_string::<i32>();
+            read.extend(
+                names
+                    .keys()
+                    .values()
+                    .iter()
+                    .map(|&k| values.value(k.into()).to_owned()),
+            );
+        }
+        (read, metadata)
+    }
+
+    #[test]
+    fn keyed_columns_read_back_as_written() {
+        let values = [
+            "apparel",
+            "books",
+            "electronics",
+            "groceries",
+            "home",
+            "beauty",
+            "sports",
+            "toys",
+            "wine_beverages",
+        ];
+        // Three pages and a bit: noise, runs of every length around the run threshold,
+        // starting anywhere in a group, a long run across a page boundary.
+        let mut keys = Vec::new();
+        let mut x = 12_345u32;
+        while keys.len() < 3 * PAGE_ROWS + 1_003 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let key = ((x >> 16) % 9) as u16;
+            let repeat = match (x >> 8) % 4 {
+                0 => 1 + (x >> 20) as usize % 20,
+                1 if keys.len() > PAGE_ROWS - 50 && keys.len() < PAGE_ROWS => 300,
+                _ => 1,
+            };
+            keys.extend(std::iter::repeat_n(key, repeat));
+        }
+        let (read, metadata) = round_trip(&keys, &values);
+        let expected: Vec<&str> = keys.iter().map(|&k| values[usize::from(k)]).collect();
+        assert_eq!(read, expected);
+
+        let chunk = metadata.row_group(0).column(0);
+        let stats = chunk.statistics().unwrap();
+        assert_eq!(stats.min_bytes_opt(), Some(&b"apparel"[..]));
+        assert_eq!(stats.max_bytes_opt(), Some(&b"wine_beverages"[..]));
+        let index = metadata.page_index_for_row_group(0);
+        let pages = index.page_locations(0).unwrap();
+        assert_eq!(pages.len(), 4);
+        assert_eq!(pages[1].first_row_index, PAGE_ROWS as i64);
+        assert!(index.column_index(0).is_some());
+    }
+
+    #[test]
+    fn a_single_name_and_an_unused_name_read_back() {
+        let keys = vec![0u16; 1_001];
+        let (read, metadata) = round_trip(&keys, &["premium", "budget"]);
+        assert!(read.iter().all(|v| v == "premium") && read.len() == 1_001);
+        let stats = metadata.row_group(0).column(0).statistics().unwrap();
+        assert_eq!(stats.max_bytes_opt(), Some(&b"premium"[..]));
     }
 
     #[test]

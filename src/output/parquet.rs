@@ -29,11 +29,11 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
+use super::keyed;
 use super::sinks::{
     CHURN_COLUMNS, CUSTOMER_COLUMNS, CustomerRow, DAILY_COLUMNS, HourContext, LINE_COLUMNS, Sink,
     TRANSACTION_COLUMNS, round4, transaction_id,
 };
-use super::keyed;
 use super::table::Hashing;
 use super::worker::Worker;
 use super::{FileEntry, OutputDir, OutputError, io_at};
@@ -522,7 +522,6 @@ impl ParquetSink {
                     // dictionary would hash every value.
                     dictionary: &["timestamp"],
                     deltas: &["transaction_id", "customer_id", "total", "lines", "units"],
-                    ..Encodings::default()
                 }),
             )?,
             lines: if line_items {
@@ -560,7 +559,6 @@ impl ParquetSink {
                 writer_properties(Encodings {
                     dictionary: &["date"],
                     deltas: &["customer_id"],
-                    ..Encodings::default()
                 }),
             )?,
             customers: ParquetTable::create(
@@ -570,7 +568,6 @@ impl ParquetSink {
                 writer_properties(Encodings {
                     dictionary: &["age", "last_purchase", "joined_on"],
                     deltas: &["customer_id", "income", "visits", "purchases", "spent"],
-                    ..Encodings::default()
                 }),
             )?,
             tx: TxColumns::default(),
