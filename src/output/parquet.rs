@@ -37,7 +37,7 @@ use super::sinks::{
 use super::table::Hashing;
 use super::worker::Worker;
 use super::{FileEntry, OutputDir, OutputError, io_at};
-use crate::records::HourRecords;
+use crate::records::{HourRecords, LineRecord, ShopBuffer};
 use crate::systems::attrition::ChurnRecord;
 use crate::systems::observe::{ClosedDay, Totals};
 
@@ -653,6 +653,43 @@ impl ParquetSink {
 }
 
 impl ParquetSink {
+    /// Gathers the line items of one segment of the hour's records: its transactions' lines,
+    /// which are the segment's lines in order.
+    fn gather_lines(&mut self, day: u32, s: &ShopBuffer) -> io::Result<()> {
+        debug_assert_eq!(
+            s.lines.len(),
+            s.txs.iter().map(|t| usize::from(t.lines)).sum::<usize>()
+        );
+        // The transaction of the next line, and that line's index within it.
+        let (mut tx, mut k) = (0, 0);
+        let mut lines = &s.lines[..];
+        while !lines.is_empty() {
+            let c = &mut self.line;
+            let (now, rest) = lines.split_at(lines.len().min(ROW_GROUP_ROWS - c.id.len()));
+            c.category.extend(now.iter().map(|l| l.category));
+            c.quantity.extend(now.iter().map(|l| l.quantity));
+            c.unit_price.extend(now.iter().map(|l| l.unit_price));
+            c.total.extend(now.iter().map(LineRecord::total));
+            // The same lines' transaction ids and line numbers (a group may end mid-basket).
+            let mut left = now.len();
+            while left > 0 {
+                let t = &s.txs[tx];
+                let take = (usize::from(t.lines) - k).min(left);
+                c.id.extend(std::iter::repeat_n(transaction_id(day, t.agent), take));
+                c.line.extend((k + 1..=k + take).map(|n| n as u16));
+                (k, left) = (k + take, left - take);
+                if k == usize::from(t.lines) {
+                    (tx, k) = (tx + 1, 0);
+                }
+            }
+            if c.id.len() == ROW_GROUP_ROWS {
+                self.flush_lines()?;
+            }
+            lines = rest;
+        }
+        Ok(())
+    }
+
     fn flush_daily(&mut self) -> io::Result<()> {
         let rows = std::mem::take(&mut self.daily_rows);
         let (personas, events) = (self.personas.clone(), self.events.array());
@@ -761,39 +798,35 @@ impl Sink for ParquetSink {
         let events = self.events.key(&ctx.today.events)?;
         let (festival, weekend) = (ctx.today.festival, ctx.today.weekend);
         // Rows are gathered up to the row-group size, then the group goes to its writer;
-        // a group may end mid-hour, so the boundaries depend on row counts alone.
-        for (r, lines) in records.iter() {
-            let id = transaction_id(day, r.agent);
-            let t = &mut self.tx;
-            t.id.push(id);
-            t.timestamp
-                .push((hour_start + i64::from(r.minute) * 60) * 1000);
-            t.customer.push(r.agent);
-            t.persona.push(r.persona);
-            t.total.push(r.total);
-            t.lines.push(r.lines);
-            t.units.push(r.units);
-            t.festival.push(festival);
-            t.weekend.push(weekend);
-            t.events.push(events);
-            t.trimmed.push(r.trimmed);
-            if t.id.len() == ROW_GROUP_ROWS {
-                self.flush_transactions()?;
-            }
-            if self.lines.is_none() {
-                continue;
-            }
-            for (k, l) in lines.iter().enumerate() {
-                let c = &mut self.line;
-                c.id.push(id);
-                c.line.push(k as u16 + 1);
-                c.category.push(l.category);
-                c.quantity.push(l.quantity);
-                c.unit_price.push(l.unit_price);
-                c.total.push(l.total());
-                if c.id.len() == ROW_GROUP_ROWS {
-                    self.flush_lines()?;
+        // a group may end mid-hour, so the boundaries depend on row counts alone. Each
+        // segment's rows are gathered a column at a time.
+        for s in records.segments() {
+            let mut txs = &s.txs[..];
+            while !txs.is_empty() {
+                let t = &mut self.tx;
+                let (now, rest) = txs.split_at(txs.len().min(ROW_GROUP_ROWS - t.id.len()));
+                let n = now.len();
+                t.id.extend(now.iter().map(|r| transaction_id(day, r.agent)));
+                t.timestamp.extend(
+                    now.iter()
+                        .map(|r| (hour_start + i64::from(r.minute) * 60) * 1000),
+                );
+                t.customer.extend(now.iter().map(|r| r.agent));
+                t.persona.extend(now.iter().map(|r| r.persona));
+                t.total.extend(now.iter().map(|r| r.total));
+                t.lines.extend(now.iter().map(|r| r.lines));
+                t.units.extend(now.iter().map(|r| r.units));
+                t.festival.extend(std::iter::repeat_n(festival, n));
+                t.weekend.extend(std::iter::repeat_n(weekend, n));
+                t.events.extend(std::iter::repeat_n(events, n));
+                t.trimmed.extend(now.iter().map(|r| r.trimmed));
+                if t.id.len() == ROW_GROUP_ROWS {
+                    self.flush_transactions()?;
                 }
+                txs = rest;
+            }
+            if self.lines.is_some() {
+                self.gather_lines(day, s)?;
             }
         }
         Ok(())
