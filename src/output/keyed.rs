@@ -18,7 +18,7 @@
 use arrow_array::cast::AsArray;
 use arrow_array::types::{UInt8Type, UInt16Type};
 use arrow_array::{Array, StringArray};
-use arrow_schema::DataType;
+use arrow_schema::{DataType, Field};
 use bytes::Bytes;
 use parquet::basic::{Compression, Encoding, EncodingMask, PageType, Type};
 use parquet::column::page::{CompressedPage, Page, PageWriter};
@@ -41,11 +41,12 @@ const RUN_GROUPS: usize = 63;
 /// byte or two that way against `width` bytes bit-packed.
 const REPEAT: usize = 8;
 
-/// Whether a column of this type is written by [`encode`]: a string dictionary with 8- or
-/// 16-bit keys.
-pub fn is_keyed(t: &DataType) -> bool {
-    matches!(t, DataType::Dictionary(k, v)
-        if matches!(**k, DataType::UInt8 | DataType::UInt16) && **v == DataType::Utf8)
+/// Whether `field` is written by [`encode`]: a string dictionary with 8- or 16-bit keys and
+/// no nulls.
+pub fn is_keyed(field: &Field) -> bool {
+    !field.is_nullable()
+        && matches!(field.data_type(), DataType::Dictionary(k, v)
+            if matches!(**k, DataType::UInt8 | DataType::UInt16) && **v == DataType::Utf8)
 }
 
 /// One column chunk, encoded and ready to splice into its row group.
@@ -69,7 +70,7 @@ impl KeyedChunk {
 pub fn encode(descr: ColumnDescPtr, array: &dyn Array) -> Result<KeyedChunk> {
     if array.null_count() > 0 {
         return Err(ParquetError::General(format!(
-            "{}: a keyed column has no nulls",
+            "{}: nulls in a column declared without them",
             descr.name()
         )));
     }
@@ -120,16 +121,15 @@ fn encode_keys<K: Copy + Into<u32>>(
     let mut chunk_used = vec![false; values.len()];
     let mut data_page_offset = None;
     let mut data_pages = 0;
-    let mut buf = Vec::new();
     for page_keys in keys.chunks(PAGE_ROWS) {
         used.fill(false);
-        buf.clear();
+        let mut buf = Vec::with_capacity(1 + page_keys.len() * width as usize / 8 + 32);
         buf.push(width as u8);
         pack(page_keys, width, &mut used, &mut buf);
         let spec = write(
             &mut pages,
             Page::DataPage {
-                buf: Bytes::copy_from_slice(&buf),
+                buf: Bytes::from(buf),
                 num_values: page_keys.len() as u32,
                 encoding: Encoding::RLE_DICTIONARY,
                 def_level_encoding: Encoding::RLE,
@@ -345,7 +345,7 @@ mod tests {
             DataType::Dictionary(Box::new(DataType::UInt16), Box::new(DataType::Utf8)),
             false,
         );
-        assert!(is_keyed(field.data_type()));
+        assert!(is_keyed(&field));
         let schema = Arc::new(Schema::new(vec![field]));
         let array: ArrayRef = Arc::new(DictionaryArray::new(
             UInt16Array::from(keys.to_vec()),
@@ -422,6 +422,21 @@ mod tests {
         assert_eq!(pages.len(), 4);
         assert_eq!(pages[1].first_row_index, PAGE_ROWS as i64);
         assert!(index.column_index(0).is_some());
+    }
+
+    #[test]
+    fn keys_wider_than_a_byte_read_back() {
+        let names: Vec<String> = (0..300).map(|i| format!("events {i}")).collect();
+        let values: Vec<&str> = names.iter().map(String::as_str).collect();
+        let keys: Vec<u16> = (0..5_000u32)
+            .map(|i| ((i * 7 + i / 13) % 300) as u16)
+            .collect();
+        let (read, metadata) = round_trip(&keys, &values);
+        let expected: Vec<&str> = keys.iter().map(|&k| values[usize::from(k)]).collect();
+        assert_eq!(read, expected);
+        let stats = metadata.row_group(0).column(0).statistics().unwrap();
+        assert_eq!(stats.min_bytes_opt(), Some(&b"events 0"[..]));
+        assert_eq!(stats.max_bytes_opt(), Some(&b"events 99"[..]));
     }
 
     #[test]

@@ -129,7 +129,7 @@ fn write_groups(
             .into_par_iter()
             .zip(fields.par_iter().zip(batch.columns()).zip(&descrs))
             .map(|(mut w, ((field, array), descr))| {
-                if keyed::is_keyed(field.data_type()) {
+                if keyed::is_keyed(field) {
                     return keyed::encode(descr.clone(), array).map(Chunk::Keyed);
                 }
                 for leaf in compute_leaves(field, array)? {
