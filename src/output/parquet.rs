@@ -58,8 +58,8 @@ fn to_io(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
 #[derive(Default)]
 pub struct Encodings<'a> {
     /// Low-cardinality columns other than names (minutes, dates, ages): dictionary encoded,
-    /// uncompressed. Names (string dictionary arrays) are always dictionary encoded, from
-    /// their keys (`keyed`), whatever these lists say.
+    /// uncompressed. Names (string dictionary arrays declared without nulls) are always
+    /// dictionary encoded, from their keys (`keyed`), whatever these lists say.
     pub dictionary: &'a [&'a str],
     /// Integer columns (ids, money, counts): delta-binary-packed, uncompressed. Bit-packed
     /// deltas are smaller than zstd's plain values here and several times cheaper to write.
