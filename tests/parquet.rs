@@ -1,5 +1,6 @@
 //! Parquet output read back with the arrow reader: schemas, row counts and values agree with
-//! the CSV tables of the same run, and a Parquet-only folder passes the data-quality checks.
+//! the CSV tables of the same run, a Parquet-only folder passes the data-quality checks, and
+//! line items keep their baskets where a row group ends mid-basket.
 
 mod common;
 
@@ -285,4 +286,95 @@ fn an_empty_format_list_is_refused_with_its_location() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("no output format"), "{err}");
     assert!(err.contains("s.ron:20:23"), "{err}");
+}
+
+/// A line-items row group that ends in the middle of a basket, and hours split into several
+/// segments, read back: every line keeps its transaction id, line number and values.
+#[test]
+fn line_items_stay_with_their_baskets_across_row_groups_and_segments() {
+    use bazaar::calendar::{Clock, Today};
+    use bazaar::output::OutputDir;
+    use bazaar::output::parquet::{ParquetSink, ROW_GROUP_ROWS};
+    use bazaar::output::sinks::{HourContext, Sink, transaction_id};
+    use bazaar::records::{HourRecords, LineRecord, TxRecord};
+
+    let personas = vec!["premium".to_string(), "budget".to_string()];
+    let categories: Vec<String> = (0..7).map(|i| format!("category_{i}")).collect();
+    // Three lines a basket, so the first row group (a power of two) ends mid-basket; two
+    // segments an hour, so baskets come from more than one segment.
+    let baskets_per_segment = 50_000u32;
+    let mut records = HourRecords::default();
+    for (s, segment) in records.add_segments(2).iter_mut().enumerate() {
+        for b in 0..baskets_per_segment {
+            let agent = s as u32 * baskets_per_segment + b;
+            let line_start = segment.lines.len() as u32;
+            for k in 0..3u32 {
+                segment.lines.push(LineRecord {
+                    category: ((agent + k) % 7) as u16,
+                    quantity: 1 + k,
+                    unit_price: i64::from(agent) * 10 + i64::from(k),
+                });
+            }
+            segment.txs.push(TxRecord {
+                agent,
+                persona: (agent % 2) as u8,
+                minute: (agent % 60) as u8,
+                trimmed: false,
+                lines: 3,
+                line_start,
+                units: 6,
+                total: 0,
+            });
+        }
+    }
+    let date: chrono::NaiveDate = "2026-11-06".parse().unwrap();
+    let today = Today::neutral(date, categories.len());
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("o");
+    let mut out = OutputDir::create(&target).unwrap();
+    let mut sink = Box::new(ParquetSink::create(&out, true, &personas, &categories, date).unwrap());
+    let mut clock = Clock::new(date, 3);
+    let hours = 4u32;
+    for tick in 0..hours {
+        clock.tick = tick;
+        let ctx = HourContext {
+            clock: &clock,
+            today: &today,
+            personas: &personas,
+            categories: &categories,
+        };
+        sink.hour(&ctx, &records).unwrap();
+    }
+    sink.finish(&mut out).unwrap();
+    let path = out.path("line_items.parquet");
+
+    let rows_per_hour = 2 * baskets_per_segment as usize * 3;
+    assert!(rows_per_hour * hours as usize > ROW_GROUP_ROWS && ROW_GROUP_ROWS % 3 != 0);
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+    assert!(builder.metadata().num_row_groups() >= 2);
+    let mut row = 0usize;
+    for b in builder.build().unwrap().map(Result::unwrap) {
+        let id = b.column(0).as_primitive::<UInt64Type>();
+        let line = b.column(1).as_primitive::<UInt16Type>();
+        let category = b.column(2).as_dictionary::<UInt16Type>();
+        let names = category.values().as_string::<i32>();
+        let quantity = b.column(3).as_primitive::<UInt32Type>();
+        let unit = b.column(4).as_primitive::<Decimal128Type>();
+        for i in 0..b.num_rows() {
+            let in_hour = row % rows_per_hour;
+            let (agent, k) = ((in_hour / 3) as u32, (in_hour % 3) as u32);
+            assert_eq!(id.value(i), transaction_id(0, agent), "row {row}");
+            assert_eq!(u32::from(line.value(i)), k + 1, "row {row}");
+            let name = names.value(usize::from(category.keys().value(i)));
+            assert_eq!(name, format!("category_{}", (agent + k) % 7), "row {row}");
+            assert_eq!(quantity.value(i), 1 + k, "row {row}");
+            assert_eq!(
+                unit.value(i),
+                i128::from(agent) * 10 + i128::from(k),
+                "row {row}"
+            );
+            row += 1;
+        }
+    }
+    assert_eq!(row, rows_per_hour * hours as usize);
 }
