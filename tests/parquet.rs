@@ -349,7 +349,7 @@ fn line_items_stay_with_their_baskets_across_row_groups_and_segments() {
     let path = out.path("line_items.parquet");
 
     let rows_per_hour = 2 * baskets_per_segment as usize * 3;
-    assert!(rows_per_hour * hours as usize > ROW_GROUP_ROWS && ROW_GROUP_ROWS % 3 != 0);
+    assert!(rows_per_hour * hours as usize > ROW_GROUP_ROWS && !ROW_GROUP_ROWS.is_multiple_of(3));
     let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
     assert!(builder.metadata().num_row_groups() >= 2);
     let mut row = 0usize;
