@@ -117,13 +117,16 @@ fn encode_keys<K: Copy + Into<u32>>(
 
     let mut offsets = OffsetIndexBuilder::new();
     let mut index = ColumnIndexBuilder::new(Type::BYTE_ARRAY);
+    // The values the page's keys name, and the chunk's: their least and greatest are the
+    // page index's and the chunk statistics' min and max.
     let mut used = vec![false; values.len()];
     let mut chunk_used = vec![false; values.len()];
     let mut data_page_offset = None;
     let mut data_pages = 0;
     for page_keys in keys.chunks(PAGE_ROWS) {
         used.fill(false);
-        let mut buf = Vec::with_capacity(1 + page_keys.len() * width as usize / 8 + 32);
+        // At most `width` bytes and a run header, or a run of five bytes, per eight keys.
+        let mut buf = Vec::with_capacity(1 + page_keys.len().div_ceil(8) * (width as usize + 5));
         buf.push(width as u8);
         pack(page_keys, width, &mut used, &mut buf);
         let spec = write(
