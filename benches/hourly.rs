@@ -215,8 +215,9 @@ struct Soa {
     engagement: Vec<Engagement>,
 }
 
-/// Rows per parallel task of the plain loop.
-const SOA_CHUNK: usize = 1 << 14;
+/// Rows per parallel task of the plain loop: the engine's chunk, which the visitor index
+/// (`Visitors`) is built on.
+const SOA_CHUNK: usize = bazaar::systems::CHUNK;
 
 impl Soa {
     fn spawn(model: &Model, start: chrono::NaiveDate) -> Self {
@@ -258,7 +259,6 @@ struct PlainLoop {
     clock: Clock,
     today: Today,
     visitors: Visitors,
-    counts: Vec<[u32; 24]>,
     churn: Parallel<Vec<ChurnRecord>>,
     records: HourRecords,
     totals: Vec<Totals>,
@@ -277,25 +277,17 @@ impl PlainLoop {
                 .day(self.clock.date(), self.model.categories);
             let d = PlanDay::new(&self.clock, &self.today, &self.model);
             let s = &mut self.soa;
-            s.plans
-                .par_chunks_mut(SOA_CHUNK)
-                .enumerate()
-                .map(|(k, plans)| {
-                    let r = k * SOA_CHUNK..(k * SOA_CHUNK + plans.len());
-                    let rows = PlanRows {
-                        ids: &s.ids[r.clone()],
-                        persona: &s.persona[r.clone()],
-                        loyalty: &s.loyalty[r.clone()],
-                        budget: &s.budget[r.clone()],
-                        engagement: &s.engagement[r],
-                    };
-                    let mut counts = [0u32; 24];
-                    plan_rows(&d, rows, plans, &mut counts);
-                    counts
-                })
-                .collect_into_vec(&mut self.counts);
             self.visitors.clear();
-            self.visitors.add_table(&s.plans, &self.counts);
+            self.visitors.plan_table(&mut s.plans, |r, plans, counts| {
+                let rows = PlanRows {
+                    ids: &s.ids[r.clone()],
+                    persona: &s.persona[r.clone()],
+                    loyalty: &s.loyalty[r.clone()],
+                    budget: &s.budget[r.clone()],
+                    engagement: &s.engagement[r],
+                };
+                plan_rows(&d, rows, plans, counts);
+            });
         }
         self.records.clear();
         if self.visitors.in_hour(hour as u8) > 0 {
@@ -380,7 +372,6 @@ fn soa_step(c: &mut Criterion) {
                 clock: Clock::new(s.start, s.days),
                 today: Today::neutral(s.start, s.catalog.len()),
                 visitors: Visitors::default(),
-                counts: Vec::new(),
                 churn: Parallel::default(),
                 records: HourRecords::default(),
                 churned: Vec::new(),

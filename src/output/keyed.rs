@@ -447,7 +447,9 @@ mod tests {
         let keys = vec![0u16; 1_001];
         let (read, metadata) = round_trip(&keys, &["premium", "budget"]);
         assert!(read.iter().all(|v| v == "premium") && read.len() == 1_001);
+        // "budget" is in the dictionary but on no row: the statistics leave it out.
         let stats = metadata.row_group(0).column(0).statistics().unwrap();
+        assert_eq!(stats.min_bytes_opt(), Some(&b"premium"[..]));
         assert_eq!(stats.max_bytes_opt(), Some(&b"premium"[..]));
     }
 

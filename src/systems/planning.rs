@@ -30,7 +30,7 @@ pub struct Visitors {
     rows: Vec<u16>,
     /// Visitors in each hour, over all chunks.
     in_hour: [u32; 24],
-    /// Each chunk's planned visits by hour (a buffer for [`plan_visits`]).
+    /// Each chunk's planned visits by hour (a buffer for [`Visitors::plan_table`]).
     counts: Vec<[u32; 24]>,
 }
 
@@ -61,9 +61,33 @@ impl Visitors {
         self.in_hour = [0; 24];
     }
 
+    /// Plans the next table's rows and indexes them: `plan(rows, plans, counts)` plans one
+    /// chunk of [`super::CHUNK`] rows (`rows` is its range in the table, `plans` its plans)
+    /// and counts its visits by hour, as [`plan_rows`] does. The chunks are planned in
+    /// parallel on the current rayon pool.
+    pub fn plan_table(
+        &mut self,
+        plans: &mut [DayPlan],
+        plan: impl Fn(std::ops::Range<usize>, &mut [DayPlan], &mut [u32; 24]) + Sync,
+    ) {
+        use rayon::prelude::*;
+        let mut counts = std::mem::take(&mut self.counts);
+        plans
+            .par_chunks_mut(super::CHUNK)
+            .enumerate()
+            .map(|(k, plans)| {
+                let mut c = [0u32; 24];
+                plan(super::chunk_rows(k, plans.len()), plans, &mut c);
+                c
+            })
+            .collect_into_vec(&mut counts);
+        self.add_table(plans, &counts);
+        self.counts = counts;
+    }
+
     /// Indexes the next table's chunks: `plans` are the table's, `counts` each of its
     /// chunks' visits by hour (as [`plan_rows`] counted them).
-    pub fn add_table(&mut self, plans: &[DayPlan], counts: &[[u32; 24]]) {
+    fn add_table(&mut self, plans: &[DayPlan], counts: &[[u32; 24]]) {
         use rayon::prelude::*;
         let first = self.starts.len();
         let mut at = u32::try_from(self.rows.len()).expect("visitors fit in 32 bits");
@@ -234,38 +258,26 @@ pub fn plan_visits(
         &mut DayPlan,
     )>,
 ) {
-    use rayon::prelude::*;
     let d = PlanDay::new(&clock, &today, &model);
-    let visitors = &mut *visitors;
     visitors.clear();
-    let mut counts = std::mem::take(&mut visitors.counts);
     for (ids, persona, loyalty, budget, engagement, mut plans) in customers
         .contiguous_iter_mut()
         .expect("customer components are table-stored")
     {
         let plans = plans.bypass_change_detection();
         Threads::pool().install(|| {
-            plans
-                .par_chunks_mut(super::CHUNK)
-                .enumerate()
-                .map(|(k, plans)| {
-                    let r = super::chunk_rows(k, plans.len());
-                    let rows = PlanRows {
-                        ids: &ids[r.clone()],
-                        persona: &persona[r.clone()],
-                        loyalty: &loyalty[r.clone()],
-                        budget: &budget[r.clone()],
-                        engagement: &engagement[r],
-                    };
-                    let mut counts = [0u32; 24];
-                    plan_rows(&d, rows, plans, &mut counts);
-                    counts
-                })
-                .collect_into_vec(&mut counts);
-            visitors.add_table(plans, &counts);
+            visitors.plan_table(plans, |r, plans, counts| {
+                let rows = PlanRows {
+                    ids: &ids[r.clone()],
+                    persona: &persona[r.clone()],
+                    loyalty: &loyalty[r.clone()],
+                    budget: &budget[r.clone()],
+                    engagement: &engagement[r],
+                };
+                plan_rows(&d, rows, plans, counts);
+            });
         });
     }
-    visitors.counts = counts;
 }
 
 /// The planning behaviour.
