@@ -32,7 +32,7 @@ use bevy_utils::Parallel;
 
 /// The binary's allocator, so the figures are the engine's.
 #[global_allocator]
-static ALLOC: bazaar::alloc::HugePages = bazaar::alloc::HugePages;
+static ALLOC: bazaar::alloc::Alloc = bazaar::alloc::Alloc;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn threads() -> usize {
@@ -431,7 +431,7 @@ criterion_group! {
     name = benches;
     // The binary's allocator settings, so the figures are the engine's.
     config = {
-        bazaar::alloc::HugePages::tune_system_allocator();
+        bazaar::alloc::Alloc::tune_system_allocator();
         Criterion::default()
     };
     targets = hourly_step, soa_step, basket, output_encoding, churn_scoring

@@ -1,33 +1,33 @@
-//! The allocator of the `bazaar` binary and benchmarks: the system allocator, with every large
-//! block (component columns of millions of customers, output row groups) marked for
-//! transparent huge pages.
+//! The allocator of the `bazaar` binary and benchmarks: the system allocator, tuned for a
+//! run's pattern of allocation, which fills large blocks ahead of their writer on request.
 //!
-//! The shopping system reads a few scattered rows of each component column every hour; with
-//! 4 KiB pages nearly every one of those reads also misses the TLB. Backing the large columns
-//! with 2 MiB pages keeps a 10M-customer world's columns within the TLB's reach. Linux only,
-//! and only where the kernel's THP mode is `always` or `madvise`; elsewhere it is the plain
-//! system allocator.
+//! While the population is spawned, the kernel's zeroing of the new columns' pages is most of
+//! the spawning thread's time at 10M customers, and the other core is idle; a helper thread
+//! asks the kernel to fault those pages in ahead of the writes ([`Prefault`]).
 //!
-//! It also fills large blocks ahead of their writer on request ([`Prefault`]): while the
-//! population is spawned, the kernel's zeroing of the new columns' pages is half of the
-//! spawning thread's time at 10M customers, and the other core is idle; a helper thread asks
-//! the kernel to fault those pages in ahead of the writes.
+//! Large blocks are left on ordinary 4 KiB pages. Transparent huge pages would spare the
+//! shopping system's scattered reads some TLB misses, but a huge-page fault is only cheap
+//! where the kernel has free 2 MiB blocks at hand: on a virtual machine whose free memory
+//! the host takes back, as the benchmark machine's is, each one cost about 20 ms (2 GiB
+//! first touched in 21 s, against 2.1 s on 4 KiB pages), which made the 10M-customer spawn
+//! 9.4 s instead of 0.9 s.
 
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
-/// The system allocator, asking the kernel for huge pages behind blocks of
-/// [`HugePages::THRESHOLD`] bytes or more.
+/// The system allocator, queueing blocks of [`Alloc::THRESHOLD`] bytes or more for the
+/// [`Prefault`] helper while a prefault window is open.
 ///
 /// ```no_run
 /// #[global_allocator]
-/// static ALLOC: bazaar::alloc::HugePages = bazaar::alloc::HugePages;
+/// static ALLOC: bazaar::alloc::Alloc = bazaar::alloc::Alloc;
 /// ```
-pub struct HugePages;
+pub struct Alloc;
 
-impl HugePages {
-    /// Blocks this large or larger are advised; smaller ones are left to the allocator.
+impl Alloc {
+    /// Blocks this large or larger are queued for prefaulting; smaller ones fault in as
+    /// they are written.
     pub const THRESHOLD: usize = 4 << 20;
 
     /// Tunes glibc's allocator for a run's pattern: output row groups of a few megabytes,
@@ -82,38 +82,13 @@ impl HeapStats {
     }
 }
 
-/// The huge-page size on x86-64 and aarch64 Linux.
-#[cfg(target_os = "linux")]
-const HUGE_PAGE: usize = 2 << 20;
-
-/// Advises the whole huge pages inside `len` bytes at `ptr`.
-#[inline]
-fn advise(ptr: *mut u8, len: usize) {
-    #[cfg(target_os = "linux")]
-    if len >= HugePages::THRESHOLD && !ptr.is_null() {
-        let start = (ptr as usize).next_multiple_of(HUGE_PAGE);
-        let end = (ptr as usize + len) & !(HUGE_PAGE - 1);
-        if end > start {
-            // SAFETY: the range lies inside a block this allocator just handed out; the advice
-            // changes only how the kernel backs it, never its contents. A refusal (an old
-            // kernel, THP off) leaves ordinary pages, so the result is ignored.
-            unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (ptr, len);
-}
-
-// SAFETY: every call is forwarded to `System` with the caller's arguments unchanged; `advise`
-// and the prefault queue do not touch the memory.
-unsafe impl GlobalAlloc for HugePages {
+// SAFETY: every call is forwarded to `System` with the caller's arguments unchanged; the
+// prefault queue does not touch the memory.
+unsafe impl GlobalAlloc for Alloc {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded as is.
         let p = unsafe { System.alloc(layout) };
-        advise(p, layout.size());
         prefault::added(p, layout.size());
         p
     }
@@ -122,7 +97,6 @@ unsafe impl GlobalAlloc for HugePages {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded as is.
         let p = unsafe { System.alloc_zeroed(layout) };
-        advise(p, layout.size());
         prefault::added(p, layout.size());
         p
     }
@@ -139,7 +113,6 @@ unsafe impl GlobalAlloc for HugePages {
         prefault::removed(ptr, layout.size());
         // SAFETY: forwarded as is.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
-        advise(p, new_size);
         prefault::added(p, new_size);
         p
     }
@@ -147,13 +120,13 @@ unsafe impl GlobalAlloc for HugePages {
 
 /// Faults in large blocks ahead of the thread that fills them, for as long as it lives.
 ///
-/// While a `Prefault` exists, every block of [`HugePages::THRESHOLD`] bytes or more that the
+/// While a `Prefault` exists, every block of [`Alloc::THRESHOLD`] bytes or more that the
 /// allocator hands out is queued to a helper thread, which asks the kernel to fault its
 /// pages in (`MADV_POPULATE_WRITE`: the pages are allocated and zeroed as a write would, and
 /// their contents are never read or written). The helper advances all queued blocks by the
 /// same fraction at a time, as a batch spawn writes row after row of every column. Only for
 /// blocks that will be filled end to end: a block used in part would be made resident in
-/// full. Linux 5.14 or later with [`HugePages`] as the global allocator; elsewhere it does
+/// full. Linux 5.14 or later with [`Alloc`] as the global allocator; elsewhere it does
 /// nothing.
 ///
 /// ```no_run
@@ -202,14 +175,14 @@ mod prefault {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::thread::{JoinHandle, Thread};
 
-    use super::HugePages;
+    use super::Alloc;
 
     /// Blocks queued at most; more are left to fault in as written.
     const SLOTS: usize = 64;
     /// Each step faults in this fraction of a block (at least [`STEP_MIN`] bytes).
     const STEPS: usize = 256;
-    /// The smallest step: one huge page.
-    const STEP_MIN: usize = super::HUGE_PAGE;
+    /// The smallest step.
+    const STEP_MIN: usize = 2 << 20;
     /// The kernel's page size (rounding of the ranges asked for).
     const PAGE: usize = 4096;
 
@@ -264,7 +237,7 @@ mod prefault {
     /// Queues a new block (allocator side).
     #[inline]
     pub(super) fn added(ptr: *mut u8, len: usize) {
-        if len < HugePages::THRESHOLD || ptr.is_null() || !ACTIVE.load(Ordering::Relaxed) {
+        if len < Alloc::THRESHOLD || ptr.is_null() || !ACTIVE.load(Ordering::Relaxed) {
             return;
         }
         let mut q = queue();
@@ -286,7 +259,7 @@ mod prefault {
     /// Drops a block that is being freed from the queue (allocator side).
     #[inline]
     pub(super) fn removed(ptr: *mut u8, len: usize) {
-        if len < HugePages::THRESHOLD || !ACTIVE.load(Ordering::Relaxed) {
+        if len < Alloc::THRESHOLD || !ACTIVE.load(Ordering::Relaxed) {
             return;
         }
         let mut q = queue();
@@ -419,17 +392,17 @@ mod tests {
 
     #[test]
     fn large_and_small_blocks_keep_their_contents() {
-        for size in [64, HugePages::THRESHOLD, 3 * HugePages::THRESHOLD + 4096] {
+        for size in [64, Alloc::THRESHOLD, 3 * Alloc::THRESHOLD + 4096] {
             let layout = Layout::from_size_align(size, 64).unwrap();
             // SAFETY: the layout is non-zero; the block is freed with the same layout.
             unsafe {
-                let p = HugePages.alloc_zeroed(layout);
+                let p = Alloc.alloc_zeroed(layout);
                 assert!(!p.is_null());
                 assert!((0..size).step_by(4093).all(|i| *p.add(i) == 0));
                 p.add(size - 1).write(7);
-                let q = HugePages.realloc(p, layout, size * 2);
+                let q = Alloc.realloc(p, layout, size * 2);
                 assert_eq!(*q.add(size - 1), 7);
-                HugePages.dealloc(q, Layout::from_size_align(size * 2, 64).unwrap());
+                Alloc.dealloc(q, Layout::from_size_align(size * 2, 64).unwrap());
             }
         }
     }
@@ -465,10 +438,10 @@ mod tests {
             );
             let window = Prefault::start();
             let before = Prefault::faulted_bytes();
-            let freed = HugePages.alloc(layout);
-            HugePages.dealloc(freed, layout);
+            let freed = Alloc.alloc(layout);
+            Alloc.dealloc(freed, layout);
             assert!(!prefault::is_queued(freed));
-            let block = HugePages.alloc(layout);
+            let block = Alloc.alloc(layout);
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
             while prefault::is_queued(block) && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(5));
@@ -479,7 +452,7 @@ mod tests {
             // Faulted in, not written: a fresh block still reads as zeros.
             assert!((0..size).step_by(4096).all(|i| *block.add(i) == 0));
             drop(window);
-            HugePages.dealloc(block, layout);
+            Alloc.dealloc(block, layout);
             System.dealloc(untouched, layout);
         }
     }

@@ -13,7 +13,7 @@
 //! - [`components`], [`sim`], [`systems`]: the ECS world, the schedule, the behaviours;
 //! - [`records`], [`output`]: what an hour produces and where it goes;
 //! - [`run`]: one scenario end to end;
-//! - [`alloc`]: the allocator the binary and benchmarks use (huge pages for large blocks).
+//! - [`alloc`]: the allocator the binary and benchmarks use (large blocks faulted in ahead).
 //!
 //! ```no_run
 //! use bazaar::{run, scenario::Scenario, sim};

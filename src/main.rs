@@ -13,7 +13,7 @@ use bazaar::scenario::Scenario;
 use bazaar::sim;
 
 #[global_allocator]
-static ALLOC: bazaar::alloc::HugePages = bazaar::alloc::HugePages;
+static ALLOC: bazaar::alloc::Alloc = bazaar::alloc::Alloc;
 
 /// Exit code for input the user must fix.
 const EXIT_BAD_INPUT: u8 = 2;
@@ -21,7 +21,7 @@ const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_FAILED: u8 = 1;
 
 fn main() -> ExitCode {
-    bazaar::alloc::HugePages::tune_system_allocator();
+    bazaar::alloc::Alloc::tune_system_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -254,7 +254,7 @@ impl Simulation {
             .sum();
         let world = &mut self.world;
         // One batch of known length: the ECS sizes its columns once, so each is a single
-        // block (backed by huge pages where the allocator asks for them). The ECS has no
+        // block. The ECS has no
         // public way to reserve table rows, so the room is made by spawning placeholders at
         // the end of the batch and despawning them at once: the rows stay allocated.
         // The kernel zeroes the columns' new pages as they are first written; a helper
