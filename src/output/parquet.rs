@@ -10,7 +10,6 @@
 //! dates, timestamps are local (timezone-less), to the minute.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
@@ -29,12 +28,12 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
+use super::file::Hashing;
 use super::keyed;
 use super::sinks::{
     CHURN_COLUMNS, CUSTOMER_COLUMNS, CustomerRow, DAILY_COLUMNS, HourContext, LINE_COLUMNS, Sink,
     TRANSACTION_COLUMNS, round4, transaction_id,
 };
-use super::table::Hashing;
 use super::worker::Worker;
 use super::{FileEntry, OutputDir, OutputError, io_at};
 use crate::records::{HourRecords, LineRecord, ShopBuffer};
@@ -150,7 +149,7 @@ fn write_groups(
         }
         group.close().map_err(to_io)?;
     }
-    let out = writer.into_inner().map_err(to_io)?;
+    let mut out = writer.into_inner().map_err(to_io)?;
     out.sync()?;
     Ok(Written {
         bytes: out.bytes(),
@@ -176,8 +175,8 @@ impl ParquetTable {
         props: WriterProperties,
     ) -> Result<Self, OutputError> {
         let path = dir.path(name);
-        let file = File::create(&path).map_err(io_at(&path))?;
-        let writer = ArrowWriter::try_new(Hashing::new(file), schema.clone(), Some(props))
+        let file = Hashing::create(&path).map_err(io_at(&path))?;
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
             .and_then(ArrowWriter::into_serialized_writer)
             .map_err(|e| OutputError::Io {
                 path: path.clone(),

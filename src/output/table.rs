@@ -4,125 +4,16 @@
 //! paise): the CSV writer is on the hot path of every run, and text fields are few and
 //! escaped once.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, channel};
 
+use super::file::Hashing;
 use super::worker::Worker;
 use super::{FileEntry, OutputDir, OutputError, io_at};
 
 /// Size of each table's write buffer.
 const BUFFER: usize = 1 << 20;
-
-/// Bytes written between requests to start writing them back to disk.
-const WRITEBACK_EVERY: u64 = 8 << 20;
-
-/// Passes bytes through to a file while hashing and counting them. Every few megabytes
-/// written, it starts their writeback to disk, and drops from the page cache the previous
-/// few megabytes once they are on disk: the file's pages are recycled instead of taking
-/// fresh memory for all of it (a 10M-customer run writes 2.5 GB; on a virtual machine,
-/// memory the guest has not touched lately costs far more to fill, measured 0.5 GB/s
-/// against several GB/s), and the `fsync` that finishes the file has little left to do.
-pub(crate) struct Hashing {
-    file: File,
-    hasher: blake3::Hasher,
-    bytes: u64,
-    /// Bytes before this offset have had their writeback started.
-    written_back: u64,
-    /// Bytes before this offset are on disk and out of the page cache.
-    dropped: u64,
-}
-
-impl Hashing {
-    /// Wraps a new, empty file.
-    pub(crate) fn new(file: File) -> Self {
-        Self {
-            file,
-            hasher: blake3::Hasher::new(),
-            bytes: 0,
-            written_back: 0,
-            dropped: 0,
-        }
-    }
-
-    /// Starts writing back what was written since the last call, then waits for the range
-    /// started last time and drops it from the page cache (Linux; elsewhere the final
-    /// `fsync` does it all). The wait is for writes started a few megabytes ago, so it is
-    /// short unless the disk is slower than the run.
-    fn start_writeback(&mut self) {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            let fd = self.file.as_raw_fd();
-            let (from, len) = (self.written_back, self.bytes - self.written_back);
-            let (old, old_len) = (self.dropped, self.written_back - self.dropped);
-            // SAFETY: plain system calls on a file descriptor this struct owns; they only
-            // ask the kernel to write the ranges out, wait for it and forget clean pages,
-            // and touch no memory of ours. A failure (a file system without them) is
-            // harmless: `sync` still flushes everything, and pages kept cost only memory.
-            #[allow(unsafe_code)]
-            unsafe {
-                libc::sync_file_range(
-                    fd,
-                    from as libc::off64_t,
-                    len as libc::off64_t,
-                    libc::SYNC_FILE_RANGE_WRITE,
-                );
-                if old_len > 0
-                    && libc::sync_file_range(
-                        fd,
-                        old as libc::off64_t,
-                        old_len as libc::off64_t,
-                        libc::SYNC_FILE_RANGE_WAIT_BEFORE
-                            | libc::SYNC_FILE_RANGE_WRITE
-                            | libc::SYNC_FILE_RANGE_WAIT_AFTER,
-                    ) == 0
-                {
-                    libc::posix_fadvise(
-                        fd,
-                        old as libc::off_t,
-                        old_len as libc::off_t,
-                        libc::POSIX_FADV_DONTNEED,
-                    );
-                }
-            }
-            self.dropped = self.written_back;
-        }
-        self.written_back = self.bytes;
-    }
-
-    /// Flushes the file to disk.
-    pub(crate) fn sync(&self) -> io::Result<()> {
-        self.file.sync_all()
-    }
-
-    /// Bytes written.
-    pub(crate) fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
-    /// Hash of the bytes written.
-    pub(crate) fn hash(&self) -> blake3::Hash {
-        self.hasher.finalize()
-    }
-}
-
-impl Write for Hashing {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        if self.bytes - self.written_back >= WRITEBACK_EVERY {
-            self.start_writeback();
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
-}
 
 /// Full blocks queued for a table's writer thread before the simulation waits for it.
 const QUEUED_BLOCKS: usize = 4;
@@ -188,10 +79,10 @@ impl Table {
     /// Creates `name` in the output folder and writes its header.
     pub fn create(dir: &OutputDir, name: &str, header: &[&str]) -> Result<Self, OutputError> {
         let path = dir.path(name);
-        let file = File::create(&path).map_err(io_at(&path))?;
+        let file = Hashing::create(&path).map_err(io_at(&path))?;
         let mut t = Self {
             name: name.to_owned(),
-            out: Background::start(Hashing::new(file), name).map_err(io_at(&path))?,
+            out: Background::start(file, name).map_err(io_at(&path))?,
             buf: Vec::with_capacity(BUFFER + BUFFER / 4),
             rows: 0,
         };
@@ -286,14 +177,14 @@ impl Table {
     /// Flushes and closes the table without listing it in the manifest (a work file).
     pub fn finish_unlisted(mut self) -> io::Result<()> {
         self.flush_buf()?;
-        self.out.join().map(drop)
+        self.out.join()?.complete()
     }
 
     /// Flushes, closes and records the table in the folder's manifest.
     pub fn finish(mut self, dir: &mut OutputDir) -> Result<(), OutputError> {
         let path = dir.path(&self.name);
         self.flush_buf().map_err(io_at(&path))?;
-        let out = self.out.join().map_err(io_at(&path))?;
+        let mut out = self.out.join().map_err(io_at(&path))?;
         out.sync().map_err(io_at(&path))?;
         dir.add(FileEntry {
             name: self.name,
@@ -415,6 +306,7 @@ pub fn push_float(out: &mut Vec<u8>, x: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
 
     #[test]
     fn the_writer_thread_writes_blocks_in_order_and_hashes_them() {
@@ -433,46 +325,6 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), expected);
         assert_eq!(written.bytes(), expected.len() as u64);
         assert_eq!(written.hash(), blake3::hash(&expected));
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn written_pages_leave_the_page_cache_a_few_megabytes_behind() {
-        use std::os::fd::AsRawFd;
-        // In the project folder: a real disk file system (a tmpfs keeps its pages).
-        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
-        let path = dir.path().join("t.bin");
-        let mut out = Hashing::new(File::create(&path).unwrap());
-        let chunk = vec![7u8; 1 << 20];
-        let total = 5 * WRITEBACK_EVERY as usize;
-        for _ in 0..total / chunk.len() {
-            out.write_all(&chunk).unwrap();
-        }
-        assert_eq!(out.bytes(), total as u64);
-        let file = File::open(&path).unwrap();
-        // SAFETY: a read-only shared mapping of a file this test owns, only passed to
-        // `mincore` (never read), then unmapped.
-        #[allow(unsafe_code)]
-        let cached = unsafe {
-            let map = libc::mmap(
-                std::ptr::null_mut(),
-                total,
-                libc::PROT_READ,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            );
-            assert_ne!(map, libc::MAP_FAILED);
-            let mut pages = vec![0u8; total / 4096];
-            assert_eq!(libc::mincore(map, total, pages.as_mut_ptr()), 0);
-            libc::munmap(map, total);
-            pages
-        };
-        // The first three of five 8 MiB stretches are on disk and dropped; the last two may
-        // still be cached (one dropped only at the next stretch, one still being written).
-        let dropped = 3 * WRITEBACK_EVERY as usize / 4096;
-        assert_eq!(cached[..dropped].iter().filter(|&&p| p & 1 == 1).count(), 0);
-        assert_eq!(std::fs::read(&path).unwrap().len(), total);
     }
 
     #[cfg(target_os = "linux")]
