@@ -3,14 +3,17 @@
 //! The observe phase calls every sink in a fixed order; the hour's records are in customer order.
 
 use std::io;
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, Sender, channel};
 
 use bevy_ecs::prelude::*;
 
 use super::format::DayNames;
 use super::table::{Table, escape};
+use super::worker::Worker;
 use super::{OutputDir, OutputError};
 use crate::calendar::{Clock, Today};
-use crate::records::HourRecords;
+use crate::records::{HourRecords, LineRecord, TxRecord};
 use crate::sim::{Plugin, SimBuilder, SimSet};
 use crate::systems::observe::{ClosedDay, close_day, tally_hour};
 
@@ -192,21 +195,26 @@ pub const DAILY_COLUMNS: [&str; 17] = [
 
 /// Writes transactions, line items and daily metrics as CSV.
 pub struct CsvSink {
-    transactions: Table,
-    lines: Option<Table>,
+    /// The thread encoding each hour's transactions and lines while the next hour is
+    /// simulated; it hands their two tables back when its queue is closed.
+    encoder: Option<Worker<HourBatch, EventTables>>,
+    /// Hour batches the encoder is done with (in a mutex only so the sink is `Sync`).
+    returned: Mutex<Receiver<HourBatch>>,
+    /// The transaction and line tables once the encoder has finished them.
+    events: Option<EventTables>,
     daily: Table,
     churn: Table,
     customers: Table,
     /// The customer table's dates.
     dates: DayNames,
-    prefix: Vec<u8>,
-    /// The hour's encoding chunks: a segment of the hour's records and a run of its
-    /// transactions.
-    pieces: Vec<(usize, std::ops::Range<usize>)>,
-    scratch: Vec<EncodedChunk>,
     personas: Vec<Vec<u8>>,
-    categories: Vec<Vec<u8>>,
 }
+
+/// The transactions table and the line items table, if written.
+type EventTables = (Table, Option<Table>);
+
+/// Hours queued for the encoder before the simulation waits for it.
+const QUEUED_HOURS: usize = 2;
 
 impl CsvSink {
     /// Creates the tables in `dir`; `start` is the date of day 0.
@@ -217,24 +225,114 @@ impl CsvSink {
         categories: &[String],
         start: chrono::NaiveDate,
     ) -> Result<Self, OutputError> {
-        Ok(Self {
-            customers: Table::create(dir, "customers.csv", &CUSTOMER_COLUMNS)?,
-            dates: DayNames::new(start),
+        let personas: Vec<Vec<u8>> = personas.iter().map(|p| escape(p)).collect();
+        let (give_back, returned) = channel();
+        let mut encoder = Encoder {
             transactions: Table::create(dir, "transactions.csv", &TRANSACTION_COLUMNS)?,
             lines: if line_items {
                 Some(Table::create(dir, "line_items.csv", &LINE_COLUMNS)?)
             } else {
                 None
             },
-            daily: Table::create(dir, "daily_metrics.csv", &DAILY_COLUMNS)?,
-            churn: Table::create(dir, "churn_events.csv", &CHURN_COLUMNS)?,
-            prefix: Vec::new(),
             pieces: Vec::new(),
             scratch: Vec::new(),
-            personas: personas.iter().map(|p| escape(p)).collect(),
+            personas: personas.clone(),
             categories: categories.iter().map(|c| escape(c)).collect(),
+            give_back,
+        };
+        let path = dir.path("transactions.csv");
+        let encoder = Worker::start(
+            "transactions.csv",
+            "csv:encode".to_owned(),
+            QUEUED_HOURS,
+            move |hours: Receiver<HourBatch>| {
+                for hour in hours {
+                    encoder.hour(hour)?;
+                }
+                Ok((encoder.transactions, encoder.lines))
+            },
+        )
+        .map_err(super::io_at(&path))?;
+        Ok(Self {
+            encoder: Some(encoder),
+            returned: Mutex::new(returned),
+            events: None,
+            customers: Table::create(dir, "customers.csv", &CUSTOMER_COLUMNS)?,
+            dates: DayNames::new(start),
+            daily: Table::create(dir, "daily_metrics.csv", &DAILY_COLUMNS)?,
+            churn: Table::create(dir, "churn_events.csv", &CHURN_COLUMNS)?,
+            personas,
         })
     }
+
+    /// Waits for the encoder to write every queued hour and takes its tables back.
+    fn join_encoder(&mut self) -> io::Result<()> {
+        if let Some(mut encoder) = self.encoder.take() {
+            self.events = Some(encoder.join()?);
+        }
+        Ok(())
+    }
+}
+
+/// One hour's transactions and lines, copied out of [`HourRecords`] for the encoder thread
+/// (the simulation refills those for the next hour), with what their rows say of the hour.
+/// Batches go back and forth, so their buffers are reused.
+#[derive(Default)]
+struct HourBatch {
+    /// The segments' transactions and lines, in order; the first `used` are this hour's.
+    segments: Vec<(Vec<TxRecord>, Vec<LineRecord>)>,
+    used: usize,
+    /// `2026-11-06T09:`, the timestamp up to the minutes.
+    prefix: Vec<u8>,
+    /// Today's events, escaped.
+    events: Vec<u8>,
+    day: u32,
+    festival: bool,
+    weekend: bool,
+}
+
+impl HourBatch {
+    /// Copies the hour in.
+    fn fill(&mut self, ctx: &HourContext<'_>, records: &HourRecords) -> io::Result<()> {
+        use std::io::Write;
+        self.prefix.clear();
+        write!(
+            self.prefix,
+            "{}T{:02}:",
+            ctx.today.date.format("%Y-%m-%d"),
+            ctx.clock.hour()
+        )?;
+        self.events = escape(&ctx.today.events);
+        self.day = ctx.clock.day();
+        self.festival = ctx.today.festival;
+        self.weekend = ctx.today.weekend;
+        self.used = 0;
+        for segment in records.segments().iter().filter(|s| !s.txs.is_empty()) {
+            if self.segments.len() == self.used {
+                self.segments.push(Default::default());
+            }
+            let (txs, lines) = &mut self.segments[self.used];
+            txs.clone_from(&segment.txs);
+            lines.clone_from(&segment.lines);
+            self.used += 1;
+        }
+        Ok(())
+    }
+}
+
+/// The encoder thread's side of a [`CsvSink`]: the transaction and line tables, and the
+/// buffers rows are encoded into.
+struct Encoder {
+    transactions: Table,
+    lines: Option<Table>,
+    /// The hour's encoding chunks: a segment of the hour's records and a run of its
+    /// transactions.
+    pieces: Vec<(usize, std::ops::Range<usize>)>,
+    scratch: Vec<EncodedChunk>,
+    personas: Vec<Vec<u8>>,
+    categories: Vec<Vec<u8>>,
+    /// Where written batches go back to the sink.
+    give_back: Sender<HourBatch>,
 }
 
 /// Transactions per encoding chunk at most: big enough to amortise a task, small enough to
@@ -257,12 +355,7 @@ struct Encoding<'a> {
 }
 
 /// Encodes transactions (and their lines) into two reusable row buffers.
-fn encode_chunk(
-    e: &Encoding<'_>,
-    segment: &crate::records::ShopBuffer,
-    txs: &[crate::records::TxRecord],
-    out: &mut EncodedChunk,
-) {
+fn encode_chunk(e: &Encoding<'_>, lines: &[LineRecord], txs: &[TxRecord], out: &mut EncodedChunk) {
     out.txs.clear();
     out.lines.clear();
     out.tx_rows = 0;
@@ -285,7 +378,11 @@ fn encode_chunk(
         });
         out.tx_rows += 1;
         if e.line_items {
-            for (k, l) in segment.lines_of(t).iter().enumerate() {
+            let first = t.line_start as usize;
+            for (k, l) in lines[first..first + usize::from(t.lines)]
+                .iter()
+                .enumerate()
+            {
                 Table::encode_row(&mut out.lines, |r| {
                     r.int(id)
                         .int(k + 1)
@@ -309,38 +406,30 @@ struct EncodedChunk {
     line_rows: u64,
 }
 
-impl Sink for CsvSink {
-    fn hour(&mut self, ctx: &HourContext<'_>, records: &HourRecords) -> io::Result<()> {
+impl Encoder {
+    /// Encodes an hour's rows in chunks, in parallel, and appends them to the tables in
+    /// order, so the bytes are the same whatever the thread count; then gives the batch back.
+    fn hour(&mut self, batch: HourBatch) -> io::Result<()> {
         use rayon::prelude::*;
-        use std::io::Write;
-        self.prefix.clear();
-        write!(
-            self.prefix,
-            "{}T{:02}:",
-            ctx.today.date.format("%Y-%m-%d"),
-            ctx.clock.hour()
-        )?;
-        let events = escape(&ctx.today.events);
         let encoding = Encoding {
             personas: &self.personas,
             categories: &self.categories,
-            prefix: &self.prefix,
-            events: &events,
-            day: ctx.clock.day(),
-            festival: ctx.today.festival,
-            weekend: ctx.today.weekend,
+            prefix: &batch.prefix,
+            events: &batch.events,
+            day: batch.day,
+            festival: batch.festival,
+            weekend: batch.weekend,
             line_items: self.lines.is_some(),
         };
-        // Chunks are encoded in parallel and appended in order, so the bytes are the same
-        // whatever the thread count.
+        let segments = &batch.segments[..batch.used];
         let threads = rayon::current_num_threads();
-        let size = records
-            .len()
+        let total: usize = segments.iter().map(|(txs, _)| txs.len()).sum();
+        let size = total
             .div_ceil(2 * threads)
             .clamp(ENCODE_CHUNK_MIN, ENCODE_CHUNK);
         self.pieces.clear();
-        for (k, segment) in records.segments().iter().enumerate() {
-            let n = segment.txs.len();
+        for (k, (txs, _)) in segments.iter().enumerate() {
+            let n = txs.len();
             self.pieces
                 .extend((0..n).step_by(size).map(|at| (k, at..(at + size).min(n))));
         }
@@ -348,10 +437,9 @@ impl Sink for CsvSink {
         if self.scratch.len() < chunks {
             self.scratch.resize_with(chunks, EncodedChunk::default);
         }
-        let segments = records.segments();
         let encode = |(k, run): &(usize, std::ops::Range<usize>), out: &mut EncodedChunk| {
-            let segment = &segments[*k];
-            encode_chunk(&encoding, segment, &segment.txs[run.clone()], out);
+            let (txs, lines) = &segments[*k];
+            encode_chunk(&encoding, lines, &txs[run.clone()], out);
         };
         if chunks == 1 {
             // One chunk: handing it to another thread would only add the hand-off.
@@ -369,7 +457,26 @@ impl Sink for CsvSink {
                 lines.append_block(&mut chunk.lines, chunk.line_rows)?;
             }
         }
+        let _ = self.give_back.send(batch); // the sink may be finishing
         Ok(())
+    }
+}
+
+impl Sink for CsvSink {
+    fn hour(&mut self, ctx: &HourContext<'_>, records: &HourRecords) -> io::Result<()> {
+        let returned = self.returned.get_mut().unwrap_or_else(|e| e.into_inner());
+        let mut batch = returned.try_recv().unwrap_or_default();
+        batch.fill(ctx, records)?;
+        match &mut self.encoder {
+            Some(encoder) => encoder.send(batch),
+            None => Err(io::Error::other(
+                "an hour came after the event tables closed",
+            )),
+        }
+    }
+
+    fn events_done(&mut self) -> io::Result<()> {
+        self.join_encoder()
     }
 
     fn day(&mut self, _ctx: &HourContext<'_>, closed: &ClosedDay) -> io::Result<()> {
@@ -444,9 +551,12 @@ impl Sink for CsvSink {
     }
 
     fn finish(self: Box<Self>, dir: &mut OutputDir) -> Result<(), OutputError> {
-        let this = *self;
-        this.transactions.finish(dir)?;
-        if let Some(lines) = this.lines {
+        let mut this = *self;
+        this.join_encoder()
+            .map_err(super::io_at(&dir.path("transactions.csv")))?;
+        let (transactions, lines) = this.events.take().expect("the encoder was joined");
+        transactions.finish(dir)?;
+        if let Some(lines) = lines {
             lines.finish(dir)?;
         }
         this.daily.finish(dir)?;
@@ -573,4 +683,97 @@ pub fn for_each_customer<E>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{LineRecord, TxRecord};
+
+    /// An hour of `n` transactions of two lines each, customers from `first`.
+    fn hour_of(first: u32, n: u32) -> HourRecords {
+        let mut records = HourRecords::default();
+        let segment = &mut records.add_segments(1)[0];
+        for agent in first..first + n {
+            let line_start = segment.lines.len() as u32;
+            for k in 0..2u16 {
+                segment.lines.push(LineRecord {
+                    category: k,
+                    quantity: 1,
+                    unit_price: 10_000 + i64::from(agent),
+                });
+            }
+            segment.txs.push(TxRecord {
+                agent,
+                persona: 0,
+                minute: 5,
+                trimmed: false,
+                lines: 2,
+                line_start,
+                units: 2,
+                total: 20_000 + 2 * i64::from(agent),
+            });
+        }
+        records
+    }
+
+    fn names() -> (Vec<String>, Vec<String>) {
+        (vec!["family".into()], vec!["rice".into(), "dal".into()])
+    }
+
+    /// Runs `hours` through a CSV sink writing into `dir`, and finishes its tables; returns
+    /// the first error.
+    fn write_hours(dir: &mut OutputDir, hours: &[HourRecords]) -> io::Result<()> {
+        let date: chrono::NaiveDate = "2026-11-06".parse().unwrap();
+        let (personas, categories) = names();
+        let today = Today::neutral(date, categories.len());
+        let mut sink = CsvSink::create(dir, true, &personas, &categories, date).unwrap();
+        let mut clock = Clock::new(date, 1);
+        for (tick, records) in hours.iter().enumerate() {
+            clock.tick = tick as u32;
+            let ctx = HourContext {
+                clock: &clock,
+                today: &today,
+                personas: &personas,
+                categories: &categories,
+            };
+            sink.hour(&ctx, records)?;
+        }
+        sink.events_done()?;
+        Box::new(sink).finish(dir).map_err(|e| match e {
+            OutputError::Io { source, .. } => source,
+            other => io::Error::other(other),
+        })
+    }
+
+    #[test]
+    fn hours_encoded_on_the_encoder_thread_land_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut dir = OutputDir::create(&tmp.path().join("o")).unwrap();
+        let hours: Vec<HourRecords> = (0..30).map(|h| hour_of(h * 1000, 700)).collect();
+        write_hours(&mut dir, &hours).unwrap();
+        let text = std::fs::read_to_string(dir.path("transactions.csv")).unwrap();
+        let customers: Vec<u32> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+            .collect();
+        let expected: Vec<u32> = (0..30).flat_map(|h| h * 1000..h * 1000 + 700).collect();
+        assert_eq!(customers.len(), expected.len());
+        assert!(customers == expected, "rows out of order");
+        let lines = std::fs::read_to_string(dir.path("line_items.csv")).unwrap();
+        assert_eq!(lines.lines().count(), 1 + 2 * expected.len());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_write_error_behind_the_encoder_reaches_the_sink() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut dir = OutputDir::create(&tmp.path().join("o")).unwrap();
+        // /dev/full fails every write with ENOSPC.
+        std::os::unix::fs::symlink("/dev/full", dir.path("line_items.csv")).unwrap();
+        let hours: Vec<HourRecords> = (0..40).map(|h| hour_of(h * 10_000, 5_000)).collect();
+        let error = write_hours(&mut dir, &hours).expect_err("the disk is full");
+        assert_eq!(error.raw_os_error(), Some(libc::ENOSPC), "{error}");
+    }
 }
