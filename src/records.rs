@@ -24,6 +24,15 @@ pub struct TxRecord {
     pub total: i64,
 }
 
+impl TxRecord {
+    /// This transaction's lines in `lines`, the lines of the buffer it was written to.
+    #[inline]
+    pub fn lines_in<'a>(&self, lines: &'a [LineRecord]) -> &'a [LineRecord] {
+        let s = self.line_start as usize;
+        &lines[s..s + usize::from(self.lines)]
+    }
+}
+
 /// One category line of a basket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LineRecord {
@@ -94,8 +103,7 @@ impl ShopBuffer {
     /// The lines of one of this buffer's transactions.
     #[inline]
     pub fn lines_of(&self, t: &TxRecord) -> &[LineRecord] {
-        let s = t.line_start as usize;
-        &self.lines[s..s + usize::from(t.lines)]
+        t.lines_in(&self.lines)
     }
 }
 

@@ -161,30 +161,6 @@ impl Hashing {
         self.hasher.finalize()
     }
 
-    /// Takes up to a block's room of `buf` into the staging block, writing the block out
-    /// when full. Returns the bytes taken.
-    fn write_staged(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let Mode::Direct(staging) = &mut self.mode else {
-            unreachable!("only called in direct mode")
-        };
-        let n = buf.len().min(BLOCK - staging.len);
-        let from = staging.len;
-        staging.block()[from..from + n].copy_from_slice(&buf[..n]);
-        staging.len += n;
-        if staging.len == BLOCK {
-            staging.len = 0;
-            let block = &staging.buf[staging.at..staging.at + BLOCK];
-            let done = write_direct(&mut self.file, block)?;
-            if done < BLOCK {
-                // Refused: on through the page cache, starting with the rest of this block.
-                let rest = block[done..].to_vec();
-                self.cached();
-                self.file.write_all(&rest)?;
-            }
-        }
-        Ok(n)
-    }
-
     /// Starts writing back what was written since the last call, then waits for the range
     /// started last time and drops it from the page cache (Linux; elsewhere the final
     /// `fsync` does it all). The wait is for writes started a few megabytes ago, so it is
@@ -283,10 +259,27 @@ fn clear_direct(file: &File) -> io::Result<()> {
 
 impl Write for Hashing {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = if matches!(self.mode, Mode::Direct(_)) {
-            self.write_staged(buf)?
-        } else {
-            self.file.write(buf)?
+        let n = match &mut self.mode {
+            Mode::Direct(staging) => {
+                // Up to the block's room, into the block; a full block goes to disk.
+                let n = buf.len().min(BLOCK - staging.len);
+                let from = staging.len;
+                staging.block()[from..from + n].copy_from_slice(&buf[..n]);
+                staging.len += n;
+                if staging.len == BLOCK {
+                    staging.len = 0;
+                    let block = &staging.buf[staging.at..staging.at + BLOCK];
+                    let done = write_direct(&mut self.file, block)?;
+                    if done < BLOCK {
+                        // Refused: on through the page cache, from the rest of this block.
+                        let rest = block[done..].to_vec();
+                        self.cached();
+                        self.file.write_all(&rest)?;
+                    }
+                }
+                n
+            }
+            Mode::Cached { .. } => self.file.write(buf)?,
         };
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;

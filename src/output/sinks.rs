@@ -9,7 +9,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use bevy_ecs::prelude::*;
 
 use super::format::DayNames;
-use super::table::{Table, escape};
+use super::table::{Table, escape, escape_into};
 use super::worker::Worker;
 use super::{OutputDir, OutputError};
 use crate::calendar::{Clock, Today};
@@ -302,7 +302,7 @@ impl HourBatch {
             ctx.today.date.format("%Y-%m-%d"),
             ctx.clock.hour()
         )?;
-        self.events = escape(&ctx.today.events);
+        escape_into(&mut self.events, &ctx.today.events);
         self.day = ctx.clock.day();
         self.festival = ctx.today.festival;
         self.weekend = ctx.today.weekend;
@@ -378,11 +378,7 @@ fn encode_chunk(e: &Encoding<'_>, lines: &[LineRecord], txs: &[TxRecord], out: &
         });
         out.tx_rows += 1;
         if e.line_items {
-            let first = t.line_start as usize;
-            for (k, l) in lines[first..first + usize::from(t.lines)]
-                .iter()
-                .enumerate()
-            {
+            for (k, l) in t.lines_in(lines).iter().enumerate() {
                 Table::encode_row(&mut out.lines, |r| {
                     r.int(id)
                         .int(k + 1)

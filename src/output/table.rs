@@ -199,19 +199,26 @@ impl Table {
 /// Escapes a text field for CSV (RFC 4180): quoted when it holds a comma, quote or line
 /// break, with quotes doubled.
 pub fn escape(s: &str) -> Vec<u8> {
-    if !s.contains([',', '"', '\n', '\r']) {
-        return s.as_bytes().to_vec();
-    }
     let mut v = Vec::with_capacity(s.len() + 2);
-    v.push(b'"');
+    escape_into(&mut v, s);
+    v
+}
+
+/// [`escape`] into a reused buffer, which is cleared first.
+pub fn escape_into(out: &mut Vec<u8>, s: &str) {
+    out.clear();
+    if !s.contains([',', '"', '\n', '\r']) {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
+    out.push(b'"');
     for b in s.bytes() {
         if b == b'"' {
-            v.push(b'"');
+            out.push(b'"');
         }
-        v.push(b);
+        out.push(b);
     }
-    v.push(b'"');
-    v
+    out.push(b'"');
 }
 
 /// One row being written: each call appends a field, commas are added between them.
