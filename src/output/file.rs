@@ -66,6 +66,15 @@ impl Staging {
         Self { buf, at, len: 0 }
     }
 
+    /// A block one byte off the alignment, which the kernel refuses for a direct write.
+    #[cfg(test)]
+    fn misaligned() -> Self {
+        let mut staging = Self::new();
+        staging.buf.push(0);
+        staging.at += 1;
+        staging
+    }
+
     fn block(&mut self) -> &mut [u8] {
         &mut self.buf[self.at..self.at + BLOCK]
     }
@@ -400,6 +409,27 @@ mod tests {
         file.write_all(block).unwrap();
         drop(file);
         assert_eq!(std::fs::read(&path).unwrap(), block);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_whose_direct_writes_are_refused_is_written_whole_through_the_cache() {
+        let dir = disk_dir();
+        // Refused at a full block (in `write`) and at the last part (in `complete`).
+        for len in [100, 3 * BLOCK + 100] {
+            let path = dir.path().join(format!("{len}.bin"));
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 % 253) as u8).collect();
+            let mut out = Hashing::create(&path).unwrap();
+            assert!(out.is_direct());
+            out.mode = Mode::Direct(Staging::misaligned());
+            for piece in data.chunks(70_001) {
+                out.write_all(piece).unwrap();
+            }
+            out.sync().unwrap();
+            assert!(!out.is_direct(), "went on through the page cache");
+            assert_eq!(out.hash(), blake3::hash(&data));
+            assert_eq!(std::fs::read(&path).unwrap(), data, "length {len}");
+        }
     }
 
     #[cfg(target_os = "linux")]
