@@ -17,8 +17,8 @@ use bazaar::calendar::{Clock, Today};
 use bazaar::components::{AgentId, Budget, DayPlan, Engagement, Ledger, Loyalty, Persona};
 use bazaar::output::OutputDir;
 use bazaar::output::parquet::ParquetSink;
-use bazaar::output::sinks::{CsvSink, HourContext, Sink};
-use bazaar::records::{HourRecords, LineRecord, TxRecord};
+use bazaar::output::sinks::{CsvSink, Sink, feed_hours};
+use bazaar::records::{HourRecords, LineRecord};
 use bazaar::rng::Stream;
 use bazaar::scenario::Scenario;
 use bazaar::sim::{Model, Simulation, known_systems, spawn_customer};
@@ -145,24 +145,12 @@ fn encoding_hour() -> (HourRecords, Vec<String>, Vec<String>) {
     let mut records = HourRecords::default();
     let segment = &mut records.add_segments(1)[0];
     for agent in 0..10_000u32 {
-        let line_start = segment.lines.len() as u32;
-        for k in 0..4u16 {
-            segment.lines.push(LineRecord {
-                category: (agent as u16 + k) % 30,
-                quantity: 1 + u32::from(k),
-                unit_price: 12_345 + i64::from(agent),
-            });
-        }
-        segment.txs.push(TxRecord {
-            agent,
-            persona: (agent % 3) as u8,
-            minute: (agent % 60) as u8,
-            trimmed: false,
-            lines: 4,
-            line_start,
-            units: 10,
-            total: 123_456,
+        let lines = (0..4u16).map(|k| LineRecord {
+            category: (agent as u16 + k) % 30,
+            quantity: 1 + u32::from(k),
+            unit_price: 12_345 + i64::from(agent),
         });
+        segment.push_basket(agent, (agent % 3) as u8, (agent % 60) as u8, lines);
     }
     (records, personas, categories)
 }
@@ -172,7 +160,6 @@ fn encoding_hour() -> (HourRecords, Vec<String>, Vec<String>) {
 fn output_encoding(c: &mut Criterion) {
     let (records, personas, categories) = encoding_hour();
     let date: chrono::NaiveDate = "2026-11-06".parse().unwrap();
-    let today = Today::neutral(date, categories.len());
     let mut group = c.benchmark_group("output_encoding");
     group.sample_size(10);
     group.throughput(Throughput::Elements(50 * records.len() as u64 * 5));
@@ -186,17 +173,8 @@ fn output_encoding(c: &mut Criterion) {
                 } else {
                     Box::new(ParquetSink::create(&out, true, &personas, &categories, date).unwrap())
                 };
-                let mut clock = bazaar::calendar::Clock::new(date, 3);
-                for tick in 0..50 {
-                    clock.tick = tick;
-                    let ctx = HourContext {
-                        clock: &clock,
-                        today: &today,
-                        personas: &personas,
-                        categories: &categories,
-                    };
-                    sink.hour(&ctx, &records).unwrap();
-                }
+                let hours = std::iter::repeat_n(&records, 50);
+                feed_hours(sink.as_mut(), date, &personas, &categories, hours).unwrap();
                 sink.finish(&mut out).unwrap();
             });
         });

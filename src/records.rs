@@ -105,6 +105,31 @@ impl ShopBuffer {
     pub fn lines_of(&self, t: &TxRecord) -> &[LineRecord] {
         t.lines_in(&self.lines)
     }
+
+    /// Appends a paid, untrimmed basket of `lines` for `agent`, its units and total summed
+    /// from the lines: records as the shopping system writes them, for the fixtures of
+    /// tests and benchmarks.
+    pub fn push_basket(
+        &mut self,
+        agent: u32,
+        persona: u8,
+        minute: u8,
+        lines: impl IntoIterator<Item = LineRecord>,
+    ) {
+        let line_start = self.lines.len();
+        self.lines.extend(lines);
+        let basket = &self.lines[line_start..];
+        self.txs.push(TxRecord {
+            agent,
+            persona,
+            minute,
+            trimmed: false,
+            lines: u16::try_from(basket.len()).expect("a basket's lines fit in 16 bits"),
+            line_start: u32::try_from(line_start).expect("an hour's lines fit in 32 bits"),
+            units: basket.iter().map(|l| l.quantity).sum(),
+            total: basket.iter().map(LineRecord::total).sum(),
+        });
+    }
 }
 
 /// The hour's records in customer order: one [`ShopBuffer`] per chunk of rows the shopping
@@ -239,5 +264,23 @@ mod tests {
         let again = h.add_segments(2);
         assert!(again.iter().all(|s| s.txs.is_empty() && s.lines.is_empty()));
         assert!(again[0].lines.capacity() >= 2);
+    }
+
+    #[test]
+    fn a_pushed_basket_finds_its_lines_and_sums_them() {
+        let line = |category, quantity, unit_price| LineRecord {
+            category,
+            quantity,
+            unit_price,
+        };
+        let mut b = ShopBuffer::default();
+        b.push_basket(7, 1, 30, [line(0, 2, 150), line(3, 1, 99)]);
+        b.push_basket(9, 0, 45, [line(2, 3, 10)]);
+        let (first, second) = (b.txs[0], b.txs[1]);
+        assert_eq!(b.lines_of(&first), &[line(0, 2, 150), line(3, 1, 99)]);
+        assert_eq!(b.lines_of(&second), &[line(2, 3, 10)]);
+        assert_eq!((first.agent, first.persona, first.minute), (7, 1, 30));
+        assert_eq!((first.units, first.total, first.trimmed), (3, 399, false));
+        assert_eq!((second.units, second.total), (3, 30));
     }
 }

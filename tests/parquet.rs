@@ -292,11 +292,10 @@ fn an_empty_format_list_is_refused_with_its_location() {
 /// segments, read back: every line keeps its transaction id, line number and values.
 #[test]
 fn line_items_stay_with_their_baskets_across_row_groups_and_segments() {
-    use bazaar::calendar::{Clock, Today};
     use bazaar::output::OutputDir;
     use bazaar::output::parquet::{ParquetSink, ROW_GROUP_ROWS};
-    use bazaar::output::sinks::{HourContext, Sink, transaction_id};
-    use bazaar::records::{HourRecords, LineRecord, TxRecord};
+    use bazaar::output::sinks::{Sink, feed_hours, transaction_id};
+    use bazaar::records::{HourRecords, LineRecord};
 
     let personas = vec!["premium".to_string(), "budget".to_string()];
     let categories: Vec<String> = (0..7).map(|i| format!("category_{i}")).collect();
@@ -307,44 +306,22 @@ fn line_items_stay_with_their_baskets_across_row_groups_and_segments() {
     for (s, segment) in records.add_segments(2).iter_mut().enumerate() {
         for b in 0..baskets_per_segment {
             let agent = s as u32 * baskets_per_segment + b;
-            let line_start = segment.lines.len() as u32;
-            for k in 0..3u32 {
-                segment.lines.push(LineRecord {
-                    category: ((agent + k) % 7) as u16,
-                    quantity: 1 + k,
-                    unit_price: i64::from(agent) * 10 + i64::from(k),
-                });
-            }
-            segment.txs.push(TxRecord {
-                agent,
-                persona: (agent % 2) as u8,
-                minute: (agent % 60) as u8,
-                trimmed: false,
-                lines: 3,
-                line_start,
-                units: 6,
-                total: 0,
+            let lines = (0..3u32).map(|k| LineRecord {
+                category: ((agent + k) % 7) as u16,
+                quantity: 1 + k,
+                unit_price: i64::from(agent) * 10 + i64::from(k),
             });
+            segment.push_basket(agent, (agent % 2) as u8, (agent % 60) as u8, lines);
         }
     }
     let date: chrono::NaiveDate = "2026-11-06".parse().unwrap();
-    let today = Today::neutral(date, categories.len());
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("o");
     let mut out = OutputDir::create(&target).unwrap();
     let mut sink = Box::new(ParquetSink::create(&out, true, &personas, &categories, date).unwrap());
-    let mut clock = Clock::new(date, 3);
     let hours = 4u32;
-    for tick in 0..hours {
-        clock.tick = tick;
-        let ctx = HourContext {
-            clock: &clock,
-            today: &today,
-            personas: &personas,
-            categories: &categories,
-        };
-        sink.hour(&ctx, &records).unwrap();
-    }
+    let feed = std::iter::repeat_n(&records, hours as usize);
+    feed_hours(&mut *sink, date, &personas, &categories, feed).unwrap();
     sink.finish(&mut out).unwrap();
     let path = out.path("line_items.parquet");
 

@@ -115,7 +115,8 @@ impl Hashing {
         }
     }
 
-    /// Goes on through the page cache (the file system refused a direct write).
+    /// Goes on through the page cache (the file system refused a direct write, and
+    /// [`write_direct`] took the flag off the file).
     fn cached(&mut self) {
         self.mode = Mode::Cached {
             written_back: self.bytes,
@@ -143,13 +144,8 @@ impl Hashing {
         staging.block()[len..padded].fill(0);
         staging.len = 0;
         let block = &staging.buf[staging.at..staging.at + padded];
-        let done = write_direct(&mut self.file, block)?;
-        if done < len {
-            // The file system took the flag at the open but not this write: the rest goes
-            // through the page cache.
-            let rest = block[done..len].to_vec();
+        if !write_direct(&mut self.file, block)? {
             self.cached();
-            self.file.write_all(&rest)?;
         }
         self.file.set_len(self.bytes)
     }
@@ -224,10 +220,10 @@ impl Hashing {
     }
 }
 
-/// Writes an aligned `block` to a file opened with `O_DIRECT`. Returns the bytes written,
-/// all of them unless the file system refused direct writes (`EINVAL`), in which case the
-/// flag has been taken off the file and the rest is the caller's to write.
-fn write_direct(file: &mut File, block: &[u8]) -> io::Result<usize> {
+/// Writes an aligned `block` whole to a file opened with `O_DIRECT`. If the file system
+/// refuses direct writes (`EINVAL`), the flag is taken off the file and the rest of the block
+/// goes through the page cache; returns whether the file is still direct.
+fn write_direct(file: &mut File, block: &[u8]) -> io::Result<bool> {
     let mut done = 0;
     while done < block.len() {
         match file.write(&block[done..]) {
@@ -236,12 +232,13 @@ fn write_direct(file: &mut File, block: &[u8]) -> io::Result<usize> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
                 clear_direct(file)?;
-                return Ok(done);
+                file.write_all(&block[done..])?;
+                return Ok(false);
             }
             Err(e) => return Err(e),
         }
     }
-    Ok(done)
+    Ok(true)
 }
 
 /// Takes `O_DIRECT` off an open file.
@@ -278,12 +275,8 @@ impl Write for Hashing {
                 if staging.len == BLOCK {
                     staging.len = 0;
                     let block = &staging.buf[staging.at..staging.at + BLOCK];
-                    let done = write_direct(&mut self.file, block)?;
-                    if done < BLOCK {
-                        // Refused: on through the page cache, from the rest of this block.
-                        let rest = block[done..].to_vec();
+                    if !write_direct(&mut self.file, block)? {
                         self.cached();
-                        self.file.write_all(&rest)?;
                     }
                 }
                 n
@@ -340,6 +333,31 @@ mod tests {
         tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap()
     }
 
+    /// Writes `data` through `out` in pieces (the `k`th of `piece(k)` bytes), finishes the
+    /// file, and checks that the file at `path` holds exactly `data`, counted and hashed.
+    fn write_and_check(
+        mut out: Hashing,
+        path: &Path,
+        data: &[u8],
+        piece: impl Fn(usize) -> usize,
+    ) -> Hashing {
+        let (mut at, mut k) = (0, 0);
+        while at < data.len() {
+            let n = piece(k).min(data.len() - at);
+            out.write_all(&data[at..at + n]).unwrap();
+            (at, k) = (at + n, k + 1);
+        }
+        out.sync().unwrap();
+        assert_eq!(out.bytes(), data.len() as u64);
+        assert_eq!(out.hash(), blake3::hash(data));
+        assert!(
+            std::fs::read(path).unwrap() == data,
+            "length {}",
+            data.len()
+        );
+        out
+    }
+
     #[test]
     fn files_of_any_length_are_written_whole_and_hashed() {
         let dir = disk_dir();
@@ -355,23 +373,11 @@ mod tests {
         ] {
             let path = dir.path().join(format!("{len}.bin"));
             let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
-            let mut out = Hashing::create(&path).unwrap();
+            let out = Hashing::create(&path).unwrap();
             #[cfg(target_os = "linux")]
             assert!(out.is_direct(), "the project's file system takes O_DIRECT");
             // Pieces of odd sizes, as a Parquet or CSV writer hands them over.
-            let mut at = 0;
-            for k in 0.. {
-                if at == len {
-                    break;
-                }
-                let n = (k * 7919 % 300_000 + 1).min(len - at);
-                out.write_all(&data[at..at + n]).unwrap();
-                at += n;
-            }
-            out.sync().unwrap();
-            assert_eq!(out.bytes(), len as u64);
-            assert_eq!(out.hash(), blake3::hash(&data));
-            assert_eq!(std::fs::read(&path).unwrap(), data, "length {len}");
+            write_and_check(out, &path, &data, |k| k * 7919 % 300_000 + 1);
         }
     }
 
@@ -405,8 +411,10 @@ mod tests {
         let buf = vec![5u8; 2 * ALIGN + 1];
         let at = buf.as_ptr().align_offset(ALIGN) + 1;
         let block = &buf[at..at + ALIGN];
-        assert_eq!(write_direct(&mut file, block).unwrap(), 0);
-        file.write_all(block).unwrap();
+        assert!(
+            !write_direct(&mut file, block).unwrap(),
+            "refused, no longer direct"
+        );
         drop(file);
         assert_eq!(std::fs::read(&path).unwrap(), block);
     }
@@ -422,13 +430,8 @@ mod tests {
             let mut out = Hashing::create(&path).unwrap();
             assert!(out.is_direct());
             out.mode = Mode::Direct(Staging::misaligned());
-            for piece in data.chunks(70_001) {
-                out.write_all(piece).unwrap();
-            }
-            out.sync().unwrap();
+            let out = write_and_check(out, &path, &data, |_| 70_001);
             assert!(!out.is_direct(), "went on through the page cache");
-            assert_eq!(out.hash(), blake3::hash(&data));
-            assert_eq!(std::fs::read(&path).unwrap(), data, "length {len}");
         }
     }
 

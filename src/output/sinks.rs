@@ -102,6 +102,31 @@ fn each_sink(
     }
 }
 
+/// Hands `hours` to `sink` as consecutive hours from midnight of `start`, each with an
+/// ordinary day's calendar (no events, no festival): the hourly half of what the schedule
+/// does, for benchmarks and tests that drive a sink without a world.
+pub fn feed_hours<'a>(
+    sink: &mut dyn Sink,
+    start: chrono::NaiveDate,
+    personas: &[String],
+    categories: &[String],
+    hours: impl ExactSizeIterator<Item = &'a HourRecords>,
+) -> io::Result<()> {
+    let today = Today::neutral(start, categories.len());
+    let mut clock = Clock::new(start, hours.len().div_ceil(24).max(1) as u32);
+    for (tick, records) in hours.enumerate() {
+        clock.tick = tick as u32;
+        let ctx = HourContext {
+            clock: &clock,
+            today: &today,
+            personas,
+            categories,
+        };
+        sink.hour(&ctx, records)?;
+    }
+    Ok(())
+}
+
 /// Hands the hour's records to every sink.
 pub fn write_hour(
     clock: Res<Clock>,
@@ -195,13 +220,10 @@ pub const DAILY_COLUMNS: [&str; 17] = [
 
 /// Writes transactions, line items and daily metrics as CSV.
 pub struct CsvSink {
-    /// The thread encoding each hour's transactions and lines while the next hour is
-    /// simulated; it hands their two tables back when its queue is closed.
-    encoder: Option<Worker<HourBatch, EventTables>>,
+    /// The transaction and line tables: with the encoder thread until the last hour.
+    events: EventTables,
     /// Hour batches the encoder is done with (in a mutex only so the sink is `Sync`).
     returned: Mutex<Receiver<HourBatch>>,
-    /// The transaction and line tables once the encoder has finished them.
-    events: Option<EventTables>,
     daily: Table,
     churn: Table,
     customers: Table,
@@ -210,8 +232,14 @@ pub struct CsvSink {
     personas: Vec<Vec<u8>>,
 }
 
-/// The transactions table and the line items table, if written.
-type EventTables = (Table, Option<Table>);
+/// Where the transactions table and the line items table (if written) are.
+enum EventTables {
+    /// With the thread encoding each hour's transactions and lines while the next hour is
+    /// simulated; it hands the tables back when its queue is closed.
+    Encoding(Worker<HourBatch, (Table, Option<Table>)>),
+    /// Back from it, every hour written (boxed: a table is large beside the thread's handle).
+    Done(Box<(Table, Option<Table>)>),
+}
 
 /// Hours queued for the encoder before the simulation waits for it.
 const QUEUED_HOURS: usize = 2;
@@ -242,7 +270,7 @@ impl CsvSink {
         };
         let path = dir.path("transactions.csv");
         let encoder = Worker::start(
-            "transactions.csv",
+            "transactions.csv and line_items.csv",
             "csv:encode".to_owned(),
             QUEUED_HOURS,
             move |hours: Receiver<HourBatch>| {
@@ -254,9 +282,8 @@ impl CsvSink {
         )
         .map_err(super::io_at(&path))?;
         Ok(Self {
-            encoder: Some(encoder),
+            events: EventTables::Encoding(encoder),
             returned: Mutex::new(returned),
-            events: None,
             customers: Table::create(dir, "customers.csv", &CUSTOMER_COLUMNS)?,
             dates: DayNames::new(start),
             daily: Table::create(dir, "daily_metrics.csv", &DAILY_COLUMNS)?,
@@ -267,8 +294,8 @@ impl CsvSink {
 
     /// Waits for the encoder to write every queued hour and takes its tables back.
     fn join_encoder(&mut self) -> io::Result<()> {
-        if let Some(mut encoder) = self.encoder.take() {
-            self.events = Some(encoder.join()?);
+        if let EventTables::Encoding(encoder) = &mut self.events {
+            self.events = EventTables::Done(Box::new(encoder.join()?));
         }
         Ok(())
     }
@@ -463,9 +490,9 @@ impl Sink for CsvSink {
         let returned = self.returned.get_mut().unwrap_or_else(|e| e.into_inner());
         let mut batch = returned.try_recv().unwrap_or_default();
         batch.fill(ctx, records)?;
-        match &mut self.encoder {
-            Some(encoder) => encoder.send(batch),
-            None => Err(io::Error::other(
+        match &mut self.events {
+            EventTables::Encoding(encoder) => encoder.send(batch),
+            EventTables::Done(..) => Err(io::Error::other(
                 "an hour came after the event tables closed",
             )),
         }
@@ -547,10 +574,13 @@ impl Sink for CsvSink {
     }
 
     fn finish(self: Box<Self>, dir: &mut OutputDir) -> Result<(), OutputError> {
-        let mut this = *self;
-        this.join_encoder()
-            .map_err(super::io_at(&dir.path("transactions.csv")))?;
-        let (transactions, lines) = this.events.take().expect("the encoder was joined");
+        let this = *self;
+        let (transactions, lines) = match this.events {
+            EventTables::Encoding(mut encoder) => encoder
+                .join()
+                .map_err(super::io_at(&dir.path("transactions.csv")))?,
+            EventTables::Done(tables) => *tables,
+        };
         transactions.finish(dir)?;
         if let Some(lines) = lines {
             lines.finish(dir)?;
@@ -684,31 +714,18 @@ pub fn for_each_customer<E>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{LineRecord, TxRecord};
 
     /// An hour of `n` transactions of two lines each, customers from `first`.
     fn hour_of(first: u32, n: u32) -> HourRecords {
         let mut records = HourRecords::default();
         let segment = &mut records.add_segments(1)[0];
         for agent in first..first + n {
-            let line_start = segment.lines.len() as u32;
-            for k in 0..2u16 {
-                segment.lines.push(LineRecord {
-                    category: k,
-                    quantity: 1,
-                    unit_price: 10_000 + i64::from(agent),
-                });
-            }
-            segment.txs.push(TxRecord {
-                agent,
-                persona: 0,
-                minute: 5,
-                trimmed: false,
-                lines: 2,
-                line_start,
-                units: 2,
-                total: 20_000 + 2 * i64::from(agent),
+            let lines = (0..2u16).map(|k| LineRecord {
+                category: k,
+                quantity: 1,
+                unit_price: 10_000 + i64::from(agent),
             });
+            segment.push_basket(agent, 0, 5, lines);
         }
         records
     }
@@ -717,29 +734,15 @@ mod tests {
         (vec!["family".into()], vec!["rice".into(), "dal".into()])
     }
 
-    /// Runs `hours` through a CSV sink writing into `dir`, and finishes its tables; returns
-    /// the first error.
-    fn write_hours(dir: &mut OutputDir, hours: &[HourRecords]) -> io::Result<()> {
+    /// Runs `hours` through a new CSV sink writing into `dir` and closes its event tables
+    /// (`events_done`); returns the sink, or the first error.
+    fn write_hours(dir: &OutputDir, hours: &[HourRecords]) -> io::Result<CsvSink> {
         let date: chrono::NaiveDate = "2026-11-06".parse().unwrap();
         let (personas, categories) = names();
-        let today = Today::neutral(date, categories.len());
         let mut sink = CsvSink::create(dir, true, &personas, &categories, date).unwrap();
-        let mut clock = Clock::new(date, 1);
-        for (tick, records) in hours.iter().enumerate() {
-            clock.tick = tick as u32;
-            let ctx = HourContext {
-                clock: &clock,
-                today: &today,
-                personas: &personas,
-                categories: &categories,
-            };
-            sink.hour(&ctx, records)?;
-        }
+        feed_hours(&mut sink, date, &personas, &categories, hours.iter())?;
         sink.events_done()?;
-        Box::new(sink).finish(dir).map_err(|e| match e {
-            OutputError::Io { source, .. } => source,
-            other => io::Error::other(other),
-        })
+        Ok(sink)
     }
 
     #[test]
@@ -747,7 +750,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut dir = OutputDir::create(&tmp.path().join("o")).unwrap();
         let hours: Vec<HourRecords> = (0..30).map(|h| hour_of(h * 1000, 700)).collect();
-        write_hours(&mut dir, &hours).unwrap();
+        let sink = write_hours(&dir, &hours).unwrap();
+        Box::new(sink).finish(&mut dir).unwrap();
         let text = std::fs::read_to_string(dir.path("transactions.csv")).unwrap();
         let customers: Vec<u32> = text
             .lines()
@@ -765,11 +769,13 @@ mod tests {
     #[test]
     fn a_write_error_behind_the_encoder_reaches_the_sink() {
         let tmp = tempfile::tempdir().unwrap();
-        let mut dir = OutputDir::create(&tmp.path().join("o")).unwrap();
+        let dir = OutputDir::create(&tmp.path().join("o")).unwrap();
         // /dev/full fails every write with ENOSPC.
         std::os::unix::fs::symlink("/dev/full", dir.path("line_items.csv")).unwrap();
         let hours: Vec<HourRecords> = (0..40).map(|h| hour_of(h * 10_000, 5_000)).collect();
-        let error = write_hours(&mut dir, &hours).expect_err("the disk is full");
+        // The error comes back from the hours or the closing of the event tables, before the
+        // sink is finished.
+        let error = write_hours(&dir, &hours).err().expect("the disk is full");
         assert_eq!(error.raw_os_error(), Some(libc::ENOSPC), "{error}");
     }
 }
