@@ -7,6 +7,7 @@ mod file;
 pub mod format;
 mod keyed;
 pub mod parquet;
+mod rowbuf;
 pub mod sinks;
 pub mod summary;
 pub mod table;

@@ -9,6 +9,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use bevy_ecs::prelude::*;
 
 use super::format::DayNames;
+use super::rowbuf::{Short, append_row};
 use super::table::{Table, escape, escape_into};
 use super::worker::Worker;
 use super::{OutputDir, OutputError};
@@ -264,8 +265,10 @@ impl CsvSink {
             },
             pieces: Vec::new(),
             scratch: Vec::new(),
-            personas: personas.clone(),
-            categories: categories.iter().map(|c| escape(c)).collect(),
+            personas: personas.iter().map(|p| Short::new(p)).collect(),
+            categories: categories.iter().map(|c| Short::new(&escape(c))).collect(),
+            prefix: Short::default(),
+            events: Short::default(),
             give_back,
         };
         let path = dir.path("transactions.csv");
@@ -356,8 +359,11 @@ struct Encoder {
     /// transactions.
     pieces: Vec<(usize, std::ops::Range<usize>)>,
     scratch: Vec<EncodedChunk>,
-    personas: Vec<Vec<u8>>,
-    categories: Vec<Vec<u8>>,
+    personas: Vec<Short>,
+    categories: Vec<Short>,
+    /// The hour's timestamp up to the minutes, and its events.
+    prefix: Short,
+    events: Short,
     /// Where written batches go back to the sink.
     give_back: Sender<HourBatch>,
 }
@@ -371,53 +377,95 @@ const ENCODE_CHUNK_MIN: usize = 256;
 
 /// Everything a chunk encoder reads, shared by the parallel tasks.
 struct Encoding<'a> {
-    personas: &'a [Vec<u8>],
-    categories: &'a [Vec<u8>],
-    prefix: &'a [u8],
-    events: &'a [u8],
+    personas: &'a [Short],
+    categories: &'a [Short],
+    /// The timestamp up to the minutes.
+    prefix: &'a Short,
+    events: &'a Short,
     day: u32,
     festival: bool,
     weekend: bool,
     line_items: bool,
 }
 
-/// Encodes transactions (and their lines) into two reusable row buffers.
+/// Encodes transactions (and their lines) into two reusable row buffers. Rows are written by
+/// [`append_row`]; one too long for it (a long events text) is written field by field instead.
 fn encode_chunk(e: &Encoding<'_>, lines: &[LineRecord], txs: &[TxRecord], out: &mut EncodedChunk) {
     out.txs.clear();
     out.lines.clear();
     out.tx_rows = 0;
     out.line_rows = 0;
+    let id_field = &mut out.id;
     for t in txs {
         let id = transaction_id(e.day, t.agent);
-        let stamp = [b'0' + t.minute / 10, b'0' + t.minute % 10, b':', b'0', b'0'];
-        Table::encode_row(&mut out.txs, |r| {
-            r.int(id).text(e.prefix);
-            r.buf_extend(&stamp);
-            r.int(t.agent)
-                .text(&e.personas[usize::from(t.persona)])
+        id_field.set(itoa::Buffer::new().format(id).as_bytes());
+        let persona = &e.personas[usize::from(t.persona)];
+        let built = append_row(&mut out.txs, |r| {
+            r.text(id_field)
+                .part(e.prefix)
+                .minute_seconds(t.minute)
+                .uint(t.agent.into())
+                .text(persona)
                 .rupees(t.total)
-                .int(t.lines)
-                .int(t.units)
+                .uint(t.lines.into())
+                .uint(t.units.into())
                 .flag(e.festival)
                 .flag(e.weekend)
                 .text(e.events)
                 .flag(t.trimmed);
         });
+        if !built {
+            tx_row_plain(&mut out.txs, e, t);
+        }
         out.tx_rows += 1;
         if e.line_items {
             for (k, l) in t.lines_in(lines).iter().enumerate() {
-                Table::encode_row(&mut out.lines, |r| {
-                    r.int(id)
-                        .int(k + 1)
-                        .text(&e.categories[usize::from(l.category)])
-                        .int(l.quantity)
+                let category = &e.categories[usize::from(l.category)];
+                let built = append_row(&mut out.lines, |r| {
+                    r.text(id_field)
+                        .uint(k as u64 + 1)
+                        .text(category)
+                        .uint(l.quantity.into())
                         .rupees(l.unit_price)
                         .rupees(l.total());
                 });
+                if !built {
+                    line_row_plain(&mut out.lines, e, id, k, l);
+                }
                 out.line_rows += 1;
             }
         }
     }
+}
+
+/// A transaction row written field by field: the way of rows too long for [`append_row`].
+fn tx_row_plain(out: &mut Vec<u8>, e: &Encoding<'_>, t: &TxRecord) {
+    let stamp = [b'0' + t.minute / 10, b'0' + t.minute % 10, b':', b'0', b'0'];
+    Table::encode_row(out, |r| {
+        r.int(transaction_id(e.day, t.agent)).text(e.prefix.text());
+        r.buf_extend(&stamp);
+        r.int(t.agent)
+            .text(e.personas[usize::from(t.persona)].text())
+            .rupees(t.total)
+            .int(t.lines)
+            .int(t.units)
+            .flag(e.festival)
+            .flag(e.weekend)
+            .text(e.events.text())
+            .flag(t.trimmed);
+    });
+}
+
+/// A line row written field by field (see [`tx_row_plain`]).
+fn line_row_plain(out: &mut Vec<u8>, e: &Encoding<'_>, id: u64, k: usize, l: &LineRecord) {
+    Table::encode_row(out, |r| {
+        r.int(id)
+            .int(k + 1)
+            .text(e.categories[usize::from(l.category)].text())
+            .int(l.quantity)
+            .rupees(l.unit_price)
+            .rupees(l.total());
+    });
 }
 
 /// One chunk's encoded rows, kept between hours so encoding allocates nothing once warm.
@@ -427,6 +475,8 @@ struct EncodedChunk {
     lines: Vec<u8>,
     tx_rows: u64,
     line_rows: u64,
+    /// The current transaction's id, the first field of its rows.
+    id: Short,
 }
 
 impl Encoder {
@@ -434,11 +484,13 @@ impl Encoder {
     /// order, so the bytes are the same whatever the thread count; then gives the batch back.
     fn hour(&mut self, batch: HourBatch) -> io::Result<()> {
         use rayon::prelude::*;
+        self.prefix.set(&batch.prefix);
+        self.events.set(&batch.events);
         let encoding = Encoding {
             personas: &self.personas,
             categories: &self.categories,
-            prefix: &batch.prefix,
-            events: &batch.events,
+            prefix: &self.prefix,
+            events: &self.events,
             day: batch.day,
             festival: batch.festival,
             weekend: batch.weekend,
@@ -763,6 +815,64 @@ mod tests {
         assert!(customers == expected, "rows out of order");
         let lines = std::fs::read_to_string(dir.path("line_items.csv")).unwrap();
         assert_eq!(lines.lines().count(), 1 + 2 * expected.len());
+    }
+
+    /// Rows written in place and rows written field by field are the same bytes, for names
+    /// around the width of a fixed copy and an events text too long for the in-place room.
+    #[test]
+    fn rows_in_place_match_rows_field_by_field() {
+        let mut records = hour_of(9_999_990, 3);
+        let segment = &mut records.add_segments(1)[0];
+        segment.push_basket(
+            u32::MAX,
+            1,
+            59,
+            (0..5u16).map(|k| LineRecord {
+                category: k,
+                quantity: 999_999 + u32::from(k),
+                unit_price: 100_000_000_007 - i64::from(k),
+            }),
+        );
+        let short = |n: usize| Short::new(&escape(&"n".repeat(n)));
+        let names: Vec<Short> = [1, 30, 31, 32, 40].map(short).into();
+        for events in ["", "diwali, \"big\" sale", &"e".repeat(300)] {
+            let (prefix, events) = (Short::new(b"2026-11-06T09:"), Short::new(&escape(events)));
+            let e = Encoding {
+                personas: &names,
+                categories: &names,
+                prefix: &prefix,
+                events: &events,
+                day: 29,
+                festival: true,
+                weekend: false,
+                line_items: true,
+            };
+            let (mut txs, mut lines) = (Vec::new(), Vec::new());
+            for segment in records.segments() {
+                for t in &segment.txs {
+                    tx_row_plain(&mut txs, &e, t);
+                    let id = transaction_id(e.day, t.agent);
+                    for (k, l) in t.lines_in(&segment.lines).iter().enumerate() {
+                        line_row_plain(&mut lines, &e, id, k, l);
+                    }
+                }
+            }
+            let mut chunk = EncodedChunk::default();
+            let (mut got_txs, mut got_lines) = (Vec::new(), Vec::new());
+            for segment in records.segments() {
+                encode_chunk(&e, &segment.lines, &segment.txs, &mut chunk);
+                got_txs.extend_from_slice(&chunk.txs);
+                got_lines.extend_from_slice(&chunk.lines);
+            }
+            assert_eq!(
+                String::from_utf8(got_txs).unwrap(),
+                String::from_utf8(txs).unwrap()
+            );
+            assert_eq!(
+                String::from_utf8(got_lines).unwrap(),
+                String::from_utf8(lines).unwrap()
+            );
+        }
     }
 
     #[cfg(target_os = "linux")]
