@@ -3,6 +3,7 @@
 //! into place. A failed run leaves nothing half-written where the results belong, and a
 //! folder that Bazaar did not write is never replaced.
 
+mod delta;
 mod file;
 pub mod format;
 mod keyed;

@@ -4,7 +4,8 @@
 //! row); each full row group is handed to the table's own writer thread, which builds the
 //! Arrow arrays, encodes, compresses, hashes and writes them while the simulation goes on.
 //! Names (personas, categories, event lists) are dictionary columns written from their keys
-//! (`keyed`); the other columns go through arrow-rs's column writers.
+//! (`keyed`), integer columns delta-encoded in one pass (`delta`); the other columns go
+//! through arrow-rs's column writers.
 //! Row-group boundaries depend on row counts alone, so the files are byte-identical at any
 //! thread count. Columns keep the CSV names; money is `decimal(18, 2)` rupees, dates are
 //! dates, timestamps are local (timezone-less), to the minute.
@@ -29,13 +30,13 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
 use super::file::Hashing;
-use super::keyed;
 use super::sinks::{
     CHURN_COLUMNS, CUSTOMER_COLUMNS, CustomerRow, DAILY_COLUMNS, HourContext, LINE_COLUMNS, Sink,
     TRANSACTION_COLUMNS, round4, transaction_id,
 };
 use super::worker::Worker;
 use super::{FileEntry, OutputDir, OutputError, io_at};
+use super::{delta, keyed};
 use crate::records::{HourRecords, LineRecord, ShopBuffer};
 use crate::systems::attrition::ChurnRecord;
 use crate::systems::observe::{ClosedDay, Totals};
@@ -66,8 +67,19 @@ pub struct Encodings<'a> {
 }
 
 /// The writer settings of every Bazaar Parquet file: page statistics, and the per-column
-/// encodings of `e`.
-pub fn writer_properties(e: Encodings<'_>) -> WriterProperties {
+/// encodings of `e`, whose every name must be a column of `schema` (a misspelt name would
+/// otherwise be ignored without a word).
+pub fn writer_properties(schema: &Schema, e: Encodings<'_>) -> io::Result<WriterProperties> {
+    if let Some(col) = e
+        .dictionary
+        .iter()
+        .chain(e.deltas)
+        .find(|c| schema.field_with_name(c).is_err())
+    {
+        return Err(io::Error::other(format!(
+            "the encodings name `{col}`, which is not a column"
+        )));
+    }
     let level = ZstdLevel::try_new(1).expect("zstd level 1 exists");
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
@@ -88,7 +100,7 @@ pub fn writer_properties(e: Encodings<'_>) -> WriterProperties {
             .set_column_encoding(path.clone(), Encoding::DELTA_BINARY_PACKED)
             .set_column_compression(path, Compression::UNCOMPRESSED);
     }
-    b.build()
+    Ok(b.build())
 }
 
 /// Builds one row group's arrays; runs on the table's writer thread.
@@ -104,6 +116,7 @@ struct Written {
 enum Chunk {
     Arrow(ArrowColumnChunk),
     Keyed(keyed::KeyedChunk),
+    Delta(delta::DeltaChunk),
 }
 
 /// Writes every row group received as it comes, its columns encoded and compressed in
@@ -120,6 +133,12 @@ fn write_groups(
     if descrs.len() != fields.len() {
         return Err(io::Error::other("a nested column in a Parquet schema"));
     }
+    let props = writer.properties().clone();
+    let deltas: Vec<bool> = fields
+        .iter()
+        .zip(&descrs)
+        .map(|(f, d)| delta::is_delta(f, props.encoding(d.path())))
+        .collect();
     for (index, build) in groups.into_iter().enumerate() {
         // The batch checks the arrays against the schema (types, lengths).
         let batch = RecordBatch::try_new(schema.clone(), build()).map_err(to_io)?;
@@ -127,9 +146,13 @@ fn write_groups(
         let chunks = writers
             .into_par_iter()
             .zip(fields.par_iter().zip(batch.columns()).zip(&descrs))
-            .map(|(mut w, ((field, array), descr))| {
+            .zip(&deltas)
+            .map(|((mut w, ((field, array), descr)), &is_delta)| {
                 if keyed::is_keyed(field) {
                     return keyed::encode(descr.clone(), array).map(Chunk::Keyed);
+                }
+                if is_delta && !array.is_empty() {
+                    return delta::encode(descr.clone(), array).map(Chunk::Delta);
                 }
                 for leaf in compute_leaves(field, array)? {
                     w.write(&leaf)?;
@@ -144,6 +167,7 @@ fn write_groups(
             match chunk {
                 Chunk::Arrow(c) => c.append_to_row_group(&mut group),
                 Chunk::Keyed(c) => c.append_to_row_group(&mut group),
+                Chunk::Delta(c) => c.append_to_row_group(&mut group),
             }
             .map_err(to_io)?;
         }
@@ -172,9 +196,10 @@ impl ParquetTable {
         dir: &OutputDir,
         name: &str,
         schema: SchemaRef,
-        props: WriterProperties,
+        encodings: Encodings<'_>,
     ) -> Result<Self, OutputError> {
         let path = dir.path(name);
+        let props = writer_properties(&schema, encodings).map_err(io_at(&path))?;
         let file = Hashing::create(&path).map_err(io_at(&path))?;
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
             .and_then(ArrowWriter::into_serialized_writer)
@@ -516,19 +541,19 @@ impl ParquetSink {
                 dir,
                 "transactions.parquet",
                 schemas::transactions(),
-                writer_properties(Encodings {
+                Encodings {
                     // The flags stay plain: a bit a value before compression, where a
                     // dictionary would hash every value.
                     dictionary: &["timestamp"],
                     deltas: &["transaction_id", "customer_id", "total", "lines", "units"],
-                }),
+                },
             )?,
             lines: if line_items {
                 Some(ParquetTable::create(
                     dir,
                     "line_items.parquet",
                     schemas::line_items(),
-                    writer_properties(Encodings {
+                    Encodings {
                         deltas: &[
                             "transaction_id",
                             "line",
@@ -537,7 +562,7 @@ impl ParquetSink {
                             "line_total",
                         ],
                         ..Encodings::default()
-                    }),
+                    },
                 )?)
             } else {
                 None
@@ -546,28 +571,34 @@ impl ParquetSink {
                 dir,
                 "daily_metrics.parquet",
                 schemas::daily(),
-                writer_properties(Encodings {
+                Encodings {
                     dictionary: &["date"],
                     ..Encodings::default()
-                }),
+                },
             )?,
             churn: ParquetTable::create(
                 dir,
                 "churn_events.parquet",
                 schemas::churn(),
-                writer_properties(Encodings {
+                Encodings {
                     dictionary: &["date"],
                     deltas: &["customer_id"],
-                }),
+                },
             )?,
             customers: ParquetTable::create(
                 dir,
                 "customers.parquet",
                 schemas::customers(),
-                writer_properties(Encodings {
+                Encodings {
                     dictionary: &["age", "last_purchase", "joined_on"],
-                    deltas: &["customer_id", "income", "visits", "purchases", "spent"],
-                }),
+                    deltas: &[
+                        "customer_id",
+                        "income",
+                        "visits",
+                        "purchases",
+                        "total_spent",
+                    ],
+                },
             )?,
             tx: TxColumns::default(),
             line: LineColumns::default(),
