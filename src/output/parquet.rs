@@ -949,3 +949,24 @@ impl Sink for ParquetSink {
         this.customers.finish(dir)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_may_name_only_columns_of_the_table() {
+        let schema = schemas::customers();
+        let good = Encodings {
+            dictionary: &["age"],
+            deltas: &["customer_id", "total_spent"],
+        };
+        assert!(writer_properties(&schema, good).is_ok());
+        let misspelt = Encodings {
+            deltas: &["customer_id", "spent"],
+            ..Encodings::default()
+        };
+        let e = writer_properties(&schema, misspelt).unwrap_err();
+        assert!(e.to_string().contains("`spent`"), "{e}");
+    }
+}
