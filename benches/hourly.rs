@@ -27,7 +27,7 @@ use bazaar::systems::budget::{paid_tomorrow, refill_rows};
 use bazaar::systems::loyalty::{decay_rows, overnight_keep};
 use bazaar::systems::observe::Totals;
 use bazaar::systems::planning::{PlanDay, PlanRows, Visitors, plan_rows};
-use bazaar::systems::shopping::{ShopRows, draw_basket, shop_rows};
+use bazaar::systems::shopping::{PARALLEL_VISITS, ShopRows, draw_basket, shop_rows};
 use bevy_utils::Parallel;
 
 /// The binary's allocator, so the figures are the engine's.
@@ -271,8 +271,8 @@ impl PlainLoop {
         if self.visitors.in_hour(hour as u8) > 0 {
             let s = &mut self.soa;
             let (model, today, clock) = (&self.model, &self.today, &self.clock);
-            let segments = self.records.add_segments(s.ids.len().div_ceil(SOA_CHUNK));
-            let rows = ShopRows {
+            let chunks = s.ids.len().div_ceil(SOA_CHUNK);
+            let mut rows = ShopRows {
                 ids: &s.ids,
                 personas: &s.persona,
                 plans: &s.plans,
@@ -282,13 +282,23 @@ impl PlainLoop {
                 engagement: &mut s.engagement,
             };
             let visitors = &self.visitors;
-            rows.par_chunks(SOA_CHUNK)
-                .zip(segments.par_iter_mut())
-                .enumerate()
-                .for_each(|(k, (mut rows, buf))| {
-                    let visitors = visitors.hour(k, hour as u8);
-                    shop_rows(visitors, 0, &mut rows, model, today, clock, buf);
-                });
+            if visitors.in_hour(hour as u8) < PARALLEL_VISITS {
+                // A quiet hour on the calling thread, into one segment, as the ECS does.
+                let buf = &mut self.records.add_segments(1)[0];
+                for k in 0..chunks {
+                    let v = visitors.hour(k, hour as u8);
+                    shop_rows(v, k * SOA_CHUNK, &mut rows, model, today, clock, buf);
+                }
+            } else {
+                let segments = self.records.add_segments(chunks);
+                rows.par_chunks(SOA_CHUNK)
+                    .zip(segments.par_iter_mut())
+                    .enumerate()
+                    .for_each(|(k, (mut rows, buf))| {
+                        let visitors = visitors.hour(k, hour as u8);
+                        shop_rows(visitors, 0, &mut rows, model, today, clock, buf);
+                    });
+            }
         }
         self.records.finish();
         for (t, _) in self.records.iter() {
