@@ -24,13 +24,14 @@ use parquet::basic::{
     BoundaryOrder, Compression, Encoding, EncodingMask, PageType, SortOrder, Type,
 };
 use parquet::column::page::{CompressedPage, Page, PageWriter};
-use parquet::column::writer::ColumnCloseResult;
+
+use super::keyed::{SplicedChunk, no_nulls, varint};
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{
     ColumnChunkMetaData, ColumnIndexBuilder, OffsetIndexBuilder, PageEncodingStats,
 };
 use parquet::file::statistics::Statistics;
-use parquet::file::writer::{SerializedPageWriter, SerializedRowGroupWriter, TrackedWrite};
+use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
 /// Rows per data page (as [`super::keyed`]).
@@ -57,30 +58,9 @@ pub fn is_delta(field: &Field, encoding: Option<Encoding>) -> bool {
         }
 }
 
-/// One column chunk, encoded and ready to splice into its row group.
-pub struct DeltaChunk {
-    data: Bytes,
-    close: ColumnCloseResult,
-}
-
-impl DeltaChunk {
-    /// Appends the chunk as the row group's next column.
-    pub fn append_to_row_group<W: std::io::Write + Send>(
-        self,
-        group: &mut SerializedRowGroupWriter<'_, W>,
-    ) -> Result<()> {
-        group.append_column(&self.data, self.close)
-    }
-}
-
 /// Encodes `array` (see [`is_delta`]) as the column chunk of `descr`.
-pub fn encode(descr: ColumnDescPtr, array: &dyn Array) -> Result<DeltaChunk> {
-    if array.null_count() > 0 {
-        return Err(ParquetError::General(format!(
-            "{}: nulls in a column declared without them",
-            descr.name()
-        )));
-    }
+pub fn encode(descr: ColumnDescPtr, array: &dyn Array) -> Result<SplicedChunk> {
+    no_nulls(&descr, array)?;
     // Each value as the column's physical type (INT32 or INT64), sign-extended to 64 bits:
     // unsigned 32-bit values keep their bits, as arrow-rs stores them.
     match array.data_type() {
@@ -147,7 +127,7 @@ fn chunk<N: Copy>(
     descr: ColumnDescPtr,
     values: &[N],
     physical: impl Fn(N) -> i64,
-) -> Result<DeltaChunk> {
+) -> Result<SplicedChunk> {
     if values.is_empty() {
         return Err(ParquetError::General(format!(
             "{}: an empty column chunk",
@@ -242,17 +222,7 @@ fn chunk<N: Copy>(
         .set_data_page_offset(data_page_offset.unwrap_or_default())
         .set_statistics(statistics)
         .build()?;
-    Ok(DeltaChunk {
-        data,
-        close: ColumnCloseResult {
-            bytes_written: size as u64,
-            rows_written: values.len() as u64,
-            metadata,
-            bloom_filter: None,
-            column_index: Some(index.build()?),
-            offset_index: Some(offsets.build()),
-        },
-    })
+    SplicedChunk::new(data, values.len(), metadata, index, offsets)
 }
 
 /// The least and greatest of `values` (not empty) in the column's order.
@@ -273,10 +243,10 @@ fn range(width: Width, values: &[i64]) -> (i64, i64) {
 /// with values is padded with zeros.
 fn encode_page(width: Width, values: &[i64]) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + values.len() * if width.int32 { 4 } else { 8 });
-    uleb(BLOCK as u64, &mut out);
-    uleb(MINIBLOCKS as u64, &mut out);
-    uleb(values.len() as u64, &mut out);
-    uleb(zigzag(values[0]), &mut out);
+    varint(BLOCK as u64, &mut out);
+    varint(MINIBLOCKS as u64, &mut out);
+    varint(values.len() as u64, &mut out);
+    varint(zigzag(values[0]), &mut out);
     let mut deltas = [0i64; BLOCK];
     let mut packed = [0u64; BLOCK];
     let mut prev = values[0];
@@ -292,7 +262,7 @@ fn encode_page(width: Width, values: &[i64]) -> Vec<u8> {
             *p = d.wrapping_sub(min) as u64;
         }
         packed[block.len()..].fill(0);
-        uleb(zigzag(min), &mut out);
+        varint(zigzag(min), &mut out);
         let used = block.len().div_ceil(MINIBLOCK);
         let mut widths = [0u8; MINIBLOCKS];
         for (w, mini) in widths.iter_mut().zip(packed.chunks(MINIBLOCK)).take(used) {
@@ -332,16 +302,6 @@ fn pack(values: &[u64], width: u32, out: &mut Vec<u8>) {
 #[inline]
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
-}
-
-/// Appends `v` as an unsigned LEB128 varint.
-#[inline]
-fn uleb(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
 }
 
 #[cfg(test)]

@@ -49,13 +49,37 @@ pub fn is_keyed(field: &Field) -> bool {
             if matches!(**k, DataType::UInt8 | DataType::UInt16) && **v == DataType::Utf8)
 }
 
-/// One column chunk, encoded and ready to splice into its row group.
-pub struct KeyedChunk {
-    data: Bytes,
-    close: ColumnCloseResult,
+/// One column chunk encoded by Bazaar (here or in [`super::delta`]), ready to splice into
+/// its row group.
+pub struct SplicedChunk {
+    /// The chunk's pages, headers included.
+    pub data: Bytes,
+    /// Its metadata and page indexes, as a column writer would close it.
+    pub close: ColumnCloseResult,
 }
 
-impl KeyedChunk {
+impl SplicedChunk {
+    /// The chunk of `rows` rows whose pages, uncompressed, are `data`.
+    pub fn new(
+        data: Bytes,
+        rows: usize,
+        metadata: ColumnChunkMetaData,
+        index: ColumnIndexBuilder,
+        offsets: OffsetIndexBuilder,
+    ) -> Result<Self> {
+        Ok(Self {
+            close: ColumnCloseResult {
+                bytes_written: data.len() as u64,
+                rows_written: rows as u64,
+                metadata,
+                bloom_filter: None,
+                column_index: Some(index.build()?),
+                offset_index: Some(offsets.build()),
+            },
+            data,
+        })
+    }
+
     /// Appends the chunk as the row group's next column.
     pub fn append_to_row_group<W: std::io::Write + Send>(
         self,
@@ -65,15 +89,21 @@ impl KeyedChunk {
     }
 }
 
-/// Encodes `array`, a string dictionary array without nulls (see [`is_keyed`]), as the
-/// column chunk of `descr`.
-pub fn encode(descr: ColumnDescPtr, array: &dyn Array) -> Result<KeyedChunk> {
+/// Refuses an array with nulls for a column declared without them (`descr`).
+pub fn no_nulls(descr: &ColumnDescPtr, array: &dyn Array) -> Result<()> {
     if array.null_count() > 0 {
         return Err(ParquetError::General(format!(
             "{}: nulls in a column declared without them",
             descr.name()
         )));
     }
+    Ok(())
+}
+
+/// Encodes `array`, a string dictionary array without nulls (see [`is_keyed`]), as the
+/// column chunk of `descr`.
+pub fn encode(descr: ColumnDescPtr, array: &dyn Array) -> Result<SplicedChunk> {
+    no_nulls(&descr, array)?;
     match array.data_type() {
         DataType::Dictionary(k, _) if **k == DataType::UInt8 => {
             let a = array.as_dictionary::<UInt8Type>();
@@ -94,7 +124,7 @@ fn encode_keys<K: Copy + Into<u32>>(
     descr: ColumnDescPtr,
     values: &StringArray,
     keys: &[K],
-) -> Result<KeyedChunk> {
+) -> Result<SplicedChunk> {
     // Every key names a value: Arrow checked it when the dictionary array was built.
     let width = bit_width(values.len());
     let mut sink = TrackedWrite::new(Vec::new());
@@ -186,17 +216,7 @@ fn encode_keys<K: Copy + Into<u32>>(
         .set_data_page_offset(data_page_offset.unwrap_or(dictionary.0))
         .set_statistics(statistics)
         .build()?;
-    Ok(KeyedChunk {
-        data,
-        close: ColumnCloseResult {
-            bytes_written: size as u64,
-            rows_written: keys.len() as u64,
-            metadata,
-            bloom_filter: None,
-            column_index: Some(index.build()?),
-            offset_index: Some(offsets.build()),
-        },
-    })
+    SplicedChunk::new(data, keys.len(), metadata, index, offsets)
 }
 
 /// Writes an uncompressed page; returns its offset and its size with its header.
@@ -256,8 +276,8 @@ fn pack<K: Copy + Into<u32>>(keys: &[K], width: u32, used: &mut [bool], out: &mu
     }
 }
 
-/// Appends `v` as an unsigned LEB128 varint, the format's run headers.
-fn varint(mut v: u64, out: &mut Vec<u8>) {
+/// Appends `v` as an unsigned LEB128 varint (run headers; delta headers).
+pub fn varint(mut v: u64, out: &mut Vec<u8>) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;

@@ -115,8 +115,8 @@ struct Written {
 /// A row group's encoded column.
 enum Chunk {
     Arrow(ArrowColumnChunk),
-    Keyed(keyed::KeyedChunk),
-    Delta(delta::DeltaChunk),
+    /// Written by `keyed` or `delta`.
+    Spliced(keyed::SplicedChunk),
 }
 
 /// Writes every row group received as it comes, its columns encoded and compressed in
@@ -149,10 +149,10 @@ fn write_groups(
             .zip(&deltas)
             .map(|((mut w, ((field, array), descr)), &is_delta)| {
                 if keyed::is_keyed(field) {
-                    return keyed::encode(descr.clone(), array).map(Chunk::Keyed);
+                    return keyed::encode(descr.clone(), array).map(Chunk::Spliced);
                 }
                 if is_delta && !array.is_empty() {
-                    return delta::encode(descr.clone(), array).map(Chunk::Delta);
+                    return delta::encode(descr.clone(), array).map(Chunk::Spliced);
                 }
                 for leaf in compute_leaves(field, array)? {
                     w.write(&leaf)?;
@@ -166,8 +166,7 @@ fn write_groups(
         for chunk in chunks {
             match chunk {
                 Chunk::Arrow(c) => c.append_to_row_group(&mut group),
-                Chunk::Keyed(c) => c.append_to_row_group(&mut group),
-                Chunk::Delta(c) => c.append_to_row_group(&mut group),
+                Chunk::Spliced(c) => c.append_to_row_group(&mut group),
             }
             .map_err(to_io)?;
         }
