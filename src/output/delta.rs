@@ -30,7 +30,7 @@ use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{
     ColumnChunkMetaData, ColumnIndexBuilder, OffsetIndexBuilder, PageEncodingStats,
 };
-use parquet::file::statistics::Statistics;
+use parquet::file::statistics::ValueStatistics;
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
@@ -200,10 +200,17 @@ fn chunk<N: Copy>(
     pages.close()?;
     let data = Bytes::from(sink.into_inner()?);
     let (min, max) = chunk_range.unwrap_or_default();
+    // Signed columns also fill the format's old `min`/`max` fields, for older readers, as
+    // arrow-rs's column writer does.
+    let old_fields = !width.unsigned;
     let statistics = if width.int32 {
-        Statistics::new(Some(min as i32), Some(max as i32), None, Some(0), false)
+        ValueStatistics::new(Some(min as i32), Some(max as i32), None, Some(0), false)
+            .with_backwards_compatible_min_max(old_fields)
+            .into()
     } else {
-        Statistics::new(Some(min), Some(max), None, Some(0), false)
+        ValueStatistics::new(Some(min), Some(max), None, Some(0), false)
+            .with_backwards_compatible_min_max(old_fields)
+            .into()
     };
     let size = data.len() as i64;
     let metadata = ColumnChunkMetaData::builder(descr)

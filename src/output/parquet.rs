@@ -80,6 +80,12 @@ pub fn writer_properties(schema: &Schema, e: Encodings<'_>) -> io::Result<Writer
             "the encodings name `{col}`, which is not a column"
         )));
     }
+    // A column is written one way: `delta` takes every delta column, whatever else is set.
+    if let Some(col) = e.dictionary.iter().find(|c| e.deltas.contains(c)) {
+        return Err(io::Error::other(format!(
+            "the encodings list `{col}` both as a dictionary and as deltas"
+        )));
+    }
     let level = ZstdLevel::try_new(1).expect("zstd level 1 exists");
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
@@ -954,7 +960,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn encodings_may_name_only_columns_of_the_table() {
+    fn encodings_name_columns_of_the_table_each_once() {
         let schema = schemas::customers();
         let good = Encodings {
             dictionary: &["age"],
@@ -967,5 +973,11 @@ mod tests {
         };
         let e = writer_properties(&schema, misspelt).unwrap_err();
         assert!(e.to_string().contains("`spent`"), "{e}");
+        let both = Encodings {
+            dictionary: &["age", "income"],
+            deltas: &["income"],
+        };
+        let e = writer_properties(&schema, both).unwrap_err();
+        assert!(e.to_string().contains("`income` both"), "{e}");
     }
 }

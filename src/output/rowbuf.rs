@@ -44,7 +44,7 @@ fn digits(n: u64) -> usize {
 }
 
 /// A text field and its comma, ready to be copied as one fixed-size block when it is short
-/// (up to 31 bytes with the comma); longer ones are copied by length. Already escaped.
+/// (up to 32 bytes with the comma); longer ones are copied by length. Already escaped.
 #[derive(Debug, Clone)]
 pub struct Short {
     bytes: Vec<u8>,
