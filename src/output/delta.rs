@@ -113,6 +113,15 @@ impl Width {
         }
     }
 
+    /// `(least, greatest)` widened to take in `v`.
+    #[inline]
+    fn wider(self, (lo, hi): (i64, i64), v: i64) -> (i64, i64) {
+        (
+            if self.less(v, lo) { v } else { lo },
+            if self.less(hi, v) { v } else { hi },
+        )
+    }
+
     /// The value's little-endian bytes at the physical width.
     fn bytes(self, v: i64) -> Vec<u8> {
         if self.int32 {
@@ -158,9 +167,16 @@ fn chunk<N: Copy>(
     let mut data_page_offset = None;
     let mut data_pages = 0;
     for page in values.chunks(PAGE_ROWS) {
+        // The page's values at the physical width, its least and greatest kept as they pass.
         page_values.clear();
-        page_values.extend(page.iter().map(|&v| physical(v)));
-        let (min, max) = range(width, &page_values);
+        let first = physical(page[0]);
+        let mut range = (first, first);
+        for &v in page {
+            let v = physical(v);
+            range = width.wider(range, v);
+            page_values.push(v);
+        }
+        let (min, max) = range;
         let buf = encode_page(width, &page_values);
         let size = buf.len();
         let spec = pages.write_page(CompressedPage::new(
@@ -184,13 +200,7 @@ fn chunk<N: Copy>(
             descending &= !width.less(lo, min) && !width.less(hi, max);
         }
         last_range = Some((min, max));
-        chunk_range = Some(match chunk_range {
-            None => (min, max),
-            Some((lo, hi)) => (
-                if width.less(min, lo) { min } else { lo },
-                if width.less(hi, max) { max } else { hi },
-            ),
-        });
+        chunk_range = Some(chunk_range.map_or(range, |r| width.wider(width.wider(r, min), max)));
     }
     index.set_boundary_order(match (ascending, descending) {
         (true, _) => BoundaryOrder::ASCENDING,
@@ -230,17 +240,6 @@ fn chunk<N: Copy>(
         .set_statistics(statistics)
         .build()?;
     SplicedChunk::new(data, values.len(), metadata, index, offsets)
-}
-
-/// The least and greatest of `values` (not empty) in the column's order.
-fn range(width: Width, values: &[i64]) -> (i64, i64) {
-    let first = values[0];
-    values.iter().fold((first, first), |(lo, hi), &v| {
-        (
-            if width.less(v, lo) { v } else { lo },
-            if width.less(hi, v) { v } else { hi },
-        )
-    })
 }
 
 /// One page of `values` (at least one) as `DELTA_BINARY_PACKED`: the header (block size,

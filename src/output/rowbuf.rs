@@ -143,7 +143,7 @@ impl RowBuf<'_> {
 
     /// Writes `n`'s digits, with nothing after them.
     #[inline]
-    fn digits(&mut self, mut n: u64) {
+    fn number(&mut self, mut n: u64) {
         let d = digits(n);
         let Some(dst) = self.buf.get_mut(self.len..self.len + 20) else {
             self.fits = false;
@@ -168,7 +168,7 @@ impl RowBuf<'_> {
     /// An unsigned integer field.
     #[inline]
     pub fn uint(&mut self, n: u64) -> &mut Self {
-        self.digits(n);
+        self.number(n);
         self.block(b",", 1);
         self
     }
@@ -180,7 +180,7 @@ impl RowBuf<'_> {
             self.block(b"-", 1);
         }
         let abs = paise.unsigned_abs();
-        self.digits(abs / 100);
+        self.number(abs / 100);
         let r = (abs % 100) as usize * 2;
         self.block(&[b'.', PAIRS[r], PAIRS[r + 1], b','], 4);
         self

@@ -267,8 +267,6 @@ impl CsvSink {
             scratch: Vec::new(),
             personas: personas.iter().map(|p| Short::new(p)).collect(),
             categories: categories.iter().map(|c| Short::new(&escape(c))).collect(),
-            prefix: Short::default(),
-            events: Short::default(),
             give_back,
         };
         let path = dir.path("transactions.csv");
@@ -313,9 +311,11 @@ struct HourBatch {
     segments: Vec<(Vec<TxRecord>, Vec<LineRecord>)>,
     used: usize,
     /// `2026-11-06T09:`, the timestamp up to the minutes.
-    prefix: Vec<u8>,
+    prefix: Short,
     /// Today's events, escaped.
-    events: Vec<u8>,
+    events: Short,
+    /// Where the two are formatted.
+    scratch: Vec<u8>,
     day: u32,
     festival: bool,
     weekend: bool,
@@ -325,14 +325,16 @@ impl HourBatch {
     /// Copies the hour in.
     fn fill(&mut self, ctx: &HourContext<'_>, records: &HourRecords) -> io::Result<()> {
         use std::io::Write;
-        self.prefix.clear();
+        self.scratch.clear();
         write!(
-            self.prefix,
+            self.scratch,
             "{}T{:02}:",
             ctx.today.date.format("%Y-%m-%d"),
             ctx.clock.hour()
         )?;
-        escape_into(&mut self.events, &ctx.today.events);
+        self.prefix.set(&self.scratch);
+        escape_into(&mut self.scratch, &ctx.today.events);
+        self.events.set(&self.scratch);
         self.day = ctx.clock.day();
         self.festival = ctx.today.festival;
         self.weekend = ctx.today.weekend;
@@ -361,9 +363,6 @@ struct Encoder {
     scratch: Vec<EncodedChunk>,
     personas: Vec<Short>,
     categories: Vec<Short>,
-    /// The hour's timestamp up to the minutes, and its events.
-    prefix: Short,
-    events: Short,
     /// Where written batches go back to the sink.
     give_back: Sender<HourBatch>,
 }
@@ -485,13 +484,11 @@ impl Encoder {
     /// order, so the bytes are the same whatever the thread count; then gives the batch back.
     fn hour(&mut self, batch: HourBatch) -> io::Result<()> {
         use rayon::prelude::*;
-        self.prefix.set(&batch.prefix);
-        self.events.set(&batch.events);
         let encoding = Encoding {
             personas: &self.personas,
             categories: &self.categories,
-            prefix: &self.prefix,
-            events: &self.events,
+            prefix: &batch.prefix,
+            events: &batch.events,
             day: batch.day,
             festival: batch.festival,
             weekend: batch.weekend,
