@@ -171,6 +171,7 @@ impl Calendar {
                 today.apply(&event.effect, w);
             }
         }
+        today.clamp();
         today
     }
 }
@@ -217,6 +218,21 @@ impl Today {
             weekend: false,
             payday: false,
             events: String::new(),
+        }
+    }
+
+    /// Keeps the combined factors in range however many effects multiply together: the
+    /// price factor at most [`crate::limits::MAX_PRICE_FACTOR`] (the bound validation's
+    /// money limits assume), the others finite.
+    fn clamp(&mut self) {
+        const MAX: f32 = 1e6;
+        self.traffic = self.traffic.min(MAX);
+        for c in 0..self.purchase.len() {
+            self.purchase[c] = self.purchase[c].min(MAX);
+            self.quantity[c] = self.quantity[c].min(MAX);
+            let (lo, hi) = &mut self.price[c];
+            *lo = lo.min(crate::limits::MAX_PRICE_FACTOR);
+            *hi = hi.min(crate::limits::MAX_PRICE_FACTOR);
         }
     }
 

@@ -35,15 +35,20 @@ pub enum Command {
     },
     /// List the optional systems a scenario can enable in `systems: [...]`.
     Systems,
-    /// Run the data-quality checks on an output folder: exit 0 if all pass, 1 if any fails.
+    /// Check an output folder: every file against the manifest (size and BLAKE3 hash, none
+    /// missing or extra), then the data-quality checks; exit 0 if all pass, 1 if any fails.
     Check {
         /// The output folder.
         dir: PathBuf,
     },
-    /// Rebuild charts, insights, data quality and report.html of an output folder.
+    /// Rebuild charts, insights, data quality and report.html of an output folder; exit 1
+    /// if a data-quality check fails.
     Report {
         /// The output folder.
         dir: PathBuf,
+        /// Exit 0 even when data-quality checks fail (the report shows which).
+        #[arg(long)]
+        allow_failed_checks: bool,
     },
 }
 
@@ -84,14 +89,14 @@ pub struct RunArgs {
     #[arg(long)]
     pub features: bool,
     /// Days between feature snapshots (with --features).
-    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::limits::MAX_DAYS)))]
     pub snapshot_every: u32,
     /// ONNX Runtime library for churn scoring [default: $ORT_DYLIB_PATH, else Bazaar's cache,
     /// else fetched once from PyPI with pip].
     #[arg(long)]
     pub ort_lib: Option<PathBuf>,
     /// Label horizon in days (with --features).
-    #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::limits::MAX_DAYS)))]
     pub horizon: u32,
 }
 

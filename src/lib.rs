@@ -29,6 +29,7 @@ pub mod analytics;
 pub mod calendar;
 pub mod cli;
 pub mod components;
+pub mod limits;
 pub mod ml;
 pub mod output;
 pub mod persona;

@@ -60,17 +60,20 @@ impl VisitModel {
     }
 
     /// Builds the lookup table from `(days, p)` steps sorted by `days`.
-    pub fn table_from_steps(steps: &[(u32, f32)]) -> Vec<f32> {
-        let max = steps.last().map_or(0, |s| s.0) as usize;
-        (0..=max)
-            .map(|d| {
-                steps
-                    .iter()
-                    .rev()
-                    .find(|s| s.0 as usize <= d)
-                    .map_or(0.0, |s| s.1)
-            })
-            .collect()
+    pub fn table_from_steps(steps: &[(u32, f32)], max_days: u32) -> Vec<f32> {
+        // Steps past the longest run can never apply; the table stops there, so its size
+        // never depends on the numbers a scenario writes.
+        let max = steps.last().map_or(0, |s| s.0.min(max_days)) as usize;
+        let mut table = vec![0.0; max + 1];
+        let mut steps = steps.iter().peekable();
+        let mut p = 0.0;
+        for (d, slot) in table.iter_mut().enumerate() {
+            while let Some(s) = steps.next_if(|s| s.0 as usize <= d) {
+                p = s.1;
+            }
+            *slot = p;
+        }
+        table
     }
 }
 
@@ -384,7 +387,7 @@ mod tests {
     #[test]
     fn recency_table_follows_steps() {
         // Weekly shopper of the original system: 0.1 until day 6, then 0.7.
-        let t = VisitModel::table_from_steps(&[(0, 0.1), (6, 0.7)]);
+        let t = VisitModel::table_from_steps(&[(0, 0.1), (6, 0.7)], 100);
         let v = VisitModel {
             first_visit: 1.0,
             recency: t,

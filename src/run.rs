@@ -2,6 +2,8 @@
 //! finished, atomically placed outputs.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -40,9 +42,11 @@ pub enum RunError {
     Scoring(String),
     /// The population would not fit in memory.
     #[error(
-        "{customers} customers need about {needed_mib} MiB of memory, more than the {available_mib} MiB available\n  hint: lower --scale or the population counts (Bazaar needs about {per_customer} bytes per customer here)"
+        "{at}: `population`: {customers} customers need about {needed_mib} MiB of memory, more than the {available_mib} MiB available\n  hint: lower --scale or the population counts (Bazaar needs about {per_customer} bytes per customer here)"
     )]
     Memory {
+        /// Where the population is given.
+        at: String,
         /// Customers, including those acquired during the run.
         customers: u64,
         /// Estimated need.
@@ -51,6 +55,29 @@ pub enum RunError {
         available_mib: u64,
         /// Estimated bytes per customer.
         per_customer: u64,
+    },
+    /// A stop was requested (SIGINT, SIGTERM) and the run ended without writing anything.
+    #[error(
+        "stopped by {}: nothing was written to `{out}` and the temporary folder was removed",
+        signal_name(*.signal)
+    )]
+    Interrupted {
+        /// The signal's number.
+        signal: usize,
+        /// The output folder the run would have written.
+        out: PathBuf,
+    },
+    /// A sum of money grew past what the outputs can hold.
+    #[error(
+        "{what} reached Rs {rupees:.0}, more than the largest amount Bazaar's outputs hold (Rs {max:.0})\n  hint: lower prices, quantities, the population or the number of days",
+        rupees = *.paise as f64 / 100.0,
+        max = crate::limits::MAX_MONEY_PAISE as f64 / 100.0
+    )]
+    Overflow {
+        /// Which sum.
+        what: &'static str,
+        /// Its value (saturated), paise.
+        paise: i64,
     },
     /// More customers than agent ids.
     #[error("{0} customers is more than the {max} Bazaar supports in one run\n  hint: lower --scale", max = u32::MAX)]
@@ -69,12 +96,7 @@ pub const MEMORY_HEADROOM: u64 = 640 << 20;
 
 /// Customers at the end of the run at most: the start plus every acquisition.
 pub fn max_customers(scenario: &Scenario) -> u64 {
-    let acquired: f64 = scenario
-        .new_per_day
-        .iter()
-        .map(|n| (n * f64::from(scenario.days)).ceil())
-        .sum();
-    scenario.customers() + acquired as u64
+    scenario.max_customers()
 }
 
 /// The memory a scenario needs, in bytes, and the per-customer figure used.
@@ -144,6 +166,7 @@ pub fn check_capacity(scenario: &Scenario) -> Result<(), RunError> {
         && needed > available
     {
         return Err(RunError::Memory {
+            at: scenario.population_at.clone(),
             customers,
             needed_mib: needed >> 20,
             available_mib: available >> 20,
@@ -158,8 +181,34 @@ impl RunError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            RunError::Model(_) | RunError::Memory { .. } | RunError::TooManyCustomers(_)
+            RunError::Model(_)
+                | RunError::Memory { .. }
+                | RunError::TooManyCustomers(_)
+                | RunError::Overflow { .. }
         )
+    }
+
+    /// The process exit code for this error: 128 + the signal for a stop, as shells
+    /// expect; 2 for bad input; 1 for a failed run.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            RunError::Interrupted { signal, .. } => 128u8.saturating_add(*signal as u8),
+            e if e.is_bad_input() => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// A stop request shared with a signal handler: 0 while the run may go on, else the number
+/// of the signal that asked it to stop.
+pub type StopFlag = Arc<AtomicUsize>;
+
+/// `SIGINT`, `SIGTERM`, or the number.
+fn signal_name(signal: usize) -> String {
+    match signal {
+        2 => "SIGINT".into(),
+        15 => "SIGTERM".into(),
+        n => format!("signal {n}"),
     }
 }
 
@@ -177,6 +226,9 @@ pub struct RunOptions {
     pub ort_lib: Option<PathBuf>,
     /// Build charts, insights, data quality and `report.html` at the end.
     pub report: bool,
+    /// Checked every simulated hour and before the folder is put in place: once set, the
+    /// run ends with [`RunError::Interrupted`], its temporary folder removed.
+    pub stop: Option<StopFlag>,
 }
 
 impl Default for RunOptions {
@@ -188,6 +240,7 @@ impl Default for RunOptions {
             features: None,
             ort_lib: None,
             report: true,
+            stop: None,
         }
     }
 }
@@ -369,7 +422,21 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         last_line: Duration::ZERO,
         customers: scenario.customers(),
     };
+    let stop = options.stop.clone();
+    let stopped = || -> Result<(), RunError> {
+        match stop.as_ref().map_or(0, |s| s.load(Ordering::Relaxed)) {
+            0 => Ok(()),
+            signal => Err(RunError::Interrupted {
+                signal,
+                out: scenario.output.dir.clone(),
+            }),
+        }
+    };
     for tick in 0..total {
+        if let Err(e) = stopped() {
+            progress.done();
+            return Err(e);
+        }
         sim.step();
         if let Some(e) = sim
             .world
@@ -389,6 +456,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         }
         if tick % 24 == 23 {
             log_memory("day");
+            sim.world.resource::<Tally>().check_money()?;
         }
         if progress.enabled {
             let clock = sim.clock();
@@ -461,6 +529,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     } else {
         None
     };
+    stopped()?;
     let out_dir = dir.finish(&scenario.name, scenario.seed)?;
     let churn_scoring = sim
         .world

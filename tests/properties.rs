@@ -58,3 +58,133 @@ proptest! {
         }
     }
 }
+
+/// A scenario of one persona with a basket of `items` (price, quantity range) and an event
+/// of the given factors on its only day, or `None` where the pieces make no sense to write.
+fn scenario_text(
+    items: &[(f64, f64, u32, u32)],
+    price: (f64, f64),
+    quantity: f64,
+    budget: Option<f64>,
+    count: u32,
+) -> String {
+    let basket: Vec<String> = items
+        .iter()
+        .enumerate()
+        .map(|(i, (lo, hi, qlo, qhi))| {
+            format!(
+                "(category: \"c{}\", p: 0.9, quantity: ({qlo}, {qhi}), price: Uniform({lo:e}, {hi:e}))",
+                i % 3
+            )
+        })
+        .collect();
+    let budget = budget.map_or(String::new(), |s| {
+        format!("budget: (income_share: {s:e}, payday: 1),")
+    });
+    format!(
+        r#"Scenario(
+    name: "prop", seed: 3, start: "2026-11-01", days: 1,
+    catalog: [(name: "c0"), (name: "c1"), (name: "c2")],
+    personas: [Persona(
+        name: "p", age: (20, 60), income: (10000, 900000),
+        visits: (recency: [(days: 0, p: 1.0)], cap: 1.0), hours: Slots([("09:00", "21:00")]),
+        {budget}
+        basket: [{}],
+    )],
+    population: [(persona: "p", count: {count})],
+    events: [Sale(name: "s", from: "2026-11-01", price: ({:e}, {:e}), quantity: {quantity:e})],
+)"#,
+        basket.join(", "),
+        price.0,
+        price.1
+    )
+}
+
+#[test]
+fn the_generated_scenarios_ordinary_case_validates() {
+    let text = scenario_text(&[(100.0, 200.0, 1, 3)], (1.0, 1.2), 1.0, Some(0.1), 10);
+    bazaar::scenario::Scenario::from_text("prop.ron", &text, &[]).unwrap();
+}
+
+/// Rupees with two decimals ("-12.30") as paise, exactly.
+fn paise(s: &str) -> i64 {
+    let (whole, frac) = s.split_once('.').unwrap_or((s, "0"));
+    let neg = whole.starts_with('-');
+    let v = whole.trim_start_matches('-').parse::<i64>().unwrap() * 100
+        + format!("{frac:0<2}").parse::<i64>().unwrap();
+    if neg { -v } else { v }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_scenario_that_validates_runs_a_day_and_conserves_money(
+        // Mostly ordinary values, now and then at a limit or past it.
+        items in prop::collection::vec(
+            (
+                prop_oneof![8 => 0.01f64..1e4, 1 => 1e4f64..1e7, 1 => Just(1e7), 1 => 1e7f64..1e9],
+                prop_oneof![8 => 0.0f64..2.0, 1 => Just(0.0)],
+                1u32..5,
+                prop_oneof![8 => 1u32..10, 1 => 10u32..100_000, 1 => Just(100_000), 1 => 100_000u32..200_000],
+            ),
+            1..4,
+        ),
+        price in (prop_oneof![8 => 0.01f64..5.0, 1 => 5.0f64..100.0, 1 => Just(100.0)], 1.0f64..2.0),
+        quantity in prop_oneof![8 => 0.0f64..3.0, 1 => Just(100.0), 1 => 100.0f64..1e6],
+        budget in prop::option::of(0.001f64..1.0),
+        count in 1u32..30,
+    ) {
+        let items: Vec<(f64, f64, u32, u32)> = items
+            .into_iter()
+            .map(|(lo, spread, qlo, qhi)| {
+                let hi = if lo <= 1e7 { (lo * (1.0 + spread)).min(1e7) } else { lo * 2.0 };
+                (lo, hi, qlo, qhi.max(qlo))
+            })
+            .collect();
+        let price = (price.0, (price.0 * price.1).min(100.0).max(price.0));
+        let text = scenario_text(&items, price, quantity, budget, count);
+        let Ok(mut scenario) = bazaar::scenario::Scenario::from_text("prop.ron", &text, &[]) else {
+            // Refused with a located error: that is the other allowed outcome.
+            return Ok(());
+        };
+        let dir = tempfile::tempdir().unwrap();
+        scenario.output.dir = dir.path().join("out");
+        let report = bazaar::run::run(
+            &scenario,
+            bazaar::run::RunOptions { threads: 1, report: false, ..Default::default() },
+        );
+        let report = match report {
+            Ok(r) => r,
+            Err(e) => {
+                // The only run-time refusal allowed for a valid scenario: sums past the
+                // outputs' range, stopped before anything is written.
+                prop_assert!(matches!(e, bazaar::run::RunError::Overflow { .. }), "{e}");
+                prop_assert!(!dir.path().join("out").exists());
+                return Ok(());
+            }
+        };
+        let out = dir.path().join("out");
+        let mut totals = std::collections::HashMap::new();
+        let mut revenue = 0i64;
+        let tx = std::fs::read_to_string(out.join("transactions.csv")).unwrap();
+        for line in tx.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            let total = paise(f[4]);
+            prop_assert!(total > 0, "{line}");
+            revenue += total;
+            totals.insert(f[0].to_owned(), total);
+        }
+        let lines = std::fs::read_to_string(out.join("line_items.csv")).unwrap();
+        let mut sums: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+        for line in lines.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            let (qty, unit, total) = (f[3].parse::<i64>().unwrap(), paise(f[4]), paise(f[5]));
+            prop_assert_eq!(qty * unit, total, "{}", line);
+            *sums.entry(f[0].to_owned()).or_default() += total;
+        }
+        prop_assert_eq!(&sums, &totals, "line totals sum to basket totals");
+        prop_assert_eq!(report.summary.totals.revenue_paise, revenue, "summary = tables");
+        prop_assert_eq!(report.summary.totals.transactions, totals.len() as u64);
+    }
+}

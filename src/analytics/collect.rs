@@ -79,8 +79,10 @@ impl Analytics {
             let u = &mut self.aggregates.budget[usize::from(p.0)];
             if b.is_limited() {
                 u.limited = true;
-                u.spent_paise += l.spent;
-                u.budget_paise += (b.monthly as f64 * f64::from(days) / 30.0).round() as i64;
+                u.spent_paise = u.spent_paise.saturating_add(l.spent);
+                u.budget_paise = u
+                    .budget_paise
+                    .saturating_add((b.monthly as f64 * f64::from(days) / 30.0).round() as i64);
             }
         }
     }

@@ -17,6 +17,10 @@ use super::runtime::{self, RuntimeError};
 /// feature buffer modest at any population size.
 pub const SCORING_BATCH: usize = 65_536;
 
+/// The values each feature takes in the probe batch scored before a run: zero, the ends
+/// and middle of a share, and the counts and days a customer plausibly has.
+pub const PROBE_VALUES: [f32; 5] = [0.0, 0.5, 1.0, 10.0, 100.0];
+
 /// The label a model was trained on.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LabelSpec {
@@ -151,11 +155,40 @@ impl ChurnModel {
                 "the ONNX file and churn.json must describe the same model",
             )
         })?;
-        Ok(Self {
+        let mut model = Self {
             features: FeatureSpec::new(features, personas),
             spec,
-            path,
+            path: path.clone(),
             session,
+        };
+        model.probe().map_err(|reason| {
+            model_err(
+                reason,
+                "the output churn.json names must be the positive class's probability, in [0, 1]",
+            )
+        })?;
+        Ok(model)
+    }
+
+    /// Scores a probe batch — every feature at each of [`PROBE_VALUES`], and each feature
+    /// alone at each value with the others at 0 — and refuses a model whose scores are not
+    /// probabilities: outside [0, 1], or not finite.
+    fn probe(&mut self) -> Result<(), String> {
+        let width = self.features.len();
+        let mut x = Vec::new();
+        for &v in &PROBE_VALUES {
+            x.extend(std::iter::repeat_n(v, width));
+            for f in 0..width {
+                let start = x.len();
+                x.extend(std::iter::repeat_n(0.0, width));
+                x[start + f] = v;
+            }
+        }
+        let rows = x.len() / width.max(1);
+        let mut out = Vec::with_capacity(rows);
+        self.score(&x, rows, &mut out).map_err(|e| match e {
+            ModelError::Scoring(reason) => format!("on a probe batch of {rows} rows: {reason}"),
+            other => other.to_string(),
         })
     }
 
@@ -186,11 +219,29 @@ impl ChurnModel {
                     &shape[..]
                 )));
             }
+            let first = out.len();
             out.extend(
                 probs
                     .chunks_exact(stride)
                     .map(|row| row[self.spec.probability_column]),
             );
+            if let Some((i, p)) = out[first..]
+                .iter()
+                .enumerate()
+                .find(|(_, p)| !(0.0..=1.0).contains(*p))
+            {
+                let row = &x[(start + i) * width..(start + i + 1) * width];
+                return Err(ModelError::Scoring(format!(
+                    "the model gave {p} for a row, which is not a probability in [0, 1] (features: {})",
+                    self.spec
+                        .features
+                        .iter()
+                        .zip(row)
+                        .map(|(name, v)| format!("{name}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
         }
         Ok(())
     }

@@ -1,13 +1,14 @@
 //! Outputs: tables streamed to a temporary folder while the simulation runs, then finished
-//! atomically — a manifest with row counts and checksums written last, and the folder renamed
-//! into place. A failed run leaves nothing half-written where the results belong, and a
-//! folder that Bazaar did not write is never replaced.
+//! atomically — a manifest with row counts and checksums written last, and the folder moved
+//! into place in one step. A failed run leaves nothing half-written where the results
+//! belong, and a folder that Bazaar did not write is never replaced ([`place`]).
 
 mod delta;
 mod file;
 pub mod format;
 mod keyed;
 pub mod parquet;
+pub mod place;
 mod rowbuf;
 pub mod sinks;
 pub mod summary;
@@ -15,23 +16,39 @@ pub mod table;
 mod worker;
 
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-/// The manifest's file name; its presence marks a folder as Bazaar's.
+/// The manifest's file name. A folder is Bazaar's when its manifest carries [`FORMAT`] and
+/// the folder holds exactly the files the manifest lists ([`place::ownership`]).
 pub const MANIFEST: &str = "manifest.json";
+/// The manifest's `format` marker.
+pub const FORMAT: &str = "bazaar-output";
+/// The manifest layout's version; a folder of a newer layout is not replaced.
+pub const FORMAT_VERSION: u32 = 1;
 
 /// Problems with the output folder.
 #[derive(Debug, Error)]
 pub enum OutputError {
-    /// The target exists and is not a Bazaar output folder.
+    /// The target exists and is not a Bazaar output folder, or no longer holds what Bazaar
+    /// wrote there.
     #[error(
-        "refusing to replace `{0}`: it exists and is not a Bazaar output folder (no {MANIFEST})\n  hint: choose another folder with --out, or move it away"
+        "refusing to replace `{path}`: {reason}\n  hint: choose another folder with --out, or move it away"
     )]
-    Foreign(PathBuf),
+    Foreign {
+        /// The target.
+        path: PathBuf,
+        /// Why it is not Bazaar's to replace.
+        reason: String,
+    },
+    /// Another run is writing the same folder.
+    #[error(
+        "`{0}` is being written by another Bazaar run\n  hint: wait for it to finish, or choose another folder with --out"
+    )]
+    Busy(PathBuf),
     /// An I/O error on a path.
     #[error("cannot write `{path}`: {source}")]
     Io {
@@ -40,6 +57,16 @@ pub enum OutputError {
         /// The cause.
         source: io::Error,
     },
+}
+
+impl OutputError {
+    /// A refusal to replace `path`.
+    pub fn foreign(path: &Path, reason: impl Into<String>) -> Self {
+        Self::Foreign {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// Attaches a path to an I/O error.
@@ -53,7 +80,7 @@ pub fn io_at(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
 /// One file listed in the manifest.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FileEntry {
-    /// File name inside the folder.
+    /// File name inside the folder (`/`-separated below it, e.g. `charts/x.png`).
     pub name: String,
     /// Data rows (CSV header excluded; 0 for non-tables).
     pub rows: u64,
@@ -66,6 +93,12 @@ pub struct FileEntry {
 /// The manifest: what the folder holds. Written last.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
+    /// Always [`FORMAT`]: marks the folder as a Bazaar output.
+    #[serde(default)]
+    pub format: String,
+    /// The manifest layout, [`FORMAT_VERSION`].
+    #[serde(default)]
+    pub format_version: u32,
     /// Bazaar version that wrote the folder.
     pub bazaar_version: String,
     /// Scenario name.
@@ -76,35 +109,54 @@ pub struct Manifest {
     pub files: Vec<FileEntry>,
 }
 
+impl Manifest {
+    /// Reads and parses `dir/manifest.json`.
+    pub fn read(dir: &Path) -> Result<Self, String> {
+        let path = dir.join(MANIFEST);
+        let bytes = fs::read(&path).map_err(|e| format!("cannot read {MANIFEST}: {e}"))?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("{MANIFEST} is not a manifest ({e})"))
+    }
+}
+
+/// Name of the marker file a folder holds while Bazaar is writing it; removed just before
+/// the manifest is written, so a temporary folder always holds one or the other.
+pub const PARTIAL_MARKER: &str = ".bazaar-partial";
+
 /// A folder being written: a temporary sibling of the target until [`OutputDir::finish`].
+/// Holds the target's lock ([`place::Lock`]) from creation to the end.
 #[derive(Debug)]
 pub struct OutputDir {
     target: PathBuf,
     tmp: PathBuf,
     files: Vec<FileEntry>,
     finished: bool,
+    _lock: place::Lock,
 }
 
 impl OutputDir {
-    /// Checks the target can be replaced and creates the temporary folder.
+    /// Locks the target, clears what dead runs left beside it, checks it can be replaced
+    /// and creates the temporary folder. A symlinked target is written through: the folder
+    /// it points to is the one replaced, and the link stays.
     pub fn create(target: &Path) -> Result<Self, OutputError> {
-        check_replaceable(target)?;
-        let name = target
-            .file_name()
-            .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-        let parent = target.parent().filter(|p| !p.as_os_str().is_empty());
-        let parent = parent.unwrap_or(Path::new("."));
-        fs::create_dir_all(parent).map_err(io_at(parent))?;
-        let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        if tmp.exists() {
+        let target = place::resolve(target)?;
+        let parent = place::parent_of(&target);
+        fs::create_dir_all(&parent).map_err(io_at(&parent))?;
+        let lock = place::Lock::acquire(&target)?;
+        place::recover(&target)?;
+        place::ownership(&target)?;
+        let tmp = place::sibling(&target, "tmp", std::process::id());
+        if fs::symlink_metadata(&tmp).is_ok() {
             fs::remove_dir_all(&tmp).map_err(io_at(&tmp))?;
         }
         fs::create_dir(&tmp).map_err(io_at(&tmp))?;
+        let marker = tmp.join(PARTIAL_MARKER);
+        fs::write(&marker, std::process::id().to_string()).map_err(io_at(&marker))?;
         Ok(Self {
-            target: target.to_path_buf(),
+            target,
             tmp,
             files: Vec::new(),
             finished: false,
+            _lock: lock,
         })
     }
 
@@ -113,7 +165,7 @@ impl OutputDir {
         self.tmp.join(name)
     }
 
-    /// The final folder.
+    /// The final folder (a symlinked `--out` resolved).
     pub fn target(&self) -> &Path {
         &self.target
     }
@@ -123,10 +175,10 @@ impl OutputDir {
         self.files.push(entry);
     }
 
-    /// Writes a small whole file (JSON) and records it.
+    /// Writes a small whole file (JSON), synced to disk, and records it.
     pub fn write_file(&mut self, name: &str, bytes: &[u8]) -> Result<(), OutputError> {
         let path = self.path(name);
-        fs::write(&path, bytes).map_err(io_at(&path))?;
+        write_synced(&path, bytes)?;
         self.add(FileEntry {
             name: name.to_owned(),
             rows: 0,
@@ -136,10 +188,12 @@ impl OutputDir {
         Ok(())
     }
 
-    /// Writes the manifest and moves the folder into place, replacing an earlier Bazaar
-    /// output folder if there is one.
+    /// Writes the manifest and moves the folder into place in one step, replacing an
+    /// earlier Bazaar output folder if there is one ([`place::replace`]).
     pub fn finish(mut self, scenario: &str, seed: u64) -> Result<PathBuf, OutputError> {
         let manifest = Manifest {
+            format: FORMAT.to_owned(),
+            format_version: FORMAT_VERSION,
             bazaar_version: env!("CARGO_PKG_VERSION").to_owned(),
             scenario: scenario.to_owned(),
             seed,
@@ -149,19 +203,31 @@ impl OutputDir {
             path: self.path(MANIFEST),
             source: io::Error::other(e),
         })?;
-        let path = self.path(MANIFEST);
-        fs::write(&path, json).map_err(io_at(&path))?;
-        check_replaceable(&self.target)?;
-        if self.target.exists() {
-            let old = self.tmp.with_extension("old");
-            fs::rename(&self.target, &old).map_err(io_at(&self.target))?;
-            fs::rename(&self.tmp, &self.target).map_err(io_at(&self.target))?;
-            fs::remove_dir_all(&old).map_err(io_at(&old))?;
-        } else {
-            fs::rename(&self.tmp, &self.target).map_err(io_at(&self.target))?;
+        let marker = self.path(PARTIAL_MARKER);
+        fs::remove_file(&marker).map_err(io_at(&marker))?;
+        write_synced(&self.path(MANIFEST), &json)?;
+        sync_dir(&self.tmp)?;
+        for dir in self.subfolders() {
+            sync_dir(&dir)?;
         }
+        place::ownership(&self.target)?;
+        place::replace(&self.tmp, &self.target)?;
         self.finished = true;
         Ok(self.target.clone())
+    }
+
+    /// Folders below the temporary folder that hold listed files (e.g. `charts/`).
+    fn subfolders(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = self
+            .files
+            .iter()
+            .filter_map(|f| Path::new(&f.name).parent())
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|p| self.tmp.join(p))
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        dirs
     }
 }
 
@@ -173,23 +239,24 @@ impl Drop for OutputDir {
     }
 }
 
-/// A target can be replaced if it does not exist, is an empty folder, or holds a manifest.
-pub fn check_replaceable(target: &Path) -> Result<(), OutputError> {
-    if !target.exists() {
-        return Ok(());
+/// Writes a whole file and syncs it to disk.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    let mut f = fs::File::create(path).map_err(io_at(path))?;
+    f.write_all(bytes).map_err(io_at(path))?;
+    f.sync_all().map_err(io_at(path))
+}
+
+/// Syncs a folder's entries to disk (where the platform can; elsewhere a no-op).
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), OutputError> {
+    #[cfg(unix)]
+    {
+        fs::File::open(dir)
+            .and_then(|f| f.sync_all())
+            .map_err(io_at(dir))?;
     }
-    if !target.is_dir() {
-        return Err(OutputError::Foreign(target.to_path_buf()));
-    }
-    let empty = fs::read_dir(target)
-        .map_err(io_at(target))?
-        .next()
-        .is_none();
-    if empty || target.join(MANIFEST).is_file() {
-        Ok(())
-    } else {
-        Err(OutputError::Foreign(target.to_path_buf()))
-    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -216,7 +283,7 @@ mod tests {
         fs::write(mine.join("notes.txt"), "keep me").unwrap();
         assert!(matches!(
             OutputDir::create(&mine),
-            Err(OutputError::Foreign(_))
+            Err(OutputError::Foreign { .. })
         ));
         assert_eq!(
             fs::read_to_string(mine.join("notes.txt")).unwrap(),

@@ -143,6 +143,12 @@ pub fn build(dir: &Path) -> Result<Built, ReportError> {
 /// Rebuilds the report of an existing output folder and updates its manifest.
 pub fn rebuild(dir: &Path) -> Result<Built, ReportError> {
     let manifest_path = dir.join(MANIFEST);
+    // Only a Bazaar output folder is written into: the report replaces files by name.
+    crate::output::place::marked(dir).map_err(|reason| ReportError::Input {
+        path: dir.to_path_buf(),
+        reason,
+        hint: "`bazaar report` rebuilds the report of a folder a Bazaar run wrote, as it wrote it",
+    })?;
     let mut manifest: Manifest = read_json(&manifest_path)?;
     let built = build(dir)?;
     for f in &built.files {

@@ -85,7 +85,7 @@ impl ScenarioError {
                     line: at.line,
                     col: at.col,
                     field: d.field,
-                    message: d.message,
+                    message: shorten(d.message),
                     hint: d.hint,
                     source_line: map.line_text(at.file, at.line).to_owned(),
                 },
@@ -94,7 +94,7 @@ impl ScenarioError {
                     line: 0,
                     col: 0,
                     field: d.field,
-                    message: d.message,
+                    message: shorten(d.message),
                     hint: d.hint,
                     source_line: String::new(),
                 },
@@ -102,6 +102,41 @@ impl ScenarioError {
             .collect();
         Self { problems }
     }
+}
+
+/// The part of a source line shown under an error: at most [`SNIPPET_WIDTH`] characters
+/// around column `col` (1-based, in characters), with `…` where it was cut, and the
+/// column of the caret within it.
+fn snippet(line: &str, col: usize) -> (String, usize) {
+    use crate::limits::SNIPPET_WIDTH;
+    let line = line.trim_end_matches('\r');
+    let len = line.chars().count();
+    if len <= SNIPPET_WIDTH {
+        return (line.to_owned(), col);
+    }
+    let first = col
+        .saturating_sub(SNIPPET_WIDTH / 2)
+        .min(len.saturating_sub(SNIPPET_WIDTH));
+    let mut out = String::new();
+    if first > 0 {
+        out.push('…');
+    }
+    out.extend(line.chars().skip(first).take(SNIPPET_WIDTH));
+    if first + SNIPPET_WIDTH < len {
+        out.push('…');
+    }
+    (out, col - first + usize::from(first > 0))
+}
+
+/// A message cut to a readable length (it may quote a value the author wrote).
+fn shorten(message: String) -> String {
+    const MAX: usize = 400;
+    if message.chars().count() <= MAX {
+        return message;
+    }
+    let mut cut: String = message.chars().take(MAX).collect();
+    cut.push_str("… (cut)");
+    cut
 }
 
 impl fmt::Display for ScenarioError {
@@ -121,15 +156,16 @@ impl fmt::Display for ScenarioError {
             write!(f, "{}", p.message)?;
             if p.line > 0 && !p.source_line.is_empty() {
                 let gutter = p.line.to_string().len();
+                let (snippet, col) = snippet(&p.source_line, p.col);
                 write!(
                     f,
                     "\n{:gutter$} |\n{} | {}\n{:gutter$} | {:>col$}",
                     "",
                     p.line,
-                    p.source_line,
+                    snippet,
                     "",
                     "^",
-                    col = p.col
+                    col = col
                 )?;
             }
             if let Some(hint) = &p.hint {

@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf};
 
 use super::diag::{Diagnostic, Location, ScenarioError};
 
-/// Deepest include nesting accepted (guards against runaway recursion).
-const MAX_INCLUDE_DEPTH: usize = 16;
+use crate::limits::{MAX_EXPANDED_BYTES, MAX_INCLUDE_DEPTH};
+
+/// Most `include(...)` calls expanded for one scenario (an include of an empty file adds no
+/// text, so the size cap alone would not stop a fan-out of them).
+const MAX_INCLUDES: usize = 10_000;
 
 /// One file read from disk.
 #[derive(Debug, Clone)]
@@ -38,6 +41,8 @@ pub struct SourceMap {
     /// The expanded text handed to the RON parser.
     pub text: String,
     segments: Vec<Segment>,
+    /// Includes expanded so far.
+    includes: usize,
 }
 
 impl SourceMap {
@@ -56,12 +61,28 @@ impl SourceMap {
 
     /// Builds a map for text that did not come from disk (tests, stdin).
     pub fn from_text(name: &str, text: &str) -> Result<Self, ScenarioError> {
+        Self::from_bytes(name, text.as_bytes().to_vec())
+    }
+
+    /// Builds a map for bytes that did not come from disk, checked as a file's are (UTF-8,
+    /// no byte-order mark, the size caps). Includes are read relative to the working folder.
+    pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<Self, ScenarioError> {
         let mut map = SourceMap::default();
         let mut out = String::new();
+        let too_big = bytes.len() > MAX_EXPANDED_BYTES;
+        let (text, problem) = decode(bytes);
         map.files.push(SourceFile {
             path: PathBuf::from(name),
-            text: text.to_owned(),
+            text,
         });
+        if too_big {
+            let d = too_large(None, &format!("`{name}` is larger"));
+            return Err(ScenarioError::resolve(&map, vec![d], Path::new(name)));
+        }
+        if let Some((offset, message, hint)) = problem {
+            let d = Diagnostic::new(message, Some(map.file_location(0, offset))).with_hint(hint);
+            return Err(ScenarioError::resolve(&map, vec![d], Path::new(name)));
+        }
         match map.splice(0, Path::new("."), &mut vec![PathBuf::from(name)], &mut out) {
             Ok(()) => {
                 map.text = out;
@@ -90,20 +111,53 @@ impl SourceMap {
             return Err(Diagnostic::new("includes nested too deeply", from)
                 .with_hint(format!("at most {MAX_INCLUDE_DEPTH} levels are supported")));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            let what = if from.is_some() {
-                "cannot read included file"
-            } else {
-                "cannot read scenario file"
-            };
+        let what = if from.is_some() {
+            "cannot read included file"
+        } else {
+            "cannot read scenario file"
+        };
+        let read_err = |e: std::io::Error| {
             Diagnostic::new(format!("{what} `{}`: {e}", path.display()), from)
                 .with_hint("include paths are relative to the file that contains the include(...)")
-        })?;
+        };
+        if from.is_some() {
+            self.includes += 1;
+            if self.includes > MAX_INCLUDES {
+                return Err(too_large(
+                    from,
+                    &format!("more than {MAX_INCLUDES} includes"),
+                ));
+            }
+        }
+        // Only regular files: a device or a pipe (`/dev/zero`, a FIFO) could block or never
+        // end.
+        if !std::fs::metadata(path).map_err(read_err)?.is_file() {
+            return Err(read_err(std::io::Error::other("not a regular file")));
+        }
+        // Never read more than the cap allows, whatever the file's size.
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(
+                std::fs::File::open(path).map_err(read_err)?,
+                MAX_EXPANDED_BYTES as u64 + 1,
+            ),
+            &mut bytes,
+        )
+        .map_err(read_err)?;
+        if bytes.len() > MAX_EXPANDED_BYTES {
+            return Err(too_large(from, &format!("`{}` is larger", path.display())));
+        }
         let file = self.files.len();
+        let (text, problem) = decode(bytes);
         self.files.push(SourceFile {
             path: path.to_path_buf(),
             text,
         });
+        if let Some((offset, message, hint)) = problem {
+            return Err(
+                Diagnostic::new(message, Some(self.file_location(file, offset))).with_hint(hint),
+            );
+        }
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         stack.push(canonical);
         self.splice(file, &dir, stack, out)?;
@@ -122,18 +176,30 @@ impl SourceMap {
         let text = self.files[file].text.clone();
         let mut copied = 0;
         for inc in find_includes(&text) {
-            self.push_segment(file, copied, &text[copied..inc.start], out);
+            self.push_segment(file, copied, &text[copied..inc.start], out)?;
             let at = self.file_location(file, inc.start);
             self.expand(&dir.join(&inc.path), Some(at), stack, out)?;
             copied = inc.end;
         }
-        self.push_segment(file, copied, &text[copied..], out);
-        Ok(())
+        self.push_segment(file, copied, &text[copied..], out)
     }
 
-    fn push_segment(&mut self, file: usize, file_start: usize, piece: &str, out: &mut String) {
+    fn push_segment(
+        &mut self,
+        file: usize,
+        file_start: usize,
+        piece: &str,
+        out: &mut String,
+    ) -> Result<(), Diagnostic> {
         if piece.is_empty() {
-            return;
+            return Ok(());
+        }
+        if out.len() + piece.len() > MAX_EXPANDED_BYTES {
+            let at = self.file_location(file, file_start);
+            return Err(too_large(
+                Some(at),
+                "the text with its includes spliced in is larger",
+            ));
         }
         self.segments.push(Segment {
             start: out.len(),
@@ -142,15 +208,15 @@ impl SourceMap {
             file_start,
         });
         out.push_str(piece);
+        Ok(())
     }
 
     /// The location of byte `offset` of the expanded text.
     pub fn locate(&self, offset: usize) -> Location {
-        let seg = self
-            .segments
-            .iter()
-            .find(|s| offset >= s.start && offset < s.end)
-            .or_else(|| self.segments.last());
+        // Segments are in text order: a binary search keeps a located error cheap however
+        // many includes were spliced.
+        let i = self.segments.partition_point(|s| s.end <= offset);
+        let seg = self.segments.get(i).or_else(|| self.segments.last());
         match seg {
             Some(s) => {
                 let within = offset.saturating_sub(s.start).min(s.end - s.start);
@@ -166,6 +232,11 @@ impl SourceMap {
 
     /// The location of a RON (line, column) position in the expanded text.
     pub fn locate_line_col(&self, line: usize, col: usize) -> Location {
+        self.locate(self.offset_of(line, col))
+    }
+
+    /// The byte offset in the expanded text of a RON (line, column) position.
+    pub fn offset_of(&self, line: usize, col: usize) -> usize {
         let mut offset = 0;
         for (i, l) in self.text.split_inclusive('\n').enumerate() {
             if i + 1 == line {
@@ -174,11 +245,11 @@ impl SourceMap {
                     .take(col.saturating_sub(1))
                     .map(char::len_utf8)
                     .sum();
-                return self.locate(offset + byte_col);
+                return offset + byte_col;
             }
             offset += l.len();
         }
-        self.locate(self.text.len().saturating_sub(1))
+        self.text.len().saturating_sub(1)
     }
 
     fn file_location(&self, file: usize, offset: usize) -> Location {
@@ -203,6 +274,51 @@ impl SourceMap {
             .lines()
             .nth(line.saturating_sub(1))
             .unwrap_or("")
+    }
+}
+
+/// The error for a scenario past the size caps.
+fn too_large(at: Option<Location>, what: &str) -> Diagnostic {
+    Diagnostic::new(
+        format!(
+            "the scenario is too large: {what} than the {} MiB Bazaar reads",
+            MAX_EXPANDED_BYTES >> 20
+        ),
+        at,
+    )
+    .with_hint("an include is probably repeated or nested many times; include each piece once")
+}
+
+/// A file's bytes as text, and the first problem with them: the offset (in the returned
+/// text) of invalid UTF-8 or a byte-order mark, a message and a hint. Invalid bytes become
+/// U+FFFD in the text, so the offending line can still be shown.
+fn decode(bytes: Vec<u8>) -> (String, Option<(usize, String, &'static str)>) {
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        return (
+            text,
+            Some((
+                0,
+                "the file starts with a byte-order mark (BOM)".to_owned(),
+                "save the file as UTF-8 without a BOM (most editors offer \"UTF-8\" beside \"UTF-8 with BOM\")",
+            )),
+        );
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => (text, None),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let bad = e.as_bytes()[at];
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            (
+                text,
+                Some((
+                    at,
+                    format!("the file is not valid UTF-8 (byte 0x{bad:02X} here)"),
+                    "save the file as UTF-8; a file saved as Latin-1 or UTF-16 shows this",
+                )),
+            )
+        }
     }
 }
 
@@ -330,6 +446,10 @@ impl<'a> Iterator for Tokens<'a> {
                     self.pos += 1;
                     return Some(Tok::Punct(start, c));
                 }
+                b'r' | b'b' if raw_string_end(bytes, start).is_some() => {
+                    self.pos = raw_string_end(bytes, start).unwrap_or(bytes.len());
+                    return Some(Tok::Literal(start));
+                }
                 c if c.is_ascii_alphabetic() || c == b'_' => {
                     let mut i = start;
                     while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_')
@@ -356,6 +476,36 @@ impl<'a> Iterator for Tokens<'a> {
             }
         }
     }
+}
+
+/// If a raw string (`r"…"`, `r#"…"#`, `br"…"`) starts at `start`, the offset just past
+/// it (or the end of the text, for one never closed). Raw strings have no escapes: they end
+/// at the first `"` followed by as many `#` as opened them.
+fn raw_string_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut i = start;
+    if bytes.get(i) == Some(&b'b') {
+        i += 1;
+    }
+    if bytes.get(i) != Some(&b'r') {
+        return None;
+    }
+    i += 1;
+    let hashes = bytes[i..].iter().take_while(|&&b| b == b'#').count();
+    i += hashes;
+    if bytes.get(i) != Some(&b'"') {
+        return None;
+    }
+    i += 1;
+    while i < bytes.len() {
+        if bytes[i] == b'"'
+            && bytes.len() > i + hashes
+            && bytes[i + 1..=i + hashes].iter().all(|&b| b == b'#')
+        {
+            return Some(i + 1 + hashes);
+        }
+        i += 1;
+    }
+    Some(bytes.len())
 }
 
 #[cfg(test)]

@@ -119,6 +119,25 @@ pub struct Scenario {
     pub output: OutputSpec,
     /// The file the scenario came from.
     pub source: PathBuf,
+    /// Where the population is given (`file:line:col`), for errors about its size found
+    /// after validation (the memory guard).
+    pub population_at: String,
+}
+
+/// Command-line overrides of a scenario's settings, applied and checked together by
+/// [`Scenario::apply`]: they are held to the same limits as the file's own values.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--seed`.
+    pub seed: Option<u64>,
+    /// `--days`.
+    pub days: Option<u32>,
+    /// `--scale`.
+    pub scale: Option<f64>,
+    /// `--out`.
+    pub out: Option<PathBuf>,
+    /// `--format`, replacing the scenario's formats (each once, in the order given).
+    pub formats: Vec<Format>,
 }
 
 impl Scenario {
@@ -127,6 +146,17 @@ impl Scenario {
     pub fn load(path: &Path, known_systems: &[&str]) -> Result<Self, ScenarioError> {
         let map = load::SourceMap::load(path)?;
         validate::parse_and_validate(&map, path, known_systems)
+    }
+
+    /// Parses and validates scenario bytes that did not come from a file (checked for
+    /// UTF-8 and size as a file is).
+    pub fn from_bytes(
+        name: &str,
+        bytes: Vec<u8>,
+        known_systems: &[&str],
+    ) -> Result<Self, ScenarioError> {
+        let map = load::SourceMap::from_bytes(name, bytes)?;
+        validate::parse_and_validate(&map, Path::new(name), known_systems)
     }
 
     /// Parses and validates scenario text that did not come from a file.
@@ -139,9 +169,78 @@ impl Scenario {
         validate::parse_and_validate(&map, Path::new(name), known_systems)
     }
 
-    /// Total customers.
+    /// Total customers at the start (validation keeps it within [`crate::limits::MAX_CUSTOMERS`];
+    /// the sum saturates rather than wraps all the same).
     pub fn customers(&self) -> u64 {
-        self.population.iter().sum()
+        self.population
+            .iter()
+            .fold(0u64, |a, &n| a.saturating_add(n))
+    }
+
+    /// Customers at the end of the run at most: the start plus every acquisition.
+    pub fn max_customers(&self) -> u64 {
+        let acquired: f64 = self
+            .new_per_day
+            .iter()
+            .map(|n| (n * f64::from(self.days)).ceil())
+            .sum();
+        // A float-to-integer cast saturates.
+        self.customers().saturating_add(acquired as u64)
+    }
+
+    /// Applies command-line overrides, refusing any that breaks a limit the scenario file
+    /// is held to. The error names the flag.
+    pub fn apply(&mut self, o: Overrides) -> Result<(), String> {
+        use crate::limits::{MAX_CUSTOMERS, MAX_DAYS};
+        use chrono::Datelike;
+        if let Some(seed) = o.seed {
+            self.seed = seed;
+        }
+        if let Some(days) = o.days {
+            if !(1..=MAX_DAYS).contains(&days) {
+                return Err(format!(
+                    "--days {days}: a run lasts from 1 to {MAX_DAYS} days"
+                ));
+            }
+            let end = self
+                .start
+                .checked_add_days(chrono::Days::new(u64::from(days) - 1))
+                .filter(|d| crate::limits::YEARS.contains(&d.year()));
+            if end.is_none() {
+                return Err(format!(
+                    "--days {days}: a run from {} would end after the year 9999",
+                    self.start
+                ));
+            }
+            self.days = days;
+        }
+        if let Some(scale) = o.scale {
+            if !(scale.is_finite() && scale > 0.0) {
+                return Err(format!(
+                    "--scale {scale}: give a number above 0, e.g. 0.5 or 10"
+                ));
+            }
+            self.scale(scale);
+        }
+        if self.max_customers() > MAX_CUSTOMERS {
+            return Err(format!(
+                "{} customers (with acquisitions over {} days) is more than the {MAX_CUSTOMERS} one run supports\n  hint: lower --scale or --days",
+                self.max_customers(),
+                self.days
+            ));
+        }
+        if let Some(out) = o.out {
+            self.output.dir = out;
+        }
+        if !o.formats.is_empty() {
+            self.output.formats.clear();
+            for f in o.formats {
+                if !self.output.formats.contains(&f) {
+                    self.output.formats.push(f);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The last simulated day.

@@ -1,23 +1,27 @@
 //! Turns the raw [`ScenarioFile`] into a checked [`Scenario`], reporting every problem at
 //! once, each with its file:line:col, field and a hint.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 use ron::extensions::Extensions;
 
-use super::diag::{Diagnostic, ScenarioError, Step, did_you_mean, find_value, path_string};
+use super::diag::{
+    Diagnostic, Location, ScenarioError, Step, did_you_mean, find_value, path_string,
+};
 use super::load::SourceMap;
 use super::schema::*;
 use super::{Category, ChurnMode, ChurnModelConfig, Format, OutputSpec, Scenario};
 use crate::calendar::{Calendar, CategoryEffect, Effect, Event, EventKind, Payday, Season};
+use crate::limits::{
+    MAX_BASKET_PAISE, MAX_CUSTOMERS, MAX_DAYS, MAX_FACTOR, MAX_INCOME, MAX_PRICE_FACTOR,
+    MAX_PROBLEMS, MAX_QUANTITY, MAX_UNIT_PRICE, YEARS,
+};
 use crate::persona::{
     BasketItem, BudgetParams, ChurnParams, HourModel, LoyaltyParams, Persona, PriceDist, VisitModel,
 };
 
-/// Longest run accepted, in days (89 years): customers keep day indices in 16 bits
-/// ([`crate::components::Day`]).
-const MAX_DAYS: u32 = crate::components::Day::MAX as u32;
 /// Personas are stored in one byte per customer.
 const MAX_PERSONAS: usize = 255;
 /// Categories are stored in two bytes per line item.
@@ -37,11 +41,23 @@ pub fn parse_and_validate(
     let mut checker = Checker {
         map,
         problems: Vec::new(),
+        suppressed: 0,
+        categories: HashMap::new(),
+        groups: HashMap::new(),
     };
-    let scenario = checker.scenario(raw, root, known_systems);
+    let mut scenario = checker.scenario(raw, root, known_systems);
     if checker.problems.is_empty() {
+        let offset = find_value(&map.text, &[Step::Field("population")]);
+        let at = map.locate(offset);
+        scenario.population_at = format!("{}:{}:{}", map.path(at.file).display(), at.line, at.col);
         Ok(scenario)
     } else {
+        if checker.suppressed > 0 {
+            checker.problems.push(Diagnostic::new(
+                format!("... and {} more problems", checker.suppressed),
+                None,
+            ));
+        }
         Err(ScenarioError::resolve(map, checker.problems, root))
     }
 }
@@ -105,8 +121,102 @@ fn parse_diagnostic(map: &SourceMap, e: &ron::error::SpannedError) -> Diagnostic
         )),
         E::Eof => Diagnostic::new("the file ends too early", at)
             .with_hint("a bracket or parenthesis is probably not closed"),
+        E::ExpectedComma
+        | E::ExpectedArrayEnd
+        | E::ExpectedStructLikeEnd
+        | E::ExpectedMapEnd
+        | E::ExpectedOptionEnd => {
+            syntax_diagnostic(map, map.offset_of(e.span.start.line, e.span.start.col), at)
+        }
+        E::ExpectedIdentifier => Diagnostic::new(
+            format!("expected a field name here, found {}", found_at(map, map.offset_of(e.span.start.line, e.span.start.col))),
+            at,
+        )
+        .with_hint("two commas in a row, or a value without its `name:`?"),
         other => Diagnostic::new(other.to_string(), at)
             .with_hint("check the syntax near here: RON values look like `(field: value, ...)`, lists like `[a, b]`"),
+    }
+}
+
+/// What the text at `offset` starts with, for a message: `` `word` `` or "the end".
+fn found_at(map: &SourceMap, offset: usize) -> String {
+    let rest = map.text.get(offset..).unwrap_or("").trim_start();
+    match rest.chars().next() {
+        None => "the end of the file".to_owned(),
+        Some(c) if c.is_alphanumeric() || c == '_' => {
+            let word: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .take(40)
+                .collect();
+            format!("`{word}`")
+        }
+        Some(c) => format!("`{c}`"),
+    }
+}
+
+/// A syntax error where a `,` or a closing bracket was expected, told apart by what is
+/// there: a bracket closing the wrong opening, a field or a value with no comma before it.
+fn syntax_diagnostic(map: &SourceMap, offset: usize, at: Option<Location>) -> Diagnostic {
+    use super::load::{Tok, Tokens};
+    // The brackets open at the error, innermost last.
+    let mut open: Vec<(u8, usize)> = Vec::new();
+    let mut next = None;
+    for tok in Tokens::new(&map.text) {
+        if tok.offset() >= offset {
+            next = Some(tok);
+            break;
+        }
+        match tok {
+            Tok::Punct(o, c @ (b'(' | b'[' | b'{')) => open.push((c, o)),
+            Tok::Punct(_, b')' | b']' | b'}') => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    let closer = |c: u8| match c {
+        b'(' => ')',
+        b'[' => ']',
+        _ => '}',
+    };
+    let opened = |o: usize| {
+        let l = map.locate(o);
+        format!("{}:{}:{}", map.path(l.file).display(), l.line, l.col)
+    };
+    match (next, open.last()) {
+        (Some(Tok::Punct(_, c @ (b')' | b']' | b'}'))), Some(&(o, at_o))) => Diagnostic::new(
+            format!(
+                "`{}` does not close the `{}` opened at {}",
+                c as char,
+                o as char,
+                opened(at_o)
+            ),
+            at,
+        )
+        .with_hint(format!(
+            "close the `{}` with `{}` first, or remove the extra `{}`",
+            o as char,
+            closer(o),
+            c as char
+        )),
+        (Some(Tok::Ident(o, name)), _)
+            if map.text[o + name.len()..].trim_start().starts_with(':') =>
+        {
+            Diagnostic::new(format!("missing `,` before field `{name}`"), at)
+                .with_hint("put a comma after the previous field's value")
+        }
+        (Some(_), Some(&(o, _))) => Diagnostic::new(
+            format!(
+                "expected `,` or `{}` here, found {}",
+                closer(o),
+                found_at(map, offset)
+            ),
+            at,
+        )
+        .with_hint("separate values with commas: `[a, b]`, `(x: 1, y: 2)`"),
+        _ => Diagnostic::new(format!("unexpected {} here", found_at(map, offset)), at)
+            .with_hint("the scenario is one value, `Scenario(...)`: is there text after its `)`?"),
     }
 }
 
@@ -114,10 +224,20 @@ fn parse_diagnostic(map: &SourceMap, e: &ron::error::SpannedError) -> Diagnostic
 struct Checker<'m> {
     map: &'m SourceMap,
     problems: Vec<Diagnostic>,
+    /// Problems past [`MAX_PROBLEMS`], counted but not located.
+    suppressed: usize,
+    /// Catalog category name -> index, so every lookup is constant time.
+    categories: HashMap<String, u16>,
+    /// Catalog group name -> its categories.
+    groups: HashMap<String, Vec<u16>>,
 }
 
 impl Checker<'_> {
     fn err(&mut self, path: &[Step<'_>], message: impl Into<String>, hint: impl Into<String>) {
+        if self.problems.len() >= MAX_PROBLEMS {
+            self.suppressed += 1;
+            return;
+        }
         let offset = find_value(&self.map.text, path);
         let mut d = Diagnostic::new(message, Some(self.map.locate(offset)));
         d.field = Some(path_string(path));
@@ -128,9 +248,39 @@ impl Checker<'_> {
         self.problems.push(d);
     }
 
+    /// A "did you mean" hint, or `otherwise()`'s. Once the problem list is full no hint is
+    /// shown, so an input with many unknown names costs no more than its length.
+    fn suggest<'a>(
+        &self,
+        word: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+        otherwise: impl FnOnce() -> String,
+    ) -> String {
+        if self.problems.len() >= MAX_PROBLEMS {
+            return String::new();
+        }
+        match did_you_mean(word, candidates) {
+            Some(m) => format!("did you mean `{m}`?"),
+            None => otherwise(),
+        }
+    }
+
     fn date(&mut self, path: &[Step<'_>], s: &str) -> Option<NaiveDate> {
+        use chrono::Datelike;
         match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            Ok(d) => Some(d),
+            Ok(d) if YEARS.contains(&d.year()) => Some(d),
+            Ok(d) => {
+                self.err(
+                    path,
+                    format!(
+                        "{d} is outside the years {}..={}",
+                        YEARS.start(),
+                        YEARS.end()
+                    ),
+                    "dates are written \"YYYY-MM-DD\" with a four-digit year",
+                );
+                None
+            }
             Err(e) => {
                 self.err(
                     path,
@@ -154,22 +304,51 @@ impl Checker<'_> {
     }
 
     fn factor(&mut self, path: &[Step<'_>], f: f64) -> f32 {
-        if !f.is_finite() || f < 0.0 {
+        if !f.is_finite() || !(0.0..=MAX_FACTOR).contains(&f) {
             self.err(
                 path,
-                format!("factor {f} must be a finite number >= 0"),
+                format!("factor {f} must be a number from 0 to {MAX_FACTOR}"),
                 "1.0 means no effect, 1.3 is +30%, 0.9 is -10%",
             );
         }
         f as f32
     }
 
-    fn range_f(&mut self, path: &[Step<'_>], (lo, hi): (f64, f64), what: &str) {
-        if !(lo.is_finite() && hi.is_finite()) || lo <= 0.0 || lo > hi {
+    /// A `(low, high)` range of positive numbers up to `max`.
+    fn range_f(&mut self, path: &[Step<'_>], (lo, hi): (f64, f64), what: &str, max: f64) {
+        if !(lo.is_finite() && hi.is_finite()) || lo <= 0.0 || lo > hi || hi > max {
             self.err(
                 path,
-                format!("{what} range ({lo}, {hi}) must be positive with low <= high"),
-                "write (low, high), e.g. (1.05, 1.15)",
+                format!(
+                    "{what} range ({lo}, {hi}) must be positive, at most {max}, with low <= high"
+                ),
+                if max == MAX_UNIT_PRICE {
+                    "prices are rupees per unit, at most Rs 1 crore, e.g. Uniform(800, 2000)"
+                } else {
+                    "write (low, high), e.g. (1.05, 1.15)"
+                },
+            );
+        }
+    }
+
+    /// A name written to the outputs: not empty, no control characters.
+    fn name(&mut self, path: &[Step<'_>], name: &str, what: &str) {
+        if name.trim().is_empty() || name.chars().any(char::is_control) {
+            self.err(
+                path,
+                format!("{what} name {name:?} is empty or holds control characters"),
+                "names appear in every output table: use e.g. \"premium\"",
+            );
+        }
+    }
+
+    /// A count of days: at most the longest run.
+    fn days(&mut self, path: &[Step<'_>], days: u32, what: &str) {
+        if days > MAX_DAYS {
+            self.err(
+                path,
+                format!("{what} of {days} days is longer than the longest run, {MAX_DAYS} days"),
+                "",
             );
         }
     }
@@ -213,6 +392,14 @@ impl Checker<'_> {
                         format!("days must be between 1 and {MAX_DAYS}, got {d}"),
                         "",
                     );
+                } else if let Some(start) = start
+                    && last_day(start, d).is_none()
+                {
+                    self.err(
+                        &[F("days")],
+                        format!("a run of {d} days from {start} ends after the year 9999"),
+                        "",
+                    );
                 }
                 d
             }
@@ -240,20 +427,23 @@ impl Checker<'_> {
         };
 
         let catalog = self.catalog(&raw.catalog);
-        let personas: Vec<Persona> = raw
-            .personas
-            .iter()
-            .enumerate()
-            .map(|(i, p)| self.persona(i, p, &catalog))
-            .collect();
-        let names: Vec<&str> = personas.iter().map(|p| p.name.as_str()).collect();
+        let names: Vec<&str> = raw.personas.iter().map(|p| p.name.as_str()).collect();
         self.named_list(
             "personas",
             &names,
             MAX_PERSONAS,
             "add at least one Persona(...)",
         );
-        let (population, new_per_day) = self.population(&raw.population, &personas);
+        // Past the limit (already reported) personas are not built: each holds tables
+        // whose size would then grow with the count.
+        let personas: Vec<Persona> = raw
+            .personas
+            .iter()
+            .take(MAX_PERSONAS)
+            .enumerate()
+            .map(|(i, p)| self.persona(i, p, &catalog))
+            .collect();
+        let (population, new_per_day) = self.population(&raw.population, &personas, days);
 
         let mut calendar = self.calendar(&raw.calendar, &catalog);
         for (i, e) in raw.events.iter().enumerate() {
@@ -321,6 +511,7 @@ impl Checker<'_> {
                 line_items: raw.output.line_items,
             },
             source: root.to_path_buf(),
+            population_at: String::new(),
         }
     }
 
@@ -340,8 +531,9 @@ impl Checker<'_> {
                 "",
             );
         }
+        let mut seen = std::collections::HashSet::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
-            if names[..i].contains(name) {
+            if !seen.insert(*name) {
                 self.err(
                     &[F(field), I(i), F("name")],
                     format!("`{name}` is listed twice in `{field}`"),
@@ -362,6 +554,7 @@ impl Checker<'_> {
                 "the path is relative to the scenario file, e.g. \"../models/churn.json\"",
             );
         }
+        self.days(&at("every_days"), c.every_days, "a scoring interval");
         if c.every_days == 0 {
             self.err(
                 &at("every_days"),
@@ -381,25 +574,26 @@ impl Checker<'_> {
                     );
                 }
                 let threshold = r.threshold.map(|t| self.probability(&rp("threshold"), t));
-                if !(r.cost.is_finite() && r.cost >= 0.0) {
+                if !(r.cost.is_finite() && (0.0..=MAX_UNIT_PRICE).contains(&r.cost)) {
                     self.err(
                         &rp("cost"),
-                        format!("cost {} must be >= 0", r.cost),
+                        format!("cost {} must be from 0 to {MAX_UNIT_PRICE}", r.cost),
                         "rupees per offer",
                     );
                 }
+                self.days(&rp("cooldown_days"), r.cooldown_days, "a cooldown");
                 ChurnMode::Retain {
                     top_k: r.top_k,
                     threshold,
                     cost_paise: crate::persona::to_paise(r.cost.max(0.0)),
                     loyalty_boost: self.probability(&rp("loyalty_boost"), r.loyalty_boost),
-                    cooldown_days: r.cooldown_days,
+                    cooldown_days: r.cooldown_days.min(MAX_DAYS),
                 }
             }
         };
         ChurnModelConfig {
             spec,
-            every_days: c.every_days.max(1),
+            every_days: c.every_days.clamp(1, MAX_DAYS),
             mode,
         }
     }
@@ -412,6 +606,16 @@ impl Checker<'_> {
             MAX_CATEGORIES,
             "add categories, e.g. (name: \"rice\", group: \"grocery\")",
         );
+        for (i, c) in raw.iter().enumerate() {
+            use Step::{Field as F, Index as I};
+            self.name(&[F("catalog"), I(i), F("name")], &c.name, "category");
+            if let Ok(k) = u16::try_from(i) {
+                self.categories.entry(c.name.clone()).or_insert(k);
+                if let Some(g) = &c.group {
+                    self.groups.entry(g.clone()).or_default().push(k);
+                }
+            }
+        }
         raw.iter()
             .map(|c| Category {
                 name: c.name.clone(),
@@ -426,13 +630,12 @@ impl Checker<'_> {
         name: &str,
         catalog: &[Category],
     ) -> Option<u16> {
-        if let Some(i) = catalog.iter().position(|c| c.name == name) {
-            return Some(i as u16);
+        if let Some(&i) = self.categories.get(name) {
+            return Some(i);
         }
-        let hint = match did_you_mean(name, catalog.iter().map(|c| c.name.as_str())) {
-            Some(m) => format!("did you mean `{m}`?"),
-            None => "add it to `catalog` first".to_owned(),
-        };
+        let hint = self.suggest(name, catalog.iter().map(|c| c.name.as_str()), || {
+            "add it to `catalog` first".to_owned()
+        });
         self.err(path, format!("unknown category `{name}`"), hint);
         None
     }
@@ -451,10 +654,14 @@ impl Checker<'_> {
                 "e.g. age: (25, 35)",
             );
         }
-        if p.income.0 > p.income.1 {
+        self.name(&at(&[F("name")]), &p.name, "persona");
+        if p.income.0 > p.income.1 || p.income.1 > MAX_INCOME {
             self.err(
                 &at(&[F("income")]),
-                format!("income range {:?} has low > high", p.income),
+                format!(
+                    "income range {:?} must have low <= high <= {MAX_INCOME}",
+                    p.income
+                ),
                 "monthly income in rupees, e.g. income: (40000, 80000)",
             );
         }
@@ -471,6 +678,11 @@ impl Checker<'_> {
         let mut steps = Vec::new();
         for (k, s) in v.recency.iter().enumerate() {
             let p = self.probability(&at(&[F("visits"), F("recency"), I(k), F("p")]), s.p);
+            self.days(
+                &at(&[F("visits"), F("recency"), I(k), F("days")]),
+                s.days,
+                "a recency step",
+            );
             if k > 0 && s.days <= v.recency[k - 1].days {
                 self.err(
                     &at(&[F("visits"), F("recency"), I(k), F("days")]),
@@ -527,7 +739,10 @@ impl Checker<'_> {
             }
             HoursFile::Profile(w) => {
                 let total: f64 = w.iter().sum();
-                if w.len() != 24 || w.iter().any(|x| !x.is_finite() || *x < 0.0) || total <= 0.0 {
+                if w.len() != 24
+                    || w.iter().any(|x| !x.is_finite() || *x < 0.0)
+                    || !(total.is_finite() && total > 0.0)
+                {
                     self.err(
                         &at(&[F("hours")]),
                         "an hour profile needs 24 non-negative weights, not all zero",
@@ -644,11 +859,14 @@ impl Checker<'_> {
             let path = |f: &'static str| at(&[F("basket"), I(k), F(f)]);
             let category = self.category_index(&path("category"), &item.category, catalog);
             let prob = self.probability(&path("p"), item.p);
-            if item.quantity.0 > item.quantity.1 || item.quantity.0 == 0 {
+            if item.quantity.0 > item.quantity.1
+                || item.quantity.0 == 0
+                || item.quantity.1 > MAX_QUANTITY
+            {
                 self.err(
                     &path("quantity"),
                     format!(
-                        "quantity range {:?} must be (low, high) with 1 <= low <= high",
+                        "quantity range {:?} must be (low, high) with 1 <= low <= high <= {MAX_QUANTITY}",
                         item.quantity
                     ),
                     "e.g. quantity: (1, 3)",
@@ -656,11 +874,11 @@ impl Checker<'_> {
             }
             let price = match item.price {
                 PriceFile::Uniform(lo, hi) => {
-                    self.range_f(&path("price"), (lo, hi), "price");
+                    self.range_f(&path("price"), (lo, hi), "price", MAX_UNIT_PRICE);
                     PriceDist::Uniform(lo, hi)
                 }
                 PriceFile::Fixed(x) => {
-                    self.range_f(&path("price"), (x, x), "price");
+                    self.range_f(&path("price"), (x, x), "price", MAX_UNIT_PRICE);
                     PriceDist::Fixed(x)
                 }
                 PriceFile::LogNormal {
@@ -669,11 +887,11 @@ impl Checker<'_> {
                     min,
                     max,
                 } => {
-                    self.range_f(&path("price"), (min, max), "price clamp");
-                    if !(median > 0.0 && sigma >= 0.0 && sigma.is_finite()) {
+                    self.range_f(&path("price"), (min, max), "price clamp", MAX_UNIT_PRICE);
+                    if !(median.is_finite() && median > 0.0 && (0.0..=10.0).contains(&sigma)) {
                         self.err(
                             &path("price"),
-                            "log-normal needs median > 0 and sigma >= 0",
+                            "log-normal needs a finite median > 0 and sigma in 0..=10",
                             "e.g. LogNormal(median: 1200, sigma: 0.6, min: 100, max: 50000)",
                         );
                     }
@@ -695,6 +913,36 @@ impl Checker<'_> {
             }
         }
 
+        // The largest basket this persona can buy: every item at the top of its quantity
+        // range times the largest quantity factor, at its highest price times the largest
+        // combined price factor. Computed in floating point, so it cannot overflow itself.
+        let (worst_paise, worst_units) = basket.iter().fold((0f64, 0f64), |(paise, units), b| {
+            let q = f64::from(b.quantity.1) * f64::from(crate::persona::MAX_QUANTITY_FACTOR);
+            let top = match b.price {
+                PriceDist::Uniform(_, hi) => hi,
+                PriceDist::Fixed(x) => x,
+                PriceDist::LogNormal { max, .. } => max,
+            };
+            (
+                paise + q * top * 100.0 * f64::from(MAX_PRICE_FACTOR),
+                units + q,
+            )
+        });
+        if worst_paise > MAX_BASKET_PAISE as f64 || worst_units > f64::from(u32::MAX) {
+            self.err(
+                &at(&[F("basket")]),
+                format!(
+                    "the largest possible basket (Rs {:.3e}, {worst_units} units, at the top \
+                     quantities and prices with calendar factors of up to {MAX_PRICE_FACTOR}) \
+                     is over Bazaar's limit of Rs {:.0e} and {} units",
+                    worst_paise / 100.0,
+                    MAX_BASKET_PAISE as f64 / 100.0,
+                    u32::MAX
+                ),
+                "lower the highest prices or quantities of this persona's basket",
+            );
+        }
+
         Persona {
             name: p.name.clone(),
             label: p.label.clone().unwrap_or_else(|| p.name.clone()),
@@ -705,7 +953,7 @@ impl Checker<'_> {
                 recency: if steps.is_empty() {
                     vec![0.0]
                 } else {
-                    VisitModel::table_from_steps(&steps)
+                    VisitModel::table_from_steps(&steps, MAX_DAYS)
                 },
                 weekday,
                 cap,
@@ -718,25 +966,37 @@ impl Checker<'_> {
         }
     }
 
-    fn population(&mut self, raw: &[PopulationFile], personas: &[Persona]) -> (Vec<u64>, Vec<f64>) {
+    fn population(
+        &mut self,
+        raw: &[PopulationFile],
+        personas: &[Persona],
+        days: u32,
+    ) -> (Vec<u64>, Vec<f64>) {
         use Step::{Field as F, Index as I};
         let mut counts = vec![0u64; personas.len()];
         let mut new_per_day = vec![0f64; personas.len()];
         let mut seen = vec![false; personas.len()];
+        let mut index = HashMap::with_capacity(personas.len());
+        for (i, p) in personas.iter().enumerate() {
+            index.entry(p.name.as_str()).or_insert(i);
+        }
         for (i, entry) in raw.iter().enumerate() {
-            let Some(p) = personas.iter().position(|p| p.name == entry.persona) else {
-                let hint =
-                    match did_you_mean(&entry.persona, personas.iter().map(|p| p.name.as_str())) {
-                        Some(m) => format!("did you mean `{m}`?"),
-                        None => format!(
+            let Some(&p) = index.get(entry.persona.as_str()) else {
+                let hint = self.suggest(
+                    &entry.persona,
+                    personas.iter().map(|p| p.name.as_str()),
+                    || {
+                        format!(
                             "defined personas: {}",
                             personas
                                 .iter()
+                                .take(20)
                                 .map(|p| p.name.as_str())
                                 .collect::<Vec<_>>()
                                 .join(", ")
-                        ),
-                    };
+                        )
+                    },
+                );
                 self.err(
                     &[F("population"), I(i), F("persona")],
                     format!("unknown persona `{}`", entry.persona),
@@ -764,22 +1024,35 @@ impl Checker<'_> {
             } else {
                 counts[p] = entry.count as u64;
             }
-            if !(entry.new_per_day.is_finite() && entry.new_per_day >= 0.0) {
+            if !(entry.new_per_day.is_finite()
+                && (0.0..=MAX_CUSTOMERS as f64).contains(&entry.new_per_day))
+            {
                 self.err(
                     &[F("population"), I(i), F("new_per_day")],
-                    format!("new_per_day {} must be a number >= 0", entry.new_per_day),
+                    format!(
+                        "new_per_day {} must be a number from 0 to {MAX_CUSTOMERS}",
+                        entry.new_per_day
+                    ),
                     "expected new customers per day, e.g. 25 or 2.5",
                 );
             } else {
                 new_per_day[p] = entry.new_per_day;
             }
         }
-        let total: u64 = counts.iter().sum();
-        if total > u64::from(u32::MAX) {
+        // Summed in floating point (exact far beyond the limit), so no sum can wrap.
+        let start: f64 = counts.iter().map(|&n| n as f64).sum();
+        let acquired: f64 = new_per_day
+            .iter()
+            .map(|n| (n * f64::from(days)).ceil())
+            .sum();
+        if start + acquired > MAX_CUSTOMERS as f64 {
             self.err(
                 &[F("population")],
-                format!("{total} customers is more than the {} supported", u32::MAX),
-                "",
+                format!(
+                    "{start} customers at the start and up to {acquired} acquired is more than \
+                     the {MAX_CUSTOMERS} one run supports"
+                ),
+                "lower the counts or new_per_day",
             );
         }
         (counts, new_per_day)
@@ -791,7 +1064,7 @@ impl Checker<'_> {
             v.push(Step::Field(f));
             v
         };
-        self.range_f(&sub("price"), e.price, "price factor");
+        self.range_f(&sub("price"), e.price, "price factor", MAX_FACTOR);
         let mut effect = Effect {
             traffic: self.factor(&sub("traffic"), e.traffic),
             purchase: self.factor(&sub("purchase"), e.purchase),
@@ -812,27 +1085,21 @@ impl Checker<'_> {
                 quantity: self.factor(&field("quantity"), c.quantity),
                 price: (c.price.0 as f32, c.price.1 as f32),
             };
-            self.range_f(&field("price"), c.price, "price factor");
+            self.range_f(&field("price"), c.price, "price factor", MAX_FACTOR);
             // A category name targets that category alone; otherwise a group name targets
             // every category of the group.
-            let members: Vec<u16> = match catalog.iter().position(|cat| cat.name == c.category) {
-                Some(i) => vec![i as u16],
-                None => catalog
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, cat)| cat.group.as_deref() == Some(&c.category))
-                    .map(|(i, _)| i as u16)
-                    .collect(),
+            let members: Vec<u16> = match self.categories.get(&c.category) {
+                Some(&i) => vec![i],
+                None => self.groups.get(&c.category).cloned().unwrap_or_default(),
             };
             if members.is_empty() {
                 let names = catalog
                     .iter()
                     .map(|c| c.name.as_str())
                     .chain(catalog.iter().filter_map(|c| c.group.as_deref()));
-                let hint = match did_you_mean(&c.category, names) {
-                    Some(m) => format!("did you mean `{m}`?"),
-                    None => "name a catalog category or group".to_owned(),
-                };
+                let hint = self.suggest(&c.category, names, || {
+                    "name a catalog category or group".to_owned()
+                });
                 self.err(
                     &field("category"),
                     format!(
@@ -888,9 +1155,16 @@ impl Checker<'_> {
                 if days == 0 {
                     self.err(&sub("days"), "an event lasts at least 1 day", "");
                 }
-                from.map(|f| f + chrono::Duration::days(i64::from(days.max(1)) - 1))
+                self.days(&sub("days"), days, "an event");
+                let to = from.and_then(|f| last_day(f, days.clamp(1, MAX_DAYS)));
+                if from.is_some() && to.is_none() {
+                    self.err(&sub("days"), "the event ends after the year 9999", "");
+                }
+                to
             }
         };
+        self.days(&sub("lead_in"), spec.lead_in, "a lead-in");
+        self.days(&sub("tail"), spec.tail, "a tail");
         let effect = self.effect_file(
             path,
             &EffectFile {
@@ -907,8 +1181,8 @@ impl Checker<'_> {
             kind,
             from: from?,
             to: to?,
-            lead_in: spec.lead_in,
-            tail: spec.tail,
+            lead_in: spec.lead_in.min(MAX_DAYS),
+            tail: spec.tail.min(MAX_DAYS),
             effect,
         })
     }
@@ -972,6 +1246,15 @@ impl Checker<'_> {
             events,
         }
     }
+}
+
+/// The last day of a span of `days` days from `start`, if it is within the years dates
+/// may have.
+fn last_day(start: NaiveDate, days: u32) -> Option<NaiveDate> {
+    use chrono::Datelike;
+    start
+        .checked_add_days(chrono::Days::new(u64::from(days.max(1)) - 1))
+        .filter(|d| YEARS.contains(&d.year()))
 }
 
 /// Parses "HH:MM" into minutes since midnight (up to 24:00).

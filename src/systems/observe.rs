@@ -46,7 +46,9 @@ impl Totals {
     #[inline]
     pub fn add_tx(&mut self, t: &TxRecord) {
         self.transactions += 1;
-        self.revenue_paise += t.total;
+        // Saturating, so a sum past i64 stays visibly too large for `Tally::check_money`
+        // instead of wrapping to a plausible number.
+        self.revenue_paise = self.revenue_paise.saturating_add(t.total);
         self.units += u64::from(t.units);
         self.lines += u64::from(t.lines);
         self.trimmed += u64::from(t.trimmed);
@@ -57,14 +59,14 @@ impl Totals {
         self.visits += o.visits;
         self.empty_visits += o.empty_visits;
         self.transactions += o.transactions;
-        self.revenue_paise += o.revenue_paise;
+        self.revenue_paise = self.revenue_paise.saturating_add(o.revenue_paise);
         self.units += o.units;
         self.lines += o.lines;
         self.trimmed += o.trimmed;
         self.churned += o.churned;
         self.acquired += o.acquired;
         self.offers += o.offers;
-        self.offer_cost_paise += o.offer_cost_paise;
+        self.offer_cost_paise = self.offer_cost_paise.saturating_add(o.offer_cost_paise);
     }
 
     /// Mean basket value in paise (0 without transactions).
@@ -106,6 +108,25 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Stops a run whose money sums outgrew what the outputs hold (Parquet's
+    /// `decimal(18, 2)`, [`crate::limits::MAX_MONEY_PAISE`]). Every other sum of money is a
+    /// part of these two (all amounts are positive), so it fits when they do.
+    pub fn check_money(&self) -> Result<(), crate::run::RunError> {
+        let mut t = self.overall();
+        for p in &self.today {
+            t.add(p);
+        }
+        for (what, paise) in [
+            ("revenue", t.revenue_paise),
+            ("the cost of retention offers", t.offer_cost_paise),
+        ] {
+            if paise > crate::limits::MAX_MONEY_PAISE {
+                return Err(crate::run::RunError::Overflow { what, paise });
+            }
+        }
+        Ok(())
+    }
+
     /// Totals over every persona of the completed days.
     pub fn overall(&self) -> Totals {
         let mut t = Totals::default();
@@ -219,7 +240,9 @@ pub fn close_day(
         .enumerate()
     {
         tally.today[p].offers += std::mem::take(offers);
-        tally.today[p].offer_cost_paise += std::mem::take(cost);
+        tally.today[p].offer_cost_paise = tally.today[p]
+            .offer_cost_paise
+            .saturating_add(std::mem::take(cost));
     }
     let mut day = Totals::default();
     for (p, t) in tally.today.iter().enumerate() {
