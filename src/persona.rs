@@ -385,6 +385,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn recency_table_is_the_last_step_at_or_before_each_day_and_stops_at_the_limit() {
+        let steps = [(2, 0.1), (3, 0.2), (9, 0.5), (40, 0.9)];
+        let t = VisitModel::table_from_steps(&steps, 30);
+        assert_eq!(t.len(), 31, "steps past the limit never apply");
+        for (d, &p) in t.iter().enumerate() {
+            let naive = steps
+                .iter()
+                .rev()
+                .find(|s| s.0 as usize <= d)
+                .map_or(0.0, |s| s.1);
+            assert_eq!(p, naive, "day {d}");
+        }
+        assert_eq!(
+            VisitModel::table_from_steps(&[(u32::MAX, 0.5)], 10).len(),
+            11
+        );
+    }
+
+    #[test]
     fn recency_table_follows_steps() {
         // Weekly shopper of the original system: 0.1 until day 6, then 0.7.
         let t = VisitModel::table_from_steps(&[(0, 0.1), (6, 0.7)], 100);

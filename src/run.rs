@@ -466,6 +466,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     }
     progress.done();
     let loop_wall = loop_started.elapsed();
+    stopped()?;
 
     tracing::info!(seconds = loop_wall.as_secs_f64(), "simulated");
     let mut sinks = std::mem::take(&mut sim.world.resource_mut::<Sinks>().sinks);
@@ -519,6 +520,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         source: std::io::Error::other(e),
     })?;
     dir.write_file("summary.json", &json)?;
+    stopped()?;
     let report = if options.report {
         let report_started = Instant::now();
         let built = crate::report::build(&dir.path(""))?;

@@ -171,13 +171,16 @@ fn stale_temporary_folders_of_dead_runs_are_removed_with_a_message() {
     std::fs::create_dir(&unfinished).unwrap();
     std::fs::write(unfinished.join(".bazaar-partial"), "1").unwrap();
     std::fs::write(unfinished.join("transactions.csv"), vec![b'x'; 1 << 20]).unwrap();
+    // An old output swapped out by RENAME_EXCHANGE whose run died before deleting it.
+    let swapped = dir.path().join(format!(".out.tmp-{}", DEAD_PID + 1));
+    assert_eq!(run_into(&scenario, &swapped, &[]).0, Some(0));
     let (code, err) = run_into(&scenario, &out, &[]);
     assert_eq!(code, Some(0), "{err}");
     assert!(
         err.contains("removed") && err.contains(&format!("left by process {DEAD_PID}")),
         "{err}"
     );
-    assert!(!unfinished.exists());
+    assert!(!unfinished.exists() && !swapped.exists());
 }
 
 #[test]

@@ -52,6 +52,12 @@ pub fn sibling(target: &Path, kind: &str, pid: u32) -> PathBuf {
 /// Resolves the target a run writes: a symlink is followed to the folder it names (which
 /// is then the folder replaced, the link staying as it is); a dangling link is refused.
 pub fn resolve(target: &Path) -> Result<PathBuf, OutputError> {
+    if target.file_name().is_none() {
+        return Err(OutputError::foreign(
+            target,
+            "it names no folder of its own (`.`, `..` or a root)",
+        ));
+    }
     let Ok(meta) = fs::symlink_metadata(target) else {
         return Ok(target.to_path_buf());
     };

@@ -365,6 +365,15 @@ fn descend(toks: &[Tok<'_>], at: usize, step: Step<'_>) -> Option<usize> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_long_line_is_cut_around_the_caret() {
+        let line = format!("{}X{}", "a".repeat(5000), "b".repeat(5000));
+        let (cut, col) = snippet(&line, 5001);
+        assert!(cut.chars().count() <= crate::limits::SNIPPET_WIDTH + 2);
+        assert_eq!(cut.chars().nth(col - 1), Some('X'));
+        assert_eq!(snippet("short", 3), ("short".to_owned(), 3));
+    }
+
     fn at<'a>(text: &'a str, path: &[Step<'_>]) -> &'a str {
         let o = find_value(text, path);
         &text[o..(o + 6).min(text.len())]

@@ -410,6 +410,9 @@ impl<'a> Iterator for Tokens<'a> {
                 b'/' if bytes.get(start + 1) == Some(&b'*') => {
                     let mut depth = 0usize;
                     let mut i = start;
+                    // An unclosed comment runs to the end of the text (not to its last
+                    // byte, which may be inside a character).
+                    let mut end = bytes.len();
                     while i + 1 < bytes.len() {
                         if bytes[i] == b'/' && bytes[i + 1] == b'*' {
                             depth += 1;
@@ -418,13 +421,14 @@ impl<'a> Iterator for Tokens<'a> {
                             depth -= 1;
                             i += 2;
                             if depth == 0 {
+                                end = i;
                                 break;
                             }
                         } else {
                             i += 1;
                         }
                     }
-                    self.pos = i.max(start + 2);
+                    self.pos = end;
                 }
                 b'"' => {
                     let mut i = start + 1;
@@ -470,8 +474,13 @@ impl<'a> Iterator for Tokens<'a> {
                     return Some(Tok::Literal(start));
                 }
                 _ => {
-                    // Anything else (e.g. `#![enable(...)]`'s `#` and `!`) is skipped.
-                    self.pos += self.text[start..].chars().next().map_or(1, char::len_utf8);
+                    // Anything else (e.g. `#![enable(...)]`'s `#` and `!`) is skipped, a
+                    // whole character at a time.
+                    self.pos += self
+                        .text
+                        .get(start..)
+                        .and_then(|t| t.chars().next())
+                        .map_or(1, char::len_utf8);
                 }
             }
         }
@@ -511,6 +520,25 @@ fn raw_string_end(bytes: &[u8], start: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unclosed_comment_ending_in_a_wide_character_is_one_token_run() {
+        // Found by the `scenario` fuzz target: the comment's end landed inside the `\u{9178d}`.
+        let text = "( a: 1 /* never closed \u{9178d}";
+        let toks: Vec<_> = Tokens::new(text).collect();
+        assert_eq!(toks.len(), 4, "( a : 1");
+        assert!(find_includes(text).is_empty());
+    }
+
+    #[test]
+    fn raw_strings_hide_includes_and_quotes() {
+        let text = r####"( a: r#"say "hi include("no.ron")"#, b: br"x", c: include("y.ron"), d: r##"q"#"## )"####;
+        let found: Vec<_> = find_includes(text).into_iter().map(|i| i.path).collect();
+        assert_eq!(found, ["y.ron"]);
+        // A raw identifier is not a string.
+        assert_eq!(raw_string_end(b"r#type: 1", 0), None);
+        assert_eq!(raw_string_end(b"r\"never closed", 0), Some(14));
+    }
 
     #[test]
     fn includes_are_found_outside_strings_and_comments() {

@@ -292,3 +292,41 @@ impl Plugin for ObservePlugin {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_sums_saturate_and_stop_the_run_past_what_outputs_hold() {
+        let tx = TxRecord {
+            agent: 0,
+            persona: 0,
+            minute: 0,
+            trimmed: false,
+            lines: 1,
+            line_start: 0,
+            units: 1,
+            total: i64::MAX / 2 + 1,
+        };
+        let mut t = Totals::default();
+        t.add_tx(&tx);
+        t.add_tx(&tx);
+        assert_eq!(t.revenue_paise, i64::MAX, "saturated, not wrapped");
+        let mut tally = Tally {
+            by_persona: vec![Totals::default()],
+            today: vec![Totals::default()],
+            ..Tally::default()
+        };
+        tally.by_persona[0].revenue_paise = crate::limits::MAX_MONEY_PAISE;
+        assert!(tally.check_money().is_ok());
+        tally.today[0].revenue_paise = 1;
+        assert!(matches!(
+            tally.check_money(),
+            Err(crate::run::RunError::Overflow {
+                what: "revenue",
+                ..
+            })
+        ));
+    }
+}
