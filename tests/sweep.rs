@@ -60,8 +60,11 @@ const DATES: [&str; 6] = [
     "-0001-06-15",
 ];
 
+/// A byte range of the scenario text.
+type Span = (usize, usize);
+
 /// Byte ranges of the numbers outside strings, and of the dates inside them.
-fn places(text: &str) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+fn places(text: &str) -> (Vec<Span>, Vec<Span>) {
     let b = text.as_bytes();
     let (mut numbers, mut dates) = (Vec::new(), Vec::new());
     let mut i = 0;
