@@ -249,13 +249,62 @@ fn a_symlinked_out_is_written_through_and_the_link_kept() {
 }
 
 #[test]
-fn a_dangling_symlinked_out_is_refused() {
+fn a_dangling_symlinked_out_is_written_through_to_the_folder_it_names() {
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("link");
-    std::os::unix::fs::symlink(dir.path().join("nowhere"), &link).unwrap();
+    std::os::unix::fs::symlink("nowhere", &link).unwrap();
     let (code, err) = run_into(&minimal(dir.path()), &link, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(dir.path().join("nowhere/manifest.json").is_file());
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+#[test]
+fn a_crash_in_the_fallback_behind_a_symlinked_out_is_recovered() {
+    // The folder behind the link was renamed aside and the run died: the link dangles.
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    let link = dir.path().join("link");
+    let scenario = minimal(dir.path());
+    assert_eq!(run_into(&scenario, &real, &[]).0, Some(0));
+    std::os::unix::fs::symlink("real", &link).unwrap();
+    std::fs::rename(&real, dir.path().join(format!(".real.old-{DEAD_PID}"))).unwrap();
+    let (code, err) = run_into(&scenario, &link, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("restored"), "{err}");
+    assert!(real.join("manifest.json").is_file());
+}
+
+#[test]
+fn a_deletion_cut_short_is_finished_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let half = dir.path().join(format!(".out.del-{DEAD_PID}"));
+    std::fs::create_dir_all(half.join("charts")).unwrap();
+    std::fs::write(half.join("charts/a.png"), "x").unwrap();
+    let (code, err) = run_into(&minimal(dir.path()), &dir.path().join("out"), &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("finished deleting"), "{err}");
+    assert!(!half.exists());
+}
+
+#[test]
+fn an_out_with_a_trailing_slash_or_dot_is_the_folder_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = minimal(dir.path());
+    for out in ["out/", "out/."] {
+        let target = dir.path().join(out);
+        let (code, err) = run_into(&scenario, &target, &[]);
+        assert_eq!(code, Some(0), "{out}: {err}");
+        assert!(dir.path().join("out/manifest.json").is_file());
+    }
+    let (code, err) = run_into(&scenario, &dir.path().join("out/.."), &[]);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("symbolic link that leads nowhere"), "{err}");
+    assert!(err.contains("names no folder of its own"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -545,6 +594,31 @@ fn an_include_fan_out_is_capped_with_a_location() {
         ),
     );
     assert!(err.contains("too large") && err.contains(".ron:"), "{err}");
+}
+
+#[test]
+fn text_an_include_call_skips_still_counts_towards_the_cap() {
+    // Each file adds nothing to the expansion (its bytes are inside its include call's
+    // parentheses) but is read whole, every time it is included.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("e.ron"), "").unwrap();
+    std::fs::write(
+        dir.path().join("pad.ron"),
+        format!("include({}\"e.ron\")", " ".repeat(1 << 20)),
+    )
+    .unwrap();
+    let many = vec!["include(\"pad.ron\")"; 200].join(" ");
+    let err = invalid(
+        dir.path(),
+        &minimal_with(
+            "name: \"minimal\",",
+            &format!("name: \"minimal\", description: \"x\" {many},"),
+        ),
+    );
+    assert!(
+        err.contains("too large") && err.contains("every time it is included"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -904,6 +978,20 @@ fn check_fails_a_manifest_that_is_not_json() {
         said.contains("FAIL manifest") && said.contains("not a manifest"),
         "{said}"
     );
+}
+
+#[test]
+fn check_does_not_hang_on_a_pipe_in_place_of_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = finished(dir.path(), "csv");
+    for name in ["manifest.json", "transactions.csv"] {
+        std::fs::remove_file(out.join(name)).unwrap();
+        let ok = Command::new("mkfifo").arg(out.join(name)).status().unwrap();
+        assert!(ok.success());
+    }
+    let (code, said) = check(&out);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("not a regular file"), "{said}");
 }
 
 #[test]

@@ -16,7 +16,9 @@ fuzz_target!(|data: &[u8]| {
                 ..Default::default()
             });
             let _ = scenario.max_customers();
-            let _ = scenario.calendar.day(scenario.start, scenario.catalog.len());
+            let _ = scenario
+                .calendar
+                .day(scenario.start, scenario.catalog.len());
         }
         Err(e) => {
             // Rendering the error (snippets, carets) must not panic either.

@@ -121,7 +121,8 @@ pub fn collect_hour(
                 transactions: 1,
                 units: u64::from(l.quantity),
             });
-            a.today.category_revenue[c] += revenue;
+            let r = &mut a.today.category_revenue[c];
+            *r = r.saturating_add(revenue);
         }
     }
 }

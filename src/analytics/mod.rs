@@ -77,7 +77,9 @@ pub struct Cell {
 impl Cell {
     /// Adds another cell.
     pub fn add(&mut self, o: &Cell) {
-        self.revenue_paise += o.revenue_paise;
+        // Saturating: `Tally::check_money` stops a run whose sums outgrow the outputs,
+        // at the end of the day; until then no sum may wrap (or panic, with overflow checks).
+        self.revenue_paise = self.revenue_paise.saturating_add(o.revenue_paise);
         self.transactions += o.transactions;
         self.units += o.units;
     }

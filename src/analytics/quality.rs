@@ -124,12 +124,26 @@ fn paise(s: &str) -> Option<i64> {
     }
     let w: i64 = whole.parse().ok()?;
     let f: i64 = frac.parse().ok()?;
-    Some(w * 100 + if whole.starts_with('-') { -f } else { f })
+    // A damaged file may hold any number: one past i64 is not a money field.
+    w.checked_mul(100)?
+        .checked_add(if whole.starts_with('-') { -f } else { f })
+}
+
+/// Opens a table that must be a regular file: a pipe or a device put in its place could
+/// block the checks or never end.
+fn open_regular(path: &Path) -> Result<File, String> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {
+            File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))
+        }
+        Ok(_) => Err(format!("{} is not a regular file", path.display())),
+        Err(e) => Err(format!("cannot open {}: {e}", path.display())),
+    }
 }
 
 /// Reads a CSV header and a row iterator.
 fn open_csv(path: &Path) -> Result<csv::Reader<BufReader<File>>, String> {
-    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let file = open_regular(path)?;
     Ok(csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(BufReader::with_capacity(1 << 20, file)))
@@ -243,7 +257,7 @@ type Rows<T> = Box<dyn Iterator<Item = Result<T, String>>>;
 fn parquet_builder(
     path: &Path,
 ) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder<File>, String> {
-    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let file = open_regular(path)?;
     parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }

@@ -112,8 +112,22 @@ pub struct Manifest {
 impl Manifest {
     /// Reads and parses `dir/manifest.json`.
     pub fn read(dir: &Path) -> Result<Self, String> {
+        use std::io::Read;
+        /// Far past any real manifest; a larger file is not read whole.
+        const LARGEST: u64 = 64 << 20;
         let path = dir.join(MANIFEST);
-        let bytes = fs::read(&path).map_err(|e| format!("cannot read {MANIFEST}: {e}"))?;
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() && m.len() <= LARGEST => {}
+            Ok(m) if m.is_file() => {
+                return Err(format!("{MANIFEST} is too large to be a manifest"));
+            }
+            Ok(_) => return Err(format!("{MANIFEST} is not a regular file")),
+            Err(e) => return Err(format!("cannot read {MANIFEST}: {e}")),
+        }
+        let mut bytes = Vec::new();
+        fs::File::open(&path)
+            .and_then(|f| f.take(LARGEST).read_to_end(&mut bytes))
+            .map_err(|e| format!("cannot read {MANIFEST}: {e}"))?;
         serde_json::from_slice(&bytes).map_err(|e| format!("{MANIFEST} is not a manifest ({e})"))
     }
 }
@@ -144,10 +158,8 @@ impl OutputDir {
         let lock = place::Lock::acquire(&target)?;
         place::recover(&target)?;
         place::ownership(&target)?;
+        // `recover` has cleared every sibling, this process's PID's too.
         let tmp = place::sibling(&target, "tmp", std::process::id());
-        if fs::symlink_metadata(&tmp).is_ok() {
-            fs::remove_dir_all(&tmp).map_err(io_at(&tmp))?;
-        }
         fs::create_dir(&tmp).map_err(io_at(&tmp))?;
         let marker = tmp.join(PARTIAL_MARKER);
         fs::write(&marker, std::process::id().to_string()).map_err(io_at(&marker))?;
@@ -203,9 +215,11 @@ impl OutputDir {
             path: self.path(MANIFEST),
             source: io::Error::other(e),
         })?;
+        // The manifest first, then the marker goes: the folder always holds one or the other,
+        // so a run that dies here leaves a folder the next run knows is Bazaar's.
+        write_synced(&self.path(MANIFEST), &json)?;
         let marker = self.path(PARTIAL_MARKER);
         fs::remove_file(&marker).map_err(io_at(&marker))?;
-        write_synced(&self.path(MANIFEST), &json)?;
         sync_dir(&self.tmp)?;
         for dir in self.subfolders() {
             sync_dir(&dir)?;
@@ -234,7 +248,7 @@ impl OutputDir {
 impl Drop for OutputDir {
     fn drop(&mut self) {
         if !self.finished {
-            let _ = fs::remove_dir_all(&self.tmp);
+            let _ = place::discard(&self.tmp, &self.target);
         }
     }
 }

@@ -22,6 +22,7 @@
 //!   checked and replaced, the link itself is never touched ([`resolve`]).
 
 use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -37,47 +38,76 @@ pub fn parent_of(target: &Path) -> PathBuf {
         .to_path_buf()
 }
 
-fn file_name(target: &Path) -> String {
-    target
-        .file_name()
-        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned())
+/// `.NAME.` for a target `…/NAME`: the start of every name Bazaar keeps beside it (kept as
+/// the OS's bytes, so two names that differ only in bytes that are not UTF-8 stay apart).
+fn prefix(target: &Path) -> OsString {
+    let mut p = OsString::from(".");
+    p.push(target.file_name().unwrap_or(OsStr::new("out")));
+    p.push(".");
+    p
 }
 
-/// `.NAME.KIND-PID` beside the target: the temporary (`tmp`) or swapped-out (`old`) folder
-/// of process `pid`.
+/// `.NAME.KIND-PID` beside the target: the temporary (`tmp`), swapped-out (`old`) or
+/// being-deleted (`del`) folder of process `pid`.
 pub fn sibling(target: &Path, kind: &str, pid: u32) -> PathBuf {
-    parent_of(target).join(format!(".{}.{kind}-{pid}", file_name(target)))
+    let mut name = prefix(target);
+    name.push(format!("{kind}-{pid}"));
+    parent_of(target).join(name)
+}
+
+/// Deletes a folder of Bazaar's beside `target` by first renaming it `.NAME.del-PID`, so a
+/// deletion cut short (a second Ctrl-C, a kill) leaves a name the next run recognises and
+/// finishes, never a half-emptied folder under a name it must leave alone.
+pub fn discard(dir: &Path, target: &Path) -> io::Result<()> {
+    let doomed = sibling(target, "del", std::process::id());
+    if fs::symlink_metadata(&doomed).is_ok() {
+        fs::remove_dir_all(&doomed)?;
+    }
+    fs::rename(dir, &doomed)?;
+    fs::remove_dir_all(&doomed)
 }
 
 /// Resolves the target a run writes: a symlink is followed to the folder it names (which
 /// is then the folder replaced, the link staying as it is); a dangling link is refused.
 pub fn resolve(target: &Path) -> Result<PathBuf, OutputError> {
-    if target.file_name().is_none() {
+    // `out/` and `out/.` are `out`: renames need the folder's own name.
+    let normal: PathBuf = target.components().collect();
+    if normal.file_name().is_none() {
         return Err(OutputError::foreign(
             target,
             "it names no folder of its own (`.`, `..` or a root)",
         ));
     }
-    let Ok(meta) = fs::symlink_metadata(target) else {
-        return Ok(target.to_path_buf());
+    let Ok(meta) = fs::symlink_metadata(&normal) else {
+        return Ok(normal);
     };
     if !meta.file_type().is_symlink() {
-        return Ok(target.to_path_buf());
+        return Ok(normal);
     }
-    match fs::canonicalize(target) {
-        Ok(real) => {
-            tracing::warn!(
-                "`{}` is a symbolic link: writing through it to `{}`",
-                target.display(),
-                real.display()
-            );
-            Ok(real)
+    let real = match fs::canonicalize(&normal) {
+        Ok(real) => real,
+        // A link to a folder not there (yet, or any more: a run that died between the
+        // fallback's two renames) leads to where that folder is to be.
+        Err(_) => {
+            let to = fs::read_link(&normal).map_err(io_at(&normal))?;
+            let to: PathBuf = parent_of(&normal).join(to).components().collect();
+            if fs::symlink_metadata(&to).is_ok_and(|m| m.file_type().is_symlink())
+                || to.file_name().is_none()
+            {
+                return Err(OutputError::foreign(
+                    target,
+                    "it is a symbolic link to a link that leads nowhere",
+                ));
+            }
+            to
         }
-        Err(e) => Err(OutputError::foreign(
-            target,
-            format!("it is a symbolic link that leads nowhere ({e})"),
-        )),
-    }
+    };
+    tracing::warn!(
+        "`{}` is a symbolic link: writing through it to `{}`",
+        target.display(),
+        real.display()
+    );
+    Ok(real)
 }
 
 /// An advisory lock on a target, held for a run's whole life and released when dropped
@@ -91,7 +121,9 @@ pub struct Lock {
 impl Lock {
     /// Takes the target's lock, or refuses at once if another run holds it.
     pub fn acquire(target: &Path) -> Result<Self, OutputError> {
-        let path = parent_of(target).join(format!(".{}.lock", file_name(target)));
+        let mut name = prefix(target);
+        name.push("lock");
+        let path = parent_of(target).join(name);
         let file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -106,35 +138,34 @@ impl Lock {
     }
 }
 
-/// Whether process `pid` is running (on systems where that cannot be told, `false`: a
-/// folder is only ever cleared under the target's lock, which no live run of it holds).
-fn alive(pid: u32) -> bool {
-    cfg!(target_os = "linux") && Path::new("/proc").join(pid.to_string()).exists()
-}
-
 /// Whether `dir` is a folder Bazaar was writing (its marker) or finished (its manifest).
 fn written_by_bazaar(dir: &Path) -> bool {
     dir.join(PARTIAL_MARKER).is_file() || ownership_of(dir).is_ok()
 }
 
-/// Clears what dead runs left beside `target`; call with the target's [`Lock`] held.
-/// Each action is reported on the log (`warn`), so a user sees what was removed.
+/// Clears what dead runs left beside `target`; call with the target's [`Lock`] held, which
+/// proves that no live run is using these names (whatever process now has the PID in
+/// them). Each action is reported on the log (`warn`), so a user sees what was removed.
 pub fn recover(target: &Path) -> Result<(), OutputError> {
     let parent = parent_of(target);
-    let prefix = format!(".{}.", file_name(target));
+    let prefix = prefix(target);
     let Ok(entries) = fs::read_dir(&parent) else {
         return Ok(());
     };
     let mut found: Vec<(PathBuf, &'static str, u32)> = Vec::new();
     for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(&prefix) else {
+        let name = entry.file_name();
+        let Some(rest) = name
+            .as_encoded_bytes()
+            .strip_prefix(prefix.as_encoded_bytes())
+        else {
             continue;
         };
-        for kind in ["tmp", "old"] {
+        for kind in ["tmp", "old", "del"] {
             if let Some(pid) = rest
-                .strip_prefix(kind)
-                .and_then(|r| r.strip_prefix('-'))
+                .strip_prefix(kind.as_bytes())
+                .and_then(|r| r.strip_prefix(b"-"))
+                .and_then(|p| std::str::from_utf8(p).ok())
                 .and_then(|p| p.parse::<u32>().ok())
             {
                 found.push((entry.path(), kind, pid));
@@ -143,12 +174,11 @@ pub fn recover(target: &Path) -> Result<(), OutputError> {
     }
     found.sort();
     for (path, kind, pid) in found {
-        if pid == std::process::id() {
-            continue;
-        }
-        if alive(pid) {
+        if kind == "del" {
+            // Only ever made by `discard`, just before deleting.
+            fs::remove_dir_all(&path).map_err(io_at(&path))?;
             tracing::warn!(
-                "left `{}` alone: process {pid} is still running",
+                "finished deleting `{}`, left half-deleted by process {pid}",
                 path.display()
             );
             continue;
@@ -168,7 +198,7 @@ pub fn recover(target: &Path) -> Result<(), OutputError> {
                 path.display()
             );
         } else {
-            fs::remove_dir_all(&path).map_err(io_at(&path))?;
+            discard(&path, target).map_err(io_at(&path))?;
             tracing::warn!(
                 "removed `{}`, left by process {pid}, which is gone",
                 path.display()
@@ -294,8 +324,14 @@ pub fn replace(tmp: &Path, target: &Path) -> Result<(), OutputError> {
         fs::rename(tmp, target).map_err(io_at(target))?;
     } else if exchange(tmp, target).map_err(io_at(target))? {
         // `tmp` now holds the old output; a crash before it is gone leaves it for the next
-        // run to remove.
-        if let Err(e) = fs::remove_dir_all(tmp) {
+        // run to remove. Checked once more: a file a user put there since the check before
+        // the swap is not deleted with it.
+        if let Err(reason) = ownership_of(tmp) {
+            tracing::warn!(
+                "the previous output, moved to `{}`, was kept: {reason}",
+                tmp.display()
+            );
+        } else if let Err(e) = discard(tmp, target) {
             tracing::warn!(
                 "the previous output, moved to `{}`, could not be removed ({e}); the next run will",
                 tmp.display()
@@ -311,7 +347,7 @@ pub fn replace(tmp: &Path, target: &Path) -> Result<(), OutputError> {
                 source: e,
             });
         }
-        fs::remove_dir_all(&old).map_err(io_at(&old))?;
+        discard(&old, target).map_err(io_at(&old))?;
     }
     super::sync_dir(&parent_of(target))
 }
@@ -383,6 +419,10 @@ pub fn verify(dir: &Path) -> Result<ManifestCheck, String> {
             let path = dir.join(&f.name);
             if f.name.split('/').any(|c| c == ".." || c.is_empty()) {
                 return Err(format!("`{}` is not a name inside the folder", f.name));
+            }
+            // A pipe or device in a file's place could block the open or never end.
+            if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+                return Err(format!("`{}` is missing or not a regular file", f.name));
             }
             let file = fs::File::open(&path).map_err(|e| format!("`{}`: {e}", f.name))?;
             let n = file

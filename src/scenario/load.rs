@@ -15,6 +15,9 @@ use crate::limits::{MAX_EXPANDED_BYTES, MAX_INCLUDE_DEPTH};
 /// text, so the size cap alone would not stop a fan-out of them).
 const MAX_INCLUDES: usize = 10_000;
 
+/// Most bytes read for one scenario, each file counted every time it is included.
+const MAX_READ_BYTES: usize = 4 * MAX_EXPANDED_BYTES;
+
 /// One file read from disk.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
@@ -43,6 +46,8 @@ pub struct SourceMap {
     segments: Vec<Segment>,
     /// Includes expanded so far.
     includes: usize,
+    /// Bytes read so far, every file counted each time it is read.
+    read: usize,
 }
 
 impl SourceMap {
@@ -146,6 +151,16 @@ impl SourceMap {
         .map_err(read_err)?;
         if bytes.len() > MAX_EXPANDED_BYTES {
             return Err(too_large(from, &format!("`{}` is larger", path.display())));
+        }
+        // Text an include call skips (inside its own parentheses) adds nothing to the
+        // expansion but is read and scanned all the same: every read counts here.
+        self.read += bytes.len();
+        if self.read > MAX_READ_BYTES {
+            return Err(too_large_than(
+                from,
+                "the files read, each counted every time it is included, come to more",
+                MAX_READ_BYTES,
+            ));
         }
         let file = self.files.len();
         let (text, problem) = decode(bytes);
@@ -279,10 +294,15 @@ impl SourceMap {
 
 /// The error for a scenario past the size caps.
 fn too_large(at: Option<Location>, what: &str) -> Diagnostic {
+    too_large_than(at, what, MAX_EXPANDED_BYTES)
+}
+
+/// The error for a scenario past a size cap of `limit` bytes.
+fn too_large_than(at: Option<Location>, what: &str, limit: usize) -> Diagnostic {
     Diagnostic::new(
         format!(
             "the scenario is too large: {what} than the {} MiB Bazaar reads",
-            MAX_EXPANDED_BYTES >> 20
+            limit >> 20
         ),
         at,
     )

@@ -333,11 +333,18 @@ impl Checker<'_> {
 
     /// A name written to the outputs: not empty, no control characters.
     fn name(&mut self, path: &[Step<'_>], name: &str, what: &str) {
+        const LONGEST: usize = 256;
         if name.trim().is_empty() || name.chars().any(char::is_control) {
             self.err(
                 path,
                 format!("{what} name {name:?} is empty or holds control characters"),
                 "names appear in every output table: use e.g. \"premium\"",
+            );
+        } else if name.chars().count() > LONGEST {
+            self.err(
+                path,
+                format!("{what} name is {} characters long", name.chars().count()),
+                format!("names appear in every output table: at most {LONGEST} characters"),
             );
         }
     }
