@@ -1,4 +1,6 @@
-//! Property tests of the pure functions money and baskets depend on.
+//! Property tests of the pure functions money and baskets depend on, and of whole runs.
+
+mod common;
 
 use bazaar::output::format::{group_indian, rupees};
 use bazaar::records::LineRecord;
@@ -106,15 +108,6 @@ fn the_generated_scenarios_ordinary_case_validates() {
     bazaar::scenario::Scenario::from_text("prop.ron", &text, &[]).unwrap();
 }
 
-/// Rupees with two decimals ("-12.30") as paise, exactly.
-fn paise(s: &str) -> i64 {
-    let (whole, frac) = s.split_once('.').unwrap_or((s, "0"));
-    let neg = whole.starts_with('-');
-    let v = whole.trim_start_matches('-').parse::<i64>().unwrap() * 100
-        + format!("{frac:0<2}").parse::<i64>().unwrap();
-    if neg { -v } else { v }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
@@ -164,27 +157,7 @@ proptest! {
                 return Ok(());
             }
         };
-        let out = dir.path().join("out");
-        let mut totals = std::collections::HashMap::new();
-        let mut revenue = 0i64;
-        let tx = std::fs::read_to_string(out.join("transactions.csv")).unwrap();
-        for line in tx.lines().skip(1) {
-            let f: Vec<&str> = line.split(',').collect();
-            let total = paise(f[4]);
-            prop_assert!(total > 0, "{line}");
-            revenue += total;
-            totals.insert(f[0].to_owned(), total);
-        }
-        let lines = std::fs::read_to_string(out.join("line_items.csv")).unwrap();
-        let mut sums: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
-        for line in lines.lines().skip(1) {
-            let f: Vec<&str> = line.split(',').collect();
-            let (qty, unit, total) = (f[3].parse::<i64>().unwrap(), paise(f[4]), paise(f[5]));
-            prop_assert_eq!(qty * unit, total, "{}", line);
-            *sums.entry(f[0].to_owned()).or_default() += total;
-        }
-        prop_assert_eq!(&sums, &totals, "line totals sum to basket totals");
-        prop_assert_eq!(report.summary.totals.revenue_paise, revenue, "summary = tables");
-        prop_assert_eq!(report.summary.totals.transactions, totals.len() as u64);
+        let conserved = common::money_conserved(&dir.path().join("out"), &report.summary);
+        prop_assert!(conserved.is_ok(), "{:?}", conserved);
     }
 }

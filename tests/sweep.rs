@@ -2,6 +2,8 @@
 //! values: each variant is refused with a located error or runs cleanly, in process, with
 //! its money conserved. Never a panic, never a wrong number.
 
+mod common;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use bazaar::run::{RunOptions, run};
@@ -96,8 +98,8 @@ fn places(text: &str) -> (Vec<Span>, Vec<Span>) {
     (numbers, dates)
 }
 
-/// Runs a validated scenario for at most 40 days and checks its money: the summary's revenue
-/// is the transactions' sum, and the lines sum to their baskets.
+/// Runs a validated scenario for at most 40 days and checks its money
+/// (`common::money_conserved`).
 fn run_and_check(mut scenario: Scenario) -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
     scenario
@@ -122,41 +124,7 @@ fn run_and_check(mut scenario: Scenario) -> Result<(), String> {
         Err(bazaar::run::RunError::Overflow { .. }) => return Ok(()),
         Err(e) => return Err(format!("run failed: {e}")),
     };
-    let out = dir.path().join("out");
-    let paise = |s: &str| -> i64 {
-        let (w, f) = s.split_once('.').unwrap();
-        w.parse::<i64>().unwrap() * 100 + f.parse::<i64>().unwrap()
-    };
-    let mut by_tx = std::collections::HashMap::new();
-    let mut revenue = 0;
-    for l in std::fs::read_to_string(out.join("transactions.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-    {
-        let f: Vec<&str> = l.split(',').collect();
-        let t = paise(f[4]);
-        if t <= 0 {
-            return Err(format!("non-positive basket: {l}"));
-        }
-        revenue += t;
-        by_tx.insert(f[0].to_owned(), t);
-    }
-    let mut sums: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
-    for l in std::fs::read_to_string(out.join("line_items.csv"))
-        .unwrap()
-        .lines()
-        .skip(1)
-    {
-        let f: Vec<&str> = l.split(',').collect();
-        *sums.entry(f[0].to_owned()).or_default() += paise(f[5]);
-    }
-    if sums != by_tx {
-        return Err("line totals do not sum to basket totals".into());
-    }
-    if report.summary.totals.revenue_paise != revenue {
-        return Err("the summary's revenue is not the tables' sum".into());
-    }
+    common::money_conserved(&dir.path().join("out"), &report.summary)?;
     Ok(())
 }
 

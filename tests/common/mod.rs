@@ -80,3 +80,61 @@ pub fn read_dir_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files.sort();
     files
 }
+
+/// Rupees with two decimals ("-12.30") as paise, exactly.
+pub fn paise(s: &str) -> i64 {
+    let (whole, frac) = s.split_once('.').unwrap_or((s, "0"));
+    let v = whole
+        .trim_start_matches('-')
+        .parse::<i64>()
+        .expect("rupees")
+        * 100
+        + format!("{frac:0<2}").parse::<i64>().expect("paise");
+    if whole.starts_with('-') { -v } else { v }
+}
+
+/// Checks a finished CSV output folder's money against its run's summary: every basket is
+/// positive, every line is quantity x unit price, the lines of each basket sum to its total,
+/// and the summary's revenue and transaction count are the tables'.
+pub fn money_conserved(
+    out: &Path,
+    summary: &bazaar::output::summary::Summary,
+) -> Result<(), String> {
+    use std::collections::HashMap;
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).map_err(|e| e.to_string());
+    let mut totals = HashMap::new();
+    let mut revenue = 0i64;
+    for line in read("transactions.csv")?.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let total = paise(f[4]);
+        if total <= 0 {
+            return Err(format!("a basket that is not positive: {line}"));
+        }
+        revenue += total;
+        totals.insert(f[0].to_owned(), total);
+    }
+    let mut sums: HashMap<String, i64> = HashMap::new();
+    for line in read("line_items.csv")?.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let (qty, unit, total) = (f[3].parse::<i64>().unwrap(), paise(f[4]), paise(f[5]));
+        if qty * unit != total {
+            return Err(format!(
+                "a line whose total is not quantity x unit price: {line}"
+            ));
+        }
+        *sums.entry(f[0].to_owned()).or_default() += total;
+    }
+    if sums != totals {
+        return Err("line totals do not sum to basket totals".into());
+    }
+    if summary.totals.revenue_paise != revenue || summary.totals.transactions != totals.len() as u64
+    {
+        return Err(format!(
+            "the summary ({} paise, {} transactions) is not the tables ({revenue}, {})",
+            summary.totals.revenue_paise,
+            summary.totals.transactions,
+            totals.len()
+        ));
+    }
+    Ok(())
+}
