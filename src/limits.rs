@@ -44,6 +44,15 @@ pub const MAX_CUSTOMERS: u64 = u32::MAX as u64;
 /// First and last years a date may have (`"YYYY-MM-DD"` with four digits).
 pub const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
 
+/// The last day of a span of `days` days (at least 1) from `start`, if it falls within
+/// [`YEARS`]: the check for a run's end and an event's, from a file or the command line.
+pub fn last_day(start: chrono::NaiveDate, days: u32) -> Option<chrono::NaiveDate> {
+    use chrono::Datelike;
+    start
+        .checked_add_days(chrono::Days::new(u64::from(days.max(1)) - 1))
+        .filter(|d| YEARS.contains(&d.year()))
+}
+
 /// Largest scenario text after includes are spliced in, bytes.
 pub const MAX_EXPANDED_BYTES: usize = 16 << 20;
 

@@ -94,11 +94,6 @@ pub const SCORING_BYTES_PER_CUSTOMER: u64 = 190;
 /// and being encoded, write buffers), the report, and the system.
 pub const MEMORY_HEADROOM: u64 = 640 << 20;
 
-/// Customers at the end of the run at most: the start plus every acquisition.
-pub fn max_customers(scenario: &Scenario) -> u64 {
-    scenario.max_customers()
-}
-
 /// The memory a scenario needs, in bytes, and the per-customer figure used.
 pub fn memory_estimate(scenario: &Scenario) -> (u64, u64) {
     let per = BYTES_PER_CUSTOMER
@@ -108,7 +103,7 @@ pub fn memory_estimate(scenario: &Scenario) -> (u64, u64) {
             0
         };
     (
-        max_customers(scenario).saturating_mul(per) + MEMORY_HEADROOM,
+        scenario.max_customers().saturating_mul(per) + MEMORY_HEADROOM,
         per,
     )
 }
@@ -157,7 +152,7 @@ fn log_memory(phase: &str) {
 
 /// Refuses, before anything is allocated, a population that would not fit.
 pub fn check_capacity(scenario: &Scenario) -> Result<(), RunError> {
-    let customers = max_customers(scenario);
+    let customers = scenario.max_customers();
     if customers > u64::from(u32::MAX) {
         return Err(RunError::TooManyCustomers(customers));
     }

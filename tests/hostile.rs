@@ -381,6 +381,12 @@ fn sigterm_stops_a_run_cleanly_with_exit_143() {
 // ---------------------------------------------------------------------------------------
 // 3. Money, counts and dates cannot overflow.
 
+/// The validation error of MINIMAL with one replacement made.
+fn refused_edit(from: &str, to: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    invalid(dir.path(), &minimal_with(from, to))
+}
+
 /// MINIMAL with one replacement made.
 fn minimal_with(from: &str, to: &str) -> String {
     assert!(MINIMAL.contains(from), "{from}");
@@ -389,13 +395,9 @@ fn minimal_with(from: &str, to: &str) -> String {
 
 #[test]
 fn an_event_of_four_billion_days_is_a_located_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let err = invalid(
-        dir.path(),
-        &minimal_with(
-            "population:",
-            "events: [Sale(name: \"forever\", from: \"2026-11-01\", days: 4294967295)],\n    population:",
-        ),
+    let err = refused_edit(
+        "population:",
+        "events: [Sale(name: \"forever\", from: \"2026-11-01\", days: 4294967295)],\n    population:",
     );
     assert!(
         err.contains("`events[0].days`") && err.contains("longer than the longest run"),
@@ -405,25 +407,17 @@ fn an_event_of_four_billion_days_is_a_located_error() {
 
 #[test]
 fn new_per_day_of_1e19_or_1e308_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
     for n in ["1e19", "1e308"] {
-        let err = invalid(
-            dir.path(),
-            &minimal_with("count: 50)", &format!("count: 50, new_per_day: {n})")),
-        );
+        let err = refused_edit("count: 50)", &format!("count: 50, new_per_day: {n})"));
         assert!(err.contains("`population[0].new_per_day`"), "{err}");
     }
 }
 
 #[test]
 fn a_recency_step_of_4294967295_days_is_refused_without_allocating() {
-    let dir = tempfile::tempdir().unwrap();
-    let err = invalid(
-        dir.path(),
-        &minimal_with(
-            "(days: 0, p: 0.3)",
-            "(days: 0, p: 0.3), (days: 4294967295, p: 0.5)",
-        ),
+    let err = refused_edit(
+        "(days: 0, p: 0.3)",
+        "(days: 0, p: 0.3), (days: 4294967295, p: 0.5)",
     );
     assert!(
         err.contains("`personas[0].visits.recency[1].days`") && err.contains("longest run"),
@@ -433,24 +427,14 @@ fn a_recency_step_of_4294967295_days_is_refused_without_allocating() {
 
 #[test]
 fn prices_or_quantities_that_would_overflow_money_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let err = invalid(
-        dir.path(),
-        &minimal_with("Uniform(800, 2000)", "Uniform(1e300, 1e301)"),
-    );
+    let err = refused_edit("Uniform(800, 2000)", "Uniform(1e300, 1e301)");
     assert!(err.contains("`personas[0].basket[0].price`"), "{err}");
-    let err = invalid(
-        dir.path(),
-        &minimal_with("quantity: (1, 2)", "quantity: (1, 4294967295)"),
-    );
+    let err = refused_edit("quantity: (1, 2)", "quantity: (1, 4294967295)");
     assert!(err.contains("`personas[0].basket[0].quantity`"), "{err}");
     // Each value within its own limit, the basket they make over Bazaar's.
-    let err = invalid(
-        dir.path(),
-        &minimal_with(
-            "quantity: (1, 2), price: Uniform(800, 2000)",
-            "quantity: (1, 100000), price: Uniform(800, 9000000)",
-        ),
+    let err = refused_edit(
+        "quantity: (1, 2), price: Uniform(800, 2000)",
+        "quantity: (1, 100000), price: Uniform(800, 9000000)",
     );
     assert!(
         err.contains("`personas[0].basket`") && err.contains("largest possible basket"),
@@ -460,13 +444,9 @@ fn prices_or_quantities_that_would_overflow_money_are_refused() {
 
 #[test]
 fn a_calendar_factor_past_the_limit_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let err = invalid(
-        dir.path(),
-        &minimal_with(
-            "population:",
-            "events: [Sale(name: \"x\", from: \"2026-11-01\", price: (1e30, 1e30))],\n    population:",
-        ),
+    let err = refused_edit(
+        "population:",
+        "events: [Sale(name: \"x\", from: \"2026-11-01\", price: (1e30, 1e30))],\n    population:",
     );
     assert!(err.contains("`events[0].price`"), "{err}");
 }
@@ -530,18 +510,14 @@ fn an_empty_persona_name_is_refused() {
 
 #[test]
 fn dates_before_year_1_or_after_9999_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let err = invalid(dir.path(), &minimal_with("2026-11-01", "0000-12-30"));
+    let err = refused_edit("2026-11-01", "0000-12-30");
     assert!(
         err.contains("`start`") && err.contains("outside the years"),
         "{err}"
     );
-    let err = invalid(
-        dir.path(),
-        &minimal_with(
-            "start: \"2026-11-01\",\n    days: 3",
-            "start: \"9999-12-30\",\n    days: 3",
-        ),
+    let err = refused_edit(
+        "start: \"2026-11-01\",\n    days: 3",
+        "start: \"9999-12-30\",\n    days: 3",
     );
     assert!(
         err.contains("`days`") && err.contains("after the year 9999"),
@@ -623,13 +599,9 @@ fn text_an_include_call_skips_still_counts_towards_the_cap() {
 
 #[test]
 fn an_include_of_a_device_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let err = invalid(
-        dir.path(),
-        &minimal_with(
-            "name: \"minimal\",",
-            "name: \"minimal\", description: include(\"/dev/zero\"),",
-        ),
+    let err = refused_edit(
+        "name: \"minimal\",",
+        "name: \"minimal\", description: include(\"/dev/zero\"),",
     );
     assert!(err.contains("not a regular file"), "{err}");
 }
@@ -699,7 +671,6 @@ fn a_byte_order_mark_gets_a_location_and_a_hint() {
 
 #[test]
 fn different_syntax_errors_get_different_messages() {
-    let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("seed: 1,", "seed: 1", "missing `,` before field `start`"),
         (
@@ -719,7 +690,7 @@ fn different_syntax_errors_get_different_messages() {
         ),
     ];
     for (from, to, says) in cases {
-        let err = invalid(dir.path(), &minimal_with(from, to));
+        let err = refused_edit(from, to);
         assert!(err.contains(says), "{to}: {err}");
         assert!(!err.contains("Expected comma"), "{err}");
     }

@@ -132,7 +132,7 @@ impl Manifest {
     }
 }
 
-/// Name of the marker file a folder holds while Bazaar is writing it; removed just before
+/// Name of the marker file a folder holds while Bazaar is writing it; removed just after
 /// the manifest is written, so a temporary folder always holds one or the other.
 pub const PARTIAL_MARKER: &str = ".bazaar-partial";
 

@@ -228,13 +228,26 @@ pub fn ownership(target: &Path) -> Result<(), OutputError> {
 /// Whether `dir`'s manifest marks it as a Bazaar output folder (whatever has become of its
 /// files since): enough for `bazaar report`, which writes only the report's own files.
 pub fn marked(dir: &Path) -> Result<(), String> {
+    marked_manifest(dir).map(drop)
+}
+
+/// `dir`'s manifest, if it marks the folder as a Bazaar output of a layout this Bazaar
+/// knows.
+fn marked_manifest(dir: &Path) -> Result<Manifest, String> {
     let manifest = Manifest::read(dir)?;
     if manifest.format != FORMAT {
         return Err(format!(
-            "its {MANIFEST} does not mark it as a Bazaar output (no \"format\": \"{FORMAT}\")"
+            "its {MANIFEST} does not mark it as a Bazaar output (no \"format\": \"{FORMAT}\"; \
+             an output of an older Bazaar can be deleted by hand)"
         ));
     }
-    Ok(())
+    if manifest.format_version > FORMAT_VERSION {
+        return Err(format!(
+            "it was written by a newer Bazaar (format version {})",
+            manifest.format_version
+        ));
+    }
+    Ok(manifest)
 }
 
 /// Why `dir` is not a Bazaar output folder, or `Ok` if it is: its manifest carries the
@@ -251,19 +264,7 @@ pub fn ownership_of(dir: &Path) -> Result<(), String> {
     if !dir.join(MANIFEST).is_file() {
         return Err(format!("it holds no {MANIFEST}"));
     }
-    let manifest = Manifest::read(dir)?;
-    if manifest.format != FORMAT {
-        return Err(format!(
-            "its {MANIFEST} does not mark it as a Bazaar output (no \"format\": \"{FORMAT}\"; \
-             an output of an older Bazaar can be deleted by hand)"
-        ));
-    }
-    if manifest.format_version > FORMAT_VERSION {
-        return Err(format!(
-            "it was written by a newer Bazaar (format version {})",
-            manifest.format_version
-        ));
-    }
+    let manifest = marked_manifest(dir)?;
     let listed: HashMap<&str, u64> = manifest
         .files
         .iter()

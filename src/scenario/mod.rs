@@ -192,7 +192,6 @@ impl Scenario {
     /// is held to. The error names the flag.
     pub fn apply(&mut self, o: Overrides) -> Result<(), String> {
         use crate::limits::{MAX_CUSTOMERS, MAX_DAYS};
-        use chrono::Datelike;
         if let Some(seed) = o.seed {
             self.seed = seed;
         }
@@ -202,11 +201,7 @@ impl Scenario {
                     "--days {days}: a run lasts from 1 to {MAX_DAYS} days"
                 ));
             }
-            let end = self
-                .start
-                .checked_add_days(chrono::Days::new(u64::from(days) - 1))
-                .filter(|d| crate::limits::YEARS.contains(&d.year()));
-            if end.is_none() {
+            if crate::limits::last_day(self.start, days).is_none() {
                 return Err(format!(
                     "--days {days}: a run from {} would end after the year 9999",
                     self.start

@@ -16,7 +16,7 @@ use super::{Category, ChurnMode, ChurnModelConfig, Format, OutputSpec, Scenario}
 use crate::calendar::{Calendar, CategoryEffect, Effect, Event, EventKind, Payday, Season};
 use crate::limits::{
     MAX_BASKET_PAISE, MAX_CUSTOMERS, MAX_DAYS, MAX_FACTOR, MAX_INCOME, MAX_PRICE_FACTOR,
-    MAX_PROBLEMS, MAX_QUANTITY, MAX_UNIT_PRICE, YEARS,
+    MAX_PROBLEMS, MAX_QUANTITY, MAX_UNIT_PRICE, YEARS, last_day,
 };
 use crate::persona::{
     BasketItem, BudgetParams, ChurnParams, HourModel, LoyaltyParams, Persona, PriceDist, VisitModel,
@@ -1253,15 +1253,6 @@ impl Checker<'_> {
             events,
         }
     }
-}
-
-/// The last day of a span of `days` days from `start`, if it is within the years dates
-/// may have.
-fn last_day(start: NaiveDate, days: u32) -> Option<NaiveDate> {
-    use chrono::Datelike;
-    start
-        .checked_add_days(chrono::Days::new(u64::from(days.max(1)) - 1))
-        .filter(|d| YEARS.contains(&d.year()))
 }
 
 /// Parses "HH:MM" into minutes since midnight (up to 24:00).
