@@ -21,7 +21,7 @@ use bazaar::output::sinks::{CsvSink, Sink, feed_hours};
 use bazaar::records::{HourRecords, LineRecord};
 use bazaar::rng::Stream;
 use bazaar::scenario::Scenario;
-use bazaar::sim::{Model, Simulation, known_systems, spawn_customer};
+use bazaar::sim::{Model, Simulation, registry, spawn_customer};
 use bazaar::systems::attrition::{AttritionRows, ChurnRecord, attrition_rows};
 use bazaar::systems::budget::{paid_tomorrow, refill_rows};
 use bazaar::systems::loyalty::{decay_rows, overnight_keep};
@@ -45,7 +45,7 @@ fn threads() -> usize {
 /// The Diwali scenario with `customers` customers in its persona proportions and no
 /// acquisition (so the ECS and the plain loop below do exactly the same work).
 fn diwali(customers: u64) -> Scenario {
-    let mut s = Scenario::load("scenarios/diwali.ron".as_ref(), &known_systems()).unwrap();
+    let mut s = Scenario::load("scenarios/diwali.ron".as_ref(), &registry()).unwrap();
     let total = s.customers() as f64;
     s.scale(customers as f64 / total);
     s.new_per_day.iter_mut().for_each(|n| *n = 0.0);
@@ -88,17 +88,17 @@ fn time_days<S>(iters: u64, fresh: impl Fn() -> S, day: impl Fn(&mut S)) -> Dura
 /// The scenario's world, spawned and run for a week, so recency and budgets are in a steady
 /// state.
 fn warmed_sim(s: &Scenario) -> Simulation {
-    let mut sim = Simulation::new(s, threads(), Vec::new());
+    let mut sim = Simulation::new(s, threads(), Vec::new()).expect("the simulation builds");
     sim.spawn_population();
     for _ in 0..24 * 7 {
-        sim.step();
+        sim.step().expect("an hour runs");
     }
     sim
 }
 
 fn sim_day(sim: &mut Simulation) {
     for _ in 0..24 {
-        sim.step();
+        sim.step().expect("an hour runs");
     }
 }
 
@@ -350,6 +350,7 @@ fn soa_step(c: &mut Criterion) {
         let s = diwali(customers);
         let warmed_plain = || {
             let model = Simulation::new(&s, threads(), Vec::new())
+                .expect("the simulation builds")
                 .world
                 .resource::<Model>()
                 .clone();

@@ -11,6 +11,7 @@
 //! - [`calendar`]: the clock and the day's festival, weekend, season and payday multipliers;
 //! - [`persona`]: persona parameters and the pure sampling functions;
 //! - [`components`], [`sim`], [`systems`]: the ECS world, the schedule, the behaviours;
+//! - [`plugin`]: the plugin API (build and finish, settings from scenarios, errors);
 //! - [`records`], [`output`]: what an hour produces and where it goes;
 //! - [`run`]: one scenario end to end;
 //! - [`alloc`]: the allocator the binary and benchmarks use (large blocks faulted in ahead).
@@ -18,7 +19,7 @@
 //! ```no_run
 //! use bazaar::{run, scenario::Scenario, sim};
 //!
-//! let scenario = Scenario::load("scenarios/quick.ron".as_ref(), &sim::known_systems())?;
+//! let scenario = Scenario::load("scenarios/quick.ron".as_ref(), &sim::registry())?;
 //! let report = run::run(&scenario, run::RunOptions::default())?;
 //! println!("{} transactions", report.summary.totals.transactions);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -33,6 +34,8 @@ pub mod limits;
 pub mod ml;
 pub mod output;
 pub mod persona;
+pub mod plugin;
+pub mod population;
 pub mod records;
 pub mod report;
 pub mod rng;

@@ -62,8 +62,11 @@ fn main() -> ExitCode {
             }
         },
         (Some(Command::Systems), _) => {
-            for r in sim::registry() {
-                println!("{:<16} {}", r.name, r.about);
+            for (i, r) in sim::registry().iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                print!("{}", r.describe());
             }
             ExitCode::SUCCESS
         }
@@ -132,11 +135,11 @@ fn check_command(dir: &std::path::Path) -> ExitCode {
 }
 
 fn validate_command(paths: &[std::path::PathBuf]) -> ExitCode {
-    let known = sim::known_systems();
+    let known = sim::registry();
     let mut ok = true;
     for path in paths {
         match Scenario::load(path, &known) {
-            Ok(s) => match bazaar::run::check_capacity(&s) {
+            Ok(s) => match bazaar::run::check_capacity(&s, Default::default()) {
                 Ok(()) => println!(
                     "{}: ok ({} personas, {} customers, {} days from {})",
                     path.display(),
@@ -164,7 +167,7 @@ fn validate_command(paths: &[std::path::PathBuf]) -> ExitCode {
 }
 
 fn run_command(args: RunArgs) -> ExitCode {
-    let mut scenario = match Scenario::load(&args.scenario, &sim::known_systems()) {
+    let mut scenario = match Scenario::load(&args.scenario, &sim::registry()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");

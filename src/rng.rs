@@ -24,6 +24,34 @@ pub enum Purpose {
     Churn = 4,
 }
 
+/// A plugin's own purpose, named: `const REFERRAL: PluginPurpose =
+/// PluginPurpose::new("word_of_mouth.referral");`, then `Streams::of(seed, tick, REFERRAL)`.
+/// The name is hashed (FNV-1a) with the top bit set, so a plugin's purposes never meet the
+/// built-in [`Purpose`]s (small numbers), and two names meet only by a 63-bit collision:
+/// no edit to this file is needed. Prefix the name with the plugin's to keep it unique.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PluginPurpose(u64);
+
+impl PluginPurpose {
+    /// The purpose named `name`.
+    pub const fn new(name: &str) -> Self {
+        let bytes = name.as_bytes();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut i = 0;
+        while i < bytes.len() {
+            h ^= bytes[i] as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            i += 1;
+        }
+        Self(h | 1 << 63)
+    }
+
+    /// The number that keys the purpose's streams.
+    pub const fn value(self) -> u64 {
+        self.0
+    }
+}
+
 /// SplitMix64's finaliser: a strong 64-bit mixer.
 #[inline]
 fn mix(mut z: u64) -> u64 {
@@ -70,6 +98,12 @@ impl Streams {
     #[inline]
     pub fn at(seed: u64, tick: u32, purpose: Purpose) -> Self {
         Self::new(seed, u64::from(tick), purpose as u64)
+    }
+
+    /// The streams of a plugin's purpose at an hour.
+    #[inline]
+    pub fn of(seed: u64, tick: u32, purpose: PluginPurpose) -> Self {
+        Self::new(seed, u64::from(tick), purpose.value())
     }
 
     /// The 64-bit key of an agent's stream.
@@ -157,6 +191,28 @@ impl Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plugin_purposes_are_apart_from_the_built_in_ones_and_each_other() {
+        const A: PluginPurpose = PluginPurpose::new("word_of_mouth.referral");
+        let b = PluginPurpose::new("stores.restock");
+        assert_ne!(A, b);
+        assert_eq!(A, PluginPurpose::new("word_of_mouth.referral"));
+        for p in [
+            Purpose::Spawn,
+            Purpose::Plan,
+            Purpose::Basket,
+            Purpose::Churn,
+        ] {
+            assert_ne!(A.value(), p as u64);
+        }
+        let (x, y) = (Streams::of(7, 3, A), Streams::of(7, 3, b));
+        assert_ne!(x.stream(1).next_u64(), y.stream(1).next_u64());
+        assert_eq!(
+            x.stream(1).next_u64(),
+            Streams::of(7, 3, A).stream(1).next_u64()
+        );
+    }
 
     #[test]
     fn same_key_same_stream_and_keys_differ() {

@@ -9,19 +9,17 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use thiserror::Error;
 
-use crate::analytics::collect::{Analytics, AnalyticsPlugin};
-use crate::ml::export::{ExportOptions, FeatureExport, FeatureExportPlugin, finish_export};
-use crate::ml::features::FeatureSpec;
-use crate::ml::model::{ChurnModel, ModelError};
-use crate::output::parquet::ParquetSink;
-use crate::output::sinks::{CsvSink, SinkPlugin, Sinks, for_each_customer};
+use crate::analytics::collect::AnalyticsPlugin;
+use crate::ml::export::{ExportOptions, FeatureExportPlugin};
+use crate::ml::model::ModelError;
+use crate::output::sinks::SinkPlugin;
 use crate::output::summary::Summary;
 use crate::output::{OutputDir, OutputError};
-use crate::records::HourRecords;
+use crate::plugin::Reserve;
+use crate::plugin::{Plugin, SimError};
 use crate::report::ReportError;
-use crate::scenario::ChurnMode;
-use crate::scenario::{Format, Scenario};
-use crate::sim::{Plugin, Simulation};
+use crate::scenario::Scenario;
+use crate::sim::Simulation;
 use crate::systems::churn_model::{ChurnModelPlugin, ChurnScorer};
 use crate::systems::observe::Tally;
 
@@ -37,9 +35,16 @@ pub enum RunError {
     /// The churn model is unusable (checked before anything is written).
     #[error(transparent)]
     Model(#[from] ModelError),
-    /// Churn scoring failed during the run.
-    #[error("{0}")]
-    Scoring(String),
+    /// A plugin failed to build or finish, or a system failed during an hour.
+    #[error("{message}")]
+    System {
+        /// The plugin or system.
+        origin: String,
+        /// What went wrong (the plugin's or system's own error message).
+        message: String,
+        /// Whether the error was the input's fault (exit 2) rather than the run's.
+        bad_input: bool,
+    },
     /// The population would not fit in memory.
     #[error(
         "{at}: `population`: {customers} customers need about {needed_mib} MiB of memory, more than the {available_mib} MiB available\n  hint: lower --scale or the population counts (Bazaar needs about {per_customer} bytes per customer here)"
@@ -94,16 +99,23 @@ pub const SCORING_BYTES_PER_CUSTOMER: u64 = 190;
 /// and being encoded, write buffers), the report, and the system.
 pub const MEMORY_HEADROOM: u64 = 640 << 20;
 
-/// The memory a scenario needs, in bytes, and the per-customer figure used.
-pub fn memory_estimate(scenario: &Scenario) -> (u64, u64) {
-    let per = BYTES_PER_CUSTOMER
+/// The memory a scenario needs, in bytes, and the per-customer figure used, with `extra`
+/// reserved by plugins added from code (the scenario's `systems` are counted already).
+pub fn memory_estimate(scenario: &Scenario, extra: Reserve) -> (u64, u64) {
+    let per = (BYTES_PER_CUSTOMER
         + if scenario.churn_model.is_some() {
             SCORING_BYTES_PER_CUSTOMER
         } else {
             0
-        };
+        })
+    .saturating_add(scenario.reserved().bytes_per_customer)
+    .saturating_add(extra.bytes_per_customer);
     (
-        scenario.max_customers().saturating_mul(per) + MEMORY_HEADROOM,
+        scenario
+            .max_customers()
+            .saturating_add(extra.customers)
+            .saturating_mul(per)
+            .saturating_add(MEMORY_HEADROOM),
         per,
     )
 }
@@ -134,7 +146,7 @@ pub fn peak_resident_memory() -> Option<u64> {
 
 /// Logs where the process's memory is (`RUST_LOG=bazaar=debug`): resident, the allocator's
 /// heap in use and free, and the large blocks mapped on their own (the world's columns).
-fn log_memory(phase: &str) {
+pub(crate) fn log_memory(phase: &str) {
     if !tracing::enabled!(tracing::Level::DEBUG) {
         return;
     }
@@ -151,12 +163,12 @@ fn log_memory(phase: &str) {
 }
 
 /// Refuses, before anything is allocated, a population that would not fit.
-pub fn check_capacity(scenario: &Scenario) -> Result<(), RunError> {
-    let customers = scenario.max_customers();
+pub fn check_capacity(scenario: &Scenario, extra: Reserve) -> Result<(), RunError> {
+    let customers = scenario.max_customers().saturating_add(extra.customers);
     if customers > u64::from(u32::MAX) {
         return Err(RunError::TooManyCustomers(customers));
     }
-    let (needed, per_customer) = memory_estimate(scenario);
+    let (needed, per_customer) = memory_estimate(scenario, extra);
     if let Some(available) = available_memory()
         && needed > available
     {
@@ -180,6 +192,10 @@ impl RunError {
                 | RunError::Memory { .. }
                 | RunError::TooManyCustomers(_)
                 | RunError::Overflow { .. }
+                | RunError::System {
+                    bad_input: true,
+                    ..
+                }
         )
     }
 
@@ -190,6 +206,32 @@ impl RunError {
             RunError::Interrupted { signal, .. } => 128u8.saturating_add(*signal as u8),
             e if e.is_bad_input() => 2,
             _ => 1,
+        }
+    }
+}
+
+impl From<SimError> for RunError {
+    /// A failure inside the simulation, with the exit code of the error it carries: a
+    /// [`RunError`] a system returned keeps its kind (an overflow is still an overflow), a
+    /// bad model or input is exit 2, anything else a failed run.
+    fn from(e: SimError) -> Self {
+        if let Some(&RunError::Overflow { what, paise }) = e.error.downcast_ref::<RunError>() {
+            return RunError::Overflow { what, paise };
+        }
+        let bad_input = e.error.downcast_ref::<ModelError>().is_some()
+            || e.error
+                .downcast_ref::<RunError>()
+                .is_some_and(RunError::is_bad_input);
+        // The errors Bazaar's own plugins return say what failed; another plugin's is
+        // named, so a user knows whose it is.
+        let known = bad_input
+            || e.error.is::<RunError>()
+            || e.error.is::<OutputError>()
+            || e.error.is::<crate::systems::churn_model::ScoringError>();
+        RunError::System {
+            message: if known { e.message() } else { e.to_string() },
+            origin: e.origin,
+            bad_input,
         }
     }
 }
@@ -332,67 +374,53 @@ impl Progress {
     }
 }
 
+/// The plugins a run adds after the built-in behaviours and the scenario's systems, in
+/// build and finish order: the churn scorer (its model already loaded and checked), the
+/// sinks, the feature export, the analytics, then the caller's own.
+fn run_plugins(
+    churn: Option<ChurnModelPlugin>,
+    features: Option<ExportOptions>,
+    extra: Vec<Box<dyn Plugin>>,
+) -> Vec<Box<dyn Plugin>> {
+    let mut plugins: Vec<Box<dyn Plugin>> = Vec::new();
+    if let Some(churn) = churn {
+        plugins.push(Box::new(churn));
+    }
+    plugins.push(Box::new(SinkPlugin));
+    if let Some(options) = features {
+        plugins.push(Box::new(FeatureExportPlugin(options)));
+    }
+    plugins.push(Box::new(AnalyticsPlugin));
+    plugins.extend(extra);
+    plugins
+}
+
 /// Runs a validated scenario and writes its outputs.
 pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunError> {
     let started = Instant::now();
-    check_capacity(scenario)?;
+    let extra = options
+        .plugins
+        .iter()
+        .map(|p| p.reserve(scenario))
+        .fold(Reserve::default(), Reserve::and);
+    check_capacity(scenario, extra)?;
     let personas: Vec<String> = scenario.personas.iter().map(|p| p.name.clone()).collect();
     // The model is loaded and checked before anything is written.
-    let scorer = match &scenario.churn_model {
-        Some(config) => Some(ChurnScorer::new(
-            ChurnModel::load(&config.spec, &personas, options.ort_lib.as_deref())?,
-            config.clone(),
-        )),
+    let churn = match &scenario.churn_model {
+        Some(config) => Some(ChurnModelPlugin::load(
+            config,
+            &personas,
+            options.ort_lib.as_deref(),
+        )?),
         None => None,
     };
-    let mut dir = OutputDir::create(&scenario.output.dir)?;
-    let mut plugins: Vec<Box<dyn Plugin>> = vec![Box::new(SinkPlugin), Box::new(AnalyticsPlugin)];
-    if let Some(config) = &scenario.churn_model {
-        plugins.push(Box::new(ChurnModelPlugin {
-            drives: config.mode == ChurnMode::Drive,
-        }));
-    }
-    if options.features.is_some() {
-        plugins.push(Box::new(FeatureExportPlugin));
-    }
-    plugins.extend(options.plugins);
-    let mut sim = Simulation::new(scenario, options.threads, plugins);
+    let dir = OutputDir::create(&scenario.output.dir)?;
+    let mut sim = Simulation::builder(scenario)
+        .threads(options.threads)
+        .insert_resource(dir)
+        .add_plugins(run_plugins(churn, options.features, options.plugins))
+        .build()?;
     let threads = bevy_tasks::ComputeTaskPool::get().thread_num();
-    let categories: Vec<String> = scenario.catalog.iter().map(|c| c.name.clone()).collect();
-    let mut sinks: Vec<Box<dyn crate::output::sinks::Sink>> = Vec::new();
-    for format in &scenario.output.formats {
-        match format {
-            Format::Csv => sinks.push(Box::new(CsvSink::create(
-                &dir,
-                scenario.output.line_items,
-                &personas,
-                &categories,
-                scenario.start,
-            )?)),
-            Format::Parquet => sinks.push(Box::new(ParquetSink::create(
-                &dir,
-                scenario.output.line_items,
-                &personas,
-                &categories,
-                scenario.start,
-            )?)),
-        }
-    }
-    sim.world.insert_resource(Sinks {
-        sinks,
-        personas: personas.clone(),
-        categories,
-        error: None,
-    });
-    if let Some(scorer) = scorer {
-        sim.world.insert_resource(scorer);
-    }
-    sim.world.insert_resource(Analytics::new(scenario));
-    if let Some(export) = options.features {
-        let spec = FeatureSpec::all(&personas);
-        sim.world
-            .insert_resource(FeatureExport::create(&dir, spec, export, scenario.days)?);
-    }
     tracing::info!(
         customers = scenario.customers(),
         days = scenario.days,
@@ -432,26 +460,12 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
             progress.done();
             return Err(e);
         }
-        sim.step();
-        if let Some(e) = sim
-            .world
-            .get_resource_mut::<ChurnScorer>()
-            .and_then(|mut s| s.error.take())
-        {
+        if let Err(e) = sim.step() {
             progress.done();
-            return Err(RunError::Scoring(e));
-        }
-        if let Some(e) = sim.world.resource_mut::<Sinks>().error.take() {
-            progress.done();
-            return Err(OutputError::Io {
-                path: dir.target().to_path_buf(),
-                source: e,
-            }
-            .into());
+            return Err(e.into());
         }
         if tick % 24 == 23 {
             log_memory("day");
-            sim.world.resource::<Tally>().check_money()?;
         }
         if progress.enabled {
             let clock = sim.clock();
@@ -464,51 +478,16 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     stopped()?;
 
     tracing::info!(seconds = loop_wall.as_secs_f64(), "simulated");
-    let mut sinks = std::mem::take(&mut sim.world.resource_mut::<Sinks>().sinks);
-    // The hour's buffers are sized for the busiest hour, and the event tables are complete:
-    // both are freed before the customer table is gathered, the run's last large allocation.
-    sim.world.insert_resource(HourRecords::default());
-    for s in &mut sinks {
-        s.events_done().map_err(|source| OutputError::Io {
-            path: dir.target().to_path_buf(),
-            source,
-        })?;
-    }
-    for_each_customer(&mut sim.world, |row| {
-        sinks.iter_mut().try_for_each(|s| s.customer(row))
-    })
-    .map_err(|source| OutputError::Io {
-        path: dir.path("customers"),
-        source,
-    })?;
-    log_memory("customer table");
-    tracing::info!("customer tables written; finishing the tables");
-    for s in sinks {
-        s.finish(&mut dir)?;
-    }
-    log_memory("tables finished");
+    sim.finish()?;
     tracing::info!("tables finished");
-    if let Some(export) = sim.world.remove_resource::<FeatureExport>() {
-        let mut churned =
-            vec![i32::from(crate::components::Engagement::ACTIVE); sim.next_id() as usize];
-        let mut q = sim
-            .world
-            .query::<(&crate::components::AgentId, &crate::components::Engagement)>();
-        for (id, e) in q.iter(&sim.world) {
-            churned[id.0 as usize] = e.churned.into();
-        }
-        finish_export(export, &churned, &mut dir)?;
-    }
-    let mut analytics = sim
+    let mut dir = sim
         .world
-        .remove_resource::<Analytics>()
-        .unwrap_or_else(|| Analytics::new(scenario));
-    analytics.finish(&mut sim.world, scenario.days);
-    let json = serde_json::to_vec(&analytics.aggregates).map_err(|e| OutputError::Io {
-        path: dir.path("aggregates.json"),
-        source: std::io::Error::other(e),
-    })?;
-    dir.write_file("aggregates.json", &json)?;
+        .remove_resource::<OutputDir>()
+        .ok_or_else(|| RunError::System {
+            origin: "run".into(),
+            message: "a plugin removed the output folder".into(),
+            bad_input: false,
+        })?;
     let summary = Summary::new(scenario, sim.world.resource::<Tally>());
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| OutputError::Io {
         path: dir.path("summary.json"),

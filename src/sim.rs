@@ -4,9 +4,12 @@
 //! The schedule's system sets run in a fixed, declared order each hour:
 //! [`SimSet::Calendar`] → [`SimSet::Plan`] → [`SimSet::Shop`] → [`SimSet::Update`] →
 //! [`SimSet::Observe`]. A behaviour is a [`Plugin`] that adds its resources and systems
-//! `.in_set(...)` one of these; optional ones are enabled by name from the scenario's
-//! `systems: [...]` list through [`registry`].
+//! `.in_set(...)` one of these (see [`crate::plugin`]); optional ones are enabled by name,
+//! with their settings, from the scenario's `systems: [...]` list through [`registry`].
 
+use std::sync::Arc;
+
+use bevy_ecs::error::FallbackErrorHandler;
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor};
 use chrono::{Datelike, NaiveDate};
@@ -15,6 +18,8 @@ use rayon::prelude::*;
 use crate::calendar::{Calendar, Clock, Today};
 use crate::components::*;
 use crate::persona::to_paise;
+use crate::plugin::{Registry, SimError, record_failure, take_failure};
+use crate::population::Population;
 use crate::rng::{Purpose, Stream};
 use crate::scenario::Scenario;
 use crate::systems;
@@ -40,41 +45,7 @@ pub enum SimSet {
 #[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Hour;
 
-/// What a plugin is given to register itself.
-pub struct SimBuilder<'a> {
-    /// The world: insert resources here.
-    pub world: &'a mut World,
-    /// The hourly schedule: add systems `.in_set(SimSet::...)`.
-    pub schedule: &'a mut Schedule,
-}
-
-/// A behaviour: resources and systems added to the simulation.
-///
-/// ```
-/// use bazaar::sim::{Plugin, SimBuilder, SimSet};
-/// use bevy_ecs::prelude::*;
-///
-/// /// Counts simulated hours.
-/// #[derive(Resource, Default)]
-/// struct Hours(u32);
-///
-/// fn count_hours(mut hours: ResMut<Hours>) {
-///     hours.0 += 1;
-/// }
-///
-/// struct HourCounter;
-///
-/// impl Plugin for HourCounter {
-///     fn build(&self, sim: &mut SimBuilder) {
-///         sim.world.init_resource::<Hours>();
-///         sim.schedule.add_systems(count_hours.in_set(SimSet::Update));
-///     }
-/// }
-/// ```
-pub trait Plugin: Send + Sync {
-    /// Adds the plugin's resources and systems.
-    fn build(&self, sim: &mut SimBuilder);
-}
+pub use crate::plugin::{Plugin, SimBuilder};
 
 /// The scenario's parameters, shared read-only by every system.
 #[derive(Resource, Debug, Clone)]
@@ -102,29 +73,10 @@ impl Model {
     }
 }
 
-/// An optional behaviour's registry entry.
-pub struct Registration {
-    /// The name used in scenario files.
-    pub name: &'static str,
-    /// What it does, for `--help` style listings.
-    pub about: &'static str,
-    /// Builds the plugin.
-    pub plugin: fn() -> Box<dyn Plugin>,
-}
-
-/// Optional behaviours, enabled by name from a scenario's `systems: [...]`.
-/// Adding one is one line here plus its file under `src/systems/`.
-pub fn registry() -> Vec<Registration> {
-    vec![Registration {
-        name: "daily_log",
-        about: "log one line per simulated day (visits, transactions, revenue)",
-        plugin: || Box::new(systems::daily_log::DailyLogPlugin),
-    }]
-}
-
-/// The names of the optional behaviours.
-pub fn known_systems() -> Vec<&'static str> {
-    registry().iter().map(|r| r.name).collect()
+/// The behaviours a scenario can enable in `systems: [...]`. Adding one is its file under
+/// `src/systems/` plus one line here.
+pub fn registry() -> Registry {
+    Registry::new().add::<systems::daily_log::DailyLog>()
 }
 
 /// Thread settings for a run.
@@ -184,14 +136,70 @@ pub struct Simulation {
     pub world: World,
     /// The hourly schedule.
     pub schedule: Schedule,
+    /// Every plugin, in build order; finished in the same order.
+    plugins: Vec<Arc<dyn Plugin>>,
+    /// Whether the plugins were finished.
+    finished: bool,
+    /// Whether the population's invariants are checked after every hour.
+    checks: bool,
 }
 
-impl Simulation {
-    /// Builds the world for a scenario: resources, the built-in behaviours, the optional ones
-    /// the scenario names, and `extra` plugins from the caller. Customers are not spawned yet.
-    pub fn new(scenario: &Scenario, threads: usize, extra: Vec<Box<dyn Plugin>>) -> Self {
+/// Assembles a [`Simulation`]: resources the plugins need, then plugins, then [`build`].
+///
+/// [`build`]: SimulationBuilder::build
+pub struct SimulationBuilder<'s> {
+    scenario: &'s Scenario,
+    threads: usize,
+    world: World,
+    extra: Vec<Arc<dyn Plugin>>,
+    checks: bool,
+}
+
+impl SimulationBuilder<'_> {
+    /// Worker threads of the simulation's pool (the first simulation of a process sets it).
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n;
+        self
+    }
+
+    /// Whether to check the population's invariants after every hour
+    /// ([`crate::population::check_invariants`]): on in debug builds, and in tests that
+    /// ask for it; a breach ends the run with an error naming it.
+    pub fn check_invariants(mut self, on: bool) -> Self {
+        self.checks = on;
+        self
+    }
+
+    /// Inserts a resource before any plugin is built (the output folder, for example).
+    pub fn insert_resource<R: Resource>(mut self, resource: R) -> Self {
+        self.world.insert_resource(resource);
+        self
+    }
+
+    /// Adds a plugin after the built-in behaviours and the scenario's `systems`.
+    pub fn add_plugin(mut self, plugin: impl Plugin) -> Self {
+        self.extra.push(Arc::new(plugin));
+        self
+    }
+
+    /// Adds plugins, in order, after those already added.
+    pub fn add_plugins(mut self, plugins: impl IntoIterator<Item = Box<dyn Plugin>>) -> Self {
+        self.extra.extend(plugins.into_iter().map(Arc::from));
+        self
+    }
+
+    /// Builds every plugin in order: the built-in behaviours, the scenario's `systems`
+    /// with their settings, then the added plugins. Two plugins with one name are an error,
+    /// as is any plugin's own build error. Customers are not spawned yet.
+    pub fn build(self) -> Result<Simulation, SimError> {
+        let Self {
+            scenario,
+            threads,
+            mut world,
+            extra,
+            checks,
+        } = self;
         Threads::init(threads);
-        let mut world = World::new();
         let mut schedule = Schedule::new(Hour);
         schedule.set_build_settings(ScheduleBuildSettings {
             ambiguity_detection: LogLevel::Error,
@@ -212,6 +220,8 @@ impl Simulation {
             )
                 .chain(),
         );
+        // A system's error ends the run (`Simulation::step`), not the process.
+        world.insert_resource(FallbackErrorHandler(record_failure));
         world.insert_resource(Model {
             seed: scenario.seed,
             personas: scenario.personas.clone(),
@@ -222,22 +232,95 @@ impl Simulation {
         });
         world.insert_resource(Clock::new(scenario.start, scenario.days));
         world.insert_resource(Today::neutral(scenario.start, scenario.catalog.len()));
+        // Room for the starting customers, the scenario's acquisitions and every plugin's
+        // reservation (the scenario's `systems` are in `max_customers`).
+        let capacity = extra
+            .iter()
+            .map(|p| p.reserve(scenario).customers)
+            .fold(scenario.max_customers(), u64::saturating_add);
+        let capacity = u32::try_from(capacity).map_err(|_| {
+            SimError::new(
+                "population",
+                format!("{capacity} customers over the run is more than 4,294,967,295 ids"),
+            )
+        })?;
+        world.insert_resource(Population::new(scenario.personas.len(), capacity));
 
-        let mut plugins = systems::builtin();
-        for r in registry() {
-            if scenario.systems.iter().any(|s| s == r.name) {
-                plugins.push((r.plugin)());
+        let mut plugins: Vec<Arc<dyn Plugin>> =
+            systems::builtin().into_iter().map(Arc::from).collect();
+        plugins.extend(
+            scenario
+                .systems
+                .iter()
+                .map(|s| -> Arc<dyn Plugin> { s.plugin.clone() }),
+        );
+        plugins.extend(extra);
+        let mut names = std::collections::HashSet::new();
+        for p in &plugins {
+            if !names.insert(p.name()) {
+                return Err(SimError::new(
+                    p.name(),
+                    format!("the plugin `{}` is added twice", p.name()),
+                ));
             }
         }
-        plugins.extend(extra);
         let mut builder = SimBuilder {
             world: &mut world,
             schedule: &mut schedule,
+            scenario,
         };
         for p in &plugins {
-            p.build(&mut builder);
+            p.build(&mut builder).map_err(|error| SimError {
+                origin: p.name().to_owned(),
+                error,
+            })?;
         }
-        Self { world, schedule }
+        // Built now so that two systems touching the same data with no declared order are
+        // an error here, naming them, and not a panic in the first hour.
+        schedule.initialize(&mut world).map_err(|e| {
+            SimError::new(
+                "schedule",
+                format!(
+                    "{}\nhint: order a plugin's system against the built-in systems of its \
+                     set with `.before(..)` / `.after(..)` (ARCHITECTURE.md lists them)",
+                    e.to_string(schedule.graph(), &world).trim_end()
+                ),
+            )
+        })?;
+        Ok(Simulation {
+            world,
+            schedule,
+            plugins,
+            finished: false,
+            checks,
+        })
+    }
+}
+
+impl Simulation {
+    /// Starts assembling a simulation of `scenario`.
+    pub fn builder(scenario: &Scenario) -> SimulationBuilder<'_> {
+        SimulationBuilder {
+            scenario,
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
+            world: World::new(),
+            extra: Vec::new(),
+            checks: cfg!(debug_assertions),
+        }
+    }
+
+    /// Builds the world for a scenario: resources, the built-in behaviours, the optional ones
+    /// the scenario enables, and `extra` plugins from the caller. Customers are not spawned
+    /// yet. Shorthand for [`Simulation::builder`].
+    pub fn new(
+        scenario: &Scenario,
+        threads: usize,
+        extra: Vec<Box<dyn Plugin>>,
+    ) -> Result<Self, SimError> {
+        Self::builder(scenario)
+            .threads(threads)
+            .add_plugins(extra)
+            .build()
     }
 
     /// Spawns every customer of the scenario, agent ids dense from 0 in persona order.
@@ -247,11 +330,7 @@ impl Simulation {
         let total = model.population.iter().sum::<u64>() as usize;
         // Room for every customer the run will acquire, so the columns are never regrown
         // (a regrowth copies every column of the world).
-        let room: usize = model
-            .new_per_day
-            .iter()
-            .map(|&n| (n * f64::from(clock.days)).ceil() as usize)
-            .sum();
+        let room = self.world.resource::<Population>().capacity as usize - total;
         let world = &mut self.world;
         // One batch of known length: the ECS sizes its columns once, so each is a single
         // block. The ECS has no
@@ -281,21 +360,47 @@ impl Simulation {
         for e in placeholders.into_iter().rev() {
             world.despawn(e);
         }
-        self.world
-            .resource_mut::<crate::systems::acquisition::Population>()
-            .next_id = total as u32;
+        self.world.resource_mut::<Population>().next_id = total as u32;
     }
 
     /// The number of agent ids handed out so far (initial and acquired customers).
     pub fn next_id(&self) -> u32 {
-        self.world
-            .resource::<crate::systems::acquisition::Population>()
-            .next_id
+        self.world.resource::<Population>().next_id
     }
 
-    /// Runs one simulated hour.
-    pub fn step(&mut self) {
+    /// Runs one simulated hour. A system's error (the first, if several fail) is returned
+    /// once the hour's schedule has run.
+    pub fn step(&mut self) -> Result<(), SimError> {
+        take_failure();
         self.schedule.run(&mut self.world);
+        if let Some(failure) = take_failure() {
+            return Err(failure);
+        }
+        if self.checks {
+            crate::population::check_invariants(&mut self.world)
+                .map_err(|e| SimError::new("population invariants", e))?;
+        }
+        Ok(())
+    }
+
+    /// Finishes every plugin once, in build order (closing tables, writing results); the
+    /// first error stops it. A second call does nothing.
+    pub fn finish(&mut self) -> Result<(), SimError> {
+        if std::mem::replace(&mut self.finished, true) {
+            return Ok(());
+        }
+        for p in &self.plugins {
+            p.finish(&mut self.world).map_err(|error| SimError {
+                origin: p.name().to_owned(),
+                error,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The names of the plugins, in build order.
+    pub fn plugin_names(&self) -> Vec<&str> {
+        self.plugins.iter().map(|p| p.name()).collect()
     }
 
     /// The clock.

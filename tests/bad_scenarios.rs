@@ -68,8 +68,7 @@ fn unknown_field_suggests_the_right_one() {
 fn wrong_type() {
     let s = MINIMAL.replace("days: 3", "days: \"three\"");
     let err = reject(&s);
-    let (line, _) = position(&s, "\"three\"");
-    assert!(err.contains(&format!("bad.ron:{line}:")), "{err}");
+    points_at(&err, &s, "\"three\"");
     assert!(err.to_lowercase().contains("expected"), "{err}");
 }
 
@@ -245,4 +244,92 @@ fn run_longer_than_a_day_index_holds() {
         "32768",
         &["days must be between 1 and 32767, got 32768"],
     );
+}
+
+/// MINIMAL with `systems: [...]` holding `entries`.
+fn with_systems(entries: &str) -> String {
+    MINIMAL.replace(
+        "    population:",
+        &format!("    systems: [{entries}],\n    population:"),
+    )
+}
+
+#[test]
+fn a_system_takes_its_settings_in_either_spelling() {
+    accept(&with_systems("DailyLog(every_days: 2)"));
+    accept(&with_systems("daily_log"));
+    accept(&with_systems("\"DailyLog\""));
+}
+
+#[test]
+fn an_unknown_system_suggests_the_right_one() {
+    let s = with_systems("DailyLogs()");
+    let err = reject(&s);
+    points_at(&err, &s, "DailyLogs");
+    assert!(err.contains("unknown system `DailyLogs`"), "{err}");
+    assert!(err.contains("did you mean `DailyLog`?"), "{err}");
+}
+
+#[test]
+fn a_misspelt_setting_is_located_inside_its_system() {
+    let s = with_systems("DailyLog(evry_days: 2)");
+    let err = reject(&s);
+    points_at(&err, &s, "evry_days");
+    assert!(err.contains("`systems[0]`"), "{err}");
+    assert!(
+        err.contains("unknown field `evry_days` in `DailyLog`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `every_days`?"), "{err}");
+}
+
+#[test]
+fn a_setting_of_the_wrong_type_is_located() {
+    let s = with_systems("DailyLog(every_days: \"weekly\")");
+    let err = reject(&s);
+    points_at(&err, &s, "\"weekly\"");
+}
+
+#[test]
+fn a_setting_out_of_range_is_refused_by_the_systems_own_check() {
+    let s = with_systems("DailyLog(every_days: 0)");
+    let err = reject(&s);
+    points_at(&err, &s, "0)]");
+    assert!(err.contains("`systems[0].every_days`"), "{err}");
+    assert!(
+        err.contains("`every_days` must be between 1 and 3, got 0"),
+        "{err}"
+    );
+    assert!(err.contains("hint: set `every_days`"), "{err}");
+}
+
+#[test]
+fn a_system_enabled_twice_is_refused() {
+    let s = with_systems("DailyLog(every_days: 2), daily_log");
+    let err = reject(&s);
+    points_at(&err, &s, "daily_log");
+    assert!(err.contains("`DailyLog` is enabled twice"), "{err}");
+}
+
+#[test]
+fn systems_lists_settings_defaults_and_meanings_from_the_plugins() {
+    let out = bazaar(&["systems"]);
+    assert!(out.status.success());
+    let (listing, _) = text(&out);
+    assert!(listing.contains("DailyLog (also `daily_log`)"), "{listing}");
+    // The setting's row: name, type, default (from `DailyLog::default()`) and its doc
+    // comment (through its JSON schema).
+    let row = listing
+        .lines()
+        .find(|l| l.trim_start().starts_with("every_days"))
+        .unwrap_or_else(|| panic!("{listing}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cells[..3], ["every_days", "integer", "1"], "{row}");
+    assert!(row.contains("Log every this many days"), "{row}");
+    // The example entry it prints is itself a valid scenario entry.
+    let example = listing
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("systems: [")?.strip_suffix(']'))
+        .unwrap_or_else(|| panic!("{listing}"));
+    accept(&with_systems(example));
 }

@@ -105,7 +105,7 @@ fn scenario_text(
 #[test]
 fn the_generated_scenarios_ordinary_case_validates() {
     let text = scenario_text(&[(100.0, 200.0, 1, 3)], (1.0, 1.2), 1.0, Some(0.1), 10);
-    bazaar::scenario::Scenario::from_text("prop.ron", &text, &[]).unwrap();
+    bazaar::scenario::Scenario::from_text("prop.ron", &text, &bazaar::sim::registry()).unwrap();
 }
 
 proptest! {
@@ -137,7 +137,7 @@ proptest! {
             .collect();
         let price = (price.0, (price.0 * price.1).min(100.0).max(price.0));
         let text = scenario_text(&items, price, quantity, budget, count);
-        let Ok(mut scenario) = bazaar::scenario::Scenario::from_text("prop.ron", &text, &[]) else {
+        let Ok(mut scenario) = bazaar::scenario::Scenario::from_text("prop.ron", &text, &bazaar::sim::registry()) else {
             // Refused with a located error: that is the other allowed outcome.
             return Ok(());
         };

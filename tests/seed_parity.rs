@@ -3,7 +3,7 @@
 
 use bazaar::run::{RunOptions, run};
 use bazaar::scenario::Scenario;
-use bazaar::sim::known_systems;
+use bazaar::sim::registry;
 
 fn within(actual: f64, expected: f64, tolerance: f64, what: &str) {
     let err = (actual - expected).abs();
@@ -14,7 +14,7 @@ fn within(actual: f64, expected: f64, tolerance: f64, what: &str) {
 }
 
 fn run_parity(days: u32) -> bazaar::output::summary::Summary {
-    let mut s = Scenario::load("scenarios/seed_parity.ron".as_ref(), &known_systems()).unwrap();
+    let mut s = Scenario::load("scenarios/seed_parity.ron".as_ref(), &registry()).unwrap();
     s.days = days;
     let dir = tempfile::tempdir().unwrap();
     s.output.dir = dir.path().join("out");

@@ -151,7 +151,7 @@ fn extreme_values_in_every_number_and_date_are_refused_or_run_cleanly() {
     let (mut refused, mut ran, mut failures) = (0, 0, Vec::new());
     for text in &variants {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            match Scenario::from_text("sweep.ron", text, &["daily_log"]) {
+            match Scenario::from_text("sweep.ron", text, &bazaar::sim::registry()) {
                 Err(e) => {
                     let shown = e.to_string();
                     if e.problems

@@ -4,7 +4,7 @@
 use bazaar::calendar::{Clock, Today};
 use bazaar::components::*;
 use bazaar::scenario::Scenario;
-use bazaar::sim::{Simulation, known_systems};
+use bazaar::sim::{Simulation, registry};
 use bevy_ecs::prelude::*;
 
 fn scenario(persona_extra: &str, start: &str, events: &str) -> Scenario {
@@ -22,18 +22,22 @@ fn scenario(persona_extra: &str, start: &str, events: &str) -> Scenario {
     events: [{events}],
 )"#
     );
-    Scenario::from_text("t.ron", &text, &known_systems()).unwrap_or_else(|e| panic!("{e}"))
+    Scenario::from_text("t.ron", &text, &registry()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn sim(s: &Scenario) -> Simulation {
-    let mut sim = Simulation::new(s, 2, Vec::new());
+    let mut sim = Simulation::builder(s)
+        .threads(2)
+        .check_invariants(true)
+        .build()
+        .expect("the simulation builds");
     sim.spawn_population();
     sim
 }
 
 fn run_hours(sim: &mut Simulation, hours: u32) {
     for _ in 0..hours {
-        sim.step();
+        sim.step().expect("an hour runs");
     }
 }
 
@@ -153,7 +157,7 @@ fn a_festival_sets_todays_multipliers_for_its_categories() {
 #[test]
 fn the_schedule_has_no_ambiguous_system_order() {
     let s = scenario("visits: (recency: [(days: 0, p: 0.5)]),", "2026-03-02", "");
-    let mut sim = Simulation::new(&s, 2, Vec::new());
+    let mut sim = Simulation::new(&s, 2, Vec::new()).expect("the simulation builds");
     // Ambiguity detection is at error level: initialising fails if two systems that touch
     // the same data have no declared order.
     sim.schedule
@@ -196,10 +200,14 @@ fn acquired_customers_extend_the_population_in_id_order() {
     )],
     population: [(persona: "p", count: 200, new_per_day: 7.5)],
 )"#,
-        &known_systems(),
+        &registry(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let mut sim = Simulation::new(&with_acquisition, 2, Vec::new());
+    let mut sim = Simulation::builder(&with_acquisition)
+        .threads(2)
+        .check_invariants(true)
+        .build()
+        .expect("the simulation builds");
     let before = sim.world.entity_count(); // resources live in entities too
     sim.spawn_population();
     // Rows reserved for the run's acquisitions hold no entity.

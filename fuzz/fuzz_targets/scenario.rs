@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let known = bazaar::sim::known_systems();
+    let known = bazaar::sim::registry();
     match bazaar::scenario::Scenario::from_bytes("fuzz.ron", data.to_vec(), &known) {
         Ok(mut scenario) => {
             // What a run checks next: the memory guard and the command-line overrides.

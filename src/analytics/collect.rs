@@ -191,11 +191,17 @@ pub fn collect_day(closed: Res<ClosedDay>, model: Res<Model>, mut a: ResMut<Anal
     a.aggregates.days.push(day);
 }
 
-/// Collects the aggregates; the [`Analytics`] resource is inserted by the caller.
+/// Collects the aggregates during the run and writes `aggregates.json` to the
+/// [`crate::output::OutputDir`] resource at the finish (when the world has one).
 pub struct AnalyticsPlugin;
 
 impl Plugin for AnalyticsPlugin {
-    fn build(&self, sim: &mut SimBuilder) {
+    fn name(&self) -> &str {
+        "analytics"
+    }
+
+    fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
+        sim.world.insert_resource(Analytics::new(sim.scenario));
         sim.schedule.add_systems(
             (
                 collect_hour.after(tally_hour),
@@ -205,5 +211,19 @@ impl Plugin for AnalyticsPlugin {
                 .chain()
                 .in_set(SimSet::Observe),
         );
+        Ok(())
+    }
+
+    fn finish(&self, world: &mut World) -> crate::plugin::Result {
+        let Some(mut analytics) = world.remove_resource::<Analytics>() else {
+            return Ok(());
+        };
+        let days = world.resource::<Clock>().days;
+        analytics.finish(world, days);
+        if let Some(mut dir) = world.get_resource_mut::<crate::output::OutputDir>() {
+            let json = serde_json::to_vec(&analytics.aggregates)?;
+            dir.write_file("aggregates.json", &json)?;
+        }
+        Ok(())
     }
 }

@@ -165,16 +165,50 @@ pub fn finish_export(
     Ok(())
 }
 
-/// Registers the snapshot system; the [`FeatureExport`] resource is inserted by the caller.
-pub struct FeatureExportPlugin;
+/// The churn training table (`--features`): snapshots during the run into the
+/// [`OutputDir`] resource, labels joined at the finish.
+pub struct FeatureExportPlugin(pub ExportOptions);
 
 impl Plugin for FeatureExportPlugin {
-    fn build(&self, sim: &mut SimBuilder) {
+    fn name(&self) -> &str {
+        "feature_export"
+    }
+
+    fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
+        let personas: Vec<String> = sim
+            .scenario
+            .personas
+            .iter()
+            .map(|p| p.name.clone())
+            .collect();
+        let dir = sim
+            .world
+            .get_resource::<OutputDir>()
+            .ok_or("the feature export needs an output folder (an `OutputDir` resource)")?;
+        let export =
+            FeatureExport::create(dir, FeatureSpec::all(&personas), self.0, sim.scenario.days)?;
+        sim.world.insert_resource(export);
         sim.schedule.add_systems(
             snapshot_features
                 .run_if(snapshot_due)
                 .in_set(SimSet::Churn)
                 .after(crate::systems::attrition::draw_attrition),
         );
+        Ok(())
+    }
+
+    fn finish(&self, world: &mut World) -> crate::plugin::Result {
+        let Some(export) = world.remove_resource::<FeatureExport>() else {
+            return Ok(());
+        };
+        let ids = world.resource::<crate::population::Population>().next_id;
+        let mut churned = vec![i32::from(Engagement::ACTIVE); ids as usize];
+        let mut q = world.query::<(&AgentId, &Engagement)>();
+        for (id, e) in q.iter(world) {
+            churned[id.0 as usize] = e.churned.into();
+        }
+        let mut dir = world.resource_mut::<OutputDir>();
+        finish_export(export, &churned, &mut dir)?;
+        Ok(())
     }
 }

@@ -138,7 +138,10 @@ pub const PARTIAL_MARKER: &str = ".bazaar-partial";
 
 /// A folder being written: a temporary sibling of the target until [`OutputDir::finish`].
 /// Holds the target's lock ([`place::Lock`]) from creation to the end.
-#[derive(Debug)]
+///
+/// During a run it is a resource of the world, so plugins create their tables in it when
+/// built and list them when finished.
+#[derive(Debug, bevy_ecs::prelude::Resource)]
 pub struct OutputDir {
     target: PathBuf,
     tmp: PathBuf,

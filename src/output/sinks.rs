@@ -6,15 +6,17 @@ use std::io;
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, Sender, channel};
 
+use bevy_ecs::error::BevyError;
 use bevy_ecs::prelude::*;
 
 use super::format::DayNames;
 use super::rowbuf::{Short, append_row};
 use super::table::{Table, escape, escape_into};
 use super::worker::Worker;
-use super::{OutputDir, OutputError};
+use super::{OutputDir, OutputError, io_at};
 use crate::calendar::{Clock, Today};
 use crate::records::{HourRecords, LineRecord, TxRecord};
+use crate::scenario::Format;
 use crate::sim::{Plugin, SimBuilder, SimSet};
 use crate::systems::observe::{ClosedDay, close_day, tally_hour};
 
@@ -68,8 +70,11 @@ pub trait Sink: Send + Sync + 'static {
 
 impl Sink for () {}
 
-/// The sinks of a run, plus names they need and the first write error.
-#[derive(Resource)]
+/// The sinks of a run, in the order they are called, and the names they need.
+///
+/// [`SinkPlugin`] puts the scenario's format sinks first; another plugin can push its own
+/// sink when built (`world.get_resource_or_init::<Sinks>().sinks.push(...)`).
+#[derive(Resource, Default)]
 pub struct Sinks {
     /// The sinks, called in order.
     pub sinks: Vec<Box<dyn Sink>>,
@@ -77,18 +82,17 @@ pub struct Sinks {
     pub personas: Vec<String>,
     /// Category names.
     pub categories: Vec<String>,
-    /// The first error; the run stops when it is set.
-    pub error: Option<io::Error>,
+    /// The output folder, named in write errors.
+    pub target: std::path::PathBuf,
 }
 
-/// Calls `f` on every sink in order with the hour's context, stopping at the first error,
-/// which is kept in [`Sinks::error`].
+/// Calls `f` on every sink in order with the hour's context, stopping at the first error.
 fn each_sink(
     sinks: &mut Sinks,
     clock: &Clock,
     today: &Today,
     mut f: impl FnMut(&mut dyn Sink, &HourContext<'_>) -> io::Result<()>,
-) {
+) -> Result<(), OutputError> {
     let ctx = HourContext {
         clock,
         today,
@@ -96,11 +100,12 @@ fn each_sink(
         categories: &sinks.categories,
     };
     for s in &mut sinks.sinks {
-        if let Err(e) = f(s.as_mut(), &ctx) {
-            sinks.error = Some(e);
-            return;
-        }
+        f(s.as_mut(), &ctx).map_err(|source| OutputError::Io {
+            path: sinks.target.clone(),
+            source,
+        })?;
     }
+    Ok(())
 }
 
 /// Hands `hours` to `sink` as consecutive hours from midnight of `start`, each with an
@@ -134,10 +139,11 @@ pub fn write_hour(
     today: Res<Today>,
     records: Res<HourRecords>,
     mut sinks: ResMut<Sinks>,
-) {
-    if !records.is_empty() && sinks.error.is_none() {
-        each_sink(&mut sinks, &clock, &today, |s, ctx| s.hour(ctx, &records));
+) -> Result<(), BevyError> {
+    if !records.is_empty() {
+        each_sink(&mut sinks, &clock, &today, |s, ctx| s.hour(ctx, &records))?;
     }
+    Ok(())
 }
 
 /// Hands a closed day to every sink.
@@ -146,22 +152,90 @@ pub fn write_day(
     today: Res<Today>,
     closed: Res<ClosedDay>,
     mut sinks: ResMut<Sinks>,
-) {
-    if closed.ready && sinks.error.is_none() {
-        each_sink(&mut sinks, &clock, &today, |s, ctx| s.day(ctx, &closed));
+) -> Result<(), BevyError> {
+    if closed.ready {
+        each_sink(&mut sinks, &clock, &today, |s, ctx| s.day(ctx, &closed))?;
     }
+    Ok(())
 }
 
-/// Registers the sink systems; the [`Sinks`] resource is inserted by the caller.
+/// The scenario's output formats as sinks: creates their tables in the [`OutputDir`]
+/// resource when built; at the finish closes the event tables, writes the customer tables
+/// (every customer once, in id order, to every sink) and closes every sink.
 pub struct SinkPlugin;
 
 impl Plugin for SinkPlugin {
-    fn build(&self, sim: &mut SimBuilder) {
+    fn name(&self) -> &str {
+        "sinks"
+    }
+
+    fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
+        let scenario = sim.scenario;
+        let personas: Vec<String> = scenario.personas.iter().map(|p| p.name.clone()).collect();
+        let categories: Vec<String> = scenario.catalog.iter().map(|c| c.name.clone()).collect();
+        let dir = sim
+            .world
+            .get_resource::<OutputDir>()
+            .ok_or("the sinks need an output folder (an `OutputDir` resource)")?;
+        let mut formats: Vec<Box<dyn Sink>> = Vec::new();
+        for format in &scenario.output.formats {
+            let (line_items, start) = (scenario.output.line_items, scenario.start);
+            formats.push(match format {
+                Format::Csv => Box::new(CsvSink::create(
+                    dir,
+                    line_items,
+                    &personas,
+                    &categories,
+                    start,
+                )?),
+                Format::Parquet => Box::new(crate::output::parquet::ParquetSink::create(
+                    dir,
+                    line_items,
+                    &personas,
+                    &categories,
+                    start,
+                )?),
+            });
+        }
+        let target = dir.target().to_path_buf();
+        let mut sinks = sim.world.get_resource_or_init::<Sinks>();
+        formats.append(&mut sinks.sinks);
+        sinks.sinks = formats;
+        sinks.personas = personas;
+        sinks.categories = categories;
+        sinks.target = target;
         sim.schedule.add_systems(
             (write_hour.after(tally_hour), write_day.after(close_day))
                 .chain()
                 .in_set(SimSet::Observe),
         );
+        Ok(())
+    }
+
+    fn finish(&self, world: &mut World) -> crate::plugin::Result {
+        let (mut sinks, target) = {
+            let mut s = world.resource_mut::<Sinks>();
+            (std::mem::take(&mut s.sinks), s.target.clone())
+        };
+        // The hour's buffers are sized for the busiest hour, and the event tables are
+        // complete: both are freed before the customer table is gathered, the run's last
+        // large allocation.
+        world.insert_resource(HourRecords::default());
+        for s in &mut sinks {
+            s.events_done().map_err(io_at(&target))?;
+        }
+        for_each_customer(world, |row| {
+            sinks.iter_mut().try_for_each(|s| s.customer(row))
+        })
+        .map_err(io_at(&target.join("customers")))?;
+        crate::run::log_memory("customer table");
+        tracing::info!("customer tables written; finishing the tables");
+        let mut dir = world.resource_mut::<OutputDir>();
+        for s in sinks {
+            s.finish(&mut dir)?;
+        }
+        crate::run::log_memory("tables finished");
+        Ok(())
     }
 }
 

@@ -242,6 +242,21 @@ pub fn find_value(text: &str, path: &[Step<'_>]) -> usize {
     toks.get(at).map_or(0, Tok::offset)
 }
 
+/// The byte range in RON `text` of the value at `path`, when every step is found: from its
+/// first token to the token after it (trailing space and comments included).
+pub fn find_span(text: &str, path: &[Step<'_>]) -> Option<(usize, usize)> {
+    let toks: Vec<Tok<'_>> = Tokens::new(text).collect();
+    let mut at = skip_to_value(&toks, 0);
+    for step in path {
+        at = descend(&toks, at, *step)?;
+    }
+    let start = toks.get(at)?.offset();
+    let end = toks
+        .get(skip_value(&toks, at))
+        .map_or(text.len(), Tok::offset);
+    Some((start, end))
+}
+
 /// Skips leading `#![enable(...)]` attributes: returns the index of the first value token.
 /// (`#` and `!` are not tokens; the attribute starts at its `[`.)
 fn skip_to_value(toks: &[Tok<'_>], i: usize) -> usize {

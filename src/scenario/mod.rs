@@ -111,8 +111,8 @@ pub struct Scenario {
     pub new_per_day: Vec<f64>,
     /// The calendar, with the scenario's own events merged in.
     pub calendar: Calendar,
-    /// Optional systems enabled by name.
-    pub systems: Vec<String>,
+    /// Optional behaviours the scenario enables, with their settings, in the order listed.
+    pub systems: Vec<crate::plugin::Enabled>,
     /// Churn scoring with a model, if configured.
     pub churn_model: Option<ChurnModelConfig>,
     /// Output settings.
@@ -141,11 +141,11 @@ pub struct Overrides {
 }
 
 impl Scenario {
-    /// Loads and validates a scenario file. `known_systems` are the names of the optional
-    /// behaviours the caller can enable.
-    pub fn load(path: &Path, known_systems: &[&str]) -> Result<Self, ScenarioError> {
+    /// Loads and validates a scenario file. `registry` holds the behaviours its `systems`
+    /// can enable ([`crate::sim::registry`] for Bazaar's own).
+    pub fn load(path: &Path, registry: &crate::plugin::Registry) -> Result<Self, ScenarioError> {
         let map = load::SourceMap::load(path)?;
-        validate::parse_and_validate(&map, path, known_systems)
+        validate::parse_and_validate(&map, path, registry)
     }
 
     /// Parses and validates scenario bytes that did not come from a file (checked for
@@ -153,20 +153,20 @@ impl Scenario {
     pub fn from_bytes(
         name: &str,
         bytes: Vec<u8>,
-        known_systems: &[&str],
+        registry: &crate::plugin::Registry,
     ) -> Result<Self, ScenarioError> {
         let map = load::SourceMap::from_bytes(name, bytes)?;
-        validate::parse_and_validate(&map, Path::new(name), known_systems)
+        validate::parse_and_validate(&map, Path::new(name), registry)
     }
 
     /// Parses and validates scenario text that did not come from a file.
     pub fn from_text(
         name: &str,
         text: &str,
-        known_systems: &[&str],
+        registry: &crate::plugin::Registry,
     ) -> Result<Self, ScenarioError> {
         let map = load::SourceMap::from_text(name, text)?;
-        validate::parse_and_validate(&map, Path::new(name), known_systems)
+        validate::parse_and_validate(&map, Path::new(name), registry)
     }
 
     /// Total customers at the start (validation keeps it within [`crate::limits::MAX_CUSTOMERS`];
@@ -185,7 +185,17 @@ impl Scenario {
             .map(|n| (n * f64::from(self.days)).ceil())
             .sum();
         // A float-to-integer cast saturates.
-        self.customers().saturating_add(acquired as u64)
+        self.customers()
+            .saturating_add(acquired as u64)
+            .saturating_add(self.reserved().customers)
+    }
+
+    /// What the enabled `systems` reserve: customers they spawn, bytes per customer.
+    pub fn reserved(&self) -> crate::plugin::Reserve {
+        self.systems.iter().map(|s| s.plugin.reserve(self)).fold(
+            crate::plugin::Reserve::default(),
+            crate::plugin::Reserve::and,
+        )
     }
 
     /// Applies command-line overrides, refusing any that breaks a limit the scenario file

@@ -37,9 +37,11 @@ pub struct ScenarioFile {
     /// Extra events for this scenario only (added to the calendar's).
     #[serde(default)]
     pub events: Vec<EventFile>,
-    /// Optional behaviours to enable, by registry name.
+    /// Optional behaviours to enable: a registered name, optionally with settings,
+    /// `DailyLog(every_days: 7)`. Read entry by entry from the text by validation, with each
+    /// behaviour's own types; here only their shape is checked.
     #[serde(default)]
-    pub systems: Vec<String>,
+    pub systems: Vec<serde::de::IgnoredAny>,
     /// Churn scoring with a trained model, inside the schedule.
     #[serde(default)]
     pub churn_model: Option<ChurnModelFile>,

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use ron::extensions::Extensions;
 
 use super::diag::{
-    Diagnostic, Location, ScenarioError, Step, did_you_mean, find_value, path_string,
+    Diagnostic, Location, ScenarioError, Step, did_you_mean, find_span, find_value, path_string,
 };
 use super::load::SourceMap;
 use super::schema::*;
@@ -21,6 +21,7 @@ use crate::limits::{
 use crate::persona::{
     BasketItem, BudgetParams, ChurnParams, HourModel, LoyaltyParams, Persona, PriceDist, VisitModel,
 };
+use crate::plugin::{Enabled, PathStep, Problems, Registry};
 
 /// Personas are stored in one byte per customer.
 const MAX_PERSONAS: usize = 255;
@@ -31,10 +32,9 @@ const MAX_CATEGORIES: usize = u16::MAX as usize;
 pub fn parse_and_validate(
     map: &SourceMap,
     root: &Path,
-    known_systems: &[&str],
+    registry: &Registry,
 ) -> Result<Scenario, ScenarioError> {
-    let options = ron::Options::default()
-        .with_default_extension(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES);
+    let options = ron_options();
     let raw: ScenarioFile = options
         .from_str(&map.text)
         .map_err(|e| ScenarioError::resolve(map, vec![parse_diagnostic(map, &e)], root))?;
@@ -45,7 +45,8 @@ pub fn parse_and_validate(
         categories: HashMap::new(),
         groups: HashMap::new(),
     };
-    let mut scenario = checker.scenario(raw, root, known_systems);
+    let (mut scenario, entries) = checker.scenario(raw, root, registry);
+    checker.check_systems(&scenario, &entries);
     if checker.problems.is_empty() {
         let offset = find_value(&map.text, &[Step::Field("population")]);
         let at = map.locate(offset);
@@ -62,10 +63,42 @@ pub fn parse_and_validate(
     }
 }
 
-/// Turns a RON parse error into a diagnostic with a hint.
+/// The RON dialect of scenario files (and of the settings of their `systems`).
+fn ron_options() -> ron::Options {
+    ron::Options::default()
+        .with_default_extension(Extensions::IMPLICIT_SOME | Extensions::UNWRAP_VARIANT_NEWTYPES)
+}
+
+/// Turns a RON parse error of the whole expanded text into a diagnostic with a hint.
 fn parse_diagnostic(map: &SourceMap, e: &ron::error::SpannedError) -> Diagnostic {
+    let offset = map.offset_of(e.span.start.line, e.span.start.col);
+    diagnostic_at(map, e, offset)
+}
+
+/// The byte offset in `text` of a RON (line, column) position.
+fn offset_in(text: &str, line: usize, col: usize) -> usize {
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return offset
+                + l.chars()
+                    .take(col.saturating_sub(1))
+                    .map(char::len_utf8)
+                    .sum::<usize>();
+        }
+        offset += l.len();
+    }
+    text.len()
+}
+
+/// Turns a RON parse error found at byte `offset` of the expanded text into a diagnostic.
+fn diagnostic_at(map: &SourceMap, e: &ron::error::SpannedError, offset: usize) -> Diagnostic {
     use ron::Error as E;
-    let at = Some(map.locate_line_col(e.span.start.line, e.span.start.col));
+    // RON places a bad value's error where the parser stood, before the blanks that lead
+    // to the value; point at the value itself.
+    let rest = map.text.get(offset..).unwrap_or_default();
+    let offset = offset + rest.len() - rest.trim_start().len();
+    let at = Some(map.locate(offset));
     let in_outer = |outer: &Option<String>| {
         outer
             .as_ref()
@@ -126,10 +159,10 @@ fn parse_diagnostic(map: &SourceMap, e: &ron::error::SpannedError) -> Diagnostic
         | E::ExpectedStructLikeEnd
         | E::ExpectedMapEnd
         | E::ExpectedOptionEnd => {
-            syntax_diagnostic(map, map.offset_of(e.span.start.line, e.span.start.col), at)
+            syntax_diagnostic(map, offset, at)
         }
         E::ExpectedIdentifier => Diagnostic::new(
-            format!("expected a field name here, found {}", found_at(map, map.offset_of(e.span.start.line, e.span.start.col))),
+            format!("expected a field name here, found {}", found_at(map, offset)),
             at,
         )
         .with_hint("two commas in a row, or a value without its `name:`?"),
@@ -360,7 +393,13 @@ impl Checker<'_> {
         }
     }
 
-    fn scenario(&mut self, raw: ScenarioFile, root: &Path, known_systems: &[&str]) -> Scenario {
+    /// The scenario, and the entry index in `systems: [...]` of each system it enables.
+    fn scenario(
+        &mut self,
+        raw: ScenarioFile,
+        root: &Path,
+        registry: &Registry,
+    ) -> (Scenario, Vec<usize>) {
         use Step::Field as F;
         if raw.name.trim().is_empty()
             || raw
@@ -459,19 +498,7 @@ impl Checker<'_> {
             }
         }
 
-        for (i, s) in raw.systems.iter().enumerate() {
-            if !known_systems.contains(&s.as_str()) {
-                let hint = match did_you_mean(s, known_systems.iter().copied()) {
-                    Some(m) => format!("did you mean `{m}`?"),
-                    None => format!("known systems: {}", known_systems.join(", ")),
-                };
-                self.err(
-                    &[F("systems"), Step::Index(i)],
-                    format!("unknown system `{s}`"),
-                    hint,
-                );
-            }
-        }
+        let (entries, systems) = self.systems(raw.systems.len(), registry);
 
         let churn_model = raw.churn_model.as_ref().map(|c| self.churn_model(c, root));
         if raw.output.formats.is_empty() {
@@ -499,7 +526,7 @@ impl Checker<'_> {
             }
         }
 
-        Scenario {
+        let scenario = Scenario {
             name: raw.name,
             description: raw.description,
             seed: raw.seed,
@@ -510,7 +537,7 @@ impl Checker<'_> {
             population,
             new_per_day,
             calendar,
-            systems: raw.systems,
+            systems,
             churn_model,
             output: OutputSpec {
                 dir,
@@ -519,6 +546,120 @@ impl Checker<'_> {
             },
             source: root.to_path_buf(),
             population_at: String::new(),
+        };
+        (scenario, entries)
+    }
+
+    /// Reads each entry of `systems: [...]`: a registered name (`DailyLog`, or the
+    /// snake_case `"daily_log"`), optionally followed by its settings `(field: value, ...)`,
+    /// parsed with the behaviour's own types. Returns each enabled system's entry index and
+    /// the systems, in the order listed.
+    fn systems(&mut self, count: usize, registry: &Registry) -> (Vec<usize>, Vec<Enabled>) {
+        use super::load::{Tok, Tokens};
+        let mut entries = Vec::new();
+        let mut enabled: Vec<Enabled> = Vec::new();
+        let example = "e.g. `systems: [DailyLog]` or `systems: [DailyLog(every_days: 7)]`";
+        for i in 0..count {
+            let path = [Step::Field("systems"), Step::Index(i)];
+            let Some((start, end)) = find_span(&self.map.text, &path) else {
+                self.err(&path, "this system entry cannot be read", example);
+                continue;
+            };
+            let text = &self.map.text[start..end];
+            let (name, settings_at) = match Tokens::new(text).next() {
+                Some(Tok::Ident(o, name)) => (name.to_owned(), o + name.len()),
+                Some(Tok::Literal(o)) if text[o..].starts_with('"') => {
+                    match ron::from_str::<String>(text) {
+                        Ok(name) => (name, text.len()),
+                        Err(_) => {
+                            self.err(
+                                &path,
+                                "a system's name cannot have settings after it in quotes",
+                                example,
+                            );
+                            continue;
+                        }
+                    }
+                }
+                _ => {
+                    self.err(&path, "expected the name of a system", example);
+                    continue;
+                }
+            };
+            let Some(registration) = registry.get(&name) else {
+                let names = registry.names();
+                let candidates = registry.iter().flat_map(|r| [r.name, r.alias.as_str()]);
+                let hint = match did_you_mean(&name, candidates) {
+                    Some(m) => {
+                        let m = registry.get(m).map_or(m, |r| r.name);
+                        format!("did you mean `{m}`?")
+                    }
+                    None if names.is_empty() => "no systems are registered".to_owned(),
+                    None => format!(
+                        "known systems: {} (`bazaar systems` lists them with their settings)",
+                        names.join(", ")
+                    ),
+                };
+                self.err(&path, format!("unknown system `{name}`"), hint);
+                continue;
+            };
+            if enabled.iter().any(|e| e.name == registration.name) {
+                self.err(
+                    &path,
+                    format!("`{}` is enabled twice", registration.name),
+                    "list each system once, with all its settings",
+                );
+                continue;
+            }
+            let settings = &text[settings_at..];
+            match registration.parse(settings, &ron_options()) {
+                Ok(plugin) => {
+                    entries.push(i);
+                    enabled.push(Enabled {
+                        name: registration.name,
+                        plugin,
+                    });
+                }
+                Err(e) => {
+                    if self.problems.len() >= MAX_PROBLEMS {
+                        self.suppressed += 1;
+                        continue;
+                    }
+                    let offset = start
+                        + settings_at
+                        + offset_in(settings, e.span.start.line, e.span.start.col);
+                    let mut d = diagnostic_at(self.map, &e, offset);
+                    d.field = Some(path_string(&path));
+                    if d.hint
+                        .as_deref()
+                        .is_some_and(|h| h.contains("docs/scenarios.md"))
+                    {
+                        d.hint = Some(format!(
+                            "`bazaar systems` lists the settings of `{}` with their types",
+                            registration.name
+                        ));
+                    }
+                    self.problems.push(d);
+                }
+            }
+        }
+        (entries, enabled)
+    }
+
+    /// Has each enabled system check its settings against the scenario; each problem is
+    /// reported at its field inside the system's entry.
+    fn check_systems(&mut self, scenario: &Scenario, entries: &[usize]) {
+        for (system, &i) in scenario.systems.iter().zip(entries) {
+            let mut problems = Problems::default();
+            system.plugin.check(scenario, &mut problems);
+            for p in problems.into_vec() {
+                let mut path = vec![Step::Field("systems"), Step::Index(i)];
+                path.extend(p.path.iter().map(|s| match s {
+                    PathStep::Field(f) => Step::Field(f),
+                    PathStep::Index(i) => Step::Index(*i),
+                }));
+                self.err(&path, p.message, p.hint);
+            }
         }
     }
 

@@ -146,10 +146,15 @@ pub fn draw_attrition(
 pub struct AttritionPlugin;
 
 impl Plugin for AttritionPlugin {
-    fn build(&self, sim: &mut SimBuilder) {
+    fn name(&self) -> &str {
+        "attrition"
+    }
+
+    fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
         sim.world.init_resource::<ChurnBuffers>();
         sim.world.init_resource::<ChurnDriver>();
         sim.schedule
             .add_systems(draw_attrition.run_if(attrition_due).in_set(SimSet::Churn));
+        Ok(())
     }
 }

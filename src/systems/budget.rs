@@ -61,8 +61,13 @@ pub fn refill_budgets(
 pub struct BudgetPlugin;
 
 impl Plugin for BudgetPlugin {
-    fn build(&self, sim: &mut SimBuilder) {
+    fn name(&self) -> &str {
+        "budget"
+    }
+
+    fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
         sim.schedule
             .add_systems(refill_budgets.run_if(payday_eve).in_set(SimSet::Update));
+        Ok(())
     }
 }

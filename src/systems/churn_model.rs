@@ -35,8 +35,6 @@ pub struct ChurnScorer {
     config: ChurnModelConfig,
     batch: FeatureBatch<(Entity, u8)>,
     probabilities: Vec<f32>,
-    /// The first scoring error; the run stops when it is set.
-    pub error: Option<String>,
     /// Time spent in scoring (extraction, ONNX Runtime, effects).
     pub elapsed: Duration,
     /// Rows scored.
@@ -51,7 +49,6 @@ impl ChurnScorer {
             config,
             batch: FeatureBatch::default(),
             probabilities: Vec::new(),
-            error: None,
             elapsed: Duration::ZERO,
             rows_scored: 0,
         }
@@ -60,15 +57,23 @@ impl ChurnScorer {
 
 /// Run condition: the end of a scoring day.
 pub fn scoring_due(clock: Res<Clock>, scorer: Res<ChurnScorer>) -> bool {
-    clock.hour() == 23
-        && (clock.day() + 1).is_multiple_of(scorer.config.every_days)
-        && scorer.error.is_none()
+    clock.hour() == 23 && (clock.day() + 1).is_multiple_of(scorer.config.every_days)
 }
 
 /// The daily hazard equivalent to a probability `p` of churning within `horizon` days.
 #[inline]
 pub fn daily_hazard(p: f32, horizon: u32) -> f32 {
     1.0 - (1.0 - p.clamp(0.0, 1.0)).powf(1.0 / horizon.max(1) as f32)
+}
+
+/// A scoring failed (ONNX Runtime's error, or scores that are not probabilities).
+#[derive(Debug, thiserror::Error)]
+#[error("churn scoring failed on {date}: {message}")]
+pub struct ScoringError {
+    /// The day.
+    pub date: chrono::NaiveDate,
+    /// What went wrong.
+    pub message: String,
 }
 
 /// Scores every active customer and applies the mode's effect.
@@ -87,7 +92,7 @@ pub fn score_churn(
         &Ledger,
         &mut Engagement,
     )>,
-) {
+) -> crate::plugin::Result {
     let started = Instant::now();
     let day = clock.day();
     let scorer = &mut *scorer;
@@ -109,13 +114,13 @@ pub fn score_churn(
 
     scorer.probabilities.clear();
     let n = scorer.batch.keys.len();
-    if let Err(e) = scorer
+    scorer
         .model
         .score(&scorer.batch.x, n, &mut scorer.probabilities)
-    {
-        scorer.error = Some(e.to_string());
-        return;
-    }
+        .map_err(|e| ScoringError {
+            date: clock.date(),
+            message: e.to_string(),
+        })?;
     scorer.rows_scored += n as u64;
 
     match scorer.config.mode.clone() {
@@ -184,17 +189,48 @@ pub fn score_churn(
         }
     }
     scorer.elapsed += started.elapsed();
+    Ok(())
 }
 
-/// The churn-model behaviour; the [`ChurnScorer`] resource is inserted by the caller.
+/// The churn-model behaviour (`churn_model: ...` in a scenario): scores inside the
+/// schedule. The model is loaded and checked when the plugin is made, so a bad model is
+/// refused before an output folder exists.
 pub struct ChurnModelPlugin {
-    /// Whether the model drives churn (the behaviour model's attrition steps aside).
-    pub drives: bool,
+    config: ChurnModelConfig,
+    /// Moved into the [`ChurnScorer`] resource when built.
+    model: std::sync::Mutex<Option<ChurnModel>>,
+}
+
+impl ChurnModelPlugin {
+    /// Loads and checks the scenario's model (`ort_lib`: the ONNX Runtime library to use,
+    /// else `ORT_DYLIB_PATH`, the cache, or a fetch).
+    pub fn load(
+        config: &ChurnModelConfig,
+        personas: &[String],
+        ort_lib: Option<&std::path::Path>,
+    ) -> Result<Self, crate::ml::model::ModelError> {
+        Ok(Self {
+            config: config.clone(),
+            model: std::sync::Mutex::new(Some(ChurnModel::load(&config.spec, personas, ort_lib)?)),
+        })
+    }
 }
 
 impl Plugin for ChurnModelPlugin {
-    fn build(&self, sim: &mut SimBuilder) {
-        if self.drives {
+    fn name(&self) -> &str {
+        "churn_model"
+    }
+
+    fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
+        let model = self
+            .model
+            .lock()
+            .map_err(|_| "the churn model's lock was poisoned")?
+            .take()
+            .ok_or("the churn model plugin was built twice")?;
+        sim.world
+            .insert_resource(ChurnScorer::new(model, self.config.clone()));
+        if self.config.mode == ChurnMode::Drive {
             sim.world.insert_resource(ChurnDriver::Model);
         }
         sim.schedule.add_systems(
@@ -203,6 +239,7 @@ impl Plugin for ChurnModelPlugin {
                 .in_set(SimSet::Churn)
                 .before(draw_attrition),
         );
+        Ok(())
     }
 }
 

@@ -19,11 +19,16 @@ pub fn refresh_today(clock: Res<Clock>, model: Res<Model>, mut today: ResMut<Tod
 pub struct ClockPlugin;
 
 impl Plugin for ClockPlugin {
-    fn build(&self, sim: &mut SimBuilder) {
+    fn name(&self) -> &str {
+        "clock"
+    }
+
+    fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
         sim.schedule.add_systems(
             (advance_clock, refresh_today.run_if(super::start_of_day))
                 .chain()
                 .in_set(SimSet::Calendar),
         );
+        Ok(())
     }
 }

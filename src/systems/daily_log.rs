@@ -1,16 +1,43 @@
-//! An optional behaviour (`systems: ["daily_log"]`): one log line per simulated day with its
+//! An optional behaviour (`systems: [DailyLog]`): one log line per simulated day with its
 //! visits, transactions and revenue. Also the smallest example of a plugin that reads the
-//! observation tallies.
+//! observation tallies and takes a setting from the scenario.
 
 use bevy_ecs::prelude::*;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::output::format::rupees;
-use crate::sim::{Plugin, SimBuilder, SimSet};
+use crate::plugin::{Behaviour, Plugin, Problems, SimBuilder};
+use crate::scenario::Scenario;
+use crate::sim::SimSet;
 use crate::systems::observe::{ClosedDay, Totals, close_day};
 
+/// Logs one line per simulated day (visits, transactions, revenue, events) at log level
+/// info: run with `RUST_LOG=info`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct DailyLog {
+    /// Log every this many days (1 = every day).
+    pub every_days: u32,
+}
+
+impl Default for DailyLog {
+    fn default() -> Self {
+        Self { every_days: 1 }
+    }
+}
+
+/// How often to log, as a resource for [`log_day`].
+#[derive(Resource, Debug, Clone, Copy)]
+struct LogEvery(u32);
+
 /// Logs the day that just closed.
-pub fn log_day(closed: Res<ClosedDay>) {
+fn log_day(closed: Res<ClosedDay>, every: Res<LogEvery>, mut days: Local<u32>) {
     if !closed.ready {
+        return;
+    }
+    *days += 1;
+    if !(*days - 1).is_multiple_of(every.0) {
         return;
     }
     let mut day = Totals::default();
@@ -27,12 +54,28 @@ pub fn log_day(closed: Res<ClosedDay>) {
     );
 }
 
-/// The daily log behaviour.
-pub struct DailyLogPlugin;
+impl Plugin for DailyLog {
+    fn name(&self) -> &str {
+        Self::NAME
+    }
 
-impl Plugin for DailyLogPlugin {
-    fn build(&self, sim: &mut SimBuilder) {
+    fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
+        sim.world.insert_resource(LogEvery(self.every_days));
         sim.schedule
             .add_systems(log_day.after(close_day).in_set(SimSet::Observe));
+        Ok(())
+    }
+}
+
+impl Behaviour for DailyLog {
+    const NAME: &'static str = "DailyLog";
+
+    fn check(&self, scenario: &Scenario, problems: &mut Problems) {
+        problems.range(
+            "every_days",
+            f64::from(self.every_days),
+            1.0,
+            f64::from(scenario.days.max(1)),
+        );
     }
 }

@@ -83,9 +83,14 @@ pub fn decay_loyalty(model: Res<Model>, mut customers: Query<(&Persona, &mut Loy
 pub struct LoyaltyPlugin;
 
 impl Plugin for LoyaltyPlugin {
-    fn build(&self, sim: &mut SimBuilder) {
+    fn name(&self) -> &str {
+        "loyalty"
+    }
+
+    fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
         sim.schedule
             .add_systems(decay_loyalty.run_if(decay_due).in_set(SimSet::Update));
+        Ok(())
     }
 }
 

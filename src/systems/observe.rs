@@ -9,9 +9,9 @@ use bevy_ecs::prelude::*;
 use serde::Serialize;
 
 use crate::calendar::{Clock, Today};
+use crate::population::Population;
 use crate::records::{HourRecords, TxRecord};
 use crate::sim::{Model, Plugin, SimBuilder, SimSet};
-use crate::systems::acquisition::Population;
 use crate::systems::attrition::{ChurnBuffers, ChurnRecord};
 
 /// Counts and sums over a set of visits and transactions.
@@ -268,11 +268,22 @@ pub fn close_day(
     tally.today.fill(Totals::default());
 }
 
+/// At the end of a day: stops the run when a sum of money outgrew what the outputs hold
+/// ([`Tally::check_money`]).
+pub fn guard_money(tally: Res<Tally>) -> crate::plugin::Result {
+    tally.check_money()?;
+    Ok(())
+}
+
 /// The observe behaviour.
 pub struct ObservePlugin;
 
 impl Plugin for ObservePlugin {
-    fn build(&self, sim: &mut SimBuilder) {
+    fn name(&self) -> &str {
+        "observe"
+    }
+
+    fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
         let personas = sim.world.resource::<Model>().personas.len();
         sim.world.init_resource::<HourRecords>();
         sim.world.insert_resource(Tally {
@@ -286,10 +297,16 @@ impl Plugin for ObservePlugin {
             cost_paise: vec![0; personas],
         });
         sim.schedule.add_systems(
-            (collect_records, tally_hour, close_day)
+            (
+                collect_records,
+                tally_hour,
+                close_day,
+                guard_money.run_if(super::end_of_day),
+            )
                 .chain()
                 .in_set(SimSet::Observe),
         );
+        Ok(())
     }
 }
 

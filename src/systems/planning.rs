@@ -284,10 +284,15 @@ pub fn plan_visits(
 pub struct PlanningPlugin;
 
 impl Plugin for PlanningPlugin {
-    fn build(&self, sim: &mut SimBuilder) {
+    fn name(&self) -> &str {
+        "planning"
+    }
+
+    fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
         sim.world.init_resource::<Visitors>();
         sim.schedule
             .add_systems(plan_visits.run_if(super::start_of_day).in_set(SimSet::Plan));
+        Ok(())
     }
 }
 

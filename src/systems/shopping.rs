@@ -369,13 +369,18 @@ pub fn anyone_visiting(clock: Res<Clock>, visitors: Res<Visitors>) -> bool {
 pub struct ShoppingPlugin;
 
 impl Plugin for ShoppingPlugin {
-    fn build(&self, sim: &mut SimBuilder) {
+    fn name(&self) -> &str {
+        "shopping"
+    }
+
+    fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
         sim.world.init_resource::<HourRecords>();
         sim.schedule.add_systems(
             (clear_records, shop.run_if(anyone_visiting))
                 .chain()
                 .in_set(SimSet::Shop),
         );
+        Ok(())
     }
 }
 
