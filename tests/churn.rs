@@ -342,3 +342,39 @@ fn the_training_table_has_honest_labels_and_only_complete_horizons() {
     let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
     assert!(manifest.contains("features.csv") && !out.join("features.partial").exists());
 }
+
+/// On a fresh machine several runs may fetch ONNX Runtime at once (this file's own tests do);
+/// each must end with a whole library in place, none with one another run truncated.
+#[test]
+fn simultaneous_first_fetches_all_succeed() {
+    use std::process::{Command, Stdio};
+    let cache = tempfile::tempdir().unwrap();
+    let children: Vec<_> = (0..3)
+        .map(|i| {
+            Command::new(env!("CARGO_BIN_EXE_bazaar"))
+                .args(["scenarios/diwali.ron", "--quiet", "--days", "1", "--out"])
+                .arg(cache.path().join(format!("out{i}")))
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .env("BAZAAR_CACHE_DIR", cache.path())
+                .env_remove("ORT_DYLIB_PATH")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("the bazaar binary starts")
+        })
+        .collect();
+    for child in children {
+        let o = child.wait_with_output().unwrap();
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{err}");
+    }
+    let dir = cache
+        .path()
+        .join(format!("onnxruntime-{}", bazaar::ml::runtime::ORT_VERSION));
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 1, "only the library, no temporary: {left:?}");
+    assert!(left[0].contains("onnxruntime"), "{left:?}");
+}

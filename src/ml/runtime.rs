@@ -122,7 +122,10 @@ fn fetch(target: &Path) -> Result<(), RuntimeError> {
             "`{python} -m pip download onnxruntime=={ORT_VERSION}` failed ({status})"
         )));
     }
-    let partial = target.with_extension("partial");
+    // Each process extracts to its own name: several processes (a test binary's threads run
+    // many runs at once) may fetch together on a fresh machine, and a shared temporary name
+    // let one truncate the file another was about to rename into place.
+    let partial = dir.join(format!(".partial-{}", std::process::id()));
     let script = r#"
 import sys, zipfile, glob, shutil
 wheels = glob.glob(sys.argv[1] + "/onnxruntime-*.whl")
@@ -150,8 +153,10 @@ with zipfile.ZipFile(wheels[0]) as z:
             "extracting the library from the wheel failed".to_owned(),
         ));
     }
-    std::fs::rename(&partial, target)
-        .map_err(|e| fail(format!("cannot place the library: {e}")))?;
+    std::fs::rename(&partial, target).map_err(|e| {
+        let _ = std::fs::remove_file(&partial);
+        fail(format!("cannot place the library: {e}"))
+    })?;
     eprintln!("bazaar: ONNX Runtime ready at {}", target.display());
     Ok(())
 }
