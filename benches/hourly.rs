@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use bazaar::calendar::{Clock, Today};
 use bazaar::components::{AgentId, Budget, DayPlan, Engagement, Ledger, Loyalty, Persona};
+use bazaar::hooks::VisitHooks;
 use bazaar::output::OutputDir;
 use bazaar::output::parquet::ParquetSink;
 use bazaar::output::sinks::{CsvSink, Sink, feed_hours};
@@ -27,7 +28,7 @@ use bazaar::systems::budget::{paid_tomorrow, refill_rows};
 use bazaar::systems::loyalty::{decay_rows, overnight_keep};
 use bazaar::systems::observe::Totals;
 use bazaar::systems::planning::{PlanDay, PlanRows, Visitors, plan_rows};
-use bazaar::systems::shopping::{PARALLEL_VISITS, ShopRows, draw_basket, shop_rows};
+use bazaar::systems::shopping::{PARALLEL_VISITS, ShopRows, VisitContext, draw_basket, shop_rows};
 use bevy_utils::Parallel;
 
 /// The binary's allocator, so the figures are the engine's.
@@ -239,6 +240,7 @@ struct PlainLoop {
     visitors: Visitors,
     churn: Parallel<Vec<ChurnRecord>>,
     records: HourRecords,
+    hooks: VisitHooks,
     totals: Vec<Totals>,
     churned: Vec<ChurnRecord>,
 }
@@ -270,7 +272,7 @@ impl PlainLoop {
         self.records.clear();
         if self.visitors.in_hour(hour as u8) > 0 {
             let s = &mut self.soa;
-            let (model, today, clock) = (&self.model, &self.today, &self.clock);
+            let cx = VisitContext::new(&self.model, &self.today, &self.clock, &self.hooks);
             let chunks = s.ids.len().div_ceil(SOA_CHUNK);
             let mut rows = ShopRows {
                 ids: &s.ids,
@@ -287,7 +289,7 @@ impl PlainLoop {
                 let buf = &mut self.records.add_segments(1)[0];
                 for k in 0..chunks {
                     let v = visitors.hour(k, hour as u8);
-                    shop_rows(v, k * SOA_CHUNK, &mut rows, model, today, clock, buf);
+                    shop_rows(v, k * SOA_CHUNK, &mut rows, &cx, buf);
                 }
             } else {
                 let segments = self.records.add_segments(chunks);
@@ -296,7 +298,7 @@ impl PlainLoop {
                     .enumerate()
                     .for_each(|(k, (mut rows, buf))| {
                         let visitors = visitors.hour(k, hour as u8);
-                        shop_rows(visitors, 0, &mut rows, model, today, clock, buf);
+                        shop_rows(visitors, 0, &mut rows, &cx, buf);
                     });
             }
         }
@@ -349,12 +351,12 @@ fn soa_step(c: &mut Criterion) {
     for customers in sizes().into_iter().filter(|&n| n <= 1_000_000) {
         let s = diwali(customers);
         let warmed_plain = || {
-            let model = Simulation::new(&s, threads(), Vec::new())
-                .expect("the simulation builds")
-                .world
-                .resource::<Model>()
-                .clone();
+            let sim = Simulation::new(&s, threads(), Vec::new()).expect("the simulation builds");
+            let model = sim.world.resource::<Model>().clone();
+            // The same visit hooks (loyalty's) as the ECS run.
+            let hooks = sim.world.resource::<VisitHooks>().clone();
             let mut plain = PlainLoop {
+                hooks,
                 soa: Soa::spawn(&model, s.start),
                 totals: vec![Totals::default(); model.personas.len()],
                 model,

@@ -12,6 +12,7 @@
 //! - [`persona`]: persona parameters and the pure sampling functions;
 //! - [`components`], [`sim`], [`systems`]: the ECS world, the schedule, the behaviours;
 //! - [`plugin`]: the plugin API (build and finish, settings from scenarios, errors);
+//! - [`hooks`]: hooks inside a visit (offer, line, allocation, after-visit);
 //! - [`records`], [`output`]: what an hour produces and where it goes;
 //! - [`run`]: one scenario end to end;
 //! - [`alloc`]: the allocator the binary and benchmarks use (large blocks faulted in ahead).
@@ -30,6 +31,7 @@ pub mod analytics;
 pub mod calendar;
 pub mod cli;
 pub mod components;
+pub mod hooks;
 pub mod limits;
 pub mod ml;
 pub mod output;

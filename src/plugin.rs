@@ -59,6 +59,49 @@ impl SimBuilder<'_> {
                 .into()
             })
     }
+
+    /// Adds a hook into every visit, called at the `stages` it implements, after the hooks
+    /// added before it (see [`crate::hooks`]).
+    pub fn add_visit_hook(
+        &mut self,
+        hook: impl crate::hooks::VisitHook,
+        stages: crate::hooks::Stages,
+    ) {
+        self.world
+            .get_resource_or_init::<crate::hooks::VisitHooks>()
+            .add(Arc::new(hook), stages);
+    }
+
+    /// The tally named `name` (`plugin.what`), for hooks and allocators to count in; the same
+    /// name gives the same tally.
+    pub fn tally(&mut self, name: &str) -> crate::hooks::Tally {
+        self.world
+            .get_resource_or_init::<crate::hooks::VisitHooks>()
+            .tally(name)
+    }
+
+    /// Adds an allocator: a system run once an hour, after every visitor has drawn a basket
+    /// and before any visit is settled, that shares a scarce resource out over the hour's
+    /// demand with [`crate::records::HourRecords::allocate`]. Allocators run one after
+    /// another in the order added. Adding one makes shopping draw and settle in two passes.
+    pub fn add_allocator<M>(
+        &mut self,
+        system: impl IntoScheduleConfigs<bevy_ecs::system::ScheduleSystem, M>,
+    ) {
+        let mut hooks = self
+            .world
+            .get_resource_or_init::<crate::hooks::VisitHooks>();
+        let n = hooks.allocators;
+        hooks.allocators += 1;
+        let step = crate::hooks::AllocatorStep(n);
+        self.schedule
+            .configure_sets(step.in_set(crate::sim::SimSet::Allocate));
+        if n > 0 {
+            self.schedule
+                .configure_sets(step.after(crate::hooks::AllocatorStep(n - 1)));
+        }
+        self.schedule.add_systems(system.in_set(step));
+    }
 }
 
 /// A part of the simulation: resources and systems, added once, finished once.

@@ -3,6 +3,8 @@
 
 use bevy_ecs::prelude::Resource;
 
+use crate::hooks::{Tallies, Tally};
+
 /// One basket paid for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TxRecord {
@@ -81,6 +83,41 @@ impl VisitCounts {
     }
 }
 
+/// A visit drawn but not yet settled: the hour's demand while allocators run
+/// ([`crate::hooks`]). Its lines are `lines[line_start..line_start + lines]` of its buffer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PendingVisit {
+    /// The customer.
+    pub agent: u32,
+    /// Row of the customer among the rows the buffer's visits were drawn from.
+    pub row: u32,
+    /// First line's index in the buffer's `lines`.
+    pub line_start: u32,
+    /// Number of lines drawn (after line hooks and the budget trim).
+    pub lines: u16,
+    /// Lines the line hooks dropped.
+    pub dropped: u16,
+    /// The customer's persona index.
+    pub persona: u8,
+    /// Minute within the hour.
+    pub minute: u8,
+    /// The budget forced a trim.
+    pub trimmed: bool,
+    /// Prices paid over reference prices, as drawn.
+    pub price_index: f32,
+}
+
+/// One visit of the hour's demand, as an allocator sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Demand {
+    /// The customer.
+    pub agent: u32,
+    /// The customer's persona index.
+    pub persona: u8,
+    /// Minute within the hour.
+    pub minute: u8,
+}
+
 /// The records of one run of customers (a chunk of the table's rows) for the hour, in row
 /// order.
 #[derive(Debug, Default)]
@@ -91,6 +128,10 @@ pub struct ShopBuffer {
     pub lines: Vec<LineRecord>,
     /// Visit counts.
     pub counts: VisitCounts,
+    /// What the visit hooks and allocators counted ([`crate::hooks::Tallies`]).
+    pub tallies: Tallies,
+    /// Visits drawn and waiting for allocation, when allocators run.
+    pub pending: Vec<PendingVisit>,
 }
 
 impl ShopBuffer {
@@ -98,6 +139,8 @@ impl ShopBuffer {
         self.txs.clear();
         self.lines.clear();
         self.counts.clear();
+        self.tallies.clear();
+        self.pending.clear();
     }
 
     /// The lines of one of this buffer's transactions.
@@ -147,6 +190,11 @@ pub struct HourRecords {
     used: usize,
     /// The hour's visit counts, summed over the segments by [`HourRecords::finish`].
     pub counts: VisitCounts,
+    /// The hour's tallies, summed over the segments by [`HourRecords::finish`].
+    pub tallies: Tallies,
+    /// The hour's pending visits in allocation order: (minute, agent, segment, index).
+    order: Vec<(u8, u32, u32, u32)>,
+    ordered: bool,
 }
 
 impl HourRecords {
@@ -157,6 +205,9 @@ impl HourRecords {
         }
         self.used = 0;
         self.counts.clear();
+        self.tallies.clear();
+        self.order.clear();
+        self.ordered = false;
     }
 
     /// Appends `n` empty segments, for the next `n` chunks of rows in customer order.
@@ -169,11 +220,59 @@ impl HourRecords {
         &mut self.segments[start..end]
     }
 
-    /// Sums the segments' visit counts into [`HourRecords::counts`]; called once the hour's
-    /// shopping is done.
+    /// Serves the hour's drawn demand to an allocator: `grant` sees each visit that drew a
+    /// line, in the order of visit minute then customer id (whichever thread drew it, and
+    /// however the rows were chunked), with its lines (set a line's `quantity` to the units
+    /// granted; 0 refuses the line) and the tallies to count in.
+    pub fn allocate(&mut self, mut grant: impl FnMut(&Demand, &mut [LineRecord], &mut Tallies)) {
+        if !self.ordered {
+            self.order.clear();
+            for (k, s) in self.segments[..self.used].iter().enumerate() {
+                self.order.extend(
+                    s.pending
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, v)| v.lines > 0)
+                        .map(|(i, v)| (v.minute, v.agent, k as u32, i as u32)),
+                );
+            }
+            // Keys are unique (one visit per customer an hour), so unstable is exact.
+            self.order.sort_unstable();
+            self.ordered = true;
+        }
+        for &(minute, agent, k, i) in &self.order {
+            let s = &mut self.segments[k as usize];
+            let v = s.pending[i as usize];
+            let at = v.line_start as usize;
+            grant(
+                &Demand {
+                    agent,
+                    persona: v.persona,
+                    minute,
+                },
+                &mut s.lines[at..at + usize::from(v.lines)],
+                &mut s.tallies,
+            );
+        }
+    }
+
+    /// The segments written this hour, to settle.
+    pub fn segments_mut(&mut self) -> &mut [ShopBuffer] {
+        &mut self.segments[..self.used]
+    }
+
+    /// This hour's sum of `t` (after [`HourRecords::finish`]).
+    pub fn tally(&self, t: Tally) -> i64 {
+        self.tallies.get(t)
+    }
+
+    /// Sums the segments' visit counts and tallies into [`HourRecords::counts`] and
+    /// [`HourRecords::tallies`]; called once the hour's shopping is done.
     pub fn finish(&mut self) {
         self.counts.clear();
+        self.tallies.clear();
         for s in &self.segments[..self.used] {
+            self.tallies.absorb(&s.tallies);
             for (p, (&v, &e)) in s.counts.visits.iter().zip(&s.counts.empty).enumerate() {
                 if self.counts.visits.len() <= p {
                     self.counts.visits.resize(p + 1, 0);
@@ -264,6 +363,48 @@ mod tests {
         let again = h.add_segments(2);
         assert!(again.iter().all(|s| s.txs.is_empty() && s.lines.is_empty()));
         assert!(again[0].lines.capacity() >= 2);
+    }
+
+    #[test]
+    fn allocation_serves_demand_by_minute_then_customer_across_segments() {
+        let pending = |agent, minute, line_start, lines| PendingVisit {
+            agent,
+            row: agent,
+            line_start,
+            lines,
+            dropped: 0,
+            persona: 0,
+            minute,
+            trimmed: false,
+            price_index: 1.0,
+        };
+        let mut h = HourRecords::default();
+        let segs = h.add_segments(2);
+        segs[0]
+            .pending
+            .extend([pending(1, 30, 0, 1), pending(2, 5, 1, 0)]);
+        segs[0].lines.push(line(10));
+        segs[1]
+            .pending
+            .extend([pending(7, 5, 0, 2), pending(9, 30, 2, 1)]);
+        segs[1].lines.extend([line(70), line(71), line(90)]);
+        let mut seen = Vec::new();
+        let mut serve = |h: &mut HourRecords| {
+            h.allocate(|d, lines, _| {
+                seen.push((
+                    d.minute,
+                    d.agent,
+                    lines.iter().map(|l| l.category).collect(),
+                ));
+                lines[0].quantity = 0;
+            });
+        };
+        serve(&mut h);
+        // Minute first, then customer; a visit that drew nothing is not demand.
+        let expected: Vec<(u8, u32, Vec<u16>)> =
+            vec![(5, 7, vec![70, 71]), (30, 1, vec![10]), (30, 9, vec![90])];
+        assert_eq!(seen, expected);
+        assert_eq!(h.segments()[1].lines[0].quantity, 0, "grants write through");
     }
 
     #[test]

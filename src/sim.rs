@@ -2,8 +2,8 @@
 //! the plugin mechanism through which every behaviour is added.
 //!
 //! The schedule's system sets run in a fixed, declared order each hour:
-//! [`SimSet::Calendar`] → [`SimSet::Plan`] → [`SimSet::Shop`] → [`SimSet::Update`] →
-//! [`SimSet::Observe`]. A behaviour is a [`Plugin`] that adds its resources and systems
+//! [`SimSet::Calendar`] → [`SimSet::Plan`] → [`SimSet::Shop`] → [`SimSet::Allocate`] →
+//! [`SimSet::Settle`] → [`SimSet::Update`] → [`SimSet::Churn`] → [`SimSet::Observe`]. A behaviour is a [`Plugin`] that adds its resources and systems
 //! `.in_set(...)` one of these (see [`crate::plugin`]); optional ones are enabled by name,
 //! with their settings, from the scenario's `systems: [...]` list through [`registry`].
 
@@ -31,8 +31,13 @@ pub enum SimSet {
     Calendar,
     /// At the start of a day, each customer decides whether and when to shop.
     Plan,
-    /// Customers whose visit falls in this hour build a basket and pay.
+    /// Customers whose visit falls in this hour build a basket and pay (without allocators),
+    /// or only build it (with them; see [`crate::hooks`]).
     Shop,
+    /// Allocators share scarce resources out over the hour's demand, one after another.
+    Allocate,
+    /// With allocators: the hour's visits are paid for and their after-visit hooks run.
+    Settle,
     /// Budgets, loyalty and other state that changes with time.
     Update,
     /// Once a day: who leaves (attrition, churn scoring and retention).
@@ -214,6 +219,8 @@ impl SimulationBuilder<'_> {
                 SimSet::Calendar,
                 SimSet::Plan,
                 SimSet::Shop,
+                SimSet::Allocate,
+                SimSet::Settle,
                 SimSet::Update,
                 SimSet::Churn,
                 SimSet::Observe,

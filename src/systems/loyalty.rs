@@ -5,19 +5,10 @@
 use bevy_ecs::prelude::*;
 
 use crate::components::{Loyalty, Persona};
+pub use crate::hooks::VisitOutcome;
+use crate::hooks::{CustomerState, Stages, Tallies, VisitHook, VisitInfo};
 use crate::persona::LoyaltyParams;
 use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
-
-/// What a visit was like, as far as loyalty is concerned.
-#[derive(Debug, Clone, Copy)]
-pub struct VisitOutcome {
-    /// Something was bought.
-    pub bought: bool,
-    /// The budget forced a trim.
-    pub trimmed: bool,
-    /// Prices paid over reference prices (1 = usual prices).
-    pub price_index: f32,
-}
 
 /// Applies one visit's outcome to a loyalty level.
 #[inline]
@@ -34,6 +25,26 @@ pub fn after_visit(params: &LoyaltyParams, loyalty: &mut f32, outcome: VisitOutc
         l -= params.shock_penalty * excess;
     }
     *loyalty = l.clamp(0.0, 1.0);
+}
+
+/// Loyalty's after-visit hook: each persona's visit effect, if it has one.
+pub struct LoyaltyHook {
+    params: Vec<Option<LoyaltyParams>>,
+}
+
+impl VisitHook for LoyaltyHook {
+    #[inline]
+    fn after_visit(
+        &self,
+        visit: &VisitInfo<'_>,
+        outcome: &VisitOutcome,
+        customer: &mut CustomerState<'_>,
+        _: &mut Tallies,
+    ) {
+        if let Some(params) = &self.params[usize::from(visit.persona)] {
+            after_visit(params, &mut customer.loyalty.0, *outcome);
+        }
+    }
 }
 
 /// Run condition: the end of a day, when some persona's loyalty decays.
@@ -88,6 +99,10 @@ impl Plugin for LoyaltyPlugin {
     }
 
     fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
+        let params: Vec<_> = sim.scenario.personas.iter().map(|p| p.loyalty).collect();
+        if params.iter().any(Option::is_some) {
+            sim.add_visit_hook(LoyaltyHook { params }, Stages::AFTER_VISIT);
+        }
         sim.schedule
             .add_systems(decay_loyalty.run_if(decay_due).in_set(SimSet::Update));
         Ok(())
@@ -120,6 +135,7 @@ mod tests {
                 bought: true,
                 trimmed: false,
                 price_index: 1.0,
+                ..VisitOutcome::default()
             },
         );
         assert!((l - 0.55).abs() < 1e-6);
@@ -135,6 +151,7 @@ mod tests {
                 bought: true,
                 trimmed: true,
                 price_index: 1.0,
+                ..VisitOutcome::default()
             },
         );
         assert!((l - 0.45).abs() < 1e-6);
@@ -147,6 +164,7 @@ mod tests {
                 bought: true,
                 trimmed: false,
                 price_index: 1.3,
+                ..VisitOutcome::default()
             },
         );
         assert!((l - 0.45).abs() < 1e-5, "{l}");
@@ -158,6 +176,7 @@ mod tests {
                 bought: false,
                 trimmed: true,
                 price_index: 1.0,
+                ..VisitOutcome::default()
             },
         );
         assert_eq!(l, 0.0, "clamped at zero");

@@ -10,11 +10,11 @@ use bevy_ecs::prelude::*;
 
 use crate::calendar::{Clock, Today};
 use crate::components::*;
+use crate::hooks::{CustomerState, Offer, Tallies, VisitHooks, VisitInfo, VisitOutcome};
 use crate::persona::{Persona as PersonaParams, sample_quantity, to_paise};
-use crate::records::{HourRecords, LineRecord, ShopBuffer, TxRecord};
+use crate::records::{HourRecords, LineRecord, PendingVisit, ShopBuffer, TxRecord};
 use crate::rng::{Purpose, Stream, Streams};
 use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
-use crate::systems::loyalty::{VisitOutcome, after_visit};
 use crate::systems::planning::Visitors;
 
 /// A category's purchase probability never exceeds this after calendar factors.
@@ -30,29 +30,87 @@ pub fn draw_basket(
     rng: &mut Stream,
     lines: &mut Vec<LineRecord>,
 ) -> f64 {
+    draw_basket_with(persona, today, rng, lines, &mut AsDrawn)
+}
+
+/// What may change a basket as it is drawn: the visit hooks' offer and line stages.
+pub trait ShapeBasket {
+    /// Changes a category's offer before its draw.
+    fn offer(&mut self, _offer: &mut Offer) {}
+    /// Changes a drawn line, or drops it (false).
+    fn keep(&mut self, _line: &mut LineRecord) -> bool {
+        true
+    }
+}
+
+/// Baskets as the persona and the calendar draw them.
+pub struct AsDrawn;
+
+impl ShapeBasket for AsDrawn {}
+
+/// The visit hooks shaping one visitor's basket.
+struct Hooked<'a, 'h> {
+    info: VisitInfo<'a>,
+    hooks: &'h VisitHooks,
+    tallies: &'h mut Tallies,
+    dropped: u16,
+}
+
+impl ShapeBasket for Hooked<'_, '_> {
+    fn offer(&mut self, offer: &mut Offer) {
+        self.hooks.offer(&self.info, offer, self.tallies);
+    }
+
+    fn keep(&mut self, line: &mut LineRecord) -> bool {
+        let keep = self.hooks.line(&self.info, line, self.tallies);
+        self.dropped += u16::from(!keep);
+        keep
+    }
+}
+
+/// [`draw_basket`] with each category's offer and each drawn line passed through `shape`.
+/// The random draws are the same whatever `shape` does, so a hook changes only what it
+/// touches. Dropped lines do not count in the price index.
+#[inline]
+pub fn draw_basket_with(
+    persona: &PersonaParams,
+    today: &Today,
+    rng: &mut Stream,
+    lines: &mut Vec<LineRecord>,
+    shape: &mut impl ShapeBasket,
+) -> f64 {
     let mut paid = 0i64;
     let mut reference = 0f64;
     for item in &persona.basket {
         let c = usize::from(item.category);
-        let p = (item.p * today.purchase[c]).min(PURCHASE_CAP);
-        if !rng.chance(p) {
+        let mut o = Offer {
+            category: item.category,
+            p: item.p * today.purchase[c],
+            quantity: today.quantity[c],
+            price: 1.0,
+        };
+        shape.offer(&mut o);
+        if !rng.chance(o.p.min(PURCHASE_CAP)) {
             continue;
         }
-        let quantity = sample_quantity(item.quantity, today.quantity[c], rng);
+        let quantity = sample_quantity(item.quantity, o.quantity, rng);
         let (lo, hi) = today.price[c];
         let factor = if lo == hi {
             f64::from(lo)
         } else {
             f64::from(lo) + f64::from(hi - lo) * rng.unit_f64()
         };
-        let unit_price = to_paise(item.price.sample(rng) * factor).max(1);
-        paid += i64::from(quantity) * unit_price;
-        reference += f64::from(quantity) * item.price.reference() * 100.0;
-        lines.push(LineRecord {
+        let mut line = LineRecord {
             category: item.category,
             quantity,
-            unit_price,
-        });
+            unit_price: to_paise(item.price.sample(rng) * factor * o.price).max(1),
+        };
+        if !shape.keep(&mut line) {
+            continue;
+        }
+        paid += line.total();
+        reference += f64::from(line.quantity) * item.price.reference() * 100.0;
+        lines.push(line);
     }
     if reference > 0.0 {
         paid as f64 / reference
@@ -104,65 +162,183 @@ pub struct Visitor<'a> {
     pub engagement: &'a mut Engagement,
 }
 
-/// One visit: basket, budget trim, payment, state updates and the record. `streams` are the
-/// hour's basket streams (`Streams::at(model.seed, clock.tick, Purpose::Basket)`).
+/// What every visit of one hour shares.
+#[derive(Clone, Copy)]
+pub struct VisitContext<'a> {
+    /// The scenario's parameters.
+    pub model: &'a Model,
+    /// Today's multipliers.
+    pub today: &'a Today,
+    /// The clock.
+    pub clock: &'a Clock,
+    /// The visit hooks.
+    pub hooks: &'a VisitHooks,
+    /// The hour's basket streams (`Streams::at(model.seed, clock.tick, Purpose::Basket)`).
+    pub streams: Streams,
+}
+
+impl<'a> VisitContext<'a> {
+    /// The context of the clock's current hour.
+    pub fn new(
+        model: &'a Model,
+        today: &'a Today,
+        clock: &'a Clock,
+        hooks: &'a VisitHooks,
+    ) -> Self {
+        Self {
+            model,
+            today,
+            clock,
+            hooks,
+            streams: Streams::at(model.seed, clock.tick, Purpose::Basket),
+        }
+    }
+
+    fn info(&self, v: &Visitor<'_>) -> VisitInfo<'a> {
+        VisitInfo {
+            agent: v.agent,
+            persona: v.persona,
+            minute: v.minute,
+            loyalty: v.loyalty.0,
+            clock: self.clock,
+            today: self.today,
+        }
+    }
+}
+
+/// A basket drawn and trimmed, not yet paid for: `lines` lines from `line_start` of the
+/// buffer's lines.
+#[derive(Debug, Clone, Copy)]
+struct Drawn {
+    line_start: usize,
+    lines: usize,
+    dropped: u16,
+    trimmed: bool,
+    price_index: f64,
+}
+
+/// Draws a visitor's basket into the buffer (offer and line hooks included) and trims it to
+/// the budget.
 #[inline]
-pub fn visit(
-    v: Visitor<'_>,
-    streams: Streams,
-    model: &Model,
-    today: &Today,
-    clock: &Clock,
-    buf: &mut ShopBuffer,
-) {
-    let persona = &model.personas[usize::from(v.persona)];
-    let mut rng = streams.stream(v.agent);
+fn draw_visit(v: &Visitor<'_>, cx: &VisitContext<'_>, buf: &mut ShopBuffer) -> Drawn {
+    let persona = &cx.model.personas[usize::from(v.persona)];
+    let mut rng = cx.streams.stream(v.agent);
     let line_start = buf.lines.len();
-    let price_index = draw_basket(persona, today, &mut rng, &mut buf.lines);
+    let mut dropped = 0u16;
+    let price_index = if cx.hooks.shape_baskets() {
+        let mut hooked = Hooked {
+            info: cx.info(v),
+            hooks: cx.hooks,
+            tallies: &mut buf.tallies,
+            dropped: 0,
+        };
+        let index = draw_basket_with(persona, cx.today, &mut rng, &mut buf.lines, &mut hooked);
+        dropped = hooked.dropped;
+        index
+    } else {
+        draw_basket(persona, cx.today, &mut rng, &mut buf.lines)
+    };
     let trimmed =
         v.budget.is_limited() && trim_to_budget(&mut buf.lines, line_start, v.budget.left.into());
-    let basket = &buf.lines[line_start..];
+    Drawn {
+        line_start,
+        lines: buf.lines.len() - line_start,
+        dropped,
+        trimmed,
+        price_index,
+    }
+}
+
+/// Pays for a drawn basket and updates the customer: budget, ledger, engagement, then the
+/// after-visit hooks. Its lines move down to `write_at` (with `COMPACT`, dropping those an
+/// allocator refused); returns the index after its last kept line.
+#[inline]
+fn settle_visit<const COMPACT: bool>(
+    v: Visitor<'_>,
+    d: Drawn,
+    write_at: usize,
+    cx: &VisitContext<'_>,
+    buf: &mut ShopBuffer,
+) -> usize {
+    let info = cx.info(&v);
+    let mut refused = 0u16;
+    let end = if COMPACT {
+        let mut w = write_at;
+        for r in d.line_start..d.line_start + d.lines {
+            let line = buf.lines[r];
+            if line.quantity == 0 {
+                refused += 1;
+                continue;
+            }
+            buf.lines[w] = line;
+            w += 1;
+        }
+        w
+    } else {
+        d.line_start + d.lines
+    };
+    let basket = &buf.lines[write_at..end];
     let total: i64 = basket.iter().map(LineRecord::total).sum();
     let units: u32 = basket.iter().map(|l| l.quantity).sum();
     let bought = !basket.is_empty();
     v.ledger.visits += 1;
     if bought {
         if v.budget.is_limited() {
-            // The basket was trimmed to what is left, so 0 <= left - total <= left: exact.
+            // The basket was trimmed to what is left and allocation only takes units away,
+            // so 0 <= left - total <= left: exact.
             v.budget.left = (i64::from(v.budget.left) - total) as i32;
         }
-        v.engagement.last_purchase = crate::components::to_day(clock.day());
+        v.engagement.last_purchase = crate::components::to_day(cx.clock.day());
         v.ledger.purchases += 1;
         v.ledger.spent += total;
         buf.txs.push(TxRecord {
             agent: v.agent,
             persona: v.persona,
             minute: v.minute,
-            trimmed,
+            trimmed: d.trimmed,
             lines: basket.len() as u16,
-            line_start: line_start as u32,
+            line_start: write_at as u32,
             units,
             total,
         });
     }
+    let lines = basket.len() as u16;
     buf.counts.visit(usize::from(v.persona), bought);
-    if !bought || trimmed {
+    if !bought || d.trimmed {
         v.engagement.unmet += 1.0;
     }
-    if trimmed {
+    if d.trimmed {
         v.engagement.trims += 1.0;
     }
-    if let Some(params) = &persona.loyalty {
-        after_visit(
-            params,
-            &mut v.loyalty.0,
-            VisitOutcome {
-                bought,
-                trimmed,
-                price_index: price_index as f32,
-            },
-        );
-    }
+    let outcome = VisitOutcome {
+        bought,
+        trimmed: d.trimmed,
+        price_index: d.price_index as f32,
+        total,
+        lines,
+        dropped: d.dropped,
+        refused,
+    };
+    cx.hooks.after_visit(
+        &info,
+        &outcome,
+        &mut CustomerState {
+            budget: v.budget,
+            loyalty: v.loyalty,
+            engagement: v.engagement,
+            ledger: v.ledger,
+        },
+        &mut buf.tallies,
+    );
+    end
+}
+
+/// One visit: basket (with the offer and line hooks), budget trim, payment, state updates,
+/// the after-visit hooks and the record.
+#[inline]
+pub fn visit(v: Visitor<'_>, cx: &VisitContext<'_>, buf: &mut ShopBuffer) {
+    let d = draw_visit(&v, cx, buf);
+    settle_visit::<false>(v, d, d.line_start, cx, buf);
 }
 
 /// What the shopping system reads and writes of each customer.
@@ -231,7 +407,8 @@ impl<'a> ShopRows<'a> {
 
 /// Serves the `visitors` of a run of rows: rows `first + v` of `rows` for each `v`, in row
 /// order (this hour's visitors of the chunk that starts at row `first`, [`Visitors::hour`]).
-/// The kernel of [`shop`], callable on any struct-of-arrays storage.
+/// The kernel of [`shop`], callable on any struct-of-arrays storage. With allocators
+/// ([`VisitHooks::allocating`]) it only draws, leaving [`PendingVisit`]s for [`settle_rows`].
 ///
 /// Visitors are served a group at a time: their rows are first read together, so the cache
 /// misses of a sparse hour overlap instead of coming one visit at a time.
@@ -240,9 +417,7 @@ pub fn shop_rows(
     visitors: &[u16],
     first: usize,
     rows: &mut ShopRows<'_>,
-    model: &Model,
-    today: &Today,
-    clock: &Clock,
+    cx: &VisitContext<'_>,
     buf: &mut ShopBuffer,
 ) {
     let ShopRows {
@@ -254,10 +429,14 @@ pub fn shop_rows(
         ledger,
         engagement,
     } = rows;
-    let streams = Streams::at(model.seed, clock.tick, Purpose::Basket);
+    let pending = cx.hooks.allocating();
     // At most one transaction a visitor: room for exactly that many (the buffer is kept from
     // hour to hour, so this allocates only when an hour is the chunk's busiest yet).
-    buf.txs.reserve_exact(visitors.len());
+    if pending {
+        buf.pending.reserve_exact(visitors.len());
+    } else {
+        buf.txs.reserve_exact(visitors.len());
+    }
     let mut serve = |group: &[u16], buf: &mut ShopBuffer| {
         let mut touched = 0u64;
         for &i in group {
@@ -271,27 +450,67 @@ pub fn shop_rows(
         std::hint::black_box(touched);
         for &i in group {
             let i = first + usize::from(i);
-            visit(
-                Visitor {
-                    agent: ids[i].0,
-                    persona: personas[i].0,
-                    minute: plans[i].minute,
-                    budget: &mut budget[i],
-                    loyalty: &mut loyalty[i],
-                    ledger: &mut ledger[i],
-                    engagement: &mut engagement[i],
-                },
-                streams,
-                model,
-                today,
-                clock,
-                buf,
-            );
+            let v = Visitor {
+                agent: ids[i].0,
+                persona: personas[i].0,
+                minute: plans[i].minute,
+                budget: &mut budget[i],
+                loyalty: &mut loyalty[i],
+                ledger: &mut ledger[i],
+                engagement: &mut engagement[i],
+            };
+            if pending {
+                let d = draw_visit(&v, cx, buf);
+                buf.pending.push(PendingVisit {
+                    agent: v.agent,
+                    row: i as u32,
+                    line_start: d.line_start as u32,
+                    lines: d.lines as u16,
+                    dropped: d.dropped,
+                    persona: v.persona,
+                    minute: v.minute,
+                    trimmed: d.trimmed,
+                    price_index: d.price_index as f32,
+                });
+            } else {
+                visit(v, cx, buf);
+            }
         }
     };
     for group in visitors.chunks(GATHER) {
         serve(group, buf);
     }
+}
+
+/// Settles the visits [`shop_rows`] left pending in `buf` once the allocators have run:
+/// each pays for what it was granted, in the order drawn, its lines compacted in place.
+pub fn settle_rows(rows: &mut ShopRows<'_>, cx: &VisitContext<'_>, buf: &mut ShopBuffer) {
+    let pending = std::mem::take(&mut buf.pending);
+    buf.txs.reserve_exact(pending.len());
+    let mut write_at = 0;
+    for p in &pending {
+        let i = p.row as usize;
+        let v = Visitor {
+            agent: p.agent,
+            persona: p.persona,
+            minute: p.minute,
+            budget: &mut rows.budget[i],
+            loyalty: &mut rows.loyalty[i],
+            ledger: &mut rows.ledger[i],
+            engagement: &mut rows.engagement[i],
+        };
+        let d = Drawn {
+            line_start: p.line_start as usize,
+            lines: usize::from(p.lines),
+            dropped: p.dropped,
+            trimmed: p.trimmed,
+            price_index: f64::from(p.price_index),
+        };
+        write_at = settle_visit::<true>(v, d, write_at, cx, buf);
+    }
+    buf.lines.truncate(write_at);
+    buf.pending = pending;
+    buf.pending.clear();
 }
 
 /// Visitors in an hour below which it is served on the calling thread. A visit costs about
@@ -302,18 +521,19 @@ pub fn shop_rows(
 pub const PARALLEL_VISITS: u32 = 4096;
 
 /// Serves every customer whose visit is planned for this hour: today's [`Visitors`] index
-/// names them, chunk by chunk.
+/// names them, chunk by chunk. With allocators, only draws their baskets ([`settle`] pays).
 pub fn shop(
     clock: Res<Clock>,
     today: Res<Today>,
     model: Res<Model>,
+    hooks: Res<VisitHooks>,
     visitors: Res<Visitors>,
     mut records: ResMut<HourRecords>,
     mut customers: Query<Shopper>,
 ) {
     use rayon::prelude::*;
     let hour = clock.hour() as u8;
-    let (clock, today, model) = (&*clock, &*today, &*model);
+    let cx = VisitContext::new(&model, &today, &clock, &hooks);
     let quiet = visitors.in_hour(hour) < PARALLEL_VISITS;
     let mut first_chunk = 0;
     for (ids, personas, plans, mut budget, mut loyalty, mut ledger, mut engagement) in customers
@@ -337,7 +557,7 @@ pub fn shop(
             for k in 0..chunks {
                 let visitors = visitors.hour(first + k, hour);
                 let at = k * super::CHUNK;
-                shop_rows(visitors, at, &mut rows, model, today, clock, buf);
+                shop_rows(visitors, at, &mut rows, &cx, buf);
             }
         } else {
             // One segment per chunk: which thread serves a chunk never matters.
@@ -348,8 +568,52 @@ pub fn shop(
                     .enumerate()
                     .for_each(|(k, (mut rows, buf))| {
                         let visitors = visitors.hour(first + k, hour);
-                        shop_rows(visitors, 0, &mut rows, model, today, clock, buf);
+                        shop_rows(visitors, 0, &mut rows, &cx, buf);
                     });
+            });
+        }
+    }
+}
+
+/// With allocators: pays for the hour's visits once they have run, segment by segment as
+/// [`shop`] wrote them (on the calling thread for a quiet hour, over the pool otherwise).
+pub fn settle(
+    clock: Res<Clock>,
+    today: Res<Today>,
+    model: Res<Model>,
+    hooks: Res<VisitHooks>,
+    visitors: Res<Visitors>,
+    mut records: ResMut<HourRecords>,
+    mut customers: Query<Shopper>,
+) {
+    use rayon::prelude::*;
+    let cx = VisitContext::new(&model, &today, &clock, &hooks);
+    let quiet = visitors.in_hour(clock.hour() as u8) < PARALLEL_VISITS;
+    let mut segments = records.segments_mut();
+    for (ids, personas, plans, mut budget, mut loyalty, mut ledger, mut engagement) in customers
+        .contiguous_iter_mut()
+        .expect("customer components are table-stored")
+    {
+        let chunks = ids.len().div_ceil(super::CHUNK);
+        let mut rows = ShopRows {
+            ids,
+            personas,
+            plans,
+            budget: budget.bypass_change_detection(),
+            loyalty: loyalty.bypass_change_detection(),
+            ledger: ledger.bypass_change_detection(),
+            engagement: engagement.bypass_change_detection(),
+        };
+        let n = if quiet { 1 } else { chunks };
+        let (mine, rest) = std::mem::take(&mut segments).split_at_mut(n);
+        segments = rest;
+        if quiet {
+            settle_rows(&mut rows, &cx, &mut mine[0]);
+        } else {
+            Threads::pool().install(|| {
+                rows.par_chunks(super::CHUNK)
+                    .zip(mine.par_iter_mut())
+                    .for_each(|(mut rows, buf)| settle_rows(&mut rows, &cx, buf));
             });
         }
     }
@@ -365,6 +629,11 @@ pub fn anyone_visiting(clock: Res<Clock>, visitors: Res<Visitors>) -> bool {
     visitors.in_hour(clock.hour() as u8) > 0
 }
 
+/// Run condition: allocators run, so visits are settled after them.
+pub fn two_pass(hooks: Res<VisitHooks>) -> bool {
+    hooks.allocating()
+}
+
 /// The shopping behaviour.
 pub struct ShoppingPlugin;
 
@@ -375,10 +644,17 @@ impl Plugin for ShoppingPlugin {
 
     fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
         sim.world.init_resource::<HourRecords>();
+        sim.world.init_resource::<VisitHooks>();
         sim.schedule.add_systems(
             (clear_records, shop.run_if(anyone_visiting))
                 .chain()
                 .in_set(SimSet::Shop),
+        );
+        sim.schedule.add_systems(
+            settle
+                .run_if(two_pass)
+                .run_if(anyone_visiting)
+                .in_set(SimSet::Settle),
         );
         Ok(())
     }
