@@ -322,7 +322,7 @@ pub enum PriceDist {
 
 impl PriceDist {
     /// Draws a price in rupees.
-    #[inline]
+    #[inline(always)]
     pub fn sample(&self, rng: &mut Stream) -> f64 {
         match *self {
             PriceDist::Uniform(lo, hi) => lo + (hi - lo) * rng.unit_f64(),

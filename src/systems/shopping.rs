@@ -23,7 +23,7 @@ pub const PURCHASE_CAP: f32 = 0.95;
 /// Draws a basket into `lines`: for each category of the persona, bought with probability
 /// `min(p × purchase factor, PURCHASE_CAP)`, quantity and unit price from the persona's
 /// ranges times today's factors. Returns the price index (paid over reference prices).
-#[inline]
+#[inline(always)]
 pub fn draw_basket(
     persona: &PersonaParams,
     today: &Today,
@@ -71,7 +71,7 @@ impl ShapeBasket for Hooked<'_, '_> {
 /// [`draw_basket`] with each category's offer and each drawn line passed through `shape`.
 /// The random draws are the same whatever `shape` does, so a hook changes only what it
 /// touches. Dropped lines do not count in the price index.
-#[inline]
+#[inline(always)]
 pub fn draw_basket_with(
     persona: &PersonaParams,
     today: &Today,
@@ -219,24 +219,15 @@ struct Drawn {
 
 /// Draws a visitor's basket into the buffer (offer and line hooks included) and trims it to
 /// the budget.
-#[inline]
+#[inline(always)]
 fn draw_visit(v: &Visitor<'_>, cx: &VisitContext<'_>, buf: &mut ShopBuffer) -> Drawn {
     let persona = &cx.model.personas[usize::from(v.persona)];
     let mut rng = cx.streams.stream(v.agent);
     let line_start = buf.lines.len();
-    let mut dropped = 0u16;
-    let price_index = if cx.hooks.shape_baskets() {
-        let mut hooked = Hooked {
-            info: cx.info(v),
-            hooks: cx.hooks,
-            tallies: &mut buf.tallies,
-            dropped: 0,
-        };
-        let index = draw_basket_with(persona, cx.today, &mut rng, &mut buf.lines, &mut hooked);
-        dropped = hooked.dropped;
-        index
+    let (price_index, dropped) = if cx.hooks.shape_baskets() {
+        draw_hooked(v, persona, cx, &mut rng, buf)
     } else {
-        draw_basket(persona, cx.today, &mut rng, &mut buf.lines)
+        (draw_basket(persona, cx.today, &mut rng, &mut buf.lines), 0)
     };
     let trimmed =
         v.budget.is_limited() && trim_to_budget(&mut buf.lines, line_start, v.budget.left.into());
@@ -249,10 +240,30 @@ fn draw_visit(v: &Visitor<'_>, cx: &VisitContext<'_>, buf: &mut ShopBuffer) -> D
     }
 }
 
+/// The basket through the offer and line hooks; kept out of line so that the plain draw,
+/// inlined into the visit loop, stays as small as it was before hooks existed.
+#[inline(never)]
+fn draw_hooked(
+    v: &Visitor<'_>,
+    persona: &PersonaParams,
+    cx: &VisitContext<'_>,
+    rng: &mut Stream,
+    buf: &mut ShopBuffer,
+) -> (f64, u16) {
+    let mut hooked = Hooked {
+        info: cx.info(v),
+        hooks: cx.hooks,
+        tallies: &mut buf.tallies,
+        dropped: 0,
+    };
+    let index = draw_basket_with(persona, cx.today, rng, &mut buf.lines, &mut hooked);
+    (index, hooked.dropped)
+}
+
 /// Pays for a drawn basket and updates the customer: budget, ledger, engagement, then the
 /// after-visit hooks. Its lines move down to `write_at` (with `COMPACT`, dropping those an
 /// allocator refused); returns the index after its last kept line.
-#[inline]
+#[inline(always)]
 fn settle_visit<const COMPACT: bool>(
     v: Visitor<'_>,
     d: Drawn,
