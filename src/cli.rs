@@ -1,4 +1,4 @@
-//! The command line: `bazaar <scenario.ron>` runs it; `run`, `validate` and `systems`
+//! The command line: `bazaar <scenario.ron>` runs it; `run`, `validate`, `systems`, `tables`
 //! subcommands; overrides for output folder, seed, length, scale and threads.
 
 use std::path::PathBuf;
@@ -35,6 +35,8 @@ pub enum Command {
     },
     /// List the optional systems a scenario can enable in `systems: [...]`.
     Systems,
+    /// Print the output tables' column reference (Markdown; docs/outputs.md is this).
+    Tables,
     /// Check an output folder: every file against the manifest (size and BLAKE3 hash, none
     /// missing or extra), then the data-quality checks; exit 0 if all pass, 1 if any fails.
     Check {

@@ -70,6 +70,10 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        (Some(Command::Tables), _) => {
+            print!("{}", bazaar::output::schema::reference());
+            ExitCode::SUCCESS
+        }
         (None, None) => {
             eprintln!("error: no scenario given\n  hint: bazaar scenarios/diwali.ron (see --help)");
             ExitCode::from(EXIT_BAD_INPUT)

@@ -18,9 +18,8 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::{Aggregates, basket_bin_edge};
-use crate::output::sinks::{
-    CUSTOMER_COLUMNS, DAILY_COLUMNS, LINE_COLUMNS, TRANSACTION_COLUMNS, TX_ID_DAY,
-};
+use crate::output::schema;
+use crate::output::sinks::TX_ID_DAY;
 
 /// Failures listed per check, at most.
 const MAX_EXAMPLES: usize = 5;
@@ -316,17 +315,17 @@ fn tx_rows(table: &TableFile) -> Result<Rows<TxRow>, String> {
     match table {
         TableFile::Csv(path) => {
             let reader = open_csv(path)?;
-            Ok(Box::new(reader.into_records().map(|row| {
+            let tx_table = schema::transactions();
+            Ok(Box::new(reader.into_records().map(move |row| {
                 let row = row.map_err(|e| format!("unreadable row: {e}"))?;
                 let n = row.position().map_or(0, |p| p.line());
-                // Columns that may be empty: events.
-                let missing = if row.len() != TRANSACTION_COLUMNS.len() {
+                let missing = if row.len() != tx_table.columns.len() {
                     Some("columns")
                 } else {
                     row.iter()
                         .enumerate()
-                        .find(|(i, f)| f.is_empty() && TRANSACTION_COLUMNS[*i] != "events")
-                        .map(|(i, _)| TRANSACTION_COLUMNS[i])
+                        .find(|(i, f)| f.is_empty() && tx_table.is_required(*i))
+                        .map(|(i, _)| tx_table.columns[i].name)
                 };
                 let ts = row.get(1).unwrap_or("");
                 Ok(TxRow {
@@ -347,11 +346,7 @@ fn tx_rows(table: &TableFile) -> Result<Rows<TxRow>, String> {
             let ts = column::<TimestampMillisecondArray>(b, "timestamp")?;
             let total = column::<Decimal128Array>(b, "total")?;
             let lines = column::<UInt16Array>(b, "lines")?;
-            let required: Vec<&'static str> = TRANSACTION_COLUMNS
-                .iter()
-                .copied()
-                .filter(|c| *c != "events")
-                .collect();
+            let required = schema::transactions().required();
             Ok((0..b.num_rows())
                 .map(|i| {
                     let ms = ts.is_valid(i).then(|| ts.value(i));
@@ -413,25 +408,17 @@ fn line_rows(table: &TableFile) -> Result<Rows<LineRow>, String> {
     }
 }
 
-/// Customer columns that may be empty: budgets (unlimited), last purchase, churn date.
-const OPTIONAL_CUSTOMER_COLUMNS: [&str; 4] = [
-    "monthly_budget",
-    "budget_left",
-    "last_purchase",
-    "churned_on",
-];
-
 fn customer_rows(table: &TableFile) -> Result<Rows<CustomerRow>, String> {
     match table {
         TableFile::Csv(path) => {
             let reader = open_csv(path)?;
-            Ok(Box::new(reader.into_records().map(|row| {
+            let customers = schema::customers();
+            Ok(Box::new(reader.into_records().map(move |row| {
                 let row = row.map_err(|_| "unreadable row".to_owned())?;
-                let missing = row.iter().enumerate().any(|(i, f)| {
-                    f.is_empty()
-                        && !OPTIONAL_CUSTOMER_COLUMNS
-                            .contains(CUSTOMER_COLUMNS.get(i).unwrap_or(&""))
-                });
+                let missing = row
+                    .iter()
+                    .enumerate()
+                    .any(|(i, f)| f.is_empty() && customers.is_required(i));
                 Ok(CustomerRow {
                     id: row.get(0).and_then(|f| f.parse().ok()),
                     missing,
@@ -441,11 +428,7 @@ fn customer_rows(table: &TableFile) -> Result<Rows<CustomerRow>, String> {
         }
         TableFile::Parquet(path) => parquet_rows(path, |b, _| {
             let id = column::<UInt32Array>(b, "customer_id")?;
-            let required: Vec<&'static str> = CUSTOMER_COLUMNS
-                .iter()
-                .copied()
-                .filter(|c| !OPTIONAL_CUSTOMER_COLUMNS.contains(c))
-                .collect();
+            let required = schema::customers().required();
             Ok((0..b.num_rows())
                 .map(|i| {
                     let valid = id.is_valid(i);
@@ -467,11 +450,11 @@ fn customer_rows(table: &TableFile) -> Result<Rows<CustomerRow>, String> {
 /// Checks a table is there and has the expected columns; returns it if so.
 fn schema_check(
     dir: &Path,
-    stem: &str,
+    declared: &schema::Table,
     parquet: bool,
-    expected: &[&str],
     checks: &mut Vec<Check>,
 ) -> Option<TableFile> {
+    let (stem, expected) = (declared.stem, declared.names());
     let table = TableFile::find(dir, stem, parquet);
     let ext = if parquet { "parquet" } else { "csv" };
     let mut t = Tally::new(&format!("{stem}.{ext}: columns"));
@@ -513,21 +496,15 @@ pub fn check_folder(
         } else {
             ""
         };
-        let tx = schema_check(
-            dir,
-            "transactions",
-            parquet,
-            &TRANSACTION_COLUMNS,
-            &mut checks,
-        );
+        let tx = schema_check(dir, &schema::transactions(), parquet, &mut checks);
         let lines_present = TableFile::find(dir, "line_items", parquet).is_some();
         let lines = if lines_present {
-            schema_check(dir, "line_items", parquet, &LINE_COLUMNS, &mut checks)
+            schema_check(dir, &schema::line_items(), parquet, &mut checks)
         } else {
             None
         };
-        let customers = schema_check(dir, "customers", parquet, &CUSTOMER_COLUMNS, &mut checks);
-        schema_check(dir, "daily_metrics", parquet, &DAILY_COLUMNS, &mut checks);
+        let customers = schema_check(dir, &schema::customers(), parquet, &mut checks);
+        schema_check(dir, &schema::daily_metrics(), parquet, &mut checks);
         if let Some(tx) = &tx {
             checks.extend(transaction_checks(tx, lines.as_ref(), start, end, label));
         }

@@ -10,6 +10,7 @@ mod keyed;
 pub mod parquet;
 pub mod place;
 mod rowbuf;
+pub mod schema;
 pub mod sinks;
 pub mod summary;
 pub mod table;

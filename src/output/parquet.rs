@@ -21,7 +21,7 @@ use arrow_array::{
     RecordBatch, StringArray, TimestampMillisecondArray, UInt8Array, UInt16Array, UInt32Array,
     UInt64Array,
 };
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -30,10 +30,8 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
 use super::file::Hashing;
-use super::sinks::{
-    CHURN_COLUMNS, CUSTOMER_COLUMNS, CustomerRow, DAILY_COLUMNS, HourContext, LINE_COLUMNS, Sink,
-    TRANSACTION_COLUMNS, round4, transaction_id,
-};
+use super::schema;
+use super::sinks::{CustomerRow, HourContext, Sink, round4, transaction_id};
 use super::worker::Worker;
 use super::{FileEntry, OutputDir, OutputError, io_at};
 use super::{delta, keyed};
@@ -46,8 +44,6 @@ use crate::systems::observe::{ClosedDay, Totals};
 pub const ROW_GROUP_ROWS: usize = 1 << 19;
 /// Row groups queued for a writer thread before the simulation waits for it.
 const QUEUE: usize = 1;
-/// Decimal precision and scale of money columns: paise as `decimal(18, 2)` rupees.
-const MONEY: DataType = DataType::Decimal128(18, 2);
 
 fn to_io(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
     io::Error::other(e)
@@ -224,6 +220,22 @@ impl ParquetTable {
         })
     }
 
+    /// Creates the Parquet file of a declared table: `{stem}.parquet`, its schema and
+    /// per-column encodings from the declaration.
+    pub fn of(dir: &OutputDir, table: &schema::Table) -> Result<Self, OutputError> {
+        let dictionary = table.encoded(schema::Encoding::Dictionary);
+        let deltas = table.encoded(schema::Encoding::Delta);
+        Self::create(
+            dir,
+            &format!("{}.parquet", table.stem),
+            table.arrow_schema(),
+            Encodings {
+                dictionary: &dictionary,
+                deltas: &deltas,
+            },
+        )
+    }
+
     /// Queues one row group of `rows` rows, whose arrays `build` makes on the writer thread.
     /// Blocks only when the writer is `QUEUE` groups behind.
     pub fn write(
@@ -317,126 +329,6 @@ fn money_opt(paise: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
             .with_precision_and_scale(18, 2)
             .expect("18, 2 is a valid decimal"),
     )
-}
-
-fn dict_type(key: DataType) -> DataType {
-    DataType::Dictionary(Box::new(key), Box::new(DataType::Utf8))
-}
-
-/// Schemas of the Parquet tables, column for column the CSV ones.
-pub mod schemas {
-    use super::*;
-
-    fn schema(names: &[&str], types: Vec<(DataType, bool)>) -> SchemaRef {
-        assert_eq!(names.len(), types.len());
-        Arc::new(Schema::new(
-            names
-                .iter()
-                .zip(types)
-                .map(|(n, (t, null))| Field::new(*n, t, null))
-                .collect::<Vec<_>>(),
-        ))
-    }
-
-    /// `transactions.parquet`.
-    pub fn transactions() -> SchemaRef {
-        schema(
-            &TRANSACTION_COLUMNS,
-            vec![
-                (DataType::UInt64, false),
-                (DataType::Timestamp(TimeUnit::Millisecond, None), false),
-                (DataType::UInt32, false),
-                (dict_type(DataType::UInt8), false),
-                (MONEY, false),
-                (DataType::UInt16, false),
-                (DataType::UInt32, false),
-                (DataType::Boolean, false),
-                (DataType::Boolean, false),
-                (dict_type(DataType::UInt16), false),
-                (DataType::Boolean, false),
-            ],
-        )
-    }
-
-    /// `line_items.parquet`.
-    pub fn line_items() -> SchemaRef {
-        schema(
-            &LINE_COLUMNS,
-            vec![
-                (DataType::UInt64, false),
-                (DataType::UInt16, false),
-                (dict_type(DataType::UInt16), false),
-                (DataType::UInt32, false),
-                (MONEY, false),
-                (MONEY, false),
-            ],
-        )
-    }
-
-    /// `daily_metrics.parquet`.
-    pub fn daily() -> SchemaRef {
-        let count = (DataType::UInt64, false);
-        schema(
-            &DAILY_COLUMNS,
-            vec![
-                (DataType::Date32, true),
-                (dict_type(DataType::UInt8), false),
-                count.clone(),
-                count.clone(),
-                count.clone(),
-                count.clone(),
-                count.clone(),
-                count.clone(),
-                (MONEY, false),
-                count.clone(),
-                (MONEY, false),
-                count.clone(),
-                count,
-                (MONEY, false),
-                (DataType::Boolean, false),
-                (DataType::Boolean, false),
-                (dict_type(DataType::UInt16), false),
-            ],
-        )
-    }
-
-    /// `churn_events.parquet`.
-    pub fn churn() -> SchemaRef {
-        schema(
-            &CHURN_COLUMNS,
-            vec![
-                (DataType::UInt32, false),
-                (DataType::Date32, true),
-                (dict_type(DataType::UInt8), false),
-                (DataType::Float64, false),
-                (DataType::Utf8, false),
-                (DataType::Float64, false),
-                (DataType::UInt32, true),
-            ],
-        )
-    }
-
-    /// `customers.parquet`.
-    pub fn customers() -> SchemaRef {
-        schema(
-            &CUSTOMER_COLUMNS,
-            vec![
-                (DataType::UInt32, false),
-                (dict_type(DataType::UInt8), false),
-                (DataType::UInt8, false),
-                (DataType::UInt32, false),
-                (MONEY, true),
-                (MONEY, true),
-                (DataType::Float64, false),
-                (DataType::UInt32, false),
-                (DataType::UInt32, false),
-                (MONEY, false),
-                (DataType::Date32, true),
-                (DataType::Date32, false),
-                (DataType::Date32, true),
-            ],
-        )
-    }
 }
 
 /// Days from 1970-01-01 to `date` (Arrow's `Date32`).
@@ -542,69 +434,15 @@ impl ParquetSink {
         start: chrono::NaiveDate,
     ) -> Result<Self, OutputError> {
         Ok(Self {
-            transactions: ParquetTable::create(
-                dir,
-                "transactions.parquet",
-                schemas::transactions(),
-                Encodings {
-                    // The flags stay plain: a bit a value before compression, where a
-                    // dictionary would hash every value.
-                    dictionary: &["timestamp"],
-                    deltas: &["transaction_id", "customer_id", "total", "lines", "units"],
-                },
-            )?,
+            transactions: ParquetTable::of(dir, &schema::transactions())?,
             lines: if line_items {
-                Some(ParquetTable::create(
-                    dir,
-                    "line_items.parquet",
-                    schemas::line_items(),
-                    Encodings {
-                        deltas: &[
-                            "transaction_id",
-                            "line",
-                            "quantity",
-                            "unit_price",
-                            "line_total",
-                        ],
-                        ..Encodings::default()
-                    },
-                )?)
+                Some(ParquetTable::of(dir, &schema::line_items())?)
             } else {
                 None
             },
-            daily: ParquetTable::create(
-                dir,
-                "daily_metrics.parquet",
-                schemas::daily(),
-                Encodings {
-                    dictionary: &["date"],
-                    ..Encodings::default()
-                },
-            )?,
-            churn: ParquetTable::create(
-                dir,
-                "churn_events.parquet",
-                schemas::churn(),
-                Encodings {
-                    dictionary: &["date"],
-                    deltas: &["customer_id"],
-                },
-            )?,
-            customers: ParquetTable::create(
-                dir,
-                "customers.parquet",
-                schemas::customers(),
-                Encodings {
-                    dictionary: &["age", "last_purchase", "joined_on"],
-                    deltas: &[
-                        "customer_id",
-                        "income",
-                        "visits",
-                        "purchases",
-                        "total_spent",
-                    ],
-                },
-            )?,
+            daily: ParquetTable::of(dir, &schema::daily_metrics())?,
+            churn: ParquetTable::of(dir, &schema::churn_events())?,
+            customers: ParquetTable::of(dir, &schema::customers())?,
             tx: TxColumns::default(),
             line: LineColumns::default(),
             personas: Arc::new(StringArray::from_iter_values(personas)),
@@ -961,7 +799,7 @@ mod tests {
 
     #[test]
     fn encodings_name_columns_of_the_table_each_once() {
-        let schema = schemas::customers();
+        let schema = schema::customers().arrow_schema();
         let good = Encodings {
             dictionary: &["age"],
             deltas: &["customer_id", "total_spent"],

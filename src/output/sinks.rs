@@ -11,6 +11,7 @@ use bevy_ecs::prelude::*;
 
 use super::format::DayNames;
 use super::rowbuf::{Short, append_row};
+use super::schema;
 use super::table::{Table, escape, escape_into};
 use super::worker::Worker;
 use super::{OutputDir, OutputError, io_at};
@@ -239,60 +240,6 @@ impl Plugin for SinkPlugin {
     }
 }
 
-/// Column names of `transactions.csv`.
-pub const TRANSACTION_COLUMNS: [&str; 11] = [
-    "transaction_id",
-    "timestamp",
-    "customer_id",
-    "persona",
-    "total",
-    "lines",
-    "units",
-    "festival",
-    "weekend",
-    "events",
-    "budget_trimmed",
-];
-/// Column names of `line_items.csv`.
-pub const LINE_COLUMNS: [&str; 6] = [
-    "transaction_id",
-    "line",
-    "category",
-    "quantity",
-    "unit_price",
-    "line_total",
-];
-/// Column names of `churn_events.csv`.
-pub const CHURN_COLUMNS: [&str; 7] = [
-    "customer_id",
-    "date",
-    "persona",
-    "probability",
-    "cause",
-    "loyalty",
-    "days_since_last_purchase",
-];
-/// Column names of `daily_metrics.csv`.
-pub const DAILY_COLUMNS: [&str; 17] = [
-    "date",
-    "persona",
-    "active_customers",
-    "acquired",
-    "churned",
-    "visits",
-    "empty_visits",
-    "transactions",
-    "revenue",
-    "units",
-    "mean_basket",
-    "budget_trimmed",
-    "retention_offers",
-    "retention_cost",
-    "festival",
-    "weekend",
-    "events",
-];
-
 /// Writes transactions, line items and daily metrics as CSV.
 pub struct CsvSink {
     /// The transaction and line tables: with the encoder thread until the last hour.
@@ -331,9 +278,9 @@ impl CsvSink {
         let personas: Vec<Vec<u8>> = personas.iter().map(|p| escape(p)).collect();
         let (give_back, returned) = channel();
         let mut encoder = Encoder {
-            transactions: Table::create(dir, "transactions.csv", &TRANSACTION_COLUMNS)?,
+            transactions: Table::of(dir, &schema::transactions())?,
             lines: if line_items {
-                Some(Table::create(dir, "line_items.csv", &LINE_COLUMNS)?)
+                Some(Table::of(dir, &schema::line_items())?)
             } else {
                 None
             },
@@ -359,10 +306,10 @@ impl CsvSink {
         Ok(Self {
             events: EventTables::Encoding(encoder),
             returned: Mutex::new(returned),
-            customers: Table::create(dir, "customers.csv", &CUSTOMER_COLUMNS)?,
+            customers: Table::of(dir, &schema::customers())?,
             dates: DayNames::new(start),
-            daily: Table::create(dir, "daily_metrics.csv", &DAILY_COLUMNS)?,
-            churn: Table::create(dir, "churn_events.csv", &CHURN_COLUMNS)?,
+            daily: Table::of(dir, &schema::daily_metrics())?,
+            churn: Table::of(dir, &schema::churn_events())?,
             personas,
         })
     }
@@ -719,23 +666,6 @@ impl Sink for CsvSink {
 pub(crate) fn round4(x: f32) -> f64 {
     (f64::from(x) * 10_000.0).round() / 10_000.0
 }
-
-/// Column names of `customers.csv`.
-pub const CUSTOMER_COLUMNS: [&str; 13] = [
-    "customer_id",
-    "persona",
-    "age",
-    "income",
-    "monthly_budget",
-    "budget_left",
-    "loyalty",
-    "visits",
-    "purchases",
-    "total_spent",
-    "last_purchase",
-    "joined_on",
-    "churned_on",
-];
 
 /// One customer's final state, as the customer tables show it.
 #[derive(Debug, Clone, Copy)]

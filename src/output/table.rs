@@ -76,7 +76,13 @@ pub struct Table {
 }
 
 impl Table {
-    /// Creates `name` in the output folder and writes its header.
+    /// Creates the CSV file of a declared table: `{stem}.csv`, its header the declared
+    /// column names.
+    pub fn of(dir: &OutputDir, table: &super::schema::Table) -> Result<Self, OutputError> {
+        Self::create(dir, &format!("{}.csv", table.stem), &table.names())
+    }
+
+    /// Creates `name` in the output folder with `header` as its first row.
     pub fn create(dir: &OutputDir, name: &str, header: &[&str]) -> Result<Self, OutputError> {
         let path = dir.path(name);
         let file = Hashing::create(&path).map_err(io_at(&path))?;
