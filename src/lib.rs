@@ -45,3 +45,4 @@ pub mod run;
 pub mod scenario;
 pub mod sim;
 pub mod systems;
+pub mod tables;

@@ -80,6 +80,31 @@ impl SimBuilder<'_> {
             .tally(name)
     }
 
+    /// Declares a table of the plugin's own, written in every configured format (see
+    /// [`crate::tables`]); rows are pushed into [`crate::tables::PluginTables`].
+    pub fn add_table(
+        &mut self,
+        table: crate::output::schema::Table,
+    ) -> Result<crate::tables::TableId> {
+        Ok(self
+            .world
+            .get_resource_or_init::<crate::tables::PluginTables>()
+            .add(table)?)
+    }
+
+    /// Adds a per-persona column to `daily_metrics` (a `U64` count, `Money` or `Float`);
+    /// its values go into [`crate::tables::DailyReport`] during the day.
+    pub fn daily_column(
+        &mut self,
+        column: crate::output::schema::Column,
+    ) -> Result<crate::tables::DailyColumn> {
+        let personas = self.scenario.personas.len();
+        Ok(self
+            .world
+            .get_resource_or_insert_with(|| crate::tables::DailyReport::new(personas))
+            .add(column)?)
+    }
+
     /// Adds an allocator: a system run once an hour, after every visitor has drawn a basket
     /// and before any visit is settled, that shares a scarce resource out over the hour's
     /// demand with [`crate::records::HourRecords::allocate`]. Allocators run one after

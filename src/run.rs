@@ -376,7 +376,8 @@ impl Progress {
 
 /// The plugins a run adds after the built-in behaviours and the scenario's systems, in
 /// build and finish order: the churn scorer (its model already loaded and checked), the
-/// sinks, the feature export, the analytics, then the caller's own.
+/// caller's own (behaviours, which may declare tables and daily columns), then the outputs:
+/// the sinks, the feature export, the analytics.
 fn run_plugins(
     churn: Option<ChurnModelPlugin>,
     features: Option<ExportOptions>,
@@ -386,12 +387,12 @@ fn run_plugins(
     if let Some(churn) = churn {
         plugins.push(Box::new(churn));
     }
+    plugins.extend(extra);
     plugins.push(Box::new(SinkPlugin));
     if let Some(options) = features {
         plugins.push(Box::new(FeatureExportPlugin(options)));
     }
     plugins.push(Box::new(AnalyticsPlugin));
-    plugins.extend(extra);
     plugins
 }
 

@@ -454,7 +454,17 @@ fn schema_check(
     parquet: bool,
     checks: &mut Vec<Check>,
 ) -> Option<TableFile> {
-    let (stem, expected) = (declared.stem, declared.names());
+    columns_check(dir, declared.stem, &declared.names(), parquet, checks)
+}
+
+/// Checks a table is there and has the `expected` columns; returns it if so.
+fn columns_check(
+    dir: &Path,
+    stem: &str,
+    expected: &[&str],
+    parquet: bool,
+    checks: &mut Vec<Check>,
+) -> Option<TableFile> {
     let table = TableFile::find(dir, stem, parquet);
     let ext = if parquet { "parquet" } else { "csv" };
     let mut t = Tally::new(&format!("{stem}.{ext}: columns"));
@@ -473,15 +483,108 @@ fn schema_check(
     table.filter(|_| ok)
 }
 
+/// Checks every value of a plugin-declared table: present where the column requires one,
+/// of the declared type (CSV: parses as it; Parquet: the declared Arrow type, nulls only
+/// where allowed).
+fn declared_values(table: &TableFile, decl: &schema::Declared, label: &str) -> Check {
+    use schema::{Kind, Null};
+    let mut t = Tally::new(&format!("{label}{}: values as declared", decl.stem));
+    match table {
+        TableFile::Csv(path) => match open_csv(path) {
+            Ok(reader) => {
+                for row in reader.into_records() {
+                    let row = match row {
+                        Ok(row) => row,
+                        Err(e) => {
+                            t.fail(format!("unreadable row: {e}"));
+                            break;
+                        }
+                    };
+                    let line = row.position().map_or(0, |p| p.line());
+                    let bad = decl
+                        .columns
+                        .iter()
+                        .enumerate()
+                        .find(|(i, (_, kind, null))| {
+                            let f = row.get(*i).unwrap_or("");
+                            if f.is_empty() {
+                                return *null == Null::Never;
+                            }
+                            !match kind {
+                                Kind::U8 => f.parse::<u8>().is_ok(),
+                                Kind::U16 => f.parse::<u16>().is_ok(),
+                                Kind::U32 => f.parse::<u32>().is_ok(),
+                                Kind::U64 => f.parse::<u64>().is_ok(),
+                                Kind::Money => paise(f).is_some(),
+                                Kind::Float => f.parse::<f64>().is_ok_and(f64::is_finite),
+                                Kind::Bool => f == "true" || f == "false",
+                                Kind::Date => NaiveDate::parse_from_str(f, "%Y-%m-%d").is_ok(),
+                                Kind::Timestamp => {
+                                    chrono::NaiveDateTime::parse_from_str(f, "%Y-%m-%dT%H:%M")
+                                        .is_ok()
+                                }
+                                Kind::Text | Kind::Name8 | Kind::Name16 => true,
+                            }
+                        });
+                    t.check(bad.is_none() && row.len() == decl.columns.len(), || {
+                        let col = bad.map_or("(columns)", |(_, c)| c.0.as_str());
+                        format!("line {line}: `{col}`")
+                    });
+                }
+            }
+            Err(e) => t.fail(e),
+        },
+        TableFile::Parquet(path) => match parquet_builder(path) {
+            Ok(b) => {
+                let fields = b.schema().fields().clone();
+                for (f, (name, kind, null)) in fields.iter().zip(&decl.columns) {
+                    t.check(
+                        f.data_type() == &kind.arrow()
+                            && f.is_nullable() == (*null == Null::Allowed),
+                        || format!("`{name}` is {:?}, declared {kind:?}", f.data_type()),
+                    );
+                }
+                match b.build() {
+                    Ok(reader) => {
+                        for batch in reader {
+                            match batch {
+                                Ok(batch) => {
+                                    for (c, (name, _, null)) in
+                                        batch.columns().iter().zip(&decl.columns)
+                                    {
+                                        t.check(
+                                            c.null_count() == 0 || *null == Null::Allowed,
+                                            || format!("`{name}` has nulls"),
+                                        );
+                                    }
+                                }
+                                Err(e) => {
+                                    t.fail(e.to_string());
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => t.fail(e.to_string()),
+                }
+            }
+            Err(e) => t.fail(e),
+        },
+    }
+    t.done()
+}
+
 /// Runs every check on an output folder: on its CSV tables, on its Parquet tables, or on both
 /// when the run wrote both (the Parquet checks' names then start with `parquet`).
 /// `start`/`end` bound the timestamps (from `summary.json`), `aggregates` gives the basket
-/// histograms for outliers.
+/// histograms for outliers, `declared` the shapes plugins declared (`tables.json`): their
+/// tables, and `daily_metrics` with the columns they added.
 pub fn check_folder(
     dir: &Path,
     start: &str,
     end: &str,
     aggregates: Option<&Aggregates>,
+    declared: &[schema::Declared],
 ) -> QualityReport {
     let mut checks = Vec::new();
     let has = |parquet: bool| TableFile::find(dir, "transactions", parquet).is_some();
@@ -504,7 +607,22 @@ pub fn check_folder(
             None
         };
         let customers = schema_check(dir, &schema::customers(), parquet, &mut checks);
-        schema_check(dir, &schema::daily_metrics(), parquet, &mut checks);
+        let daily = declared.iter().find(|d| d.stem == "daily_metrics");
+        match daily {
+            Some(d) => {
+                if let Some(t) = columns_check(dir, &d.stem, &d.names(), parquet, &mut checks) {
+                    checks.push(declared_values(&t, d, label));
+                }
+            }
+            None => {
+                schema_check(dir, &schema::daily_metrics(), parquet, &mut checks);
+            }
+        }
+        for d in declared.iter().filter(|d| d.stem != "daily_metrics") {
+            if let Some(t) = columns_check(dir, &d.stem, &d.names(), parquet, &mut checks) {
+                checks.push(declared_values(&t, d, label));
+            }
+        }
         if let Some(tx) = &tx {
             checks.extend(transaction_checks(tx, lines.as_ref(), start, end, label));
         }

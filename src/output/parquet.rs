@@ -331,6 +331,76 @@ fn money_opt(paise: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
     )
 }
 
+/// The Arrow array of a declared column from its values (a plugin's table or daily column),
+/// the values already checked against the column ([`crate::tables::Value::fits`]).
+pub fn declared_array<'a>(
+    c: &schema::Column,
+    values: impl Iterator<Item = &'a crate::tables::Value> + Clone,
+) -> ArrayRef {
+    use crate::tables::Value;
+    use schema::Kind;
+    let uint = |v: &Value| match v {
+        Value::U(n) => Some(*n),
+        _ => None,
+    };
+    let text = |v: &'a Value| match v {
+        Value::S(s) => Some(s.as_str()),
+        _ => None,
+    };
+    match c.kind {
+        Kind::U8 => Arc::new(UInt8Array::from_iter(
+            values.map(|v| uint(v).map(|n| n as u8)),
+        )),
+        Kind::U16 => Arc::new(UInt16Array::from_iter(
+            values.map(|v| uint(v).map(|n| n as u16)),
+        )),
+        Kind::U32 => Arc::new(UInt32Array::from_iter(
+            values.map(|v| uint(v).map(|n| n as u32)),
+        )),
+        Kind::U64 => Arc::new(UInt64Array::from_iter(values.map(uint))),
+        Kind::Money => money_opt(values.map(|v| match v {
+            Value::Paise(p) => Some(*p),
+            _ => None,
+        })),
+        Kind::Float => Arc::new(Float64Array::from_iter(values.map(|v| match v {
+            Value::F(x) => Some(*x),
+            _ => None,
+        }))),
+        Kind::Bool => Arc::new(BooleanArray::from_iter(values.map(|v| match v {
+            Value::B(b) => Some(*b),
+            _ => None,
+        }))),
+        Kind::Text => Arc::new(StringArray::from_iter(values.map(text))),
+        Kind::Name8 | Kind::Name16 => {
+            // Keys into the names in the order first seen.
+            let mut names: Vec<&str> = Vec::new();
+            let mut index = HashMap::new();
+            let keys: Vec<usize> = values
+                .map(|v| {
+                    let s = text(v).unwrap_or("");
+                    *index.entry(s).or_insert_with(|| {
+                        names.push(s);
+                        names.len() - 1
+                    })
+                })
+                .collect();
+            let names: ArrayRef = Arc::new(StringArray::from_iter_values(names));
+            if c.kind == Kind::Name8 {
+                dict8(keys.into_iter().map(|k| k as u8).collect(), &names)
+            } else {
+                dict16(keys.into_iter().map(|k| k as u16).collect(), &names)
+            }
+        }
+        Kind::Date => Arc::new(Date32Array::from_iter(values.map(|v| match v {
+            Value::D(d) => Some(date32(*d)),
+            _ => None,
+        }))),
+        Kind::Timestamp => Arc::new(TimestampMillisecondArray::from_iter(
+            values.map(|v| uint(v).map(|n| n as i64)),
+        )),
+    }
+}
+
 /// Days from 1970-01-01 to `date` (Arrow's `Date32`).
 fn date32(date: chrono::NaiveDate) -> i32 {
     let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
@@ -420,6 +490,8 @@ pub struct ParquetSink {
     customer: CustomerColumns,
     /// Daily rows gathered for the current row group.
     daily_rows: Vec<DailyRow>,
+    /// The columns plugins added to `daily_metrics`.
+    daily_extra: Vec<schema::Column>,
     /// Churn events (with their Date32) gathered for the current row group.
     churn_rows: Vec<(Option<i32>, ChurnRecord)>,
 }
@@ -433,14 +505,36 @@ impl ParquetSink {
         categories: &[String],
         start: chrono::NaiveDate,
     ) -> Result<Self, OutputError> {
+        Self::create_with(
+            dir,
+            line_items,
+            personas,
+            categories,
+            start,
+            &schema::daily_metrics(),
+        )
+    }
+
+    /// As [`ParquetSink::create`], with `daily` (the built-in columns of `daily_metrics`
+    /// and those plugins added) as the daily table.
+    pub fn create_with(
+        dir: &OutputDir,
+        line_items: bool,
+        personas: &[String],
+        categories: &[String],
+        start: chrono::NaiveDate,
+        daily: &schema::Table,
+    ) -> Result<Self, OutputError> {
+        let builtin = schema::daily_metrics().columns.len();
         Ok(Self {
+            daily_extra: daily.columns[builtin..].to_vec(),
             transactions: ParquetTable::of(dir, &schema::transactions())?,
             lines: if line_items {
                 Some(ParquetTable::of(dir, &schema::line_items())?)
             } else {
                 None
             },
-            daily: ParquetTable::of(dir, &schema::daily_metrics())?,
+            daily: ParquetTable::of(dir, daily)?,
             churn: ParquetTable::of(dir, &schema::churn_events())?,
             customers: ParquetTable::of(dir, &schema::customers())?,
             tx: TxColumns::default(),
@@ -566,6 +660,7 @@ impl ParquetSink {
     fn flush_daily(&mut self) -> io::Result<()> {
         let rows = std::mem::take(&mut self.daily_rows);
         let (personas, events) = (self.personas.clone(), self.events.array());
+        let extra = self.daily_extra.clone();
         self.daily.write(rows.len(), move || {
             let count = |f: &dyn Fn(&DailyRow) -> u64| -> ArrayRef {
                 Arc::new(UInt64Array::from_iter_values(rows.iter().map(f)))
@@ -574,7 +669,7 @@ impl ParquetSink {
             let flag = |f: &dyn Fn(&DailyRow) -> bool| -> ArrayRef {
                 Arc::new(BooleanArray::from(rows.iter().map(f).collect::<Vec<_>>()))
             };
-            vec![
+            let mut arrays: Vec<ArrayRef> = vec![
                 Arc::new(Date32Array::from_iter(rows.iter().map(|r| r.date))),
                 dict8(rows.iter().map(|r| r.persona).collect(), &personas),
                 count(&|r| r.active),
@@ -592,7 +687,11 @@ impl ParquetSink {
                 flag(&|r| r.festival),
                 flag(&|r| r.weekend),
                 dict16(rows.iter().map(|r| r.events).collect(), &events),
-            ]
+            ];
+            for (i, c) in extra.iter().enumerate() {
+                arrays.push(declared_array(c, rows.iter().map(move |r| &r.extra[i])));
+            }
+            arrays
         })
     }
 
@@ -623,6 +722,8 @@ impl ParquetSink {
 
 /// One row of `daily_metrics`, kept until its row group is written.
 struct DailyRow {
+    /// The plugins' columns.
+    extra: Vec<crate::tables::Value>,
     date: Option<i32>,
     persona: u8,
     active: u64,
@@ -710,6 +811,7 @@ impl Sink for ParquetSink {
         let events = self.events.key(&closed.events)?;
         for (p, t) in closed.by_persona.iter().enumerate() {
             self.daily_rows.push(DailyRow {
+                extra: closed.extra.get(p).cloned().unwrap_or_default(),
                 date,
                 persona: p as u8,
                 active: closed.active.get(p).copied().unwrap_or(0),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// A column's type: what it holds in CSV, and its Arrow type in Parquet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     /// Unsigned integer of 8, 16, 32 or 64 bits.
     U8,
@@ -80,7 +80,7 @@ impl Kind {
 }
 
 /// Whether a column may lack a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Null {
     /// Always has a value.
     Never,
@@ -221,6 +221,40 @@ impl Table {
         s
     }
 }
+
+/// A table's shape as `tables.json` records it for `bazaar check`: the tables plugins added,
+/// and `daily_metrics` when plugins added columns to it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Declared {
+    /// File name without extension.
+    pub stem: String,
+    /// Columns: name, type, whether it may lack a value.
+    pub columns: Vec<(String, Kind, Null)>,
+}
+
+impl Declared {
+    /// The column names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.columns.iter().map(|c| c.0.as_str()).collect()
+    }
+}
+
+impl Table {
+    /// The shape recorded in `tables.json`.
+    pub fn declared(&self) -> Declared {
+        Declared {
+            stem: self.stem.to_owned(),
+            columns: self
+                .columns
+                .iter()
+                .map(|c| (c.name.to_owned(), c.kind, c.null))
+                .collect(),
+        }
+    }
+}
+
+/// The file that records plugin-declared shapes in an output folder.
+pub const DECLARED_FILE: &str = "tables.json";
 
 use Encoding::{Delta, Dictionary, Plain};
 use Kind::*;
@@ -507,7 +541,9 @@ pub fn reference() -> String {
          the CSV headers, the Parquet schemas and the checks of `bazaar check` come from the\n\
          same lists. In Parquet, integers are unsigned of the width the CSV values need, money\n\
          is `decimal(18, 2)`, dates are `date32`, timestamps timezone-less `timestamp[ms]`\n\
-         (local time), names dictionary-encoded strings, and an empty CSV field is a null.\n",
+         (local time), names dictionary-encoded strings, and an empty CSV field is a null.\n\
+         Behaviours enabled in a scenario may add tables of their own and columns at the end of\n\
+         `daily_metrics`; a folder that has them describes them in `tables.json`.\n",
     );
     for t in builtin() {
         s.push('\n');

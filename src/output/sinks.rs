@@ -174,6 +174,11 @@ impl Plugin for SinkPlugin {
         let scenario = sim.scenario;
         let personas: Vec<String> = scenario.personas.iter().map(|p| p.name.clone()).collect();
         let categories: Vec<String> = scenario.catalog.iter().map(|c| c.name.clone()).collect();
+        // Plugins declare their tables and daily columns before the sinks are built.
+        let mut report = sim.world.resource_mut::<crate::tables::DailyReport>();
+        report.closed = true;
+        let mut daily = schema::daily_metrics();
+        daily.columns.extend_from_slice(report.columns());
         let dir = sim
             .world
             .get_resource::<OutputDir>()
@@ -182,19 +187,21 @@ impl Plugin for SinkPlugin {
         for format in &scenario.output.formats {
             let (line_items, start) = (scenario.output.line_items, scenario.start);
             formats.push(match format {
-                Format::Csv => Box::new(CsvSink::create(
+                Format::Csv => Box::new(CsvSink::create_with(
                     dir,
                     line_items,
                     &personas,
                     &categories,
                     start,
+                    &daily,
                 )?),
-                Format::Parquet => Box::new(crate::output::parquet::ParquetSink::create(
+                Format::Parquet => Box::new(crate::output::parquet::ParquetSink::create_with(
                     dir,
                     line_items,
                     &personas,
                     &categories,
                     start,
+                    &daily,
                 )?),
             });
         }
@@ -210,6 +217,39 @@ impl Plugin for SinkPlugin {
                 .chain()
                 .in_set(SimSet::Observe),
         );
+        let mut declared = Vec::new();
+        if daily.columns.len() > schema::daily_metrics().columns.len() {
+            declared.push(daily.declared());
+        }
+        let tables = sim
+            .world
+            .get_resource_or_init::<crate::tables::PluginTables>();
+        let tables: Vec<schema::Table> = tables.tables().to_vec();
+        sim.world
+            .resource_mut::<crate::tables::PluginTables>()
+            .closed = true;
+        if !tables.is_empty() || !declared.is_empty() {
+            let dir = sim.world.resource::<OutputDir>();
+            let mut writers = PluginTableWriters::default();
+            for t in &tables {
+                declared.push(t.declared());
+                for format in &scenario.output.formats {
+                    writers.writers.push(match format {
+                        Format::Csv => DeclaredWriter::Csv(Table::of(dir, t)?),
+                        Format::Parquet => DeclaredWriter::Parquet(
+                            crate::output::parquet::ParquetTable::of(dir, t)?,
+                            t.clone(),
+                            Vec::new(),
+                        ),
+                    });
+                }
+            }
+            writers.per_table = scenario.output.formats.len();
+            writers.declared = declared;
+            sim.world.insert_resource(writers);
+            sim.schedule
+                .add_systems(write_plugin_tables.after(write_day).in_set(SimSet::Observe));
+        }
         Ok(())
     }
 
@@ -231,13 +271,137 @@ impl Plugin for SinkPlugin {
         .map_err(io_at(&target.join("customers")))?;
         crate::run::log_memory("customer table");
         tracing::info!("customer tables written; finishing the tables");
+        if world.contains_resource::<PluginTableWriters>() {
+            write_plugin_tables_now(world)?;
+        }
+        let writers = world.remove_resource::<PluginTableWriters>();
         let mut dir = world.resource_mut::<OutputDir>();
         for s in sinks {
             s.finish(&mut dir)?;
         }
+        if let Some(writers) = writers {
+            writers.finish(&mut dir)?;
+        }
         crate::run::log_memory("tables finished");
         Ok(())
     }
+}
+
+/// The plugins' tables, each in every configured format, and the shapes `tables.json`
+/// records for `bazaar check`.
+#[derive(Resource, Default)]
+pub struct PluginTableWriters {
+    /// Table by table, format by format.
+    writers: Vec<DeclaredWriter>,
+    /// Formats per table.
+    per_table: usize,
+    declared: Vec<schema::Declared>,
+}
+
+/// One plugin table in one format.
+enum DeclaredWriter {
+    Csv(Table),
+    /// The table and its rows waiting for a full row group.
+    Parquet(
+        crate::output::parquet::ParquetTable,
+        schema::Table,
+        Vec<Vec<crate::tables::Value>>,
+    ),
+}
+
+impl DeclaredWriter {
+    fn write(&mut self, rows: &[Vec<crate::tables::Value>]) -> io::Result<()> {
+        match self {
+            DeclaredWriter::Csv(t) => {
+                for row in rows {
+                    t.row_with(|r| {
+                        for v in row {
+                            super::table::value(r, v);
+                        }
+                    })?;
+                }
+                Ok(())
+            }
+            DeclaredWriter::Parquet(file, table, pending) => {
+                pending.extend_from_slice(rows);
+                if pending.len() >= crate::output::parquet::ROW_GROUP_ROWS {
+                    flush_parquet(file, table, pending)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Queues a plugin table's waiting rows as one Parquet row group.
+fn flush_parquet(
+    file: &mut crate::output::parquet::ParquetTable,
+    table: &schema::Table,
+    pending: &mut Vec<Vec<crate::tables::Value>>,
+) -> io::Result<()> {
+    let rows = std::mem::take(pending);
+    let columns = table.columns.clone();
+    file.write(rows.len(), move || {
+        columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                crate::output::parquet::declared_array(c, rows.iter().map(move |r| &r[i]))
+            })
+            .collect()
+    })
+}
+
+impl PluginTableWriters {
+    fn finish(self, dir: &mut OutputDir) -> Result<(), OutputError> {
+        for w in self.writers {
+            match w {
+                DeclaredWriter::Csv(t) => t.finish(dir)?,
+                DeclaredWriter::Parquet(mut file, table, mut pending) => {
+                    let path = dir.path(&format!("{}.parquet", table.stem));
+                    flush_parquet(&mut file, &table, &mut pending).map_err(io_at(&path))?;
+                    file.finish(dir)?;
+                }
+            }
+        }
+        let json = serde_json::to_vec_pretty(&self.declared).map_err(|e| OutputError::Io {
+            path: dir.path(schema::DECLARED_FILE),
+            source: io::Error::other(e),
+        })?;
+        dir.write_file(schema::DECLARED_FILE, &json)
+    }
+}
+
+/// Writes the rows plugins pushed this hour to their tables.
+pub fn write_plugin_tables(
+    mut tables: ResMut<crate::tables::PluginTables>,
+    mut writers: ResMut<PluginTableWriters>,
+    sinks: Res<Sinks>,
+) -> Result<(), BevyError> {
+    let per_table = writers.per_table.max(1);
+    for (k, rows) in tables.take().into_iter().enumerate() {
+        if rows.is_empty() {
+            continue;
+        }
+        for w in &mut writers.writers[k * per_table..(k + 1) * per_table] {
+            w.write(&rows).map_err(io_at(&sinks.target))?;
+        }
+    }
+    Ok(())
+}
+
+/// [`write_plugin_tables`] outside the schedule, for what was pushed in the last hour.
+fn write_plugin_tables_now(world: &mut World) -> Result<(), BevyError> {
+    let rows = world.resource_mut::<crate::tables::PluginTables>().take();
+    let target = world.resource::<Sinks>().target.clone();
+    let mut writers = world.resource_mut::<PluginTableWriters>();
+    let per_table = writers.per_table.max(1);
+    for (k, rows) in rows.into_iter().enumerate() {
+        for w in &mut writers.writers[k * per_table..(k + 1) * per_table] {
+            w.write(&rows).map_err(io_at(&target))?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes transactions, line items and daily metrics as CSV.
@@ -275,6 +439,26 @@ impl CsvSink {
         categories: &[String],
         start: chrono::NaiveDate,
     ) -> Result<Self, OutputError> {
+        Self::create_with(
+            dir,
+            line_items,
+            personas,
+            categories,
+            start,
+            &schema::daily_metrics(),
+        )
+    }
+
+    /// As [`CsvSink::create`], with `daily` (the built-in columns of `daily_metrics` and
+    /// those plugins added) as the daily table.
+    pub fn create_with(
+        dir: &OutputDir,
+        line_items: bool,
+        personas: &[String],
+        categories: &[String],
+        start: chrono::NaiveDate,
+        daily: &schema::Table,
+    ) -> Result<Self, OutputError> {
         let personas: Vec<Vec<u8>> = personas.iter().map(|p| escape(p)).collect();
         let (give_back, returned) = channel();
         let mut encoder = Encoder {
@@ -308,7 +492,7 @@ impl CsvSink {
             returned: Mutex::new(returned),
             customers: Table::of(dir, &schema::customers())?,
             dates: DayNames::new(start),
-            daily: Table::of(dir, &schema::daily_metrics())?,
+            daily: Table::of(dir, daily)?,
             churn: Table::of(dir, &schema::churn_events())?,
             personas,
         })
@@ -600,6 +784,9 @@ impl Sink for CsvSink {
                     .flag(closed.festival)
                     .flag(closed.weekend)
                     .text(&events);
+                for v in closed.extra.get(p).into_iter().flatten() {
+                    super::table::value(r, v);
+                }
             })?;
         }
         for c in &closed.churn {

@@ -227,6 +227,20 @@ pub fn escape_into(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Appends a declared value (a plugin's table or daily column) as its CSV field.
+pub fn value(r: &mut Row<'_>, v: &crate::tables::Value) {
+    use crate::tables::Value;
+    match v {
+        Value::U(n) => r.int(*n),
+        Value::Paise(p) => r.rupees(*p),
+        Value::F(x) => r.float(*x),
+        Value::B(b) => r.flag(*b),
+        Value::S(s) => r.text(&escape(s)),
+        Value::D(d) => r.text(d.format("%Y-%m-%d").to_string().as_bytes()),
+        Value::Null => r.empty(),
+    };
+}
+
 /// One row being written: each call appends a field, commas are added between them.
 pub struct Row<'a> {
     buf: &'a mut Vec<u8>,

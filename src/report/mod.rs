@@ -86,11 +86,18 @@ fn entry(name: &str, bytes: &[u8]) -> FileEntry {
 pub fn check(dir: &Path) -> Result<QualityReport, ReportError> {
     let summary: serde_json::Value = read_json(&dir.join("summary.json"))?;
     let aggregates: Option<Aggregates> = read_json(&dir.join("aggregates.json")).ok();
+    let declared_file = dir.join(crate::output::schema::DECLARED_FILE);
+    let declared: Vec<crate::output::schema::Declared> = if declared_file.exists() {
+        read_json(&declared_file)?
+    } else {
+        Vec::new()
+    };
     Ok(check_folder(
         dir,
         summary["start"].as_str().unwrap_or(""),
         summary["end"].as_str().unwrap_or(""),
         aggregates.as_ref(),
+        &declared,
     ))
 }
 

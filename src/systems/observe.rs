@@ -156,6 +156,9 @@ pub struct ClosedDay {
     pub churn: Vec<ChurnRecord>,
     /// Active customers at the end of the day, by persona.
     pub active: Vec<u64>,
+    /// The values of the columns plugins added to `daily_metrics`, by persona
+    /// ([`crate::tables::DailyReport`]); empty without such columns.
+    pub extra: Vec<Vec<crate::tables::Value>>,
 }
 
 /// Retention offers sent today, by persona (filled by a churn model in retain mode).
@@ -204,6 +207,7 @@ pub fn close_day(
     mut retention: ResMut<RetentionToday>,
     mut tally: ResMut<Tally>,
     mut closed: ResMut<ClosedDay>,
+    mut report: ResMut<crate::tables::DailyReport>,
 ) {
     closed.ready = clock.hour() == 23;
     if !closed.ready {
@@ -266,6 +270,13 @@ pub fn close_day(
     closed.weekend = today.weekend;
     closed.events.clone_from(&today.events);
     tally.today.fill(Totals::default());
+    // The columns plugins added to `daily_metrics` join the day, and start again at zero.
+    if !report.columns().is_empty() {
+        closed.extra = (0..closed.by_persona.len())
+            .map(|p| report.values(p))
+            .collect();
+        report.reset();
+    }
 }
 
 /// At the end of a day: stops the run when a sum of money outgrew what the outputs hold
@@ -292,6 +303,8 @@ impl Plugin for ObservePlugin {
             ..Tally::default()
         });
         sim.world.init_resource::<ClosedDay>();
+        sim.world
+            .insert_resource(crate::tables::DailyReport::new(personas));
         sim.world.insert_resource(RetentionToday {
             offers: vec![0; personas],
             cost_paise: vec![0; personas],
