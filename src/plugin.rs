@@ -10,8 +10,9 @@
 //! A [`Behaviour`] is a plugin a scenario can enable: its settings are the plugin's own
 //! fields, deserialised from `systems: [Name(field: value, ...)]` with serde, checked by the
 //! plugin against the scenario, and described (types, defaults, doc comments) by
-//! `bazaar systems` from the same declaration through `schemars`. One line in
-//! [`crate::sim::registry`] makes it known.
+//! `bazaar systems` from the same declaration through `schemars`. One line in the
+//! `optional_behaviours!` list of `src/systems/mod.rs` declares its module and makes it known
+//! to [`crate::sim::registry`].
 //!
 //! Systems may return a `Result` (bevy's `Result`, so `?` works on any error): the first
 //! error of an hour stops the run, which gets it from [`crate::sim::Simulation::step`]. A

@@ -79,9 +79,9 @@ impl Model {
 }
 
 /// The behaviours a scenario can enable in `systems: [...]`. Adding one is its file under
-/// `src/systems/` plus one line here.
+/// `src/systems/` plus one line in `optional_behaviours!` (`src/systems/mod.rs`).
 pub fn registry() -> Registry {
-    Registry::new().add::<systems::daily_log::DailyLog>()
+    systems::optional(Registry::new())
 }
 
 /// Thread settings for a run.

@@ -1,21 +1,38 @@
 //! Behaviours, one per file, each a [`Plugin`] registering its systems in
 //! one of the [`SimSet`](crate::sim::SimSet)s.
 //!
-//! Built-in behaviours are listed in [`builtin`]; optional ones are registered by name in
-//! [`crate::sim::registry`].
+//! Built-in behaviours are listed in [`builtin`]; optional ones, which a scenario enables by
+//! name, are one line each in the `optional_behaviours!` list below ([`optional`]).
 
 pub mod acquisition;
 pub mod attrition;
 pub mod budget;
 pub mod churn_model;
 pub mod clock;
-pub mod daily_log;
 pub mod loyalty;
 pub mod observe;
 pub mod planning;
 pub mod shopping;
 
 use crate::sim::Plugin;
+
+/// Declares each optional behaviour's module and registers its type, one line each.
+macro_rules! optional_behaviours {
+    ($($module:ident :: $behaviour:ident),* $(,)?) => {
+        $(pub mod $module;)*
+
+        /// Adds every optional behaviour to `registry`, in the order listed.
+        pub fn optional(registry: crate::plugin::Registry) -> crate::plugin::Registry {
+            registry$(.add::<$module::$behaviour>())*
+        }
+    };
+}
+
+// The behaviours a scenario enables by name in `systems: [...]`: a new one is its file in
+// this folder and one line here.
+optional_behaviours! {
+    daily_log::DailyLog,
+}
 
 /// The behaviours every simulation has, in registration order.
 pub fn builtin() -> Vec<Box<dyn Plugin>> {
