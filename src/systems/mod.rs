@@ -32,6 +32,7 @@ macro_rules! optional_behaviours {
 // this folder and one line here.
 optional_behaviours! {
     daily_log::DailyLog,
+    word_of_mouth::WordOfMouth,
 }
 
 /// The behaviours every simulation has, in registration order.
