@@ -180,11 +180,13 @@ pub trait VisitHook: Send + Sync + 'static {
         LineVerdict::Keep
     }
 
-    /// After the visit is paid for (or came to nothing): react to how it went.
+    /// After the visit is paid for (or came to nothing): react to how it went; `basket` is
+    /// what was paid for, line by line.
     fn after_visit(
         &self,
         _visit: &VisitInfo<'_>,
         _outcome: &VisitOutcome,
+        _basket: &[LineRecord],
         _customer: &mut CustomerState<'_>,
         _tallies: &mut Tallies,
     ) {
@@ -321,11 +323,12 @@ impl VisitHooks {
         &self,
         visit: &VisitInfo<'_>,
         outcome: &VisitOutcome,
+        basket: &[LineRecord],
         customer: &mut CustomerState<'_>,
         tallies: &mut Tallies,
     ) {
         for h in &self.after_visit {
-            h.after_visit(visit, outcome, customer, tallies);
+            h.after_visit(visit, outcome, basket, customer, tallies);
         }
     }
 }

@@ -81,6 +81,7 @@ impl VisitHook for Disappointment {
         &self,
         _: &VisitInfo<'_>,
         outcome: &VisitOutcome,
+        _: &[LineRecord],
         customer: &mut CustomerState<'_>,
         tallies: &mut Tallies,
     ) {

@@ -8,6 +8,7 @@ use crate::components::{Loyalty, Persona};
 pub use crate::hooks::VisitOutcome;
 use crate::hooks::{CustomerState, Stages, Tallies, VisitHook, VisitInfo};
 use crate::persona::LoyaltyParams;
+use crate::records::LineRecord;
 use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
 
 /// Applies one visit's outcome to a loyalty level.
@@ -38,6 +39,7 @@ impl VisitHook for LoyaltyHook {
         &self,
         visit: &VisitInfo<'_>,
         outcome: &VisitOutcome,
+        _: &[LineRecord],
         customer: &mut CustomerState<'_>,
         _: &mut Tallies,
     ) {

@@ -333,6 +333,7 @@ fn settle_visit<const COMPACT: bool>(
     cx.hooks.after_visit(
         &info,
         &outcome,
+        &buf.lines[write_at..end],
         &mut CustomerState {
             budget: v.budget,
             loyalty: v.loyalty,

@@ -17,7 +17,7 @@ use crate::hooks::{CustomerState, Stages, Tallies, Tally, VisitHook, VisitInfo, 
 use crate::output::schema::{Column, Encoding, Kind, Null};
 use crate::plugin::{Behaviour, Plugin, Problems, Reserve, SimBuilder};
 use crate::population::spawn_customers;
-use crate::records::HourRecords;
+use crate::records::{HourRecords, LineRecord};
 use crate::rng::{PluginPurpose, Streams};
 use crate::scenario::Scenario;
 use crate::sim::SimSet;
@@ -74,6 +74,7 @@ impl VisitHook for Referrer {
         &self,
         visit: &VisitInfo<'_>,
         outcome: &VisitOutcome,
+        _: &[LineRecord],
         customer: &mut CustomerState<'_>,
         tallies: &mut Tallies,
     ) {
