@@ -33,6 +33,7 @@ macro_rules! optional_behaviours {
 optional_behaviours! {
     daily_log::DailyLog,
     word_of_mouth::WordOfMouth,
+    promotions::Promotions,
 }
 
 /// The behaviours every simulation has, in registration order.
