@@ -34,6 +34,7 @@ optional_behaviours! {
     daily_log::DailyLog,
     word_of_mouth::WordOfMouth,
     promotions::Promotions,
+    stores::Stores,
 }
 
 /// The behaviours every simulation has, in registration order.
