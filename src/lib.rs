@@ -13,6 +13,8 @@
 //! - [`components`], [`sim`], [`systems`]: the ECS world, the schedule, the behaviours;
 //! - [`plugin`]: the plugin API (build and finish, settings from scenarios, errors);
 //! - [`hooks`]: hooks inside a visit (offer, line, allocation, after-visit);
+//! - [`tables`]: a plugin's own tables and `daily_metrics` columns; [`tutorial`]: writing a
+//!   behaviour, from zero to a scenario that uses it;
 //! - [`records`], [`output`]: what an hour produces and where it goes;
 //! - [`run`]: one scenario end to end;
 //! - [`alloc`]: the allocator the binary and benchmarks use (large blocks faulted in ahead).
@@ -46,3 +48,6 @@ pub mod scenario;
 pub mod sim;
 pub mod systems;
 pub mod tables;
+
+#[doc = include_str!("../docs/plugins.md")]
+pub mod tutorial {}
