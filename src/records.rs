@@ -1,9 +1,15 @@
-//! What one hour of shopping produces: transaction and line records, written by the
-//! shopping system chunk by chunk into segments that the sinks read in customer order.
+//! The data contract between the behaviours and the outputs: what one hour of shopping
+//! produces (transaction and line records, written by the shopping system chunk by chunk into
+//! segments that the sinks read in customer order), what a closed day publishes (totals by
+//! persona, churn records), and the run's tallies. The sinks, the summary and the analytics
+//! read these types and nothing of the systems that fill them.
 
 use bevy_ecs::prelude::Resource;
+use serde::Serialize;
 
-use crate::hooks::{Tallies, Tally};
+use crate::persona::ChurnCause;
+
+use crate::hooks::{self, Tallies};
 
 /// One basket paid for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,7 +268,7 @@ impl HourRecords {
     }
 
     /// This hour's sum of `t` (after [`HourRecords::finish`]).
-    pub fn tally(&self, t: Tally) -> i64 {
+    pub fn tally(&self, t: hooks::Tally) -> i64 {
         self.tallies.get(t)
     }
 
@@ -305,6 +311,170 @@ impl HourRecords {
             .iter()
             .flat_map(|s| s.txs.iter().map(move |t| (t, s.lines_of(t))))
     }
+}
+
+/// One customer leaving.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChurnRecord {
+    /// The customer.
+    pub agent: u32,
+    /// Persona index.
+    pub persona: u8,
+    /// The daily churn probability that was drawn.
+    pub probability: f32,
+    /// Its main cause.
+    pub cause: ChurnCause,
+    /// Loyalty at the time.
+    pub loyalty: f32,
+    /// Days since the last purchase (`None`: never bought).
+    pub days_since: Option<u32>,
+}
+
+/// Counts and sums over a set of visits and transactions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Visits, with or without a purchase.
+    pub visits: u64,
+    /// Visits that bought nothing.
+    pub empty_visits: u64,
+    /// Transactions.
+    pub transactions: u64,
+    /// Revenue, paise.
+    pub revenue_paise: i64,
+    /// Units sold.
+    pub units: u64,
+    /// Line items.
+    pub lines: u64,
+    /// Baskets trimmed to fit a budget.
+    pub trimmed: u64,
+    /// Customers who left.
+    pub churned: u64,
+    /// Customers who joined after the start.
+    pub acquired: u64,
+    /// Retention offers sent.
+    pub offers: u64,
+    /// Their cost, paise.
+    pub offer_cost_paise: i64,
+}
+
+impl Totals {
+    /// Adds one transaction.
+    #[inline]
+    pub fn add_tx(&mut self, t: &TxRecord) {
+        self.transactions += 1;
+        // Saturating, so a sum past i64 stays visibly too large for `Tally::check_money`
+        // instead of wrapping to a plausible number.
+        self.revenue_paise = self.revenue_paise.saturating_add(t.total);
+        self.units += u64::from(t.units);
+        self.lines += u64::from(t.lines);
+        self.trimmed += u64::from(t.trimmed);
+    }
+
+    /// Adds another set of totals.
+    pub fn add(&mut self, o: &Totals) {
+        self.visits += o.visits;
+        self.empty_visits += o.empty_visits;
+        self.transactions += o.transactions;
+        self.revenue_paise = self.revenue_paise.saturating_add(o.revenue_paise);
+        self.units += o.units;
+        self.lines += o.lines;
+        self.trimmed += o.trimmed;
+        self.churned += o.churned;
+        self.acquired += o.acquired;
+        self.offers += o.offers;
+        self.offer_cost_paise = self.offer_cost_paise.saturating_add(o.offer_cost_paise);
+    }
+
+    /// Mean basket value in paise (0 without transactions).
+    pub fn mean_basket_paise(&self) -> f64 {
+        if self.transactions == 0 {
+            0.0
+        } else {
+            self.revenue_paise as f64 / self.transactions as f64
+        }
+    }
+}
+
+/// Totals over a class of days, with the number of such days.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct DayClass {
+    /// Days in the class.
+    pub days: u32,
+    /// Their totals.
+    pub totals: Totals,
+}
+
+/// Running tallies of the whole run.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct Tally {
+    /// Today so far, by persona.
+    pub today: Vec<Totals>,
+    /// Completed days, by persona.
+    pub by_persona: Vec<Totals>,
+    /// Days with a festival in force.
+    pub festival: DayClass,
+    /// Days without one.
+    pub ordinary: DayClass,
+    /// Saturdays and Sundays.
+    pub weekend: DayClass,
+    /// Monday to Friday.
+    pub weekday: DayClass,
+    /// Acquisitions already counted, by persona.
+    pub(crate) acquired_seen: Vec<u64>,
+}
+
+impl Tally {
+    /// Stops a run whose money sums outgrew what the outputs hold (Parquet's
+    /// `decimal(18, 2)`, [`crate::limits::MAX_MONEY_PAISE`]). Every other sum of money is a
+    /// part of these two (all amounts are positive), so it fits when they do.
+    pub fn check_money(&self) -> Result<(), crate::run::RunError> {
+        let mut t = self.overall();
+        for p in &self.today {
+            t.add(p);
+        }
+        for (what, paise) in [
+            ("revenue", t.revenue_paise),
+            ("the cost of retention offers", t.offer_cost_paise),
+        ] {
+            if paise > crate::limits::MAX_MONEY_PAISE {
+                return Err(crate::run::RunError::Overflow { what, paise });
+            }
+        }
+        Ok(())
+    }
+
+    /// Totals over every persona of the completed days.
+    pub fn overall(&self) -> Totals {
+        let mut t = Totals::default();
+        for p in &self.by_persona {
+            t.add(p);
+        }
+        t
+    }
+}
+
+/// A completed day, published at its last hour for the sinks.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct ClosedDay {
+    /// Set only during the last hour of a day.
+    pub ready: bool,
+    /// The day's date.
+    pub date: Option<chrono::NaiveDate>,
+    /// Its totals by persona.
+    pub by_persona: Vec<Totals>,
+    /// A festival was in force.
+    pub festival: bool,
+    /// It was a weekend day.
+    pub weekend: bool,
+    /// Names of the events in force.
+    pub events: String,
+    /// Customers who left today, sorted by customer id.
+    pub churn: Vec<ChurnRecord>,
+    /// Active customers at the end of the day, by persona.
+    pub active: Vec<u64>,
+    /// The values of the columns plugins added to `daily_metrics`, by persona
+    /// ([`crate::tables::DailyReport`]); empty without such columns.
+    pub extra: Vec<Vec<crate::tables::Value>>,
 }
 
 #[cfg(test)]

@@ -46,6 +46,16 @@ pub enum SimSet {
     Observe,
 }
 
+/// Points inside [`SimSet::Observe`] that other plugins (the sinks, the analytics) order
+/// against, without naming the observing systems.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Observed {
+    /// The hour's records are collected and tallied.
+    Hour,
+    /// The day is closed ([`crate::records::ClosedDay`] is ready at the last hour).
+    Day,
+}
+
 /// The label of the hourly schedule.
 #[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Hour;

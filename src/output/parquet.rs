@@ -35,9 +35,7 @@ use super::sinks::{CustomerRow, HourContext, Sink, round4, transaction_id};
 use super::worker::Worker;
 use super::{FileEntry, OutputDir, OutputError, io_at};
 use super::{delta, keyed};
-use crate::records::{HourRecords, LineRecord, ShopBuffer};
-use crate::systems::attrition::ChurnRecord;
-use crate::systems::observe::{ClosedDay, Totals};
+use crate::records::{ChurnRecord, ClosedDay, HourRecords, LineRecord, ShopBuffer, Totals};
 
 /// Rows per row group: large enough for good compression and cheap metadata, small enough
 /// that a group's column vectors stay a few tens of megabytes.

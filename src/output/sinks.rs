@@ -16,10 +16,9 @@ use super::table::{Table, escape, escape_into};
 use super::worker::Worker;
 use super::{OutputDir, OutputError, io_at};
 use crate::calendar::{Clock, Today};
-use crate::records::{HourRecords, LineRecord, TxRecord};
+use crate::records::{ClosedDay, HourRecords, LineRecord, TxRecord};
 use crate::scenario::Format;
-use crate::sim::{Plugin, SimBuilder, SimSet};
-use crate::systems::observe::{ClosedDay, close_day, tally_hour};
+use crate::sim::{Observed, Plugin, SimBuilder, SimSet};
 
 /// Transaction ids are `day * TX_ID_DAY + customer id`: unique because a customer shops at
 /// most once a day, and decodable by eye.
@@ -213,7 +212,10 @@ impl Plugin for SinkPlugin {
         sinks.categories = categories;
         sinks.target = target;
         sim.schedule.add_systems(
-            (write_hour.after(tally_hour), write_day.after(close_day))
+            (
+                write_hour.after(Observed::Hour),
+                write_day.after(Observed::Day),
+            )
                 .chain()
                 .in_set(SimSet::Observe),
         );

@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
+use crate::records::{DayClass, Tally, Totals};
 use crate::scenario::Scenario;
-use crate::systems::observe::{DayClass, Tally, Totals};
 
 /// Figures for one persona.
 #[derive(Debug, Clone, Serialize)]

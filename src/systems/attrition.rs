@@ -10,26 +10,10 @@ use bevy_utils::Parallel;
 
 use crate::calendar::Clock;
 use crate::components::*;
-use crate::persona::ChurnCause;
 use crate::rng::{Purpose, Streams};
 use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
 
-/// One customer leaving.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ChurnRecord {
-    /// The customer.
-    pub agent: u32,
-    /// Persona index.
-    pub persona: u8,
-    /// The daily churn probability that was drawn.
-    pub probability: f32,
-    /// Its main cause.
-    pub cause: ChurnCause,
-    /// Loyalty at the time.
-    pub loyalty: f32,
-    /// Days since the last purchase (`None`: never bought).
-    pub days_since: Option<u32>,
-}
+pub use crate::records::ChurnRecord;
 
 /// Per-thread churn records of the day.
 #[derive(Resource, Default)]
