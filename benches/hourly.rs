@@ -18,6 +18,7 @@ use bazaar::components::{AgentId, Budget, DayPlan, Engagement, Ledger, Loyalty, 
 use bazaar::hooks::VisitHooks;
 use bazaar::output::OutputDir;
 use bazaar::output::parquet::ParquetSink;
+use bazaar::output::schema::daily_metrics;
 use bazaar::output::sinks::{CsvSink, Sink, feed_hours};
 use bazaar::records::{HourRecords, LineRecord};
 use bazaar::rng::Stream;
@@ -170,9 +171,22 @@ fn output_encoding(c: &mut Criterion) {
                 let dir = tempfile::tempdir().unwrap();
                 let mut out = OutputDir::create(&dir.path().join("o")).unwrap();
                 let mut sink: Box<dyn Sink> = if format == "csv" {
-                    Box::new(CsvSink::create(&out, true, &personas, &categories, date).unwrap())
+                    Box::new(
+                        CsvSink::create(&out, true, &personas, &categories, date, &daily_metrics())
+                            .unwrap(),
+                    )
                 } else {
-                    Box::new(ParquetSink::create(&out, true, &personas, &categories, date).unwrap())
+                    Box::new(
+                        ParquetSink::create(
+                            &out,
+                            true,
+                            &personas,
+                            &categories,
+                            date,
+                            &daily_metrics(),
+                        )
+                        .unwrap(),
+                    )
                 };
                 let hours = std::iter::repeat_n(&records, 50);
                 feed_hours(sink.as_mut(), date, &personas, &categories, hours).unwrap();

@@ -15,6 +15,7 @@ use arrow_array::types::{
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use bazaar::output::Manifest;
+use bazaar::output::schema::daily_metrics;
 use common::{bazaar, text};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -318,7 +319,9 @@ fn line_items_stay_with_their_baskets_across_row_groups_and_segments() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("o");
     let mut out = OutputDir::create(&target).unwrap();
-    let mut sink = Box::new(ParquetSink::create(&out, true, &personas, &categories, date).unwrap());
+    let mut sink = Box::new(
+        ParquetSink::create(&out, true, &personas, &categories, date, &daily_metrics()).unwrap(),
+    );
     let hours = 4u32;
     let feed = std::iter::repeat_n(&records, hours as usize);
     feed_hours(&mut *sink, date, &personas, &categories, feed).unwrap();

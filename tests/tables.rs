@@ -8,7 +8,7 @@ use std::path::Path;
 
 use bazaar::calendar::Clock;
 use bazaar::output::Manifest;
-use bazaar::output::schema::{Column, Encoding, Kind, Null, Table};
+use bazaar::output::schema::{Column, Kind, Table};
 use bazaar::output::sinks::write_plugin_tables;
 use bazaar::plugin::{Plugin, SimBuilder};
 use bazaar::records::HourRecords;
@@ -67,28 +67,20 @@ impl Plugin for HourlyBaskets {
     }
 
     fn build(&self, sim: &mut SimBuilder) -> bazaar::plugin::Result {
-        let column = |name, kind, null, doc| Column {
-            name,
-            kind,
-            null,
-            encoding: Encoding::Plain,
-            doc,
-        };
         let table = sim.add_table(Table::new(
             "hourly_baskets",
             "hour with baskets",
             &[
-                column("date", Kind::Date, Null::Never, "Day."),
-                column("hour", Kind::U8, Null::Never, "Hour of the day."),
-                column("baskets", Kind::U32, Null::Never, "Baskets paid for."),
-                column("revenue", Kind::Money, Null::Never, "Paid."),
-                column("note", Kind::Text, Null::Allowed, "A note, odd hours only."),
+                Column::new("date", Kind::Date, "Day."),
+                Column::new("hour", Kind::U8, "Hour of the day."),
+                Column::new("baskets", Kind::U32, "Baskets paid for."),
+                Column::new("revenue", Kind::Money, "Paid."),
+                Column::new("note", Kind::Text, "A note, odd hours only.").nullable(),
             ],
         ))?;
-        let big = sim.daily_column(column(
+        let big = sim.daily_column(Column::new(
             "big_baskets",
             Kind::U64,
-            Null::Never,
             "Baskets over 1,000 rupees.",
         ))?;
         sim.world.insert_resource(Handles { table, big });

@@ -495,27 +495,10 @@ pub struct ParquetSink {
 }
 
 impl ParquetSink {
-    /// Creates the tables in `dir`.
+    /// Creates the tables in `dir`; `start` is the date of day 0; `daily` is the
+    /// `daily_metrics` table: the built-in columns ([`schema::daily_metrics`]) and those
+    /// plugins added.
     pub fn create(
-        dir: &OutputDir,
-        line_items: bool,
-        personas: &[String],
-        categories: &[String],
-        start: chrono::NaiveDate,
-    ) -> Result<Self, OutputError> {
-        Self::create_with(
-            dir,
-            line_items,
-            personas,
-            categories,
-            start,
-            &schema::daily_metrics(),
-        )
-    }
-
-    /// As [`ParquetSink::create`], with `daily` (the built-in columns of `daily_metrics`
-    /// and those plugins added) as the daily table.
-    pub fn create_with(
         dir: &OutputDir,
         line_items: bool,
         personas: &[String],

@@ -119,6 +119,21 @@ pub struct Column {
     pub doc: &'static str,
 }
 
+impl Column {
+    /// A column that always has a value, encoded plainly: what most plugin columns are.
+    pub const fn new(name: &'static str, kind: Kind, doc: &'static str) -> Self {
+        col(name, kind, Null::Never, Encoding::Plain, doc)
+    }
+
+    /// The same column, allowed to lack a value (an empty CSV field, a Parquet null).
+    pub const fn nullable(self) -> Self {
+        Self {
+            null: Null::Allowed,
+            ..self
+        }
+    }
+}
+
 /// Shorthand for the declarations below.
 const fn col(
     name: &'static str,

@@ -186,7 +186,7 @@ impl Plugin for SinkPlugin {
         for format in &scenario.output.formats {
             let (line_items, start) = (scenario.output.line_items, scenario.start);
             formats.push(match format {
-                Format::Csv => Box::new(CsvSink::create_with(
+                Format::Csv => Box::new(CsvSink::create(
                     dir,
                     line_items,
                     &personas,
@@ -194,7 +194,7 @@ impl Plugin for SinkPlugin {
                     start,
                     &daily,
                 )?),
-                Format::Parquet => Box::new(crate::output::parquet::ParquetSink::create_with(
+                Format::Parquet => Box::new(crate::output::parquet::ParquetSink::create(
                     dir,
                     line_items,
                     &personas,
@@ -433,27 +433,10 @@ enum EventTables {
 const QUEUED_HOURS: usize = 2;
 
 impl CsvSink {
-    /// Creates the tables in `dir`; `start` is the date of day 0.
+    /// Creates the tables in `dir`; `start` is the date of day 0; `daily` is the
+    /// `daily_metrics` table: the built-in columns ([`schema::daily_metrics`]) and those
+    /// plugins added.
     pub fn create(
-        dir: &OutputDir,
-        line_items: bool,
-        personas: &[String],
-        categories: &[String],
-        start: chrono::NaiveDate,
-    ) -> Result<Self, OutputError> {
-        Self::create_with(
-            dir,
-            line_items,
-            personas,
-            categories,
-            start,
-            &schema::daily_metrics(),
-        )
-    }
-
-    /// As [`CsvSink::create`], with `daily` (the built-in columns of `daily_metrics` and
-    /// those plugins added) as the daily table.
-    pub fn create_with(
         dir: &OutputDir,
         line_items: bool,
         personas: &[String],
@@ -982,7 +965,15 @@ mod tests {
     fn write_hours(dir: &OutputDir, hours: &[HourRecords]) -> io::Result<CsvSink> {
         let date: chrono::NaiveDate = "2026-11-06".parse().unwrap();
         let (personas, categories) = names();
-        let mut sink = CsvSink::create(dir, true, &personas, &categories, date).unwrap();
+        let mut sink = CsvSink::create(
+            dir,
+            true,
+            &personas,
+            &categories,
+            date,
+            &schema::daily_metrics(),
+        )
+        .unwrap();
         feed_hours(&mut sink, date, &personas, &categories, hours.iter())?;
         sink.events_done()?;
         Ok(sink)

@@ -17,7 +17,7 @@ use crate::calendar::Clock;
 use crate::hooks::{
     CustomerState, Offer, Stages, Tallies, Tally, VisitHook, VisitInfo, VisitOutcome,
 };
-use crate::output::schema::{Column, Encoding, Kind, Null, Table};
+use crate::output::schema::{Column, Kind, Table};
 use crate::plugin::{Behaviour, Plugin, Problems, SimBuilder};
 use crate::records::{HourRecords, LineRecord};
 use crate::scenario::Scenario;
@@ -181,13 +181,7 @@ fn account(
 
 /// The `promotions` table.
 fn table() -> Table {
-    let col = |name, kind, doc| Column {
-        name,
-        kind,
-        null: Null::Never,
-        encoding: Encoding::Plain,
-        doc,
-    };
+    let col = Column::new;
     Table::new(
         "promotions",
         "campaign and day it ran",

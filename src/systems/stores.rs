@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::calendar::Clock;
 use crate::components::AgentId;
 use crate::hooks::{CustomerState, Stages, Tallies, Tally, VisitHook, VisitInfo, VisitOutcome};
-use crate::output::schema::{Column, Encoding, Kind, Null, Table};
+use crate::output::schema::{Column, Kind, Table};
 use crate::plugin::{Behaviour, Plugin, Problems, Reserve, SimBuilder};
 use crate::population::{Population, row_of};
 use crate::records::{HourRecords, LineRecord};
@@ -200,13 +200,7 @@ impl VisitHook for Disappointed {
 
 /// The `stores` table.
 fn table() -> Table {
-    let col = |name, kind, doc| Column {
-        name,
-        kind,
-        null: Null::Never,
-        encoding: Encoding::Plain,
-        doc,
-    };
+    let col = Column::new;
     Table::new(
         "stores",
         "store and day",

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::Clock;
 use crate::hooks::{CustomerState, Stages, Tallies, Tally, VisitHook, VisitInfo, VisitOutcome};
-use crate::output::schema::{Column, Encoding, Kind, Null};
+use crate::output::schema::{Column, Kind};
 use crate::plugin::{Behaviour, Plugin, Problems, Reserve, SimBuilder};
 use crate::population::spawn_customers;
 use crate::records::{HourRecords, LineRecord};
@@ -154,13 +154,11 @@ impl Plugin for WordOfMouth {
             },
             Stages::AFTER_VISIT,
         );
-        let column = sim.daily_column(Column {
-            name: "referrals",
-            kind: Kind::U64,
-            null: Null::Never,
-            encoding: Encoding::Plain,
-            doc: "Customers who joined that day on a customer's recommendation.",
-        })?;
+        let column = sim.daily_column(Column::new(
+            "referrals",
+            Kind::U64,
+            "Customers who joined that day on a customer's recommendation.",
+        ))?;
         sim.world.insert_resource(Referrals {
             waiting: vec![0; personas.len()],
             referred,
