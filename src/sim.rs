@@ -98,18 +98,31 @@ pub fn registry() -> Registry {
 #[derive(Debug, Clone, Copy)]
 pub struct Threads(pub usize);
 
-/// The simulation's own rayon pool, apart from the global pool that output encoding uses, so
-/// a writer's long encoding job never queues ahead of the hour's simulation work.
-static SIM_POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+/// The simulation's own rayon pool, one per [`Simulation`] with the thread count it was built
+/// with, apart from the global pool that output encoding uses, so a writer's long encoding
+/// job never queues ahead of the hour's simulation work. The customer systems split their
+/// rows over it (`pool.0.install(..)`).
+#[derive(Resource, Clone)]
+pub struct SimPool(pub Arc<rayon::ThreadPool>);
+
+impl SimPool {
+    /// A pool of `n` threads (at least one), named `bazaar-sim-*`.
+    pub fn new(n: usize) -> Result<Self, rayon::ThreadPoolBuildError> {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .thread_name(|i| format!("bazaar-sim-{i}"))
+            .build()
+            .map(|p| Self(Arc::new(p)))
+    }
+}
 
 impl Threads {
-    /// Makes sure the thread pools exist with `n` threads each: the simulation's pool
-    /// ([`Threads::pool`], threads `bazaar-sim-*`), the global rayon pool (output encoding,
-    /// `bazaar-out-*`) and the ECS compute pool (the once-a-day systems that use bevy's
-    /// parallel iteration: churn scoring, feature snapshots, loyalty sampling). The first
-    /// call in a process wins; later calls keep the pools they find. Returns the simulation
-    /// pool's size.
-    pub fn init(n: usize) -> usize {
+    /// Makes sure the process-wide pools exist with `n` threads each: the global rayon pool
+    /// (output encoding, `bazaar-out-*`) and the ECS compute pool (the once-a-day systems
+    /// that use bevy's parallel iteration: churn scoring, feature snapshots, loyalty
+    /// sampling). The first call in a process wins; later calls keep the pools they find.
+    /// Each simulation's own pool ([`SimPool`]) has its own thread count.
+    pub fn init(n: usize) {
         bevy_tasks::ComputeTaskPool::get_or_init(|| {
             bevy_tasks::TaskPoolBuilder::new()
                 .num_threads(n.max(1))
@@ -120,28 +133,6 @@ impl Threads {
             .num_threads(n.max(1))
             .thread_name(|i| format!("bazaar-out-{i}"))
             .build_global();
-        Self::pool_with(n).current_num_threads()
-    }
-
-    /// The simulation's pool: the customer systems split their work over it.
-    /// Called every hour: once the pool exists this is a load, never a look at the machine
-    /// (finding the core count reads cgroup files).
-    pub fn pool() -> &'static rayon::ThreadPool {
-        Self::pool_or(|| std::thread::available_parallelism().map_or(1, usize::from))
-    }
-
-    fn pool_with(n: usize) -> &'static rayon::ThreadPool {
-        Self::pool_or(|| n)
-    }
-
-    fn pool_or(n: impl FnOnce() -> usize) -> &'static rayon::ThreadPool {
-        SIM_POOL.get_or_init(|| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(n().max(1))
-                .thread_name(|i| format!("bazaar-sim-{i}"))
-                .build()
-                .expect("the simulation's thread pool starts")
-        })
     }
 }
 
@@ -215,6 +206,13 @@ impl SimulationBuilder<'_> {
             checks,
         } = self;
         Threads::init(threads);
+        let pool = SimPool::new(threads).map_err(|e| {
+            SimError::new(
+                "threads",
+                format!("cannot start the simulation's threads: {e}"),
+            )
+        })?;
+        world.insert_resource(pool);
         let mut schedule = Schedule::new(Hour);
         schedule.set_build_settings(ScheduleBuildSettings {
             ambiguity_detection: LogLevel::Error,

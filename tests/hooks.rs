@@ -414,3 +414,23 @@ fn hooks_and_allocation_are_the_same_at_1_2_and_4_threads() {
     assert_eq!(one, child(2));
     assert_eq!(one, child(4));
 }
+
+#[test]
+fn two_simulations_in_one_process_each_have_their_own_threads_and_agree() {
+    let s = scenario();
+    let pool = |threads| {
+        let sim = Simulation::builder(&s).threads(threads).build().unwrap();
+        sim.world
+            .resource::<bazaar::sim::SimPool>()
+            .0
+            .current_num_threads()
+    };
+    assert_eq!((pool(1), pool(3)), (1, 3));
+    let scarce = Scarce {
+        rules: true,
+        allocator: Some([20_000, 20_000, 40_000]),
+    };
+    let (one, three) = (run(scarce, 1), run(scarce, 3));
+    assert!(one.busiest_hour >= PARALLEL_VISITS);
+    assert_eq!((one.hash, &one.tallies), (three.hash, &three.tallies));
+}

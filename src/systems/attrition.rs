@@ -11,7 +11,7 @@ use bevy_utils::Parallel;
 use crate::calendar::Clock;
 use crate::components::*;
 use crate::rng::{Purpose, Streams};
-use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
+use crate::sim::{Model, Plugin, SimBuilder, SimPool, SimSet};
 
 pub use crate::records::ChurnRecord;
 
@@ -99,6 +99,7 @@ pub fn draw_attrition(
     clock: Res<Clock>,
     model: Res<Model>,
     buffers: Res<ChurnBuffers>,
+    pool: Res<SimPool>,
     mut customers: Query<(&AgentId, &Persona, &Loyalty, &mut Engagement)>,
 ) {
     use rayon::prelude::*;
@@ -108,7 +109,7 @@ pub fn draw_attrition(
         .expect("customer components are table-stored")
     {
         let engagement = engagement.bypass_change_detection();
-        Threads::pool().install(|| {
+        pool.0.install(|| {
             engagement
                 .par_chunks_mut(super::CHUNK)
                 .enumerate()

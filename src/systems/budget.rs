@@ -8,7 +8,7 @@ use chrono::{Datelike, Duration};
 
 use crate::calendar::Clock;
 use crate::components::{Budget, Persona};
-use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
+use crate::sim::{Model, Plugin, SimBuilder, SimPool, SimSet};
 
 /// Which personas are paid tomorrow, by persona index.
 pub fn paid_tomorrow(clock: &Clock, model: &Model) -> Vec<bool> {
@@ -40,6 +40,7 @@ pub fn refill_rows(paid: &[bool], personas: &[Persona], budgets: &mut [Budget]) 
 pub fn refill_budgets(
     clock: Res<Clock>,
     model: Res<Model>,
+    pool: Res<SimPool>,
     mut customers: Query<(&Persona, &mut Budget)>,
 ) {
     use rayon::prelude::*;
@@ -49,7 +50,7 @@ pub fn refill_budgets(
         .expect("customer components are table-stored")
     {
         let rows = budgets.bypass_change_detection();
-        Threads::pool().install(|| {
+        pool.0.install(|| {
             rows.par_chunks_mut(super::CHUNK)
                 .zip(personas.par_chunks(super::CHUNK))
                 .for_each(|(budgets, personas)| refill_rows(&paid, personas, budgets));

@@ -9,7 +9,7 @@ pub use crate::hooks::VisitOutcome;
 use crate::hooks::{CustomerState, Stages, Tallies, VisitHook, VisitInfo};
 use crate::persona::LoyaltyParams;
 use crate::records::LineRecord;
-use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
+use crate::sim::{Model, Plugin, SimBuilder, SimPool, SimSet};
 
 /// Applies one visit's outcome to a loyalty level.
 #[inline]
@@ -76,7 +76,11 @@ pub fn decay_rows(keep: &[f32], personas: &[Persona], loyalty: &mut [Loyalty]) {
 }
 
 /// Applies one day's decay.
-pub fn decay_loyalty(model: Res<Model>, mut customers: Query<(&Persona, &mut Loyalty)>) {
+pub fn decay_loyalty(
+    model: Res<Model>,
+    pool: Res<SimPool>,
+    mut customers: Query<(&Persona, &mut Loyalty)>,
+) {
     use rayon::prelude::*;
     let keep = overnight_keep(&model);
     for (personas, mut loyalty) in customers
@@ -84,7 +88,7 @@ pub fn decay_loyalty(model: Res<Model>, mut customers: Query<(&Persona, &mut Loy
         .expect("customer components are table-stored")
     {
         let rows = loyalty.bypass_change_detection();
-        Threads::pool().install(|| {
+        pool.0.install(|| {
             rows.par_chunks_mut(super::CHUNK)
                 .zip(personas.par_chunks(super::CHUNK))
                 .for_each(|(loyalty, personas)| decay_rows(&keep, personas, loyalty));

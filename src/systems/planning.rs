@@ -12,7 +12,7 @@ use chrono::Datelike;
 use crate::calendar::{Clock, Today};
 use crate::components::*;
 use crate::rng::{Purpose, Streams};
-use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
+use crate::sim::{Model, Plugin, SimBuilder, SimPool, SimSet};
 
 /// Today's visitors by hour, chunk by chunk: row offsets within each chunk of
 /// [`super::CHUNK`] rows, in row order within each hour. Planning builds it beside the plans,
@@ -248,6 +248,7 @@ pub fn plan_visits(
     clock: Res<Clock>,
     today: Res<Today>,
     model: Res<Model>,
+    pool: Res<SimPool>,
     mut visitors: ResMut<Visitors>,
     mut customers: Query<(
         &AgentId,
@@ -265,7 +266,7 @@ pub fn plan_visits(
         .expect("customer components are table-stored")
     {
         let plans = plans.bypass_change_detection();
-        Threads::pool().install(|| {
+        pool.0.install(|| {
             visitors.plan_table(plans, |r, plans, counts| {
                 let rows = PlanRows {
                     ids: &ids[r.clone()],

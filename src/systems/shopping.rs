@@ -14,7 +14,7 @@ use crate::hooks::{CustomerState, Offer, Tallies, VisitHooks, VisitInfo, VisitOu
 use crate::persona::{Persona as PersonaParams, sample_quantity, to_paise};
 use crate::records::{HourRecords, LineRecord, PendingVisit, ShopBuffer, TxRecord};
 use crate::rng::{Purpose, Stream, Streams};
-use crate::sim::{Model, Plugin, SimBuilder, SimSet, Threads};
+use crate::sim::{Model, Plugin, SimBuilder, SimPool, SimSet};
 use crate::systems::planning::Visitors;
 
 /// A category's purchase probability never exceeds this after calendar factors.
@@ -534,11 +534,16 @@ pub const PARALLEL_VISITS: u32 = 4096;
 
 /// Serves every customer whose visit is planned for this hour: today's [`Visitors`] index
 /// names them, chunk by chunk. With allocators, only draws their baskets ([`settle`] pays).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a system's parameters list the resources it touches"
+)]
 pub fn shop(
     clock: Res<Clock>,
     today: Res<Today>,
     model: Res<Model>,
     hooks: Res<VisitHooks>,
+    pool: Res<SimPool>,
     visitors: Res<Visitors>,
     mut records: ResMut<HourRecords>,
     mut customers: Query<Shopper>,
@@ -574,7 +579,7 @@ pub fn shop(
         } else {
             // One segment per chunk: which thread serves a chunk never matters.
             let segments = records.add_segments(chunks);
-            Threads::pool().install(|| {
+            pool.0.install(|| {
                 rows.par_chunks(super::CHUNK)
                     .zip(segments.par_iter_mut())
                     .enumerate()
@@ -589,11 +594,16 @@ pub fn shop(
 
 /// With allocators: pays for the hour's visits once they have run, segment by segment as
 /// [`shop`] wrote them (on the calling thread for a quiet hour, over the pool otherwise).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a system's parameters list the resources it touches"
+)]
 pub fn settle(
     clock: Res<Clock>,
     today: Res<Today>,
     model: Res<Model>,
     hooks: Res<VisitHooks>,
+    pool: Res<SimPool>,
     visitors: Res<Visitors>,
     mut records: ResMut<HourRecords>,
     mut customers: Query<Shopper>,
@@ -622,7 +632,7 @@ pub fn settle(
         if quiet {
             settle_rows(&mut rows, &cx, &mut mine[0]);
         } else {
-            Threads::pool().install(|| {
+            pool.0.install(|| {
                 rows.par_chunks(super::CHUNK)
                     .zip(mine.par_iter_mut())
                     .for_each(|(mut rows, buf)| settle_rows(&mut rows, &cx, buf));
