@@ -437,6 +437,7 @@ criterion_group! {
     // The binary's allocator settings, so the figures are the engine's.
     config = {
         bazaar::alloc::Alloc::tune_system_allocator();
+    bazaar::alloc::Prefault::enable();
         Criterion::default()
     };
     targets = hourly_step, soa_step, basket, output_encoding, churn_scoring

@@ -130,20 +130,35 @@ unsafe impl GlobalAlloc for Alloc {
 /// nothing.
 ///
 /// ```no_run
+/// bazaar::alloc::Prefault::enable(); // once, in a program using `Alloc`
 /// let _prefault = bazaar::alloc::Prefault::start();
 /// // ... allocate and fill the world's columns ...
 /// ```
 pub struct Prefault {
-    _private: (),
+    started: bool,
 }
 
+/// Whether the program asked for prefaulting ([`Prefault::enable`]).
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 impl Prefault {
+    /// Lets [`Prefault::start`] start its helper thread: for a program whose global
+    /// allocator is [`Alloc`] (the `bazaar` binary, the benchmarks). Without it the library
+    /// starts no thread of its own for the allocator, and `start` does nothing.
+    pub fn enable() {
+        ENABLED.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Starts queueing large blocks, and the helper thread if no other `Prefault` is alive
-    /// (windows may overlap: the helper runs until the last one ends).
+    /// (windows may overlap: the helper runs until the last one ends). Does nothing unless
+    /// [`Prefault::enable`] was called.
     pub fn start() -> Self {
+        let started = ENABLED.load(std::sync::atomic::Ordering::Relaxed);
         #[cfg(target_os = "linux")]
-        prefault::start();
-        Self { _private: () }
+        if started {
+            prefault::start();
+        }
+        Self { started }
     }
 
     /// Bytes the helper has faulted in so far in this process.
@@ -160,7 +175,9 @@ impl Prefault {
 impl Drop for Prefault {
     fn drop(&mut self) {
         #[cfg(target_os = "linux")]
-        prefault::stop();
+        if self.started {
+            prefault::stop();
+        }
     }
 }
 
@@ -436,6 +453,7 @@ mod tests {
                 "{:?}",
                 resident(untouched, size)
             );
+            Prefault::enable();
             let window = Prefault::start();
             let before = Prefault::faulted_bytes();
             let freed = Alloc.alloc(layout);

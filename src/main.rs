@@ -22,6 +22,7 @@ const EXIT_FAILED: u8 = 1;
 
 fn main() -> ExitCode {
     bazaar::alloc::Alloc::tune_system_allocator();
+    bazaar::alloc::Prefault::enable();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
