@@ -415,7 +415,8 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         )?),
         None => None,
     };
-    let dir = OutputDir::create(&scenario.output.dir)?;
+    let mut dir = OutputDir::create(&scenario.output.dir)?;
+    dir.set_threads(options.threads);
     let mut sim = Simulation::builder(scenario)
         .threads(options.threads)
         .insert_resource(dir)

@@ -99,9 +99,9 @@ pub fn registry() -> Registry {
 pub struct Threads(pub usize);
 
 /// The simulation's own rayon pool, one per [`Simulation`] with the thread count it was built
-/// with, apart from the global pool that output encoding uses, so a writer's long encoding
-/// job never queues ahead of the hour's simulation work. The customer systems split their
-/// rows over it (`pool.0.install(..)`).
+/// with, apart from the output folder's encoding pool ([`crate::output::OutputDir::pool`]),
+/// so a writer's long encoding job never queues ahead of the hour's simulation work. The
+/// customer systems split their rows over it (`pool.0.install(..)`), and so does the spawn.
 #[derive(Resource, Clone)]
 pub struct SimPool(pub Arc<rayon::ThreadPool>);
 
@@ -117,11 +117,11 @@ impl SimPool {
 }
 
 impl Threads {
-    /// Makes sure the process-wide pools exist with `n` threads each: the global rayon pool
-    /// (output encoding, `bazaar-out-*`) and the ECS compute pool (the once-a-day systems
-    /// that use bevy's parallel iteration: churn scoring, feature snapshots, loyalty
-    /// sampling). The first call in a process wins; later calls keep the pools they find.
-    /// Each simulation's own pool ([`SimPool`]) has its own thread count.
+    /// Makes sure the one process-wide pool exists with `n` threads: the ECS compute pool
+    /// (the once-a-day systems that use bevy's parallel iteration: churn scoring, feature
+    /// snapshots, loyalty sampling). The first call in a process wins. Each simulation's own
+    /// pool ([`SimPool`]) and each output folder's encoding pool
+    /// ([`crate::output::OutputDir::pool`]) have their own thread counts.
     pub fn init(n: usize) {
         bevy_tasks::ComputeTaskPool::get_or_init(|| {
             bevy_tasks::TaskPoolBuilder::new()
@@ -129,10 +129,6 @@ impl Threads {
                 .thread_name("bazaar-compute".to_owned())
                 .build()
         });
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(n.max(1))
-            .thread_name(|i| format!("bazaar-out-{i}"))
-            .build_global();
     }
 }
 
@@ -356,8 +352,9 @@ impl Simulation {
         let prefault = crate::alloc::Prefault::start();
         let faulted = crate::alloc::Prefault::faulted_bytes();
         let records = EntityRecords::presize(world, total + room);
+        let pool = world.resource::<SimPool>().0.clone();
         let placeholders: Vec<Entity> = std::thread::scope(|scope| {
-            let customers = InitialPopulation::draw(scope, &model, clock.start);
+            let customers = InitialPopulation::draw(scope, &model, clock.start, &pool);
             let spare = std::iter::repeat_n(placeholder(), room);
             world
                 .spawn_batch(customers.chain(spare))
@@ -451,6 +448,7 @@ impl InitialPopulation {
         scope: &'scope std::thread::Scope<'scope, '_>,
         model: &'scope Model,
         start: NaiveDate,
+        pool: &'scope rayon::ThreadPool,
     ) -> Self {
         let (send, chunks) = std::sync::mpsc::sync_channel(2);
         let total: u64 = model.population.iter().sum();
@@ -466,11 +464,12 @@ impl InitialPopulation {
                 while next < end {
                     let ids = next..end.min(next + Self::CHUNK);
                     next = ids.end;
-                    let chunk = ids
-                        .into_par_iter()
-                        .rev()
-                        .map(|id| draw_customer(model.seed, id, p as u8, persona, share, 0))
-                        .collect();
+                    let chunk = pool.install(|| {
+                        ids.into_par_iter()
+                            .rev()
+                            .map(|id| draw_customer(model.seed, id, p as u8, persona, share, 0))
+                            .collect()
+                    });
                     if send.send(chunk).is_err() {
                         return; // the spawner stopped early
                     }

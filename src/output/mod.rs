@@ -148,6 +148,9 @@ pub struct OutputDir {
     tmp: PathBuf,
     files: Vec<FileEntry>,
     finished: bool,
+    /// Threads of the encoding pool ([`OutputDir::pool`]).
+    threads: usize,
+    pool: std::sync::OnceLock<std::sync::Arc<rayon::ThreadPool>>,
     _lock: place::Lock,
 }
 
@@ -172,8 +175,33 @@ impl OutputDir {
             tmp,
             files: Vec::new(),
             finished: false,
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
+            pool: std::sync::OnceLock::new(),
             _lock: lock,
         })
+    }
+
+    /// Sets the encoding pool's thread count (before any table is created; the run's
+    /// `--threads`); the default is every core.
+    pub fn set_threads(&mut self, n: usize) {
+        self.threads = n.max(1);
+    }
+
+    /// The pool this folder's tables encode on (`bazaar-out-*`): its own, apart from the
+    /// simulation's, so a writer's long encoding job never queues ahead of the hour's
+    /// simulation work, and each run in a process keeps its thread count.
+    pub fn pool(&self) -> std::sync::Arc<rayon::ThreadPool> {
+        self.pool
+            .get_or_init(|| {
+                std::sync::Arc::new(
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(self.threads)
+                        .thread_name(|i| format!("bazaar-out-{i}"))
+                        .build()
+                        .expect("the output encoding pool starts"),
+                )
+            })
+            .clone()
     }
 
     /// Path of a file inside the temporary folder.

@@ -125,6 +125,7 @@ fn write_groups(
     (mut writer, factory): (SerializedFileWriter<Hashing>, ArrowRowGroupWriterFactory),
     schema: &SchemaRef,
     groups: Receiver<Build>,
+    pool: &rayon::ThreadPool,
 ) -> io::Result<Written> {
     use rayon::prelude::*;
     let fields = schema.fields();
@@ -143,23 +144,26 @@ fn write_groups(
         // The batch checks the arrays against the schema (types, lengths).
         let batch = RecordBatch::try_new(schema.clone(), build()).map_err(to_io)?;
         let writers = factory.create_column_writers(index).map_err(to_io)?;
-        let chunks = writers
-            .into_par_iter()
-            .zip(fields.par_iter().zip(batch.columns()).zip(&descrs))
-            .zip(&deltas)
-            .map(|((mut w, ((field, array), descr)), &is_delta)| {
-                if keyed::is_keyed(field) {
-                    return keyed::encode(descr.clone(), array).map(Chunk::Spliced);
-                }
-                if is_delta && !array.is_empty() {
-                    return delta::encode(descr.clone(), array).map(Chunk::Spliced);
-                }
-                for leaf in compute_leaves(field, array)? {
-                    w.write(&leaf)?;
-                }
-                w.close().map(Chunk::Arrow)
+        let chunks = pool
+            .install(|| {
+                writers
+                    .into_par_iter()
+                    .zip(fields.par_iter().zip(batch.columns()).zip(&descrs))
+                    .zip(&deltas)
+                    .map(|((mut w, ((field, array), descr)), &is_delta)| {
+                        if keyed::is_keyed(field) {
+                            return keyed::encode(descr.clone(), array).map(Chunk::Spliced);
+                        }
+                        if is_delta && !array.is_empty() {
+                            return delta::encode(descr.clone(), array).map(Chunk::Spliced);
+                        }
+                        for leaf in compute_leaves(field, array)? {
+                            w.write(&leaf)?;
+                        }
+                        w.close().map(Chunk::Arrow)
+                    })
+                    .collect::<Result<Vec<_>, _>>()
             })
-            .collect::<Result<Vec<_>, _>>()
             .map_err(to_io)?;
         drop(batch);
         let mut group = writer.next_row_group().map_err(to_io)?;
@@ -206,8 +210,9 @@ impl ParquetTable {
                 path: path.clone(),
                 source: to_io(e),
             })?;
+        let pool = dir.pool();
         let writer = Worker::start(name, format!("parquet:{name}"), QUEUE, move |groups| {
-            write_groups(writer, &schema, groups)
+            write_groups(writer, &schema, groups, &pool)
         })
         .map_err(io_at(&path))?;
         Ok(Self {

@@ -458,6 +458,7 @@ impl CsvSink {
             personas: personas.iter().map(|p| Short::new(p)).collect(),
             categories: categories.iter().map(|c| Short::new(&escape(c))).collect(),
             give_back,
+            pool: dir.pool(),
         };
         let path = dir.path("transactions.csv");
         let encoder = Worker::start(
@@ -555,6 +556,8 @@ struct Encoder {
     categories: Vec<Short>,
     /// Where written batches go back to the sink.
     give_back: Sender<HourBatch>,
+    /// The output folder's encoding pool.
+    pool: std::sync::Arc<rayon::ThreadPool>,
 }
 
 /// Transactions per encoding chunk at most: big enough to amortise a task, small enough to
@@ -685,7 +688,7 @@ impl Encoder {
             line_items: self.lines.is_some(),
         };
         let segments = &batch.segments[..batch.used];
-        let threads = rayon::current_num_threads();
+        let threads = self.pool.current_num_threads();
         let total: usize = segments.iter().map(|(txs, _)| txs.len()).sum();
         let size = total
             .div_ceil(2 * threads)
@@ -708,10 +711,13 @@ impl Encoder {
             // One chunk: handing it to another thread would only add the hand-off.
             encode(&self.pieces[0], &mut self.scratch[0]);
         } else {
-            self.pieces
-                .par_iter()
-                .zip(self.scratch[..chunks].par_iter_mut())
-                .for_each(|(piece, out)| encode(piece, out));
+            let (pieces, scratch) = (&self.pieces, &mut self.scratch[..chunks]);
+            self.pool.install(|| {
+                pieces
+                    .par_iter()
+                    .zip(scratch.par_iter_mut())
+                    .for_each(|(piece, out)| encode(piece, out));
+            });
         }
         for chunk in &mut self.scratch[..chunks] {
             self.transactions
