@@ -422,7 +422,11 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         .insert_resource(dir)
         .add_plugins(run_plugins(churn, options.features, options.plugins))
         .build()?;
-    let threads = bevy_tasks::ComputeTaskPool::get().thread_num();
+    let threads = sim
+        .world
+        .resource::<crate::sim::SimPool>()
+        .0
+        .current_num_threads();
     tracing::info!(
         customers = scenario.customers(),
         days = scenario.days,

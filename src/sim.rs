@@ -94,10 +94,6 @@ pub fn registry() -> Registry {
     systems::optional(Registry::new())
 }
 
-/// Thread settings for a run.
-#[derive(Debug, Clone, Copy)]
-pub struct Threads(pub usize);
-
 /// The simulation's own rayon pool, one per [`Simulation`] with the thread count it was built
 /// with, apart from the output folder's encoding pool ([`crate::output::OutputDir::pool`]),
 /// so a writer's long encoding job never queues ahead of the hour's simulation work. The
@@ -106,6 +102,23 @@ pub struct Threads(pub usize);
 pub struct SimPool(pub Arc<rayon::ThreadPool>);
 
 impl SimPool {
+    /// Runs `f` over `len` rows in chunks of [`crate::systems::CHUNK`], in parallel on this
+    /// pool, each worker with its own state from `init` (a thread-local buffer whose
+    /// contents are merged in an order-independent way afterwards).
+    pub fn for_each_chunk<T>(
+        &self,
+        len: usize,
+        init: impl Fn() -> T + Sync + Send,
+        f: impl Fn(&mut T, std::ops::Range<usize>) + Sync + Send,
+    ) {
+        use crate::systems::{CHUNK, chunk_rows};
+        self.0.install(|| {
+            (0..len.div_ceil(CHUNK))
+                .into_par_iter()
+                .for_each_init(init, |t, k| f(t, chunk_rows(k, CHUNK.min(len - k * CHUNK))));
+        });
+    }
+
     /// A pool of `n` threads (at least one), named `bazaar-sim-*`.
     pub fn new(n: usize) -> Result<Self, rayon::ThreadPoolBuildError> {
         rayon::ThreadPoolBuilder::new()
@@ -113,22 +126,6 @@ impl SimPool {
             .thread_name(|i| format!("bazaar-sim-{i}"))
             .build()
             .map(|p| Self(Arc::new(p)))
-    }
-}
-
-impl Threads {
-    /// Makes sure the one process-wide pool exists with `n` threads: the ECS compute pool
-    /// (the once-a-day systems that use bevy's parallel iteration: churn scoring, feature
-    /// snapshots, loyalty sampling). The first call in a process wins. Each simulation's own
-    /// pool ([`SimPool`]) and each output folder's encoding pool
-    /// ([`crate::output::OutputDir::pool`]) have their own thread counts.
-    pub fn init(n: usize) {
-        bevy_tasks::ComputeTaskPool::get_or_init(|| {
-            bevy_tasks::TaskPoolBuilder::new()
-                .num_threads(n.max(1))
-                .thread_name("bazaar-compute".to_owned())
-                .build()
-        });
     }
 }
 
@@ -201,7 +198,6 @@ impl SimulationBuilder<'_> {
             extra,
             checks,
         } = self;
-        Threads::init(threads);
         let pool = SimPool::new(threads).map_err(|e| {
             SimError::new(
                 "threads",

@@ -136,19 +136,22 @@ fn end_of_day(clock: Res<Clock>) -> bool {
 pub fn sample_loyalty(
     model: Res<Model>,
     a: Res<Analytics>,
+    pool: Res<crate::sim::SimPool>,
     customers: Query<(&Persona, &Loyalty, &Engagement)>,
 ) {
     let personas = model.personas.len();
-    customers
-        .contiguous_par_iter()
+    for (persona, loyalty, engagement) in customers
+        .contiguous_iter()
         .expect("customer components are table-stored")
-        .for_each_init(
+    {
+        pool.for_each_chunk(
+            persona.len(),
             || a.loyalty.borrow_local_mut(),
-            |hist, (persona, loyalty, engagement)| {
+            |hist, rows| {
                 if hist.len() < personas {
                     hist.resize(personas, [0; LOYALTY_BINS]);
                 }
-                for i in 0..persona.len() {
+                for i in rows {
                     if engagement[i].is_active() {
                         let bin =
                             ((loyalty[i].0 * LOYALTY_BINS as f32) as usize).min(LOYALTY_BINS - 1);
@@ -157,6 +160,7 @@ pub fn sample_loyalty(
                 }
             },
         );
+    }
 }
 
 /// Closes the analytics day.

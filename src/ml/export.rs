@@ -78,6 +78,7 @@ pub fn snapshot_features(
     clock: Res<Clock>,
     model: Res<crate::sim::Model>,
     mut export: ResMut<FeatureExport>,
+    pool: Res<crate::sim::SimPool>,
     customers: Query<Observed>,
 ) {
     let day = clock.day();
@@ -85,16 +86,25 @@ pub fn snapshot_features(
     let spec = &export.spec;
     let width = spec.len();
     let batch = &export.batch;
-    customers
-        .contiguous_par_iter()
+    for (ids, persona, budget, loyalty, ledger, engagement) in customers
+        .contiguous_iter()
         .expect("customer components are table-stored")
-        .for_each_init(
+    {
+        pool.for_each_chunk(
+            ids.len(),
             || batch.local(),
-            |rows, (ids, persona, budget, loyalty, ledger, engagement)| {
-                let columns = (persona, budget, loyalty, ledger, engagement);
-                rows.push_active(ids, columns, |_| (), spec, &model, day);
+            |rows, r| {
+                let columns = (
+                    &persona[r.clone()],
+                    &budget[r.clone()],
+                    &loyalty[r.clone()],
+                    &ledger[r.clone()],
+                    &engagement[r.clone()],
+                );
+                rows.push_active(&ids[r], columns, |_| (), spec, &model, day);
             },
         );
+    }
     export.batch.finish(width);
     if let Some(table) = &mut export.partial {
         for (row, &(agent, ())) in export.batch.keys.iter().enumerate() {

@@ -83,6 +83,7 @@ pub fn score_churn(
     mut scorer: ResMut<ChurnScorer>,
     buffers: Res<ChurnBuffers>,
     mut retention: ResMut<RetentionToday>,
+    pool: Res<crate::sim::SimPool>,
     mut customers: Query<(
         Entity,
         &AgentId,
@@ -99,17 +100,27 @@ pub fn score_churn(
     let features = &scorer.model.features;
     let width = features.len();
     let batch = &scorer.batch;
-    customers
-        .contiguous_par_iter()
+    for (entities, ids, persona, budget, loyalty, ledger, engagement) in customers
+        .contiguous_iter()
         .expect("customer components are table-stored")
-        .for_each_init(
+    {
+        pool.for_each_chunk(
+            ids.len(),
             || batch.local(),
-            |rows, (entities, ids, persona, budget, loyalty, ledger, engagement)| {
-                let columns = (persona, budget, loyalty, ledger, engagement);
+            |rows, r| {
+                let (entities, persona) = (&entities[r.clone()], &persona[r.clone()]);
+                let columns = (
+                    persona,
+                    &budget[r.clone()],
+                    &loyalty[r.clone()],
+                    &ledger[r.clone()],
+                    &engagement[r.clone()],
+                );
                 let key = |i: usize| (entities[i], persona[i].0);
-                rows.push_active(ids, columns, key, features, &sim_model, day);
+                rows.push_active(&ids[r], columns, key, features, &sim_model, day);
             },
         );
+    }
     scorer.batch.finish(width);
 
     scorer.probabilities.clear();
