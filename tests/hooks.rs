@@ -376,7 +376,14 @@ fn scarce_stock_is_never_oversold_and_refusals_are_felt() {
 /// returns what the child printed.
 fn child(threads: usize) -> String {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_run", "--nocapture", "--test-threads", "1"])
+        .args([
+            "--exact",
+            "child_run",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env("BAZAAR_HOOKS_THREADS", threads.to_string())
         .output()
         .expect("the test binary runs");
@@ -392,11 +399,11 @@ fn child(threads: usize) -> String {
         .to_owned()
 }
 
+/// Run only by [`child`], in a process of its own, with the thread count it is given.
 #[test]
+#[ignore = "a child process of hooks_and_allocation_are_the_same_at_1_2_and_4_threads"]
 fn child_run() {
-    let Ok(threads) = std::env::var("BAZAAR_HOOKS_THREADS") else {
-        return;
-    };
+    let threads = std::env::var("BAZAAR_HOOKS_THREADS").expect("run by `child`, which sets it");
     let r = run(
         Scarce {
             rules: true,

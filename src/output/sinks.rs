@@ -273,10 +273,12 @@ impl Plugin for SinkPlugin {
         .map_err(io_at(&target.join("customers")))?;
         crate::run::log_memory("customer table");
         tracing::info!("customer tables written; finishing the tables");
-        if world.contains_resource::<PluginTableWriters>() {
-            write_plugin_tables_now(world)?;
+        // What plugins pushed in the last hour, after the schedule's last write.
+        let mut writers = world.remove_resource::<PluginTableWriters>();
+        if let Some(writers) = &mut writers {
+            let mut tables = world.resource_mut::<crate::tables::PluginTables>();
+            writers.write(&mut tables).map_err(io_at(&target))?;
         }
-        let writers = world.remove_resource::<PluginTableWriters>();
         let mut dir = world.resource_mut::<OutputDir>();
         for s in sinks {
             s.finish(&mut dir)?;
@@ -355,6 +357,20 @@ fn flush_parquet(
 }
 
 impl PluginTableWriters {
+    /// Writes the rows pushed since the last call, each table's to each of its formats.
+    fn write(&mut self, tables: &mut crate::tables::PluginTables) -> io::Result<()> {
+        let per_table = self.per_table.max(1);
+        for (k, rows) in tables.take().into_iter().enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            for w in &mut self.writers[k * per_table..(k + 1) * per_table] {
+                w.write(&rows)?;
+            }
+        }
+        Ok(())
+    }
+
     fn finish(self, dir: &mut OutputDir) -> Result<(), OutputError> {
         for w in self.writers {
             match w {
@@ -380,29 +396,7 @@ pub fn write_plugin_tables(
     mut writers: ResMut<PluginTableWriters>,
     sinks: Res<Sinks>,
 ) -> Result<(), BevyError> {
-    let per_table = writers.per_table.max(1);
-    for (k, rows) in tables.take().into_iter().enumerate() {
-        if rows.is_empty() {
-            continue;
-        }
-        for w in &mut writers.writers[k * per_table..(k + 1) * per_table] {
-            w.write(&rows).map_err(io_at(&sinks.target))?;
-        }
-    }
-    Ok(())
-}
-
-/// [`write_plugin_tables`] outside the schedule, for what was pushed in the last hour.
-fn write_plugin_tables_now(world: &mut World) -> Result<(), BevyError> {
-    let rows = world.resource_mut::<crate::tables::PluginTables>().take();
-    let target = world.resource::<Sinks>().target.clone();
-    let mut writers = world.resource_mut::<PluginTableWriters>();
-    let per_table = writers.per_table.max(1);
-    for (k, rows) in rows.into_iter().enumerate() {
-        for w in &mut writers.writers[k * per_table..(k + 1) * per_table] {
-            w.write(&rows).map_err(io_at(&target))?;
-        }
-    }
+    writers.write(&mut tables).map_err(io_at(&sinks.target))?;
     Ok(())
 }
 
