@@ -11,8 +11,8 @@ use crate::calendar::{Clock, Today};
 use crate::components::{Budget, Engagement, Ledger, Loyalty, Persona};
 use crate::records::HourRecords;
 use crate::scenario::Scenario;
-use crate::sim::{Model, Plugin, SimBuilder, SimSet};
-use crate::systems::observe::{ClosedDay, close_day, tally_hour};
+use crate::records::ClosedDay;
+use crate::sim::{Model, Observed, Plugin, SimBuilder, SimSet};
 
 /// The aggregates being collected, and today's partial day.
 #[derive(Resource)]
@@ -208,9 +208,9 @@ impl Plugin for AnalyticsPlugin {
         sim.world.insert_resource(Analytics::new(sim.scenario));
         sim.schedule.add_systems(
             (
-                collect_hour.after(tally_hour),
-                sample_loyalty.run_if(end_of_day).after(close_day),
-                collect_day.after(close_day),
+                collect_hour.after(Observed::Hour),
+                sample_loyalty.run_if(end_of_day).after(Observed::Day),
+                collect_day.after(Observed::Day),
             )
                 .chain()
                 .in_set(SimSet::Observe),
