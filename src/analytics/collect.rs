@@ -9,9 +9,8 @@ use chrono::Datelike;
 use super::{Aggregates, BASKET_BINS, BudgetUse, Cell, Day, LOYALTY_BINS, basket_bin};
 use crate::calendar::{Clock, Today};
 use crate::components::{Budget, Engagement, Ledger, Loyalty, Persona};
-use crate::records::HourRecords;
+use crate::records::{ClosedDay, HourRecords};
 use crate::scenario::Scenario;
-use crate::records::ClosedDay;
 use crate::sim::{Model, Observed, Plugin, SimBuilder, SimSet};
 
 /// The aggregates being collected, and today's partial day.
