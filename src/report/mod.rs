@@ -130,7 +130,7 @@ pub fn build(dir: &Path) -> Result<Built, ReportError> {
         path: charts_dir.clone(),
         reason: e.to_string(),
     })?;
-    let charts = charts::render_all(&aggregates, &charts_dir)
+    let charts = charts::render_all(&aggregates, &charts_dir, &charts::BUILT_IN)
         .map_err(|e| ReportError::Chart(e.to_string()))?;
     for c in &charts {
         for ext in ["png", "svg"] {

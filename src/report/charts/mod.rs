@@ -1,0 +1,435 @@
+//! Charts for the run report: turns the streamed [`Aggregates`] into publication-quality
+//! figures, each written as PNG (for slides and documents) and SVG (inlined in the HTML
+//! report). Text is drawn with an embedded DejaVu Sans font, so the charts look the same on
+//! every machine and need no system font libraries.
+//!
+//! A chart is a [`ChartDef`]: a name, a title, a size and a plain drawing function over the
+//! [`kit`] (canvas, styles, axes, legends). [`BUILT_IN`] lists the report's own charts, one
+//! file each; a plugin adds one with [`crate::plugin::SimBuilder::add_chart`].
+
+mod axes;
+mod basket;
+mod canvas;
+mod category_mix;
+mod daily_revenue;
+mod data;
+mod festival_uplift;
+mod hour_weekday;
+mod loyalty_churn;
+mod persona_share;
+mod style;
+
+use std::fmt::Display;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, VPos};
+use thiserror::Error;
+
+use crate::analytics::Aggregates;
+use canvas::{Backend, FAMILY, Kind, SVG_FONTS};
+
+/// Everything a chart's drawing function needs, in one import: `use
+/// bazaar::report::charts::kit::*;`.
+pub mod kit {
+    pub use super::axes::*;
+    pub use super::canvas::{Area, Backend, Canvas, Kind};
+    pub use super::data::*;
+    pub use super::style::*;
+    pub use super::{ChartDef, rupees_axis, s, short_number};
+    pub use crate::analytics::{Aggregates, Day};
+    pub use crate::analytics::{BASKET_BINS, LOYALTY_BINS, basket_bin_edge};
+    pub use crate::output::format::group_indian;
+    pub use plotters::coord::Shift;
+    pub use plotters::prelude::*;
+    pub use plotters::style::text_anchor::{HPos, Pos, VPos};
+}
+
+pub use canvas::{Area, Canvas};
+
+/// One chart of the report: what it is called and how it is drawn.
+#[derive(Clone, Copy)]
+pub struct ChartDef {
+    /// File stem: the chart is written as `charts/NAME.png` and `charts/NAME.svg`; unique
+    /// in a report.
+    pub name: &'static str,
+    /// Human title, drawn at the top of the chart and used as its heading in the report.
+    pub title: &'static str,
+    /// Pixel size (width, height) for these aggregates: charts with a row per persona or
+    /// event grow with them ([`ChartDef::rows`]).
+    pub size: fn(&Aggregates) -> (u32, u32),
+    /// Draws the chart below its title on `area`. The same function makes the PNG and the
+    /// SVG; it returns the plotting library's message on failure ([`s`] converts one).
+    pub draw: fn(&Canvas, &Area, &Aggregates) -> Result<(), String>,
+}
+
+impl ChartDef {
+    /// The standard size, 1000 x 500 pixels.
+    pub fn standard(_: &Aggregates) -> (u32, u32) {
+        Self::rows(0)
+    }
+
+    /// 1000 pixels wide, tall enough for `rows` rows of bars (500 to 1400 pixels).
+    pub fn rows(rows: usize) -> (u32, u32) {
+        let h = (220 + 46 * rows as u32).clamp(500, 1400);
+        (1000, h)
+    }
+}
+
+impl std::fmt::Debug for ChartDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChartDef")
+            .field("name", &self.name)
+            .field("title", &self.title)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The report's own charts, in report order.
+pub const BUILT_IN: [ChartDef; 7] = [
+    daily_revenue::CHART,
+    hour_weekday::CHART,
+    persona_share::CHART,
+    basket::CHART,
+    category_mix::CHART,
+    festival_uplift::CHART,
+    loyalty_churn::CHART,
+];
+
+/// One rendered chart.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    /// File stem: the chart is written as `NAME.png` and `NAME.svg`.
+    pub name: &'static str,
+    /// Human title (also drawn at the top of the chart).
+    pub title: String,
+    /// The SVG document, for inlining in HTML.
+    pub svg: String,
+}
+
+/// Why charts could not be rendered.
+#[derive(Debug, Error)]
+pub enum ChartError {
+    /// An I/O error on a path.
+    #[error("cannot write `{path}`: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Plotting failed.
+    #[error("cannot draw chart `{chart}`: {message}")]
+    Draw {
+        /// The chart's name.
+        chart: &'static str,
+        /// The plotting library's message.
+        message: String,
+    },
+    /// The embedded font was rejected by the font loader.
+    #[error("cannot load the embedded chart font: {0}")]
+    Font(String),
+    /// Two charts share a name (and so a file).
+    #[error("two charts are named `{0}`\n  hint: give each chart a name of its own")]
+    Duplicate(&'static str),
+}
+
+/// Renders each of `charts` into `dir` as NAME.png and NAME.svg, in order, returning them
+/// (SVG text for inlining in HTML). `dir` is created if missing; each file is replaced
+/// atomically.
+pub fn render_all(
+    agg: &Aggregates,
+    dir: &Path,
+    charts: &[ChartDef],
+) -> Result<Vec<Chart>, ChartError> {
+    canvas::ensure_fonts().map_err(ChartError::Font)?;
+    for (i, c) in charts.iter().enumerate() {
+        if charts[..i].iter().any(|o| o.name == c.name) {
+            return Err(ChartError::Duplicate(c.name));
+        }
+    }
+    fs::create_dir_all(dir).map_err(|source| ChartError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    charts.iter().map(|def| render_one(def, agg, dir)).collect()
+}
+
+/// A rupee amount in paise as a short axis label: `5K`, `12.5 L` (lakh), `1.2 Cr` (crore).
+pub fn rupees_axis(paise: f64) -> String {
+    if !paise.is_finite() {
+        return String::new();
+    }
+    let rs = paise / 100.0;
+    let sign = if rs < 0.0 { "-" } else { "" };
+    let a = rs.abs();
+    let (v, unit) = if a >= 1e7 {
+        (a / 1e7, " Cr")
+    } else if a >= 1e5 {
+        (a / 1e5, " L")
+    } else if a >= 1e3 {
+        (a / 1e3, "K")
+    } else {
+        (a, "")
+    };
+    format!("{sign}{}{unit}", short_number(v))
+}
+
+/// At most three significant digits, trailing zeros dropped: `12.5`, `1.25`, `150`.
+pub fn short_number(v: f64) -> String {
+    let s = if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    };
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// A plotting error as the text a chart's drawing function returns.
+pub fn s<E: Display>(e: E) -> String {
+    e.to_string()
+}
+
+fn render_one(def: &ChartDef, agg: &Aggregates, dir: &Path) -> Result<Chart, ChartError> {
+    let name = def.name;
+    let size = (def.size)(agg);
+    let failed = |message: String| ChartError::Draw {
+        chart: name,
+        message,
+    };
+
+    let mut svg = String::new();
+    {
+        let root = Backend::Svg(SVGBackend::with_string(&mut svg, size)).into_drawing_area();
+        draw(def, &Canvas::new(&root, Kind::Svg), agg).map_err(failed)?;
+        root.present().map_err(|e| failed(e.to_string()))?;
+    }
+    let svg = svg.replace(
+        &format!("font-family=\"{FAMILY}\""),
+        &format!("font-family=\"{SVG_FONTS}\""),
+    );
+    write_atomic(&dir.join(format!("{name}.svg")), svg.as_bytes())?;
+
+    // The image encoder picks the format from the extension, so the temporary name ends in .png.
+    let png = dir.join(format!("{name}.png"));
+    let tmp = dir.join(format!(".{name}.partial.png"));
+    let drawn = {
+        let root = Backend::Bitmap(BitMapBackend::new(&tmp, size)).into_drawing_area();
+        draw(def, &Canvas::new(&root, Kind::Bitmap), agg)
+            .and_then(|()| root.present().map_err(|e| e.to_string()))
+    };
+    if let Err(message) = drawn {
+        let _ = fs::remove_file(&tmp);
+        return Err(failed(message));
+    }
+    fs::rename(&tmp, &png).map_err(|source| ChartError::Io { path: png, source })?;
+
+    Ok(Chart {
+        name,
+        title: def.title.to_string(),
+        svg,
+    })
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ChartError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = PathBuf::from(tmp);
+    fs::write(&tmp, bytes)
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(|source| {
+            let _ = fs::remove_file(&tmp);
+            ChartError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        })
+}
+
+/// Draws one chart on either backend: the title, then the chart's own body.
+fn draw(def: &ChartDef, cv: &Canvas, agg: &Aggregates) -> Result<(), String> {
+    let root = cv.root();
+    root.fill(&WHITE).map_err(s)?;
+    let (w, _) = root.dim_in_pixel();
+    cv.text(
+        def.title,
+        &style::anchored(style::title_font(), HPos::Center, VPos::Top),
+        (w as i32 / 2, 10),
+    )?;
+    let body = root.split_vertically(46).1.margin(0, 6, 8, 8);
+    (def.draw)(cv, &body, agg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analytics::{BASKET_BINS, Cell, Day};
+
+    fn cell(rs: i64, tx: u64) -> Cell {
+        Cell {
+            revenue_paise: rs * 100,
+            transactions: tx,
+            units: tx * 3,
+        }
+    }
+
+    /// 3 days, 2 personas, 3 categories, one festival day (Diwali).
+    pub(super) fn sample() -> Aggregates {
+        let day = |date: &str, weekday: u8, festival: bool, events: &str, k: i64| Day {
+            date: date.to_string(),
+            weekday,
+            festival,
+            weekend: weekday >= 5,
+            events: events.to_string(),
+            personas: vec![
+                cell(250_000 * k, 100 * k as u64),
+                cell(90_000 * k, 80 * k as u64),
+            ],
+            category_revenue: vec![100_000 * k, 150_000 * k, 90_000 * k],
+            churned: vec![k as u64, 2],
+            active: vec![1_000, 3_000],
+            loyalty: vec![
+                [0, 0, 1, 5, 20, 40, 60, 30, 10, 2],
+                [3, 8, 20, 40, 30, 12, 5, 1, 0, 0],
+            ],
+        };
+        let mut hour_weekday = vec![vec![Cell::default(); 24]; 7];
+        for (w, row) in hour_weekday.iter_mut().enumerate() {
+            for (h, c) in row.iter_mut().enumerate().skip(8).take(14) {
+                *c = cell(1_000, (w as u64 + 1) * (1 + (h as u64 % 7)));
+            }
+        }
+        let hump = |peak: u64| -> Vec<u64> {
+            (0..BASKET_BINS as u64)
+                .map(|i| {
+                    if (10..35).contains(&i) {
+                        50 - i.abs_diff(peak) * 3
+                    } else {
+                        0
+                    }
+                })
+                .collect()
+        };
+        let hist = vec![hump(24), hump(18)];
+        Aggregates {
+            scenario: "test".to_string(),
+            personas: vec!["premium".to_string(), "budget".to_string()],
+            labels: vec!["Premium Shopper".to_string(), "Budget Shopper".to_string()],
+            customers: vec![1_000, 3_000],
+            categories: vec![
+                "sweets".to_string(),
+                "dry_fruits".to_string(),
+                "apparel".to_string(),
+            ],
+            groups: Vec::new(),
+            days: vec![
+                day("2026-11-07", 5, false, "", 2),
+                day("2026-11-08", 6, true, "Diwali", 5),
+                day("2026-11-09", 0, false, "", 1),
+            ],
+            hour_weekday,
+            category_persona: vec![
+                vec![cell(300_000, 10), cell(900_000, 20), cell(800_000, 5)],
+                vec![cell(200_000, 30), cell(100_000, 5), cell(420_000, 9)],
+            ],
+            basket_histogram: hist,
+            budget: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn renders_all_charts() {
+        let dir = tempfile::tempdir().unwrap();
+        let charts = render_all(&sample(), dir.path(), &BUILT_IN).unwrap();
+        let names: Vec<&str> = charts.iter().map(|c| c.name).collect();
+        assert_eq!(
+            names,
+            [
+                "daily_revenue",
+                "hour_weekday_heatmap",
+                "persona_revenue_share",
+                "basket_distribution",
+                "category_mix",
+                "festival_uplift",
+                "loyalty_churn"
+            ]
+        );
+        for c in &charts {
+            let png = fs::read(dir.path().join(format!("{}.png", c.name))).unwrap();
+            assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{} is not a PNG", c.name);
+            assert!(
+                png.len() > 8_000,
+                "{} looks blank ({} bytes)",
+                c.name,
+                png.len()
+            );
+            let svg = fs::read_to_string(dir.path().join(format!("{}.svg", c.name))).unwrap();
+            assert_eq!(svg, c.svg);
+            assert!(svg.contains("<svg"), "{}", c.name);
+            assert!(
+                svg.matches('<').count() > 50,
+                "{} has too few elements",
+                c.name
+            );
+            assert!(!svg.contains("No data"), "{} drew no data", c.name);
+            assert!(
+                !svg.contains(FAMILY),
+                "{} names the internal font family",
+                c.name
+            );
+            if !matches!(c.name, "hour_weekday_heatmap" | "festival_uplift") {
+                for label in ["Premium Shopper", "Budget Shopper"] {
+                    assert!(svg.contains(label), "{} lacks {label}", c.name);
+                }
+            }
+        }
+        let uplift = &charts[5].svg;
+        assert!(uplift.contains("Diwali (1 day)"));
+        // Nothing left behind but the charts.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 14);
+    }
+
+    #[test]
+    fn empty_aggregates_draw_no_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let charts = render_all(&Aggregates::default(), dir.path(), &BUILT_IN).unwrap();
+        assert_eq!(charts.len(), 7);
+        for c in &charts {
+            assert!(c.svg.contains("No data"), "{}", c.name);
+            assert!(dir.path().join(format!("{}.png", c.name)).is_file());
+        }
+    }
+
+    #[test]
+    fn zero_revenue_days_draw_no_data() {
+        let mut agg = sample();
+        for d in &mut agg.days {
+            for c in &mut d.personas {
+                *c = Cell::default();
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let charts = render_all(&agg, dir.path(), &BUILT_IN).unwrap();
+        assert!(charts[0].svg.contains("No data"));
+        assert!(charts[5].svg.contains("No data"));
+    }
+
+    #[test]
+    fn rupee_axis_labels() {
+        assert_eq!(rupees_axis(125_000_000.0), "12.5 L");
+        assert_eq!(rupees_axis(1.2e9), "1.2 Cr");
+        assert_eq!(rupees_axis(500_000.0), "5K");
+        assert_eq!(rupees_axis(0.0), "0");
+        assert_eq!(rupees_axis(25_000.0), "250");
+        assert_eq!(rupees_axis(1e12), "1000 Cr");
+        assert_eq!(rupees_axis(-15_000_000.0), "-1.5 L");
+        assert_eq!(rupees_axis(f64::NAN), "");
+    }
+}
