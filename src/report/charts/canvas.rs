@@ -6,6 +6,8 @@ use std::error::Error;
 use std::fmt;
 use std::sync::OnceLock;
 
+use ab_glyph::{Font, FontRef};
+
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::register_font;
@@ -191,8 +193,8 @@ impl DrawingBackend for Backend<'_> {
 ///
 /// plotters 0.3.7 rasterises `ab_glyph` text without each glyph's left side bearing, so in
 /// bitmaps the letters of a word sit unevenly ("Shopp er"). For bitmaps, text is therefore
-/// drawn one glyph at a time at its correct pen position plus bearing (read from the
-/// embedded font's `hmtx` table). SVG text is left to the browser and drawn whole.
+/// drawn one glyph at a time at its correct pen position plus bearing (from the
+/// embedded font's metrics, read with `ab_glyph`). SVG text is left to the browser and drawn whole.
 pub struct Canvas<'r, 'b> {
     root: &'r Area<'b>,
     per_glyph: bool,
@@ -244,7 +246,7 @@ impl<'r, 'b> Canvas<'r, 'b> {
             let end = i + c.len_utf8();
             // Pen position of this glyph, kerning with its predecessor included.
             let pen = measure(&text[..end]) - measure(&text[i..end]);
-            let bearing = face.map_or(0, |f| f.bearing_px(c, size));
+            let bearing = face.map_or(0, |f| bearing_px(f, c, size));
             let (ox, oy) = trans.transform(dx + pen.round() as i32 + bearing, 0);
             self.root
                 .draw_text(&text[i..end], &glyph_style, (pos.0 + ox, pos.1 + oy))
@@ -266,131 +268,27 @@ impl<'r, 'b> Canvas<'r, 'b> {
     }
 }
 
-/// Horizontal metrics of an embedded font, enough to place glyphs.
-struct Face {
-    data: &'static [u8],
-    /// Offset of the Unicode BMP (format 4) `cmap` subtable.
-    cmap: usize,
-    hmtx: usize,
-    long_metrics: usize,
-    glyphs: usize,
-    /// Ascent − descent, font units (what `ab_glyph` scales the pixel size by).
-    height: f64,
-}
-
-fn be_u16(d: &[u8], at: usize) -> Option<u16> {
-    d.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))
-}
-
-fn be_i16(d: &[u8], at: usize) -> Option<i16> {
-    d.get(at..at + 2).map(|b| i16::from_be_bytes([b[0], b[1]]))
-}
-
-fn be_u32(d: &[u8], at: usize) -> Option<u32> {
-    d.get(at..at + 4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-}
-
-impl Face {
-    fn parse(data: &'static [u8]) -> Option<Face> {
-        let tables = usize::from(be_u16(data, 4)?);
-        let find = |tag: &[u8; 4]| -> Option<usize> {
-            (0..tables).find_map(|i| {
-                let rec = 12 + 16 * i;
-                if data.get(rec..rec + 4)? == tag {
-                    be_u32(data, rec + 8).map(|o| o as usize)
-                } else {
-                    None
-                }
-            })
-        };
-        let hhea = find(b"hhea")?;
-        let hmtx = find(b"hmtx")?;
-        let cmap = find(b"cmap")?;
-        let maxp = find(b"maxp")?;
-        let (mut ascent, mut descent) = (be_i16(data, hhea + 4)?, be_i16(data, hhea + 6)?);
-        if let Some(os2) = find(b"OS/2")
-            && be_u16(data, os2 + 62)? & (1 << 7) != 0
-        {
-            ascent = be_i16(data, os2 + 68)?;
-            descent = be_i16(data, os2 + 70)?;
-        }
-        let subtables = usize::from(be_u16(data, cmap + 2)?);
-        let bmp = (0..subtables).find_map(|i| {
-            let rec = cmap + 4 + 8 * i;
-            let (platform, encoding) = (be_u16(data, rec)?, be_u16(data, rec + 2)?);
-            let at = cmap + be_u32(data, rec + 4)? as usize;
-            let unicode = platform == 0 || (platform == 3 && encoding == 1);
-            (unicode && be_u16(data, at)? == 4).then_some(at)
-        })?;
-        let height = f64::from(ascent) - f64::from(descent);
-        (height > 0.0).then_some(Face {
-            data,
-            cmap: bmp,
-            hmtx,
-            long_metrics: usize::from(be_u16(data, hhea + 34)?),
-            glyphs: usize::from(be_u16(data, maxp + 4)?),
-            height,
-        })
+/// Left side bearing of `c` in whole pixels at plotters font size `size`, floored as the
+/// rasteriser's pixel bounds are (plotters scales a font so that its ascent − descent is
+/// `size` pixels). A character the font lacks gets none.
+fn bearing_px(face: &FontRef<'_>, c: char, size: f64) -> i32 {
+    let glyph = face.glyph_id(c);
+    let height = f64::from(face.height_unscaled());
+    if glyph.0 == 0 || height <= 0.0 {
+        return 0;
     }
-
-    fn glyph(&self, c: char) -> Option<usize> {
-        let c = u16::try_from(u32::from(c)).ok()?;
-        let (d, t) = (self.data, self.cmap);
-        let seg2 = usize::from(be_u16(d, t + 6)?);
-        let ends = t + 14;
-        let starts = ends + seg2 + 2;
-        let deltas = starts + seg2;
-        let ranges = deltas + seg2;
-        for i in (0..seg2).step_by(2) {
-            if be_u16(d, ends + i)? < c {
-                continue;
-            }
-            let start = be_u16(d, starts + i)?;
-            if start > c {
-                return None;
-            }
-            let delta = be_u16(d, deltas + i)?;
-            let range = usize::from(be_u16(d, ranges + i)?);
-            let g = if range == 0 {
-                c.wrapping_add(delta)
-            } else {
-                match be_u16(d, ranges + i + range + 2 * usize::from(c - start))? {
-                    0 => return None,
-                    g => g.wrapping_add(delta),
-                }
-            };
-            return Some(usize::from(g));
-        }
-        None
-    }
-
-    /// Left side bearing, font units.
-    fn lsb(&self, c: char) -> Option<i16> {
-        let g = self.glyph(c)?;
-        if g >= self.glyphs {
-            return None;
-        }
-        let at = if g < self.long_metrics {
-            self.hmtx + 4 * g + 2
-        } else {
-            self.hmtx + 4 * self.long_metrics + 2 * (g - self.long_metrics)
-        };
-        be_i16(self.data, at)
-    }
-
-    /// Left side bearing in whole pixels at plotters font size `size` (floored, as the
-    /// rasteriser's pixel bounds are).
-    fn bearing_px(&self, c: char, size: f64) -> i32 {
-        self.lsb(c)
-            .map_or(0, |l| (f64::from(l) * size / self.height).floor() as i32)
-    }
+    (f64::from(face.h_side_bearing_unscaled(glyph)) * size / height).floor() as i32
 }
 
-/// Regular and bold metrics (None if a font cannot be parsed: glyphs then go unshifted).
-fn faces() -> &'static (Option<Face>, Option<Face>) {
-    static FACES: OnceLock<(Option<Face>, Option<Face>)> = OnceLock::new();
-    FACES.get_or_init(|| (Face::parse(REGULAR_TTF), Face::parse(BOLD_TTF)))
+/// The regular and bold faces (None if a font cannot be parsed: glyphs then go unshifted).
+fn faces() -> &'static (Option<FontRef<'static>>, Option<FontRef<'static>>) {
+    static FACES: OnceLock<(Option<FontRef<'static>>, Option<FontRef<'static>>)> = OnceLock::new();
+    FACES.get_or_init(|| {
+        (
+            FontRef::try_from_slice(REGULAR_TTF).ok(),
+            FontRef::try_from_slice(BOLD_TTF).ok(),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -402,14 +300,16 @@ mod tests {
         // Left side bearings equal each glyph's xMin in `glyf` (checked independently).
         let (regular, bold) = faces();
         let (regular, bold) = (regular.as_ref().unwrap(), bold.as_ref().unwrap());
-        assert_eq!(regular.lsb('o'), Some(113));
-        assert_eq!(regular.lsb('p'), Some(186));
-        assert_eq!(regular.lsb('j'), Some(-37));
-        assert_eq!(regular.lsb('₹'), Some(106));
-        assert_eq!(bold.lsb('o'), Some(88));
-        assert_eq!(bold.lsb('T'), Some(10));
-        assert_eq!(regular.height, 2384.0);
-        assert_eq!(regular.bearing_px('p', 15.0), 1);
-        assert_eq!(regular.lsb('\u{10FFFF}'), None);
+        let lsb = |f: &FontRef, c| f.h_side_bearing_unscaled(f.glyph_id(c));
+        assert_eq!(lsb(regular, 'o'), 113.0);
+        assert_eq!(lsb(regular, 'p'), 186.0);
+        assert_eq!(lsb(regular, 'j'), -37.0);
+        assert_eq!(lsb(regular, '₹'), 106.0);
+        assert_eq!(lsb(bold, 'o'), 88.0);
+        assert_eq!(lsb(bold, 'T'), 10.0);
+        assert_eq!(regular.height_unscaled(), 2384.0);
+        assert_eq!(bearing_px(regular, 'p', 15.0), 1);
+        assert_eq!(bearing_px(regular, 'j', 15.0), -1);
+        assert_eq!(bearing_px(regular, '\u{10FFFF}', 15.0), 0);
     }
 }
