@@ -135,6 +135,7 @@ unsafe impl GlobalAlloc for Alloc {
 /// // ... allocate and fill the world's columns ...
 /// ```
 pub struct Prefault {
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     started: bool,
 }
 
@@ -186,6 +187,16 @@ impl Drop for Prefault {
 /// freed, so the helper never asks for a block that is gone (one it already took a step of
 /// may be freed meanwhile: the kernel then refuses or faults pages of whatever mapping took
 /// the addresses, neither of which changes any memory's contents).
+/// Elsewhere there is no helper (no `MADV_POPULATE_WRITE`): the allocator's side is empty.
+#[cfg(not(target_os = "linux"))]
+mod prefault {
+    #[inline]
+    pub(super) fn added(_: *mut u8, _: usize) {}
+
+    #[inline]
+    pub(super) fn removed(_: *mut u8, _: usize) {}
+}
+
 #[cfg(target_os = "linux")]
 mod prefault {
     use std::sync::Mutex;

@@ -39,7 +39,8 @@ pub(crate) struct Hashing {
 
 /// How bytes reach the disk.
 enum Mode {
-    /// Straight to disk (`O_DIRECT`), a block at a time.
+    /// Straight to disk (`O_DIRECT`), a block at a time (Linux only).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Direct(Staging),
     /// Through the page cache.
     Cached {
@@ -59,6 +60,7 @@ struct Staging {
     len: usize,
 }
 
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 impl Staging {
     fn new() -> Self {
         let buf = vec![0u8; BLOCK + ALIGN];
@@ -125,7 +127,7 @@ impl Hashing {
     }
 
     /// Whether bytes go straight to disk.
-    #[cfg(test)]
+    #[cfg(all(test, target_os = "linux"))]
     pub(crate) fn is_direct(&self) -> bool {
         matches!(self.mode, Mode::Direct(_))
     }
@@ -216,6 +218,8 @@ impl Hashing {
             }
             *dropped = *written_back;
         }
+        #[cfg(not(target_os = "linux"))]
+        let _ = dropped;
         *written_back = self.bytes;
     }
 }
@@ -230,7 +234,8 @@ fn write_direct(file: &mut File, block: &[u8]) -> io::Result<bool> {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            // EINVAL: the file system takes no direct writes.
+            Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
                 clear_direct(file)?;
                 file.write_all(&block[done..])?;
                 return Ok(false);
