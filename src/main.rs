@@ -41,7 +41,7 @@ fn main() -> ExitCode {
                 allow_failed_checks,
             }),
             _,
-        ) => match bazaar::report::rebuild(&dir) {
+        ) => match bazaar::report::rebuild(&dir, &bazaar::sim::registry().charts()) {
             Ok(built) => {
                 println!("{}", dir.join("report.html").display());
                 if built.quality.passed {

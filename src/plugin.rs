@@ -28,6 +28,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::report::charts::ChartDef;
 use crate::scenario::Scenario;
 use crate::scenario::diag::Step;
 
@@ -177,6 +178,13 @@ pub trait Plugin: Send + Sync + 'static {
     /// is sized once and the memory guard counts it.
     fn reserve(&self, _scenario: &Scenario) -> Reserve {
         Reserve::default()
+    }
+
+    /// Charts the plugin adds to the run's report, after the built-in ones (see
+    /// [`crate::report::charts`]). Each is drawn from `aggregates.json`, so `bazaar report`
+    /// can draw it again; names must be unique in the report.
+    fn charts(&self) -> &'static [ChartDef] {
+        &[]
     }
 }
 
@@ -333,6 +341,8 @@ pub struct Registration {
     pub alias: String,
     parse: Parse,
     describe: fn() -> Description,
+    /// The charts the behaviour adds to the report ([`Plugin::charts`]).
+    pub charts: &'static [ChartDef],
 }
 
 impl Registration {
@@ -350,6 +360,7 @@ impl Registration {
                 Ok(Arc::new(settings))
             },
             describe: describe::<T>,
+            charts: T::default().charts(),
         }
     }
 
@@ -406,6 +417,16 @@ impl Registry {
     /// The names, in registration order.
     pub fn names(&self) -> Vec<&'static str> {
         self.entries.iter().map(|r| r.name).collect()
+    }
+
+    /// Every chart the registered behaviours can add to a report, for `bazaar report` to
+    /// draw a run's plugin charts again.
+    pub fn charts(&self) -> Vec<ChartDef> {
+        self.entries
+            .iter()
+            .flat_map(|r| r.charts)
+            .copied()
+            .collect()
     }
 }
 

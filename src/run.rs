@@ -503,7 +503,12 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     stopped()?;
     let report = if options.report {
         let report_started = Instant::now();
-        let built = crate::report::build(&dir.path(""))?;
+        let charts = sim
+            .world
+            .get_resource::<crate::report::charts::PluginCharts>()
+            .map(|c| c.0.clone())
+            .unwrap_or_default();
+        let built = crate::report::build(&dir.path(""), &charts)?;
         for f in built.files {
             dir.add(f);
         }

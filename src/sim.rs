@@ -276,12 +276,17 @@ impl SimulationBuilder<'_> {
             schedule: &mut schedule,
             scenario,
         };
+        let mut charts = crate::report::charts::PluginCharts::default();
         for p in &plugins {
             p.build(&mut builder).map_err(|error| SimError {
                 origin: p.name().to_owned(),
                 error,
             })?;
+            for chart in p.charts() {
+                charts.add(*chart).map_err(|e| SimError::new(p.name(), e))?;
+            }
         }
+        world.insert_resource(charts);
         // Built now so that two systems touching the same data with no declared order are
         // an error here, naming them, and not a panic in the first hour.
         schedule.initialize(&mut world).map_err(|e| {

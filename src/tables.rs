@@ -34,6 +34,18 @@ pub enum Value {
 }
 
 impl Value {
+    /// The value as a real number: counts and paise as they are, `true` as 1, and
+    /// 0 for text, dates and nulls.
+    pub fn as_f64(&self) -> f64 {
+        match *self {
+            Value::U(u) => u as f64,
+            Value::Paise(p) => p as f64,
+            Value::F(f) => f,
+            Value::B(b) => f64::from(u8::from(b)),
+            Value::S(_) | Value::D(_) | Value::Null => 0.0,
+        }
+    }
+
     /// Whether this value fits a column: its kind, its range and its nullability.
     pub fn fits(&self, c: &Column) -> bool {
         match (self, c.kind) {

@@ -112,6 +112,58 @@ fn a_name_taken_by_a_built_in_is_refused() {
     assert!(err.to_string().contains("shopping"), "{err}");
 }
 
+/// Adds one chart, named `chart`.
+struct Charting(&'static str, &'static [bazaar::report::charts::ChartDef]);
+
+impl Plugin for Charting {
+    fn name(&self) -> &str {
+        self.0
+    }
+
+    fn build(&self, _sim: &mut SimBuilder) -> bazaar::plugin::Result {
+        Ok(())
+    }
+
+    fn charts(&self) -> &'static [bazaar::report::charts::ChartDef] {
+        self.1
+    }
+}
+
+const HEATMAP: [bazaar::report::charts::ChartDef; 1] = [bazaar::report::charts::ChartDef {
+    name: "hour_weekday_heatmap",
+    ..bazaar::report::charts::BUILT_IN[0]
+}];
+const FOOTFALL: [bazaar::report::charts::ChartDef; 1] = [bazaar::report::charts::ChartDef {
+    name: "footfall",
+    ..bazaar::report::charts::BUILT_IN[0]
+}];
+
+#[test]
+fn plugin_charts_are_collected_in_order_and_a_name_in_use_is_refused() {
+    let s = scenario(MINIMAL);
+    let sim = Simulation::builder(&s)
+        .add_plugin(Charting("footfall", &FOOTFALL))
+        .build()
+        .unwrap();
+    let charts = sim.world.resource::<bazaar::report::charts::PluginCharts>();
+    assert_eq!(charts.0.len(), 1);
+    assert_eq!(charts.0[0].name, "footfall");
+
+    for (second, defs) in [("again", &FOOTFALL), ("heatmap", &HEATMAP)] {
+        let err = Simulation::builder(&s)
+            .add_plugin(Charting("footfall", &FOOTFALL))
+            .add_plugin(Charting(second, defs))
+            .build()
+            .err()
+            .expect("refused");
+        assert_eq!(err.origin, second);
+        assert!(
+            err.message().contains(&format!("`{}`", defs[0].name)),
+            "{err}"
+        );
+    }
+}
+
 /// Fails at build.
 struct BrokenBuild;
 

@@ -307,6 +307,88 @@ fn report_rebuilds_from_the_folder_and_no_report_skips_it() {
 }
 
 #[test]
+fn a_plugins_chart_is_drawn_from_its_daily_column_and_again_by_bazaar_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("wom");
+    let o = bazaar(&[
+        "scenarios/examples/word_of_mouth.ron",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+
+    // The chart's data: each day's referrals by persona, as daily_metrics has them.
+    let agg = aggregates(&out);
+    assert_eq!(agg.columns, ["referrals"]);
+    assert_eq!(agg.charts, ["referrals"]);
+    let c = agg.column("referrals").unwrap();
+    let mut from_csv: HashMap<(String, String), f64> = HashMap::new();
+    let mut rows = csv::Reader::from_path(out.join("daily_metrics.csv")).unwrap();
+    let headers = rows.headers().unwrap().clone();
+    let col = headers.iter().position(|h| h == "referrals").unwrap();
+    for r in rows.records() {
+        let r = r.unwrap();
+        from_csv.insert((r[0].to_owned(), r[1].to_owned()), r[col].parse().unwrap());
+    }
+    let mut total = 0.0;
+    for day in &agg.days {
+        for (p, name) in agg.personas.iter().enumerate() {
+            assert_eq!(
+                day.value(c, p),
+                from_csv[&(day.date.clone(), name.clone())],
+                "{} {name}",
+                day.date
+            );
+            total += day.value(c, p);
+        }
+    }
+    assert!(total > 100.0, "referrals joined: {total}");
+
+    // The chart: drawn after the built-in ones, listed in the manifest and the page.
+    let svg = std::fs::read_to_string(out.join("charts/referrals.svg")).unwrap();
+    assert!(svg.contains("Referrals that joined, by persona"));
+    assert!(!svg.contains("No data"));
+    for label in &agg.labels {
+        assert!(svg.contains(label.as_str()), "legend lacks {label}");
+    }
+    let png = std::fs::read(out.join("charts/referrals.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("charts/referrals.png") && manifest.contains("charts/referrals.svg"));
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let at = |s: &str| page.find(s).unwrap_or_else(|| panic!("report lacks {s}"));
+    assert!(at("Referrals that joined") > at("Loyalty and churn by persona"));
+
+    // `bazaar report` draws it again, byte for byte, from the folder alone.
+    std::fs::remove_file(out.join("charts/referrals.png")).unwrap();
+    let o = bazaar(&["report", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(
+        std::fs::read(out.join("charts/referrals.png")).unwrap(),
+        png
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("charts/referrals.svg")).unwrap(),
+        svg
+    );
+
+    // A chart no plugin of this program draws is an error that says so, not a gap.
+    let json = std::fs::read_to_string(out.join("aggregates.json")).unwrap();
+    std::fs::write(
+        out.join("aggregates.json"),
+        json.replace(
+            r#""charts":["referrals"]"#,
+            r#""charts":["referrals","footfall"]"#,
+        ),
+    )
+    .unwrap();
+    let o = bazaar(&["report", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    assert!(text(&o).1.contains("`footfall`"), "{:?}", text(&o));
+}
+
+#[test]
 fn the_report_renders_in_headless_chromium() {
     let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .into_iter()

@@ -48,6 +48,8 @@ impl Analytics {
                 category_persona: vec![vec![Cell::default(); categories]; personas],
                 basket_histogram: vec![vec![0; BASKET_BINS]; personas],
                 budget: vec![BudgetUse::default(); personas],
+                columns: Vec::new(),
+                charts: Vec::new(),
             },
             today: Self::empty_day(personas, categories),
             loyalty: Parallel::default(),
@@ -191,6 +193,11 @@ pub fn collect_day(closed: Res<ClosedDay>, model: Res<Model>, mut a: ResMut<Anal
     day.churned = closed.by_persona.iter().map(|t| t.churned).collect();
     day.active.clone_from(&closed.active);
     day.loyalty = loyalty;
+    // `closed.extra` is by persona, then column; a day's `extra` is by column, then persona.
+    let columns = closed.extra.first().map_or(0, Vec::len);
+    day.extra = (0..columns)
+        .map(|c| closed.extra.iter().map(|row| row[c].as_f64()).collect())
+        .collect();
     a.aggregates.days.push(day);
 }
 
@@ -223,6 +230,16 @@ impl Plugin for AnalyticsPlugin {
         };
         let days = world.resource::<Clock>().days;
         analytics.finish(world, days);
+        if let Some(report) = world.get_resource::<crate::tables::DailyReport>() {
+            analytics.aggregates.columns = report
+                .columns()
+                .iter()
+                .map(|c| c.name.to_string())
+                .collect();
+        }
+        if let Some(charts) = world.get_resource::<crate::report::charts::PluginCharts>() {
+            analytics.aggregates.charts = charts.0.iter().map(|c| c.name.to_string()).collect();
+        }
         if let Some(mut dir) = world.get_resource_mut::<crate::output::OutputDir>() {
             let json = serde_json::to_vec(&analytics.aggregates)?;
             dir.write_file("aggregates.json", &json)?;

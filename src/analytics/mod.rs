@@ -108,6 +108,22 @@ pub struct Day {
     pub active: Vec<u64>,
     /// Loyalty histogram of active customers at the end of the day, by persona.
     pub loyalty: Vec<[u64; LOYALTY_BINS]>,
+    /// The day's values of the columns plugins added to `daily_metrics`
+    /// ([`Aggregates::columns`]), by column and persona: counts, paise or reals.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<Vec<f64>>,
+}
+
+impl Day {
+    /// The day's value of plugin column `column` ([`Aggregates::column`]) for persona `p`
+    /// (0 where there is none).
+    pub fn value(&self, column: usize, p: usize) -> f64 {
+        self.extra
+            .get(column)
+            .and_then(|c| c.get(p))
+            .copied()
+            .unwrap_or(0.0)
+    }
 }
 
 /// Budget use of one persona over the run.
@@ -149,6 +165,21 @@ pub struct Aggregates {
     pub basket_histogram: Vec<Vec<u64>>,
     /// Budget use by persona.
     pub budget: Vec<BudgetUse>,
+    /// Names of the columns plugins added to `daily_metrics`, in order (their values are
+    /// each day's [`Day::extra`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    /// Names of the plugins' charts the report draws after its own
+    /// ([`crate::plugin::Plugin::charts`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub charts: Vec<String>,
+}
+
+impl Aggregates {
+    /// The index of plugin column `name` in each day's [`Day::extra`].
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name)
+    }
 }
 
 #[cfg(test)]

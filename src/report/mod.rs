@@ -113,8 +113,9 @@ fn check_and_write(dir: &Path) -> Result<(QualityReport, FileEntry), ReportError
 }
 
 /// Builds everything from the folder's `summary.json` and `aggregates.json`: data-quality
-/// checks, insights, charts (PNG + SVG) and `report.html`.
-pub fn build(dir: &Path) -> Result<Built, ReportError> {
+/// checks, insights, charts (PNG + SVG) and `report.html`. The plugin charts the run drew
+/// (named in `aggregates.json`) are looked up in `known`.
+pub fn build(dir: &Path, known: &[charts::ChartDef]) -> Result<Built, ReportError> {
     let summary: serde_json::Value = read_json(&dir.join("summary.json"))?;
     let aggregates: Aggregates = read_json(&dir.join("aggregates.json"))?;
     let (quality, quality_entry) = check_and_write(dir)?;
@@ -130,7 +131,8 @@ pub fn build(dir: &Path) -> Result<Built, ReportError> {
         path: charts_dir.clone(),
         reason: e.to_string(),
     })?;
-    let charts = charts::render_all(&aggregates, &charts_dir, &charts::BUILT_IN)
+    let defs = charts::resolve(&aggregates.charts, known).map_err(ReportError::Chart)?;
+    let charts = charts::render_all(&aggregates, &charts_dir, &defs)
         .map_err(|e| ReportError::Chart(e.to_string()))?;
     for c in &charts {
         for ext in ["png", "svg"] {
@@ -147,8 +149,10 @@ pub fn build(dir: &Path) -> Result<Built, ReportError> {
     Ok(Built { files, quality })
 }
 
-/// Rebuilds the report of an existing output folder and updates its manifest.
-pub fn rebuild(dir: &Path) -> Result<Built, ReportError> {
+/// Rebuilds the report of an existing output folder and updates its manifest; the run's
+/// plugin charts are looked up in `known` (`bazaar report` passes every registered
+/// behaviour's, [`crate::plugin::Registry::charts`]).
+pub fn rebuild(dir: &Path, known: &[charts::ChartDef]) -> Result<Built, ReportError> {
     let manifest_path = dir.join(MANIFEST);
     // Only a Bazaar output folder is written into: the report replaces files by name.
     crate::output::place::marked(dir).map_err(|reason| ReportError::Input {
@@ -157,7 +161,7 @@ pub fn rebuild(dir: &Path) -> Result<Built, ReportError> {
         hint: "`bazaar report` rebuilds the report of a folder a Bazaar run wrote, as it wrote it",
     })?;
     let mut manifest: Manifest = read_json(&manifest_path)?;
-    let built = build(dir)?;
+    let built = build(dir, known)?;
     for f in &built.files {
         manifest.files.retain(|e| e.name != f.name);
         manifest.files.push(f.clone());

@@ -1,12 +1,13 @@
 //! An example behaviour (`systems: [WordOfMouth(rate: 0.02, min_loyalty: 0.7)]`): a customer
 //! who leaves a visit with a basket and loyalty at least `min_loyalty` tells a friend with
 //! probability `rate`, and the friend joins the next morning as a new customer of the same
-//! persona. Referrals that joined are the `referrals` column of `daily_metrics`.
+//! persona. Referrals that joined are the `referrals` column of `daily_metrics`, drawn as
+//! the report's `referrals` chart.
 //!
 //! One file and one registration line, using the plugin API end to end: typed settings
 //! checked against the scenario, an after-visit hook counting into tallies, its own random
 //! stream, room reserved for the customers it may spawn, spawning through the population
-//! API, and a daily column.
+//! API, a daily column and a chart.
 
 use bevy_ecs::prelude::*;
 use schemars::JsonSchema;
@@ -18,6 +19,9 @@ use crate::output::schema::{Column, Kind};
 use crate::plugin::{Behaviour, Plugin, Problems, Reserve, SimBuilder};
 use crate::population::spawn_customers;
 use crate::records::{HourRecords, LineRecord};
+use crate::report::charts::kit::{
+    Aggregates, Area, Canvas, ChartDef, group_indian, no_data, persona_lines,
+};
 use crate::rng::{PluginPurpose, Streams};
 use crate::scenario::Scenario;
 use crate::sim::SimSet;
@@ -44,6 +48,31 @@ impl Default for WordOfMouth {
             max_per_day: 1_000,
         }
     }
+}
+
+/// The daily column of referrals that joined.
+const COLUMN: &str = "referrals";
+
+/// The report's chart of [`COLUMN`].
+const CHART: ChartDef = ChartDef {
+    name: "referrals",
+    title: "Referrals that joined, by persona",
+    size: ChartDef::standard,
+    draw: draw_referrals,
+};
+
+fn draw_referrals(cv: &Canvas, area: &Area, agg: &Aggregates) -> Result<(), String> {
+    let Some(column) = agg.column(COLUMN) else {
+        return no_data(cv, area, "the run has no referrals column");
+    };
+    persona_lines(
+        cv,
+        area,
+        agg,
+        &|day, p| day.value(column, p),
+        &|y| group_indian(y.max(0.0).round() as u64),
+        "no referral joined",
+    )
 }
 
 /// The draw of "does this purchase bring a friend".
@@ -132,6 +161,10 @@ impl Plugin for WordOfMouth {
         Self::NAME
     }
 
+    fn charts(&self) -> &'static [ChartDef] {
+        &[CHART]
+    }
+
     fn reserve(&self, scenario: &Scenario) -> Reserve {
         Reserve {
             customers: u64::from(self.max_per_day) * u64::from(scenario.days.saturating_sub(1)),
@@ -155,7 +188,7 @@ impl Plugin for WordOfMouth {
             Stages::AFTER_VISIT,
         );
         let column = sim.daily_column(Column::new(
-            "referrals",
+            COLUMN,
             Kind::U64,
             "Customers who joined that day on a customer's recommendation.",
         ))?;

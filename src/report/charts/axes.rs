@@ -5,9 +5,13 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 
 use super::canvas::{Area, Backend, Canvas};
+use super::data::persona_names;
 use super::s;
-use super::style::{GRID, MINOR_GRID, MUTED, anchored, desc_font, font, text_width, tick_font};
-use crate::analytics::Day;
+use super::style::{
+    GRID, LegendItem, MINOR_GRID, MUTED, Mark, anchored, desc_font, font, item, legend, no_data,
+    persona_color, text_width, tick_font,
+};
+use crate::analytics::{Aggregates, Day};
 
 /// A linear f64 axis whose ticks are exactly the given points (plotters draws the grid and
 /// tick marks; the labels are drawn by [`decorate`]).
@@ -368,6 +372,55 @@ pub fn row_at(y: f64, n: usize) -> Option<usize> {
 /// The bottom y of row `r` (0 = top) on a row axis of `n` rows.
 pub fn row_base(r: usize, n: usize) -> f64 {
     (n - 1 - r) as f64
+}
+
+/// A chart body of one line per persona of `value(day, persona)` by day, under a persona
+/// legend, with y labels from `y_fmt`; "No data" (saying `empty`) when every value is 0.
+/// The usual chart of a plugin's daily column ([`crate::analytics::Day::value`]).
+pub fn persona_lines(
+    cv: &Canvas,
+    area: &Area,
+    agg: &Aggregates,
+    value: &dyn Fn(&Day, usize) -> f64,
+    y_fmt: &dyn Fn(f64) -> String,
+    empty: &str,
+) -> Result<(), String> {
+    let names = persona_names(agg);
+    let days = &agg.days;
+    let top = days
+        .iter()
+        .flat_map(|d| (0..names.len()).map(move |p| value(d, p)))
+        .filter(|v| v.is_finite())
+        .fold(0.0_f64, f64::max);
+    if days.is_empty() || names.is_empty() || top <= 0.0 {
+        return no_data(cv, area, empty);
+    }
+    let items: Vec<LegendItem> = names
+        .iter()
+        .enumerate()
+        .map(|(p, name)| item(name.clone(), persona_color(p), Mark::Line))
+        .collect();
+    let body = legend(cv, area, &items)?;
+    let y_axis = Keyed::nice(0.0, top * 1.08, 6);
+    let tick_w = widest(y_axis.keys.iter().map(|&k| y_fmt(k)));
+    let mut chart = day_panel(cv, &body, days, y_axis, tick_w, y_fmt)?;
+    for p in 0..names.len() {
+        let pts: Vec<(f64, f64)> = days
+            .iter()
+            .enumerate()
+            .map(|(d, day)| (d as f64, value(day, p)))
+            .collect();
+        let color = persona_color(p);
+        if pts.len() == 1 {
+            chart
+                .draw_series(pts.iter().map(|&pt| Circle::new(pt, 4, color.filled())))
+                .map_err(s)?;
+        }
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(3)))
+            .map_err(s)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ use canvas::{Backend, FAMILY, Kind, SVG_FONTS};
 /// bazaar::report::charts::kit::*;`.
 pub mod kit {
     pub use super::axes::*;
-    pub use super::canvas::{Area, Backend, Canvas, Kind};
+    pub use super::canvas::{Area, Canvas};
     pub use super::data::*;
     pub use super::style::*;
     pub use super::{ChartDef, rupees_axis, s, short_number};
@@ -84,6 +84,42 @@ impl std::fmt::Debug for ChartDef {
             .field("title", &self.title)
             .finish_non_exhaustive()
     }
+}
+
+/// The charts a run's plugins add to the report ([`crate::plugin::Plugin::charts`]), in
+/// plugin order; their names are kept in `aggregates.json` so `bazaar report` draws them
+/// again.
+#[derive(bevy_ecs::resource::Resource, Debug, Clone, Default)]
+pub struct PluginCharts(pub Vec<ChartDef>);
+
+impl PluginCharts {
+    /// Adds `chart`, refusing a name another chart (built-in or added) already has.
+    pub fn add(&mut self, chart: ChartDef) -> Result<(), String> {
+        if BUILT_IN.iter().chain(&self.0).any(|c| c.name == chart.name) {
+            return Err(format!(
+                "the report already has a chart named `{}`\n  hint: give the plugin's chart a name of its own",
+                chart.name
+            ));
+        }
+        self.0.push(chart);
+        Ok(())
+    }
+}
+
+/// The charts of a report: the built-in ones, then those named in `names` (from
+/// `aggregates.json`), each looked up in `known`.
+pub fn resolve(names: &[String], known: &[ChartDef]) -> Result<Vec<ChartDef>, String> {
+    let mut charts = BUILT_IN.to_vec();
+    for name in names {
+        let def = known.iter().find(|c| c.name == name).ok_or_else(|| {
+            format!(
+                "the run drew a plugin chart `{name}` that this program does not know\n  \
+                 hint: rebuild the report with the program (and plugins) that made the run"
+            )
+        })?;
+        charts.push(*def);
+    }
+    Ok(charts)
 }
 
 /// The report's own charts, in report order.
@@ -299,6 +335,7 @@ mod tests {
                 [0, 0, 1, 5, 20, 40, 60, 30, 10, 2],
                 [3, 8, 20, 40, 30, 12, 5, 1, 0, 0],
             ],
+            extra: Vec::new(),
         };
         let mut hour_weekday = vec![vec![Cell::default(); 24]; 7];
         for (w, row) in hour_weekday.iter_mut().enumerate() {
@@ -341,6 +378,8 @@ mod tests {
             ],
             basket_histogram: hist,
             budget: Vec::new(),
+            columns: Vec::new(),
+            charts: Vec::new(),
         }
     }
 
@@ -419,6 +458,97 @@ mod tests {
         let charts = render_all(&agg, dir.path(), &BUILT_IN).unwrap();
         assert!(charts[0].svg.contains("No data"));
         assert!(charts[5].svg.contains("No data"));
+    }
+
+    /// A plugin's chart: referrals by day and persona from a daily column.
+    fn referrals(cv: &Canvas, area: &Area, agg: &Aggregates) -> Result<(), String> {
+        let c = agg.column("referrals").ok_or("no referrals column")?;
+        kit::persona_lines(
+            cv,
+            area,
+            agg,
+            &|day, p| day.value(c, p),
+            &|y| format!("{y}"),
+            "no referral joined",
+        )
+    }
+
+    const REFERRALS: ChartDef = ChartDef {
+        name: "referrals",
+        title: "Referrals",
+        size: ChartDef::standard,
+        draw: referrals,
+    };
+
+    #[test]
+    fn a_plugin_chart_draws_its_daily_column_after_the_built_in_ones() {
+        let mut agg = sample();
+        agg.columns = vec!["referrals".to_string()];
+        agg.charts = vec!["referrals".to_string()];
+        for (d, day) in agg.days.iter_mut().enumerate() {
+            day.extra = vec![vec![d as f64 * 10.0, 7.0]];
+        }
+        let defs = resolve(&agg.charts, &[REFERRALS]).unwrap();
+        assert_eq!(defs.len(), 8);
+        let dir = tempfile::tempdir().unwrap();
+        let charts = render_all(&agg, dir.path(), &defs).unwrap();
+        let svg = &charts[7].svg;
+        assert_eq!(charts[7].name, "referrals");
+        assert!(!svg.contains("No data"));
+        assert!(svg.contains("Premium Shopper") && svg.contains("Budget Shopper"));
+        // One line a persona through one point a day: rising for the first persona (0, 10,
+        // 20), flat for the second (7).
+        let lines: Vec<Vec<(i32, i32)>> = svg
+            .split("points=\"")
+            .skip(1)
+            .map(|rest| {
+                let pts = &rest[..rest.find('"').unwrap()];
+                pts.split_whitespace()
+                    .map(|xy| {
+                        let (x, y) = xy.split_once(',').unwrap();
+                        (x.parse().unwrap(), y.parse().unwrap())
+                    })
+                    .collect()
+            })
+            .filter(|pts: &Vec<(i32, i32)>| pts.len() == 3)
+            .collect();
+        assert_eq!(lines.len(), 2, "{svg}");
+        assert!(lines[0][0].1 > lines[0][1].1 && lines[0][1].1 > lines[0][2].1);
+        assert!(lines[1].iter().all(|pt| pt.1 == lines[1][0].1));
+
+        // Without values it says so instead of drawing flat lines.
+        for day in &mut agg.days {
+            day.extra = vec![vec![0.0, 0.0]];
+        }
+        let charts = render_all(&agg, dir.path(), &defs).unwrap();
+        assert!(charts[7].svg.contains("no referral joined"));
+    }
+
+    #[test]
+    fn chart_names_are_unique_and_known() {
+        let mut added = PluginCharts::default();
+        added.add(REFERRALS).unwrap();
+        let clash = added.add(REFERRALS).unwrap_err();
+        assert!(clash.contains("`referrals`"), "{clash}");
+        let built_in = added
+            .add(ChartDef {
+                name: "daily_revenue",
+                ..REFERRALS
+            })
+            .unwrap_err();
+        assert!(built_in.contains("`daily_revenue`"), "{built_in}");
+
+        let unknown = resolve(&["footfall".to_string()], &[REFERRALS]).unwrap_err();
+        assert!(
+            unknown.contains("`footfall`") && unknown.contains("hint"),
+            "{unknown}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let twice = render_all(&sample(), dir.path(), &[REFERRALS, REFERRALS]).unwrap_err();
+        assert!(
+            matches!(twice, ChartError::Duplicate("referrals")),
+            "{twice}"
+        );
     }
 
     #[test]
