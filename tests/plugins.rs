@@ -499,3 +499,57 @@ fn moving_a_customers_row_fails_loudly_when_checked() {
     assert_eq!(err.origin, "population invariants");
     assert!(err.message().contains("rows moved"), "{}", err.message());
 }
+
+/// The largest rayon pool size a system saw inside the simulation's pool, hour by hour.
+#[derive(Resource, Default)]
+struct PoolSeen(Arc<Mutex<Vec<usize>>>);
+
+fn see_pool(pool: Res<bazaar::sim::SimPool>, seen: Res<PoolSeen>) {
+    let sizes = Mutex::new(Vec::new());
+    pool.for_each_chunk(
+        1 << 16,
+        || (),
+        |_, _| sizes.lock().unwrap().push(rayon::current_num_threads()),
+    );
+    let max = sizes.into_inner().unwrap().into_iter().max().unwrap_or(0);
+    seen.0.lock().unwrap().push(max);
+}
+
+struct PoolWatcher(Arc<Mutex<Vec<usize>>>);
+
+impl Plugin for PoolWatcher {
+    fn name(&self) -> &str {
+        "pool_watcher"
+    }
+
+    fn build(&self, sim: &mut SimBuilder) -> bazaar::plugin::Result {
+        sim.world.insert_resource(PoolSeen(Arc::clone(&self.0)));
+        sim.schedule.add_systems(see_pool.in_set(SimSet::Update));
+        Ok(())
+    }
+}
+
+#[test]
+fn two_simulations_in_one_process_each_keep_their_thread_count() {
+    let s = scenario(MINIMAL);
+    let (one, three) = (Arc::default(), Arc::default());
+    let mut a = Simulation::builder(&s)
+        .threads(1)
+        .add_plugin(PoolWatcher(Arc::clone(&one)))
+        .build()
+        .unwrap();
+    let mut b = Simulation::builder(&s)
+        .threads(3)
+        .add_plugin(PoolWatcher(Arc::clone(&three)))
+        .build()
+        .unwrap();
+    a.spawn_population();
+    b.spawn_population();
+    // Interleaved hours: neither simulation's pool is the other's or a process-wide one.
+    for _ in 0..4 {
+        a.step().unwrap();
+        b.step().unwrap();
+    }
+    assert_eq!(*one.lock().unwrap(), [1; 4]);
+    assert_eq!(*three.lock().unwrap(), [3; 4]);
+}
