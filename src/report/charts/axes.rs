@@ -410,16 +410,22 @@ pub fn persona_lines(
             .enumerate()
             .map(|(d, day)| (d as f64, value(day, p)))
             .collect();
-        let color = persona_color(p);
-        if pts.len() == 1 {
-            chart
-                .draw_series(pts.iter().map(|&pt| Circle::new(pt, 4, color.filled())))
-                .map_err(s)?;
-        }
+        persona_line(&mut chart, p, pts)?;
+    }
+    Ok(())
+}
+
+/// Persona `p`'s line through `pts` in its colour (a dot where there is one point only).
+pub fn persona_line(chart: &mut Plot, p: usize, pts: Vec<(f64, f64)>) -> Result<(), String> {
+    let color = persona_color(p);
+    if pts.len() == 1 {
         chart
-            .draw_series(LineSeries::new(pts, color.stroke_width(3)))
+            .draw_series(pts.iter().map(|&pt| Circle::new(pt, 4, color.filled())))
             .map_err(s)?;
     }
+    chart
+        .draw_series(LineSeries::new(pts, color.stroke_width(3)))
+        .map_err(s)?;
     Ok(())
 }
 

@@ -53,15 +53,7 @@ fn draw(cv: &Canvas, area: &Area, agg: &Aggregates) -> Result<(), String> {
         let left_w = text_width(&tick_font(), "0.00");
         let mut chart = day_panel(cv, &left, days, y_axis, left_w, &y_fmt)?;
         for (p, pts) in series {
-            let color = persona_color(p);
-            if pts.len() == 1 {
-                chart
-                    .draw_series(pts.iter().map(|&pt| Circle::new(pt, 4, color.filled())))
-                    .map_err(s)?;
-            }
-            chart
-                .draw_series(LineSeries::new(pts, color.stroke_width(3)))
-                .map_err(s)?;
+            persona_line(&mut chart, p, pts)?;
         }
     } else {
         no_data(cv, &left, "no loyalty samples")?;
