@@ -172,8 +172,16 @@ fn output_encoding(c: &mut Criterion) {
                 let mut out = OutputDir::create(&dir.path().join("o")).unwrap();
                 let mut sink: Box<dyn Sink> = if format == "csv" {
                     Box::new(
-                        CsvSink::create(&out, true, &personas, &categories, date, &daily_metrics())
-                            .unwrap(),
+                        CsvSink::create(
+                            &out,
+                            true,
+                            &personas,
+                            &categories,
+                            date,
+                            &daily_metrics(),
+                            2,
+                        )
+                        .unwrap(),
                     )
                 } else {
                     Box::new(
@@ -184,6 +192,7 @@ fn output_encoding(c: &mut Criterion) {
                             &categories,
                             date,
                             &daily_metrics(),
+                            2,
                         )
                         .unwrap(),
                     )

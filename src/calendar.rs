@@ -55,6 +55,8 @@ pub enum EventKind {
     Dip,
     /// A promotion.
     Sale,
+    /// The store is shut: nobody visits on its days.
+    Closed,
 }
 
 /// A dated event with optional linear ramps before and after.
@@ -157,6 +159,7 @@ impl Calendar {
             today.payday = true;
             today.apply(&p.effect, 1.0);
         }
+        let mut closed = false;
         for event in &self.events {
             let w = event.weight(date);
             if w > 0.0 {
@@ -169,9 +172,13 @@ impl Calendar {
                 }
                 today.events.push_str(&event.name);
                 today.apply(&event.effect, w);
+                closed |= event.kind == EventKind::Closed;
             }
         }
         today.clamp();
+        if closed {
+            today.traffic = 0.0;
+        }
         today
     }
 }

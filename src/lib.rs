@@ -17,6 +17,7 @@
 //!   behaviour, from zero to a scenario that uses it;
 //! - [`records`], [`output`]: what an hour produces and where it goes;
 //! - [`run`]: one scenario end to end;
+//! - [`money`]: the scenario's currency: minor units, grouping, every money format;
 //! - [`alloc`]: the allocator the binary and benchmarks use (large blocks faulted in ahead).
 //!
 //! ```no_run
@@ -36,6 +37,7 @@ pub mod components;
 pub mod hooks;
 pub mod limits;
 pub mod ml;
+pub mod money;
 pub mod output;
 pub mod persona;
 pub mod plugin;

@@ -7,7 +7,6 @@ use clap::Parser;
 
 use bazaar::cli::{Cli, Command, RunArgs};
 use bazaar::ml::export::ExportOptions;
-use bazaar::output::format::{group_indian, rupees_human};
 use bazaar::run::{RunOptions, RunReport, StopFlag, run};
 use bazaar::scenario::{Overrides, Scenario};
 use bazaar::sim;
@@ -245,10 +244,12 @@ fn stop_on_signals() -> std::io::Result<StopFlag> {
 
 fn print_report(scenario: &Scenario, r: &RunReport) {
     let s = &r.summary;
+    let money = &scenario.money;
+    let group = |n: u64| money.group(n);
     println!(
         "{}: {} customers, {} days ({} to {}), seed {}",
         s.scenario,
-        group_indian(s.customers),
+        group(s.customers),
         s.days,
         s.start,
         s.end,
@@ -256,9 +257,9 @@ fn print_report(scenario: &Scenario, r: &RunReport) {
     );
     println!(
         "  {} transactions, revenue {}, mean basket {}",
-        group_indian(s.totals.transactions),
-        rupees_human(s.totals.revenue_paise),
-        rupees_human((s.mean_basket * 100.0).round() as i64)
+        group(s.totals.transactions),
+        money.human(s.totals.revenue_paise),
+        money.human(money.to_minor(s.mean_basket))
     );
     println!();
     println!(
@@ -269,11 +270,11 @@ fn print_report(scenario: &Scenario, r: &RunReport) {
         println!(
             "  {:<22} {:>10} {:>13} {:>30} {:>7.1}% {:>12}",
             p.label,
-            group_indian(p.customers),
-            group_indian(p.totals.transactions),
-            rupees_human(p.totals.revenue_paise),
+            group(p.customers),
+            group(p.totals.transactions),
+            money.human(p.totals.revenue_paise),
             p.revenue_share * 100.0,
-            format!("Rs {:.0}", p.mean_basket)
+            money.whole(p.mean_basket)
         );
     }
     let f = &s.festival_vs_ordinary;
@@ -290,34 +291,34 @@ fn print_report(scenario: &Scenario, r: &RunReport) {
     let w = &s.weekend_vs_weekday;
     if w.days > 0 && w.other_days > 0 {
         println!(
-            "  weekend days: {} vs weekdays: {}; revenue/day x{:.2}, mean basket Rs {:.0} vs Rs {:.0}",
+            "  weekend days: {} vs weekdays: {}; revenue/day x{:.2}, mean basket {} vs {}",
             w.days,
             w.other_days,
             w.revenue_uplift.unwrap_or(0.0),
-            w.mean_basket,
-            w.other_mean_basket
+            money.whole(w.mean_basket),
+            money.whole(w.other_mean_basket)
         );
     }
     if s.totals.churned > 0 || s.totals.acquired > 0 {
         println!(
             "  customers: {} at the start, {} acquired, {} churned, {} at the end",
-            group_indian(s.customers),
-            group_indian(s.totals.acquired),
-            group_indian(s.totals.churned),
-            group_indian(s.customers_at_end)
+            group(s.customers),
+            group(s.totals.acquired),
+            group(s.totals.churned),
+            group(s.customers_at_end)
         );
     }
     if s.totals.offers > 0 {
         println!(
             "  retention offers: {} costing {}",
-            group_indian(s.totals.offers),
-            rupees_human(s.totals.offer_cost_paise)
+            group(s.totals.offers),
+            money.human(s.totals.offer_cost_paise)
         );
     }
     if let Some((t, rows)) = r.churn_scoring {
         println!(
             "  churn scoring: {} rows in {:.3} s ({:.1}M rows/s, {:.1}% of the run)",
-            group_indian(rows),
+            group(rows),
             t.as_secs_f64(),
             rows as f64 / t.as_secs_f64().max(1e-9) / 1e6,
             100.0 * t.as_secs_f64() / r.wall.as_secs_f64()

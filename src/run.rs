@@ -334,8 +334,8 @@ impl Progress {
         let message = || {
             format!(
                 "{date} | {} customers/s | {} transactions written",
-                crate::output::format::group_indian(customers_per_s.round() as u64),
-                crate::output::format::group_indian(transactions)
+                crate::money::group_indian(customers_per_s.round() as u64),
+                crate::money::group_indian(transactions)
             )
         };
         if !self.terminal {

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use crate::calendar::{Calendar, Clock, Today};
 use crate::components::*;
-use crate::persona::to_paise;
+use crate::money::round_minor;
 use crate::plugin::{Registry, SimError, record_failure, take_failure};
 use crate::population::Population;
 use crate::rng::{Purpose, Stream};
@@ -627,7 +627,8 @@ fn draw_customer(
         (Some(b), Some(share)) => {
             // Validation keeps the largest budget under `MAX_MONTHLY`, so the clamp and the
             // casts are exact.
-            let monthly = to_paise(income as f64 * b.income_share).clamp(0, Budget::MAX_MONTHLY);
+            let monthly = round_minor(income as f64 * b.income_share, persona.minor_per_major)
+                .clamp(0, Budget::MAX_MONTHLY);
             Budget {
                 monthly: monthly as i32,
                 left: share.of(monthly) as i32,

@@ -231,7 +231,7 @@ fn budget_too_large_for_its_paise() {
         "0.5, payday",
         &[
             "a budget of up to Rs 30000000 a month (income 60000000 x 0.5)",
-            "hint: budgets are held in 32-bit paise",
+            "hint: budgets are held in 32-bit minor units (paise, cents)",
         ],
     );
 }

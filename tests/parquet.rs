@@ -320,7 +320,16 @@ fn line_items_stay_with_their_baskets_across_row_groups_and_segments() {
     let target = dir.path().join("o");
     let mut out = OutputDir::create(&target).unwrap();
     let mut sink = Box::new(
-        ParquetSink::create(&out, true, &personas, &categories, date, &daily_metrics()).unwrap(),
+        ParquetSink::create(
+            &out,
+            true,
+            &personas,
+            &categories,
+            date,
+            &daily_metrics(),
+            2,
+        )
+        .unwrap(),
     );
     let hours = 4u32;
     let feed = std::iter::repeat_n(&records, hours as usize);

@@ -2,7 +2,7 @@
 
 mod common;
 
-use bazaar::output::format::{group_indian, rupees};
+use bazaar::money::{group_indian, parse_plain, push_plain};
 use bazaar::records::LineRecord;
 use bazaar::systems::shopping::trim_to_budget;
 use proptest::prelude::*;
@@ -39,11 +39,16 @@ proptest! {
     }
 
     #[test]
-    fn rupee_formatting_round_trips(paise in -10_000_000_000i64..10_000_000_000) {
-        let s = rupees(paise);
-        let (whole, frac) = s.trim_start_matches('-').split_once('.').unwrap();
-        let back = whole.parse::<i64>().unwrap() * 100 + frac.parse::<i64>().unwrap();
-        prop_assert_eq!(if s.starts_with('-') { -back } else { back }, paise);
+    fn money_formatting_round_trips(minor in -10_000_000_000i64..10_000_000_000, units in 0u8..=4) {
+        let mut out = Vec::new();
+        push_plain(&mut out, minor, units);
+        let s = String::from_utf8(out).unwrap();
+        let places = s.split_once('.').map_or(0, |(_, f)| f.len());
+        prop_assert_eq!(places, usize::from(units));
+        prop_assert_eq!(parse_plain(&s, units), Some(minor));
+        let (whole, frac) = s.trim_start_matches('-').split_once('.').unwrap_or((s.trim_start_matches('-'), "0"));
+        let back = whole.parse::<i64>().unwrap() * 10i64.pow(u32::from(units)) + frac.parse::<i64>().unwrap();
+        prop_assert_eq!(if s.starts_with('-') { -back } else { back }, minor);
     }
 
     #[test]

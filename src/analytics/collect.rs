@@ -50,6 +50,7 @@ impl Analytics {
                 budget: vec![BudgetUse::default(); personas],
                 columns: Vec::new(),
                 charts: Vec::new(),
+                currency: scenario.money.clone(),
             },
             today: Self::empty_day(personas, categories),
             loyalty: Parallel::default(),
@@ -89,6 +90,17 @@ impl Analytics {
     }
 }
 
+/// A basket's value in hundredths of a major unit, the scale of the basket bins: the
+/// minor units themselves for paise and cents.
+#[inline]
+fn hundredths(minor: i64, per_major: i64) -> i64 {
+    if per_major == 100 {
+        minor
+    } else {
+        (i128::from(minor) * 100 / i128::from(per_major)) as i64
+    }
+}
+
 /// Adds the hour's records.
 pub fn collect_hour(
     clock: Res<Clock>,
@@ -100,6 +112,7 @@ pub fn collect_hour(
     let weekday = today.date.weekday().num_days_from_monday() as usize;
     let hour = clock.hour() as usize;
     let categories = a.aggregates.categories.len();
+    let per_major = a.aggregates.currency.per_major();
     for (t, lines) in records.iter() {
         let p = usize::from(t.persona);
         let cell = Cell {
@@ -109,7 +122,7 @@ pub fn collect_hour(
         };
         a.aggregates.hour_weekday[weekday][hour].add(&cell);
         a.today.personas[p].add(&cell);
-        a.aggregates.basket_histogram[p][basket_bin(t.total)] += 1;
+        a.aggregates.basket_histogram[p][basket_bin(hundredths(t.total, per_major))] += 1;
         if t.trimmed {
             a.aggregates.budget[p].trimmed += 1;
         }

@@ -5,7 +5,6 @@
 use serde::Serialize;
 
 use super::{Aggregates, Cell};
-use crate::output::format::rupees_short as rupees_human;
 
 /// One computed statement.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -138,10 +137,10 @@ pub fn insights(a: &Aggregates) -> Vec<Insight> {
             text: format!(
                 "{} baskets average {}, {:.1}x the {} average of {}.",
                 a.labels[hi.0],
-                rupees_human(hi.1.round() as i64),
+                a.currency.short(hi.1.round() as i64),
                 hi.1 / lo.1,
                 a.labels[lo.0],
-                rupees_human(lo.1.round() as i64)
+                a.currency.short(lo.1.round() as i64)
             ),
             figures: vec![("high_paise".into(), hi.1), ("low_paise".into(), lo.1)],
         });
@@ -163,8 +162,8 @@ pub fn insights(a: &Aggregates) -> Vec<Insight> {
             text: format!(
                 "{e} lifted daily revenue {:.2}x over ordinary days of the same weekday ({} a day against {}, {n} day{}).",
                 on / base,
-                rupees_human(on.round() as i64),
-                rupees_human(base.round() as i64),
+                a.currency.short(on.round() as i64),
+                a.currency.short(base.round() as i64),
                 if n == 1 { "" } else { "s" }
             ),
             figures: vec![("uplift".into(), on / base), ("days".into(), n as f64)],
@@ -214,8 +213,8 @@ pub fn insights(a: &Aggregates) -> Vec<Insight> {
                 "Weekend baskets are {:.1}% {} than weekday baskets ({} against {}).",
                 diff.abs() * 100.0,
                 if diff >= 0.0 { "larger" } else { "smaller" },
-                rupees_human(b_we.round() as i64),
-                rupees_human(b_wd.round() as i64)
+                a.currency.short(b_we.round() as i64),
+                a.currency.short(b_wd.round() as i64)
             ),
             figures: vec![
                 ("weekend_basket_paise".into(), b_we),

@@ -13,6 +13,8 @@ pub mod quality;
 
 use serde::{Deserialize, Serialize};
 
+use crate::money::Currency;
+
 /// Basket-value histogram bin edges, rupees: log-spaced from Rs 10 to Rs 10 lakh.
 pub const BASKET_BINS: usize = 50;
 /// Lowest basket-histogram edge, rupees.
@@ -173,6 +175,10 @@ pub struct Aggregates {
     /// ([`crate::plugin::Plugin::charts`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub charts: Vec<String>,
+    /// The currency of every amount (`..._paise` fields hold its minor units); left out for
+    /// Indian rupees, the default.
+    #[serde(default, skip_serializing_if = "Currency::is_default")]
+    pub currency: Currency,
 }
 
 impl Aggregates {

@@ -115,17 +115,15 @@ impl Tally {
     }
 }
 
-/// Parses a money field (`1234.56`) into paise.
-fn paise(s: &str) -> Option<i64> {
-    let (whole, frac) = s.split_once('.')?;
-    if frac.len() != 2 {
+/// Parses a money field written with `minor_units` decimal places (`1234.56` with 2) into
+/// minor units; a field with other places, or past i64 (a damaged file may hold any
+/// number), is not a money field.
+fn money(s: &str, minor_units: u8) -> Option<i64> {
+    let places = s.split_once('.').map_or(0, |(_, f)| f.len());
+    if places != usize::from(minor_units) {
         return None;
     }
-    let w: i64 = whole.parse().ok()?;
-    let f: i64 = frac.parse().ok()?;
-    // A damaged file may hold any number: one past i64 is not a money field.
-    w.checked_mul(100)?
-        .checked_add(if whole.starts_with('-') { -f } else { f })
+    crate::money::parse_plain(s, minor_units)
 }
 
 /// Opens a table that must be a regular file: a pipe or a device put in its place could
@@ -311,7 +309,7 @@ fn first_null(b: &RecordBatch, names: &[&'static str], i: usize) -> Option<&'sta
         .copied()
 }
 
-fn tx_rows(table: &TableFile) -> Result<Rows<TxRow>, String> {
+fn tx_rows(table: &TableFile, minor_units: u8) -> Result<Rows<TxRow>, String> {
     match table {
         TableFile::Csv(path) => {
             let reader = open_csv(path)?;
@@ -332,7 +330,7 @@ fn tx_rows(table: &TableFile) -> Result<Rows<TxRow>, String> {
                     at: Pos { parquet: false, n },
                     missing,
                     id: row.get(0).and_then(|f| f.parse().ok()),
-                    total: row.get(4).and_then(paise),
+                    total: row.get(4).and_then(|s| money(s, minor_units)),
                     lines: row.get(5).and_then(|f| f.parse().ok()),
                     date: ts
                         .get(..10)
@@ -371,17 +369,17 @@ fn tx_rows(table: &TableFile) -> Result<Rows<TxRow>, String> {
     }
 }
 
-fn line_rows(table: &TableFile) -> Result<Rows<LineRow>, String> {
+fn line_rows(table: &TableFile, minor_units: u8) -> Result<Rows<LineRow>, String> {
     match table {
         TableFile::Csv(path) => {
             let reader = open_csv(path)?;
-            Ok(Box::new(reader.into_records().map(|l| {
+            Ok(Box::new(reader.into_records().map(move |l| {
                 let l = l.map_err(|e| format!("unreadable line item: {e}"))?;
                 Ok(LineRow {
                     id: l.get(0).and_then(|f| f.parse().ok()),
                     quantity: l.get(3).and_then(|f| f.parse().ok()).unwrap_or(0),
-                    unit: l.get(4).and_then(paise).unwrap_or(0),
-                    total: l.get(5).and_then(paise).unwrap_or(0),
+                    unit: l.get(4).and_then(|s| money(s, minor_units)).unwrap_or(0),
+                    total: l.get(5).and_then(|s| money(s, minor_units)).unwrap_or(0),
                 })
             })))
         }
@@ -486,7 +484,12 @@ fn columns_check(
 /// Checks every value of a plugin-declared table: present where the column requires one,
 /// of the declared type (CSV: parses as it; Parquet: the declared Arrow type, nulls only
 /// where allowed).
-fn declared_values(table: &TableFile, decl: &schema::Declared, label: &str) -> Check {
+fn declared_values(
+    table: &TableFile,
+    decl: &schema::Declared,
+    label: &str,
+    minor_units: u8,
+) -> Check {
     use schema::{Kind, Null};
     let mut t = Tally::new(&format!("{label}{}: values as declared", decl.stem));
     match table {
@@ -515,7 +518,7 @@ fn declared_values(table: &TableFile, decl: &schema::Declared, label: &str) -> C
                                 Kind::U16 => f.parse::<u16>().is_ok(),
                                 Kind::U32 => f.parse::<u32>().is_ok(),
                                 Kind::U64 => f.parse::<u64>().is_ok(),
-                                Kind::Money => paise(f).is_some(),
+                                Kind::Money => money(f, minor_units).is_some(),
                                 Kind::Float => f.parse::<f64>().is_ok_and(f64::is_finite),
                                 Kind::Bool => f == "true" || f == "false",
                                 Kind::Date => NaiveDate::parse_from_str(f, "%Y-%m-%d").is_ok(),
@@ -585,6 +588,7 @@ pub fn check_folder(
     end: &str,
     aggregates: Option<&Aggregates>,
     declared: &[schema::Declared],
+    minor_units: u8,
 ) -> QualityReport {
     let mut checks = Vec::new();
     let has = |parquet: bool| TableFile::find(dir, "transactions", parquet).is_some();
@@ -611,7 +615,7 @@ pub fn check_folder(
         match daily {
             Some(d) => {
                 if let Some(t) = columns_check(dir, &d.stem, &d.names(), parquet, &mut checks) {
-                    checks.push(declared_values(&t, d, label));
+                    checks.push(declared_values(&t, d, label, minor_units));
                 }
             }
             None => {
@@ -620,11 +624,18 @@ pub fn check_folder(
         }
         for d in declared.iter().filter(|d| d.stem != "daily_metrics") {
             if let Some(t) = columns_check(dir, &d.stem, &d.names(), parquet, &mut checks) {
-                checks.push(declared_values(&t, d, label));
+                checks.push(declared_values(&t, d, label, minor_units));
             }
         }
         if let Some(tx) = &tx {
-            checks.extend(transaction_checks(tx, lines.as_ref(), start, end, label));
+            checks.extend(transaction_checks(
+                tx,
+                lines.as_ref(),
+                start,
+                end,
+                label,
+                minor_units,
+            ));
         }
         if let Some(customers) = &customers {
             checks.push(customer_ids(customers, label));
@@ -645,6 +656,7 @@ fn transaction_checks(
     start: &str,
     end: &str,
     label: &str,
+    minor_units: u8,
 ) -> Vec<Check> {
     let named = |name: &str| Tally::new(&format!("{label}{name}"));
     let mut missing = named("transactions: no missing values");
@@ -653,7 +665,7 @@ fn transaction_checks(
     let mut unique = named("transactions: ids unique");
     let mut sums = named("line items: line totals add up to basket totals");
     let mut line_math = named("line items: quantity x unit price = line total");
-    let rows = match tx_rows(tx) {
+    let rows = match tx_rows(tx, minor_units) {
         Ok(r) => r,
         Err(e) => {
             missing.fail(e);
@@ -664,7 +676,7 @@ fn transaction_checks(
         NaiveDate::parse_from_str(start, "%Y-%m-%d").ok(),
         NaiveDate::parse_from_str(end, "%Y-%m-%d").ok(),
     );
-    let mut line_records = match lines.map(line_rows) {
+    let mut line_records = match lines.map(|l| line_rows(l, minor_units)) {
         Some(Ok(r)) => Some(r),
         Some(Err(e)) => {
             sums.fail(e);

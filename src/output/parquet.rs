@@ -223,15 +223,19 @@ impl ParquetTable {
         })
     }
 
-    /// Creates the Parquet file of a declared table: `{stem}.parquet`, its schema and
-    /// per-column encodings from the declaration.
-    pub fn of(dir: &OutputDir, table: &schema::Table) -> Result<Self, OutputError> {
+    /// Creates the Parquet file of a declared table: `{stem}.parquet`, its schema (money with
+    /// `minor_units` decimal places) and per-column encodings from the declaration.
+    pub fn of(
+        dir: &OutputDir,
+        table: &schema::Table,
+        minor_units: u8,
+    ) -> Result<Self, OutputError> {
         let dictionary = table.encoded(schema::Encoding::Dictionary);
         let deltas = table.encoded(schema::Encoding::Delta);
         Self::create(
             dir,
             &format!("{}.parquet", table.stem),
-            table.arrow_schema(),
+            table.arrow_schema_in(minor_units),
             Encodings {
                 dictionary: &dictionary,
                 deltas: &deltas,
@@ -318,19 +322,21 @@ fn dict16(keys: Vec<u16>, values: &ArrayRef) -> ArrayRef {
     ))
 }
 
-fn money(paise: impl IntoIterator<Item = i64>) -> ArrayRef {
+/// Minor units as a `decimal(18, minor_units)` column (the integers unchanged: the scale
+/// says where the point is).
+fn money(minor: impl IntoIterator<Item = i64>, minor_units: u8) -> ArrayRef {
     Arc::new(
-        Decimal128Array::from_iter_values(paise.into_iter().map(i128::from))
-            .with_precision_and_scale(18, 2)
-            .expect("18, 2 is a valid decimal"),
+        Decimal128Array::from_iter_values(minor.into_iter().map(i128::from))
+            .with_precision_and_scale(18, minor_units as i8)
+            .expect("a scale of at most 4 is valid at precision 18"),
     )
 }
 
-fn money_opt(paise: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
+fn money_opt(minor: impl IntoIterator<Item = Option<i64>>, minor_units: u8) -> ArrayRef {
     Arc::new(
-        Decimal128Array::from_iter(paise.into_iter().map(|p| p.map(i128::from)))
-            .with_precision_and_scale(18, 2)
-            .expect("18, 2 is a valid decimal"),
+        Decimal128Array::from_iter(minor.into_iter().map(|p| p.map(i128::from)))
+            .with_precision_and_scale(18, minor_units as i8)
+            .expect("a scale of at most 4 is valid at precision 18"),
     )
 }
 
@@ -339,6 +345,7 @@ fn money_opt(paise: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
 pub fn declared_array<'a>(
     c: &schema::Column,
     values: impl Iterator<Item = &'a crate::tables::Value> + Clone,
+    minor_units: u8,
 ) -> ArrayRef {
     use crate::tables::Value;
     use schema::Kind;
@@ -361,10 +368,13 @@ pub fn declared_array<'a>(
             values.map(|v| uint(v).map(|n| n as u32)),
         )),
         Kind::U64 => Arc::new(UInt64Array::from_iter(values.map(uint))),
-        Kind::Money => money_opt(values.map(|v| match v {
-            Value::Paise(p) => Some(*p),
-            _ => None,
-        })),
+        Kind::Money => money_opt(
+            values.map(|v| match v {
+                Value::Paise(p) => Some(*p),
+                _ => None,
+            }),
+            minor_units,
+        ),
         Kind::Float => Arc::new(Float64Array::from_iter(values.map(|v| match v {
             Value::F(x) => Some(*x),
             _ => None,
@@ -497,12 +507,14 @@ pub struct ParquetSink {
     daily_extra: Vec<schema::Column>,
     /// Churn events (with their Date32) gathered for the current row group.
     churn_rows: Vec<(Option<i32>, ChurnRecord)>,
+    /// Decimal places of money.
+    minor_units: u8,
 }
 
 impl ParquetSink {
     /// Creates the tables in `dir`; `start` is the date of day 0; `daily` is the
     /// `daily_metrics` table: the built-in columns ([`schema::daily_metrics`]) and those
-    /// plugins added.
+    /// plugins added; money has `minor_units` decimal places.
     pub fn create(
         dir: &OutputDir,
         line_items: bool,
@@ -510,19 +522,22 @@ impl ParquetSink {
         categories: &[String],
         start: chrono::NaiveDate,
         daily: &schema::Table,
+        minor_units: u8,
     ) -> Result<Self, OutputError> {
         let builtin = schema::daily_metrics().columns.len();
+        let m = minor_units;
         Ok(Self {
+            minor_units,
             daily_extra: daily.columns[builtin..].to_vec(),
-            transactions: ParquetTable::of(dir, &schema::transactions())?,
+            transactions: ParquetTable::of(dir, &schema::transactions(), m)?,
             lines: if line_items {
-                Some(ParquetTable::of(dir, &schema::line_items())?)
+                Some(ParquetTable::of(dir, &schema::line_items(), m)?)
             } else {
                 None
             },
-            daily: ParquetTable::of(dir, daily)?,
-            churn: ParquetTable::of(dir, &schema::churn_events())?,
-            customers: ParquetTable::of(dir, &schema::customers())?,
+            daily: ParquetTable::of(dir, daily, m)?,
+            churn: ParquetTable::of(dir, &schema::churn_events(), m)?,
+            customers: ParquetTable::of(dir, &schema::customers(), m)?,
             tx: TxColumns::default(),
             line: LineColumns::default(),
             personas: Arc::new(StringArray::from_iter_values(personas)),
@@ -538,6 +553,7 @@ impl ParquetSink {
     fn flush_transactions(&mut self) -> io::Result<()> {
         let t = std::mem::take(&mut self.tx);
         let rows = t.id.len();
+        let m = self.minor_units;
         let (personas, events) = (self.personas.clone(), self.events.array());
         self.transactions.write(rows, move || {
             vec![
@@ -545,7 +561,7 @@ impl ParquetSink {
                 Arc::new(TimestampMillisecondArray::from(t.timestamp)),
                 Arc::new(UInt32Array::from(t.customer)),
                 dict8(t.persona, &personas),
-                money(t.total),
+                money(t.total, m),
                 Arc::new(UInt16Array::from(t.lines)),
                 Arc::new(UInt32Array::from(t.units)),
                 Arc::new(BooleanArray::from(t.festival)),
@@ -564,6 +580,7 @@ impl ParquetSink {
         };
         let l = std::mem::take(&mut self.line);
         let rows = l.id.len();
+        let m = self.minor_units;
         let categories = self.categories.clone();
         table.write(rows, move || {
             vec![
@@ -571,8 +588,8 @@ impl ParquetSink {
                 Arc::new(UInt16Array::from(l.line)),
                 dict16(l.category, &categories),
                 Arc::new(UInt32Array::from(l.quantity)),
-                money(l.unit_price),
-                money(l.total),
+                money(l.unit_price, m),
+                money(l.total, m),
             ]
         })?;
         self.line = LineColumns::with_capacity(rows);
@@ -582,6 +599,7 @@ impl ParquetSink {
     fn flush_customers(&mut self) -> io::Result<()> {
         let c = std::mem::take(&mut self.customer);
         let rows = c.id.len();
+        let m = self.minor_units;
         let personas = self.personas.clone();
         self.customers.write(rows, move || {
             vec![
@@ -589,12 +607,12 @@ impl ParquetSink {
                 dict8(c.persona, &personas),
                 Arc::new(UInt8Array::from(c.age)),
                 Arc::new(UInt32Array::from(c.income)),
-                money_opt(c.monthly),
-                money_opt(c.left),
+                money_opt(c.monthly, m),
+                money_opt(c.left, m),
                 Arc::new(Float64Array::from(c.loyalty)),
                 Arc::new(UInt32Array::from(c.visits)),
                 Arc::new(UInt32Array::from(c.purchases)),
-                money(c.spent),
+                money(c.spent, m),
                 Arc::new(Date32Array::from(c.last_purchase)),
                 Arc::new(Date32Array::from(c.joined)),
                 Arc::new(Date32Array::from(c.churned)),
@@ -647,11 +665,12 @@ impl ParquetSink {
         let rows = std::mem::take(&mut self.daily_rows);
         let (personas, events) = (self.personas.clone(), self.events.array());
         let extra = self.daily_extra.clone();
+        let m = self.minor_units;
         self.daily.write(rows.len(), move || {
             let count = |f: &dyn Fn(&DailyRow) -> u64| -> ArrayRef {
                 Arc::new(UInt64Array::from_iter_values(rows.iter().map(f)))
             };
-            let cash = |f: &dyn Fn(&DailyRow) -> i64| money(rows.iter().map(f));
+            let cash = |f: &dyn Fn(&DailyRow) -> i64| money(rows.iter().map(f), m);
             let flag = |f: &dyn Fn(&DailyRow) -> bool| -> ArrayRef {
                 Arc::new(BooleanArray::from(rows.iter().map(f).collect::<Vec<_>>()))
             };
@@ -675,7 +694,7 @@ impl ParquetSink {
                 dict16(rows.iter().map(|r| r.events).collect(), &events),
             ];
             for (i, c) in extra.iter().enumerate() {
-                arrays.push(declared_array(c, rows.iter().map(move |r| &r.extra[i])));
+                arrays.push(declared_array(c, rows.iter().map(move |r| &r.extra[i]), m));
             }
             arrays
         })

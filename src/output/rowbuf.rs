@@ -176,17 +176,42 @@ impl RowBuf<'_> {
         self
     }
 
-    /// A money field: paise as rupees with two decimals (`123456` -> `1234.56`).
+    /// A money field: minor units as an exact decimal with `minor_units` places
+    /// (`123456` with 2 -> `1234.56`).
     #[inline]
-    pub fn rupees(&mut self, paise: i64) -> &mut Self {
-        if paise < 0 {
+    pub fn money(&mut self, minor: i64, minor_units: u8) -> &mut Self {
+        if minor < 0 {
             self.block(b"-", 1);
         }
-        let abs = paise.unsigned_abs();
-        self.number(abs / 100);
-        let r = (abs % 100) as usize * 2;
-        self.block(&[b'.', PAIRS[r], PAIRS[r + 1], b','], 4);
+        let abs = minor.unsigned_abs();
+        if minor_units == 2 {
+            // Paise and cents: the last two digits as one pair.
+            self.number(abs / 100);
+            let r = (abs % 100) as usize * 2;
+            self.block(&[b'.', PAIRS[r], PAIRS[r + 1], b','], 4);
+        } else {
+            self.money_other(abs, minor_units);
+        }
         self
+    }
+
+    /// [`RowBuf::money`] for currencies whose minor unit is not a hundredth.
+    #[cold]
+    #[inline(never)]
+    fn money_other(&mut self, abs: u64, minor_units: u8) {
+        let per = POW10[usize::from(minor_units)];
+        self.number(abs / per);
+        if minor_units > 0 {
+            let mut frac = [b'0'; 8];
+            let mut f = abs % per;
+            for k in (0..usize::from(minor_units)).rev() {
+                frac[k] = b'0' + (f % 10) as u8;
+                f /= 10;
+            }
+            self.block(b".", 1);
+            self.block(&frac, usize::from(minor_units));
+        }
+        self.block(b",", 1);
     }
 
     /// A text field with its comma.
@@ -236,7 +261,7 @@ impl RowBuf<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::format::push_rupees;
+    use crate::money::push_plain;
     use proptest::prelude::*;
 
     #[test]
@@ -274,6 +299,7 @@ mod tests {
             a in any::<u64>(),
             small in 0u64..1000,
             paise in any::<i64>(),
+            units in 0u8..=4,
             minute in 0u8..60,
             name in "[a-z_]{0,40}",
             head in "[0-9T:-]{0,40}",
@@ -284,7 +310,7 @@ mod tests {
             let built = append_row(&mut out, |r| {
                 r.uint(a)
                     .uint(small)
-                    .rupees(paise)
+                    .money(paise, units)
                     .text(&name_s)
                     .part(&head_s)
                     .minute_seconds(minute)
@@ -292,7 +318,7 @@ mod tests {
             });
             prop_assert!(built);
             let mut money = Vec::new();
-            push_rupees(&mut money, paise);
+            push_plain(&mut money, paise, units);
             let expected = format!(
                 "before\n{a},{small},{},{name},{head}{minute:02}:00,{flag}\n",
                 String::from_utf8(money).unwrap()

@@ -193,6 +193,7 @@ impl Plugin for SinkPlugin {
                     &categories,
                     start,
                     &daily,
+                    scenario.money.minor_units,
                 )?),
                 Format::Parquet => Box::new(crate::output::parquet::ParquetSink::create(
                     dir,
@@ -201,6 +202,7 @@ impl Plugin for SinkPlugin {
                     &categories,
                     start,
                     &daily,
+                    scenario.money.minor_units,
                 )?),
             });
         }
@@ -239,7 +241,11 @@ impl Plugin for SinkPlugin {
                     writers.writers.push(match format {
                         Format::Csv => DeclaredWriter::Csv(Table::of(dir, t)?),
                         Format::Parquet => DeclaredWriter::Parquet(
-                            crate::output::parquet::ParquetTable::of(dir, t)?,
+                            crate::output::parquet::ParquetTable::of(
+                                dir,
+                                t,
+                                scenario.money.minor_units,
+                            )?,
                             t.clone(),
                             Vec::new(),
                         ),
@@ -248,6 +254,7 @@ impl Plugin for SinkPlugin {
             }
             writers.per_table = scenario.output.formats.len();
             writers.declared = declared;
+            writers.minor_units = scenario.money.minor_units;
             sim.world.insert_resource(writers);
             sim.schedule
                 .add_systems(write_plugin_tables.after(write_day).in_set(SimSet::Observe));
@@ -300,6 +307,8 @@ pub struct PluginTableWriters {
     /// Formats per table.
     per_table: usize,
     declared: Vec<schema::Declared>,
+    /// Decimal places of money.
+    minor_units: u8,
 }
 
 /// One plugin table in one format.
@@ -314,13 +323,13 @@ enum DeclaredWriter {
 }
 
 impl DeclaredWriter {
-    fn write(&mut self, rows: &[Vec<crate::tables::Value>]) -> io::Result<()> {
+    fn write(&mut self, rows: &[Vec<crate::tables::Value>], minor_units: u8) -> io::Result<()> {
         match self {
             DeclaredWriter::Csv(t) => {
                 for row in rows {
                     t.row_with(|r| {
                         for v in row {
-                            super::table::value(r, v);
+                            super::table::value(r, v, minor_units);
                         }
                     })?;
                 }
@@ -329,7 +338,7 @@ impl DeclaredWriter {
             DeclaredWriter::Parquet(file, table, pending) => {
                 pending.extend_from_slice(rows);
                 if pending.len() >= crate::output::parquet::ROW_GROUP_ROWS {
-                    flush_parquet(file, table, pending)?;
+                    flush_parquet(file, table, pending, minor_units)?;
                 }
                 Ok(())
             }
@@ -342,6 +351,7 @@ fn flush_parquet(
     file: &mut crate::output::parquet::ParquetTable,
     table: &schema::Table,
     pending: &mut Vec<Vec<crate::tables::Value>>,
+    minor_units: u8,
 ) -> io::Result<()> {
     let rows = std::mem::take(pending);
     let columns = table.columns.clone();
@@ -350,7 +360,11 @@ fn flush_parquet(
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                crate::output::parquet::declared_array(c, rows.iter().map(move |r| &r[i]))
+                crate::output::parquet::declared_array(
+                    c,
+                    rows.iter().map(move |r| &r[i]),
+                    minor_units,
+                )
             })
             .collect()
     })
@@ -365,7 +379,7 @@ impl PluginTableWriters {
                 continue;
             }
             for w in &mut self.writers[k * per_table..(k + 1) * per_table] {
-                w.write(&rows)?;
+                w.write(&rows, self.minor_units)?;
             }
         }
         Ok(())
@@ -377,7 +391,8 @@ impl PluginTableWriters {
                 DeclaredWriter::Csv(t) => t.finish(dir)?,
                 DeclaredWriter::Parquet(mut file, table, mut pending) => {
                     let path = dir.path(&format!("{}.parquet", table.stem));
-                    flush_parquet(&mut file, &table, &mut pending).map_err(io_at(&path))?;
+                    flush_parquet(&mut file, &table, &mut pending, self.minor_units)
+                        .map_err(io_at(&path))?;
                     file.finish(dir)?;
                 }
             }
@@ -412,6 +427,8 @@ pub struct CsvSink {
     /// The customer table's dates.
     dates: DayNames,
     personas: Vec<Vec<u8>>,
+    /// Decimal places of money.
+    minor_units: u8,
 }
 
 /// Where the transactions table and the line items table (if written) are.
@@ -429,7 +446,7 @@ const QUEUED_HOURS: usize = 2;
 impl CsvSink {
     /// Creates the tables in `dir`; `start` is the date of day 0; `daily` is the
     /// `daily_metrics` table: the built-in columns ([`schema::daily_metrics`]) and those
-    /// plugins added.
+    /// plugins added; money is written with `minor_units` decimal places.
     pub fn create(
         dir: &OutputDir,
         line_items: bool,
@@ -437,6 +454,7 @@ impl CsvSink {
         categories: &[String],
         start: chrono::NaiveDate,
         daily: &schema::Table,
+        minor_units: u8,
     ) -> Result<Self, OutputError> {
         let personas: Vec<Vec<u8>> = personas.iter().map(|p| escape(p)).collect();
         let (give_back, returned) = channel();
@@ -453,6 +471,7 @@ impl CsvSink {
             categories: categories.iter().map(|c| Short::new(&escape(c))).collect(),
             give_back,
             pool: dir.pool(),
+            minor_units,
         };
         let path = dir.path("transactions.csv");
         let encoder = Worker::start(
@@ -475,6 +494,7 @@ impl CsvSink {
             daily: Table::of(dir, daily)?,
             churn: Table::of(dir, &schema::churn_events())?,
             personas,
+            minor_units,
         })
     }
 
@@ -552,6 +572,8 @@ struct Encoder {
     give_back: Sender<HourBatch>,
     /// The output folder's encoding pool.
     pool: std::sync::Arc<rayon::ThreadPool>,
+    /// Decimal places of money.
+    minor_units: u8,
 }
 
 /// Transactions per encoding chunk at most: big enough to amortise a task, small enough to
@@ -573,6 +595,8 @@ struct Encoding<'a> {
     festival: bool,
     weekend: bool,
     line_items: bool,
+    /// Decimal places of money.
+    minor_units: u8,
 }
 
 /// Encodes transactions (and their lines) into two reusable row buffers. Rows are written by
@@ -593,7 +617,7 @@ fn encode_chunk(e: &Encoding<'_>, lines: &[LineRecord], txs: &[TxRecord], out: &
                 .minute_seconds(t.minute)
                 .uint(t.agent.into())
                 .text(persona)
-                .rupees(t.total)
+                .money(t.total, e.minor_units)
                 .uint(t.lines.into())
                 .uint(t.units.into())
                 .flag(e.festival)
@@ -613,8 +637,8 @@ fn encode_chunk(e: &Encoding<'_>, lines: &[LineRecord], txs: &[TxRecord], out: &
                         .uint(k as u64 + 1)
                         .text(category)
                         .uint(l.quantity.into())
-                        .rupees(l.unit_price)
-                        .rupees(l.total());
+                        .money(l.unit_price, e.minor_units)
+                        .money(l.total(), e.minor_units);
                 });
                 if !built {
                     line_row_plain(&mut out.lines, e, id, k, l);
@@ -633,7 +657,7 @@ fn tx_row_plain(out: &mut Vec<u8>, e: &Encoding<'_>, t: &TxRecord) {
         r.buf_extend(&stamp);
         r.int(t.agent)
             .text(e.personas[usize::from(t.persona)].text())
-            .rupees(t.total)
+            .money(t.total, e.minor_units)
             .int(t.lines)
             .int(t.units)
             .flag(e.festival)
@@ -650,8 +674,8 @@ fn line_row_plain(out: &mut Vec<u8>, e: &Encoding<'_>, id: u64, k: usize, l: &Li
             .int(k + 1)
             .text(e.categories[usize::from(l.category)].text())
             .int(l.quantity)
-            .rupees(l.unit_price)
-            .rupees(l.total());
+            .money(l.unit_price, e.minor_units)
+            .money(l.total(), e.minor_units);
     });
 }
 
@@ -680,6 +704,7 @@ impl Encoder {
             festival: batch.festival,
             weekend: batch.weekend,
             line_items: self.lines.is_some(),
+            minor_units: self.minor_units,
         };
         let segments = &batch.segments[..batch.used];
         let threads = self.pool.current_num_threads();
@@ -748,6 +773,7 @@ impl Sink for CsvSink {
             .map(|d| d.format("%Y-%m-%d").to_string())
             .unwrap_or_default();
         let events = escape(&closed.events);
+        let units = self.minor_units;
         for (p, t) in closed.by_persona.iter().enumerate() {
             let persona = &self.personas[p];
             let active = closed.active.get(p).copied().unwrap_or(0);
@@ -760,17 +786,17 @@ impl Sink for CsvSink {
                     .int(t.visits)
                     .int(t.empty_visits)
                     .int(t.transactions)
-                    .rupees(t.revenue_paise)
+                    .money(t.revenue_paise, units)
                     .int(t.units)
-                    .rupees(t.mean_basket_paise().round() as i64)
+                    .money(t.mean_basket_paise().round() as i64, units)
                     .int(t.trimmed)
                     .int(t.offers)
-                    .rupees(t.offer_cost_paise)
+                    .money(t.offer_cost_paise, units)
                     .flag(closed.festival)
                     .flag(closed.weekend)
                     .text(&events);
                 for v in closed.extra.get(p).into_iter().flatten() {
-                    super::table::value(r, v);
+                    super::table::value(r, v, units);
                 }
             })?;
         }
@@ -800,16 +826,17 @@ impl Sink for CsvSink {
         let joined = dates.get(c.joined);
         let churned = c.churned.map(|d| dates.get(d));
         let persona = &self.personas[usize::from(c.persona)];
+        let units = self.minor_units;
         self.customers.row_with(|r| {
             r.int(c.id).text(persona).int(c.age).int(c.income);
             match c.budget {
-                Some((monthly, left)) => r.rupees(monthly).rupees(left),
+                Some((monthly, left)) => r.money(monthly, units).money(left, units),
                 None => r.empty().empty(),
             };
             r.float(f64::from(c.loyalty_rounded()))
                 .int(c.visits)
                 .int(c.purchases)
-                .rupees(c.spent)
+                .money(c.spent, units)
                 .text(last.as_deref().unwrap_or("").as_bytes())
                 .text(joined.as_bytes())
                 .text(churned.as_deref().unwrap_or("").as_bytes());
@@ -972,6 +999,7 @@ mod tests {
             &categories,
             date,
             &schema::daily_metrics(),
+            2,
         )
         .unwrap();
         feed_hours(&mut sink, date, &personas, &categories, hours.iter())?;
@@ -1028,6 +1056,7 @@ mod tests {
                 festival: true,
                 weekend: false,
                 line_items: true,
+                minor_units: 2,
             };
             let (mut txs, mut lines) = (Vec::new(), Vec::new());
             for segment in records.segments() {

@@ -227,12 +227,13 @@ pub fn escape_into(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// Appends a declared value (a plugin's table or daily column) as its CSV field.
-pub fn value(r: &mut Row<'_>, v: &crate::tables::Value) {
+/// Appends a declared value (a plugin's table or daily column) as its CSV field, money with
+/// `minor_units` places.
+pub fn value(r: &mut Row<'_>, v: &crate::tables::Value, minor_units: u8) {
     use crate::tables::Value;
     match v {
         Value::U(n) => r.int(*n),
-        Value::Paise(p) => r.rupees(*p),
+        Value::Paise(p) => r.money(*p, minor_units),
         Value::F(x) => r.float(*x),
         Value::B(b) => r.flag(*b),
         Value::S(s) => r.text(&escape(s)),
@@ -264,11 +265,11 @@ impl Row<'_> {
         self
     }
 
-    /// A money field: paise written as rupees with two decimals.
+    /// A money field: minor units as an exact decimal with `minor_units` places.
     #[inline]
-    pub fn rupees(&mut self, paise: i64) -> &mut Self {
+    pub fn money(&mut self, minor: i64, minor_units: u8) -> &mut Self {
         self.sep();
-        super::format::push_rupees(self.buf, paise);
+        crate::money::push_plain(self.buf, minor, minor_units);
         self
     }
 

@@ -8,7 +8,6 @@ use serde_json::Value;
 use super::charts::Chart;
 use crate::analytics::insights::Insight;
 use crate::analytics::quality::QualityReport;
-use crate::output::format::{group_indian, rupees_human, rupees_short};
 
 /// Escapes text for HTML.
 pub fn esc(s: &str) -> String {
@@ -49,6 +48,8 @@ pub fn render(
     charts: &[Chart],
 ) -> String {
     let mut h = String::new();
+    let money = super::currency(summary);
+    let group_indian = |n: u64| money.group(n);
     let num = |v: &Value| v.as_f64().unwrap_or(0.0);
     let int = |v: &Value| v.as_u64().unwrap_or(0);
     let scenario = summary["scenario"].as_str().unwrap_or("");
@@ -73,10 +74,10 @@ pub fn render(
     let totals = &summary["totals"];
     let revenue = totals["revenue_paise"].as_i64().unwrap_or(0);
     let figures = [
-        (rupees_short(revenue), "revenue"),
+        (money.short(revenue), "revenue"),
         (group_indian(int(&totals["transactions"])), "transactions"),
         (
-            rupees_short((num(&summary["mean_basket"]) * 100.0).round() as i64),
+            money.short(money.to_minor(num(&summary["mean_basket"]))),
             "mean basket",
         ),
         (group_indian(int(&totals["units"])), "units sold"),
@@ -101,15 +102,13 @@ pub fn render(
         let _ = write!(
             h,
             "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{:.1}%</td><td class=\"num\">Rs {:.0}</td><td class=\"num\">{}</td></tr>",
+             <td class=\"num\">{:.1}%</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(p["label"].as_str().unwrap_or("")),
             group_indian(int(&p["customers"])),
             group_indian(int(&p["totals"]["transactions"])),
-            esc(&rupees_human(
-                p["totals"]["revenue_paise"].as_i64().unwrap_or(0)
-            )),
+            esc(&money.human(p["totals"]["revenue_paise"].as_i64().unwrap_or(0))),
             num(&p["revenue_share"]) * 100.0,
-            num(&p["mean_basket"]),
+            esc(&money.whole(num(&p["mean_basket"]))),
             group_indian(int(&p["totals"]["churned"]))
         );
     }
@@ -164,12 +163,12 @@ pub fn render(
     for o in &quality.outliers {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">Rs {:.0}</td><td class=\"num\">Rs {:.0}</td>\
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{:.2}%</td></tr>",
             esc(&o.persona),
             group_indian(o.baskets),
-            o.quartiles_rs[1],
-            o.fence_rs,
+            esc(&money.whole(o.quartiles_rs[1])),
+            esc(&money.whole(o.fence_rs)),
             group_indian(o.outliers),
             o.share * 100.0
         );

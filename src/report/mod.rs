@@ -11,6 +11,7 @@ use thiserror::Error;
 use crate::analytics::Aggregates;
 use crate::analytics::insights::{insights, markdown};
 use crate::analytics::quality::{QualityReport, check_folder};
+use crate::money::Currency;
 use crate::output::{FileEntry, MANIFEST, Manifest};
 
 /// Problems building a report.
@@ -82,6 +83,12 @@ fn entry(name: &str, bytes: &[u8]) -> FileEntry {
     }
 }
 
+/// The currency a folder's amounts are in: `summary.json`'s `currency`, or Indian rupees
+/// where there is none (the default, and every folder written before it was a setting).
+pub fn currency(summary: &serde_json::Value) -> Currency {
+    serde_json::from_value(summary["currency"].clone()).unwrap_or_default()
+}
+
 /// Runs the data-quality checks on an output folder (reads only).
 pub fn check(dir: &Path) -> Result<QualityReport, ReportError> {
     let summary: serde_json::Value = read_json(&dir.join("summary.json"))?;
@@ -98,6 +105,7 @@ pub fn check(dir: &Path) -> Result<QualityReport, ReportError> {
         summary["end"].as_str().unwrap_or(""),
         aggregates.as_ref(),
         &declared,
+        currency(&summary).minor_units,
     ))
 }
 

@@ -122,6 +122,8 @@ pub struct Scenario {
     /// Where the population is given (`file:line:col`), for errors about its size found
     /// after validation (the memory guard).
     pub population_at: String,
+    /// The currency amounts are in (`money:`), Indian rupees by default.
+    pub money: crate::money::Currency,
 }
 
 /// Command-line overrides of a scenario's settings, applied and checked together by

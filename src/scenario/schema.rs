@@ -48,6 +48,27 @@ pub struct ScenarioFile {
     /// Where and how to write results.
     #[serde(default)]
     pub output: OutputFile,
+    /// The currency amounts are in and how readers see them; Indian rupees if absent.
+    #[serde(default)]
+    pub money: Option<MoneyFile>,
+}
+
+/// The scenario's currency.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Money")]
+pub struct MoneyFile {
+    /// ISO 4217 code, e.g. `"USD"`: the symbol, minor units and grouping follow from it
+    /// unless given below.
+    pub currency: String,
+    /// Written before amounts for readers, e.g. `"$"`, `"Rs"`.
+    #[serde(default)]
+    pub symbol: Option<String>,
+    /// Decimal places of the minor unit (0 to 4).
+    #[serde(default)]
+    pub minor_units: Option<u8>,
+    /// `Indian` (lakh, crore) or `Western` (thousands, millions).
+    #[serde(default)]
+    pub grouping: Option<crate::money::Grouping>,
 }
 
 /// A product category.
@@ -344,6 +365,8 @@ pub enum EventFile {
     Dip(EventSpecFile),
     /// A retailer's own promotion.
     Sale(EventSpecFile),
+    /// The store is closed: no visits on its days (it takes no effect fields).
+    Closed(EventSpecFile),
 }
 
 /// The body of a dated event.

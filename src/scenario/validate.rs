@@ -18,6 +18,7 @@ use crate::limits::{
     MAX_BASKET_PAISE, MAX_CUSTOMERS, MAX_DAYS, MAX_FACTOR, MAX_INCOME, MAX_PRICE_FACTOR,
     MAX_PROBLEMS, MAX_QUANTITY, MAX_UNIT_PRICE, YEARS, last_day,
 };
+use crate::money::Currency;
 use crate::persona::{
     BasketItem, BudgetParams, ChurnParams, HourModel, LoyaltyParams, Persona, PriceDist, VisitModel,
 };
@@ -44,6 +45,7 @@ pub fn parse_and_validate(
         suppressed: 0,
         categories: HashMap::new(),
         groups: HashMap::new(),
+        money: Currency::india(),
     };
     let (mut scenario, entries) = checker.scenario(raw, root, registry);
     checker.check_systems(&scenario, &entries);
@@ -263,6 +265,8 @@ struct Checker<'m> {
     categories: HashMap<String, u16>,
     /// Catalog group name -> its categories.
     groups: HashMap<String, Vec<u16>>,
+    /// The scenario's currency (read before the personas, whose amounts are in it).
+    money: Currency,
 }
 
 impl Checker<'_> {
@@ -413,6 +417,9 @@ impl Checker<'_> {
                 "use letters, digits, '-', '_' and '.', e.g. \"diwali-2026\"",
             );
         }
+        if let Some(m) = &raw.money {
+            self.money = self.money(m);
+        }
         let start = self.date(&[F("start")], &raw.start);
         let days = match (raw.days, &raw.end, start) {
             (Some(_), Some(_), _) => {
@@ -546,8 +553,52 @@ impl Checker<'_> {
             },
             source: root.to_path_buf(),
             population_at: String::new(),
+            money: self.money.clone(),
         };
         (scenario, entries)
+    }
+
+    /// The scenario's currency: an ISO 4217 code, with the symbol, minor units and grouping
+    /// it implies unless the file gives them.
+    fn money(&mut self, m: &MoneyFile) -> Currency {
+        use Step::Field as F;
+        let Some(mut c) = Currency::from_code(m.currency.trim()) else {
+            self.err(
+                &[F("money"), F("currency")],
+                format!("`{}` is not an ISO 4217 currency code", m.currency),
+                "use a three-letter code such as \"INR\", \"USD\", \"EUR\" or \"JPY\"",
+            );
+            return Currency::india();
+        };
+        if let Some(symbol) = &m.symbol {
+            if symbol.trim().is_empty() || symbol.chars().count() > 8 {
+                self.err(
+                    &[F("money"), F("symbol")],
+                    format!("symbol {symbol:?} must be 1 to 8 characters"),
+                    "e.g. symbol: \"$\" or symbol: \"Rs\"",
+                );
+            } else {
+                c.symbol = symbol.trim().to_string();
+            }
+        }
+        if let Some(units) = m.minor_units {
+            if units > crate::money::MAX_MINOR_UNITS {
+                self.err(
+                    &[F("money"), F("minor_units")],
+                    format!(
+                        "minor_units {units} is more than {}",
+                        crate::money::MAX_MINOR_UNITS
+                    ),
+                    "decimal places of the currency's smallest unit: 2 for cents, 0 for yen",
+                );
+            } else {
+                c.minor_units = units;
+            }
+        }
+        if let Some(g) = m.grouping {
+            c.grouping = g;
+        }
+        c
     }
 
     /// Reads each entry of `systems: [...]`: a registered name (`DailyLog`, or the
@@ -726,14 +777,14 @@ impl Checker<'_> {
                     self.err(
                         &rp("cost"),
                         format!("cost {} must be from 0 to {MAX_UNIT_PRICE}", r.cost),
-                        "rupees per offer",
+                        "the offer's cost in the scenario's currency (major units)",
                     );
                 }
                 self.days(&rp("cooldown_days"), r.cooldown_days, "a cooldown");
                 ChurnMode::Retain {
                     top_k: r.top_k,
                     threshold,
-                    cost_paise: crate::persona::to_paise(r.cost.max(0.0)),
+                    cost_paise: self.money.to_minor(r.cost.max(0.0)),
                     loyalty_boost: self.probability(&rp("loyalty_boost"), r.loyalty_boost),
                     cooldown_days: r.cooldown_days.min(MAX_DAYS),
                 }
@@ -918,20 +969,22 @@ impl Checker<'_> {
                     "the share of monthly income spent here, e.g. 0.15",
                 );
             }
-            let top = p.income.1 as f64 * b.income_share * 100.0;
+            let per_major = self.money.per_major() as f64;
+            let top = p.income.1 as f64 * b.income_share * per_major;
             if b.income_share > 0.0 && top > crate::components::Budget::MAX_MONTHLY as f64 {
+                let symbol = self.money.prefix();
                 self.err(
                     &at(&[F("budget"), F("income_share")]),
                     format!(
-                        "a budget of up to Rs {:.0} a month (income {} x {}) is over the \
-                         largest Bazaar keeps, Rs {}",
-                        top / 100.0,
+                        "a budget of up to {symbol}{:.0} a month (income {} x {}) is over the \
+                         largest Bazaar keeps, {symbol}{}",
+                        top / per_major,
                         p.income.1,
                         b.income_share,
-                        crate::components::Budget::MAX_MONTHLY / 100
+                        crate::components::Budget::MAX_MONTHLY / self.money.per_major()
                     ),
-                    "budgets are held in 32-bit paise; lower the income range or the share, \
-                     or leave `budget` out for customers without one",
+                    "budgets are held in 32-bit minor units (paise, cents); lower the income \
+                     range or the share, or leave `budget` out for customers without one",
                 );
             }
             if !(1..=28).contains(&b.payday) {
@@ -1064,6 +1117,7 @@ impl Checker<'_> {
         // The largest basket this persona can buy: every item at the top of its quantity
         // range times the largest quantity factor, at its highest price times the largest
         // combined price factor. Computed in floating point, so it cannot overflow itself.
+        let per_major = self.money.per_major() as f64;
         let (worst_paise, worst_units) = basket.iter().fold((0f64, 0f64), |(paise, units), b| {
             let q = f64::from(b.quantity.1) * f64::from(crate::persona::MAX_QUANTITY_FACTOR);
             let top = match b.price {
@@ -1072,19 +1126,20 @@ impl Checker<'_> {
                 PriceDist::LogNormal { max, .. } => max,
             };
             (
-                paise + q * top * 100.0 * f64::from(MAX_PRICE_FACTOR),
+                paise + q * top * per_major * f64::from(MAX_PRICE_FACTOR),
                 units + q,
             )
         });
         if worst_paise > MAX_BASKET_PAISE as f64 || worst_units > f64::from(u32::MAX) {
+            let symbol = self.money.prefix();
             self.err(
                 &at(&[F("basket")]),
                 format!(
-                    "the largest possible basket (Rs {:.3e}, {worst_units} units, at the top \
+                    "the largest possible basket ({symbol}{:.3e}, {worst_units} units, at the top \
                      quantities and prices with calendar factors of up to {MAX_PRICE_FACTOR}) \
-                     is over Bazaar's limit of Rs {:.0e} and {} units",
-                    worst_paise / 100.0,
-                    MAX_BASKET_PAISE as f64 / 100.0,
+                     is over Bazaar's limit of {symbol}{:.0e} and {} units",
+                    worst_paise / per_major,
+                    MAX_BASKET_PAISE as f64 / per_major,
                     u32::MAX
                 ),
                 "lower the highest prices or quantities of this persona's basket",
@@ -1111,6 +1166,7 @@ impl Checker<'_> {
             loyalty,
             churn,
             basket,
+            minor_per_major: self.money.per_major() as f64,
         }
     }
 
@@ -1269,6 +1325,7 @@ impl Checker<'_> {
             EventFile::Festival(s) => (EventKind::Festival, s),
             EventFile::Dip(s) => (EventKind::Dip, s),
             EventFile::Sale(s) => (EventKind::Sale, s),
+            EventFile::Closed(s) => (EventKind::Closed, s),
         };
         let sub = |f: &'static str| {
             let mut v = path.to_vec();
@@ -1313,6 +1370,30 @@ impl Checker<'_> {
         };
         self.days(&sub("lead_in"), spec.lead_in, "a lead-in");
         self.days(&sub("tail"), spec.tail, "a tail");
+        if kind == EventKind::Closed {
+            let effects = spec.traffic != 1.0
+                || spec.purchase != 1.0
+                || spec.quantity != 1.0
+                || spec.price != (1.0, 1.0)
+                || !spec.categories.is_empty();
+            let field = if spec.lead_in > 0 || spec.tail > 0 {
+                Some(if spec.lead_in > 0 { "lead_in" } else { "tail" })
+            } else if effects {
+                Some("name")
+            } else {
+                None
+            };
+            if let Some(field) = field {
+                self.err(
+                    &sub(field),
+                    format!(
+                        "the closure `{}` has a ramp or effect factors; a closed day has no visits to scale",
+                        spec.name
+                    ),
+                    "give the run-up or the day after its own event, e.g. Sale(name: \"Christmas Eve\", from: ..., traffic: 1.3)",
+                );
+            }
+        }
         let effect = self.effect_file(
             path,
             &EffectFile {

@@ -6,7 +6,6 @@ use bevy_ecs::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::output::format::rupees;
 use crate::plugin::{Behaviour, Plugin, Problems, SimBuilder};
 use crate::scenario::Scenario;
 use crate::sim::SimSet;
@@ -28,8 +27,8 @@ impl Default for DailyLog {
 }
 
 /// How often to log, as a resource for [`log_day`].
-#[derive(Resource, Debug, Clone, Copy)]
-struct LogEvery(u32);
+#[derive(Resource, Debug, Clone)]
+struct LogEvery(u32, crate::money::Currency);
 
 /// Logs the day that just closed.
 fn log_day(closed: Res<ClosedDay>, every: Res<LogEvery>, mut days: Local<u32>) {
@@ -48,7 +47,7 @@ fn log_day(closed: Res<ClosedDay>, every: Res<LogEvery>, mut days: Local<u32>) {
         date = %closed.date.map(|d| d.to_string()).unwrap_or_default(),
         visits = day.visits,
         transactions = day.transactions,
-        revenue = %rupees(day.revenue_paise),
+        revenue = %every.1.plain(day.revenue_paise),
         events = %closed.events,
         "day closed"
     );
@@ -60,7 +59,8 @@ impl Plugin for DailyLog {
     }
 
     fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
-        sim.world.insert_resource(LogEvery(self.every_days));
+        sim.world
+            .insert_resource(LogEvery(self.every_days, sim.scenario.money.clone()));
         sim.schedule
             .add_systems(log_day.after(close_day).in_set(SimSet::Observe));
         Ok(())

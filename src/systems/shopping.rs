@@ -11,7 +11,8 @@ use bevy_ecs::prelude::*;
 use crate::calendar::{Clock, Today};
 use crate::components::*;
 use crate::hooks::{CustomerState, Offer, Tallies, VisitHooks, VisitInfo, VisitOutcome};
-use crate::persona::{Persona as PersonaParams, sample_quantity, to_paise};
+use crate::money::round_minor;
+use crate::persona::{Persona as PersonaParams, sample_quantity};
 use crate::records::{HourRecords, LineRecord, PendingVisit, ShopBuffer, TxRecord};
 use crate::rng::{Purpose, Stream, Streams};
 use crate::sim::{Model, Plugin, SimBuilder, SimPool, SimSet};
@@ -103,13 +104,17 @@ pub fn draw_basket_with(
         let mut line = LineRecord {
             category: item.category,
             quantity,
-            unit_price: to_paise(item.price.sample(rng) * factor * o.price).max(1),
+            unit_price: round_minor(
+                item.price.sample(rng) * factor * o.price,
+                persona.minor_per_major,
+            )
+            .max(1),
         };
         if !shape.keep(&mut line) {
             continue;
         }
         paid += line.total();
-        reference += f64::from(line.quantity) * item.price.reference() * 100.0;
+        reference += f64::from(line.quantity) * item.price.reference() * persona.minor_per_major;
         lines.push(line);
     }
     if reference > 0.0 {
@@ -785,6 +790,7 @@ mod distribution_tests {
             budget: None,
             loyalty: None,
             churn: None,
+            minor_per_major: 100.0,
             basket: vec![
                 BasketItem {
                     category: 0,

@@ -20,7 +20,7 @@ use crate::plugin::{Behaviour, Plugin, Problems, Reserve, SimBuilder};
 use crate::population::spawn_customers;
 use crate::records::{HourRecords, LineRecord};
 use crate::report::charts::kit::{
-    Aggregates, Area, Canvas, ChartDef, group_indian, no_data, persona_lines,
+    Aggregates, Area, Canvas, ChartDef, no_data, persona_lines,
 };
 use crate::rng::{PluginPurpose, Streams};
 use crate::scenario::Scenario;
@@ -70,7 +70,7 @@ fn draw_referrals(cv: &Canvas, area: &Area, agg: &Aggregates) -> Result<(), Stri
         area,
         agg,
         &|day, p| day.value(column, p),
-        &|y| group_indian(y.max(0.0).round() as u64),
+        &|y| agg.currency.group(y.max(0.0).round() as u64),
         "no referral joined",
     )
 }

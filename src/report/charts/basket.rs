@@ -66,7 +66,15 @@ fn draw(cv: &Canvas, area: &Area, agg: &Aggregates) -> Result<(), String> {
         .collect();
     let x_axis = Keyed::new(x0, x1, decades).with_light(minor);
     let y_axis = Keyed::nice(0.0, ymax, 6);
-    let x_fmt = |x: f64| format!("Rs {}", rupees_axis(10f64.powf(x) * 100.0));
+    let money = &agg.currency;
+    let per_major = money.per_major() as f64;
+    let x_fmt = |x: f64| {
+        format!(
+            "{}{}",
+            money.prefix(),
+            money.axis(10f64.powf(x) * per_major)
+        )
+    };
     let y_fmt = |y: f64| format!("{}%", short_number(y));
     let tick_w = widest(y_axis.keys.iter().map(|&k| y_fmt(k)));
     let mut chart = framed(

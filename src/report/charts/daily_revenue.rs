@@ -40,6 +40,8 @@ fn festival_runs(days: &[Day]) -> Vec<(usize, usize, String)> {
 
 fn draw(cv: &Canvas, area: &Area, agg: &Aggregates) -> Result<(), String> {
     let names = persona_names(agg);
+    let money = &agg.currency;
+    let per_major = money.per_major() as f64;
     let days = &agg.days;
     let n = days.len();
     let np = names.len();
@@ -49,7 +51,7 @@ fn draw(cv: &Canvas, area: &Area, agg: &Aggregates) -> Result<(), String> {
             let mut acc = 0.0;
             (0..np)
                 .map(|p| {
-                    acc += persona_revenue(d, p).max(0.0);
+                    acc += persona_revenue(d, p, per_major).max(0.0);
                     acc
                 })
                 .collect()
@@ -97,7 +99,7 @@ fn draw(cv: &Canvas, area: &Area, agg: &Aggregates) -> Result<(), String> {
         .fold(top * 1.06, f64::max);
     let y_axis = Keyed::nice(0.0, ymax, 6);
     let x_axis = day_axis(n, w.saturating_sub(140));
-    let tick_w = widest(y_axis.keys.iter().map(|&k| rupees_axis(k * 100.0)));
+    let tick_w = widest(y_axis.keys.iter().map(|&k| money.axis(k * per_major)));
     let mut chart = plot_on(
         &body,
         x_axis.clone(),
@@ -137,7 +139,7 @@ fn draw(cv: &Canvas, area: &Area, agg: &Aggregates) -> Result<(), String> {
         &y_axis,
         &Axes {
             x_fmt: &|x| day_label(days, x),
-            y_fmt: &|y| rupees_axis(y * 100.0),
+            y_fmt: &|y| money.axis(y * per_major),
             x_desc: "",
             y_desc: "Revenue (Rs)",
             x_grid: false,

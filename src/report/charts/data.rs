@@ -39,18 +39,18 @@ pub fn persona_items(names: &[String]) -> Vec<LegendItem> {
         .collect()
 }
 
-/// Persona `p`'s revenue on `day`, rupees.
-pub fn persona_revenue(day: &Day, p: usize) -> f64 {
+/// Persona `p`'s revenue on `day` in major units (`per_major` minor units each).
+pub fn persona_revenue(day: &Day, p: usize, per_major: f64) -> f64 {
     day.personas
         .get(p)
-        .map_or(0.0, |c| c.revenue_paise as f64 / 100.0)
+        .map_or(0.0, |c| c.revenue_paise as f64 / per_major)
 }
 
-/// The day's revenue, rupees.
-pub fn day_revenue(day: &Day) -> f64 {
+/// The day's revenue in major units (`per_major` minor units each).
+pub fn day_revenue(day: &Day, per_major: f64) -> f64 {
     day.personas
         .iter()
-        .map(|c| c.revenue_paise as f64 / 100.0)
+        .map(|c| c.revenue_paise as f64 / per_major)
         .sum()
 }
 

@@ -19,7 +19,8 @@ struct Uplift {
 /// (or of all event-free days when that weekday has none).
 fn uplift(agg: &Aggregates) -> Vec<Uplift> {
     let days = &agg.days;
-    let revenue: Vec<f64> = days.iter().map(day_revenue).collect();
+    let per_major = agg.currency.per_major() as f64;
+    let revenue: Vec<f64> = days.iter().map(|d| day_revenue(d, per_major)).collect();
     let mut by_weekday = [(0.0, 0usize); 7];
     let (mut free_sum, mut free_n) = (0.0, 0usize);
     for (d, r) in days.iter().zip(&revenue) {

@@ -133,11 +133,11 @@ fn draw(cv: &Canvas, area: &Area, agg: &Aggregates) -> Result<(), String> {
     side.draw(&Rectangle::new([(x0, y0), (x1, y1)], MUTED.stroke_width(1)))
         .map_err(s)?;
     let tick = anchored(font(14.0), HPos::Left, VPos::Center);
-    cv.text_in(&side, &group_indian(max), &tick, (x1 + 6, y0))?;
+    cv.text_in(&side, &agg.currency.group(max), &tick, (x1 + 6, y0))?;
     cv.text_in(&side, "0", &tick, (x1 + 6, y1))?;
     let note = anchored(font(14.0).color(&MUTED), HPos::Left, VPos::Top);
     for (label, v, dy) in [("min", min, 18), ("max", max, 38)] {
-        let text = format!("{label} {}", group_indian(v));
+        let text = format!("{label} {}", agg.currency.group(v));
         cv.text_in(&side, &text, &note, (8, y1 + dy))?;
     }
     Ok(())

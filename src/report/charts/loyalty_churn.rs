@@ -70,7 +70,7 @@ fn draw(cv: &Canvas, area: &Area, agg: &Aggregates) -> Result<(), String> {
         return no_data(cv, &right, "no customers churned");
     }
     let y_axis = Keyed::nice(0.0, top * 1.08, 6);
-    let y_fmt = |y: f64| group_indian(y.max(0.0).round() as u64);
+    let y_fmt = |y: f64| agg.currency.group(y.max(0.0).round() as u64);
     let tick_w = widest(y_axis.keys.iter().map(|&k| y_fmt(k)));
     let mut chart = day_panel(cv, &right, days, y_axis, tick_w, &y_fmt)?;
     let half = if n > 60 { 0.5 } else { 0.38 };

@@ -37,10 +37,10 @@ pub mod kit {
     pub use super::canvas::{Area, Canvas};
     pub use super::data::*;
     pub use super::style::*;
-    pub use super::{ChartDef, rupees_axis, s, short_number};
+    pub use super::{ChartDef, s};
     pub use crate::analytics::{Aggregates, Day};
     pub use crate::analytics::{BASKET_BINS, LOYALTY_BINS, basket_bin_edge};
-    pub use crate::output::format::group_indian;
+    pub use crate::money::{Currency, short_number};
     pub use plotters::coord::Shift;
     pub use plotters::prelude::*;
     pub use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -190,42 +190,6 @@ pub fn render_all(
         source,
     })?;
     charts.iter().map(|def| render_one(def, agg, dir)).collect()
-}
-
-/// A rupee amount in paise as a short axis label: `5K`, `12.5 L` (lakh), `1.2 Cr` (crore).
-pub fn rupees_axis(paise: f64) -> String {
-    if !paise.is_finite() {
-        return String::new();
-    }
-    let rs = paise / 100.0;
-    let sign = if rs < 0.0 { "-" } else { "" };
-    let a = rs.abs();
-    let (v, unit) = if a >= 1e7 {
-        (a / 1e7, " Cr")
-    } else if a >= 1e5 {
-        (a / 1e5, " L")
-    } else if a >= 1e3 {
-        (a / 1e3, "K")
-    } else {
-        (a, "")
-    };
-    format!("{sign}{}{unit}", short_number(v))
-}
-
-/// At most three significant digits, trailing zeros dropped: `12.5`, `1.25`, `150`.
-pub fn short_number(v: f64) -> String {
-    let s = if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    };
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
 }
 
 /// A plotting error as the text a chart's drawing function returns.
@@ -380,6 +344,7 @@ mod tests {
             budget: Vec::new(),
             columns: Vec::new(),
             charts: Vec::new(),
+            currency: crate::money::Currency::default(),
         }
     }
 
@@ -549,17 +514,5 @@ mod tests {
             matches!(twice, ChartError::Duplicate("referrals")),
             "{twice}"
         );
-    }
-
-    #[test]
-    fn rupee_axis_labels() {
-        assert_eq!(rupees_axis(125_000_000.0), "12.5 L");
-        assert_eq!(rupees_axis(1.2e9), "1.2 Cr");
-        assert_eq!(rupees_axis(500_000.0), "5K");
-        assert_eq!(rupees_axis(0.0), "0");
-        assert_eq!(rupees_axis(25_000.0), "250");
-        assert_eq!(rupees_axis(1e12), "1000 Cr");
-        assert_eq!(rupees_axis(-15_000_000.0), "-1.5 L");
-        assert_eq!(rupees_axis(f64::NAN), "");
     }
 }

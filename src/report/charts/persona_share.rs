@@ -16,7 +16,7 @@ fn draw(cv: &Canvas, area: &Area, agg: &Aggregates) -> Result<(), String> {
         .map(|p| {
             agg.days
                 .iter()
-                .map(|d| persona_revenue(d, p).max(0.0))
+                .map(|d| persona_revenue(d, p, agg.currency.per_major() as f64).max(0.0))
                 .sum()
         })
         .collect();
