@@ -127,7 +127,8 @@ pub struct Engagement {
     pub churned: Day,
     /// Day of the last retention offer, or `NEVER_OFFERED`.
     pub last_offer: Day,
-    /// Day of the last purchase, or `NEVER_BOUGHT`.
+    /// Day of the last purchase (negative: before the run, from a warm start), or
+    /// `NEVER_BOUGHT`.
     pub last_purchase: Day,
 }
 
@@ -146,8 +147,9 @@ impl Engagement {
     /// `last_offer` of a customer who never had an offer (compared by value: no cooldown
     /// applies to it).
     pub const NEVER_OFFERED: Day = Day::MIN;
-    /// `last_purchase` of a customer who has not bought yet.
-    pub const NEVER_BOUGHT: Day = -1;
+    /// `last_purchase` of a customer who has not bought yet (a warm start's purchases before
+    /// the run are negative days, so "never" is the one day no run reaches).
+    pub const NEVER_BOUGHT: Day = Day::MIN;
 
     /// A new customer joining on `day`.
     pub fn new(day: Day) -> Self {
@@ -164,7 +166,8 @@ impl Engagement {
     /// Days since the last purchase on day `today`, or `None` if the customer never bought.
     #[inline]
     pub fn days_since_purchase(&self, today: u32) -> Option<u32> {
-        (self.last_purchase >= 0).then(|| today.saturating_sub(self.last_purchase as u32))
+        (self.last_purchase != Self::NEVER_BOUGHT)
+            .then(|| (today as i32 - i32::from(self.last_purchase)).max(0) as u32)
     }
 
     /// Whether the customer still shops here.

@@ -32,6 +32,56 @@ pub struct Persona {
     /// Minor units of the scenario's currency in one unit of this persona's prices and
     /// incomes (100: prices in rupees, amounts in paise).
     pub minor_per_major: f64,
+    /// For a warm start, the CDF of the starting customers' days since their last purchase
+    /// ([`Persona::warm_age_cdf`]); empty for a cold start (nobody has bought yet).
+    pub warm_ages: Vec<f32>,
+}
+
+/// The longest gap since the last purchase a warm start draws, days: past it the visit
+/// model no longer changes, and a run's day indices stay far from their bounds.
+pub const WARM_MAX_AGE: usize = 3650;
+
+impl Persona {
+    /// The steady state of days since the last purchase, as a CDF over ages `1..=len` (an
+    /// age of `a` is a last purchase `a` days before day 0), for a warm start.
+    ///
+    /// Purchases form a renewal process: at `d` days since the last one, a customer buys
+    /// with hazard `q(d)` = the visit probability (recency curve at `d`, the mean weekday
+    /// factor, loyalty's factor at the middle of the initial range, capped) times the chance
+    /// a visit buys anything (`1 - Π(1 - p)` over the basket, each `p` capped as shopping
+    /// caps it). In the long run the age of a customer's last purchase has
+    /// `P(A = a) ∝ Π_{k<a} (1 - q(k))`: the chance of going `a - 1` days without buying.
+    /// Calendar and budget effects are left out: the start is an ordinary day's steady state.
+    pub fn warm_age_cdf(&self) -> Vec<f32> {
+        let v = &self.visits;
+        let weekday = v.weekday.iter().map(|&w| f64::from(w)).sum::<f64>() / 7.0;
+        let loyalty = self.loyalty.as_ref().map_or(1.0, |l| {
+            f64::from(l.visit_factor((l.initial.0 + l.initial.1) / 2.0))
+        });
+        let never = self.basket.iter().fold(1.0, |acc, b| {
+            acc * (1.0 - f64::from(b.p.min(crate::systems::shopping::PURCHASE_CAP)))
+        });
+        let buys = 1.0 - never;
+        let mut survive = 1.0f64;
+        let mut mass = Vec::with_capacity(64);
+        for a in 1..=WARM_MAX_AGE {
+            mass.push(survive);
+            let visit =
+                (f64::from(v.base(Some(a as u32))) * weekday * loyalty).min(f64::from(v.cap));
+            survive *= 1.0 - (visit * buys).clamp(0.0, 1.0);
+            if survive < 1e-9 {
+                break;
+            }
+        }
+        let total: f64 = mass.iter().sum();
+        let mut acc = 0.0;
+        mass.iter()
+            .map(|m| {
+                acc += m / total;
+                acc as f32
+            })
+            .collect()
+    }
 }
 
 /// Daily visit likelihood.

@@ -468,7 +468,9 @@ impl InitialPopulation {
                     let chunk = pool.install(|| {
                         ids.into_par_iter()
                             .rev()
-                            .map(|id| draw_customer(model.seed, id, p as u8, persona, share, 0))
+                            .map(|id| {
+                                draw_customer(model.seed, id, p as u8, persona, share, 0, true)
+                            })
                             .collect()
                     });
                     if send.send(chunk).is_err() {
@@ -604,11 +606,12 @@ pub fn spawn_customer(
         .budget
         .as_ref()
         .map(|b| PayPeriod::on(start, b.payday));
-    draw_customer(seed, id, persona_index, persona, share, day)
+    draw_customer(seed, id, persona_index, persona, share, day, false)
 }
 
 /// [`spawn_customer`] with the pay period of the join date already worked out (`share`, for
-/// a persona with a budget).
+/// a persona with a budget). A customer of the starting population (`starting`) of a warm
+/// start has bought before: its last purchase is drawn from the persona's steady state.
 fn draw_customer(
     seed: u64,
     id: u32,
@@ -616,6 +619,7 @@ fn draw_customer(
     persona: &crate::persona::Persona,
     share: Option<PayPeriod>,
     day: u32,
+    starting: bool,
 ) -> CustomerBundle {
     let mut rng = Stream::for_agent(seed, id, 0, Purpose::Spawn);
     let (_, income) = Demographics::draw(&mut rng, persona);
@@ -636,6 +640,18 @@ fn draw_customer(
         }
         _ => Budget::unlimited(),
     };
+    let mut engagement = Engagement::new(crate::components::to_day(day));
+    if starting && !persona.warm_ages.is_empty() {
+        // The draw comes after every other of the stream, so a cold start's customers are
+        // the same customers.
+        let u = rng.unit_f32();
+        let age = persona
+            .warm_ages
+            .partition_point(|&c| c < u)
+            .min(persona.warm_ages.len() - 1)
+            + 1;
+        engagement.last_purchase = -(age as i16);
+    }
     (
         AgentId(id),
         Persona(persona_index),
@@ -643,7 +659,7 @@ fn draw_customer(
         Loyalty(loyalty),
         DayPlan::none(),
         Ledger::default(),
-        Engagement::new(crate::components::to_day(day)),
+        engagement,
     )
 }
 

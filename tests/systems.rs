@@ -10,7 +10,7 @@ use bevy_ecs::prelude::*;
 fn scenario(persona_extra: &str, start: &str, events: &str) -> Scenario {
     let text = format!(
         r#"Scenario(
-    name: "t", seed: 3, start: "{start}", days: 10,
+    name: "t", seed: 3, start: "{start}", days: 10, warm_start: false,
     catalog: [(name: "rice", group: "grocery"), (name: "gold", group: "jewellery")],
     personas: [Persona(
         name: "p", age: (30, 40), income: (50000, 50000),

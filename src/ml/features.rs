@@ -210,7 +210,9 @@ impl FeatureSpec {
                     Some(d) => (d as f32).min(MAX_DAYS_SINCE),
                     None => tenure_days.min(MAX_DAYS_SINCE),
                 },
-                Feature::NeverBought => f32::from(u8::from(c.engagement.last_purchase < 0)),
+                Feature::NeverBought => f32::from(u8::from(
+                    c.engagement.last_purchase == Engagement::NEVER_BOUGHT,
+                )),
                 Feature::UnmetRecent => c.engagement.unmet,
                 Feature::TrimsRecent => c.engagement.trims,
                 Feature::BudgetLeftShare => {

@@ -934,7 +934,8 @@ pub fn for_each_customer<E>(
             visits: ledger.visits,
             purchases: ledger.purchases,
             spent: ledger.spent,
-            last_purchase: (engagement.last_purchase >= 0)
+            last_purchase: (engagement.last_purchase
+                != crate::components::Engagement::NEVER_BOUGHT)
                 .then_some(engagement.last_purchase.into()),
             joined: engagement.joined.into(),
             churned: (!engagement.is_active()).then_some(engagement.churned.into()),

@@ -51,6 +51,10 @@ pub struct ScenarioFile {
     /// The currency amounts are in and how readers see them; Indian rupees if absent.
     #[serde(default)]
     pub money: Option<MoneyFile>,
+    /// Start from a steady state (each customer's last purchase drawn from its persona's
+    /// stationary distribution) rather than with every customer never having bought.
+    #[serde(default = "yes")]
+    pub warm_start: bool,
 }
 
 /// The scenario's currency.

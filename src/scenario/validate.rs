@@ -489,13 +489,18 @@ impl Checker<'_> {
         );
         // Past the limit (already reported) personas are not built: each holds tables
         // whose size would then grow with the count.
-        let personas: Vec<Persona> = raw
+        let mut personas: Vec<Persona> = raw
             .personas
             .iter()
             .take(MAX_PERSONAS)
             .enumerate()
             .map(|(i, p)| self.persona(i, p, &catalog))
             .collect();
+        if raw.warm_start {
+            for p in &mut personas {
+                p.warm_ages = p.warm_age_cdf();
+            }
+        }
         let (population, new_per_day) = self.population(&raw.population, &personas, days);
 
         let mut calendar = self.calendar(&raw.calendar, &catalog);
@@ -1167,6 +1172,7 @@ impl Checker<'_> {
             churn,
             basket,
             minor_per_major: self.money.per_major() as f64,
+            warm_ages: Vec::new(),
         }
     }
 

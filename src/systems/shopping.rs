@@ -791,6 +791,7 @@ mod distribution_tests {
             loyalty: None,
             churn: None,
             minor_per_major: 100.0,
+            warm_ages: Vec::new(),
             basket: vec![
                 BasketItem {
                     category: 0,
@@ -806,6 +807,23 @@ mod distribution_tests {
                 },
             ],
         }
+    }
+    #[test]
+    fn a_constant_hazard_gives_geometric_warm_ages() {
+        // Visits with p 0.5 every day, and a visit buys unless both lines are passed over:
+        // q = 0.5 x (1 - 0.7 x 0.2) = 0.43, so P(A <= a) = 1 - 0.57^a.
+        let cdf = persona().warm_age_cdf();
+        let q = 0.5 * (1.0 - 0.7 * 0.2);
+        for (i, &c) in cdf.iter().enumerate().take(30) {
+            let a = i as i32 + 1;
+            let expected = 1.0 - (1.0f64 - q).powi(a);
+            assert!(
+                (f64::from(c) - expected).abs() < 1e-6,
+                "age {a}: {c} against {expected}"
+            );
+        }
+        assert!(cdf.windows(2).all(|w| w[0] <= w[1]));
+        assert!((cdf.last().copied().unwrap() - 1.0).abs() < 1e-6);
     }
 
     /// Draws `n` baskets and returns, per category: purchase share, mean quantity, mean unit
