@@ -158,7 +158,7 @@ impl HourModel {
 }
 
 /// Monthly budget rules.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BudgetParams {
     /// Share of monthly income for this retailer.
     pub income_share: f64,
@@ -166,6 +166,9 @@ pub struct BudgetParams {
     pub payday: u32,
     /// Visit factor when the budget is exhausted.
     pub exhausted_visit_factor: f32,
+    /// Each category's rank by need (0 most needed, `u16::MAX` unlisted), by category id:
+    /// what an over-budget basket keeps first. Empty: basket order.
+    pub need: Vec<u16>,
 }
 
 /// Below this share of the monthly budget left, visits start to thin out.

@@ -4,7 +4,7 @@ mod common;
 
 use bazaar::money::{group_indian, parse_plain, push_plain};
 use bazaar::records::LineRecord;
-use bazaar::systems::shopping::trim_to_budget;
+use bazaar::systems::shopping::{trim_by_need, trim_to_budget};
 use proptest::prelude::*;
 
 fn line() -> impl Strategy<Value = LineRecord> {
@@ -16,6 +16,54 @@ fn line() -> impl Strategy<Value = LineRecord> {
 }
 
 proptest! {
+    /// Trimming by need keeps the most needed lines whole as far as the money goes, never
+    /// exceeds the budget, keeps basket order, and is the basket-order trim when the ranks
+    /// follow the basket.
+    #[test]
+    fn trimming_by_need_serves_the_most_needed_first(
+        lines in prop::collection::vec(line(), 1..12),
+        ranks in prop::collection::vec(0u16..5, 30),
+        budget in 0i64..3_000_000,
+    ) {
+        let mut trimmed = lines.clone();
+        let cut = trim_by_need(&mut trimmed, 0, budget, &ranks);
+        let before: i64 = lines.iter().map(LineRecord::total).sum();
+        let total: i64 = trimmed.iter().map(LineRecord::total).sum();
+        prop_assert!(total <= budget);
+        prop_assert_eq!(cut, before > budget);
+        // Kept lines are a subsequence of the basket, quantities only reduced.
+        let mut originals = lines.iter();
+        for kept in &trimmed {
+            let o = originals.find(|l| l.category == kept.category && l.unit_price == kept.unit_price);
+            prop_assert!(o.is_some_and(|o| kept.quantity >= 1 && kept.quantity <= o.quantity));
+        }
+        // The most needed line (lowest rank, then first) gets every unit the budget buys.
+        let first = (0..lines.len())
+            .min_by_key(|&i| (ranks[usize::from(lines[i].category)], i))
+            .unwrap();
+        let want = &lines[first];
+        let affordable = (budget / want.unit_price).min(i64::from(want.quantity));
+        let got: i64 = trimmed
+            .iter()
+            .filter(|l| l.category == want.category && l.unit_price == want.unit_price)
+            .map(|l| i64::from(l.quantity))
+            .max()
+            .unwrap_or(0);
+        prop_assert!(got >= affordable, "{got} < {affordable}");
+        // Ranks in basket order (distinct categories) give the basket-order trim.
+        let mut seen = std::collections::HashSet::new();
+        if lines.iter().all(|l| seen.insert(l.category)) {
+            let mut in_order = vec![u16::MAX; 30];
+            for (k, l) in lines.iter().enumerate() {
+                in_order[usize::from(l.category)] = k as u16;
+            }
+            let (mut a, mut b) = (lines.clone(), lines.clone());
+            trim_by_need(&mut a, 0, budget, &in_order);
+            trim_to_budget(&mut b, 0, budget);
+            prop_assert_eq!(a, b);
+        }
+    }
+
     #[test]
     fn trimming_never_exceeds_the_budget_nor_adds_anything(
         lines in prop::collection::vec(line(), 0..12),

@@ -165,6 +165,10 @@ pub struct BudgetFile {
     /// Visit factor when the budget is exhausted (1 = no effect).
     #[serde(default = "half")]
     pub exhausted_visit_factor: f64,
+    /// Categories or groups by need, most needed first: a basket over budget keeps these
+    /// first; unlisted categories come last. Empty: basket order.
+    #[serde(default)]
+    pub priority: Vec<String>,
 }
 
 /// Loyalty dynamics.

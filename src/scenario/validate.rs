@@ -999,6 +999,19 @@ impl Checker<'_> {
                     "days after the 28th do not exist in every month",
                 );
             }
+            // Rank by need: the categories of the first entry rank 0, and so on; the rest
+            // come after every listed one.
+            let mut need = Vec::new();
+            if !b.priority.is_empty() {
+                need = vec![u16::MAX; catalog.len()];
+                for (k, name) in b.priority.iter().enumerate() {
+                    let path = at(&[F("budget"), F("priority"), I(k)]);
+                    for m in self.members(&path, name, catalog) {
+                        let rank = &mut need[usize::from(m)];
+                        *rank = (*rank).min(k.min(usize::from(u16::MAX - 1)) as u16);
+                    }
+                }
+            }
             BudgetParams {
                 income_share: b.income_share,
                 payday: b.payday,
@@ -1006,6 +1019,7 @@ impl Checker<'_> {
                     &at(&[F("budget"), F("exhausted_visit_factor")]),
                     b.exhausted_visit_factor,
                 ),
+                need,
             }
         });
 
@@ -1296,34 +1310,36 @@ impl Checker<'_> {
                 price: (c.price.0 as f32, c.price.1 as f32),
             };
             self.range_f(&field("price"), c.price, "price factor", MAX_FACTOR);
-            // A category name targets that category alone; otherwise a group name targets
-            // every category of the group.
-            let members: Vec<u16> = match self.categories.get(&c.category) {
-                Some(&i) => vec![i],
-                None => self.groups.get(&c.category).cloned().unwrap_or_default(),
-            };
-            if members.is_empty() {
-                let names = catalog
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .chain(catalog.iter().filter_map(|c| c.group.as_deref()));
-                let hint = self.suggest(&c.category, names, || {
-                    "name a catalog category or group".to_owned()
-                });
-                self.err(
-                    &field("category"),
-                    format!(
-                        "`{}` is neither a category nor a group of the catalog",
-                        c.category
-                    ),
-                    hint,
-                );
-            }
+            let members = self.members(&field("category"), &c.category, catalog);
             effect
                 .categories
                 .extend(members.into_iter().map(|m| (m, ce)));
         }
         effect
+    }
+
+    /// The categories `name` targets: a category name that category alone, otherwise a
+    /// group name every category of the group; none (and an error at `path`) otherwise.
+    fn members(&mut self, path: &[Step<'_>], name: &str, catalog: &[Category]) -> Vec<u16> {
+        let members: Vec<u16> = match self.categories.get(name) {
+            Some(&i) => vec![i],
+            None => self.groups.get(name).cloned().unwrap_or_default(),
+        };
+        if members.is_empty() {
+            let names = catalog
+                .iter()
+                .map(|c| c.name.as_str())
+                .chain(catalog.iter().filter_map(|c| c.group.as_deref()));
+            let hint = self.suggest(name, names, || {
+                "name a catalog category or group".to_owned()
+            });
+            self.err(
+                path,
+                format!("`{name}` is neither a category nor a group of the catalog"),
+                hint,
+            );
+        }
+        members
     }
 
     fn event(&mut self, path: &[Step<'_>], e: &EventFile, catalog: &[Category]) -> Option<Event> {

@@ -124,6 +124,55 @@ pub fn draw_basket_with(
     }
 }
 
+/// Trims `lines[from..]` to fit in `left` by need: lines are taken most needed first
+/// (`need[category]`, lowest first; ties in basket order), each kept whole, cut to the units
+/// that fit, or dropped, and the kept lines stay in basket order. With no ranks (`need`
+/// empty) this is [`trim_to_budget`]. Allocates nothing for baskets of up to 256 lines.
+#[inline]
+pub fn trim_by_need(lines: &mut Vec<LineRecord>, from: usize, left: i64, need: &[u16]) -> bool {
+    if need.is_empty() {
+        return trim_to_budget(lines, from, left);
+    }
+    let basket = &mut lines[from..];
+    if basket.iter().map(LineRecord::total).sum::<i64>() <= left {
+        return false;
+    }
+    let rank = |l: &LineRecord| {
+        need.get(usize::from(l.category))
+            .copied()
+            .unwrap_or(u16::MAX)
+    };
+    let mut small = [0u16; 256];
+    let mut large = Vec::new();
+    let order: &mut [u16] = if basket.len() <= small.len() {
+        &mut small[..basket.len()]
+    } else {
+        large.resize(basket.len(), 0u16);
+        &mut large
+    };
+    for (k, o) in order.iter_mut().enumerate() {
+        *o = k as u16;
+    }
+    order.sort_unstable_by_key(|&k| (rank(&basket[usize::from(k)]), k));
+    let mut left = left;
+    for &k in order.iter() {
+        let line = &mut basket[usize::from(k)];
+        if line.total() > left {
+            line.quantity = (left.max(0) / line.unit_price) as u32;
+        }
+        left -= line.total();
+    }
+    let mut kept = from;
+    for r in from..lines.len() {
+        if lines[r].quantity > 0 {
+            lines[kept] = lines[r];
+            kept += 1;
+        }
+    }
+    lines.truncate(kept);
+    true
+}
+
 /// Trims `lines[from..]` in order so their total fits in `left`: a line that does not fit
 /// is cut to the units that do, or dropped. Works in place (no allocation). Returns whether
 /// anything was cut.
@@ -234,8 +283,13 @@ fn draw_visit(v: &Visitor<'_>, cx: &VisitContext<'_>, buf: &mut ShopBuffer) -> D
     } else {
         (draw_basket(persona, cx.today, &mut rng, &mut buf.lines), 0)
     };
-    let trimmed =
-        v.budget.is_limited() && trim_to_budget(&mut buf.lines, line_start, v.budget.left.into());
+    let trimmed = v.budget.is_limited()
+        && trim_by_need(
+            &mut buf.lines,
+            line_start,
+            v.budget.left.into(),
+            persona.budget.as_ref().map_or(&[][..], |b| &b.need),
+        );
     Drawn {
         line_start,
         lines: buf.lines.len() - line_start,
