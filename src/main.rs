@@ -119,10 +119,14 @@ fn check_command(dir: &std::path::Path) -> ExitCode {
                     }
                 );
             }
+            let money = bazaar::report::folder_currency(dir);
             for o in &q.outliers {
                 println!(
-                    "outliers {}: {} of {} baskets above Rs {:.0}",
-                    o.persona, o.outliers, o.baskets, o.fence_rs
+                    "outliers {}: {} of {} baskets above {}",
+                    o.persona,
+                    o.outliers,
+                    o.baskets,
+                    money.whole(o.fence_rs)
                 );
             }
             if q.passed && manifest_ok {

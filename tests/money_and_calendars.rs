@@ -151,7 +151,13 @@ fn yen_have_no_decimals_in_csv_or_parquet() {
         .replace("income: (3000, 9000)", "income: (300000, 900000)")
         .replace("Uniform(1.5, 6.0)", "Uniform(150, 600)")
         .replace("Uniform(2.0, 5.5)", "Uniform(200, 550)")
-        .replace("Uniform(20, 45)", "Uniform(2000, 4500)");
+        .replace("Uniform(20, 45)", "Uniform(2000, 4500)")
+        // A plugin's daily column makes `daily_metrics` a declared table, whose Parquet
+        // types `bazaar check` compares at the folder's minor units.
+        .replace(
+            "    output:",
+            "    systems: [WordOfMouth(rate: 0.01)],\n    output:",
+        );
     let out = run(dir.path(), &scenario);
 
     let mut r = csv::Reader::from_path(out.join("transactions.csv")).unwrap();
@@ -187,6 +193,12 @@ fn yen_have_no_decimals_in_csv_or_parquet() {
     assert!(summary.contains("\"minor_units\": 0"), "{summary}");
     let page = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(page.contains('¥') && !page.contains("Rs "));
+    let check = bazaar(&["check", out.to_str().unwrap()]);
+    let said = text(&check).0;
+    assert!(
+        said.contains("baskets above ¥") && !said.contains("Rs "),
+        "{said}"
+    );
 }
 
 #[test]

@@ -38,7 +38,7 @@ fn written_headers_and_parquet_schemas_are_the_declared_ones() {
         let parquet = out.join(format!("{}.parquet", table.stem));
         let builder =
             ParquetRecordBatchReaderBuilder::try_new(File::open(&parquet).unwrap()).unwrap();
-        let declared = table.arrow_schema();
+        let declared = table.arrow_schema(2);
         let read = builder.schema();
         assert_eq!(read.fields().len(), declared.fields().len());
         for (r, d) in read.fields().iter().zip(declared.fields()) {

@@ -48,9 +48,10 @@ pub struct Outliers {
     pub persona: String,
     /// Baskets.
     pub baskets: u64,
-    /// Quartiles of the basket value, rupees (from the histogram: bin-edge precision).
+    /// Quartiles of the basket value, major units of the folder's currency (from the
+    /// histogram: bin-edge precision).
     pub quartiles_rs: [f64; 3],
-    /// Fence above which a basket is an outlier, rupees.
+    /// Fence above which a basket is an outlier, major units of the folder's currency.
     pub fence_rs: f64,
     /// Baskets above the fence.
     pub outliers: u64,
@@ -542,7 +543,7 @@ fn declared_values(
                 let fields = b.schema().fields().clone();
                 for (f, (name, kind, null)) in fields.iter().zip(&decl.columns) {
                     t.check(
-                        f.data_type() == &kind.arrow()
+                        f.data_type() == &kind.arrow(minor_units)
                             && f.is_nullable() == (*null == Null::Allowed),
                         || format!("`{name}` is {:?}, declared {kind:?}", f.data_type()),
                     );

@@ -235,7 +235,7 @@ impl ParquetTable {
         Self::create(
             dir,
             &format!("{}.parquet", table.stem),
-            table.arrow_schema_in(minor_units),
+            table.arrow_schema(minor_units),
             Encodings {
                 dictionary: &dictionary,
                 deltas: &deltas,
@@ -906,7 +906,7 @@ mod tests {
 
     #[test]
     fn encodings_name_columns_of_the_table_each_once() {
-        let schema = schema::customers().arrow_schema();
+        let schema = schema::customers().arrow_schema(2);
         let good = Encodings {
             dictionary: &["age"],
             deltas: &["customer_id", "total_spent"],

@@ -45,13 +45,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The Arrow type the Parquet writer uses, money in hundredths (paise, cents).
-    pub fn arrow(self) -> DataType {
-        self.arrow_in(2)
-    }
-
     /// The Arrow type the Parquet writer uses, money with `minor_units` decimal places.
-    pub fn arrow_in(self, minor_units: u8) -> DataType {
+    pub fn arrow(self, minor_units: u8) -> DataType {
         let dict = |key: DataType| DataType::Dictionary(Box::new(key), Box::new(DataType::Utf8));
         match self {
             Kind::U8 => DataType::UInt8,
@@ -182,23 +177,12 @@ impl Table {
         self.columns.iter().map(|c| c.name).collect()
     }
 
-    /// The Arrow schema of the Parquet file.
-    pub fn arrow_schema(&self) -> SchemaRef {
-        self.arrow_schema_in(2)
-    }
-
-    /// The Arrow schema with money in `minor_units` decimal places.
-    pub fn arrow_schema_in(&self, minor_units: u8) -> SchemaRef {
+    /// The Arrow schema of the Parquet file, money with `minor_units` decimal places.
+    pub fn arrow_schema(&self, minor_units: u8) -> SchemaRef {
         Arc::new(Schema::new(
             self.columns
                 .iter()
-                .map(|c| {
-                    Field::new(
-                        c.name,
-                        c.kind.arrow_in(minor_units),
-                        c.null == Null::Allowed,
-                    )
-                })
+                .map(|c| Field::new(c.name, c.kind.arrow(minor_units), c.null == Null::Allowed))
                 .collect::<Vec<_>>(),
         ))
     }
@@ -610,14 +594,14 @@ mod tests {
     #[test]
     fn nullability_reaches_the_arrow_schema_and_the_checks() {
         let t = customers();
-        let schema = t.arrow_schema();
+        let schema = t.arrow_schema(2);
         assert!(schema.field_with_name("churned_on").unwrap().is_nullable());
         assert!(!schema.field_with_name("customer_id").unwrap().is_nullable());
         assert!(!t.required().contains(&"budget_left"));
         // An event list may be empty but is never null.
         let tx = transactions();
         assert!(
-            !tx.arrow_schema()
+            !tx.arrow_schema(2)
                 .field_with_name("events")
                 .unwrap()
                 .is_nullable()

@@ -89,6 +89,14 @@ pub fn currency(summary: &serde_json::Value) -> Currency {
     serde_json::from_value(summary["currency"].clone()).unwrap_or_default()
 }
 
+/// The currency of an output folder's amounts ([`currency`] of its `summary.json`; Indian
+/// rupees if it cannot be read).
+pub fn folder_currency(dir: &Path) -> Currency {
+    read_json::<serde_json::Value>(&dir.join("summary.json"))
+        .map(|s| currency(&s))
+        .unwrap_or_default()
+}
+
 /// Runs the data-quality checks on an output folder (reads only).
 pub fn check(dir: &Path) -> Result<QualityReport, ReportError> {
     let summary: serde_json::Value = read_json(&dir.join("summary.json"))?;
