@@ -85,6 +85,23 @@ fn first_visits_happen_in_the_planned_hour_and_set_recency() {
 }
 
 #[test]
+fn a_closed_day_keeps_first_timers_home_too() {
+    let s = scenario(
+        "visits: (first_visit: 1.0, recency: [(days: 0, p: 0.0)]),",
+        "2026-03-02",
+        r#"Closed(name: "Stocktake", from: "2026-03-02")"#,
+    );
+    let mut sim = sim(&s);
+    run_hours(&mut sim, 24);
+    assert!(
+        all::<Ledger>(&mut sim).iter().all(|l| l.visits == 0),
+        "nobody visits a closed shop, never-bought customers included"
+    );
+    run_hours(&mut sim, 24);
+    assert!(all::<Ledger>(&mut sim).iter().all(|l| l.visits == 1));
+}
+
+#[test]
 fn budgets_trim_baskets_and_refill_on_payday() {
     // Monthly budget 50000 x 0.005 = Rs 250; each visit wants Rs 100. On 2026-03-30 the
     // budget is prorated to 2 days of March's 31 (Rs 16.13), so no basket can be paid.

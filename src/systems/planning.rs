@@ -2,7 +2,7 @@
 //!
 //! Probability = recency curve × weekday factor × calendar traffic × loyalty factor × budget
 //! factor, capped by the persona's cap; a customer who has never bought uses the persona's
-//! first-visit probability as is. The decision is stored in [`DayPlan`], and the visitors of
+//! first-visit probability as is, except on a day with no traffic at all (a closure). The decision is stored in [`DayPlan`], and the visitors of
 //! each chunk of rows are indexed by hour ([`Visitors`]), so the hourly shopping system
 //! goes straight to the hour's visitors.
 
@@ -147,7 +147,13 @@ pub fn visit_probability(
 ) -> f32 {
     let visits = &persona.visits;
     let Some(days) = days_since else {
-        return visits.first_visit;
+        // First-timers ignore the calendar's factors, but not a shut door: no traffic at all
+        // (a `Closed` day) keeps them home too.
+        return if traffic > 0.0 {
+            visits.first_visit
+        } else {
+            0.0
+        };
     };
     let mut p = visits.base(Some(days)) * visits.weekday[weekday] * traffic;
     if let Some(l) = &persona.loyalty {
