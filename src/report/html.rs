@@ -49,7 +49,7 @@ pub fn render(
 ) -> String {
     let mut h = String::new();
     let money = super::currency(summary);
-    let group_indian = |n: u64| money.group(n);
+    let group = |n: u64| money.group(n);
     let num = |v: &Value| v.as_f64().unwrap_or(0.0);
     let int = |v: &Value| v.as_u64().unwrap_or(0);
     let scenario = summary["scenario"].as_str().unwrap_or("");
@@ -67,7 +67,7 @@ pub fn render(
         esc(summary["start"].as_str().unwrap_or("")),
         esc(summary["end"].as_str().unwrap_or("")),
         int(&summary["days"]),
-        group_indian(int(&summary["customers"])),
+        group(int(&summary["customers"])),
         int(&summary["seed"])
     );
 
@@ -75,14 +75,14 @@ pub fn render(
     let revenue = totals["revenue_paise"].as_i64().unwrap_or(0);
     let figures = [
         (money.short(revenue), "revenue"),
-        (group_indian(int(&totals["transactions"])), "transactions"),
+        (group(int(&totals["transactions"])), "transactions"),
         (
             money.short(money.to_minor(num(&summary["mean_basket"]))),
             "mean basket",
         ),
-        (group_indian(int(&totals["units"])), "units sold"),
-        (group_indian(int(&totals["churned"])), "customers churned"),
-        (group_indian(int(&totals["acquired"])), "customers acquired"),
+        (group(int(&totals["units"])), "units sold"),
+        (group(int(&totals["churned"])), "customers churned"),
+        (group(int(&totals["acquired"])), "customers acquired"),
     ];
     h.push_str("<section><h2>Key figures</h2><div class=\"figures\">");
     for (value, label) in figures {
@@ -104,12 +104,12 @@ pub fn render(
             "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{:.1}%</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(p["label"].as_str().unwrap_or("")),
-            group_indian(int(&p["customers"])),
-            group_indian(int(&p["totals"]["transactions"])),
+            group(int(&p["customers"])),
+            group(int(&p["totals"]["transactions"])),
             esc(&money.human(p["totals"]["revenue_paise"].as_i64().unwrap_or(0))),
             num(&p["revenue_share"]) * 100.0,
             esc(&money.whole(num(&p["mean_basket"]))),
-            group_indian(int(&p["totals"]["churned"]))
+            group(int(&p["totals"]["churned"]))
         );
     }
     h.push_str("</table></section>");
@@ -150,8 +150,8 @@ pub fn render(
             esc(&c.name),
             if c.passed { "pass" } else { "fail" },
             if c.passed { "pass" } else { "FAIL" },
-            group_indian(c.rows),
-            group_indian(c.failures),
+            group(c.rows),
+            group(c.failures),
             esc(&c.examples.join("; "))
         );
     }
@@ -166,10 +166,10 @@ pub fn render(
             "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{:.2}%</td></tr>",
             esc(&o.persona),
-            group_indian(o.baskets),
+            group(o.baskets),
             esc(&money.whole(o.quartiles_rs[1])),
             esc(&money.whole(o.fence_rs)),
-            group_indian(o.outliers),
+            group(o.outliers),
             o.share * 100.0
         );
     }
