@@ -74,14 +74,13 @@ pub enum RunError {
     },
     /// A sum of money grew past what the outputs can hold.
     #[error(
-        "{what} reached Rs {rupees:.0}, more than the largest amount Bazaar's outputs hold (Rs {max:.0})\n  hint: lower prices, quantities, the population or the number of days",
-        rupees = *.paise as f64 / 100.0,
-        max = crate::limits::MAX_MONEY_PAISE as f64 / 100.0
+        "{what} reached {paise} minor units of the scenario's currency (paise, cents), more than the largest amount Bazaar's outputs hold ({max})\n  hint: lower prices, quantities, the population or the number of days",
+        max = crate::limits::MAX_MONEY_PAISE
     )]
     Overflow {
         /// Which sum.
         what: &'static str,
-        /// Its value (saturated), paise.
+        /// Its value (saturated), minor units.
         paise: i64,
     },
     /// More customers than agent ids.

@@ -360,7 +360,7 @@ impl Checker<'_> {
                     "{what} range ({lo}, {hi}) must be positive, at most {max}, with low <= high"
                 ),
                 if max == MAX_UNIT_PRICE {
-                    "prices are rupees per unit, at most Rs 1 crore, e.g. Uniform(800, 2000)"
+                    "prices are per unit in the scenario's currency (`money:`, rupees by default), at most 10,000,000, e.g. Uniform(800, 2000)"
                 } else {
                     "write (low, high), e.g. (1.05, 1.15)"
                 },
@@ -866,7 +866,7 @@ impl Checker<'_> {
                     "income range {:?} must have low <= high <= {MAX_INCOME}",
                     p.income
                 ),
-                "monthly income in rupees, e.g. income: (40000, 80000)",
+                "monthly income in the scenario's currency (`money:`, rupees by default), e.g. income: (40000, 80000)",
             );
         }
 
