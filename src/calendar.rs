@@ -189,6 +189,68 @@ fn ramp(factor: f32, weight: f32) -> f32 {
     1.0 + (factor - 1.0) * weight
 }
 
+/// Where a date falls in its pay period: the days still to run, counting the date, of the
+/// period's length (from one payday to the next, so 28 to 31 days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayPeriod {
+    /// Days from the date to the next payday, counting the date: `period` on a payday, 1
+    /// on its eve.
+    pub until: u16,
+    /// Days from the last payday to the next.
+    pub period: u16,
+}
+
+impl PayPeriod {
+    /// The pay period around `date` with budgets refilled on day `payday` (1 to 28).
+    pub fn on(date: NaiveDate, payday: u32) -> Self {
+        let payday_in = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, payday).unwrap_or(date);
+        let (y, m) = (date.year(), date.month());
+        let (prev_month, next_month) = if m == 1 {
+            ((y - 1, 12), (y, 2))
+        } else if m == 12 {
+            ((y, 11), (y + 1, 1))
+        } else {
+            ((y, m - 1), (y, m + 1))
+        };
+        let (last, next) = if date.day() >= payday {
+            (payday_in(y, m), payday_in(next_month.0, next_month.1))
+        } else {
+            (payday_in(prev_month.0, prev_month.1), payday_in(y, m))
+        };
+        let period = (next - last).num_days().clamp(1, 31);
+        let until = (next - date).num_days().clamp(0, period);
+        Self {
+            until: until as u16,
+            period: period as u16,
+        }
+    }
+
+    /// A one-day period: the whole budget is today's.
+    pub const LAST_DAY: Self = Self {
+        until: 1,
+        period: 1,
+    };
+
+    /// The share of `monthly` for the rest of the period, counting today.
+    pub fn of(self, monthly: i64) -> i64 {
+        (monthly as f64 * f64::from(self.until) / f64::from(self.period)).round() as i64
+    }
+
+    /// What a customer paced over the period holds today when it last bought `days` days
+    /// ago: the money for the rest of the period after today, and the days since that
+    /// purchase.
+    pub fn after_purchase(self, monthly: i64, days: u32) -> i64 {
+        let days = f64::from(self.until) - 1.0 + f64::from(days);
+        (monthly as f64 * days / f64::from(self.period)).round() as i64
+    }
+
+    /// The share of the period still to run, counting today (0 to 1).
+    #[inline]
+    pub fn through(self) -> f32 {
+        f32::from(self.until) / f32::from(self.period)
+    }
+}
+
 /// The multipliers in force today: a resource recomputed once a day.
 #[derive(Debug, Clone, Resource, PartialEq)]
 pub struct Today {
@@ -210,6 +272,9 @@ pub struct Today {
     pub payday: bool,
     /// Names of the events in force, joined by `+`.
     pub events: String,
+    /// Per persona: where today falls in its pay period ([`PayPeriod::LAST_DAY`] for a
+    /// persona without a budget). Empty until the day is refreshed: nothing is paced.
+    pub pay: Vec<PayPeriod>,
 }
 
 impl Today {
@@ -225,7 +290,17 @@ impl Today {
             weekend: false,
             payday: false,
             events: String::new(),
+            pay: Vec::new(),
         }
+    }
+
+    /// Where today falls in persona `persona`'s pay period.
+    #[inline]
+    pub fn pay_period(&self, persona: u8) -> PayPeriod {
+        self.pay
+            .get(usize::from(persona))
+            .copied()
+            .unwrap_or(PayPeriod::LAST_DAY)
     }
 
     /// Keeps the combined factors in range however many effects multiply together: the

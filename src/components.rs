@@ -46,9 +46,10 @@ impl Demographics {
 /// million times over in a large run.
 #[derive(Component, Debug, Clone, Copy)]
 pub struct Budget {
-    /// Refilled to this on payday.
+    /// Added on payday.
     pub monthly: i32,
-    /// What is left until the next payday; never negative (baskets are trimmed to it).
+    /// What is left to spend; never negative (baskets are trimmed to it) and at most
+    /// [`Budget::cap`].
     pub left: i32,
 }
 
@@ -70,6 +71,21 @@ impl Budget {
     #[inline]
     pub fn is_limited(&self) -> bool {
         self.monthly != Self::UNLIMITED
+    }
+
+    /// The most a budget holds: a month's money and up to a month saved.
+    #[inline]
+    pub fn cap(monthly: i64) -> i64 {
+        (2 * monthly).min(Self::MAX_MONTHLY)
+    }
+
+    /// Payday: the month's money is added to what is left, up to [`Budget::cap`].
+    #[inline]
+    pub fn refill(&mut self) {
+        if self.is_limited() {
+            let monthly = i64::from(self.monthly);
+            self.left = (i64::from(self.left) + monthly).min(Self::cap(monthly)) as i32;
+        }
     }
 }
 
@@ -174,5 +190,35 @@ impl Engagement {
     #[inline]
     pub fn is_active(&self) -> bool {
         self.churned == Self::ACTIVE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payday_tops_up_and_saves_at_most_a_month() {
+        let mut b = Budget {
+            monthly: 1_000,
+            left: 300,
+        };
+        b.refill();
+        assert_eq!(b.left, 1_300);
+        b.refill();
+        assert_eq!(b.left, 2_000, "capped at a month's money and a month saved");
+        let mut big = Budget {
+            monthly: Budget::MAX_MONTHLY as i32,
+            left: 5,
+        };
+        big.refill();
+        assert_eq!(
+            i64::from(big.left),
+            Budget::MAX_MONTHLY,
+            "never past 32 bits"
+        );
+        let mut none = Budget::unlimited();
+        none.refill();
+        assert_eq!(none.left, Budget::UNLIMITED);
     }
 }

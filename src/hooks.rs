@@ -138,8 +138,10 @@ pub enum LineVerdict {
 pub struct VisitOutcome {
     /// Something was bought.
     pub bought: bool,
-    /// The budget forced a trim.
+    /// The basket cost more than the budget had left, and was trimmed.
     pub trimmed: bool,
+    /// Wants were held back for later in the pay period (the money was there).
+    pub deferred: bool,
     /// Prices paid over reference prices (1 = usual prices).
     pub price_index: f32,
     /// Paid, paise.

@@ -4,6 +4,7 @@
 //! Everything here is a plain function of its inputs and a random stream, so it can be tested
 //! without a world and reused by any system.
 
+use crate::calendar::PayPeriod;
 use crate::rng::Stream;
 
 /// A validated shopper persona. Index in [`crate::scenario::Scenario::personas`] is its id.
@@ -53,6 +54,19 @@ impl Persona {
     /// `P(A = a) ∝ Π_{k<a} (1 - q(k))`: the chance of going `a - 1` days without buying.
     /// Calendar and budget effects are left out: the start is an ordinary day's steady state.
     pub fn warm_age_cdf(&self) -> Vec<f32> {
+        let mass = self.survival();
+        let total: f64 = mass.iter().sum();
+        let mut acc = 0.0;
+        mass.iter()
+            .map(|m| {
+                acc += m / total;
+                acc as f32
+            })
+            .collect()
+    }
+
+    /// `Π_{k<a} (1 − q(k))` for ages `a = 1, 2, …`, until it is negligible.
+    fn survival(&self) -> Vec<f64> {
         let v = &self.visits;
         let weekday = v.weekday.iter().map(|&w| f64::from(w)).sum::<f64>() / 7.0;
         let loyalty = self.loyalty.as_ref().map_or(1.0, |l| {
@@ -73,14 +87,7 @@ impl Persona {
                 break;
             }
         }
-        let total: f64 = mass.iter().sum();
-        let mut acc = 0.0;
-        mass.iter()
-            .map(|m| {
-                acc += m / total;
-                acc as f32
-            })
-            .collect()
+        mass
     }
 }
 
@@ -169,20 +176,51 @@ pub struct BudgetParams {
     /// Each category's rank by need (0 most needed, `u16::MAX` unlisted), by category id:
     /// what an over-budget basket keeps first. Empty: basket order.
     pub need: Vec<u16>,
+    /// Ranks below this are needs, paid from everything left; the rest are wants, paced
+    /// over the pay period.
+    pub needs: u16,
 }
 
-/// Below this share of the monthly budget left, visits start to thin out.
-pub const LOW_BUDGET_SHARE: f32 = 0.1;
-
 impl BudgetParams {
-    /// Visit factor given what is left of the monthly budget.
+    /// What a trip may spend on wants: the month's money for the days since the last
+    /// purchase (`days_since`, at least 1; everything left for a customer who never
+    /// bought), up to what is left. Spending on wants so keeps the month's pace across
+    /// trips, and across paydays.
     #[inline]
-    pub fn visit_factor(&self, left: i64, monthly: i64) -> f32 {
-        if monthly <= 0 {
+    pub fn for_wants(
+        &self,
+        left: i64,
+        monthly: i64,
+        days_since: Option<u32>,
+        pay: PayPeriod,
+    ) -> i64 {
+        match days_since {
+            Some(d) => {
+                let accrued = monthly as f64 * f64::from(d.max(1)) / f64::from(pay.period);
+                left.min(accrued.round() as i64)
+            }
+            None => left,
+        }
+    }
+
+    /// Visit factor given what is left of the monthly budget, `pay` the place of today in
+    /// the pay period: 1 while at least the pro-rata share of the month for the rest of the
+    /// period (counting today) is left, falling linearly to `exhausted_visit_factor` as
+    /// what is left falls to 0.
+    #[inline]
+    pub fn visit_factor(&self, left: i64, monthly: i64, pay: PayPeriod) -> f32 {
+        let due = monthly as f32 * pay.through();
+        if due <= 0.0 {
             return 1.0;
         }
-        let share = (left.max(0) as f32 / monthly as f32 / LOW_BUDGET_SHARE).min(1.0);
+        let share = (left.max(0) as f32 / due).min(1.0);
         self.exhausted_visit_factor + (1.0 - self.exhausted_visit_factor) * share
+    }
+
+    /// Whether category rank `rank` (from [`Self::need`]) is a need.
+    #[inline]
+    pub fn is_need(&self, rank: u16) -> bool {
+        rank < self.needs
     }
 }
 

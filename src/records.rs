@@ -89,6 +89,17 @@ impl VisitCounts {
     }
 }
 
+/// What a budget did to a basket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Nothing: the basket fitted.
+    Kept,
+    /// Wants were held back for later in the pay period; the money was there.
+    Deferred,
+    /// The basket cost more than everything left: the money ran short.
+    Short,
+}
+
 /// A visit drawn but not yet settled: the hour's demand while allocators run
 /// ([`crate::hooks`]). Its lines are `lines[line_start..line_start + lines]` of its buffer.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -107,8 +118,8 @@ pub struct PendingVisit {
     pub persona: u8,
     /// Minute within the hour.
     pub minute: u8,
-    /// The budget forced a trim.
-    pub trimmed: bool,
+    /// What the budget did to the basket.
+    pub cut: Cut,
     /// Prices paid over reference prices, as drawn.
     pub price_index: f32,
 }
@@ -545,7 +556,7 @@ mod tests {
             dropped: 0,
             persona: 0,
             minute,
-            trimmed: false,
+            cut: Cut::Kept,
             price_index: 1.0,
         };
         let mut h = HourRecords::default();

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use bevy_ecs::error::FallbackErrorHandler;
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor};
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use rayon::prelude::*;
 
-use crate::calendar::{Calendar, Clock, Today};
+use crate::calendar::{Calendar, Clock, PayPeriod, Today};
 use crate::components::*;
 use crate::money::round_minor;
 use crate::plugin::{Registry, SimError, record_failure, take_failure};
@@ -627,31 +627,39 @@ fn draw_customer(
         Some(l) => l.initial.0 + (l.initial.1 - l.initial.0) * rng.unit_f32(),
         None => 1.0,
     };
+    let mut engagement = Engagement::new(crate::components::to_day(day));
+    let mut age = None;
+    if starting && !persona.warm_ages.is_empty() {
+        // The draw comes after every other of the stream, so a cold start's customers are
+        // the same customers.
+        let u = rng.unit_f32();
+        let a = persona
+            .warm_ages
+            .partition_point(|&c| c < u)
+            .min(persona.warm_ages.len() - 1)
+            + 1;
+        engagement.last_purchase = -(a as i16);
+        age = Some(a as u32);
+    }
     let budget = match (&persona.budget, share) {
         (Some(b), Some(share)) => {
             // Validation keeps the largest budget under `MAX_MONTHLY`, so the clamp and the
             // casts are exact.
             let monthly = round_minor(income as f64 * b.income_share, persona.minor_per_major)
                 .clamp(0, Budget::MAX_MONTHLY);
+            let left = match age {
+                // A paced customer holds the money for the rest of the period after today,
+                // and the wants money of the days since its last purchase.
+                Some(a) => share.after_purchase(monthly, a),
+                None => share.of(monthly),
+            };
             Budget {
                 monthly: monthly as i32,
-                left: share.of(monthly) as i32,
+                left: left.clamp(0, Budget::cap(monthly)) as i32,
             }
         }
         _ => Budget::unlimited(),
     };
-    let mut engagement = Engagement::new(crate::components::to_day(day));
-    if starting && !persona.warm_ages.is_empty() {
-        // The draw comes after every other of the stream, so a cold start's customers are
-        // the same customers.
-        let u = rng.unit_f32();
-        let age = persona
-            .warm_ages
-            .partition_point(|&c| c < u)
-            .min(persona.warm_ages.len() - 1)
-            + 1;
-        engagement.last_purchase = -(age as i16);
-    }
     (
         AgentId(id),
         Persona(persona_index),
@@ -667,42 +675,6 @@ fn draw_customer(
 /// the share of the current pay period still to run, counting today.
 pub fn prorated(monthly: i64, date: NaiveDate, payday: u32) -> i64 {
     PayPeriod::on(date, payday).of(monthly)
-}
-
-/// Where a date falls in its pay period: days still to run (counting the date) of the
-/// period's length.
-#[derive(Debug, Clone, Copy)]
-struct PayPeriod {
-    until: i64,
-    period: i64,
-}
-
-impl PayPeriod {
-    /// The pay period around `date` with budgets refilled on day `payday`.
-    fn on(date: NaiveDate, payday: u32) -> Self {
-        let payday_in = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, payday).unwrap_or(date);
-        let (y, m) = (date.year(), date.month());
-        let (prev_month, next_month) = if m == 1 {
-            ((y - 1, 12), (y, 2))
-        } else if m == 12 {
-            ((y, 11), (y + 1, 1))
-        } else {
-            ((y, m - 1), (y, m + 1))
-        };
-        let (last, next) = if date.day() >= payday {
-            (payday_in(y, m), payday_in(next_month.0, next_month.1))
-        } else {
-            (payday_in(prev_month.0, prev_month.1), payday_in(y, m))
-        };
-        let period = (next - last).num_days().max(1);
-        let until = (next - date).num_days().clamp(0, period);
-        Self { until, period }
-    }
-
-    /// The share of `monthly` left for the rest of the period.
-    fn of(self, monthly: i64) -> i64 {
-        (monthly as f64 * self.until as f64 / self.period as f64).round() as i64
-    }
 }
 
 #[cfg(test)]

@@ -237,6 +237,27 @@ fn budget_too_large_for_its_paise() {
 }
 
 #[test]
+fn a_category_is_a_need_or_a_prioritised_want_not_both() {
+    let with = |needs: &str, priority: &str| {
+        MINIMAL.replace(
+            "            hours: Slots",
+            &format!(
+                "            budget: (income_share: 0.2, needs: {needs}, priority: {priority}),\n            hours: Slots"
+            ),
+        )
+    };
+    accept(&with(r#"["grocery"]"#, r#"["sweets"]"#));
+    let bad = with(r#"["grocery"]"#, r#"["sweets", "rice"]"#);
+    let err = reject(&bad);
+    assert!(
+        err.contains("`rice` is both a need and a prioritised want"),
+        "{err}"
+    );
+    assert!(err.contains("budget.priority[1]"), "{err}");
+    points_at(&err, &bad, r#""rice"]"#);
+}
+
+#[test]
 fn run_longer_than_a_day_index_holds() {
     refused_past_a_limit(
         &MINIMAL.replace("days: 3", "days: 32767"),

@@ -4,7 +4,8 @@ mod common;
 
 use bazaar::money::{group_indian, parse_plain, push_plain};
 use bazaar::records::LineRecord;
-use bazaar::systems::shopping::{trim_by_need, trim_to_budget};
+use bazaar::rng::{Purpose, Stream};
+use bazaar::systems::shopping::{Cut, trim_by_need, trim_to_budget};
 use proptest::prelude::*;
 
 fn line() -> impl Strategy<Value = LineRecord> {
@@ -17,32 +18,46 @@ fn line() -> impl Strategy<Value = LineRecord> {
 
 proptest! {
     /// Trimming by need keeps the most needed lines whole as far as the money goes, never
-    /// exceeds the budget, keeps basket order, and is the basket-order trim when the ranks
-    /// follow the basket.
+    /// exceeds the budget, spends on wants only what is left above the reserve, keeps basket
+    /// order, and is the basket-order trim when the ranks follow the basket.
     #[test]
     fn trimming_by_need_serves_the_most_needed_first(
         lines in prop::collection::vec(line(), 1..12),
         ranks in prop::collection::vec(0u16..5, 30),
+        needs in 0u16..6,
         budget in 0i64..3_000_000,
+        reserve in prop_oneof![Just(0i64), 0i64..3_000_000],
+        seed in any::<u64>(),
     ) {
+        let mut rng = Stream::for_agent(seed, 0, 0, Purpose::Basket);
         let mut trimmed = lines.clone();
-        let cut = trim_by_need(&mut trimmed, 0, budget, &ranks);
-        let before: i64 = lines.iter().map(LineRecord::total).sum();
+        let cut = trim_by_need(&mut trimmed, 0, budget, reserve, &ranks, needs, &mut rng);
+        let is_need = |l: &LineRecord| ranks[usize::from(l.category)] < needs;
         let total: i64 = trimmed.iter().map(LineRecord::total).sum();
         prop_assert!(total <= budget);
-        prop_assert_eq!(cut, before > budget);
+        // Wants spend what is left above the reserve, and at most one unit more (rounded up
+        // at random).
+        if let Some(dearest) = trimmed.iter().filter(|l| !is_need(l)).map(|l| l.unit_price).max() {
+            prop_assert!(total < budget - reserve + dearest, "wants ate into the reserve");
+        }
+        prop_assert_eq!(cut != Cut::Kept, trimmed != lines);
+        // Short exactly when the whole basket cost more than everything left.
+        let before: i64 = lines.iter().map(LineRecord::total).sum();
+        prop_assert_eq!(cut == Cut::Short, before > budget);
         // Kept lines are a subsequence of the basket, quantities only reduced.
         let mut originals = lines.iter();
         for kept in &trimmed {
             let o = originals.find(|l| l.category == kept.category && l.unit_price == kept.unit_price);
             prop_assert!(o.is_some_and(|o| kept.quantity >= 1 && kept.quantity <= o.quantity));
         }
-        // The most needed line (lowest rank, then first) gets every unit the budget buys.
+        // The most needed line (lowest rank, then first) gets every unit its money buys.
         let first = (0..lines.len())
             .min_by_key(|&i| (ranks[usize::from(lines[i].category)], i))
             .unwrap();
         let want = &lines[first];
-        let affordable = (budget / want.unit_price).min(i64::from(want.quantity));
+        let money = if is_need(want) { budget } else { (budget - reserve).max(0) };
+        // (A want may get one unit more at random, never fewer.)
+        let affordable = (money / want.unit_price).min(i64::from(want.quantity));
         let got: i64 = trimmed
             .iter()
             .filter(|l| l.category == want.category && l.unit_price == want.unit_price)
@@ -50,7 +65,8 @@ proptest! {
             .max()
             .unwrap_or(0);
         prop_assert!(got >= affordable, "{got} < {affordable}");
-        // Ranks in basket order (distinct categories) give the basket-order trim.
+        // Ranks in basket order (distinct categories), no needs and no reserve give the
+        // basket-order trim.
         let mut seen = std::collections::HashSet::new();
         if lines.iter().all(|l| seen.insert(l.category)) {
             let mut in_order = vec![u16::MAX; 30];
@@ -58,7 +74,7 @@ proptest! {
                 in_order[usize::from(l.category)] = k as u16;
             }
             let (mut a, mut b) = (lines.clone(), lines.clone());
-            trim_by_need(&mut a, 0, budget, &in_order);
+            trim_by_need(&mut a, 0, budget, 0, &in_order, 0, &mut rng);
             trim_to_budget(&mut b, 0, budget);
             prop_assert_eq!(a, b);
         }

@@ -102,7 +102,7 @@ fn a_closed_day_keeps_first_timers_home_too() {
 }
 
 #[test]
-fn budgets_trim_baskets_and_refill_on_payday() {
+fn budgets_trim_baskets_and_top_up_on_payday() {
     // Monthly budget 50000 x 0.005 = Rs 250; each visit wants Rs 100. On 2026-03-30 the
     // budget is prorated to 2 days of March's 31 (Rs 16.13), so no basket can be paid.
     let s = scenario(
@@ -126,15 +126,20 @@ fn budgets_trim_baskets_and_refill_on_payday() {
     );
     let mut q = sim.world.query::<&Loyalty>();
     assert_eq!(q.iter(&sim.world).count(), 200);
-    // Day 2 is 31 March; at its last hour budgets are refilled for 1 April.
+    // Day 2 is 31 March; at its last hour the month's money is added for 1 April, to the
+    // unspent Rs 16.13 that carries over.
     run_hours(&mut sim, 24);
-    assert!(all::<Budget>(&mut sim).iter().all(|b| b.left == b.monthly));
-    // In April, at most two Rs 100 baskets fit in Rs 250; nobody ever goes negative.
+    assert!(
+        all::<Budget>(&mut sim)
+            .iter()
+            .all(|b| b.left == b.monthly + 1_613)
+    );
+    // In April, at most two Rs 100 baskets fit in Rs 266.13; nobody ever goes negative.
     run_hours(&mut sim, 24 * 5);
     for (b, l) in all::<Budget>(&mut sim).iter().zip(all::<Ledger>(&mut sim)) {
         assert!(b.left >= 0);
         assert!(l.purchases <= 2, "{l:?}");
-        assert_eq!(i64::from(b.monthly - b.left), l.spent);
+        assert_eq!(i64::from(b.monthly + 1_613 - b.left), l.spent);
     }
 }
 

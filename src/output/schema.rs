@@ -344,7 +344,7 @@ pub fn transactions() -> Table {
                 Bool,
                 Never,
                 Plain,
-                "Whether the budget forced the basket to be trimmed.",
+                "Whether the budget trimmed the basket: the money ran short, or wants were paced.",
             ),
         ],
     )
@@ -411,7 +411,10 @@ pub fn daily_metrics() -> Table {
                 Plain,
                 "revenue / transactions, rounded to the paisa half away from zero (0 without transactions).",
             ),
-            count("budget_trimmed", "Baskets the budget trimmed."),
+            count(
+                "budget_trimmed",
+                "Baskets the budget trimmed (money short, or wants paced).",
+            ),
             count(
                 "retention_offers",
                 "Retention offers sent (with a churn model).",
@@ -506,7 +509,7 @@ pub fn customers() -> Table {
                 Money,
                 Allowed,
                 Plain,
-                "What is left of this month's budget; empty when unlimited.",
+                "What is left of the budget (this month's and up to a month saved); empty when unlimited.",
             ),
             col(
                 "loyalty",

@@ -165,8 +165,12 @@ pub struct BudgetFile {
     /// Visit factor when the budget is exhausted (1 = no effect).
     #[serde(default = "half")]
     pub exhausted_visit_factor: f64,
-    /// Categories or groups by need, most needed first: a basket over budget keeps these
-    /// first; unlisted categories come last. Empty: basket order.
+    /// Needs: categories or groups bought from everything left of the month's budget, most
+    /// needed first. Every other category is a want, paced over the pay period.
+    #[serde(default)]
+    pub needs: Vec<String>,
+    /// Wants by priority, most wanted first: a basket over budget keeps the needs, then these
+    /// in this order; unlisted categories come last. Empty: basket order.
     #[serde(default)]
     pub priority: Vec<String>,
 }

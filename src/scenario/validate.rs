@@ -999,16 +999,31 @@ impl Checker<'_> {
                     "days after the 28th do not exist in every month",
                 );
             }
-            // Rank by need: the categories of the first entry rank 0, and so on; the rest
-            // come after every listed one.
+            // Rank by need: the needs first (the first entry's categories rank 0, and so
+            // on), then the priority list; the rest come after every listed one.
             let mut need = Vec::new();
-            if !b.priority.is_empty() {
+            let needs = b.needs.len().min(usize::from(u16::MAX - 1));
+            if !b.needs.is_empty() || !b.priority.is_empty() {
                 need = vec![u16::MAX; catalog.len()];
-                for (k, name) in b.priority.iter().enumerate() {
-                    let path = at(&[F("budget"), F("priority"), I(k)]);
-                    for m in self.members(&path, name, catalog) {
-                        let rank = &mut need[usize::from(m)];
-                        *rank = (*rank).min(k.min(usize::from(u16::MAX - 1)) as u16);
+                let lists = [
+                    (F("needs"), &b.needs, 0),
+                    (F("priority"), &b.priority, needs),
+                ];
+                for (field, list, first) in lists {
+                    for (k, name) in list.iter().enumerate() {
+                        let path = at(&[F("budget"), field, I(k)]);
+                        let rank = (first + k).min(usize::from(u16::MAX - 1)) as u16;
+                        for m in self.members(&path, name, catalog) {
+                            let was = need[usize::from(m)];
+                            if was < needs as u16 && rank >= needs as u16 {
+                                self.err(
+                                    &path,
+                                    format!("`{name}` is both a need and a prioritised want"),
+                                    "list a category in `needs` or in `priority`, not both",
+                                );
+                            }
+                            need[usize::from(m)] = was.min(rank);
+                        }
                     }
                 }
             }
@@ -1020,6 +1035,7 @@ impl Checker<'_> {
                     b.exhausted_visit_factor,
                 ),
                 need,
+                needs: needs as u16,
             }
         });
 

@@ -1,5 +1,5 @@
-//! Budgets: at the end of the day before a persona's payday, its customers' budgets are
-//! refilled, so the new month's money is there from the payday's first hour.
+//! Budgets: at the end of the day before a persona's payday, the month's money is added to
+//! its customers' budgets, so it is there from the payday's first hour.
 //!
 //! Spending itself is taken off the budget where it happens, in the shopping system.
 
@@ -31,7 +31,7 @@ pub fn payday_eve(clock: Res<Clock>, model: Res<Model>) -> bool {
 pub fn refill_rows(paid: &[bool], personas: &[Persona], budgets: &mut [Budget]) {
     for (p, b) in personas.iter().zip(budgets.iter_mut()) {
         if paid[usize::from(p.0)] {
-            b.left = b.monthly;
+            b.refill();
         }
     }
 }

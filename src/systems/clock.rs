@@ -2,7 +2,7 @@
 
 use bevy_ecs::prelude::*;
 
-use crate::calendar::{Clock, Today};
+use crate::calendar::{Clock, PayPeriod, Today};
 use crate::sim::{Model, Plugin, SimBuilder, SimSet};
 
 /// Advances simulated time by one hour.
@@ -12,7 +12,17 @@ pub fn advance_clock(mut clock: ResMut<Clock>) {
 
 /// Recomputes the day's calendar multipliers.
 pub fn refresh_today(clock: Res<Clock>, model: Res<Model>, mut today: ResMut<Today>) {
-    *today = model.calendar.day(clock.date(), model.categories);
+    let date = clock.date();
+    *today = model.calendar.day(date, model.categories);
+    today.pay = model
+        .personas
+        .iter()
+        .map(|p| {
+            p.budget
+                .as_ref()
+                .map_or(PayPeriod::LAST_DAY, |b| PayPeriod::on(date, b.payday))
+        })
+        .collect();
 }
 
 /// The calendar behaviour.

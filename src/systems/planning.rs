@@ -9,7 +9,7 @@
 use bevy_ecs::prelude::*;
 use chrono::Datelike;
 
-use crate::calendar::{Clock, Today};
+use crate::calendar::{Clock, PayPeriod, Today};
 use crate::components::*;
 use crate::rng::{Purpose, Streams};
 use crate::sim::{Model, Plugin, SimBuilder, SimPool, SimSet};
@@ -144,6 +144,7 @@ pub fn visit_probability(
     traffic: f32,
     loyalty: f32,
     budget: &Budget,
+    pay: PayPeriod,
 ) -> f32 {
     let visits = &persona.visits;
     let Some(days) = days_since else {
@@ -160,7 +161,7 @@ pub fn visit_probability(
         p *= l.visit_factor(loyalty);
     }
     if let Some(b) = &persona.budget {
-        p *= b.visit_factor(budget.left.into(), budget.monthly.into());
+        p *= b.visit_factor(budget.left.into(), budget.monthly.into(), pay);
     }
     p.min(visits.cap)
 }
@@ -178,17 +179,20 @@ pub struct PlanDay<'a> {
     pub streams: Streams,
     /// Persona parameters.
     pub personas: &'a [crate::persona::Persona],
+    /// Today's place in each persona's pay period.
+    pub pay: &'a [PayPeriod],
 }
 
 impl<'a> PlanDay<'a> {
     /// Today's planning inputs.
-    pub fn new(clock: &Clock, today: &Today, model: &'a Model) -> Self {
+    pub fn new(clock: &Clock, today: &'a Today, model: &'a Model) -> Self {
         Self {
             day: clock.day(),
             weekday: today.date.weekday().num_days_from_monday() as usize,
             traffic: today.traffic,
             streams: Streams::at(model.seed, clock.tick, Purpose::Plan),
             personas: &model.personas,
+            pay: &today.pay,
         }
     }
 }
@@ -230,6 +234,10 @@ pub fn plan_rows(
             d.traffic,
             rows.loyalty[i].0,
             &rows.budget[i],
+            d.pay
+                .get(usize::from(rows.persona[i].0))
+                .copied()
+                .unwrap_or(PayPeriod::LAST_DAY),
         );
         let id = rows.ids[i].0;
         // Most customers stay home: their one draw is taken without opening the stream.

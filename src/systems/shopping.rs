@@ -124,19 +124,60 @@ pub fn draw_basket_with(
     }
 }
 
-/// Trims `lines[from..]` to fit in `left` by need: lines are taken most needed first
-/// (`need[category]`, lowest first; ties in basket order), each kept whole, cut to the units
-/// that fit, or dropped, and the kept lines stay in basket order. With no ranks (`need`
-/// empty) this is [`trim_to_budget`]. Allocates nothing for baskets of up to 256 lines.
+pub use crate::records::Cut;
+
+/// Trims `lines[from..]` to what the budget pays for, by need. Needs (ranks below `needs`)
+/// may use everything `left`; wants what is left above `reserve`, the money held back for
+/// the rest of the pay period. Lines are taken most needed first (`need[category]`, lowest
+/// first; ties in basket order), each kept whole, cut to the units that fit, or dropped, and
+/// the kept lines stay in basket order. With no ranks (`need` empty) every line is a want,
+/// taken in basket order.
+///
+/// A want cut by the reserve keeps one unit more with probability (money left for wants
+/// over the units kept) / unit price, drawn from `rng`, when the money is there: the units
+/// are rounded at random, so wants spend at the pay period's pace on average and a want
+/// dearer than a trip's share is still bought now and then. Allocates nothing for baskets
+/// of up to 256 lines.
 #[inline]
-pub fn trim_by_need(lines: &mut Vec<LineRecord>, from: usize, left: i64, need: &[u16]) -> bool {
-    if need.is_empty() {
-        return trim_to_budget(lines, from, left);
+pub fn trim_by_need(
+    lines: &mut Vec<LineRecord>,
+    from: usize,
+    left: i64,
+    reserve: i64,
+    need: &[u16],
+    needs: u16,
+    rng: &mut Stream,
+) -> Cut {
+    let reserve = reserve.max(0);
+    let for_wants = left - reserve;
+    let total: i64 = lines[from..].iter().map(LineRecord::total).sum();
+    if total <= for_wants {
+        return Cut::Kept;
     }
+    let cut = if need.is_empty() && reserve == 0 {
+        trim_to_budget(lines, from, left)
+    } else {
+        trim_ranked(lines, from, left, for_wants, need, needs, rng)
+    };
+    match (cut, total > left) {
+        (false, _) => Cut::Kept,
+        (true, true) => Cut::Short,
+        (true, false) => Cut::Deferred,
+    }
+}
+
+/// [`trim_by_need`] by rank: `left` for needs, `for_wants` for wants.
+#[inline]
+fn trim_ranked(
+    lines: &mut Vec<LineRecord>,
+    from: usize,
+    left: i64,
+    for_wants: i64,
+    need: &[u16],
+    needs: u16,
+    rng: &mut Stream,
+) -> bool {
     let basket = &mut lines[from..];
-    if basket.iter().map(LineRecord::total).sum::<i64>() <= left {
-        return false;
-    }
     let rank = |l: &LineRecord| {
         need.get(usize::from(l.category))
             .copied()
@@ -154,13 +195,27 @@ pub fn trim_by_need(lines: &mut Vec<LineRecord>, from: usize, left: i64, need: &
         *o = k as u16;
     }
     order.sort_unstable_by_key(|&k| (rank(&basket[usize::from(k)]), k));
-    let mut left = left;
+    let mut spent = 0i64;
+    let mut trimmed = false;
     for &k in order.iter() {
         let line = &mut basket[usize::from(k)];
-        if line.total() > left {
-            line.quantity = (left.max(0) / line.unit_price) as u32;
+        let want = rank(line) >= needs;
+        let cap = if want { for_wants } else { left };
+        if line.total() > cap - spent {
+            let drawn = line.quantity;
+            let money = (cap - spent).max(0);
+            let mut units = money / line.unit_price;
+            let rest = (money - units * line.unit_price) as f64;
+            if want
+                && (units + 1) * line.unit_price <= left - spent
+                && f64::from(rng.unit_f32()) * (line.unit_price as f64) < rest
+            {
+                units += 1;
+            }
+            line.quantity = units as u32;
+            trimmed |= line.quantity < drawn;
         }
-        left -= line.total();
+        spent += line.total();
     }
     let mut kept = from;
     for r in from..lines.len() {
@@ -170,7 +225,7 @@ pub fn trim_by_need(lines: &mut Vec<LineRecord>, from: usize, left: i64, need: &
         }
     }
     lines.truncate(kept);
-    true
+    trimmed
 }
 
 /// Trims `lines[from..]` in order so their total fits in `left`: a line that does not fit
@@ -267,7 +322,7 @@ struct Drawn {
     line_start: usize,
     lines: usize,
     dropped: u16,
-    trimmed: bool,
+    cut: Cut,
     price_index: f64,
 }
 
@@ -283,18 +338,29 @@ fn draw_visit(v: &Visitor<'_>, cx: &VisitContext<'_>, buf: &mut ShopBuffer) -> D
     } else {
         (draw_basket(persona, cx.today, &mut rng, &mut buf.lines), 0)
     };
-    let trimmed = v.budget.is_limited()
-        && trim_by_need(
-            &mut buf.lines,
-            line_start,
-            v.budget.left.into(),
-            persona.budget.as_ref().map_or(&[][..], |b| &b.need),
-        );
+    let cut = match &persona.budget {
+        Some(b) if v.budget.is_limited() => {
+            let left = v.budget.left.into();
+            let pay = cx.today.pay_period(v.persona);
+            let days_since = v.engagement.days_since_purchase(cx.clock.day());
+            let reserve = left - b.for_wants(left, v.budget.monthly.into(), days_since, pay);
+            trim_by_need(
+                &mut buf.lines,
+                line_start,
+                left,
+                reserve,
+                &b.need,
+                b.needs,
+                &mut rng,
+            )
+        }
+        _ => Cut::Kept,
+    };
     Drawn {
         line_start,
         lines: buf.lines.len() - line_start,
         dropped,
-        trimmed,
+        cut,
         price_index,
     }
 }
@@ -365,7 +431,7 @@ fn settle_visit<const COMPACT: bool>(
             agent: v.agent,
             persona: v.persona,
             minute: v.minute,
-            trimmed: d.trimmed,
+            trimmed: d.cut != Cut::Kept,
             lines: basket.len() as u16,
             line_start: write_at as u32,
             units,
@@ -374,15 +440,18 @@ fn settle_visit<const COMPACT: bool>(
     }
     let lines = basket.len() as u16;
     buf.counts.visit(usize::from(v.persona), bought);
-    if !bought || d.trimmed {
+    // Only money running short disappoints: wants held back for later were a choice.
+    let short = d.cut == Cut::Short;
+    if !bought || short {
         v.engagement.unmet += 1.0;
     }
-    if d.trimmed {
+    if short {
         v.engagement.trims += 1.0;
     }
     let outcome = VisitOutcome {
         bought,
-        trimmed: d.trimmed,
+        trimmed: short,
+        deferred: d.cut == Cut::Deferred,
         price_index: d.price_index as f32,
         total,
         lines,
@@ -540,7 +609,7 @@ pub fn shop_rows(
                     dropped: d.dropped,
                     persona: v.persona,
                     minute: v.minute,
-                    trimmed: d.trimmed,
+                    cut: d.cut,
                     price_index: d.price_index as f32,
                 });
             } else {
@@ -574,7 +643,7 @@ pub fn settle_rows(rows: &mut ShopRows<'_>, cx: &VisitContext<'_>, buf: &mut Sho
             line_start: p.line_start as usize,
             lines: usize::from(p.lines),
             dropped: p.dropped,
-            trimmed: p.trimmed,
+            cut: p.cut,
             price_index: f64::from(p.price_index),
         };
         write_at = settle_visit::<true>(v, d, write_at, cx, buf);
@@ -819,6 +888,43 @@ mod tests {
         let mut lines = vec![line(1, 100)];
         assert!(trim_to_budget(&mut lines, 0, 0));
         assert!(lines.is_empty());
+    }
+
+    #[test]
+    fn paced_wants_spend_the_trip_share_on_average() {
+        // A want of Rs 60 with Rs 25 for wants this trip (and Rs 100 left in all): bought
+        // 25/60 of the time, so it costs the trip's share on average; a need is cut to what
+        // is left, never rounded up; with the reserve at 0 nothing is rounded up either.
+        let (n, mut bought) = (20_000u32, 0u32);
+        for agent in 0..n {
+            let mut rng = Stream::for_agent(9, agent, 0, Purpose::Basket);
+            let mut lines = vec![line(1, 6000)];
+            let cut = trim_by_need(&mut lines, 0, 10_000, 7_500, &[1], 0, &mut rng);
+            assert_eq!(
+                cut,
+                if lines.is_empty() {
+                    Cut::Deferred
+                } else {
+                    Cut::Kept
+                }
+            );
+            bought += lines.len() as u32;
+        }
+        let share = f64::from(bought) / f64::from(n);
+        assert!((share - 25.0 / 60.0).abs() < 0.015, "bought {share}");
+        let mut rng = Stream::for_agent(9, 0, 0, Purpose::Basket);
+        let mut need = vec![line(3, 6000)];
+        assert_eq!(
+            trim_by_need(&mut need, 0, 15_000, 7_500, &[0], 1, &mut rng),
+            Cut::Short
+        );
+        assert_eq!(need, vec![line(2, 6000)]);
+        let mut lines = vec![line(3, 6000)];
+        assert_eq!(
+            trim_by_need(&mut lines, 0, 15_000, 0, &[1], 0, &mut rng),
+            Cut::Short
+        );
+        assert_eq!(lines, vec![line(2, 6000)]);
     }
 }
 
