@@ -24,6 +24,27 @@ pub struct Analytics {
     /// [`Aggregates::category_persona`] by [`Analytics::finish`]: every line item of a run
     /// passes here, on the thread between hours.
     category_persona: Vec<Cell>,
+    /// The scenario's published figures, compared with the run at the finish.
+    figures: Vec<super::published::Figure>,
+}
+
+/// The first day of a run's steady state: 0 on a warm start (customers start there); on a
+/// cold start, the day by which nine customers in ten of every persona would have bought
+/// (the 90th percentile of its steady-state days since a purchase), at most half the run.
+fn settled_from(scenario: &Scenario) -> usize {
+    if scenario.personas.iter().any(|p| !p.warm_ages.is_empty()) {
+        return 0;
+    }
+    let days = scenario
+        .personas
+        .iter()
+        .map(|p| {
+            let cdf = p.warm_age_cdf();
+            cdf.partition_point(|&c| c < 0.9) + 1
+        })
+        .max()
+        .unwrap_or(0);
+    days.min(scenario.days as usize / 2)
 }
 
 impl Analytics {
@@ -51,7 +72,10 @@ impl Analytics {
                 columns: Vec::new(),
                 charts: Vec::new(),
                 currency: scenario.money.clone(),
+                settled_from: settled_from(scenario),
+                published: Vec::new(),
             },
+            figures: scenario.published.clone(),
             today: Self::empty_day(personas, categories),
             loyalty: Parallel::default(),
             category_persona: vec![Cell::default(); personas * categories],
@@ -68,7 +92,7 @@ impl Analytics {
 
     /// Completes the aggregates at the end of a run of `days` days: the category cells
     /// gathered hour by hour, and budget use from the customers.
-    pub fn finish(&mut self, world: &mut World, days: u32) {
+    pub fn finish(&mut self, world: &mut World) {
         let categories = self.aggregates.categories.len().max(1);
         for (p, row) in self.category_persona.chunks(categories).enumerate() {
             for (total, cell) in self.aggregates.category_persona[p].iter_mut().zip(row) {
@@ -82,9 +106,10 @@ impl Analytics {
             if b.is_limited() {
                 u.limited = true;
                 u.spent_paise = u.spent_paise.saturating_add(l.spent);
-                u.budget_paise = u
-                    .budget_paise
-                    .saturating_add((b.monthly as f64 * f64::from(days) / 30.0).round() as i64);
+                u.available_paise = u
+                    .available_paise
+                    .saturating_add(l.spent)
+                    .saturating_add(i64::from(b.left));
             }
         }
     }
@@ -241,8 +266,16 @@ impl Plugin for AnalyticsPlugin {
         let Some(mut analytics) = world.remove_resource::<Analytics>() else {
             return Ok(());
         };
-        let days = world.resource::<Clock>().days;
-        analytics.finish(world, days);
+        analytics.finish(world);
+        if !analytics.figures.is_empty() {
+            let model = world.resource::<Model>();
+            analytics.aggregates.published = super::published::evaluate(
+                &analytics.figures,
+                &model.calendar,
+                model.categories,
+                &analytics.aggregates.days,
+            );
+        }
         if let Some(report) = world.get_resource::<crate::tables::DailyReport>() {
             analytics.aggregates.columns = report
                 .columns()

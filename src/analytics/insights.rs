@@ -1,6 +1,8 @@
 //! Insights: numbered statements with their figures, each computed from the aggregates —
 //! never canned text. A statement whose data is missing (no festival, no budgets, no churn)
-//! is simply not made.
+//! is simply not made. Statements about days use the run's steady state only (all days
+//! after a warm start; a cold start's first days, when every customer is new, are left out)
+//! and compare like with like: event days against event-free days of the same weekday.
 
 use serde::Serialize;
 
@@ -40,10 +42,15 @@ fn day_revenue(cells: &[Cell]) -> f64 {
     cells.iter().map(|c| c.revenue_paise as f64).sum()
 }
 
+/// The days of the run's steady state (all of them after a warm start).
+fn settled(a: &Aggregates) -> &[super::Day] {
+    &a.days[a.settled_from.min(a.days.len())..]
+}
+
 /// Distinct event names in day order.
 pub fn event_names(a: &Aggregates) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for d in &a.days {
+    for d in settled(a) {
         for e in d.events.split('+').filter(|e| !e.is_empty()) {
             if !names.iter().any(|n| n == e) {
                 names.push(e.to_owned());
@@ -61,12 +68,12 @@ pub fn event_uplift(
     event: &str,
     value: impl Fn(&super::Day) -> f64,
 ) -> Option<(usize, f64, f64)> {
-    let on: Vec<&super::Day> = a
-        .days
+    let settled = settled(a);
+    let on: Vec<&super::Day> = settled
         .iter()
         .filter(|d| d.events.split('+').any(|e| e == event))
         .collect();
-    let free: Vec<&super::Day> = a.days.iter().filter(|d| d.events.is_empty()).collect();
+    let free: Vec<&super::Day> = settled.iter().filter(|d| d.events.is_empty()).collect();
     let on_mean = mean(&on.iter().map(|d| value(d)).collect::<Vec<_>>())?;
     let same_weekday: Vec<f64> = free
         .iter()
@@ -197,7 +204,7 @@ pub fn insights(a: &Aggregates) -> Vec<Insight> {
 
     // 5. Weekend against weekday baskets.
     let (mut we, mut wd) = (Cell::default(), Cell::default());
-    for d in &a.days {
+    for d in settled(a) {
         let target = if d.weekend { &mut we } else { &mut wd };
         for c in &d.personas {
             target.add(c);
@@ -258,18 +265,18 @@ pub fn insights(a: &Aggregates) -> Vec<Insight> {
         .budget
         .iter()
         .enumerate()
-        .filter(|(_, u)| u.limited && u.budget_paise > 0)
+        .filter(|(_, u)| u.limited && u.available_paise > 0)
         .max_by(|x, y| {
-            share(x.1.spent_paise as f64, x.1.budget_paise as f64)
-                .total_cmp(&share(y.1.spent_paise as f64, y.1.budget_paise as f64))
+            share(x.1.spent_paise as f64, x.1.available_paise as f64)
+                .total_cmp(&share(y.1.spent_paise as f64, y.1.available_paise as f64))
         })
     {
-        let used = share(u.spent_paise as f64, u.budget_paise as f64);
+        let used = share(u.spent_paise as f64, u.available_paise as f64);
         let trimmed = share(u.trimmed as f64, persona_tx[p]);
         out.push(Insight {
             kind: "budget_pressure",
             text: format!(
-                "{} customers spend at {:.0}% of their monthly budget's pace; {:.1}% of their baskets were trimmed to fit.",
+                "{} customers spent {:.0}% of the money their budgets held over the run; {:.1}% of their baskets were trimmed to it (money short, or wants paced).",
                 a.labels[p],
                 used * 100.0,
                 trimmed * 100.0

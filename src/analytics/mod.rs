@@ -9,6 +9,7 @@
 
 pub mod collect;
 pub mod insights;
+pub mod published;
 pub mod quality;
 
 use serde::{Deserialize, Serialize};
@@ -133,8 +134,10 @@ impl Day {
 pub struct BudgetUse {
     /// Spent by customers with a budget, paise.
     pub spent_paise: i64,
-    /// Their budgets over the run (monthly x days / 30), paise.
-    pub budget_paise: i64,
+    /// What their budgets held over the run: what they held at the start (or on joining)
+    /// and what paydays added, so what was spent plus what is left at the end, paise.
+    #[serde(alias = "budget_paise")]
+    pub available_paise: i64,
     /// Baskets trimmed to fit.
     pub trimmed: u64,
     /// Whether the persona has budgets at all.
@@ -179,6 +182,13 @@ pub struct Aggregates {
     /// Indian rupees, the default.
     #[serde(default, skip_serializing_if = "Currency::is_default")]
     pub currency: Currency,
+    /// The first day (index into `days`) of the steady state insights compare: 0 on a warm
+    /// start; on a cold start, once nine customers in ten would have bought again.
+    #[serde(default)]
+    pub settled_from: usize,
+    /// How the run compares with the scenario's published figures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub published: Vec<published::Outcome>,
 }
 
 impl Aggregates {

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::charts::Chart;
 use crate::analytics::insights::Insight;
+use crate::analytics::published::Outcome;
 use crate::analytics::quality::QualityReport;
 
 /// Escapes text for HTML.
@@ -40,10 +41,12 @@ figcaption { font-size: 13px; color: #52606d; }
 ol li { margin: 6px 0; }
 "#;
 
-/// Builds the report from the run's summary (as JSON), insights, quality report and charts.
+/// Builds the report from the run's summary (as JSON), insights, the comparison with
+/// published figures, quality report and charts.
 pub fn render(
     summary: &Value,
     insights: &[Insight],
+    published: &[Outcome],
     quality: &QualityReport,
     charts: &[Chart],
 ) -> String {
@@ -120,6 +123,10 @@ pub fn render(
     }
     h.push_str("</ol></section>");
 
+    if !published.is_empty() {
+        published_section(&mut h, published);
+    }
+
     h.push_str("<section><h2>Charts</h2>");
     for c in charts {
         let _ = write!(
@@ -184,4 +191,39 @@ fn strip_xml_declaration(svg: &str) -> &str {
         Some(i) => &svg[i..],
         None => svg,
     }
+}
+
+/// "Against published figures": each figure, its source, what the run gave, met or missed.
+fn published_section(h: &mut String, published: &[Outcome]) {
+    let pct = |u: f64| format!("{:+.1}%", u * 100.0);
+    let met = published.iter().filter(|o| o.met).count();
+    let _ = write!(
+        h,
+        "<section><h2>Against published figures</h2><p>{met} of {} figures met. Each is the \
+         change of a measure on the named days against ordinary days of the same weekday (no \
+         event in force and no payday effect), met when within the band.</p>\
+         <table><tr><th>figure</th><th>source</th><th>days</th><th class=\"num\">published</th>\
+         <th class=\"num\">band</th><th class=\"num\">simulated</th><th>verdict</th></tr>",
+        published.len()
+    );
+    for o in published {
+        let band = match o.band.1 {
+            Some(hi) => format!("{} to {}", pct(o.band.0), pct(hi)),
+            None => format!("{} or more", pct(o.band.0)),
+        };
+        let _ = write!(
+            h,
+            "<tr><td>{} ({})</td><td>{}</td><td>{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            esc(&o.name),
+            esc(&o.measure),
+            esc(&o.source),
+            esc(&o.days.join(", ")),
+            esc(&o.target),
+            esc(&band),
+            o.simulated.map_or_else(|| "no such day".to_owned(), pct),
+            if o.met { "met" } else { "missed" }
+        );
+    }
+    h.push_str("</table></section>");
 }

@@ -160,7 +160,7 @@ pub fn build(dir: &Path, known: &[charts::ChartDef]) -> Result<Built, ReportErro
             files.push(entry(&name, &bytes));
         }
     }
-    let page = html::render(&summary, &found, &quality, &charts);
+    let page = html::render(&summary, &found, &aggregates.published, &quality, &charts);
     files.push(write_atomic(dir, "report.html", page.as_bytes())?);
     Ok(Built { files, quality })
 }

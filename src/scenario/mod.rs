@@ -124,6 +124,8 @@ pub struct Scenario {
     pub population_at: String,
     /// The currency amounts are in (`money:`), Indian rupees by default.
     pub money: crate::money::Currency,
+    /// Published figures the run is compared with.
+    pub published: Vec<crate::analytics::published::Figure>,
 }
 
 /// Command-line overrides of a scenario's settings, applied and checked together by

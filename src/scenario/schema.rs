@@ -55,6 +55,46 @@ pub struct ScenarioFile {
     /// stationary distribution) rather than with every customer never having bought.
     #[serde(default = "yes")]
     pub warm_start: bool,
+    /// Published figures the run is compared with, in the report's "Against published
+    /// figures" section.
+    #[serde(default)]
+    pub published: Vec<FigureFile>,
+}
+
+/// A published figure: the uplift of a measure on an event's days over ordinary days.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Figure")]
+pub struct FigureFile {
+    /// What the figure is, in words.
+    pub name: String,
+    /// Where it was published.
+    pub source: String,
+    /// Events (by name) whose full-effect days the figure covers.
+    pub days: Vec<String>,
+    /// What is measured on those days.
+    #[serde(default)]
+    pub measure: MeasureFile,
+    /// The published uplift.
+    pub uplift: crate::analytics::published::Uplift,
+    /// How far off still counts as met, as a share of the figure.
+    #[serde(default = "tenth")]
+    pub tolerance: f64,
+}
+
+/// What a published figure measures.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub enum MeasureFile {
+    /// Transactions.
+    Transactions,
+    /// Revenue.
+    #[default]
+    Revenue,
+    /// Revenue of these categories or groups.
+    Categories(Vec<String>),
+}
+
+fn tenth() -> f64 {
+    0.1
 }
 
 /// The scenario's currency.

@@ -13,6 +13,7 @@ use super::diag::{
 use super::load::SourceMap;
 use super::schema::*;
 use super::{Category, ChurnMode, ChurnModelConfig, Format, OutputSpec, Scenario};
+use crate::analytics::published::{Figure, Measure, Uplift};
 use crate::calendar::{Calendar, CategoryEffect, Effect, Event, EventKind, Payday, Season};
 use crate::limits::{
     MAX_BASKET_PAISE, MAX_CUSTOMERS, MAX_DAYS, MAX_FACTOR, MAX_INCOME, MAX_PRICE_FACTOR,
@@ -510,6 +511,7 @@ impl Checker<'_> {
             }
         }
 
+        let published = self.published(&raw.published, &calendar, &catalog);
         let (entries, systems) = self.systems(raw.systems.len(), registry);
 
         let churn_model = raw.churn_model.as_ref().map(|c| self.churn_model(c, root));
@@ -559,8 +561,91 @@ impl Checker<'_> {
             source: root.to_path_buf(),
             population_at: String::new(),
             money: self.money.clone(),
+            published,
         };
         (scenario, entries)
+    }
+
+    /// The published figures, their events and categories checked against the scenario.
+    fn published(
+        &mut self,
+        raw: &[FigureFile],
+        calendar: &Calendar,
+        catalog: &[Category],
+    ) -> Vec<Figure> {
+        use Step::{Field as F, Index as I};
+        let mut figures = Vec::new();
+        for (i, f) in raw.iter().enumerate() {
+            let at = |rest: &[Step<'static>]| {
+                let mut p = vec![F("published"), I(i)];
+                p.extend_from_slice(rest);
+                p
+            };
+            if f.days.is_empty() {
+                self.err(
+                    &at(&[F("days")]),
+                    "a figure needs the events whose days it covers",
+                    "e.g. days: [\"Diwali\", \"Dhanteras\"]",
+                );
+            }
+            for (k, name) in f.days.iter().enumerate() {
+                if !calendar.events.iter().any(|e| &e.name == name) {
+                    let hint = self.suggest(
+                        name,
+                        calendar.events.iter().map(|e| e.name.as_str()),
+                        || "name an event of the calendar or of `events`".to_owned(),
+                    );
+                    self.err(
+                        &at(&[F("days"), I(k)]),
+                        format!("no calendar event is named `{name}`"),
+                        hint,
+                    );
+                }
+            }
+            let measure = match &f.measure {
+                MeasureFile::Transactions => Measure::Transactions,
+                MeasureFile::Revenue => Measure::Revenue,
+                MeasureFile::Categories(names) => {
+                    let mut ids = Vec::new();
+                    for (k, name) in names.iter().enumerate() {
+                        let path = at(&[F("measure"), I(k)]);
+                        for m in self.members(&path, name, catalog) {
+                            if !ids.contains(&m) {
+                                ids.push(m);
+                            }
+                        }
+                    }
+                    Measure::Categories(names.clone(), ids)
+                }
+            };
+            let uplift_ok = match f.uplift {
+                Uplift::Exactly(u) | Uplift::AtLeast(u) => u.is_finite() && u > -1.0,
+                Uplift::Between(a, b) => a.is_finite() && b.is_finite() && a.min(b) > -1.0,
+            };
+            if !uplift_ok {
+                self.err(
+                    &at(&[F("uplift")]),
+                    format!("uplift {:?} is not a change above -100%", f.uplift),
+                    "uplifts are shares: +32% is Exactly(0.32), a 4-5% dip Between(-0.05, -0.04)",
+                );
+            }
+            if !(0.0..=1.0).contains(&f.tolerance) {
+                self.err(
+                    &at(&[F("tolerance")]),
+                    format!("tolerance {} is not a share 0..=1", f.tolerance),
+                    "0.1 counts a figure met within 10% of it",
+                );
+            }
+            figures.push(Figure {
+                name: f.name.clone(),
+                source: f.source.clone(),
+                events: f.days.clone(),
+                measure,
+                uplift: f.uplift,
+                tolerance: f.tolerance,
+            });
+        }
+        figures
     }
 
     /// The scenario's currency: an ISO 4217 code, with the symbol, minor units and grouping

@@ -345,6 +345,8 @@ mod tests {
             columns: Vec::new(),
             charts: Vec::new(),
             currency: crate::money::Currency::default(),
+            settled_from: 0,
+            published: Vec::new(),
         }
     }
 
