@@ -50,6 +50,7 @@ pub mod scenario;
 pub mod sim;
 pub mod systems;
 pub mod tables;
+pub mod warm;
 
 #[doc = include_str!("../docs/plugins.md")]
 pub mod tutorial {}

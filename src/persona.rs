@@ -36,6 +36,9 @@ pub struct Persona {
     /// For a warm start, the CDF of the starting customers' days since their last purchase
     /// ([`Persona::warm_age_cdf`]); empty for a cold start (nobody has bought yet).
     pub warm_ages: Vec<f32>,
+    /// For a warm start with loyalty or a budget, the states of the burn-in's sampled
+    /// customers ([`crate::warm`]) that starting customers take; empty otherwise.
+    pub warm_states: Vec<crate::warm::WarmState>,
 }
 
 /// The longest gap since the last purchase a warm start draws, days: past it the visit

@@ -152,9 +152,17 @@ pub struct SimulationBuilder<'s> {
     world: World,
     extra: Vec<Arc<dyn Plugin>>,
     checks: bool,
+    burn_in: bool,
 }
 
 impl SimulationBuilder<'_> {
+    /// Whether a warm start takes its customers' states from a burn-in ([`crate::warm`]);
+    /// on unless turned off (the burn-in's own simulation turns it off).
+    pub fn burn_in(mut self, on: bool) -> Self {
+        self.burn_in = on;
+        self
+    }
+
     /// Worker threads of the simulation's pool (the first simulation of a process sets it).
     pub fn threads(mut self, n: usize) -> Self {
         self.threads = n;
@@ -197,6 +205,7 @@ impl SimulationBuilder<'_> {
             mut world,
             extra,
             checks,
+            burn_in,
         } = self;
         let pool = SimPool::new(threads).map_err(|e| {
             SimError::new(
@@ -229,9 +238,16 @@ impl SimulationBuilder<'_> {
         );
         // A system's error ends the run (`Simulation::step`), not the process.
         world.insert_resource(FallbackErrorHandler(record_failure));
+        let mut personas = scenario.personas.clone();
+        if burn_in && crate::warm::needed(scenario) {
+            let states = crate::warm::burn_in(scenario, threads)?;
+            for (p, s) in personas.iter_mut().zip(states) {
+                p.warm_states = s;
+            }
+        }
         world.insert_resource(Model {
             seed: scenario.seed,
-            personas: scenario.personas.clone(),
+            personas,
             categories: scenario.catalog.len(),
             calendar: scenario.calendar.clone(),
             population: scenario.population.clone(),
@@ -318,6 +334,7 @@ impl Simulation {
             world: World::new(),
             extra: Vec::new(),
             checks: cfg!(debug_assertions),
+            burn_in: true,
         }
     }
 
@@ -623,21 +640,33 @@ fn draw_customer(
 ) -> CustomerBundle {
     let mut rng = Stream::for_agent(seed, id, 0, Purpose::Spawn);
     let (_, income) = Demographics::draw(&mut rng, persona);
-    let loyalty = match &persona.loyalty {
+    let mut loyalty = match &persona.loyalty {
         Some(l) => l.initial.0 + (l.initial.1 - l.initial.0) * rng.unit_f32(),
         None => 1.0,
     };
     let mut engagement = Engagement::new(crate::components::to_day(day));
     let mut age = None;
+    let mut left_share = None;
     if starting && !persona.warm_ages.is_empty() {
         // The draw comes after every other of the stream, so a cold start's customers are
         // the same customers.
         let u = rng.unit_f32();
-        let a = persona
-            .warm_ages
-            .partition_point(|&c| c < u)
-            .min(persona.warm_ages.len() - 1)
-            + 1;
+        let a = if let Some(n) = std::num::NonZeroUsize::new(persona.warm_states.len()) {
+            // A burn-in's sampled customer, its state taken whole.
+            let k = ((f64::from(u) * n.get() as f64) as usize).min(n.get() - 1);
+            let s = persona.warm_states[k];
+            if persona.loyalty.is_some() {
+                loyalty = s.loyalty;
+            }
+            left_share = Some(s.left_share);
+            usize::from(s.age).min(i16::MAX as usize)
+        } else {
+            persona
+                .warm_ages
+                .partition_point(|&c| c < u)
+                .min(persona.warm_ages.len() - 1)
+                + 1
+        };
         engagement.last_purchase = -(a as i16);
         age = Some(a as u32);
     }
@@ -647,11 +676,12 @@ fn draw_customer(
             // casts are exact.
             let monthly = round_minor(income as f64 * b.income_share, persona.minor_per_major)
                 .clamp(0, Budget::MAX_MONTHLY);
-            let left = match age {
+            let left = match (left_share, age) {
+                (Some(r), _) => (monthly as f64 * f64::from(r)).round() as i64,
                 // A paced customer holds the money for the rest of the period after today,
                 // and the wants money of the days since its last purchase.
-                Some(a) => share.after_purchase(monthly, a),
-                None => share.of(monthly),
+                (None, Some(a)) => share.after_purchase(monthly, a),
+                (None, None) => share.of(monthly),
             };
             Budget {
                 monthly: monthly as i32,

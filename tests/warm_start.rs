@@ -86,3 +86,75 @@ fn a_warm_start_begins_in_the_steady_state_and_a_cold_one_does_not() {
     // Both settle to the same steady state.
     assert!((steady(&cold) / level - 1.0).abs() < 0.05);
 }
+
+/// Mean loyalty of the active customers on each day, from the aggregates' histograms.
+fn mean_loyalty(scenario: &str) -> Vec<f64> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "loyal.ron", scenario);
+    let out = dir.path().join("out");
+    let o = bazaar(&[
+        "run",
+        path.to_str().unwrap(),
+        "--no-report",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let a: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("aggregates.json")).unwrap()).unwrap();
+    a["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let bins: Vec<f64> = d["loyalty"][0]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_f64().unwrap())
+                .collect();
+            let n: f64 = bins.iter().sum();
+            bins.iter()
+                .enumerate()
+                .map(|(b, c)| (b as f64 + 0.5) / bins.len() as f64 * c)
+                .sum::<f64>()
+                / n
+        })
+        .collect()
+}
+
+#[test]
+fn a_warm_start_takes_loyalty_from_a_burn_in() {
+    // Loyalty starts high (0.9 to 1) but decays faster than purchases restore it: the steady
+    // state is far lower. A warm start begins there, so loyalty stays level; a cold start
+    // begins at `initial` and slides for months.
+    let scenario = |warm: bool| {
+        flat(warm).replace(
+            "            hours: Slots",
+            "            loyalty: (initial: (0.9, 1.0), visit_effect: 0.5, gain: 0.02, decay: 0.01),\n            hours: Slots",
+        )
+    };
+    let warm = mean_loyalty(&scenario(true));
+    let cold = mean_loyalty(&scenario(false));
+    let last = warm.len() - 1;
+    assert!(
+        (warm[0] - warm[last]).abs() < 0.03,
+        "warm: loyalty {:.3} on day 1, {:.3} on day {}",
+        warm[0],
+        warm[last],
+        last + 1
+    );
+    assert!(
+        warm[0] < 0.85,
+        "warm day 1 at {:.3} is not the steady state",
+        warm[0]
+    );
+    assert!(
+        cold[0] - cold[last] > 0.1,
+        "cold: loyalty {:.3} on day 1, {:.3} on day {}",
+        cold[0],
+        cold[last],
+        last + 1
+    );
+}

@@ -1288,6 +1288,7 @@ impl Checker<'_> {
             basket,
             minor_per_major: self.money.per_major() as f64,
             warm_ages: Vec::new(),
+            warm_states: Vec::new(),
         }
     }
 

@@ -952,6 +952,7 @@ mod distribution_tests {
             churn: None,
             minor_per_major: 100.0,
             warm_ages: Vec::new(),
+            warm_states: Vec::new(),
             basket: vec![
                 BasketItem {
                     category: 0,
