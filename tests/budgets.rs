@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
-use common::{bazaar, paise, text, write};
+use common::{paise, run_text};
 
 /// No weekday, season or event effects; a payday effect of +6% traffic on days 1 to 4; a
 /// persona whose baskets would cost about one and a half times its budget, its needs about
@@ -47,18 +47,7 @@ const SCENARIO: &str = r#"Scenario(
 /// Revenue by day, and transactions and budget-trimmed baskets in all, of a run of
 /// `scenario`.
 fn run(scenario: &str) -> (BTreeMap<NaiveDate, i64>, u64, u64) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "paced.ron", scenario);
-    let out = dir.path().join("out");
-    let o = bazaar(&[
-        "run",
-        path.to_str().unwrap(),
-        "--no-report",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{:?}", text(&o));
+    let (_dir, out) = run_text(scenario, &["--no-report"]);
     let mut revenue: BTreeMap<NaiveDate, i64> = BTreeMap::new();
     let (mut transactions, mut trimmed) = (0u64, 0u64);
     for row in csv::Reader::from_path(out.join("daily_metrics.csv"))

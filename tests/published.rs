@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bazaar, root, text};
+use common::{bazaar, root, run_file, text};
 use serde_json::Value;
 
 /// Runs a shipped scenario (with its report) and returns its published outcomes, and the
@@ -12,15 +12,7 @@ use serde_json::Value;
 fn outcomes(scenario: &str) -> (Vec<Value>, String) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let path = root().join("scenarios").join(scenario);
-    let o = bazaar(&[
-        "run",
-        path.to_str().unwrap(),
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{:?}", text(&o));
+    run_file(&root().join("scenarios").join(scenario), &out, &[]);
     let aggregates: Value =
         serde_json::from_slice(&std::fs::read(out.join("aggregates.json")).unwrap()).unwrap();
     let mut page = std::fs::read_to_string(out.join("report.html")).unwrap();
@@ -151,15 +143,7 @@ fn a_figure_names_events_of_the_calendar() {
 fn a_cold_start_settles_before_insights_count_its_days() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let path = root().join("scenarios/seed_parity.ron");
-    let o = bazaar(&[
-        "run",
-        path.to_str().unwrap(),
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{:?}", text(&o));
+    run_file(&root().join("scenarios/seed_parity.ron"), &out, &[]);
     let aggregates: Value =
         serde_json::from_slice(&std::fs::read(out.join("aggregates.json")).unwrap()).unwrap();
     let settled = aggregates["settled_from"].as_u64().unwrap();

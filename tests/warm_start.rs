@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bazaar, text, write};
+use common::run_text;
 
 /// No calendar, weekday or budget effects: every day is alike once the run is steady.
 fn flat(warm: bool) -> String {
@@ -41,18 +41,7 @@ fn flat(warm: bool) -> String {
 
 /// Transactions per day.
 fn daily(warm: bool) -> Vec<f64> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "flat.ron", &flat(warm));
-    let out = dir.path().join("out");
-    let o = bazaar(&[
-        "run",
-        path.to_str().unwrap(),
-        "--no-report",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{:?}", text(&o));
+    let (_dir, out) = run_text(&flat(warm), &["--no-report"]);
     let mut r = csv::Reader::from_path(out.join("daily_metrics.csv")).unwrap();
     let tx = r
         .headers()
@@ -89,18 +78,7 @@ fn a_warm_start_begins_in_the_steady_state_and_a_cold_one_does_not() {
 
 /// Mean loyalty of the active customers on each day, from the aggregates' histograms.
 fn mean_loyalty(scenario: &str) -> Vec<f64> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "loyal.ron", scenario);
-    let out = dir.path().join("out");
-    let o = bazaar(&[
-        "run",
-        path.to_str().unwrap(),
-        "--no-report",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{:?}", text(&o));
+    let (_dir, out) = run_text(scenario, &["--no-report"]);
     let a: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("aggregates.json")).unwrap()).unwrap();
     a["days"]

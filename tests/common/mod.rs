@@ -58,6 +58,30 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Runs the scenario `text` (written to a temporary folder) with `extra` arguments, into
+/// that folder's `out`; asserts it succeeds. The folder lives as long as the returned guard.
+pub fn run_text(text: &str, extra: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = write(dir.path(), "scenario.ron", text);
+    let out = dir.path().join("out");
+    run_file(&path, &out, extra);
+    (dir, out)
+}
+
+/// Runs the scenario file `path` into `out` with `extra` arguments; asserts it succeeds.
+pub fn run_file(path: &Path, out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "run",
+        path.to_str().expect("a UTF-8 path"),
+        "--quiet",
+        "--out",
+        out.to_str().expect("a UTF-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    let o = bazaar(&args);
+    assert!(o.status.success(), "{:?}", text(&o));
+}
+
 /// Every file of an output folder (and its subfolders) with its bytes, sorted by path.
 pub fn read_dir_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
