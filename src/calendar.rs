@@ -384,6 +384,16 @@ impl Clock {
 mod tests {
     use super::*;
 
+    #[test]
+    fn prorating_follows_the_pay_period() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(PayPeriod::on(d("2026-10-01"), 1).of(3100), 3100);
+        assert_eq!(PayPeriod::on(d("2026-10-16"), 1).of(3100), 1600);
+        assert_eq!(PayPeriod::on(d("2026-10-20"), 25).of(3000), 500);
+        assert_eq!(PayPeriod::on(d("2026-12-30"), 1).of(3000), 194);
+        assert_eq!(PayPeriod::on(d("2026-01-10"), 15).of(2800), 452);
+    }
+
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
     }

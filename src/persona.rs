@@ -219,12 +219,6 @@ impl BudgetParams {
         let share = (left.max(0) as f32 / due).min(1.0);
         self.exhausted_visit_factor + (1.0 - self.exhausted_visit_factor) * share
     }
-
-    /// Whether category rank `rank` (from [`Self::need`]) is a need.
-    #[inline]
-    pub fn is_need(&self, rank: u16) -> bool {
-        rank < self.needs
-    }
 }
 
 /// Loyalty dynamics.

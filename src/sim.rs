@@ -701,25 +701,9 @@ fn draw_customer(
     )
 }
 
-/// What is left of a monthly budget on `date` when it is refilled on day `payday` (1-28):
-/// the share of the current pay period still to run, counting today.
-pub fn prorated(monthly: i64, date: NaiveDate, payday: u32) -> i64 {
-    PayPeriod::on(date, payday).of(monthly)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn prorating_follows_the_pay_period() {
-        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
-        assert_eq!(prorated(3100, d("2026-10-01"), 1), 3100);
-        assert_eq!(prorated(3100, d("2026-10-16"), 1), 1600);
-        assert_eq!(prorated(3000, d("2026-10-20"), 25), 500);
-        assert_eq!(prorated(3000, d("2026-12-30"), 1), 194);
-        assert_eq!(prorated(2800, d("2026-01-10"), 15), 452);
-    }
 
     /// Spawns `n` ids through [`EntityRecords`] as `spawn_population` does; returns them.
     fn spawn_presized(world: &mut World, n: usize) -> (Vec<Entity>, bool) {

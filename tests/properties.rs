@@ -31,7 +31,7 @@ proptest! {
     ) {
         let mut rng = Stream::for_agent(seed, 0, 0, Purpose::Basket);
         let mut trimmed = lines.clone();
-        let cut = trim_by_need(&mut trimmed, 0, budget, reserve, &ranks, needs, &mut rng);
+        let cut = trim_by_need(&mut trimmed, 0, budget, budget - reserve, &ranks, needs, &mut rng);
         let is_need = |l: &LineRecord| ranks[usize::from(l.category)] < needs;
         let total: i64 = trimmed.iter().map(LineRecord::total).sum();
         prop_assert!(total <= budget);
@@ -74,7 +74,7 @@ proptest! {
                 in_order[usize::from(l.category)] = k as u16;
             }
             let (mut a, mut b) = (lines.clone(), lines.clone());
-            trim_by_need(&mut a, 0, budget, 0, &in_order, 0, &mut rng);
+            trim_by_need(&mut a, 0, budget, budget, &in_order, 0, &mut rng);
             trim_to_budget(&mut b, 0, budget);
             prop_assert_eq!(a, b);
         }

@@ -2,9 +2,9 @@
 //!
 //! Probability = recency curve × weekday factor × calendar traffic × loyalty factor × budget
 //! factor, capped by the persona's cap; a customer who has never bought uses the persona's
-//! first-visit probability as is, except on a day with no traffic at all (a closure). The decision is stored in [`DayPlan`], and the visitors of
-//! each chunk of rows are indexed by hour ([`Visitors`]), so the hourly shopping system
-//! goes straight to the hour's visitors.
+//! first-visit probability as is, except on a day with no traffic at all (a closure). The
+//! decision is stored in [`DayPlan`], and the visitors of each chunk of rows are indexed by
+//! hour ([`Visitors`]), so the hourly shopping system goes straight to the hour's visitors.
 
 use bevy_ecs::prelude::*;
 use chrono::Datelike;
@@ -179,8 +179,8 @@ pub struct PlanDay<'a> {
     pub streams: Streams,
     /// Persona parameters.
     pub personas: &'a [crate::persona::Persona],
-    /// Today's place in each persona's pay period.
-    pub pay: &'a [PayPeriod],
+    /// Today's multipliers and pay periods.
+    pub today: &'a Today,
 }
 
 impl<'a> PlanDay<'a> {
@@ -192,7 +192,7 @@ impl<'a> PlanDay<'a> {
             traffic: today.traffic,
             streams: Streams::at(model.seed, clock.tick, Purpose::Plan),
             personas: &model.personas,
-            pay: &today.pay,
+            today,
         }
     }
 }
@@ -234,10 +234,7 @@ pub fn plan_rows(
             d.traffic,
             rows.loyalty[i].0,
             &rows.budget[i],
-            d.pay
-                .get(usize::from(rows.persona[i].0))
-                .copied()
-                .unwrap_or(PayPeriod::LAST_DAY),
+            d.today.pay_period(rows.persona[i].0),
         );
         let id = rows.ids[i].0;
         // Most customers stay home: their one draw is taken without opening the stream.

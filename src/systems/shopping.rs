@@ -127,34 +127,33 @@ pub fn draw_basket_with(
 pub use crate::records::Cut;
 
 /// Trims `lines[from..]` to what the budget pays for, by need. Needs (ranks below `needs`)
-/// may use everything `left`; wants what is left above `reserve`, the money held back for
-/// the rest of the pay period. Lines are taken most needed first (`need[category]`, lowest
-/// first; ties in basket order), each kept whole, cut to the units that fit, or dropped, and
-/// the kept lines stay in basket order. With no ranks (`need` empty) every line is a want,
-/// taken in basket order.
+/// may use everything `left`; wants only `for_wants` (at most `left`: what pacing lets this
+/// trip spend on them, [`crate::persona::BudgetParams::for_wants`]). Lines are taken most
+/// needed first (`need[category]`, lowest first; ties in basket order), each kept whole,
+/// cut to the units that fit, or dropped, and the kept lines stay in basket order. With no
+/// ranks (`need` empty) every line is a want, taken in basket order.
 ///
-/// A want cut by the reserve keeps one unit more with probability (money left for wants
-/// over the units kept) / unit price, drawn from `rng`, when the money is there: the units
-/// are rounded at random, so wants spend at the pay period's pace on average and a want
-/// dearer than a trip's share is still bought now and then. Allocates nothing for baskets
-/// of up to 256 lines.
+/// A want cut by pacing keeps one unit more with probability (money left for wants over
+/// the units kept) / unit price, drawn from `rng`, when the money is there: the units are
+/// rounded at random, so wants spend at the pay period's pace on average and a want dearer
+/// than a trip's share is still bought now and then. Allocates nothing for baskets of up
+/// to 256 lines.
 #[inline]
 pub fn trim_by_need(
     lines: &mut Vec<LineRecord>,
     from: usize,
     left: i64,
-    reserve: i64,
+    for_wants: i64,
     need: &[u16],
     needs: u16,
     rng: &mut Stream,
 ) -> Cut {
-    let reserve = reserve.max(0);
-    let for_wants = left - reserve;
+    let for_wants = for_wants.min(left);
     let total: i64 = lines[from..].iter().map(LineRecord::total).sum();
     if total <= for_wants {
         return Cut::Kept;
     }
-    let cut = if need.is_empty() && reserve == 0 {
+    let cut = if need.is_empty() && for_wants == left {
         trim_to_budget(lines, from, left)
     } else {
         trim_ranked(lines, from, left, for_wants, need, needs, rng)
@@ -343,12 +342,11 @@ fn draw_visit(v: &Visitor<'_>, cx: &VisitContext<'_>, buf: &mut ShopBuffer) -> D
             let left = v.budget.left.into();
             let pay = cx.today.pay_period(v.persona);
             let days_since = v.engagement.days_since_purchase(cx.clock.day());
-            let reserve = left - b.for_wants(left, v.budget.monthly.into(), days_since, pay);
             trim_by_need(
                 &mut buf.lines,
                 line_start,
                 left,
-                reserve,
+                b.for_wants(left, v.budget.monthly.into(), days_since, pay),
                 &b.need,
                 b.needs,
                 &mut rng,
@@ -894,12 +892,13 @@ mod tests {
     fn paced_wants_spend_the_trip_share_on_average() {
         // A want of Rs 60 with Rs 25 for wants this trip (and Rs 100 left in all): bought
         // 25/60 of the time, so it costs the trip's share on average; a need is cut to what
-        // is left, never rounded up; with the reserve at 0 nothing is rounded up either.
+        // is left, never rounded up; with everything left for wants nothing is rounded up
+        // either.
         let (n, mut bought) = (20_000u32, 0u32);
         for agent in 0..n {
             let mut rng = Stream::for_agent(9, agent, 0, Purpose::Basket);
             let mut lines = vec![line(1, 6000)];
-            let cut = trim_by_need(&mut lines, 0, 10_000, 7_500, &[1], 0, &mut rng);
+            let cut = trim_by_need(&mut lines, 0, 10_000, 2_500, &[1], 0, &mut rng);
             assert_eq!(
                 cut,
                 if lines.is_empty() {
@@ -921,7 +920,7 @@ mod tests {
         assert_eq!(need, vec![line(2, 6000)]);
         let mut lines = vec![line(3, 6000)];
         assert_eq!(
-            trim_by_need(&mut lines, 0, 15_000, 0, &[1], 0, &mut rng),
+            trim_by_need(&mut lines, 0, 15_000, 15_000, &[1], 0, &mut rng),
             Cut::Short
         );
         assert_eq!(lines, vec![line(2, 6000)]);
