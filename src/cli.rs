@@ -43,6 +43,9 @@ pub enum Command {
         /// The output folder.
         dir: PathBuf,
     },
+    /// Build personas, a calendar and a ready scenario from a real transaction log, and
+    /// report how well a simulation of them fits it (fit.json, fit.html).
+    Calibrate(CalibrateArgs),
     /// Rebuild charts, insights, data quality and report.html of an output folder; exit 1
     /// if a data-quality check fails.
     Report {
@@ -100,6 +103,57 @@ pub struct RunArgs {
     /// Label horizon in days (with --features).
     #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::limits::MAX_DAYS)))]
     pub horizon: u32,
+}
+
+/// Options of `bazaar calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// The transaction log: Parquet (`.parquet`) or CSV, one row per purchase line or basket.
+    pub log: PathBuf,
+    /// Output folder for personas.ron, calendar.ron, scenario.ron, fit.json and fit.html;
+    /// it must not exist yet (or be empty).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Column mapping, `role=column` comma-separated; roles: customer, time, value
+    /// (required; defaults customer_id, timestamp, total), basket, category, store, quantity.
+    #[arg(long, default_value = "")]
+    pub map: String,
+    /// Hours to add to the log's times, for a log kept in UTC (e.g. -6 for US Central).
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true, value_parser = clap::value_parser!(i32).range(-14..=14))]
+    pub utc_offset: i32,
+    /// A holiday calendar (e.g. scenarios/calendars/us.ron) whose events' effects are
+    /// estimated from the log.
+    #[arg(long)]
+    pub calendar: Option<PathBuf>,
+    /// ISO 4217 code of the log's money.
+    #[arg(long, default_value = "USD")]
+    pub currency: String,
+    /// Number of personas [default: the K from 2 to --max-personas with the best mean
+    /// silhouette].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub personas: Option<u16>,
+    /// Largest number of personas tried when --personas is not given.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(2..=64))]
+    pub max_personas: u16,
+    /// Share of customers held out of the fit, then compared with a simulation of their
+    /// number.
+    #[arg(long, default_value_t = 0.3)]
+    pub holdout: f64,
+    /// Seed of the hold-out split and the simulations.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Scenario name [default: the output folder's name].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Most Nelder-Mead iterations of the simulated moments (0: estimates only).
+    #[arg(long, default_value_t = 40)]
+    pub iterations: u64,
+    /// Worker threads of the simulations [default: all cores].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+    /// No progress messages.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// An output format on the command line.

@@ -31,6 +31,7 @@
 
 pub mod alloc;
 pub mod analytics;
+pub mod calibrate;
 pub mod calendar;
 pub mod cli;
 pub mod components;

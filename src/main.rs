@@ -61,6 +61,7 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_BAD_INPUT)
             }
         },
+        (Some(Command::Calibrate(args)), _) => calibrate_command(args),
         (Some(Command::Systems), _) => {
             for (i, r) in sim::registry().iter().enumerate() {
                 if i > 0 {
@@ -171,6 +172,63 @@ fn validate_command(paths: &[std::path::PathBuf]) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_BAD_INPUT)
+    }
+}
+
+fn calibrate_command(args: bazaar::cli::CalibrateArgs) -> ExitCode {
+    use bazaar::calibrate::{Options, calibrate, log::Mapping};
+    let mapping = match Mapping::parse(&args.map) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: --map: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let name = args.name.unwrap_or_else(|| {
+        args.out
+            .file_name()
+            .map_or_else(|| "calibrated".into(), |n| n.to_string_lossy().into_owned())
+    });
+    let options = Options {
+        log: args.log,
+        mapping,
+        utc_offset: args.utc_offset,
+        calendar: args.calendar,
+        currency: args.currency,
+        personas: args.personas.map(usize::from),
+        max_personas: usize::from(args.max_personas),
+        holdout: args.holdout,
+        seed: args.seed,
+        out: args.out,
+        name,
+        threads: args.threads.map_or_else(
+            || std::thread::available_parallelism().map_or(1, usize::from),
+            usize::from,
+        ),
+        iterations: args.iterations,
+        progress: !args.quiet,
+    };
+    match calibrate(&options) {
+        Ok(o) => {
+            if !args.quiet {
+                let scores = o.held_out.as_ref().unwrap_or(&o.in_sample);
+                println!(
+                    "{} personas; scores ({}):",
+                    o.personas.len(),
+                    if o.held_out.is_some() { "held-out customers" } else { "customers of the fit" }
+                );
+                for s in scores {
+                    println!("  {:<24} {} {:.3}", s.name, s.metric, s.score);
+                }
+                let wall: f64 = o.timings.iter().map(|t| t.1).sum();
+                println!("wrote {} in {wall:.1} s", options.out.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(if e.is_bad_input() { EXIT_BAD_INPUT } else { EXIT_FAILED })
+        }
     }
 }
 

@@ -19,14 +19,14 @@ use plotters_backend::{
 use super::s;
 
 /// The family name the embedded font is registered under.
-pub(super) const FAMILY: &str = "bazaar-sans";
+pub(crate) const FAMILY: &str = "bazaar-sans";
 /// What the SVG text asks the browser for instead of [`FAMILY`] (which only plotters knows).
-pub(super) const SVG_FONTS: &str = "'DejaVu Sans', Verdana, Arial, sans-serif";
+pub(crate) const SVG_FONTS: &str = "'DejaVu Sans', Verdana, Arial, sans-serif";
 static REGULAR_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 static BOLD_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
 
 /// Registers the embedded font with plotters, once per process.
-pub(super) fn ensure_fonts() -> Result<(), String> {
+pub(crate) fn ensure_fonts() -> Result<(), String> {
     static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
     REGISTERED
         .get_or_init(|| {

@@ -28,7 +28,7 @@ use plotters::style::text_anchor::{HPos, VPos};
 use thiserror::Error;
 
 use crate::analytics::Aggregates;
-use canvas::{Backend, FAMILY, Kind, SVG_FONTS};
+use canvas::{Backend, Kind};
 
 /// Everything a chart's drawing function needs, in one import: `use
 /// bazaar::report::charts::kit::*;`.
@@ -47,6 +47,7 @@ pub mod kit {
 }
 
 pub use canvas::{Area, Canvas};
+pub(crate) use canvas::{FAMILY, SVG_FONTS, ensure_fonts};
 
 /// One chart of the report: what it is called and how it is drawn.
 #[derive(Clone, Copy)]
