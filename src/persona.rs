@@ -30,6 +30,9 @@ pub struct Persona {
     pub churn: Option<ChurnParams>,
     /// Basket lines, one per category.
     pub basket: Vec<BasketItem>,
+    /// Kinds of trip as (cumulative share, purchase factor), the last share 1; empty when
+    /// every visit is alike (and then no trip is drawn, so the streams are as without).
+    pub trips: Vec<(f32, f32)>,
     /// Minor units of the scenario's currency in one unit of this persona's prices and
     /// incomes (100: prices in rupees, amounts in paise).
     pub minor_per_major: f64,
@@ -69,16 +72,51 @@ impl Persona {
     }
 
     /// `Π_{k<a} (1 − q(k))` for ages `a = 1, 2, …`, until it is negligible.
+    /// The chance a visit on an ordinary day buys anything: `1 - Π(1 - p)` over the basket,
+    /// each `p` capped as shopping caps it, averaged over the kinds of trip.
+    pub fn buys(&self) -> f64 {
+        let buys = |f: f32| {
+            1.0 - self.basket.iter().fold(1.0, |acc, b| {
+                acc * (1.0 - f64::from((b.p * f).min(crate::systems::shopping::PURCHASE_CAP)))
+            })
+        };
+        if self.trips.is_empty() {
+            return buys(1.0);
+        }
+        let mut below = 0.0;
+        self.trips
+            .iter()
+            .map(|&(cum, f)| {
+                let share = f64::from(cum - below);
+                below = cum;
+                share * buys(f)
+            })
+            .sum()
+    }
+
+    /// The purchase factor of a visit's kind of trip (1 without kinds), drawn from `rng`
+    /// only when the persona has kinds.
+    #[inline]
+    pub fn trip(&self, rng: &mut Stream) -> f32 {
+        match self.trips.last() {
+            None => 1.0,
+            Some(&(_, last)) => {
+                let u = rng.unit_f32();
+                self.trips
+                    .iter()
+                    .find(|t| u < t.0)
+                    .map_or(last, |t| t.1)
+            }
+        }
+    }
+
     fn survival(&self) -> Vec<f64> {
         let v = &self.visits;
         let weekday = v.weekday.iter().map(|&w| f64::from(w)).sum::<f64>() / 7.0;
         let loyalty = self.loyalty.as_ref().map_or(1.0, |l| {
             f64::from(l.visit_factor((l.initial.0 + l.initial.1) / 2.0))
         });
-        let never = self.basket.iter().fold(1.0, |acc, b| {
-            acc * (1.0 - f64::from(b.p.min(crate::systems::shopping::PURCHASE_CAP)))
-        });
-        let buys = 1.0 - never;
+        let buys = self.buys();
         let mut survive = 1.0f64;
         let mut mass = Vec::with_capacity(64);
         for a in 1..=WARM_MAX_AGE {

@@ -63,6 +63,8 @@ pub struct PersonaFit {
     pub mean_gap: f64,
     /// Categories bought on at least a quarter of visits: the budget's needs.
     pub needs: Vec<u16>,
+    /// Kinds of trip: (share of visits, purchase factor).
+    pub trips: Vec<(f64, f64)>,
 }
 
 fn quantile(x: &[f64], q: f64) -> f64 {
@@ -81,6 +83,7 @@ pub fn persona(log: &Log, name: String, members: &[usize], by: &[&[Visit]]) -> P
     let mut hours = [0.0; 24];
     let mut monthly = Vec::new();
     let mut values = Vec::new();
+    let mut sizes = Vec::new();
     let mut exposure = 0.0;
     let mut visits = 0usize;
     let mut lines: HashMap<u16, (usize, Vec<f64>, Vec<f64>)> = HashMap::new();
@@ -101,6 +104,7 @@ pub fn persona(log: &Log, name: String, members: &[usize], by: &[&[Visit]]) -> P
             wd[weekday(v.date)] += 1.0;
             hours[usize::from(v.hour)] += 1.0;
             values.push(v.value);
+            sizes.push(v.lines.len() as f64);
             for l in &v.lines {
                 let e = lines.entry(l.category).or_default();
                 e.0 += 1;
@@ -188,6 +192,7 @@ pub fn persona(log: &Log, name: String, members: &[usize], by: &[&[Visit]]) -> P
         mean_value: values.iter().sum::<f64>() / n_visits,
         mean_gap,
         needs,
+        trips: super::segment::trips(&sizes),
     }
 }
 

@@ -129,6 +129,18 @@ pub fn personas(fits: &[PersonaFit], tuning: &[Tuning], categories: &[String], s
             "        // Churn: customers silent for four times the segment's 95th-percentile gap (60 days at least) before the log ends, over customer-days.\n        churn: (base: {}),",
             prob(f.churn.max(1e-6))
         );
+        if !f.trips.is_empty() {
+            let trips: Vec<String> = f
+                .trips
+                .iter()
+                .map(|&(share, p)| format!("(share: {}, purchase: {})", num(share, 4), num(p, 3)))
+                .collect();
+            let _ = writeln!(
+                s,
+                "        // Kinds of trip: k-means on the categories of each shopping day.\n        trips: [{}],",
+                trips.join(", ")
+            );
+        }
         let _ = writeln!(s, "        basket: [");
         for i in &f.basket {
             let (median, sigma, lo, hi) = i.price;

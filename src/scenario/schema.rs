@@ -154,6 +154,20 @@ pub struct PersonaFile {
     pub churn: Option<ChurnFile>,
     /// What goes in the basket, one entry per category.
     pub basket: Vec<BasketItemFile>,
+    /// Kinds of trip (a top-up, a big shop): each visit is one, drawn by share, and its
+    /// `purchase` factor multiplies every category's probability. Empty: every visit alike.
+    #[serde(default)]
+    pub trips: Vec<TripFile>,
+}
+
+/// A kind of trip.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Trip")]
+pub struct TripFile {
+    /// Share of visits that are this kind (shares are normalised to sum to 1).
+    pub share: f64,
+    /// Factor on every category's purchase probability.
+    pub purchase: f64,
 }
 
 /// Visit likelihood.

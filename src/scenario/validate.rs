@@ -1266,6 +1266,25 @@ impl Checker<'_> {
             );
         }
 
+        let mut trips = Vec::with_capacity(p.trips.len());
+        let total: f64 = p.trips.iter().map(|t| t.share).sum();
+        for (k, t) in p.trips.iter().enumerate() {
+            if !t.share.is_finite() || t.share <= 0.0 {
+                self.err(
+                    &at(&[F("trips"), I(k), F("share")]),
+                    format!("a trip's share must be positive, not {}", t.share),
+                    "shares are relative, e.g. trips: [(share: 0.6, purchase: 0.6), (share: 0.4, purchase: 1.6)]",
+                );
+            }
+            let f = self.factor(&at(&[F("trips"), I(k), F("purchase")]), t.purchase);
+            let below = trips.last().map_or(0.0, |t: &(f32, f32)| t.0);
+            let cum = if k + 1 == p.trips.len() {
+                1.0
+            } else {
+                (below + (t.share / total) as f32).min(1.0)
+            };
+            trips.push((cum, f));
+        }
         Persona {
             name: p.name.clone(),
             label: p.label.clone().unwrap_or_else(|| p.name.clone()),
@@ -1286,6 +1305,7 @@ impl Checker<'_> {
             loyalty,
             churn,
             basket,
+            trips,
             minor_per_major: self.money.per_major() as f64,
             warm_ages: Vec::new(),
             warm_states: Vec::new(),

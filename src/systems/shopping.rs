@@ -82,11 +82,12 @@ pub fn draw_basket_with(
 ) -> f64 {
     let mut paid = 0i64;
     let mut reference = 0f64;
+    let trip = persona.trip(rng);
     for item in &persona.basket {
         let c = usize::from(item.category);
         let mut o = Offer {
             category: item.category,
-            p: item.p * today.purchase[c],
+            p: item.p * today.purchase[c] * trip,
             quantity: today.quantity[c],
             price: 1.0,
         };
@@ -949,6 +950,7 @@ mod distribution_tests {
             budget: None,
             loyalty: None,
             churn: None,
+            trips: Vec::new(),
             minor_per_major: 100.0,
             warm_ages: Vec::new(),
             warm_states: Vec::new(),
