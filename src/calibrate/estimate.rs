@@ -304,8 +304,8 @@ pub fn calendar(log: &Log, calendar: &CalendarFile) -> Vec<EventFit> {
             }
         }
     }
-    // The log's first and last weeks may be partly observed.
-    for i in (0..n.min(7)).chain(n.saturating_sub(7)..n) {
+    // The log's first and last days may be partly observed.
+    for i in [0, n - 1] {
         special[i] = true;
     }
     let ordinary_lines: f64 = (0..n).filter(|&i| !special[i]).map(|i| lines[i]).sum::<f64>()
@@ -337,7 +337,8 @@ pub fn calendar(log: &Log, calendar: &CalendarFile) -> Vec<EventFit> {
         let mut l = 0.0;
         for d in from.iter_days().take_while(|d| *d <= to) {
             if let Some(i) = idx(d)
-                && !(i < 7 || i + 7 >= n)
+                && i > 0
+                && i + 1 < n
             {
                 fit.days += 1;
                 fit.visits += visits[i];
@@ -352,8 +353,8 @@ pub fn calendar(log: &Log, calendar: &CalendarFile) -> Vec<EventFit> {
         // reaches.
         if s.lead_in == 0
             && let Some(i) = idx(start - Duration::days(1))
-            && i >= 7
-            && i + 7 < n
+            && i > 0
+            && i + 1 < n
         {
             let ex = expected(i);
             let r = visits[i] / ex.max(1.0);

@@ -557,8 +557,8 @@ fn persona_moments(dir: &Path, fits: &[PersonaFit]) -> Result<Vec<(f64, f64)>, C
 /// reach), merged, for the holiday revenue statistic.
 fn holiday_windows(log: &Log, calendar: &crate::scenario::schema::CalendarFile) -> Vec<(String, chrono::NaiveDate, chrono::NaiveDate)> {
     let mut days = std::collections::BTreeSet::new();
-    let lo = log.first + Duration::days(7);
-    let hi = log.last - Duration::days(7);
+    let lo = log.first + Duration::days(1);
+    let hi = log.last - Duration::days(1);
     for e in &calendar.events {
         if let Some((_, _, a, b)) = estimate::event_dates(estimate::spec(e)) {
             for d in (a - Duration::days(3)).iter_days().take_while(|d| *d <= b + Duration::days(3)) {
