@@ -16,12 +16,13 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-"$venv/bin/python" calibration/complete_journey.py "$work/complete_journey.parquet"
+log=target/complete_journey.parquet
+"$venv/bin/python" calibration/complete_journey.py "$log"
 
 cargo build --release --quiet
 # Times are shifted by -6 hours: the log's timestamps peak at 21:00-22:00 and bottom out at
 # 08:00-09:00, as US Central afternoons and nights read in UTC.
-time ./target/release/bazaar calibrate "$work/complete_journey.parquet" \
+time ./target/release/bazaar calibrate "$log" \
   --out "$work/complete_journey" --name complete_journey \
   --map customer=household_id,basket=basket_id,time=transaction_timestamp,value=sales_value,category=department,store=store_id \
   --utc-offset -6 --calendar scenarios/calendars/us.ron --currency USD \

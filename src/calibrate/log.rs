@@ -160,6 +160,8 @@ struct Builder {
     category_names: Vec<String>,
     stores: HashMap<String, ()>,
     has_store: bool,
+    /// Whether the mapping names a category column.
+    has_category: bool,
     /// A basket's time is its first row's (keyed by customer and basket).
     baskets: HashMap<(u32, String), NaiveDateTime>,
     days: HashMap<(u32, NaiveDate), Acc>,
@@ -189,7 +191,13 @@ impl Builder {
         if let Some(b) = row.basket {
             time = *self.baskets.entry((customer, b.to_owned())).or_insert(time);
         }
-        let name = row.category.unwrap_or("all");
+        // A log without categories is one category, `all`; a row with none in a log that has
+        // them, `unknown`.
+        let name = match row.category {
+            Some(c) => c,
+            None if self.has_category => "unknown",
+            None => "all",
+        };
         let category = match self.categories.get(name) {
             Some(&c) => c,
             None => {
@@ -275,7 +283,10 @@ impl Log {
     /// every time (a log kept in UTC, read as local time).
     pub fn read(path: &Path, mapping: &Mapping, utc_offset: i32) -> Result<Self, CalibrateError> {
         let offset = Duration::hours(i64::from(utc_offset));
-        let mut b = Builder::default();
+        let mut b = Builder {
+            has_category: mapping.category.is_some(),
+            ..Builder::default()
+        };
         let parquet = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
@@ -289,7 +300,10 @@ impl Log {
 
     /// Reads a Bazaar run's `transactions.csv` and `line_items.csv` from `dir` as visits.
     pub fn from_run(dir: &Path) -> Result<Self, CalibrateError> {
-        let mut b = Builder::default();
+        let mut b = Builder {
+            has_category: true,
+            ..Builder::default()
+        };
         let mut lines: HashMap<String, Vec<(String, u32, f64)>> = HashMap::new();
         let path = dir.join("line_items.csv");
         let mut r = csv::Reader::from_path(&path).map_err(|e| io(&path, e))?;
