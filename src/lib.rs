@@ -31,8 +31,8 @@
 
 pub mod alloc;
 pub mod analytics;
-pub mod calibrate;
 pub mod calendar;
+pub mod calibrate;
 pub mod cli;
 pub mod components;
 pub mod hooks;

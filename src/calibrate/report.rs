@@ -145,7 +145,8 @@ fn html(o: &Outcome) -> Result<String, CalibrateError> {
             esc(&sc.title),
             sc.metric,
             sc.score,
-            chart(sc).map_err(|e| CalibrateError::Io(format!("fit.html chart {}: {e}", sc.name)))?
+            chart(sc)
+                .map_err(|e| CalibrateError::Io(format!("fit.html chart {}: {e}", sc.name)))?
         );
     }
     s.push_str("</body></html>\n");
@@ -212,7 +213,10 @@ fn chart(sc: &Score) -> Result<String, String> {
                 Sample::Categorical { labels, weights: a },
                 Sample::Categorical { weights: b, .. },
             ) => {
-                let (sa, sb) = (a.iter().sum::<f64>().max(1e-9), b.iter().sum::<f64>().max(1e-9));
+                let (sa, sb) = (
+                    a.iter().sum::<f64>().max(1e-9),
+                    b.iter().sum::<f64>().max(1e-9),
+                );
                 let mut idx: Vec<usize> = (0..labels.len()).collect();
                 if labels.len() > 24 && sc.name != "holiday_revenue" {
                     idx.sort_by(|&i, &j| a[j].total_cmp(&a[i]));
@@ -260,7 +264,9 @@ fn chart(sc: &Score) -> Result<String, String> {
                     }))
                     .map_err(|e| e.to_string())?
                     .label(name)
-                    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+                    });
                 }
                 c.configure_series_labels()
                     .position(SeriesLabelPosition::UpperRight)

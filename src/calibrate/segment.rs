@@ -72,7 +72,9 @@ fn standardise(mut x: Array2<f64>) -> Array2<f64> {
     if x.nrows() == 0 {
         return x;
     }
-    let mean = x.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(x.ncols()));
+    let mean = x
+        .mean_axis(Axis(0))
+        .unwrap_or_else(|| Array1::zeros(x.ncols()));
     let sd = x.std_axis(Axis(0), 0.0);
     for mut row in x.rows_mut() {
         for j in 0..row.len() {
@@ -175,9 +177,5 @@ pub fn segment(log: &Log, k: Option<usize>, max_k: usize) -> Result<Segments, Ca
     for (row, &c) in who.iter().enumerate() {
         of[c] = Some(labels[row]);
     }
-    Ok(Segments {
-        of,
-        k,
-        silhouettes,
-    })
+    Ok(Segments { of, k, silhouettes })
 }

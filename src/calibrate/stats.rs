@@ -86,7 +86,10 @@ pub fn tv_complement(a: &[f64], b: &[f64]) -> f64 {
 
 /// Each statistic of a log, in report order. `windows` are the days around holidays whose
 /// revenue shape is compared; `categories` the category names in the order both logs share.
-pub fn measure(log: &Log, windows: &[(String, NaiveDate, NaiveDate)]) -> Vec<(String, String, Sample)> {
+pub fn measure(
+    log: &Log,
+    windows: &[(String, NaiveDate, NaiveDate)],
+) -> Vec<(String, String, Sample)> {
     let per_customer = log.by_customer();
     let mut value = Vec::with_capacity(log.visits.len());
     let mut lines = Vec::with_capacity(log.visits.len());
@@ -114,15 +117,33 @@ pub fn measure(log: &Log, windows: &[(String, NaiveDate, NaiveDate)]) -> Vec<(St
         }
     }
     let mut out = vec![
-        ("basket_value".into(), "Value of a shopping day".into(), Sample::Numeric { values: value }),
-        ("lines_per_basket".into(), "Categories in a shopping day's basket".into(), Sample::Numeric { values: lines }),
-        ("baskets_per_customer".into(), "Shopping days per customer".into(), Sample::Numeric { values: counts }),
-        ("days_between".into(), "Days between a customer's shopping days".into(), Sample::Numeric { values: gaps }),
+        (
+            "basket_value".into(),
+            "Value of a shopping day".into(),
+            Sample::Numeric { values: value },
+        ),
+        (
+            "lines_per_basket".into(),
+            "Categories in a shopping day's basket".into(),
+            Sample::Numeric { values: lines },
+        ),
+        (
+            "baskets_per_customer".into(),
+            "Shopping days per customer".into(),
+            Sample::Numeric { values: counts },
+        ),
+        (
+            "days_between".into(),
+            "Days between a customer's shopping days".into(),
+            Sample::Numeric { values: gaps },
+        ),
         (
             "weekday".into(),
             "Day of the week".into(),
             Sample::Categorical {
-                labels: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].map(String::from).to_vec(),
+                labels: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+                    .map(String::from)
+                    .to_vec(),
                 weights: wd,
             },
         ),
@@ -187,8 +208,14 @@ pub fn score(
                     )
                 }
                 (
-                    Sample::Categorical { labels: la, weights: wa },
-                    Sample::Categorical { labels: lb, weights: wb },
+                    Sample::Categorical {
+                        labels: la,
+                        weights: wa,
+                    },
+                    Sample::Categorical {
+                        labels: lb,
+                        weights: wb,
+                    },
                 ) => {
                     let wb: Vec<f64> = la
                         .iter()
@@ -205,8 +232,14 @@ pub fn score(
                         tv_complement(&wa, &wb),
                         top(&wa),
                         top(&wb),
-                        Sample::Categorical { labels: la.clone(), weights: wa },
-                        Sample::Categorical { labels: la, weights: wb },
+                        Sample::Categorical {
+                            labels: la.clone(),
+                            weights: wa,
+                        },
+                        Sample::Categorical {
+                            labels: la,
+                            weights: wb,
+                        },
                     )
                 }
                 (a, b) => ("mismatch", 0.0, String::new(), String::new(), a, b),

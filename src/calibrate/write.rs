@@ -50,7 +50,12 @@ fn prob(p: f64) -> String {
 }
 
 /// `personas.ron`: one persona per segment, with `tuning` applied.
-pub fn personas(fits: &[PersonaFit], tuning: &[Tuning], categories: &[String], source: &str) -> String {
+pub fn personas(
+    fits: &[PersonaFit],
+    tuning: &[Tuning],
+    categories: &[String],
+    source: &str,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -64,12 +69,7 @@ pub fn personas(fits: &[PersonaFit], tuning: &[Tuning], categories: &[String], s
     for (f, t) in fits.iter().zip(tuning) {
         let cat = |c: u16| format!("{:?}", categories[usize::from(c)]);
         let _ = writeln!(s, "    Persona(");
-        let _ = writeln!(
-            s,
-            "        name: {:?}, label: {:?},",
-            f.name,
-            label(f)
-        );
+        let _ = writeln!(s, "        name: {:?}, label: {:?},", f.name, label(f));
         let _ = writeln!(
             s,
             "        // {} customers in the data ({} joined during it); {:.1} days between shopping days on average.",
@@ -94,7 +94,11 @@ pub fn personas(fits: &[PersonaFit], tuning: &[Tuning], categories: &[String], s
             prob(f.first_visit),
             num(t.visits, 3),
             steps.join(", "),
-            f.weekday.iter().map(|w| num(*w, 3)).collect::<Vec<_>>().join(", ")
+            f.weekday
+                .iter()
+                .map(|w| num(*w, 3))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         let total: f64 = f.hours.iter().sum::<f64>().max(1.0);
         let _ = writeln!(
@@ -223,7 +227,12 @@ fn event(kind: &str, e: &EventSpecFile, traffic: f64, purchase: f64, note: &str)
 
 /// `calendar.ron`: the input calendar's events, every year, with the effects the data
 /// shows for those it covers, eves it found, and closures as `Closed`.
-pub fn calendar(input: &CalendarFile, fits: &[EventFit], source: &str, calendar_name: &str) -> String {
+pub fn calendar(
+    input: &CalendarFile,
+    fits: &[EventFit],
+    source: &str,
+    calendar_name: &str,
+) -> String {
     let mut s = format!(
         "// Holiday calendar calibrated by `bazaar calibrate` from {source} on the dates of\n\
          // {calendar_name}: each event's traffic is its shopping days over those expected from\n\
@@ -265,7 +274,13 @@ pub fn calendar(input: &CalendarFile, fits: &[EventFit], source: &str, calendar_
                     ),
                 )
             }
-            None => event(input_kind, sp, sp.traffic, sp.purchase, "not in the log: as the input says"),
+            None => event(
+                input_kind,
+                sp,
+                sp.traffic,
+                sp.purchase,
+                "not in the log: as the input says",
+            ),
         };
         let _ = writeln!(s, "        {line}");
         if let Some((v, ex)) = fits.iter().find(|f| f.name == sp.name).and_then(|f| f.eve)
@@ -273,7 +288,9 @@ pub fn calendar(input: &CalendarFile, fits: &[EventFit], source: &str, calendar_
         {
             let eve = EventSpecFile {
                 name: format!("{} eve", sp.name),
-                from: (start - chrono::Duration::days(1)).format("%Y-%m-%d").to_string(),
+                from: (start - chrono::Duration::days(1))
+                    .format("%Y-%m-%d")
+                    .to_string(),
                 to: None,
                 days: None,
                 lead_in: 0,
@@ -289,7 +306,13 @@ pub fn calendar(input: &CalendarFile, fits: &[EventFit], source: &str, calendar_
             let _ = writeln!(
                 s,
                 "        {}",
-                event(kind, &eve, r, 1.0, &format!("the eve: {v:.0} visits against {ex:.0} expected"))
+                event(
+                    kind,
+                    &eve,
+                    r,
+                    1.0,
+                    &format!("the eve: {v:.0} visits against {ex:.0} expected")
+                )
             );
         }
     }
