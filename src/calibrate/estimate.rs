@@ -16,6 +16,9 @@ const AT_RISK: usize = 30;
 const MAX_STEPS: u32 = 56;
 /// A category bought on fewer of a persona's visits is left out of its basket.
 const MIN_SHARE: f64 = 0.002;
+/// Fewest visits an event's days must be expected to have (from ordinary days nearby) for
+/// an estimate.
+const MIN_EXPECTED: f64 = 5.0;
 /// A category on at least this share of a persona's visits is a need of its budget.
 const NEED_SHARE: f64 = 0.25;
 
@@ -132,13 +135,15 @@ pub fn persona(log: &Log, name: String, members: &[usize], by: &[&[Visit]]) -> P
     } else {
         gaps.iter().map(|&g| f64::from(g)).sum::<f64>() / gaps.len() as f64
     };
-    let recency = hazard(&gaps, &censored);
     // Churned: gone silent for far longer than the persona's gaps (four times the 95th
-    // percentile, and at least 60 days) before the log ends.
+    // percentile, and at least 60 days) before the log ends. Their last spell is churn,
+    // not a long wait to shop, so it stays out of the visit hazard.
     let gap_f: Vec<f64> = gaps.iter().map(|&g| f64::from(g)).collect();
     let long = quantile(&gap_f, 0.95).max(1.0);
     let silent = (4.0 * long).max(60.0);
     let churned = censored.iter().filter(|&&c| f64::from(c) > silent).count();
+    censored.retain(|&c| f64::from(c) <= silent);
+    let recency = hazard(&gaps, &censored);
     let churn = (churned as f64 / exposure.max(1.0)).min(0.05);
     // Joined during the log: a first visit later than the persona's long gaps allow.
     let acquired = members
@@ -149,11 +154,16 @@ pub fn persona(log: &Log, name: String, members: &[usize], by: &[&[Visit]]) -> P
                 .is_some_and(|f| ((f.date - log.first).num_days() as f64) > long.max(14.0))
         })
         .count();
+    // The most bought category stays whatever its share, so no persona has an empty basket.
+    let top = lines
+        .iter()
+        .max_by_key(|(c, (n, _, _))| (*n, std::cmp::Reverse(**c)))
+        .map(|(c, _)| *c);
     let mut basket: Vec<Item> = lines
         .into_iter()
         .filter_map(|(category, (n, units, prices))| {
             let p = n as f64 / n_visits;
-            if p < MIN_SHARE || n < 3 {
+            if (p < MIN_SHARE || n < 3) && Some(category) != top {
                 return None;
             }
             let mean_units = units.iter().sum::<f64>() / units.len() as f64;
@@ -201,34 +211,40 @@ pub fn persona(log: &Log, name: String, members: &[usize], by: &[&[Visit]]) -> P
 /// censored), as recency steps: one per day while enough customers are at risk, then one
 /// pooled step for the rest.
 pub fn hazard(gaps: &[u32], censored: &[u32]) -> Vec<(u32, f64)> {
-    let max = gaps
-        .iter()
-        .chain(censored)
-        .copied()
-        .max()
-        .unwrap_or(1)
-        .max(1) as usize;
-    let mut events = vec![0usize; max + 2];
-    let mut at_risk = vec![0usize; max + 2];
+    // Counts by length, lengths past the last own step pooled in one slot: memory and time
+    // stay linear in the customers whatever the gaps.
+    let cap = MAX_STEPS as usize + 1;
+    let mut ended = vec![0usize; cap + 1];
+    let mut open = vec![0usize; cap + 1];
+    // Days at risk and events past the cap, for the pooled step.
+    let (mut tail_events, mut tail_risk) = (0usize, 0usize);
     for &g in gaps {
-        events[g as usize] += 1;
-        for r in at_risk.iter_mut().take(g as usize + 1).skip(1) {
-            *r += 1;
+        ended[(g as usize).min(cap)] += 1;
+        if g as usize >= cap {
+            tail_events += 1;
+            tail_risk += g as usize - cap + 1;
         }
     }
     for &c in censored {
-        for r in at_risk.iter_mut().take(c as usize + 1).skip(1) {
-            *r += 1;
+        open[(c as usize).min(cap)] += 1;
+        if c as usize >= cap {
+            tail_risk += c as usize - cap + 1;
         }
+    }
+    // at_risk[d] = spells of length >= d; events[d] = gaps of length d.
+    let mut at_risk = vec![0usize; cap + 2];
+    for d in (1..=cap).rev() {
+        at_risk[d] = at_risk[d + 1] + ended[d] + open[d];
     }
     let mut steps = Vec::new();
     let mut d = 1;
-    while d <= max && d <= MAX_STEPS as usize && at_risk[d] >= AT_RISK {
-        steps.push((d as u32, events[d] as f64 / at_risk[d] as f64));
+    while d < cap && at_risk[d] >= AT_RISK {
+        steps.push((d as u32, ended[d] as f64 / at_risk[d] as f64));
         d += 1;
     }
-    let (e, r): (usize, usize) =
-        (d..=max).fold((0, 0), |(e, r), i| (e + events[i], r + at_risk[i]));
+    // The pooled step: every day at risk from d on, and every visit ending there.
+    let e = (d..cap).map(|i| ended[i]).sum::<usize>() + tail_events;
+    let r = (d..cap).map(|i| at_risk[i]).sum::<usize>() + tail_risk;
     let tail = if r > 0 {
         e as f64 / r as f64
     } else {
@@ -258,25 +274,41 @@ pub struct EventFit {
     pub purchase: f64,
     /// Whether the days look closed (under 5% of the expected visits).
     pub closed: bool,
+    /// Categories bought on them.
+    pub lines: f64,
     /// An eve found in the data: the day before, when it differs from an ordinary day by
     /// more than its noise.
     pub eve: Option<(f64, f64)>,
 }
 
-/// Dates of an event's full effect, and of its whole reach (lead-in and tail included).
+/// Dates of an event's full effect, and of its whole reach (lead-in and tail included);
+/// `None` for dates that do not parse, run backwards or leave the calendar's range (a day
+/// either side of the reach is also in range, as the estimates look at the day before).
 pub fn event_dates(e: &EventSpecFile) -> Option<(NaiveDate, NaiveDate, NaiveDate, NaiveDate)> {
     let from = NaiveDate::parse_from_str(&e.from, "%Y-%m-%d").ok()?;
     let to = match (&e.to, e.days) {
         (Some(t), _) => NaiveDate::parse_from_str(t, "%Y-%m-%d").ok()?,
-        (None, Some(n)) => from + Duration::days(i64::from(n.max(1)) - 1),
+        (None, Some(n)) => from.checked_add_signed(Duration::days(i64::from(n.max(1)) - 1))?,
         (None, None) => from,
     };
+    if to < from {
+        return None;
+    }
     Some((
         from,
         to,
-        from - Duration::days(i64::from(e.lead_in)),
-        to + Duration::days(i64::from(e.tail)),
+        from.checked_sub_signed(Duration::days(i64::from(e.lead_in) + 1))?
+            .succ_opt()?,
+        to.checked_add_signed(Duration::days(i64::from(e.tail) + 1))?
+            .pred_opt()?,
     ))
+}
+
+/// The days from `a` to `b` that the log covers.
+pub fn within(a: NaiveDate, b: NaiveDate, log: &Log) -> impl Iterator<Item = NaiveDate> {
+    a.max(log.first)
+        .iter_days()
+        .take_while(move |d| *d <= b.min(log.last))
 }
 
 /// The body of any event.
@@ -304,10 +336,7 @@ pub fn calendar(log: &Log, calendar: &CalendarFile) -> Vec<EventFit> {
     let mut special = vec![false; n];
     for e in &calendar.events {
         if let Some((_, _, start, end)) = event_dates(spec(e)) {
-            for d in (start - Duration::days(1))
-                .iter_days()
-                .take_while(|d| *d <= end)
-            {
+            for d in within(start.pred_opt().unwrap_or(start), end, log) {
                 if let Some(i) = idx(d) {
                     special[i] = true;
                 }
@@ -350,9 +379,9 @@ pub fn calendar(log: &Log, calendar: &CalendarFile) -> Vec<EventFit> {
             purchase: 1.0,
             closed: false,
             eve: None,
+            lines: 0.0,
         };
-        let mut l = 0.0;
-        for d in from.iter_days().take_while(|d| *d <= to) {
+        for d in within(from, to, log) {
             if let Some(i) = idx(d)
                 && i > 0
                 && i + 1 < n
@@ -360,7 +389,7 @@ pub fn calendar(log: &Log, calendar: &CalendarFile) -> Vec<EventFit> {
                 fit.days += 1;
                 fit.visits += visits[i];
                 fit.expected += expected(i);
-                l += lines[i];
+                fit.lines += lines[i];
             }
         }
         if fit.days == 0 {
@@ -369,47 +398,48 @@ pub fn calendar(log: &Log, calendar: &CalendarFile) -> Vec<EventFit> {
         // The eve: only of an event without a lead-in of its own, on a day no other event
         // reaches.
         if s.lead_in == 0
-            && let Some(i) = idx(start - Duration::days(1))
+            && let Some(eve) = start.pred_opt()
+            && let Some(i) = idx(eve)
             && i > 0
             && i + 1 < n
         {
             let ex = expected(i);
             let r = visits[i] / ex.max(1.0);
-            let covered = calendar.events.iter().any(|o| {
-                event_dates(spec(o))
-                    .is_some_and(|(_, _, a, b)| (a..=b).contains(&(start - Duration::days(1))))
-            });
+            let covered = calendar
+                .events
+                .iter()
+                .any(|o| event_dates(spec(o)).is_some_and(|(_, _, a, b)| (a..=b).contains(&eve)));
             if !covered && ex > 0.0 && (r - 1.0).abs() > (3.0 / ex.sqrt()).max(0.08) {
                 fit.eve = Some((visits[i], ex));
             }
         }
         match by_name.iter_mut().find(|f| f.name == fit.name) {
             Some(f) => {
-                let lines_before = f.purchase * ordinary_lines * f.visits;
                 f.days += fit.days;
                 f.visits += fit.visits;
                 f.expected += fit.expected;
-                f.purchase = (lines_before + l) / f.visits.max(1.0) / ordinary_lines;
+                f.lines += fit.lines;
                 if let (Some(a), Some(b)) = (f.eve, fit.eve) {
                     f.eve = Some((a.0 + b.0, a.1 + b.1));
                 } else {
                     f.eve = f.eve.or(fit.eve);
                 }
             }
-            None => {
-                fit.purchase = l / fit.visits.max(1.0) / ordinary_lines.max(1e-9);
-                by_name.push(fit);
-            }
+            None => by_name.push(fit),
         }
     }
+    // Without enough ordinary days nearby there is nothing to compare with: such an event
+    // keeps the input's figures.
+    by_name.retain(|f| f.expected >= MIN_EXPECTED);
     for f in &mut by_name {
-        f.traffic = f.visits / f.expected.max(1.0);
+        f.traffic = (f.visits / f.expected).clamp(0.0, crate::limits::MAX_FACTOR);
         f.closed = f.traffic < 0.05;
-        if f.visits < 30.0 {
+        f.purchase = if f.visits < 30.0 || ordinary_lines <= 0.0 {
             // Too few visits to say anything about the basket.
-            f.purchase = 1.0;
-        }
-        f.purchase = f.purchase.clamp(0.5, 2.0);
+            1.0
+        } else {
+            (f.lines / f.visits / ordinary_lines).clamp(0.5, 2.0)
+        };
     }
     by_name
 }

@@ -187,7 +187,12 @@ impl Builder {
         if customer as usize == self.customer_keys.len() {
             self.customer_keys.push(row.customer.to_owned());
         }
-        let mut time = row.time + offset;
+        let mut time = row.time.checked_add_signed(offset).ok_or_else(|| {
+            CalibrateError::Input(format!(
+                "the time {} is out of range once shifted by the UTC offset",
+                row.time
+            ))
+        })?;
         if let Some(b) = row.basket {
             time = *self.baskets.entry((customer, b.to_owned())).or_insert(time);
         }
@@ -224,7 +229,7 @@ impl Builder {
         }
         acc.value += row.value;
         let line = acc.lines.entry(category).or_default();
-        line.0 += row.quantity;
+        line.0 = line.0.saturating_add(row.quantity);
         line.1 += row.value;
         Ok(())
     }
@@ -233,7 +238,13 @@ impl Builder {
         let mut visits = Vec::with_capacity(self.days.len());
         let mut dropped = 0;
         for ((customer, date), acc) in self.days {
-            if acc.value.is_nan() || acc.value <= 0.0 {
+            if !acc.value.is_finite() {
+                return Err(CalibrateError::Input(format!(
+                    "customer `{}` spent more on {date} than a number can hold\n  hint: check the value column's unit",
+                    self.customer_keys[customer as usize]
+                )));
+            }
+            if acc.value <= 0.0 {
                 dropped += 1;
                 continue;
             }
@@ -265,6 +276,13 @@ impl Builder {
                 "the log has no purchase with a positive value".into(),
             ));
         };
+        let days = (last - first).num_days() + 1;
+        if days > i64::from(crate::limits::MAX_DAYS) {
+            return Err(CalibrateError::Input(format!(
+                "the log runs from {first} to {last}, {days} days: longer than Bazaar simulates ({} days)\n  hint: look for stray dates (a year typed wrong, a zero timestamp) or split the log",
+                crate::limits::MAX_DAYS
+            )));
+        }
         Ok(Log {
             customers: self.customer_keys,
             categories: self.category_names,
@@ -298,35 +316,73 @@ impl Log {
         b.finish()
     }
 
-    /// Reads a Bazaar run's `transactions.csv` and `line_items.csv` from `dir` as visits.
-    pub fn from_run(dir: &Path) -> Result<Self, CalibrateError> {
+    /// Reads a Bazaar run's `transactions.csv` and `line_items.csv` from `dir` as visits,
+    /// with each customer's persona.
+    pub fn from_run(dir: &Path) -> Result<(Self, Vec<String>), CalibrateError> {
+        let fit = |path: &Path, e: &dyn std::fmt::Display| {
+            CalibrateError::Fit(format!("reading the simulation's {}: {e}", path.display()))
+        };
+        let open = |name: &str| -> Result<(csv::Reader<File>, Vec<String>), CalibrateError> {
+            let path = dir.join(name);
+            let mut r = csv::Reader::from_path(&path).map_err(|e| fit(&path, &e))?;
+            let header = r
+                .headers()
+                .map_err(|e| fit(&path, &e))?
+                .iter()
+                .map(str::to_owned)
+                .collect();
+            Ok((r, header))
+        };
+        let col = |header: &[String], name: &str| {
+            header.iter().position(|h| h == name).ok_or_else(|| {
+                CalibrateError::Fit(format!("the simulation's output has no column {name}"))
+            })
+        };
         let mut b = Builder {
             has_category: true,
             ..Builder::default()
         };
         let mut lines: HashMap<String, Vec<(String, u32, f64)>> = HashMap::new();
-        let path = dir.join("line_items.csv");
-        let mut r = csv::Reader::from_path(&path).map_err(|e| io(&path, e))?;
+        let (mut r, h) = open("line_items.csv")?;
+        let (ti, ci, qi, vi) = (
+            col(&h, "transaction_id")?,
+            col(&h, "category")?,
+            col(&h, "quantity")?,
+            col(&h, "line_total")?,
+        );
         for rec in r.records() {
-            let rec = rec.map_err(|e| io(&path, e))?;
-            let q = rec.get(3).and_then(|s| s.parse().ok()).unwrap_or(0);
-            let v = rec.get(5).and_then(|s| s.parse().ok()).unwrap_or(0.0);
-            lines
-                .entry(rec[0].to_owned())
-                .or_default()
-                .push((rec[2].to_owned(), q, v));
+            let rec = rec.map_err(|e| fit(&dir.join("line_items.csv"), &e))?;
+            let get = |i: usize| rec.get(i).unwrap_or("");
+            lines.entry(get(ti).to_owned()).or_default().push((
+                get(ci).to_owned(),
+                get(qi).parse().unwrap_or(0),
+                get(vi).parse().unwrap_or(0.0),
+            ));
         }
-        let path = dir.join("transactions.csv");
-        let mut r = csv::Reader::from_path(&path).map_err(|e| io(&path, e))?;
+        let (mut r, h) = open("transactions.csv")?;
+        let (ti, tsi, ci, pi) = (
+            col(&h, "transaction_id")?,
+            col(&h, "timestamp")?,
+            col(&h, "customer_id")?,
+            col(&h, "persona")?,
+        );
+        let mut persona_of: HashMap<String, String> = HashMap::new();
         for rec in r.records() {
-            let rec = rec.map_err(|e| io(&path, e))?;
-            let time = parse_time(&rec[1]).ok_or_else(|| {
-                CalibrateError::Input(format!("{}: bad timestamp `{}`", path.display(), &rec[1]))
+            let rec = rec.map_err(|e| fit(&dir.join("transactions.csv"), &e))?;
+            let get = |i: usize| rec.get(i).unwrap_or("");
+            let time = parse_time(get(tsi)).ok_or_else(|| {
+                CalibrateError::Fit(format!(
+                    "the simulation wrote a bad timestamp `{}`",
+                    get(tsi)
+                ))
             })?;
-            for (category, units, value) in lines.remove(&rec[0]).unwrap_or_default() {
+            persona_of
+                .entry(get(ci).to_owned())
+                .or_insert_with(|| get(pi).to_owned());
+            for (category, units, value) in lines.remove(get(ti)).unwrap_or_default() {
                 b.add(
                     Row {
-                        customer: &rec[2],
+                        customer: get(ci),
                         basket: None,
                         time,
                         value,
@@ -338,7 +394,16 @@ impl Log {
                 )?;
             }
         }
-        b.finish()
+        let log = b.finish().map_err(|e| match e {
+            CalibrateError::Input(m) => CalibrateError::Fit(format!("the simulation: {m}")),
+            e => e,
+        })?;
+        let personas = log
+            .customers
+            .iter()
+            .map(|c| persona_of.get(c).cloned().unwrap_or_default())
+            .collect();
+        Ok((log, personas))
     }
 
     /// Days from the first to the last date, both included.
@@ -471,6 +536,12 @@ fn read_csv(
             ))
         };
         let get = |c: usize| rec.get(c).unwrap_or("");
+        if get(cc).trim().is_empty() {
+            return Err(CalibrateError::Input(format!(
+                "{}:{line}: the row has no customer\n  hint: drop rows without a customer before calibrating",
+                path.display()
+            )));
+        }
         let time = parse_time(get(tc)).ok_or_else(|| bad("time", get(tc)))?;
         let value: f64 = get(vc).trim().parse().map_err(|_| bad("value", get(vc)))?;
         if !value.is_finite() {
@@ -483,7 +554,7 @@ fn read_csv(
         b.add(
             Row {
                 customer: get(cc),
-                basket: bc.map(get),
+                basket: bc.map(get).filter(|s| !s.trim().is_empty()),
                 time,
                 value,
                 category: kc.map(get).filter(|s| !s.is_empty()),
@@ -535,6 +606,11 @@ fn read_parquet(
         let text = |name: &str| cast(path, &batch, name, &DataType::Utf8);
         let customer = text(&m.customer)?;
         let customer = customer.as_string::<i32>();
+        // A bare date counts as noon, as in CSV.
+        let noon = matches!(
+            batch.column_by_name(&m.time).map(|c| c.data_type()),
+            Some(DataType::Date32 | DataType::Date64)
+        );
         let time = cast(
             path,
             &batch,
@@ -560,7 +636,10 @@ fn read_parquet(
                     b.rows + 1
                 )));
             }
-            let t = chrono::DateTime::from_timestamp_millis(time.value(i))
+            let ms = time
+                .value(i)
+                .saturating_add(if noon { 12 * 3_600_000 } else { 0 });
+            let t = chrono::DateTime::from_timestamp_millis(ms)
                 .ok_or_else(|| {
                     CalibrateError::Input(format!("{}: a time out of range", path.display()))
                 })?

@@ -34,6 +34,9 @@ use self::write::Tuning;
 use crate::run::{RunOptions, run};
 use crate::scenario::{Format, Overrides, Scenario};
 
+/// Fewest held-out customers a held-out validation is run with.
+const MIN_HELD_OUT: usize = 20;
+
 /// What can go wrong.
 #[derive(Debug, Error)]
 pub enum CalibrateError {
@@ -201,9 +204,29 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
     check_out(&o.out)?;
     if !(0.0..0.9).contains(&o.holdout) {
         return Err(CalibrateError::Input(
-            "--holdout is the share of customers held out, from 0 to 0.9".into(),
+            "--holdout is the share of customers held out: at least 0, under 0.9".into(),
         ));
     }
+    if o.name.is_empty()
+        || o.name
+            .chars()
+            .any(|c| !(c.is_alphanumeric() || "-_.".contains(c)))
+    {
+        return Err(CalibrateError::Input(format!(
+            "the scenario name `{}` cannot be used as a folder name\n  hint: give --name with letters, digits, '-', '_' and '.'",
+            o.name
+        )));
+    }
+    if crate::money::Currency::from_code(&o.currency).is_none() {
+        return Err(CalibrateError::Input(format!(
+            "`{}` is not an ISO 4217 currency code\n  hint: e.g. --currency USD, INR, EUR",
+            o.currency
+        )));
+    }
+    let (calendar, calendar_name) = match &o.calendar {
+        Some(p) => (read_calendar(p)?, p.display().to_string()),
+        None => (Default::default(), "no calendar".to_owned()),
+    };
     let mut all = Log::read(&o.log, &o.mapping, o.utc_offset)?;
     rename_categories(&mut all);
     say(format!(
@@ -259,16 +282,21 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
         f.name = name;
     }
 
-    let (calendar, calendar_name) = match &o.calendar {
-        Some(p) => (read_calendar(p)?, p.display().to_string()),
-        None => (Default::default(), "no calendar".to_owned()),
-    };
     let events = estimate::calendar(&fit_log, &calendar);
     lap("estimate", &mut timings);
 
-    // The work folder, put in place at the end.
-    let work = partial_dir(&o.out);
-    std::fs::create_dir_all(&work).map_err(|e| io_err(&work, e))?;
+    // The work folder beside the output, removed on any failure (its guard drops), renamed
+    // into place at the end.
+    let parent = match o.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| io_err(&parent, e))?;
+    let guard = tempfile::Builder::new()
+        .prefix(".calibrate-")
+        .tempdir_in(&parent)
+        .map_err(|e| io_err(&parent, e))?;
+    let work = guard.path().to_path_buf();
     let result = (|| {
         let source = o.log.file_name().map_or_else(
             || o.log.display().to_string(),
@@ -310,6 +338,7 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
             source: &source,
             threads: o.threads,
             evaluations: RefCell::new(0),
+            end: fit_log.last,
         };
         // Simulated moments.
         let k = fits.len();
@@ -344,6 +373,7 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
             ctx.evaluations.borrow()
         ));
         lap("moments", &mut timings);
+        let evaluations = *ctx.evaluations.borrow();
 
         // The calibrated scenario, simulated against the fit's customers.
         ctx.write_personas(&tuning)?;
@@ -354,7 +384,14 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
             stats::measure(&sim, &windows),
         );
         let held_out = match &hold_log {
-            Some(h) if !h.visits.is_empty() => {
+            Some(h) if h.customers.len() < MIN_HELD_OUT => {
+                say(format!(
+                    "only {} customers held out: too few to validate on (at least {MIN_HELD_OUT})",
+                    h.customers.len()
+                ));
+                None
+            }
+            Some(h) => {
                 let scale = h.customers.len() as f64 / fit_log.customers.len().max(1) as f64;
                 let (sim, _) = ctx.simulate(Some(scale), "held-out")?;
                 Some(stats::score(
@@ -407,7 +444,7 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
                 })
                 .collect(),
             moments: Moments {
-                evaluations: *ctx.evaluations.borrow(),
+                evaluations,
                 objective: (before, after),
                 iterations,
             },
@@ -418,18 +455,18 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
         report::write(&work, &outcome)?;
         Ok(outcome)
     })();
-    match result {
-        Ok(mut outcome) => {
-            std::fs::rename(&work, &o.out).map_err(|e| io_err(&o.out, e))?;
-            lap("report", &mut timings);
-            outcome.timings = timings;
-            Ok(outcome)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&work);
-            Err(e)
-        }
+    let mut outcome = result?;
+    // Put in place: an empty folder the user made is replaced, anything else refused.
+    check_out(&o.out)?;
+    if o.out.is_dir() {
+        std::fs::remove_dir(&o.out).map_err(|e| io_err(&o.out, e))?;
     }
+    std::fs::rename(&work, &o.out).map_err(|e| io_err(&o.out, e))?;
+    // The folder is in place: nothing for the guard to remove.
+    let _ = guard.keep();
+    lap("report", &mut timings);
+    outcome.timings = timings;
+    Ok(outcome)
 }
 
 /// The moments' parameters: ln visit scales, then ln budgets.
@@ -457,6 +494,8 @@ struct Context<'a> {
     source: &'a str,
     threads: usize,
     evaluations: RefCell<usize>,
+    /// The log's last day: where exposure ends.
+    end: chrono::NaiveDate,
 }
 
 impl Context<'_> {
@@ -477,7 +516,9 @@ impl Context<'_> {
         *self.evaluations.borrow_mut() += 1;
         let path = self.work.join("scenario.ron");
         let mut scenario = Scenario::load(&path, &crate::sim::registry()).map_err(|e| {
-            CalibrateError::Fit(format!("the calibrated scenario does not load: {e}"))
+            CalibrateError::Input(format!(
+                "the scenario calibrated from this log is not a valid scenario: {e}\n  hint: prices, quantities or spending beyond Bazaar's limits (docs/scenarios.md) come from the log's values; check the value and quantity columns"
+            ))
         })?;
         let out = self.work.join(format!("sim-{tag}"));
         scenario
@@ -497,9 +538,9 @@ impl Context<'_> {
             },
         )
         .map_err(|e| CalibrateError::Fit(format!("simulating the calibrated scenario: {e}")))?;
-        let log = Log::from_run(&out)?;
-        let moments = persona_moments(&out, self.fits)?;
+        let (log, personas) = Log::from_run(&out)?;
         let _ = std::fs::remove_dir_all(&out);
+        let moments = persona_moments(&log, &personas, self.fits, self.end);
         Ok((log, moments))
     }
 
@@ -529,44 +570,30 @@ impl CostFunction for &Context<'_> {
     }
 }
 
-/// Each persona's shopping days per active customer-day and mean value, from a run's
-/// `daily_metrics.csv`.
-fn persona_moments(dir: &Path, fits: &[PersonaFit]) -> Result<Vec<(f64, f64)>, CalibrateError> {
-    let path = dir.join("daily_metrics.csv");
-    let mut r = csv::Reader::from_path(&path).map_err(|e| io_err(&path, e))?;
-    let header: Vec<String> = r
-        .headers()
-        .map_err(|e| io_err(&path, e))?
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    let col = |n: &str| {
-        header
-            .iter()
-            .position(|h| h == n)
-            .ok_or_else(|| CalibrateError::Fit(format!("{} has no column {n}", path.display())))
-    };
-    let (pc, ac, tc, rc) = (
-        col("persona")?,
-        col("active_customers")?,
-        col("transactions")?,
-        col("revenue")?,
-    );
+/// Each persona's shopping days per customer-day observed (from each customer's first
+/// visit to `end`) and mean value of a shopping day: the estimator the real data's moments
+/// use ([`estimate::persona`]), applied to a simulation's visits.
+fn persona_moments(
+    log: &Log,
+    personas: &[String],
+    fits: &[PersonaFit],
+    end: chrono::NaiveDate,
+) -> Vec<(f64, f64)> {
     let mut sums = vec![(0.0, 0.0, 0.0); fits.len()];
-    for rec in r.records() {
-        let rec = rec.map_err(|e| io_err(&path, e))?;
-        let Some(i) = fits.iter().position(|f| f.name == rec[pc]) else {
+    for (c, visits) in log.by_customer().into_iter().enumerate() {
+        let Some(first) = visits.first() else {
             continue;
         };
-        let num = |c: usize| rec[c].parse::<f64>().unwrap_or(0.0);
-        sums[i].0 += num(ac);
-        sums[i].1 += num(tc);
-        sums[i].2 += num(rc);
+        let Some(k) = fits.iter().position(|f| f.name == personas[c]) else {
+            continue;
+        };
+        sums[k].0 += (end - first.date).num_days() as f64 + 1.0;
+        sums[k].1 += visits.len() as f64;
+        sums[k].2 += visits.iter().map(|v| v.value).sum::<f64>();
     }
-    Ok(sums
-        .into_iter()
-        .map(|(a, t, r)| (t / a.max(1.0), r / t.max(1.0)))
-        .collect())
+    sums.into_iter()
+        .map(|(exposure, n, value)| (n / exposure.max(1.0), value / n.max(1.0)))
+        .collect()
 }
 
 /// The dates around each calendar event the log covers (three days either side of its
@@ -576,18 +603,13 @@ fn holiday_windows(
     calendar: &crate::scenario::schema::CalendarFile,
 ) -> Vec<(String, chrono::NaiveDate, chrono::NaiveDate)> {
     let mut days = std::collections::BTreeSet::new();
-    let lo = log.first + Duration::days(1);
-    let hi = log.last - Duration::days(1);
+    let three = Duration::days(3);
     for e in &calendar.events {
         if let Some((_, _, a, b)) = estimate::event_dates(estimate::spec(e)) {
-            for d in (a - Duration::days(3))
-                .iter_days()
-                .take_while(|d| *d <= b + Duration::days(3))
-            {
-                if d >= lo && d <= hi {
-                    days.insert(d);
-                }
-            }
+            let a = a.checked_sub_signed(three).unwrap_or(a);
+            let b = b.checked_add_signed(three).unwrap_or(b);
+            // The log's first and last days may be partly observed.
+            days.extend(estimate::within(a, b, log).filter(|d| *d > log.first && *d < log.last));
         }
     }
     days.into_iter().map(|d| (String::new(), d, d)).collect()
@@ -618,7 +640,7 @@ fn read_calendar(path: &Path) -> Result<crate::scenario::schema::CalendarFile, C
             ron::extensions::Extensions::IMPLICIT_SOME
                 | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
         )
-        .from_str(&text)
+        .from_str::<crate::scenario::schema::CalendarFile>(&text)
         .map_err(|e| {
         CalibrateError::Input(format!(
             "{}:{}:{}: {}\n  hint: a calendar file is `Calendar(events: [...])`, as scenarios/calendars/us.ron",
@@ -628,31 +650,45 @@ fn read_calendar(path: &Path) -> Result<crate::scenario::schema::CalendarFile, C
             e.code
         ))
     })
+        .and_then(|cal| {
+            for e in &cal.events {
+                let s = estimate::spec(e);
+                if estimate::event_dates(s).is_none() {
+                    return Err(CalibrateError::Input(format!(
+                        "{}: the event `{}` has dates that do not parse, run backwards or are out of range\n  hint: dates are \"YYYY-MM-DD\", `to` on or after `from`",
+                        path.display(),
+                        s.name
+                    )));
+                }
+            }
+            Ok(cal)
+        })
 }
 
-/// The output folder must be new or empty: a calibration never replaces what is there.
+/// The output folder must be new or an empty folder: a calibration never replaces what is
+/// there. Checked first and again just before the folder is put in place.
 fn check_out(out: &Path) -> Result<(), CalibrateError> {
-    match std::fs::read_dir(out) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                return Err(CalibrateError::Input(format!(
-                    "{} already exists and is not empty\n  hint: name a new folder with --out; calibrate replaces nothing",
-                    out.display()
-                )));
-            }
-            std::fs::remove_dir(out).map_err(|e| io_err(out, e))
-        }
+    let refuse = |what: &str| {
+        Err(CalibrateError::Input(format!(
+            "{} {what}\n  hint: name a new folder with --out; calibrate replaces nothing",
+            out.display()
+        )))
+    };
+    match std::fs::symlink_metadata(out) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io_err(out, e)),
+        Ok(m) if !m.is_dir() => refuse("already exists and is not a folder"),
+        Ok(_) => match std::fs::read_dir(out) {
+            Ok(mut entries) => {
+                if entries.next().is_none() {
+                    Ok(())
+                } else {
+                    refuse("already exists and is not empty")
+                }
+            }
+            Err(e) => Err(io_err(out, e)),
+        },
     }
-}
-
-fn partial_dir(out: &Path) -> PathBuf {
-    let name = out.file_name().map_or_else(
-        || "calibration".into(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    out.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }
 
 fn write_file(path: &Path, text: &str) -> Result<(), CalibrateError> {

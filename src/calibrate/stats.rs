@@ -48,11 +48,14 @@ pub struct Score {
 
 /// KS-complement of two samples: 1 - sup |F_a - F_b| over their empirical CDFs.
 pub fn ks_complement(a: &[f64], b: &[f64]) -> f64 {
-    if a.is_empty() || b.is_empty() {
-        return 0.0;
+    let mut a: Vec<f64> = a.iter().copied().filter(|x| x.is_finite()).collect();
+    let mut b: Vec<f64> = b.iter().copied().filter(|x| x.is_finite()).collect();
+    match (a.is_empty(), b.is_empty()) {
+        // Nothing on either side: they agree.
+        (true, true) => return 1.0,
+        (true, false) | (false, true) => return 0.0,
+        _ => {}
     }
-    let mut a = a.to_vec();
-    let mut b = b.to_vec();
     a.sort_by(f64::total_cmp);
     b.sort_by(f64::total_cmp);
     let (mut i, mut j, mut d) = (0, 0, 0.0f64);
@@ -72,8 +75,10 @@ pub fn ks_complement(a: &[f64], b: &[f64]) -> f64 {
 /// TV-complement of two frequency vectors over the same categories.
 pub fn tv_complement(a: &[f64], b: &[f64]) -> f64 {
     let (sa, sb): (f64, f64) = (a.iter().sum(), b.iter().sum());
-    if sa <= 0.0 || sb <= 0.0 {
-        return 0.0;
+    match (sa > 0.0, sb > 0.0) {
+        (false, false) => return 1.0,
+        (true, true) => {}
+        _ => return 0.0,
     }
     let tv: f64 = a
         .iter()
@@ -173,7 +178,11 @@ pub fn measure(
         }
         for (name, from, to) in windows {
             for d in from.iter_days().take_while(|d| d <= to) {
-                labels.push(format!("{name} {d}"));
+                labels.push(if name.is_empty() {
+                    d.to_string()
+                } else {
+                    format!("{name} {d}")
+                });
                 weights.push(daily.get(&d).copied().unwrap_or(0.0));
             }
         }

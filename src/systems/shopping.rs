@@ -21,8 +21,9 @@ use crate::systems::planning::Visitors;
 /// A category's purchase probability never exceeds this after calendar factors.
 pub const PURCHASE_CAP: f32 = 0.95;
 
-/// Draws a basket into `lines`: for each category of the persona, bought with probability
-/// `min(p × purchase factor, PURCHASE_CAP)`, quantity and unit price from the persona's
+/// Draws a basket into `lines`: the visit's kind of trip first (only if the persona has
+/// kinds), then for each category of the persona, bought with probability
+/// `min(p × purchase factor × trip factor, PURCHASE_CAP)`, quantity and unit price from the persona's
 /// ranges times today's factors. Returns the price index (paid over reference prices).
 #[inline(always)]
 pub fn draw_basket(
