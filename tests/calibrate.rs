@@ -66,6 +66,18 @@ fn export_log(run: &Path, to: &Path) {
     w.flush().expect("flush");
 }
 
+/// Runs `bazaar calibrate LOG --out OUT` with `extra` arguments.
+fn calibrate(log: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "calibrate",
+        log.to_str().expect("a UTF-8 path"),
+        "--out",
+        out.to_str().expect("a UTF-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    bazaar(&args)
+}
+
 fn fit_json(dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("fit.json")).expect("fit.json");
     serde_json::from_str(&text).expect("fit.json is JSON")
@@ -91,21 +103,21 @@ fn recovers_the_personas_of_a_simulated_log() {
     let log = dir.path().join("log.csv");
     export_log(&out, &log);
     let cal = dir.path().join("calibrated");
-    let res = bazaar(&[
-        "calibrate",
-        log.to_str().unwrap(),
-        "--out",
-        cal.to_str().unwrap(),
-        "--map",
-        "customer=cust,basket=basket,time=when,value=amount,category=dept,quantity=qty",
-        "--personas",
-        "2",
-        "--iterations",
-        "15",
-        "--holdout",
-        "0.3",
-        "--quiet",
-    ]);
+    let res = calibrate(
+        &log,
+        &cal,
+        &[
+            "--map",
+            "customer=cust,basket=basket,time=when,value=amount,category=dept,quantity=qty",
+            "--personas",
+            "2",
+            "--iterations",
+            "15",
+            "--holdout",
+            "0.3",
+            "--quiet",
+        ],
+    );
     let (_, err) = text(&res);
     assert!(res.status.success(), "calibrate failed: {err}");
     for f in [
@@ -164,14 +176,11 @@ fn bad_input_is_refused_and_nothing_is_replaced() {
     .unwrap();
     let out = dir.path().join("cal");
     // A column the file lacks: named, with the closest one.
-    let res = bazaar(&[
-        "calibrate",
-        log.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--map",
-        "customer=customer,time=time,value=amonut",
-    ]);
+    let res = calibrate(
+        &log,
+        &out,
+        &["--map", "customer=customer,time=time,value=amonut"],
+    );
     let (_, err) = text(&res);
     assert_eq!(res.status.code(), Some(2), "{err}");
     assert!(
@@ -181,26 +190,18 @@ fn bad_input_is_refused_and_nothing_is_replaced() {
     assert!(!out.exists());
     // An unreadable value: the file and line.
     std::fs::write(&log, "customer,time,amount\n1,2026-01-05 10:00,lots\n").unwrap();
-    let res = bazaar(&[
-        "calibrate",
-        log.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--map",
-        "customer=customer,time=time,value=amount",
-    ]);
+    let res = calibrate(
+        &log,
+        &out,
+        &["--map", "customer=customer,time=time,value=amount"],
+    );
     let (_, err) = text(&res);
     assert_eq!(res.status.code(), Some(2), "{err}");
     assert!(err.contains("log.csv:2: value `lots`"), "{err}");
     // An output folder with something in it is left alone.
     std::fs::create_dir(&out).unwrap();
     std::fs::write(out.join("mine.txt"), "keep me").unwrap();
-    let res = bazaar(&[
-        "calibrate",
-        log.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let res = calibrate(&log, &out, &[]);
     let (_, err) = text(&res);
     assert_eq!(res.status.code(), Some(2), "{err}");
     assert!(err.contains("already exists and is not empty"), "{err}");
@@ -212,14 +213,11 @@ fn bad_input_is_refused_and_nothing_is_replaced() {
     // An empty folder the user made survives a failed calibration, and nothing is left
     // beside it.
     std::fs::remove_file(out.join("mine.txt")).unwrap();
-    let res = bazaar(&[
-        "calibrate",
-        log.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--map",
-        "customer=customer,time=time,value=amount",
-    ]);
+    let res = calibrate(
+        &log,
+        &out,
+        &["--map", "customer=customer,time=time,value=amount"],
+    );
     assert_eq!(res.status.code(), Some(2), "{:?}", text(&res));
     assert!(out.is_dir(), "the empty folder was removed");
     let names: Vec<_> = std::fs::read_dir(dir.path())
@@ -251,16 +249,16 @@ fn a_calendar_with_impossible_dates_is_refused() {
     )
     .unwrap();
     let out = dir.path().join("cal");
-    let res = bazaar(&[
-        "calibrate",
-        log.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--map",
-        "customer=customer,time=time,value=amount",
-        "--calendar",
-        calendar.to_str().unwrap(),
-    ]);
+    let res = calibrate(
+        &log,
+        &out,
+        &[
+            "--map",
+            "customer=customer,time=time,value=amount",
+            "--calendar",
+            calendar.to_str().unwrap(),
+        ],
+    );
     let (_, err) = text(&res);
     assert_eq!(res.status.code(), Some(2), "{err}");
     assert!(err.contains("the event `Forever` has dates"), "{err}");
@@ -357,23 +355,23 @@ fn calibrates_a_sample_of_the_complete_journey() {
         String::from_utf8_lossy(&res.stderr)
     );
     let cal = dir.path().join("cj");
-    let res = bazaar(&[
-        "calibrate",
-        log.to_str().unwrap(),
-        "--out",
-        cal.to_str().unwrap(),
-        "--map",
-        "customer=household_id,basket=basket_id,time=transaction_timestamp,value=sales_value,category=department,store=store_id",
-        "--utc-offset",
-        "-6",
-        "--calendar",
-        "scenarios/calendars/us.ron",
-        "--personas",
-        "3",
-        "--iterations",
-        "10",
-        "--quiet",
-    ]);
+    let res = calibrate(
+        &log,
+        &cal,
+        &[
+            "--map",
+            "customer=household_id,basket=basket_id,time=transaction_timestamp,value=sales_value,category=department,store=store_id",
+            "--utc-offset",
+            "-6",
+            "--calendar",
+            "scenarios/calendars/us.ron",
+            "--personas",
+            "3",
+            "--iterations",
+            "10",
+            "--quiet",
+        ],
+    );
     let (_, err) = text(&res);
     assert!(res.status.success(), "calibrate failed: {err}");
     let fit = fit_json(&cal);

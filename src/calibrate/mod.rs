@@ -268,17 +268,12 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
     fits.sort_by(|a, b| b.visit_rate.total_cmp(&a.visit_rate));
     let mut values: Vec<f64> = fits.iter().map(|f| f.mean_value).collect();
     values.sort_by(f64::total_cmp);
-    let median_value = values[values.len() / 2];
-    let mut used: Vec<String> = Vec::new();
-    for f in &mut fits {
-        let base = write::name(f.mean_gap, f.mean_value, median_value);
-        let mut name = base.clone();
-        let mut i = 2;
-        while used.contains(&name) {
-            name = format!("{base}_{i}");
-            i += 1;
-        }
-        used.push(name.clone());
+    let median_value = values.get(values.len() / 2).copied().unwrap_or(0.0);
+    let names = unique(
+        fits.iter()
+            .map(|f| write::name(f.mean_gap, f.mean_value, median_value)),
+    );
+    for (f, name) in fits.iter_mut().zip(names) {
         f.name = name;
     }
 
@@ -617,18 +612,22 @@ fn holiday_windows(
 
 /// Category names as scenario identifiers, unique.
 fn rename_categories(log: &mut Log) {
+    log.categories = unique(log.categories.iter().map(|c| write::identifier(c)));
+}
+
+/// `names` with a repeated one numbered: `weekly_mid`, `weekly_mid_2`...
+fn unique(names: impl Iterator<Item = String>) -> Vec<String> {
     let mut used: Vec<String> = Vec::new();
-    for c in &mut log.categories {
-        let base = write::identifier(c);
+    for base in names {
         let mut name = base.clone();
         let mut i = 2;
         while used.contains(&name) {
             name = format!("{base}_{i}");
             i += 1;
         }
-        used.push(name.clone());
-        *c = name;
+        used.push(name);
     }
+    used
 }
 
 fn read_calendar(path: &Path) -> Result<crate::scenario::schema::CalendarFile, CalibrateError> {

@@ -2,6 +2,9 @@
 //! visits, and their scores as SDMetrics defines them: KS-complement (1 minus the
 //! two-sample Kolmogorov-Smirnov statistic) for numbers, TV-complement (1 minus the total
 //! variation distance) for categories. 1 is a perfect match; 0 the worst.
+//!
+//! Both are written here: statrs has the distributions but no two-sample test, and each is a
+//! sort and a merge (KS) or a sum (TV); a test holds the KS statistic to scipy's `ks_2samp`.
 
 use chrono::NaiveDate;
 use serde::Serialize;
