@@ -293,10 +293,17 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
         .map_err(|e| io_err(&parent, e))?;
     let work = guard.path().to_path_buf();
     let result = (|| {
-        let source = o.log.file_name().map_or_else(
-            || o.log.display().to_string(),
-            |f| f.to_string_lossy().into_owned(),
-        );
+        // Named in comments and a description of the written files: one line, no quotes.
+        let source: String = o
+            .log
+            .file_name()
+            .map_or_else(
+                || o.log.display().to_string(),
+                |f| f.to_string_lossy().into_owned(),
+            )
+            .chars()
+            .map(|c| if c.is_control() || c == '"' { ' ' } else { c })
+            .collect();
         let population: Vec<write::Population> = fits
             .iter()
             .map(|f| write::Population {
