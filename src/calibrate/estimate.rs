@@ -182,7 +182,12 @@ pub fn persona(log: &Log, name: String, members: &[usize], by: &[&[Visit]]) -> P
         })
         .collect();
     basket.sort_by(|a, b| b.p.total_cmp(&a.p).then(a.category.cmp(&b.category)));
-    let needs = basket
+    let trips = trip_factors(
+        &basket,
+        super::segment::trips(&sizes),
+        sizes.iter().sum::<f64>() / sizes.len().max(1) as f64,
+    );
+    let needs: Vec<u16> = basket
         .iter()
         .filter(|i| i.p >= NEED_SHARE)
         .map(|i| i.category)
@@ -201,9 +206,49 @@ pub fn persona(log: &Log, name: String, members: &[usize], by: &[&[Visit]]) -> P
         visit_rate: visits as f64 / exposure.max(1.0),
         mean_value: values.iter().sum::<f64>() / n_visits,
         mean_gap,
+        trips,
         needs,
-        trips: super::segment::trips(&sizes),
     }
+}
+
+/// Mean categories of a buying visit when every probability of `basket` is multiplied by `f`
+/// and capped as shopping caps it.
+fn lines_of_buying_visit(basket: &[Item], f: f64) -> f64 {
+    let cap = f64::from(crate::systems::shopping::PURCHASE_CAP);
+    let (mean, none) = basket.iter().fold((0.0, 1.0), |(m, n), i| {
+        let p = (i.p * f).min(cap);
+        (m + p, n * (1.0 - p))
+    });
+    if none < 1.0 { mean / (1.0 - none) } else { 1.0 }
+}
+
+/// The kinds of trip with purchase factors that give each kind's mean categories per buying
+/// visit under the 0.95 cap (a staple near the cap gains less than the raw factor asks):
+/// each solved by Brent's method (argmin) from the kind's share of the persona's mean. A kind
+/// the cap cannot reach keeps its raw factor.
+fn trip_factors(basket: &[Item], trips: Vec<(f64, f64)>, mean_lines: f64) -> Vec<(f64, f64)> {
+    use argmin::core::{CostFunction, Executor};
+    use argmin::solver::brent::BrentRoot;
+    struct Gap<'a>(&'a [Item], f64);
+    impl CostFunction for Gap<'_> {
+        type Param = f64;
+        type Output = f64;
+        fn cost(&self, f: &f64) -> Result<f64, argmin::core::Error> {
+            Ok(lines_of_buying_visit(self.0, *f) - self.1)
+        }
+    }
+    trips
+        .into_iter()
+        .map(|(share, raw)| {
+            let target = raw * mean_lines;
+            let solved = Executor::new(Gap(basket, target), BrentRoot::new(1e-3, 50.0, 1e-6))
+                .configure(|s| s.param(raw.clamp(1e-3, 50.0)).max_iters(100))
+                .run()
+                .ok()
+                .and_then(|r| r.state().best_param);
+            (share, solved.unwrap_or(raw))
+        })
+        .collect()
 }
 
 /// The daily visit hazard by days since the last visit (a life table: visits on day `d`
@@ -442,4 +487,57 @@ pub fn calendar(log: &Log, calendar: &CalendarFile) -> Vec<EventFit> {
         };
     }
     by_name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(p: f64) -> Item {
+        Item {
+            category: 0,
+            p,
+            quantity: (1, 1),
+            price: (1.0, 0.1, 0.5, 2.0),
+        }
+    }
+
+    #[test]
+    fn trip_factors_reach_their_lines_under_the_cap() {
+        let basket = [item(0.9), item(0.5), item(0.2), item(0.1)];
+        let mean = lines_of_buying_visit(&basket, 1.0);
+        // A big trip asking for 1.8 times the mean: raw, the staple at 0.9 caps at 0.95
+        // and the trip falls short; solved, it gets its lines.
+        let trips = trip_factors(&basket, vec![(0.5, 0.6), (0.5, 1.8)], mean);
+        assert!(lines_of_buying_visit(&basket, 1.8) < 1.8 * mean - 0.05);
+        for (&(_, raw), &(share, f)) in [(0.5, 0.6), (0.5, 1.8)].iter().zip(&trips) {
+            assert_eq!(share, 0.5);
+            let got = lines_of_buying_visit(&basket, f);
+            assert!(
+                (got - raw * mean).abs() < 1e-4,
+                "{got} against {}",
+                raw * mean
+            );
+        }
+        assert!(trips[1].1 > 1.8);
+    }
+
+    #[test]
+    fn the_life_table_censors_open_gaps() {
+        // Gaps of 1, 2 and 2 days, one spell still open after 1 day: on day 1, four at
+        // risk and one visit; on day 2, two at risk (the open one has left) and two visits.
+        let h = |g: &[u32], c: &[u32]| {
+            // With AT_RISK customers at risk the first steps are their own.
+            let mut gaps = Vec::new();
+            let mut open = Vec::new();
+            for _ in 0..AT_RISK {
+                gaps.extend_from_slice(g);
+                open.extend_from_slice(c);
+            }
+            hazard(&gaps, &open)
+        };
+        let steps = h(&[1, 2, 2], &[1]);
+        assert!((steps[0].1 - 0.25).abs() < 1e-12, "{steps:?}");
+        assert!((steps[1].1 - 1.0f64.min(0.95)).abs() < 1e-12, "{steps:?}");
+    }
 }
