@@ -354,3 +354,23 @@ fn systems_lists_settings_defaults_and_meanings_from_the_plugins() {
         .unwrap_or_else(|| panic!("{listing}"));
     accept(&with_systems(example));
 }
+
+#[test]
+fn a_trip_without_a_share_or_with_a_negative_factor_is_refused() {
+    let bad = MINIMAL.replace(
+        "hours: Slots",
+        "trips: [(share: 0, purchase: 0.5), (share: 1, purchase: -2)],\n            hours: Slots",
+    );
+    let err = reject(&bad);
+    assert!(err.contains("`personas[0].trips[0].share`"), "{err}");
+    assert!(
+        err.contains("a trip's share must be positive, not 0"),
+        "{err}"
+    );
+    points_at(&err, &bad, "0, purchase: 0.5");
+    assert!(err.contains("`personas[0].trips[1].purchase`"), "{err}");
+    accept(&MINIMAL.replace(
+        "hours: Slots",
+        "trips: [(share: 2, purchase: 0.5), (share: 1, purchase: 2)],\n            hours: Slots",
+    ));
+}

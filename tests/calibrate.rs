@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{bazaar, root, run_text, text};
+use common::{bazaar, root, run_text, text, write};
 
 /// Two personas far apart: near-daily small top-ups and fortnightly big shops.
 const TWO: &str = r#"Scenario(
@@ -168,12 +168,11 @@ fn recovers_the_personas_of_a_simulated_log() {
 #[test]
 fn bad_input_is_refused_and_nothing_is_replaced() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("log.csv");
-    std::fs::write(
-        &log,
+    let log = write(
+        dir.path(),
+        "log.csv",
         "customer,time,amount\n1,2026-01-05 10:00,12.5\n2,2026-01-06 11:00,8\n",
-    )
-    .unwrap();
+    );
     let out = dir.path().join("cal");
     // A column the file lacks: named, with the closest one.
     let res = calibrate(
@@ -230,7 +229,6 @@ fn bad_input_is_refused_and_nothing_is_replaced() {
 #[test]
 fn a_calendar_with_impossible_dates_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("log.csv");
     let mut rows = String::from("customer,time,amount\n");
     for c in 0..60 {
         for d in 0..20 {
@@ -241,13 +239,12 @@ fn a_calendar_with_impossible_dates_is_refused() {
             ));
         }
     }
-    std::fs::write(&log, rows).unwrap();
-    let calendar = dir.path().join("cal.ron");
-    std::fs::write(
-        &calendar,
+    let log = write(dir.path(), "log.csv", &rows);
+    let calendar = write(
+        dir.path(),
+        "cal.ron",
         r#"Calendar(events: [Festival(name: "Forever", from: "2026-01-05", days: 4000000000)])"#,
-    )
-    .unwrap();
+    );
     let out = dir.path().join("cal");
     let res = calibrate(
         &log,
@@ -269,12 +266,11 @@ fn a_calendar_with_impossible_dates_is_refused() {
 fn blank_basket_cells_are_no_basket_and_dates_count_as_noon() {
     // Two customers on two days each; blank basket cells must not merge their days.
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("log.csv");
-    std::fs::write(
-        &log,
+    let log = write(
+        dir.path(),
+        "log.csv",
         "c,b,t,v\n1,,2026-02-02,3\n1,,2026-02-09,4\n2,,2026-02-03,5\n2,,2026-02-10,6\n",
-    )
-    .unwrap();
+    );
     let m = bazaar::calibrate::log::Mapping::parse("customer=c,basket=b,time=t,value=v").unwrap();
     let read = bazaar::calibrate::log::Log::read(&log, &m, 0).unwrap();
     assert_eq!(read.visits.len(), 4);

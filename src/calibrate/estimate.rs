@@ -78,7 +78,7 @@ fn quantile(x: &[f64], q: f64) -> f64 {
 }
 
 /// Estimates the persona of `members` (customer indices) from `log`.
-pub fn persona(log: &Log, name: String, members: &[usize], by: &[&[Visit]]) -> PersonaFit {
+pub fn persona(log: &Log, members: &[usize], by: &[&[Visit]]) -> PersonaFit {
     let days = f64::from(log.days());
     let mut gaps: Vec<u32> = Vec::new();
     let mut censored: Vec<u32> = Vec::new();
@@ -193,7 +193,7 @@ pub fn persona(log: &Log, name: String, members: &[usize], by: &[&[Visit]]) -> P
         .map(|i| i.category)
         .collect();
     PersonaFit {
-        name,
+        name: String::new(),
         customers: members.len(),
         acquired,
         first_visit: (1.0 / mean_gap.max(1.0)).clamp(0.001, 1.0),
@@ -317,13 +317,18 @@ pub struct EventFit {
     pub traffic: f64,
     /// Categories per visit over those of ordinary visits.
     pub purchase: f64,
-    /// Whether the days look closed (under 5% of the expected visits).
-    pub closed: bool,
     /// Categories bought on them.
     pub lines: f64,
     /// An eve found in the data: the day before, when it differs from an ordinary day by
     /// more than its noise.
     pub eve: Option<(f64, f64)>,
+}
+
+impl EventFit {
+    /// Whether the days look closed: under 5% of the expected visits.
+    pub fn closed(&self) -> bool {
+        self.traffic < 0.05
+    }
 }
 
 /// Dates of an event's full effect, and of its whole reach (lead-in and tail included);
@@ -422,7 +427,6 @@ pub fn calendar(log: &Log, calendar: &CalendarFile) -> Vec<EventFit> {
             expected: 0.0,
             traffic: 1.0,
             purchase: 1.0,
-            closed: false,
             eve: None,
             lines: 0.0,
         };
@@ -478,7 +482,6 @@ pub fn calendar(log: &Log, calendar: &CalendarFile) -> Vec<EventFit> {
     by_name.retain(|f| f.expected >= MIN_EXPECTED);
     for f in &mut by_name {
         f.traffic = (f.visits / f.expected).clamp(0.0, crate::limits::MAX_FACTOR);
-        f.closed = f.traffic < 0.05;
         f.purchase = if f.visits < 30.0 || ordinary_lines <= 0.0 {
             // Too few visits to say anything about the basket.
             1.0

@@ -7,7 +7,7 @@
 //! category. The same reading turns a simulated run's own tables into visits
 //! ([`Log::from_run`]), so real and simulated data are measured by the same code.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::Path;
 
@@ -112,13 +112,6 @@ pub struct Visit {
     pub lines: Vec<Line>,
 }
 
-impl Visit {
-    /// Units, all lines together.
-    pub fn units(&self) -> u32 {
-        self.lines.iter().map(|l| l.units).sum()
-    }
-}
-
 /// A transaction log as visits.
 #[derive(Debug, Clone, Default)]
 pub struct Log {
@@ -158,7 +151,7 @@ struct Builder {
     customer_keys: Vec<String>,
     categories: HashMap<String, u16>,
     category_names: Vec<String>,
-    stores: HashMap<String, ()>,
+    stores: HashSet<String>,
     has_store: bool,
     /// Whether the mapping names a category column.
     has_category: bool,
@@ -218,8 +211,8 @@ impl Builder {
         };
         if let Some(s) = row.store {
             self.has_store = true;
-            if !self.stores.contains_key(s) {
-                self.stores.insert(s.to_owned(), ());
+            if !self.stores.contains(s) {
+                self.stores.insert(s.to_owned());
             }
         }
         let acc = self.days.entry((customer, time.date())).or_default();
@@ -481,12 +474,8 @@ pub fn parse_time(s: &str) -> Option<NaiveDateTime> {
 
 /// A required or mapped column that the file lacks, with the nearest name it has.
 fn missing(path: &Path, role: &str, name: &str, have: &[String]) -> CalibrateError {
-    let near = have
-        .iter()
-        .map(|h| (strsim::jaro_winkler(h, name), h))
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .filter(|(s, _)| *s > 0.7)
-        .map(|(_, h)| format!("did you mean `{h}`? "))
+    let near = crate::scenario::diag::did_you_mean(name, have.iter().map(String::as_str))
+        .map(|h| format!("did you mean `{h}`? "))
         .unwrap_or_default();
     CalibrateError::Input(format!(
         "{}: no column `{name}` for the {role}\n  hint: {near}the file's columns are {}; map them with --map {role}=COLUMN",

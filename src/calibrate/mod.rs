@@ -18,7 +18,7 @@ pub mod segment;
 pub mod stats;
 pub mod write;
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -207,11 +207,7 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
             "--holdout is the share of customers held out: at least 0, under 0.9".into(),
         ));
     }
-    if o.name.is_empty()
-        || o.name
-            .chars()
-            .any(|c| !(c.is_alphanumeric() || "-_.".contains(c)))
-    {
+    if !crate::scenario::validate::is_folder_name(&o.name) {
         return Err(CalibrateError::Input(format!(
             "the scenario name `{}` cannot be used as a folder name\n  hint: give --name with letters, digits, '-', '_' and '.'",
             o.name
@@ -263,7 +259,7 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
     members.retain(|m| !m.is_empty());
     let mut fits: Vec<PersonaFit> = members
         .iter()
-        .map(|m| estimate::persona(&fit_log, String::new(), m, &by))
+        .map(|m| estimate::persona(&fit_log, m, &by))
         .collect();
     fits.sort_by(|a, b| b.visit_rate.total_cmp(&a.visit_rate));
     let mut values: Vec<f64> = fits.iter().map(|f| f.mean_value).collect();
@@ -292,172 +288,167 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
         .tempdir_in(&parent)
         .map_err(|e| io_err(&parent, e))?;
     let work = guard.path().to_path_buf();
-    let result = (|| {
-        // Named in comments and a description of the written files: one line, no quotes.
-        let source: String = o
-            .log
-            .file_name()
-            .map_or_else(
-                || o.log.display().to_string(),
-                |f| f.to_string_lossy().into_owned(),
-            )
-            .chars()
-            .map(|c| if c.is_control() || c == '"' { ' ' } else { c })
-            .collect();
-        let population: Vec<write::Population> = fits
-            .iter()
-            .map(|f| write::Population {
-                persona: f.name.clone(),
-                count: (f.customers - f.acquired) as u64,
-                new_per_day: f.acquired as f64 / f64::from(fit_log.days()),
-            })
-            .collect();
-        let description = format!(
-            "Calibrated by bazaar calibrate from {source}: {} customers, {} to {}",
-            fit_log.customers.len(),
-            fit_log.first,
-            fit_log.last
-        );
-        let scenario_text = write::scenario(
-            &o.name,
-            &description,
-            o.seed,
-            &fit_log.first.to_string(),
-            &fit_log.last.to_string(),
-            &o.currency,
-            &all.categories,
-            &population,
-        );
-        write_file(&work.join("scenario.ron"), &scenario_text)?;
-        write_file(
-            &work.join("calendar.ron"),
-            &write::calendar(&calendar, &events, &source, &calendar_name),
-        )?;
-        let ctx = Context {
-            work: &work,
-            fits: &fits,
-            categories: &all.categories,
-            source: &source,
-            threads: o.threads,
-            evaluations: RefCell::new(0),
-            end: fit_log.last,
-        };
-        // Simulated moments.
-        let k = fits.len();
-        let start = vec![Tuning::default(); k];
-        let before = ctx.objective(&start)?;
-        let mut tuning = start.clone();
-        let mut after = before;
-        let mut iterations = 0;
-        if o.iterations > 0 {
-            let x0: Vec<f64> = theta(&start);
-            let mut simplex = vec![x0.clone()];
-            for i in 0..x0.len() {
-                let mut x = x0.clone();
-                x[i] += if i < k { 0.2 } else { -0.4 };
-                simplex.push(x);
-            }
-            let solver = NelderMead::new(simplex)
-                .with_sd_tolerance(1e-3)
-                .map_err(|e| CalibrateError::Fit(e.to_string()))?;
-            let res = Executor::new(&ctx, solver)
-                .configure(|s| s.max_iters(o.iterations))
-                .run()
-                .map_err(|e| CalibrateError::Fit(format!("simulated moments: {e}")))?;
-            iterations = res.state().get_iter();
-            if let Some(best) = res.state().get_best_param() {
-                tuning = tunings(best, k);
-                after = res.state().get_best_cost();
-            }
+    // Named in comments and a description of the written files: one line, no quotes.
+    let source: String = o
+        .log
+        .file_name()
+        .map_or_else(
+            || o.log.display().to_string(),
+            |f| f.to_string_lossy().into_owned(),
+        )
+        .chars()
+        .map(|c| if c.is_control() || c == '"' { ' ' } else { c })
+        .collect();
+    let population: Vec<write::Population> = fits
+        .iter()
+        .map(|f| write::Population {
+            persona: f.name.clone(),
+            count: (f.customers - f.acquired) as u64,
+            new_per_day: f.acquired as f64 / f64::from(fit_log.days()),
+        })
+        .collect();
+    let description = format!(
+        "Calibrated by bazaar calibrate from {source}: {} customers, {} to {}",
+        fit_log.customers.len(),
+        fit_log.first,
+        fit_log.last
+    );
+    let scenario_text = write::scenario(
+        &o.name,
+        &description,
+        o.seed,
+        &fit_log.first.to_string(),
+        &fit_log.last.to_string(),
+        &o.currency,
+        &all.categories,
+        &population,
+    );
+    write_file(&work.join("scenario.ron"), &scenario_text)?;
+    write_file(
+        &work.join("calendar.ron"),
+        &write::calendar(&calendar, &events, &source, &calendar_name),
+    )?;
+    let ctx = Context {
+        work: &work,
+        fits: &fits,
+        categories: &all.categories,
+        source: &source,
+        threads: o.threads,
+        evaluations: Cell::new(0),
+        end: fit_log.last,
+    };
+    // Simulated moments.
+    let k = fits.len();
+    let start = vec![Tuning::default(); k];
+    let before = ctx.objective(&start)?;
+    let mut tuning = start.clone();
+    let mut after = before;
+    let mut iterations = 0;
+    if o.iterations > 0 {
+        let x0: Vec<f64> = theta(&start);
+        let mut simplex = vec![x0.clone()];
+        for i in 0..x0.len() {
+            let mut x = x0.clone();
+            x[i] += if i < k { 0.2 } else { -0.4 };
+            simplex.push(x);
         }
-        say(format!(
-            "simulated moments: objective {before:.4} -> {after:.4} in {} simulations",
-            ctx.evaluations.borrow()
-        ));
-        lap("moments", &mut timings);
-        let evaluations = *ctx.evaluations.borrow();
+        let solver = NelderMead::new(simplex)
+            .with_sd_tolerance(1e-3)
+            .map_err(|e| CalibrateError::Fit(e.to_string()))?;
+        let res = Executor::new(&ctx, solver)
+            .configure(|s| s.max_iters(o.iterations))
+            .run()
+            .map_err(|e| CalibrateError::Fit(format!("simulated moments: {e}")))?;
+        iterations = res.state().get_iter();
+        if let Some(best) = res.state().get_best_param() {
+            tuning = tunings(best, k);
+            after = res.state().get_best_cost();
+        }
+    }
+    let evaluations = ctx.evaluations.get();
+    say(format!(
+        "simulated moments: objective {before:.4} -> {after:.4} in {evaluations} simulations"
+    ));
+    lap("moments", &mut timings);
 
-        // The calibrated scenario, simulated against the fit's customers.
-        ctx.write_personas(&tuning)?;
-        let (sim, per_persona) = ctx.simulate(None, "check")?;
-        let windows = holiday_windows(&fit_log, &calendar);
-        let in_sample = stats::score(
-            stats::measure(&fit_log, &windows),
-            stats::measure(&sim, &windows),
-        );
-        let held_out = match &hold_log {
-            Some(h) if h.customers.len() < MIN_HELD_OUT => {
-                say(format!(
-                    "only {} customers held out: too few to validate on (at least {MIN_HELD_OUT})",
-                    h.customers.len()
-                ));
-                None
-            }
-            Some(h) => {
-                let scale = h.customers.len() as f64 / fit_log.customers.len().max(1) as f64;
-                let (sim, _) = ctx.simulate(Some(scale), "held-out")?;
-                Some(stats::score(
-                    stats::measure(h, &windows),
-                    stats::measure(&sim, &windows),
-                ))
-            }
-            _ => None,
-        };
-        lap("validate", &mut timings);
-        let outcome = Outcome {
-            name: o.name.clone(),
-            log: LogFacts {
-                path: o.log.display().to_string(),
-                rows: all.rows,
-                customers: all.customers.len(),
-                visits: all.visits.len(),
-                dropped_visits: all.dropped_visits,
-                categories: all.categories.len(),
-                stores: all.stores,
-                first: all.first.to_string(),
-                last: all.last.to_string(),
-                fit_customers: fit_log.customers.len(),
-                held_out_customers: hold_log.as_ref().map_or(0, |h| h.customers.len()),
-            },
-            silhouettes: segments.silhouettes.clone(),
-            personas: fits
-                .iter()
-                .zip(&tuning)
-                .zip(&per_persona)
-                .map(|((f, t), m)| PersonaFacts {
-                    name: f.name.clone(),
-                    customers: f.customers,
-                    visit_rate: (f.visit_rate, m.0),
-                    mean_value: (f.mean_value, m.1),
-                    visit_scale: t.visits,
-                    budget: t.budget,
-                })
-                .collect(),
-            events: events
-                .iter()
-                .map(|e| EventFacts {
-                    name: e.name.clone(),
-                    days: e.days,
-                    visits: (e.visits, e.expected),
-                    traffic: e.traffic,
-                    purchase: e.purchase,
-                    closed: e.closed,
-                    eve: e.eve.map(|(v, x)| v / x.max(1.0)),
-                })
-                .collect(),
-            moments: Moments {
-                evaluations,
-                objective: (before, after),
-                iterations,
-            },
-            in_sample,
-            held_out,
-            timings: timings.clone(),
-        };
-        report::write(&work, &outcome)?;
-        Ok(outcome)
-    })();
-    let mut outcome = result?;
+    // The calibrated scenario, simulated against the fit's customers.
+    ctx.write_personas(&tuning)?;
+    let (sim, per_persona) = ctx.simulate(None, "check")?;
+    let windows = holiday_windows(&fit_log, &calendar);
+    let in_sample = stats::score(
+        stats::measure(&fit_log, &windows),
+        stats::measure(&sim, &windows),
+    );
+    let held_out = match &hold_log {
+        Some(h) if h.customers.len() < MIN_HELD_OUT => {
+            say(format!(
+                "only {} customers held out: too few to validate on (at least {MIN_HELD_OUT})",
+                h.customers.len()
+            ));
+            None
+        }
+        Some(h) => {
+            let scale = h.customers.len() as f64 / fit_log.customers.len().max(1) as f64;
+            let (sim, _) = ctx.simulate(Some(scale), "held-out")?;
+            Some(stats::score(
+                stats::measure(h, &windows),
+                stats::measure(&sim, &windows),
+            ))
+        }
+        _ => None,
+    };
+    lap("validate", &mut timings);
+    let mut outcome = Outcome {
+        name: o.name.clone(),
+        log: LogFacts {
+            path: o.log.display().to_string(),
+            rows: all.rows,
+            customers: all.customers.len(),
+            visits: all.visits.len(),
+            dropped_visits: all.dropped_visits,
+            categories: all.categories.len(),
+            stores: all.stores,
+            first: all.first.to_string(),
+            last: all.last.to_string(),
+            fit_customers: fit_log.customers.len(),
+            held_out_customers: hold_log.as_ref().map_or(0, |h| h.customers.len()),
+        },
+        silhouettes: segments.silhouettes.clone(),
+        personas: fits
+            .iter()
+            .zip(&tuning)
+            .zip(&per_persona)
+            .map(|((f, t), m)| PersonaFacts {
+                name: f.name.clone(),
+                customers: f.customers,
+                visit_rate: (f.visit_rate, m.0),
+                mean_value: (f.mean_value, m.1),
+                visit_scale: t.visits,
+                budget: t.budget,
+            })
+            .collect(),
+        events: events
+            .iter()
+            .map(|e| EventFacts {
+                name: e.name.clone(),
+                days: e.days,
+                visits: (e.visits, e.expected),
+                traffic: e.traffic,
+                purchase: e.purchase,
+                closed: e.closed(),
+                eve: e.eve.map(|(v, x)| v / x.max(1.0)),
+            })
+            .collect(),
+        moments: Moments {
+            evaluations,
+            objective: (before, after),
+            iterations,
+        },
+        in_sample,
+        held_out,
+        timings: timings.clone(),
+    };
+    report::write(&work, &outcome)?;
     // Put in place: an empty folder the user made is replaced, anything else refused.
     check_out(&o.out)?;
     if o.out.is_dir() {
@@ -495,7 +486,7 @@ struct Context<'a> {
     categories: &'a [String],
     source: &'a str,
     threads: usize,
-    evaluations: RefCell<usize>,
+    evaluations: Cell<usize>,
     /// The log's last day: where exposure ends.
     end: chrono::NaiveDate,
 }
@@ -515,7 +506,7 @@ impl Context<'_> {
         scale: Option<f64>,
         tag: &str,
     ) -> Result<(Log, Vec<(f64, f64)>), CalibrateError> {
-        *self.evaluations.borrow_mut() += 1;
+        self.evaluations.set(self.evaluations.get() + 1);
         let path = self.work.join("scenario.ron");
         let mut scenario = Scenario::load(&path, &crate::sim::registry()).map_err(|e| {
             CalibrateError::Input(format!(

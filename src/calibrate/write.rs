@@ -250,7 +250,7 @@ pub fn calendar(
             EventFile::Closed(_) => "Closed",
         };
         let line = match fits.iter().find(|f| f.name == sp.name) {
-            Some(f) if f.closed => event(
+            Some(f) if f.closed() => event(
                 "Closed",
                 sp,
                 0.0,

@@ -25,6 +25,15 @@ use crate::persona::{
 };
 use crate::plugin::{Enabled, PathStep, Problems, Registry};
 
+/// Whether `name` can name a scenario: its output folder is `out/<name>`, so letters,
+/// digits, `-`, `_` and `.` only, and not empty.
+pub fn is_folder_name(name: &str) -> bool {
+    !name.trim().is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || "-_.".contains(c))
+}
+
 /// Personas are stored in one byte per customer.
 const MAX_PERSONAS: usize = 255;
 /// Categories are stored in two bytes per line item.
@@ -406,12 +415,7 @@ impl Checker<'_> {
         registry: &Registry,
     ) -> (Scenario, Vec<usize>) {
         use Step::Field as F;
-        if raw.name.trim().is_empty()
-            || raw
-                .name
-                .chars()
-                .any(|c| !(c.is_alphanumeric() || "-_.".contains(c)))
-        {
+        if !is_folder_name(&raw.name) {
             self.err(
                 &[F("name")],
                 format!("name `{}` cannot be used as a folder name", raw.name),

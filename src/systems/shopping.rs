@@ -992,7 +992,11 @@ mod distribution_tests {
     /// Draws `n` baskets and returns, per category: purchase share, mean quantity, mean unit
     /// price in rupees.
     fn stats(today: &Today, n: u32) -> Vec<(f64, f64, f64)> {
-        let p = persona();
+        stats_of(&persona(), today, n)
+    }
+
+    /// [`stats`] for persona `p`.
+    fn stats_of(p: &Persona, today: &Today, n: u32) -> Vec<(f64, f64, f64)> {
         let mut bought = [0u32; 2];
         let mut qty = [0u64; 2];
         let mut price = [0i64; 2];
@@ -1000,7 +1004,7 @@ mod distribution_tests {
         for agent in 0..n {
             lines.clear();
             let mut rng = Stream::new(11, u64::from(agent), 5, 3);
-            draw_basket(&p, today, &mut rng, &mut lines);
+            draw_basket(p, today, &mut rng, &mut lines);
             for l in &lines {
                 let c = usize::from(l.category);
                 bought[c] += 1;
@@ -1045,5 +1049,21 @@ mod distribution_tests {
         assert!((s[0].1 - 2.0).abs() < 0.03, "{s:?}");
         // Uniform(100, 200) x Uniform(1.05, 1.15): mean 150 x 1.1 = 165.
         assert!((s[0].2 - 165.0).abs() < 1.0, "{s:?}");
+    }
+
+    #[test]
+    fn kinds_of_trip_scale_every_category_under_the_cap() {
+        // Half the visits top-ups (x 0.25), half big shops (x 1.75).
+        let mut p = persona();
+        p.trips = vec![(0.5, 0.25), (1.0, 1.75)];
+        let today = Today::neutral("2026-03-03".parse().unwrap(), 2);
+        let s = stats_of(&p, &today, 40_000);
+        // 0.3: (0.075 + 0.525) / 2 = 0.3, the persona's own share.
+        assert!((s[0].0 - 0.3).abs() < 0.01, "{s:?}");
+        // 0.8: (0.2 + min(1.4, 0.95)) / 2 = 0.575: the cap takes the big shops' excess.
+        assert!((s[1].0 - 0.575).abs() < 0.01, "{s:?}");
+        // Quantities and prices are the persona's whatever the trip.
+        assert!((s[0].1 - 2.0).abs() < 0.03, "{s:?}");
+        assert_eq!((s[1].1, s[1].2), (2.0, 50.0));
     }
 }
