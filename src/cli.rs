@@ -109,7 +109,13 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct CalibrateArgs {
     /// The transaction log: Parquet (`.parquet`) or CSV, one row per purchase line or basket.
-    pub log: PathBuf,
+    #[arg(required_unless_present = "targets")]
+    pub log: Option<PathBuf>,
+    /// Tune a scenario to market figures instead of fitting a log: a market file naming the
+    /// scenario and its targets (mean order value, orders per month, spend bands, category
+    /// mix, festival uplifts); writes scenario.ron, fit.json and fit.html.
+    #[arg(long, conflicts_with_all = ["log", "map", "utc_offset", "calendar", "personas", "holdout", "name"])]
+    pub targets: Option<PathBuf>,
     /// Output folder for personas.ron, calendar.ron, scenario.ron, fit.json and fit.html;
     /// it must not exist yet (or be empty).
     #[arg(long)]
@@ -145,9 +151,10 @@ pub struct CalibrateArgs {
     /// Scenario name [default: the output folder's name].
     #[arg(long)]
     pub name: Option<String>,
-    /// Most Nelder-Mead iterations of the simulated moments (0: estimates only).
-    #[arg(long, default_value_t = 40)]
-    pub iterations: u64,
+    /// Most Nelder-Mead iterations of the simulated moments (0: estimates only) [default:
+    /// 40; with --targets, the market file's].
+    #[arg(long)]
+    pub iterations: Option<u64>,
     /// Worker threads of the simulations [default: all cores].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,

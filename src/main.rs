@@ -177,6 +177,53 @@ fn validate_command(paths: &[std::path::PathBuf]) -> ExitCode {
 
 fn calibrate_command(args: bazaar::cli::CalibrateArgs) -> ExitCode {
     use bazaar::calibrate::{Options, calibrate, log::Mapping};
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    );
+    let fail = |e: bazaar::calibrate::CalibrateError| {
+        eprintln!("error: {e}");
+        ExitCode::from(if e.is_bad_input() {
+            EXIT_BAD_INPUT
+        } else {
+            EXIT_FAILED
+        })
+    };
+    if let Some(targets) = args.targets {
+        use bazaar::calibrate::market::{MarketOptions, calibrate_market};
+        let options = MarketOptions {
+            targets,
+            out: args.out,
+            threads,
+            iterations: args.iterations,
+            progress: !args.quiet,
+        };
+        return match calibrate_market(&options) {
+            Ok(o) => {
+                if !args.quiet {
+                    let (met, all) = o.met();
+                    println!("{met} of {all} targets met:");
+                    for r in &o.targets {
+                        println!(
+                            "  {:<7} {}: {} against {}",
+                            if r.met { "met" } else { "missed" },
+                            r.target,
+                            r.simulated.map_or("-".to_owned(), |x| format!("{x:.4}")),
+                            r.wanted
+                        );
+                    }
+                    let wall: f64 = o.timings.iter().map(|t| t.1).sum();
+                    println!("wrote {} in {wall:.1} s", options.out.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        };
+    }
+    let Some(log) = args.log else {
+        eprintln!("error: give a transaction log, or --targets with a market file");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    };
     let mapping = match Mapping::parse(&args.map) {
         Ok(m) => m,
         Err(e) => {
@@ -190,7 +237,7 @@ fn calibrate_command(args: bazaar::cli::CalibrateArgs) -> ExitCode {
             .map_or_else(|| "calibrated".into(), |n| n.to_string_lossy().into_owned())
     });
     let options = Options {
-        log: args.log,
+        log,
         mapping,
         utc_offset: args.utc_offset,
         calendar: args.calendar,
@@ -201,11 +248,8 @@ fn calibrate_command(args: bazaar::cli::CalibrateArgs) -> ExitCode {
         seed: args.seed,
         out: args.out,
         name,
-        threads: args.threads.map_or_else(
-            || std::thread::available_parallelism().map_or(1, usize::from),
-            usize::from,
-        ),
-        iterations: args.iterations,
+        threads,
+        iterations: args.iterations.unwrap_or(40),
         progress: !args.quiet,
     };
     match calibrate(&options) {
@@ -229,14 +273,7 @@ fn calibrate_command(args: bazaar::cli::CalibrateArgs) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(if e.is_bad_input() {
-                EXIT_BAD_INPUT
-            } else {
-                EXIT_FAILED
-            })
-        }
+        Err(e) => fail(e),
     }
 }
 

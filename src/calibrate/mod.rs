@@ -13,6 +13,7 @@
 
 pub mod estimate;
 pub mod log;
+pub mod market;
 pub mod report;
 pub mod segment;
 pub mod stats;

@@ -286,3 +286,85 @@ fn chart(sc: &Score) -> Result<String, String> {
         &format!("font-family=\"{SVG_FONTS}\""),
     ))
 }
+
+/// `fit.html` of a calibration to market figures: each figure, met or missed and by how
+/// much, the knobs the fit chose and the tuning block written.
+pub fn market_html(o: &super::market::MarketOutcome) -> String {
+    let (met, all) = o.met();
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Market fit: {name}</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>\
+         body{{font-family:'DejaVu Sans',Verdana,Arial,sans-serif;max-width:1040px;margin:2em auto;padding:0 1em;color:#223}}\
+         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccd;padding:.3em .6em;text-align:left}}\
+         tr.met td:last-child{{background:#dfd}}tr.missed td:last-child{{background:#fdd}}\
+         pre{{background:#f4f4f8;padding:1em;overflow:auto}}</style></head><body>\
+         <h1>Market fit: {name}</h1>\
+         <p><code>{scenario}</code> tuned to the figures of <code>{market}</code>: <b>{met} of {all} met</b> \
+         by the tuned scenario simulated at its full size ({full} customers at the start).</p>\
+         <p>A value is met within its tolerance as a share of it, a share within its tolerance in \
+         shares, an uplift as the report's published figures are (on the events' full-effect days \
+         against ordinary days of the same weekday).</p>",
+        name = esc(&o.name),
+        scenario = esc(&o.scenario),
+        market = esc(&o.market),
+        full = o.customers.1,
+    );
+    s.push_str(&rows_table(&o.targets));
+    let _ = write!(
+        s,
+        "<h2>The fit</h2><p>Nelder-Mead over {} knobs: objective (the sum of squared misses, each in \
+         units of its tolerance) {:.3} to {:.3} in {} simulations of {} customers ({} iterations). \
+         At the best point, at that size:</p>{}",
+        o.knobs.len(),
+        o.moments.objective.0,
+        o.moments.objective.1,
+        o.moments.evaluations,
+        o.customers.0,
+        o.moments.iterations,
+        rows_table(&o.fitted)
+    );
+    s.push_str("<h2>Knobs</h2><table><tr><th>knob</th><th>factor</th></tr>");
+    for (k, f) in &o.knobs {
+        let _ = write!(s, "<tr><td>{}</td><td>{f:.4}</td></tr>", esc(k));
+    }
+    let _ = writeln!(
+        s,
+        "</table><h2>Tuning written</h2><pre>tuning: {}</pre></body></html>",
+        esc(&o.tuning.to_ron())
+    );
+    s
+}
+
+fn rows_table(rows: &[super::market::Row]) -> String {
+    let mut s = String::from(
+        "<table><tr><th>figure</th><th>source</th><th>target</th><th>met within</th><th>simulated</th><th>off</th><th>met</th></tr>",
+    );
+    let show = |kind: &str, x: f64| match kind {
+        "share" => format!("{:.1}%", x * 100.0),
+        "uplift" => format!("{:+.1}%", x * 100.0),
+        _ => format!("{x:.2}"),
+    };
+    for r in rows {
+        let off = r.off.map_or("-".to_owned(), |x| match r.kind {
+            "share" => format!("{:+.1} points", x * 100.0),
+            "uplift" => format!("{:+.1} points", x * 100.0),
+            _ => format!("{:+.1}%", x * 100.0),
+        });
+        let _ = write!(
+            s,
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{} to {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if r.met { "met" } else { "missed" },
+            esc(&r.target),
+            esc(&r.source),
+            show(r.kind, r.wanted),
+            show(r.kind, r.band.0),
+            r.band.1.map_or("no bound".to_owned(), |b| show(r.kind, b)),
+            r.simulated.map_or("-".to_owned(), |x| show(r.kind, x)),
+            off,
+            if r.met { "met" } else { "missed" }
+        );
+    }
+    s + "</table>"
+}

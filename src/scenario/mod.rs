@@ -7,6 +7,7 @@
 pub mod diag;
 pub mod load;
 pub mod schema;
+pub mod tune;
 pub mod validate;
 
 use std::path::{Path, PathBuf};

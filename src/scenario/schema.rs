@@ -59,6 +59,10 @@ pub struct ScenarioFile {
     /// figures" section.
     #[serde(default)]
     pub published: Vec<FigureFile>,
+    /// Multipliers over the figures above (visits, prices, customers, categories, events),
+    /// applied before validation: what `bazaar calibrate --targets` writes.
+    #[serde(default)]
+    pub tuning: Option<super::tune::TuningFile>,
 }
 
 /// A published figure: the uplift of a measure on an event's days over ordinary days.
@@ -559,7 +563,7 @@ fn half() -> f64 {
 fn yes() -> bool {
     true
 }
-fn unit_range() -> (f64, f64) {
+pub(crate) fn unit_range() -> (f64, f64) {
     (1.0, 1.0)
 }
 fn week_of_ones() -> Vec<f64> {

@@ -46,7 +46,7 @@ pub fn parse_and_validate(
     registry: &Registry,
 ) -> Result<Scenario, ScenarioError> {
     let options = ron_options();
-    let raw: ScenarioFile = options
+    let mut raw: ScenarioFile = options
         .from_str(&map.text)
         .map_err(|e| ScenarioError::resolve(map, vec![parse_diagnostic(map, &e)], root))?;
     let mut checker = Checker {
@@ -57,6 +57,17 @@ pub fn parse_and_validate(
         groups: HashMap::new(),
         money: Currency::india(),
     };
+    // Tuning multiplies the raw figures, which are then checked as written ones are; a
+    // tuning with problems is reported and left out, so the rest is still checked.
+    if let Some(tuning) = raw.tuning.take() {
+        let problems = tuning.problems(&raw);
+        if problems.is_empty() {
+            tuning.apply(&mut raw);
+        }
+        for (path, message, hint) in problems {
+            checker.err(&path, message, hint);
+        }
+    }
     let (mut scenario, entries) = checker.scenario(raw, root, registry);
     checker.check_systems(&scenario, &entries);
     if checker.problems.is_empty() {
@@ -262,6 +273,80 @@ fn syntax_diagnostic(map: &SourceMap, offset: usize, at: Option<Location>) -> Di
         .with_hint("separate values with commas: `[a, b]`, `(x: 1, y: 2)`"),
         _ => Diagnostic::new(format!("unexpected {} here", found_at(map, offset)), at)
             .with_hint("the scenario is one value, `Scenario(...)`: is there text after its `)`?"),
+    }
+}
+
+/// Reads a RON file that is not a scenario (a market file of `bazaar calibrate --targets`)
+/// in the scenario dialect: a parse error is reported at its file, line and column.
+pub fn parse_other<T: serde::de::DeserializeOwned>(
+    map: &SourceMap,
+    root: &Path,
+) -> Result<T, ScenarioError> {
+    ron_options()
+        .from_str(&map.text)
+        .map_err(|e| ScenarioError::resolve(map, vec![parse_diagnostic(map, &e)], root))
+}
+
+/// Checks the parts of another file that refer to a checked scenario (its events and
+/// categories), reporting each problem at its place in that file as scenario problems are.
+pub struct OtherFile<'m> {
+    checker: Checker<'m>,
+    root: PathBuf,
+}
+
+impl<'m> OtherFile<'m> {
+    /// A checker of `map` (read from `root`) against `scenario`.
+    pub fn new(map: &'m SourceMap, root: &Path, scenario: &Scenario) -> Self {
+        let mut checker = Checker {
+            map,
+            problems: Vec::new(),
+            suppressed: 0,
+            categories: HashMap::new(),
+            groups: HashMap::new(),
+            money: scenario.money.clone(),
+        };
+        for (i, c) in scenario.catalog.iter().enumerate() {
+            if let Ok(k) = u16::try_from(i) {
+                checker.categories.entry(c.name.clone()).or_insert(k);
+                if let Some(g) = &c.group {
+                    checker.groups.entry(g.clone()).or_default().push(k);
+                }
+            }
+        }
+        Self {
+            checker,
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// A problem at `path` of the file.
+    pub fn err(&mut self, path: &[Step<'_>], message: impl Into<String>, hint: impl Into<String>) {
+        self.checker.err(path, message, hint);
+    }
+
+    /// A published figure at `path`, checked against the scenario.
+    pub fn figure(&mut self, path: &[Step<'_>], f: &FigureFile, scenario: &Scenario) -> Figure {
+        self.checker
+            .figure(path, f, &scenario.calendar, &scenario.catalog)
+    }
+
+    /// The catalog categories a category or group name at `path` covers (none, and a
+    /// problem, when it names neither).
+    pub fn members(&mut self, path: &[Step<'_>], name: &str, scenario: &Scenario) -> Vec<u16> {
+        self.checker.members(path, name, &scenario.catalog)
+    }
+
+    /// Every problem found, or none.
+    pub fn finish(self) -> Result<(), ScenarioError> {
+        if self.checker.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ScenarioError::resolve(
+                self.checker.map,
+                self.checker.problems,
+                &self.root,
+            ))
+        }
     }
 }
 
@@ -578,78 +663,89 @@ impl Checker<'_> {
         catalog: &[Category],
     ) -> Vec<Figure> {
         use Step::{Field as F, Index as I};
-        let mut figures = Vec::new();
-        for (i, f) in raw.iter().enumerate() {
-            let at = |rest: &[Step<'static>]| {
-                let mut p = vec![F("published"), I(i)];
-                p.extend_from_slice(rest);
-                p
-            };
-            if f.days.is_empty() {
+        raw.iter()
+            .enumerate()
+            .map(|(i, f)| self.figure(&[F("published"), I(i)], f, calendar, catalog))
+            .collect()
+    }
+
+    /// One published figure at `path`, its events and categories checked.
+    fn figure(
+        &mut self,
+        path: &[Step<'_>],
+        f: &FigureFile,
+        calendar: &Calendar,
+        catalog: &[Category],
+    ) -> Figure {
+        use Step::{Field as F, Index as I};
+        let at = |rest: &[Step<'static>]| {
+            let mut p = path.to_vec();
+            p.extend_from_slice(rest);
+            p
+        };
+        if f.days.is_empty() {
+            self.err(
+                &at(&[F("days")]),
+                "a figure needs the events whose days it covers",
+                "e.g. days: [\"Diwali\", \"Dhanteras\"]",
+            );
+        }
+        for (k, name) in f.days.iter().enumerate() {
+            if !calendar.events.iter().any(|e| &e.name == name) {
+                let hint = self.suggest(
+                    name,
+                    calendar.events.iter().map(|e| e.name.as_str()),
+                    || "name an event of the calendar or of `events`".to_owned(),
+                );
                 self.err(
-                    &at(&[F("days")]),
-                    "a figure needs the events whose days it covers",
-                    "e.g. days: [\"Diwali\", \"Dhanteras\"]",
+                    &at(&[F("days"), I(k)]),
+                    format!("no calendar event is named `{name}`"),
+                    hint,
                 );
             }
-            for (k, name) in f.days.iter().enumerate() {
-                if !calendar.events.iter().any(|e| &e.name == name) {
-                    let hint = self.suggest(
-                        name,
-                        calendar.events.iter().map(|e| e.name.as_str()),
-                        || "name an event of the calendar or of `events`".to_owned(),
-                    );
-                    self.err(
-                        &at(&[F("days"), I(k)]),
-                        format!("no calendar event is named `{name}`"),
-                        hint,
-                    );
-                }
-            }
-            let measure = match &f.measure {
-                MeasureFile::Transactions => Measure::Transactions,
-                MeasureFile::Revenue => Measure::Revenue,
-                MeasureFile::Categories(names) => {
-                    let mut ids = Vec::new();
-                    for (k, name) in names.iter().enumerate() {
-                        let path = at(&[F("measure"), I(k)]);
-                        for m in self.members(&path, name, catalog) {
-                            if !ids.contains(&m) {
-                                ids.push(m);
-                            }
+        }
+        let measure = match &f.measure {
+            MeasureFile::Transactions => Measure::Transactions,
+            MeasureFile::Revenue => Measure::Revenue,
+            MeasureFile::Categories(names) => {
+                let mut ids = Vec::new();
+                for (k, name) in names.iter().enumerate() {
+                    let path = at(&[F("measure"), I(k)]);
+                    for m in self.members(&path, name, catalog) {
+                        if !ids.contains(&m) {
+                            ids.push(m);
                         }
                     }
-                    Measure::Categories(names.clone(), ids)
                 }
-            };
-            let uplift_ok = match f.uplift {
-                Uplift::Exactly(u) | Uplift::AtLeast(u) => u.is_finite() && u > -1.0,
-                Uplift::Between(a, b) => a.is_finite() && b.is_finite() && a.min(b) > -1.0,
-            };
-            if !uplift_ok {
-                self.err(
-                    &at(&[F("uplift")]),
-                    format!("uplift {:?} is not a change above -100%", f.uplift),
-                    "uplifts are shares: +32% is Exactly(0.32), a 4-5% dip Between(-0.05, -0.04)",
-                );
+                Measure::Categories(names.clone(), ids)
             }
-            if !(0.0..=1.0).contains(&f.tolerance) {
-                self.err(
-                    &at(&[F("tolerance")]),
-                    format!("tolerance {} is not a share 0..=1", f.tolerance),
-                    "0.1 counts a figure met within 10% of it",
-                );
-            }
-            figures.push(Figure {
-                name: f.name.clone(),
-                source: f.source.clone(),
-                events: f.days.clone(),
-                measure,
-                uplift: f.uplift,
-                tolerance: f.tolerance,
-            });
+        };
+        let uplift_ok = match f.uplift {
+            Uplift::Exactly(u) | Uplift::AtLeast(u) => u.is_finite() && u > -1.0,
+            Uplift::Between(a, b) => a.is_finite() && b.is_finite() && a.min(b) > -1.0,
+        };
+        if !uplift_ok {
+            self.err(
+                &at(&[F("uplift")]),
+                format!("uplift {:?} is not a change above -100%", f.uplift),
+                "uplifts are shares: +32% is Exactly(0.32), a 4-5% dip Between(-0.05, -0.04)",
+            );
         }
-        figures
+        if !(0.0..=1.0).contains(&f.tolerance) {
+            self.err(
+                &at(&[F("tolerance")]),
+                format!("tolerance {} is not a share 0..=1", f.tolerance),
+                "0.1 counts a figure met within 10% of it",
+            );
+        }
+        Figure {
+            name: f.name.clone(),
+            source: f.source.clone(),
+            events: f.days.clone(),
+            measure,
+            uplift: f.uplift,
+            tolerance: f.tolerance,
+        }
     }
 
     /// The scenario's currency: an ISO 4217 code, with the symbol, minor units and grouping

@@ -1,0 +1,359 @@
+//! Tuning: multipliers over a scenario's own figures (visits, prices, customers, categories,
+//! events), so that a calibration to market figures is one block written on top of the
+//! scenario a person wrote, which reads as what changed and is undone by deleting it.
+//!
+//! The block is applied to the raw scenario before validation: everything it produces is
+//! held to the limits the file's own values are, and the warm start is drawn from the tuned
+//! personas.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::diag::{Step, find_span};
+use super::load::Tokens;
+use super::schema::{
+    CategoryEffectFile, EventFile, EventSpecFile, PriceFile, ScenarioFile, unit_range,
+};
+
+/// Smallest and largest factor a tuning may apply.
+pub const FACTORS: (f64, f64) = (0.01, 100.0);
+
+/// `tuning: Tuning(...)`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename = "Tuning")]
+pub struct TuningFile {
+    /// Multiplies every persona's recency curve (each daily visit probability, at most 1).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub visits: f64,
+    /// Multiplies every unit price.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub prices: f64,
+    /// Per persona, on top of the above.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub personas: BTreeMap<String, PersonaTuning>,
+    /// Per category or group: multiplies every persona's purchase probability of it (at
+    /// most 1).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub categories: BTreeMap<String, f64>,
+    /// Per event name (every event of that name, the calendar's and the scenario's own).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub events: BTreeMap<String, EventTuning>,
+}
+
+impl Default for TuningFile {
+    fn default() -> Self {
+        Self {
+            visits: 1.0,
+            prices: 1.0,
+            personas: BTreeMap::new(),
+            categories: BTreeMap::new(),
+            events: BTreeMap::new(),
+        }
+    }
+}
+
+/// One persona's multipliers.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename = "Persona")]
+pub struct PersonaTuning {
+    /// Multiplies the recency curve.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub visits: f64,
+    /// Multiplies unit prices.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub prices: f64,
+    /// Multiplies the starting count and the daily acquisitions.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub customers: f64,
+}
+
+impl Default for PersonaTuning {
+    fn default() -> Self {
+        Self {
+            visits: 1.0,
+            prices: 1.0,
+            customers: 1.0,
+        }
+    }
+}
+
+/// One event's multipliers.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename = "Event")]
+pub struct EventTuning {
+    /// Multiplies the event's traffic.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub traffic: f64,
+    /// Multiplies the event's purchase factor.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub purchase: f64,
+    /// Per category or group: multiplies the event's purchase factor of it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub categories: BTreeMap<String, f64>,
+}
+
+impl Default for EventTuning {
+    fn default() -> Self {
+        Self {
+            traffic: 1.0,
+            purchase: 1.0,
+            categories: BTreeMap::new(),
+        }
+    }
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn is_one(x: &f64) -> bool {
+    *x == 1.0
+}
+
+/// A problem with a tuning block: where (a field path under `tuning`), what, a hint.
+pub type Problem = (Vec<Step<'static>>, String, String);
+
+impl TuningFile {
+    /// Every factor with its field, for the range check.
+    fn factors(&self) -> Vec<(&'static str, String, f64)> {
+        let mut f = vec![
+            ("visits", "visits".to_owned(), self.visits),
+            ("prices", "prices".to_owned(), self.prices),
+        ];
+        for (name, p) in &self.personas {
+            for (what, x) in [
+                ("visits", p.visits),
+                ("prices", p.prices),
+                ("customers", p.customers),
+            ] {
+                f.push(("personas", format!("personas[{name:?}].{what}"), x));
+            }
+        }
+        for (name, &x) in &self.categories {
+            f.push(("categories", format!("categories[{name:?}]"), x));
+        }
+        for (name, e) in &self.events {
+            for (what, x) in [("traffic", e.traffic), ("purchase", e.purchase)] {
+                f.push(("events", format!("events[{name:?}].{what}"), x));
+            }
+            for (c, &x) in &e.categories {
+                f.push(("events", format!("events[{name:?}].categories[{c:?}]"), x));
+            }
+        }
+        f
+    }
+
+    /// What is wrong with this tuning for `raw`: factors out of range, names it does not
+    /// have.
+    pub fn problems(&self, raw: &ScenarioFile) -> Vec<Problem> {
+        use Step::Field as F;
+        let mut out = Vec::new();
+        let (lo, hi) = FACTORS;
+        for (field, name, x) in self.factors() {
+            if !(x.is_finite() && (lo..=hi).contains(&x)) {
+                out.push((
+                    vec![F("tuning"), F(field)],
+                    format!("tuning factor {name} is {x}: it must be between {lo} and {hi}"),
+                    "a factor multiplies the scenario's own figure: 1 leaves it as it is".into(),
+                ));
+            }
+        }
+        let personas: Vec<&str> = raw.personas.iter().map(|p| p.name.as_str()).collect();
+        let categories: Vec<&str> = raw
+            .catalog
+            .iter()
+            .flat_map(|c| std::iter::once(c.name.as_str()).chain(c.group.as_deref()))
+            .collect();
+        let events: Vec<&EventFile> = raw.calendar.events.iter().chain(&raw.events).collect();
+        let event_names: Vec<&str> = events.iter().map(|e| spec(e).name.as_str()).collect();
+        let unknown = |what: &str, name: &str, known: &[&str]| {
+            let hint = match crate::scenario::diag::did_you_mean(name, known.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("the scenario's {what}s are: {}", known.join(", ")),
+            };
+            (
+                format!("tuning names the {what} `{name}`, which the scenario does not have"),
+                hint,
+            )
+        };
+        for name in self.personas.keys() {
+            if !personas.contains(&name.as_str()) {
+                let (m, h) = unknown("persona", name, &personas);
+                out.push((vec![F("tuning"), F("personas")], m, h));
+            }
+        }
+        let cats = self.categories.keys().map(|c| (F("categories"), c)).chain(
+            self.events
+                .values()
+                .flat_map(|e| e.categories.keys().map(|c| (F("events"), c))),
+        );
+        for (field, name) in cats {
+            if !categories.contains(&name.as_str()) {
+                let (m, h) = unknown("category or group", name, &categories);
+                out.push((vec![F("tuning"), field], m, h));
+            }
+        }
+        for name in self.events.keys() {
+            let found: Vec<&&EventFile> = events.iter().filter(|e| spec(e).name == *name).collect();
+            if found.is_empty() {
+                let (m, h) = unknown("event", name, &event_names);
+                out.push((vec![F("tuning"), F("events")], m, h));
+            } else if found.iter().all(|e| matches!(e, EventFile::Closed(_))) {
+                out.push((
+                    vec![F("tuning"), F("events")],
+                    format!("tuning names `{name}`, a closure: it has no effect to multiply"),
+                    "tune the events that are open".into(),
+                ));
+            }
+        }
+        out
+    }
+
+    /// Applies the multipliers to `raw` (checked first with [`TuningFile::problems`]).
+    pub fn apply(&self, raw: &mut ScenarioFile) {
+        let groups: BTreeMap<String, Option<String>> = raw
+            .catalog
+            .iter()
+            .map(|c| (c.name.clone(), c.group.clone()))
+            .collect();
+        let covers = |key: &str, category: &str| {
+            key == category
+                || groups
+                    .get(category)
+                    .is_some_and(|g| g.as_deref() == Some(key))
+        };
+        let none = PersonaTuning::default();
+        for p in &mut raw.personas {
+            let t = self.personas.get(&p.name).unwrap_or(&none);
+            let visits = self.visits * t.visits;
+            for step in &mut p.visits.recency {
+                step.p = (step.p * visits).min(1.0);
+            }
+            let prices = self.prices * t.prices;
+            for item in &mut p.basket {
+                item.price = scale_price(&item.price, prices);
+                for (key, &f) in &self.categories {
+                    if covers(key, &item.category) {
+                        item.p = (item.p * f).min(1.0);
+                    }
+                }
+            }
+        }
+        for row in &mut raw.population {
+            if let Some(t) = self.personas.get(&row.persona) {
+                // A float-to-integer cast saturates; validation bounds the count.
+                row.count = (row.count as f64 * t.customers).round() as i64;
+                row.new_per_day *= t.customers;
+            }
+        }
+        for e in raw.calendar.events.iter_mut().chain(raw.events.iter_mut()) {
+            let spec = match e {
+                EventFile::Closed(_) => continue,
+                EventFile::Festival(s) | EventFile::Dip(s) | EventFile::Sale(s) => s,
+            };
+            let Some(t) = self.events.get(&spec.name) else {
+                continue;
+            };
+            spec.traffic *= t.traffic;
+            spec.purchase *= t.purchase;
+            for (key, &f) in &t.categories {
+                match spec.categories.iter_mut().find(|c| c.category == *key) {
+                    Some(c) => c.purchase *= f,
+                    None => spec.categories.push(CategoryEffectFile {
+                        category: key.clone(),
+                        purchase: f,
+                        quantity: 1.0,
+                        price: unit_range(),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// The block as RON, `Tuning(...)`.
+    pub fn to_ron(&self) -> String {
+        let config = ron::ser::PrettyConfig::new()
+            .struct_names(true)
+            .indentor("    ".to_owned());
+        // Serialising plain numbers and string-keyed maps cannot fail.
+        ron::ser::to_string_pretty(self, config).unwrap_or_default()
+    }
+}
+
+fn spec(e: &EventFile) -> &EventSpecFile {
+    match e {
+        EventFile::Festival(s) | EventFile::Dip(s) | EventFile::Sale(s) | EventFile::Closed(s) => s,
+    }
+}
+
+fn scale_price(p: &PriceFile, f: f64) -> PriceFile {
+    match *p {
+        PriceFile::Uniform(a, b) => PriceFile::Uniform(a * f, b * f),
+        PriceFile::LogNormal {
+            median,
+            sigma,
+            min,
+            max,
+        } => PriceFile::LogNormal {
+            median: median * f,
+            sigma,
+            min: min * f,
+            max: max * f,
+        },
+        PriceFile::Fixed(x) => PriceFile::Fixed(x * f),
+    }
+}
+
+/// Scenario text with `tuning` as its tuning block: the block the text has replaced, or one
+/// added as the last field. `None` when the text is not one `Scenario(...)` value.
+pub fn with_tuning(text: &str, tuning: &TuningFile) -> Option<String> {
+    let block = tuning.to_ron().replace('\n', "\n    ");
+    if let Some((start, end)) = find_span(text, &[Step::Field("tuning")]) {
+        let mut s = String::with_capacity(text.len() + block.len());
+        s.push_str(&text[..start]);
+        s.push_str(&block);
+        s.push_str(&text[end..]);
+        return Some(s);
+    }
+    let (start, end) = find_span(text, &[])?;
+    // The value's last token is the closing parenthesis; the one before it says whether a
+    // comma is needed.
+    let toks: Vec<_> = Tokens::new(&text[..end])
+        .filter(|t| t.offset() >= start)
+        .collect();
+    let close = toks.last()?;
+    if !matches!(close, super::load::Tok::Punct(_, b')')) {
+        return None;
+    }
+    let comma = match toks.len().checked_sub(2).map(|i| toks[i]) {
+        Some(super::load::Tok::Punct(_, b',' | b'(')) => "",
+        _ => ",",
+    };
+    let at = close.offset();
+    let before = text[..at].trim_end();
+    Some(format!(
+        "{before}{comma}\n    tuning: {block},\n{}",
+        &text[at..]
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_is_added_as_the_last_field_or_replaces_the_one_there() {
+        let t = TuningFile {
+            visits: 1.25,
+            ..TuningFile::default()
+        };
+        let added = with_tuning("Scenario(\n    name: \"a\" // no comma\n) // end\n", &t).unwrap();
+        assert!(added.contains("\"a\",\n    tuning: Tuning("), "{added}");
+        assert!(added.ends_with(") // end\n"), "{added}");
+        let again = with_tuning(&added, &TuningFile::default()).unwrap();
+        assert!(!again.contains("1.25"), "{again}");
+        assert_eq!(again.matches("tuning:").count(), 1, "{again}");
+        assert!(with_tuning("[1, 2]", &t).is_none());
+    }
+}
