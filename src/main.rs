@@ -202,7 +202,7 @@ fn calibrate_command(args: bazaar::cli::CalibrateArgs) -> ExitCode {
             Ok(o) => {
                 if !args.quiet {
                     let (met, all) = o.met();
-                    println!("{met} of {all} targets met:");
+                    println!("{met} of {all} figures met:");
                     for r in &o.targets {
                         println!(
                             "  {:<7} {}: {} against {}",

@@ -254,6 +254,8 @@ pub enum PathStep {
     Field(String),
     /// A list element.
     Index(usize),
+    /// A map entry by its key.
+    Key(String),
 }
 
 impl Problems {
@@ -265,6 +267,7 @@ impl Problems {
                 .map(|s| match *s {
                     Step::Field(f) => PathStep::Field(f.to_owned()),
                     Step::Index(i) => PathStep::Index(i),
+                    Step::Key(k) => PathStep::Key(k.to_owned()),
                 })
                 .collect(),
             message: message.into(),

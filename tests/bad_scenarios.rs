@@ -374,3 +374,31 @@ fn a_trip_without_a_share_or_with_a_negative_factor_is_refused() {
         "trips: [(share: 2, purchase: 0.5), (share: 1, purchase: 2)],\n            hours: Slots",
     ));
 }
+
+#[test]
+fn a_tuning_block_names_what_the_scenario_has_and_factors_in_range() {
+    let with = |tuning: &str| MINIMAL.replace("\n)\n", &format!("\n    tuning: {tuning},\n)\n"));
+    let bad = with(r#"(visits: 0, personas: {"famly": (prices: 2)}, categories: {"ryce": 3})"#);
+    let err = reject(&bad);
+    assert!(
+        err.contains("tuning factor visits is 0: it must be between 0.01 and 100"),
+        "{err}"
+    );
+    points_at(&err, &bad, "0, personas");
+    assert!(
+        err.contains("tuning names the persona `famly`") && err.contains("did you mean `family`?"),
+        "{err}"
+    );
+    points_at(&err, &bad, "\"famly\"");
+    assert!(
+        err.contains("tuning names the category or group `ryce`")
+            && err.contains("did you mean `rice`?"),
+        "{err}"
+    );
+    // A group is a category of the tuning too; an event the calendar lacks is not.
+    accept(&with(
+        r#"(visits: 1.5, categories: {"grocery": 2}, personas: {"family": (customers: 2)})"#,
+    ));
+    let err = reject(&with(r#"(events: {"Diwal": (traffic: 2)})"#));
+    assert!(err.contains("tuning names the event `Diwal`"), "{err}");
+}

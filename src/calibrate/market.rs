@@ -511,15 +511,10 @@ fn check(
     }
     let mut out = Vec::new();
     for (i, t) in m.targets.iter().enumerate() {
-        let at = |rest: &[Step<'static>]| {
-            let mut p = vec![F("targets"), I(i)];
-            p.extend_from_slice(rest);
-            p
-        };
         let positive = |c: &mut OtherFile, field: &'static str, x: f64| {
             if !(x.is_finite() && x > 0.0) {
                 c.err(
-                    &at(&[F(field)]),
+                    &at(i, &[F(field)]),
                     format!("{field} {x} is not a positive number"),
                     "",
                 );
@@ -528,7 +523,7 @@ fn check(
         let tol = |c: &mut OtherFile, t: Option<f64>, default: f64, most: f64| match t {
             Some(x) if !(x > 0.0 && x <= most) => {
                 c.err(
-                    &at(&[F("tolerance")]),
+                    &at(i, &[F("tolerance")]),
                     format!("tolerance {x} is not above 0 and at most {most}"),
                     "",
                 );
@@ -576,7 +571,7 @@ fn check(
                         (None, true) => f64::INFINITY,
                         (Some(_), true) => {
                             c.err(
-                                &at(&[F("bands"), I(k)]),
+                                &at(i, &[F("bands"), I(k)]),
                                 "the last band is the rest: it takes no `below`",
                                 "e.g. bands: [(below: 2000, share: 0.4), (share: 0.6)]",
                             );
@@ -584,7 +579,7 @@ fn check(
                         }
                         _ => {
                             c.err(
-                                &at(&[F("bands"), I(k)]),
+                                &at(i, &[F("bands"), I(k)]),
                                 "every band but the last needs a `below` above the one before",
                                 "e.g. bands: [(below: 2000, share: 0.4), (below: 5000, share: 0.4), (share: 0.2)]",
                             );
@@ -594,7 +589,7 @@ fn check(
                     last = bound;
                     if !(0.0..=1.0).contains(&b.share) {
                         c.err(
-                            &at(&[F("bands"), I(k), F("share")]),
+                            &at(i, &[F("bands"), I(k), F("share")]),
                             format!("share {} is not 0..=1", b.share),
                             "",
                         );
@@ -604,7 +599,7 @@ fn check(
                 let sum: f64 = rows.iter().map(|r| r.1).sum();
                 if bands.len() < 2 || (sum - 1.0).abs() > 0.01 {
                     c.err(
-                        &at(&[F("bands")]),
+                        &at(i, &[F("bands")]),
                         format!("{} bands whose shares sum to {sum}", bands.len()),
                         "give two bands or more, their shares summing to 1",
                     );
@@ -622,10 +617,10 @@ fn check(
             } => {
                 let mut rows = Vec::new();
                 for (name, &share) in shares {
-                    let ids = c.members(&at(&[F("shares")]), name, scenario);
+                    let ids = c.members(&at(i, &[F("shares"), Step::Key(name)]), name, scenario);
                     if !(0.0..=1.0).contains(&share) {
                         c.err(
-                            &at(&[F("shares")]),
+                            &at(i, &[F("shares"), Step::Key(name)]),
                             format!("the share of `{name}`, {share}, is not 0..=1"),
                             "",
                         );
@@ -635,7 +630,7 @@ fn check(
                 let sum: f64 = rows.iter().map(|r| r.2).sum();
                 if rows.is_empty() || sum > 1.0 + 1e-9 {
                     c.err(
-                        &at(&[F("shares")]),
+                        &at(i, &[F("shares")]),
                         format!("{} shares summing to {sum}", rows.len()),
                         "name one category or more, shares of revenue summing to 1 at most",
                     );
@@ -647,7 +642,7 @@ fn check(
                 )
             }
             TargetFile::Uplift(f) => {
-                let figure = c.figure(&at(&[]), f, scenario);
+                let figure = c.figure(&at(i, &[]), f, scenario);
                 let tolerance = figure.tolerance;
                 (Target::Uplift(figure), &f.source, tolerance)
             }
@@ -660,6 +655,13 @@ fn check(
     }
     c.finish().map_err(bad)?;
     Ok(out)
+}
+
+/// The path of target `i`'s field `rest` in a market file.
+fn at<'a>(i: usize, rest: &[Step<'a>]) -> Vec<Step<'a>> {
+    let mut p = vec![Step::Field("targets"), Step::Index(i)];
+    p.extend_from_slice(rest);
+    p
 }
 
 /// The knobs the targets call for, each once.
@@ -677,11 +679,21 @@ fn knobs(targets: &[Checked], scenario: &Scenario) -> Vec<(Knob, usize)> {
             _ => None,
         })
         .collect();
+    let has = |f: fn(&Target) -> bool| targets.iter().any(|t| f(&t.target));
+    let order_value = has(|t| matches!(t, Target::MeanOrderValue(_)));
+    let orders = has(|t| matches!(t, Target::OrdersPerMonth(_)));
     for (i, t) in targets.iter().enumerate() {
         match &t.target {
             Target::OrdersPerMonth(_) => add(Knob::Visits, i),
             Target::MeanOrderValue(_) => add(Knob::Prices, i),
             Target::SpendBands(_) => {
+                // The level of spending: prices, or visits when the order value is a
+                // target of its own; the personas' shares move the spread.
+                if !order_value {
+                    add(Knob::Prices, i);
+                } else if !orders {
+                    add(Knob::Visits, i);
+                }
                 let personas: Vec<&String> = scenario
                     .personas
                     .iter()
@@ -850,6 +862,24 @@ impl Fit<'_> {
                         .position(|(n, _, _)| n == c)
                         .and_then(|k| row(*t, k))
                         .map_or(0.0, |r| r.gap),
+                    (Knob::Prices | Knob::Visits, Target::SpendBands(bands)) => {
+                        // The factor that moves the spend at each band's cumulative share
+                        // onto the band's bound, averaged over the bounds.
+                        let mut spend: Vec<f64> = e.monthly.iter().map(|(_, m)| *m).collect();
+                        spend.sort_by(f64::total_cmp);
+                        let mut below = 0.0;
+                        let gaps: Vec<f64> = bands
+                            .iter()
+                            .filter(|(upper, _)| upper.is_finite())
+                            .filter_map(|&(upper, share)| {
+                                below += share;
+                                let k = (below * spend.len() as f64) as usize;
+                                let at = *spend.get(k.min(spend.len().saturating_sub(1)))?;
+                                Some((upper / at.max(1e-9)).ln())
+                            })
+                            .collect();
+                        gaps.iter().sum::<f64>() / gaps.len().max(1) as f64
+                    }
                     (Knob::Customers(p), Target::SpendBands(bands)) => {
                         let spend: Vec<f64> = e
                             .monthly

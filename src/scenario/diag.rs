@@ -205,6 +205,9 @@ pub enum Step<'a> {
     Field(&'a str),
     /// A list or tuple element.
     Index(usize),
+    /// A map entry by its string key. A path that ends with one finds the key, not the
+    /// value: that is what an unknown name points at.
+    Key(&'a str),
 }
 
 /// Renders a field path such as `personas[2].basket[0].p`.
@@ -219,6 +222,7 @@ pub fn path_string(path: &[Step<'_>]) -> String {
                 s.push_str(name);
             }
             Step::Index(i) => s.push_str(&format!("[{i}]")),
+            Step::Key(k) => s.push_str(&format!("[{k:?}]")),
         }
     }
     s
@@ -233,10 +237,13 @@ pub fn path_string(path: &[Step<'_>]) -> String {
 pub fn find_value(text: &str, path: &[Step<'_>]) -> usize {
     let toks: Vec<Tok<'_>> = Tokens::new(text).collect();
     let mut at = skip_to_value(&toks, 0);
-    for step in path {
-        match descend(&toks, at, *step) {
+    for (n, step) in path.iter().enumerate() {
+        match descend(text, &toks, at, *step) {
             Some(next) => at = next,
             None => break,
+        }
+        if n + 1 == path.len() && matches!(step, Step::Key(_)) {
+            at -= 2;
         }
     }
     toks.get(at).map_or(0, Tok::offset)
@@ -248,7 +255,10 @@ pub fn find_span(text: &str, path: &[Step<'_>]) -> Option<(usize, usize)> {
     let toks: Vec<Tok<'_>> = Tokens::new(text).collect();
     let mut at = skip_to_value(&toks, 0);
     for step in path {
-        at = descend(&toks, at, *step)?;
+        at = descend(text, &toks, at, *step)?;
+    }
+    if matches!(path.last(), Some(Step::Key(_))) {
+        at -= 2;
     }
     let start = toks.get(at)?.offset();
     let end = toks
@@ -340,8 +350,28 @@ fn skip_value(toks: &[Tok<'_>], mut i: usize) -> usize {
     i
 }
 
-fn descend(toks: &[Tok<'_>], at: usize, step: Step<'_>) -> Option<usize> {
+fn descend(text: &str, toks: &[Tok<'_>], at: usize, step: Step<'_>) -> Option<usize> {
     match step {
+        Step::Key(key) => {
+            let open = open_of(toks, at, false)?;
+            let quoted = format!("{key:?}");
+            let mut i = open + 1;
+            loop {
+                match (toks.get(i)?, toks.get(i + 1)) {
+                    (Tok::Literal(o), Some(Tok::Punct(_, b':'))) => {
+                        if text[*o..].starts_with(&quoted) {
+                            return Some(i + 2);
+                        }
+                        i = skip_value(toks, i + 2);
+                    }
+                    _ => return None,
+                }
+                match toks.get(i)? {
+                    Tok::Punct(_, b',') => i += 1,
+                    _ => return None,
+                }
+            }
+        }
         Step::Field(name) => {
             let open = open_of(toks, at, false)?;
             let mut i = open + 1;

@@ -410,6 +410,11 @@ impl<'a> Tokens<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
         Self { text, pos: 0 }
     }
+
+    /// The offset just past the last token returned.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
 }
 
 impl<'a> Iterator for Tokens<'a> {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::diag::{Step, find_span};
-use super::load::Tokens;
+use super::load::{Tok, Tokens};
 use super::schema::{
     CategoryEffectFile, EventFile, EventSpecFile, PriceFile, ScenarioFile, unit_range,
 };
@@ -111,15 +111,17 @@ fn is_one(x: &f64) -> bool {
     *x == 1.0
 }
 
-/// A problem with a tuning block: where (a field path under `tuning`), what, a hint.
-pub type Problem = (Vec<Step<'static>>, String, String);
+/// A problem with a tuning block: where (a field path from the scenario's root), what, a
+/// hint.
+pub type Problem<'a> = (Vec<Step<'a>>, String, String);
 
 impl TuningFile {
-    /// Every factor with its field, for the range check.
-    fn factors(&self) -> Vec<(&'static str, String, f64)> {
+    /// Every factor with its path under `tuning` and its name, for the range check.
+    fn factors(&self) -> Vec<(Vec<Step<'_>>, String, f64)> {
+        use Step::{Field as F, Key as K};
         let mut f = vec![
-            ("visits", "visits".to_owned(), self.visits),
-            ("prices", "prices".to_owned(), self.prices),
+            (vec![F("visits")], "visits".to_owned(), self.visits),
+            (vec![F("prices")], "prices".to_owned(), self.prices),
         ];
         for (name, p) in &self.personas {
             for (what, x) in [
@@ -127,18 +129,22 @@ impl TuningFile {
                 ("prices", p.prices),
                 ("customers", p.customers),
             ] {
-                f.push(("personas", format!("personas[{name:?}].{what}"), x));
+                let path = vec![F("personas"), K(name), F(what)];
+                f.push((path, format!("personas[{name:?}].{what}"), x));
             }
         }
         for (name, &x) in &self.categories {
-            f.push(("categories", format!("categories[{name:?}]"), x));
+            let path = vec![F("categories"), K(name)];
+            f.push((path, format!("categories[{name:?}]"), x));
         }
         for (name, e) in &self.events {
             for (what, x) in [("traffic", e.traffic), ("purchase", e.purchase)] {
-                f.push(("events", format!("events[{name:?}].{what}"), x));
+                let path = vec![F("events"), K(name), F(what)];
+                f.push((path, format!("events[{name:?}].{what}"), x));
             }
             for (c, &x) in &e.categories {
-                f.push(("events", format!("events[{name:?}].categories[{c:?}]"), x));
+                let path = vec![F("events"), K(name), F("categories"), K(c)];
+                f.push((path, format!("events[{name:?}].categories[{c:?}]"), x));
             }
         }
         f
@@ -146,14 +152,16 @@ impl TuningFile {
 
     /// What is wrong with this tuning for `raw`: factors out of range, names it does not
     /// have.
-    pub fn problems(&self, raw: &ScenarioFile) -> Vec<Problem> {
-        use Step::Field as F;
+    pub fn problems(&self, raw: &ScenarioFile) -> Vec<Problem<'_>> {
+        use Step::{Field as F, Key as K};
         let mut out = Vec::new();
         let (lo, hi) = FACTORS;
-        for (field, name, x) in self.factors() {
+        for (path, name, x) in self.factors() {
             if !(x.is_finite() && (lo..=hi).contains(&x)) {
+                let mut at = vec![F("tuning")];
+                at.extend(path);
                 out.push((
-                    vec![F("tuning"), F(field)],
+                    at,
                     format!("tuning factor {name} is {x}: it must be between {lo} and {hi}"),
                     "a factor multiplies the scenario's own figure: 1 leaves it as it is".into(),
                 ));
@@ -180,28 +188,33 @@ impl TuningFile {
         for name in self.personas.keys() {
             if !personas.contains(&name.as_str()) {
                 let (m, h) = unknown("persona", name, &personas);
-                out.push((vec![F("tuning"), F("personas")], m, h));
+                out.push((vec![F("tuning"), F("personas"), K(name)], m, h));
             }
         }
-        let cats = self.categories.keys().map(|c| (F("categories"), c)).chain(
-            self.events
-                .values()
-                .flat_map(|e| e.categories.keys().map(|c| (F("events"), c))),
-        );
-        for (field, name) in cats {
+        let cats = self
+            .categories
+            .keys()
+            .map(|c| (vec![F("tuning"), F("categories"), K(c)], c))
+            .chain(self.events.iter().flat_map(|(e, t)| {
+                t.categories.keys().map(move |c| {
+                    let path = vec![F("tuning"), F("events"), K(e), F("categories"), K(c)];
+                    (path, c)
+                })
+            }));
+        for (path, name) in cats {
             if !categories.contains(&name.as_str()) {
                 let (m, h) = unknown("category or group", name, &categories);
-                out.push((vec![F("tuning"), field], m, h));
+                out.push((path, m, h));
             }
         }
         for name in self.events.keys() {
             let found: Vec<&&EventFile> = events.iter().filter(|e| spec(e).name == *name).collect();
             if found.is_empty() {
                 let (m, h) = unknown("event", name, &event_names);
-                out.push((vec![F("tuning"), F("events")], m, h));
+                out.push((vec![F("tuning"), F("events"), K(name)], m, h));
             } else if found.iter().all(|e| matches!(e, EventFile::Closed(_))) {
                 out.push((
-                    vec![F("tuning"), F("events")],
+                    vec![F("tuning"), F("events"), K(name)],
                     format!("tuning names `{name}`, a closure: it has no effect to multiply"),
                     "tune the events that are open".into(),
                 ));
@@ -317,23 +330,31 @@ pub fn with_tuning(text: &str, tuning: &TuningFile) -> Option<String> {
         return Some(s);
     }
     let (start, end) = find_span(text, &[])?;
-    // The value's last token is the closing parenthesis; the one before it says whether a
-    // comma is needed.
-    let toks: Vec<_> = Tokens::new(&text[..end])
-        .filter(|t| t.offset() >= start)
-        .collect();
-    let close = toks.last()?;
-    if !matches!(close, super::load::Tok::Punct(_, b')')) {
+    // Each token of the value with the offset just past it: the last is the closing
+    // parenthesis, the one before it ends the last field (a comma goes straight after it,
+    // ahead of any comment).
+    let mut tokens = Tokens::new(&text[..end]);
+    let mut toks = Vec::new();
+    while let Some(t) = tokens.next() {
+        if t.offset() >= start {
+            toks.push((t, tokens.position()));
+        }
+    }
+    let &(close, _) = toks.last()?;
+    if !matches!(close, Tok::Punct(_, b')')) {
         return None;
     }
-    let comma = match toks.len().checked_sub(2).map(|i| toks[i]) {
-        Some(super::load::Tok::Punct(_, b',' | b'(')) => "",
-        _ => ",",
+    let (last, last_end) = *toks.get(toks.len().checked_sub(2)?)?;
+    let comma = if matches!(last, Tok::Punct(_, b',' | b'(')) {
+        ""
+    } else {
+        ","
     };
     let at = close.offset();
-    let before = text[..at].trim_end();
     Some(format!(
-        "{before}{comma}\n    tuning: {block},\n{}",
+        "{}{comma}{}\n    tuning: {block},\n{}",
+        &text[..last_end],
+        text[last_end..at].trim_end(),
         &text[at..]
     ))
 }
@@ -349,11 +370,24 @@ mod tests {
             ..TuningFile::default()
         };
         let added = with_tuning("Scenario(\n    name: \"a\" // no comma\n) // end\n", &t).unwrap();
-        assert!(added.contains("\"a\",\n    tuning: Tuning("), "{added}");
+        assert!(
+            added.contains("\"a\", // no comma\n    tuning: Tuning("),
+            "{added}"
+        );
         assert!(added.ends_with(") // end\n"), "{added}");
         let again = with_tuning(&added, &TuningFile::default()).unwrap();
         assert!(!again.contains("1.25"), "{again}");
         assert_eq!(again.matches("tuning:").count(), 1, "{again}");
         assert!(with_tuning("[1, 2]", &t).is_none());
+        let after_comma = with_tuning("Scenario(days: 3, /* c */)", &t).unwrap();
+        assert!(
+            after_comma.starts_with("Scenario(days: 3, /* c */\n    tuning: Tuning("),
+            "{after_comma}"
+        );
+        assert!(
+            with_tuning("Scenario()", &t)
+                .unwrap()
+                .starts_with("Scenario(\n    tuning:")
+        );
     }
 }

@@ -898,6 +898,7 @@ impl Checker<'_> {
                 path.extend(p.path.iter().map(|s| match s {
                     PathStep::Field(f) => Step::Field(f),
                     PathStep::Index(i) => Step::Index(*i),
+                    PathStep::Key(k) => Step::Key(k),
                 }));
                 self.err(&path, p.message, p.hint);
             }
