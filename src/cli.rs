@@ -114,7 +114,7 @@ pub struct CalibrateArgs {
     /// Tune a scenario to market figures instead of fitting a log: a market file naming the
     /// scenario and its targets (mean order value, orders per month, spend bands, category
     /// mix, festival uplifts); writes scenario.ron, fit.json and fit.html.
-    #[arg(long, conflicts_with_all = ["log", "map", "utc_offset", "calendar", "personas", "holdout", "name"])]
+    #[arg(long, conflicts_with_all = ["log", "map", "utc_offset", "calendar", "personas", "holdout", "name", "currency", "max_personas", "seed"])]
     pub targets: Option<PathBuf>,
     /// Output folder for personas.ron, calendar.ron, scenario.ron, fit.json and fit.html;
     /// it must not exist yet (or be empty).

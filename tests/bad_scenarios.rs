@@ -402,3 +402,27 @@ fn a_tuning_block_names_what_the_scenario_has_and_factors_in_range() {
     let err = reject(&with(r#"(events: {"Diwal": (traffic: 2)})"#));
     assert!(err.contains("tuning names the event `Diwal`"), "{err}");
 }
+
+#[test]
+fn a_name_of_dots_is_no_folder_of_its_own() {
+    for name in [".", ".."] {
+        let s = MINIMAL.replace("name: \"minimal\"", &format!("name: \"{name}\""));
+        let err = reject(&s);
+        points_at(&err, &s, &format!("\"{name}\""));
+    }
+    accept(&MINIMAL.replace("name: \"minimal\"", "name: \"v1.2\""));
+}
+
+#[test]
+fn a_figure_tuned_out_of_range_says_the_tuning_moved_it() {
+    let with = |tuning: &str| MINIMAL.replace("\n)\n", &format!("\n    tuning: {tuning},\n)\n"));
+    assert!(accept(&with(r#"(personas: {"family": (customers: 2)})"#)).contains("100 customers"));
+    let bad = with("(prices: 100)").replace("Uniform(800, 2000)", "Uniform(800, 200000)");
+    let err = reject(&bad);
+    assert!(err.contains("`personas[0].basket[0].price`"), "{err}");
+    assert!(
+        err.contains("checked after this block's factors multiplied them"),
+        "{err}"
+    );
+    points_at(&err, &bad, "(prices: 100)");
+}

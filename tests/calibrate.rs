@@ -647,3 +647,37 @@ fn the_shipped_market_figures_are_met_by_the_documented_tuning() {
         assert!(met, "{words}: {simulated}");
     }
 }
+
+#[test]
+fn a_fit_pushed_past_a_scenario_s_limits_is_steered_back_not_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = TWO.replace("days: 120", "days: 40").replace(
+        "\n)\n",
+        "\n    events: [\n        Festival(name: \"Fair\", from: \"2026-03-20\", traffic: 40),\n        \
+         Closed(name: \"Stocktake\", from: \"2026-03-27\"),\n    ],\n)\n",
+    );
+    write(dir.path(), "base.ron", &base);
+    // Twenty-one times the transactions of an ordinary day asks for a traffic factor past
+    // 100, which no scenario may hold; a closure has no factor to move.
+    let targets = "Uplift(name: \"fair\", source: \"\", days: [\"Fair\"], measure: Transactions, \
+                   uplift: Exactly(20.0)), \
+                   Uplift(name: \"shut\", source: \"\", days: [\"Stocktake\"], measure: Transactions, \
+                   uplift: Between(-0.999, -0.99)), OrdersPerMonth(orders: 12)";
+    let m = write(dir.path(), "market.ron", &market("base.ron", targets));
+    let out = dir.path().join("out");
+    let res = calibrate_market(&m, &out, &["--quiet"]);
+    assert!(res.status.success(), "{:?}", text(&res));
+    let fit = fit_json(&out);
+    assert!(fit["refused"].as_u64().unwrap() > 0, "{fit:#}");
+    let knobs = fit["knobs"].to_string();
+    assert!(
+        knobs.contains("traffic on Fair") && !knobs.contains("Stocktake"),
+        "{knobs}"
+    );
+    let traffic = fit["tuning"]["events"]["Fair"]["traffic"].as_f64().unwrap();
+    assert!(traffic * 40.0 <= 100.0, "{fit:#}");
+    // The closure's figure holds as it is; the fair's is reported missed, by how much.
+    let rows = market_rows(&out);
+    assert!(!rows[0].2 && rows[0].1 < 20.0, "{rows:?}");
+    assert!(rows[1].2, "{rows:?}");
+}

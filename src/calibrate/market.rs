@@ -15,21 +15,20 @@
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use argmin::core::{CostFunction, Executor, State};
 use argmin::solver::neldermead::NelderMead;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{CalibrateError, check_out, io_err, write_file};
+use super::{CalibrateError, Steps, check_out, io_err, put_in_place, work_dir, write_file};
 use crate::analytics::Aggregates;
 use crate::analytics::published::{self, Figure, Measure};
 use crate::run::{RunOptions, run};
 use crate::scenario::diag::{Step, find_span};
 use crate::scenario::load::{SourceMap, Tok, Tokens};
 use crate::scenario::schema::{FigureFile, ScenarioFile};
-use crate::scenario::tune::{FACTORS, TuningFile};
+use crate::scenario::tune::{EventTuning, FACTORS, TuningFile};
 use crate::scenario::validate::{OtherFile, parse_other};
 use crate::scenario::{Format, Overrides, Scenario};
 
@@ -38,6 +37,12 @@ const FIT_CUSTOMERS: f64 = 20_000.0;
 
 /// Most proportional steps before Nelder-Mead.
 const PROPORTIONAL_STEPS: u64 = 12;
+
+/// The largest move of one proportional step, in log units (a factor of 10).
+const MAX_STEP: f64 = std::f64::consts::LN_10;
+
+/// The objective of a point whose tuned scenario is refused.
+const REFUSED: f64 = 1e12;
 
 /// How to tune.
 #[derive(Debug, Clone)]
@@ -91,6 +96,7 @@ fn sixty() -> u64 {
 
 /// One market figure.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 enum TargetFile {
     /// Revenue over transactions, in the scenario's currency.
     MeanOrderValue {
@@ -171,6 +177,28 @@ enum Knob {
 }
 
 impl Knob {
+    /// The factor `tuning` applies through this knob over `start`'s.
+    fn factor(&self, tuning: &TuningFile, start: &TuningFile) -> f64 {
+        let event = |t: &TuningFile, e: &[String], f: &dyn Fn(&EventTuning) -> f64| {
+            e.first().and_then(|name| t.events.get(name)).map_or(1.0, f)
+        };
+        let of = |t: &TuningFile| match self {
+            Self::Visits => t.visits,
+            Self::Prices => t.prices,
+            Self::Customers(p) => t.personas.get(p).map_or(1.0, |x| x.customers),
+            Self::Category(c) => t.categories.get(c).copied().unwrap_or(1.0),
+            Self::Traffic(e) => event(t, e, &|x| x.traffic),
+            Self::Purchase(e) => event(t, e, &|x| x.purchase),
+            Self::EventCategories(e, c) => event(t, e, &|x| {
+                c.first()
+                    .and_then(|c| x.categories.get(c))
+                    .copied()
+                    .unwrap_or(1.0)
+            }),
+        };
+        of(tuning) / of(start)
+    }
+
     fn describe(&self) -> String {
         match self {
             Self::Visits => "visits".into(),
@@ -230,11 +258,15 @@ pub struct MarketOutcome {
     pub targets: Vec<Row>,
     /// Each figure at the best point of the fit (at the fit's size).
     pub fitted: Vec<Row>,
-    /// Each knob and the factor the fit chose.
+    /// Each knob and the factor the fit applied (on top of the scenario's own tuning).
     pub knobs: Vec<(String, f64)>,
     /// The tuning block written.
     pub tuning: TuningFile,
-    /// The search.
+    /// Proportional steps before Nelder-Mead.
+    pub steps: u64,
+    /// Evaluations whose tuned scenario was refused (factors past a scenario's limits).
+    pub refused: usize,
+    /// The search: simulations, objective before and after, Nelder-Mead iterations.
     pub moments: super::Moments,
     /// Wall time of each step, seconds.
     pub timings: Vec<(String, f64)>,
@@ -257,17 +289,7 @@ fn bad(e: impl std::fmt::Display) -> CalibrateError {
 /// Tunes the market file's scenario to its targets and writes `scenario.ron`, `fit.json` and
 /// `fit.html` into `o.out`.
 pub fn calibrate_market(o: &MarketOptions) -> Result<MarketOutcome, CalibrateError> {
-    let mut timings = Vec::new();
-    let mut clock = Instant::now();
-    let mut lap = |what: &str, timings: &mut Vec<(String, f64)>| {
-        timings.push((what.to_owned(), clock.elapsed().as_secs_f64()));
-        clock = Instant::now();
-    };
-    let say = |m: String| {
-        if o.progress {
-            eprintln!("calibrate: {m}");
-        }
-    };
+    let mut clock = Steps::new(o.progress);
     check_out(&o.out)?;
     let market_map = SourceMap::load(&o.targets).map_err(bad)?;
     let market: MarketFile = parse_other(&market_map, &o.targets).map_err(bad)?;
@@ -286,12 +308,7 @@ pub fn calibrate_market(o: &MarketOptions) -> Result<MarketOutcome, CalibrateErr
         .name
         .clone()
         .unwrap_or_else(|| format!("{}-market", base.name));
-    if !crate::scenario::validate::is_folder_name(&name) {
-        return Err(bad(format!(
-            "{}: the name `{name}` cannot be used as a folder name\n  hint: give `name:` with letters, digits, '-', '_' and '.'",
-            o.targets.display()
-        )));
-    }
+    // A base scenario's own name is a folder name already, and so is it with `-market`.
     let scale = market
         .scale
         .unwrap_or_else(|| (FIT_CUSTOMERS / base.customers().max(1) as f64).min(1.0));
@@ -302,23 +319,15 @@ pub fn calibrate_market(o: &MarketOptions) -> Result<MarketOutcome, CalibrateErr
         .zip(&base.population)
         .map(|(p, &n)| (p.name.clone(), n as f64))
         .collect();
-    say(format!(
+    clock.say(format!(
         "{} targets, {} knobs, {} customers per evaluation",
         targets.len(),
         knobs.len(),
         (base.customers() as f64 * scale).round()
     ));
-    lap("read", &mut timings);
+    clock.lap("read");
 
-    let parent = match o.out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|e| io_err(&parent, e))?;
-    let guard = tempfile::Builder::new()
-        .prefix(".calibrate-")
-        .tempdir_in(&parent)
-        .map_err(|e| io_err(&parent, e))?;
+    let guard = work_dir(&o.out)?;
     let work = guard.path().to_path_buf();
     let ctx = Fit {
         text: &base_map.text,
@@ -331,6 +340,8 @@ pub fn calibrate_market(o: &MarketOptions) -> Result<MarketOutcome, CalibrateErr
         scale,
         threads: o.threads,
         evaluations: Cell::new(0),
+        refused: Cell::new(0),
+        failed: std::cell::RefCell::new(None),
     };
     let x0 = vec![0.0; knobs.len()];
     let first = ctx.evaluate(&x0)?;
@@ -351,7 +362,7 @@ pub fn calibrate_market(o: &MarketOptions) -> Result<MarketOutcome, CalibrateErr
             damping /= 2.0;
         }
     }
-    say(format!(
+    clock.say(format!(
         "{steps} proportional steps: objective {before:.3} -> {:.3}",
         last.cost
     ));
@@ -373,6 +384,9 @@ pub fn calibrate_market(o: &MarketOptions) -> Result<MarketOutcome, CalibrateErr
             .configure(|s| s.max_iters(max))
             .run()
             .map_err(|e| CalibrateError::Fit(format!("simulated moments: {e}")))?;
+        if let Some(e) = ctx.failed.take() {
+            return Err(e);
+        }
         iterations = res.state().get_iter();
         if let Some(b) = res.state().get_best_param()
             && res.state().get_best_cost() < after
@@ -384,10 +398,11 @@ pub fn calibrate_market(o: &MarketOptions) -> Result<MarketOutcome, CalibrateErr
         }
     }
     let evaluations = ctx.evaluations.get();
-    say(format!(
-        "simulated moments: objective {before:.3} -> {after:.3} in {evaluations} simulations"
+    clock.say(format!(
+        "simulated moments: objective {before:.3} -> {after:.3} in {evaluations} simulations ({} refused)",
+        ctx.refused.get()
     ));
-    lap("moments", &mut timings);
+    clock.lap("moments");
 
     // The tuned scenario: the input's text with the tuning block, named anew, its churn
     // model's path made relative to where it now lies; checked by running it at full size.
@@ -425,11 +440,19 @@ pub fn calibrate_market(o: &MarketOptions) -> Result<MarketOutcome, CalibrateErr
     write_file(&written, &(header + &text))?;
     let tuned = Scenario::load(&written, &registry)
         .map_err(|e| CalibrateError::Fit(format!("the tuned scenario does not load: {e}")))?;
+    // Never a tuned scenario that would write over the base's outputs.
+    if tuned.name != name || tuned.output.dir != Path::new(&dir) {
+        return Err(bad(format!(
+            "{}: its `name` or `output.dir` is not a plain quoted string, so the tuned scenario \
+             could not be given its own\n  hint: write them as `name: \"...\"`, `dir: \"...\"`",
+            base_path.display()
+        )));
+    }
     let check_dir = work.join("sim-check");
     let observed = simulate(tuned.clone(), None, &check_dir, o.threads)?;
     let rows = measure(&targets, &observed, &tuned);
     let _ = std::fs::remove_dir_all(&check_dir);
-    lap("check", &mut timings);
+    clock.lap("check");
     let outcome = MarketOutcome {
         name,
         market: o.targets.display().to_string(),
@@ -442,24 +465,20 @@ pub fn calibrate_market(o: &MarketOptions) -> Result<MarketOutcome, CalibrateErr
         fitted,
         knobs: knobs
             .iter()
-            .zip(&best)
-            .map(|((k, _), x)| (k.describe(), round(x.exp())))
+            .map(|(k, _)| (k.describe(), round(k.factor(&tuning, &start_tuning))))
             .collect(),
         tuning,
+        steps,
+        refused: ctx.refused.get(),
         moments: super::Moments {
             evaluations,
             objective: (before, after),
-            iterations: iterations + steps,
+            iterations,
         },
-        timings: timings.clone(),
+        timings: clock.timings.clone(),
     };
     write_report(&work, &outcome)?;
-    check_out(&o.out)?;
-    if o.out.is_dir() {
-        std::fs::remove_dir(&o.out).map_err(|e| io_err(&o.out, e))?;
-    }
-    std::fs::rename(&work, &o.out).map_err(|e| io_err(&o.out, e))?;
-    let _ = guard.keep();
+    put_in_place(guard, &o.out)?;
     Ok(outcome)
 }
 
@@ -473,6 +492,15 @@ fn check(
 ) -> Result<Vec<Checked>, CalibrateError> {
     use Step::{Field as F, Index as I};
     let mut c = OtherFile::new(map, path, scenario);
+    if let Some(name) = &m.name
+        && !crate::scenario::validate::is_folder_name(name)
+    {
+        c.err(
+            &[F("name")],
+            format!("the name `{name}` cannot be used as a folder name"),
+            "letters, digits, '-', '_' and '.' only",
+        );
+    }
     if !(m.tolerance > 0.0 && m.tolerance <= 1.0) {
         c.err(
             &[F("tolerance")],
@@ -713,7 +741,21 @@ fn knobs(targets: &[Checked], scenario: &Scenario) -> Vec<(Knob, usize)> {
                 }
             }
             Target::Uplift(f) => {
-                let events = sorted(&f.events);
+                // A closure has no factor to tune: only the open events move.
+                let open: Vec<String> = f
+                    .events
+                    .iter()
+                    .filter(|name| {
+                        scenario.calendar.events.iter().any(|e| {
+                            e.name == **name && e.kind != crate::calendar::EventKind::Closed
+                        })
+                    })
+                    .cloned()
+                    .collect();
+                if open.is_empty() {
+                    continue;
+                }
+                let events = sorted(&open);
                 match &f.measure {
                     Measure::Transactions => add(Knob::Traffic(events), i),
                     Measure::Revenue if transactions_on.contains(&events) => {
@@ -759,6 +801,10 @@ struct Fit<'a> {
     scale: f64,
     threads: usize,
     evaluations: Cell<usize>,
+    /// Evaluations whose tuned scenario was refused.
+    refused: Cell<usize>,
+    /// The first evaluation inside Nelder-Mead that failed.
+    failed: std::cell::RefCell<Option<CalibrateError>>,
 }
 
 impl Fit<'_> {
@@ -831,8 +877,16 @@ impl Fit<'_> {
             ))
         })?;
         let name = self.root.to_string_lossy();
-        let scenario = Scenario::from_text(&name, &text, &crate::sim::registry())
-            .map_err(|e| CalibrateError::Fit(format!("the tuned scenario is refused: {e}")))?;
+        let Ok(scenario) = Scenario::from_text(&name, &text, &crate::sim::registry()) else {
+            // Factors past what a scenario may hold (an event's factor over 100, a price
+            // over the largest): a point the search must leave, not an error.
+            self.refused.set(self.refused.get() + 1);
+            return Ok(Eval {
+                cost: REFUSED,
+                rows: Vec::new(),
+                monthly: Vec::new(),
+            });
+        };
         let out = self.work.join("sim-fit");
         let observed = simulate(scenario.clone(), Some(self.scale), &out, self.threads)?;
         let _ = std::fs::remove_dir_all(&out);
@@ -875,7 +929,8 @@ impl Fit<'_> {
                                 below += share;
                                 let k = (below * spend.len() as f64) as usize;
                                 let at = *spend.get(k.min(spend.len().saturating_sub(1)))?;
-                                Some((upper / at.max(1e-9)).ln())
+                                // Nothing spent at that share: no level moves it.
+                                (at > 0.0).then(|| (upper / at).ln())
                             })
                             .collect();
                         gaps.iter().sum::<f64>() / gaps.len().max(1) as f64
@@ -899,7 +954,7 @@ impl Fit<'_> {
                     }
                     _ => row(*t, 0).map_or(0.0, |r| r.gap),
                 };
-                (x + damping * gap).clamp(-4.6, 4.6)
+                (x + damping * gap.clamp(-MAX_STEP, MAX_STEP)).clamp(-4.6, 4.6)
             })
             .collect()
     }
@@ -920,9 +975,15 @@ impl CostFunction for &Fit<'_> {
     type Output = f64;
 
     fn cost(&self, x: &Self::Param) -> Result<f64, argmin::core::Error> {
-        self.evaluate(x)
-            .map(|e| e.cost)
-            .map_err(|e| argmin::core::Error::msg(e.to_string()))
+        // Nelder-Mead's set-up takes a failed evaluation for a bug: the failure is kept
+        // for after the search and the point given the cost of a refused one.
+        match self.evaluate(x) {
+            Ok(e) => Ok(e.cost),
+            Err(e) => {
+                self.failed.replace(Some(e));
+                Ok(REFUSED)
+            }
+        }
     }
 }
 
@@ -1160,8 +1221,12 @@ fn measure(targets: &[Checked], o: &Observed, scenario: &Scenario) -> Vec<Row> {
 /// point, from the bound below for a lower bound, from the range for a range.
 fn uplift_error(f: &Figure, simulated: Option<f64>) -> (f64, f64) {
     use published::Uplift as U;
+    let wanted = match f.uplift {
+        U::Exactly(u) | U::AtLeast(u) => u,
+        U::Between(a, b) => (a + b) / 2.0,
+    };
     let Some(s) = simulated else {
-        return (0.0, 10.0);
+        return (wanted, 10.0);
     };
     let unit = |u: f64| (f.tolerance * u.abs()).max(0.01);
     match f.uplift {
@@ -1182,21 +1247,30 @@ fn uplift_error(f: &Figure, simulated: Option<f64>) -> (f64, f64) {
     }
 }
 
-/// `text` with the string at `path` replaced by `value` (the comments after it kept).
+/// `text` with the string at `path` (or inside its `Some(...)`) replaced by `value`, the
+/// comments after it kept. `None` when the value there is not a plain quoted string.
 fn replace_string(text: &str, path: &[Step<'_>], value: &str) -> Option<String> {
     let (start, end) = find_span(text, path)?;
-    let first = Tokens::new(&text[start..end]).next()?;
-    if !matches!(first, Tok::Literal(_)) || !text[start..].starts_with('"') {
+    let mut toks = Tokens::new(&text[start..end]);
+    let mut first = toks.next()?;
+    if matches!(first, Tok::Ident(_, "Some")) {
+        let (Some(Tok::Punct(_, b'(')), Some(inner)) = (toks.next(), toks.next()) else {
+            return None;
+        };
+        first = inner;
+    }
+    let at = start + first.offset();
+    if !matches!(first, Tok::Literal(_)) || !text[at..].starts_with('"') {
         return None;
     }
     // The literal ends at the first unescaped quote after the opening one.
     let bytes = text.as_bytes();
-    let mut i = start + 1;
+    let mut i = at + 1;
     while i < end && bytes[i] != b'"' {
         i += if bytes[i] == b'\\' { 2 } else { 1 };
     }
     let close = (i + 1).min(text.len());
-    Some(format!("{}{value:?}{}", &text[..start], &text[close..]))
+    Some(format!("{}{value:?}{}", &text[..at], &text[close..]))
 }
 
 /// Writes `fit.json` and `fit.html`.

@@ -191,17 +191,7 @@ pub struct Moments {
 
 /// Runs a calibration and writes its outputs into `options.out`.
 pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
-    let mut timings = Vec::new();
-    let mut clock = Instant::now();
-    let mut lap = |what: &str, timings: &mut Vec<(String, f64)>| {
-        timings.push((what.to_owned(), clock.elapsed().as_secs_f64()));
-        clock = Instant::now();
-    };
-    let say = |m: String| {
-        if o.progress {
-            eprintln!("calibrate: {m}");
-        }
-    };
+    let mut clock = Steps::new(o.progress);
     check_out(&o.out)?;
     if !(0.0..0.9).contains(&o.holdout) {
         return Err(CalibrateError::Input(
@@ -226,7 +216,7 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
     };
     let mut all = Log::read(&o.log, &o.mapping, o.utc_offset)?;
     rename_categories(&mut all);
-    say(format!(
+    clock.say(format!(
         "{} rows, {} customers, {} shopping days, {} categories, {} to {}",
         all.rows,
         all.customers.len(),
@@ -235,7 +225,7 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
         all.first,
         all.last
     ));
-    lap("read", &mut timings);
+    clock.lap("read");
     let held = |key: &str| {
         let h = blake3::hash(format!("{}:{key}", o.seed).as_bytes());
         let x = u64::from_le_bytes(h.as_bytes()[..8].try_into().unwrap_or_default());
@@ -244,11 +234,11 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
     let fit_log = all.subset(|k| !held(k));
     let hold_log = (o.holdout > 0.0).then(|| all.subset(held));
     let segments = segment::segment(&fit_log, o.personas, o.max_personas)?;
-    say(format!(
+    clock.say(format!(
         "{} personas (silhouettes {:?})",
         segments.k, segments.silhouettes
     ));
-    lap("segment", &mut timings);
+    clock.lap("segment");
 
     let by = fit_log.by_customer();
     let mut members = vec![Vec::new(); segments.k];
@@ -275,19 +265,9 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
     }
 
     let events = estimate::calendar(&fit_log, &calendar);
-    lap("estimate", &mut timings);
+    clock.lap("estimate");
 
-    // The work folder beside the output, removed on any failure (its guard drops), renamed
-    // into place at the end.
-    let parent = match o.out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|e| io_err(&parent, e))?;
-    let guard = tempfile::Builder::new()
-        .prefix(".calibrate-")
-        .tempdir_in(&parent)
-        .map_err(|e| io_err(&parent, e))?;
+    let guard = work_dir(&o.out)?;
     let work = guard.path().to_path_buf();
     // Named in comments and a description of the written files: one line, no quotes.
     let source: String = o
@@ -367,10 +347,10 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
         }
     }
     let evaluations = ctx.evaluations.get();
-    say(format!(
+    clock.say(format!(
         "simulated moments: objective {before:.4} -> {after:.4} in {evaluations} simulations"
     ));
-    lap("moments", &mut timings);
+    clock.lap("moments");
 
     // The calibrated scenario, simulated against the fit's customers.
     ctx.write_personas(&tuning)?;
@@ -382,7 +362,7 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
     );
     let held_out = match &hold_log {
         Some(h) if h.customers.len() < MIN_HELD_OUT => {
-            say(format!(
+            clock.say(format!(
                 "only {} customers held out: too few to validate on (at least {MIN_HELD_OUT})",
                 h.customers.len()
             ));
@@ -398,7 +378,7 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
         }
         _ => None,
     };
-    lap("validate", &mut timings);
+    clock.lap("validate");
     let mut outcome = Outcome {
         name: o.name.clone(),
         log: LogFacts {
@@ -447,19 +427,12 @@ pub fn calibrate(o: &Options) -> Result<Outcome, CalibrateError> {
         },
         in_sample,
         held_out,
-        timings: timings.clone(),
+        timings: clock.timings.clone(),
     };
     report::write(&work, &outcome)?;
-    // Put in place: an empty folder the user made is replaced, anything else refused.
-    check_out(&o.out)?;
-    if o.out.is_dir() {
-        std::fs::remove_dir(&o.out).map_err(|e| io_err(&o.out, e))?;
-    }
-    std::fs::rename(&work, &o.out).map_err(|e| io_err(&o.out, e))?;
-    // The folder is in place: nothing for the guard to remove.
-    let _ = guard.keep();
-    lap("report", &mut timings);
-    outcome.timings = timings;
+    put_in_place(guard, &o.out)?;
+    clock.lap("report");
+    outcome.timings = clock.timings;
     Ok(outcome)
 }
 
@@ -661,6 +634,65 @@ fn read_calendar(path: &Path) -> Result<crate::scenario::schema::CalendarFile, C
             }
             Ok(cal)
         })
+}
+
+/// The wall time of each step of a calibration, and its progress lines on stderr when
+/// asked for.
+struct Steps {
+    progress: bool,
+    at: Instant,
+    timings: Vec<(String, f64)>,
+}
+
+impl Steps {
+    fn new(progress: bool) -> Self {
+        Self {
+            progress,
+            at: Instant::now(),
+            timings: Vec::new(),
+        }
+    }
+
+    /// Prints a progress line.
+    fn say(&self, m: String) {
+        if self.progress {
+            eprintln!("calibrate: {m}");
+        }
+    }
+
+    /// Ends step `what`: its wall time since the last.
+    fn lap(&mut self, what: &str) {
+        self.timings
+            .push((what.to_owned(), self.at.elapsed().as_secs_f64()));
+        self.at = Instant::now();
+    }
+}
+
+/// The work folder beside the output, removed on any failure (when it drops), put in place
+/// by [`put_in_place`] at the end.
+fn work_dir(out: &Path) -> Result<tempfile::TempDir, CalibrateError> {
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| io_err(&parent, e))?;
+    tempfile::Builder::new()
+        .prefix(".calibrate-")
+        .tempdir_in(&parent)
+        .map_err(|e| io_err(&parent, e))
+}
+
+/// Renames the finished work folder to `out`: an empty folder the user made is replaced,
+/// anything else refused.
+fn put_in_place(work: tempfile::TempDir, out: &Path) -> Result<(), CalibrateError> {
+    check_out(out)?;
+    if out.is_dir() {
+        std::fs::remove_dir(out).map_err(|e| io_err(out, e))?;
+    }
+    std::fs::rename(work.path(), out).map_err(|e| io_err(out, e))?;
+    // The folder is in place: nothing for the guard to remove.
+    let _ = work.keep();
+    Ok(())
 }
 
 /// The output folder must be new or an empty folder: a calibration never replaces what is

@@ -47,22 +47,32 @@ fn table(scores: &[Score]) -> String {
     s + "</table>"
 }
 
+/// A page's head, its styles (common ones and `css`) and the opening of its body.
+fn head(title: &str, css: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>\
+         body{{font-family:'DejaVu Sans',Verdana,Arial,sans-serif;max-width:1040px;margin:2em auto;padding:0 1em;color:#223}}\
+         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccd;padding:.3em .6em;text-align:left}}\
+         {css}</style></head><body>"
+    )
+}
+
 fn html(o: &Outcome) -> Result<String, CalibrateError> {
     let mut s = String::new();
     let _ = write!(
         s,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Calibration fit: {name}</title>\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>\
-         body{{font-family:'DejaVu Sans',Verdana,Arial,sans-serif;max-width:1040px;margin:2em auto;padding:0 1em;color:#223}}\
-         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccd;padding:.3em .6em;text-align:left}}\
-         tr.met td:nth-child(3){{background:#dfd}}tr.missed td:nth-child(3){{background:#fdd}}\
-         svg{{max-width:100%;height:auto}}</style></head><body>\
-         <h1>Calibration fit: {name}</h1>\
+        "{head}<h1>Calibration fit: {name}</h1>\
          <p>From <code>{path}</code>: {rows} rows, {customers} customers, {visits} shopping days \
          ({first} to {last}), {cats} categories. Fit on {fit} customers; {held} held out.</p>\
          <p>Scores as SDMetrics defines them: KS-complement (1 - the two-sample Kolmogorov-Smirnov \
          statistic) for numbers, TV-complement (1 - total variation distance) for categories; 1 is \
          a perfect match, {good:.2} or more is marked as met.</p>",
+        head = head(
+            &format!("Calibration fit: {}", esc(&o.name)),
+            "tr.met td:nth-child(3){background:#dfd}tr.missed td:nth-child(3){background:#fdd}\
+             svg{max-width:100%;height:auto}"
+        ),
         name = esc(&o.name),
         path = esc(&o.log.path),
         rows = o.log.rows,
@@ -294,18 +304,17 @@ pub fn market_html(o: &super::market::MarketOutcome) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Market fit: {name}</title>\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>\
-         body{{font-family:'DejaVu Sans',Verdana,Arial,sans-serif;max-width:1040px;margin:2em auto;padding:0 1em;color:#223}}\
-         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccd;padding:.3em .6em;text-align:left}}\
-         tr.met td:last-child{{background:#dfd}}tr.missed td:last-child{{background:#fdd}}\
-         pre{{background:#f4f4f8;padding:1em;overflow:auto}}</style></head><body>\
-         <h1>Market fit: {name}</h1>\
+        "{head}<h1>Market fit: {name}</h1>\
          <p><code>{scenario}</code> tuned to the figures of <code>{market}</code>: <b>{met} of {all} met</b> \
          by the tuned scenario simulated at its full size ({full} customers at the start).</p>\
          <p>A value is met within its tolerance as a share of it, a share within its tolerance in \
          shares, an uplift as the report's published figures are (on the events' full-effect days \
          against ordinary days of the same weekday).</p>",
+        head = head(
+            &format!("Market fit: {}", esc(&o.name)),
+            "tr.met td:last-child{background:#dfd}tr.missed td:last-child{background:#fdd}\
+             pre{background:#f4f4f8;padding:1em;overflow:auto}"
+        ),
         name = esc(&o.name),
         scenario = esc(&o.scenario),
         market = esc(&o.market),
@@ -314,15 +323,18 @@ pub fn market_html(o: &super::market::MarketOutcome) -> String {
     s.push_str(&rows_table(&o.targets));
     let _ = write!(
         s,
-        "<h2>The fit</h2><p>Nelder-Mead over {} knobs: objective (the sum of squared misses, each in \
-         units of its tolerance) {:.3} to {:.3} in {} simulations of {} customers ({} iterations). \
+        "<h2>The fit</h2><p>{} knobs, {} proportional steps then {} Nelder-Mead iterations: \
+         objective (the sum of squared misses, each in units of its tolerance) {:.3} to {:.3} in \
+         {} simulations of {} customers ({} refused: factors past a scenario's limits). \
          At the best point, at that size:</p>{}",
         o.knobs.len(),
+        o.steps,
+        o.moments.iterations,
         o.moments.objective.0,
         o.moments.objective.1,
         o.moments.evaluations,
         o.customers.0,
-        o.moments.iterations,
+        o.refused,
         rows_table(&o.fitted)
     );
     s.push_str("<h2>Knobs</h2><table><tr><th>knob</th><th>factor</th></tr>");

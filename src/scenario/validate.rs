@@ -28,7 +28,9 @@ use crate::plugin::{Enabled, PathStep, Problems, Registry};
 /// Whether `name` can name a scenario: its output folder is `out/<name>`, so letters,
 /// digits, `-`, `_` and `.` only, and not empty.
 pub fn is_folder_name(name: &str) -> bool {
+    // `.` and `..` name folders that are not the scenario's own.
     !name.trim().is_empty()
+        && !name.chars().all(|c| c == '.')
         && name
             .chars()
             .all(|c| c.is_alphanumeric() || "-_.".contains(c))
@@ -49,20 +51,15 @@ pub fn parse_and_validate(
     let mut raw: ScenarioFile = options
         .from_str(&map.text)
         .map_err(|e| ScenarioError::resolve(map, vec![parse_diagnostic(map, &e)], root))?;
-    let mut checker = Checker {
-        map,
-        problems: Vec::new(),
-        suppressed: 0,
-        categories: HashMap::new(),
-        groups: HashMap::new(),
-        money: Currency::india(),
-    };
+    let mut checker = Checker::new(map, Currency::india());
     // Tuning multiplies the raw figures, which are then checked as written ones are; a
     // tuning with problems is reported and left out, so the rest is still checked.
+    let mut tuned = false;
     if let Some(tuning) = raw.tuning.take() {
         let problems = tuning.problems(&raw);
         if problems.is_empty() {
             tuning.apply(&mut raw);
+            tuned = true;
         }
         for (path, message, hint) in problems {
             checker.err(&path, message, hint);
@@ -70,6 +67,13 @@ pub fn parse_and_validate(
     }
     let (mut scenario, entries) = checker.scenario(raw, root, registry);
     checker.check_systems(&scenario, &entries);
+    if tuned && !checker.problems.is_empty() {
+        checker.err(
+            &[Step::Field("tuning")],
+            "the figures reported here were checked after this block's factors multiplied them",
+            "a figure out of range may be the tuned one: lower the factor that moved it",
+        );
+    }
     if checker.problems.is_empty() {
         let offset = find_value(&map.text, &[Step::Field("population")]);
         let at = map.locate(offset);
@@ -297,14 +301,7 @@ pub struct OtherFile<'m> {
 impl<'m> OtherFile<'m> {
     /// A checker of `map` (read from `root`) against `scenario`.
     pub fn new(map: &'m SourceMap, root: &Path, scenario: &Scenario) -> Self {
-        let mut checker = Checker {
-            map,
-            problems: Vec::new(),
-            suppressed: 0,
-            categories: HashMap::new(),
-            groups: HashMap::new(),
-            money: scenario.money.clone(),
-        };
+        let mut checker = Checker::new(map, scenario.money.clone());
         for (i, c) in scenario.catalog.iter().enumerate() {
             if let Ok(k) = u16::try_from(i) {
                 checker.categories.entry(c.name.clone()).or_insert(k);
@@ -362,6 +359,20 @@ struct Checker<'m> {
     groups: HashMap<String, Vec<u16>>,
     /// The scenario's currency (read before the personas, whose amounts are in it).
     money: Currency,
+}
+
+impl<'m> Checker<'m> {
+    /// A checker of `map` with no problems yet and no catalog.
+    fn new(map: &'m SourceMap, money: Currency) -> Self {
+        Self {
+            map,
+            problems: Vec::new(),
+            suppressed: 0,
+            categories: HashMap::new(),
+            groups: HashMap::new(),
+            money,
+        }
+    }
 }
 
 impl Checker<'_> {
