@@ -33,6 +33,7 @@ pub mod alloc;
 pub mod analytics;
 pub mod calendar;
 pub mod calibrate;
+pub mod checkpoint;
 pub mod cli;
 pub mod components;
 pub mod hooks;

@@ -186,6 +186,21 @@ pub trait Plugin: Send + Sync + 'static {
     fn charts(&self) -> &'static [ChartDef] {
         &[]
     }
+
+    /// Saves the plugin's state at the end of a day into `state` for a checkpoint
+    /// ([`crate::checkpoint`]): whatever its resources and components hold that a later
+    /// day reads and a fresh build of the scenario does not give back (running totals,
+    /// queues, per-customer side tables). A plugin whose resources are rebuilt from the
+    /// scenario, or emptied every day, has nothing to save.
+    fn save(&self, _world: &World, _state: &mut crate::checkpoint::State) -> Result {
+        Ok(())
+    }
+
+    /// Puts back what [`Plugin::save`] saved, into a simulation freshly built from the
+    /// same scenario whose customers are restored already.
+    fn restore(&self, _world: &mut World, _state: &crate::checkpoint::State) -> Result {
+        Ok(())
+    }
 }
 
 /// Room a plugin asks for before the run ([`Plugin::reserve`]).

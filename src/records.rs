@@ -5,7 +5,7 @@
 //! read these types and nothing of the systems that fill them.
 
 use bevy_ecs::prelude::Resource;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::persona::ChurnCause;
 
@@ -342,7 +342,7 @@ pub struct ChurnRecord {
 }
 
 /// Counts and sums over a set of visits and transactions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     /// Visits, with or without a purchase.
     pub visits: u64,
@@ -407,7 +407,7 @@ impl Totals {
 }
 
 /// Totals over a class of days, with the number of such days.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct DayClass {
     /// Days in the class.
     pub days: u32,
@@ -416,7 +416,7 @@ pub struct DayClass {
 }
 
 /// Running tallies of the whole run.
-#[derive(Resource, Debug, Clone, Default)]
+#[derive(Resource, Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Tally {
     /// Today so far, by persona.
     pub today: Vec<Totals>,

@@ -16,6 +16,7 @@ use chrono::NaiveDate;
 use rayon::prelude::*;
 
 use crate::calendar::{Calendar, Clock, PayPeriod, Today};
+use crate::checkpoint::{ColumnReader, Columns, Header, Snapshot, State};
 use crate::components::*;
 use crate::money::round_minor;
 use crate::plugin::{Registry, SimError, record_failure, take_failure};
@@ -393,6 +394,183 @@ impl Simulation {
         self.world.resource_mut::<Population>().next_id = total as u32;
     }
 
+    /// The simulation's state at the end of the day just run (or before the first hour),
+    /// for a checkpoint of `scenario`, the scenario it was built from
+    /// ([`crate::checkpoint`]).
+    pub fn checkpoint(&mut self, scenario: &Scenario) -> Result<Snapshot, SimError> {
+        let clock = self.clock();
+        let day = match clock.tick {
+            u32::MAX => 0,
+            t if t % 24 == 23 => t / 24 + 1,
+            _ => {
+                return Err(SimError::new(
+                    "checkpoint",
+                    format!(
+                        "a checkpoint is taken at the end of a day, not at hour {} of day {}",
+                        clock.hour(),
+                        clock.day()
+                    ),
+                ));
+            }
+        };
+        let population = self.world.resource::<Population>().clone();
+        let n = population.next_id as usize;
+        // Rows are in id order (`population::row_of`), so the columns are written as the
+        // query walks the table; anything else is refused rather than sorted.
+        let mut columns = Columns::with_capacity(n * CUSTOMER_BYTES);
+        let mut found = 0usize;
+        let mut in_order = true;
+        for (id, p, b, l, ledger, e) in self
+            .world
+            .query::<(&AgentId, &Persona, &Budget, &Loyalty, &Ledger, &Engagement)>()
+            .iter(&self.world)
+        {
+            in_order &= id.0 as usize == found;
+            found += 1;
+            write_customer(&mut columns, (*p, *b, *l, *ledger, *e));
+        }
+        if found != n || !in_order {
+            return Err(SimError::new(
+                "checkpoint",
+                format!(
+                    "the customers' rows are not ids 0..{n} in order ({found} customers found)"
+                ),
+            ));
+        }
+        let mut sections = std::collections::BTreeMap::new();
+        sections.insert("customers".to_owned(), columns.into_bytes());
+        let mut core = State::default();
+        let core_err = |e| SimError {
+            origin: "checkpoint".into(),
+            error: e,
+        };
+        core.put("tick", &clock.tick).map_err(core_err)?;
+        core.put("acquired", &population.acquired)
+            .map_err(core_err)?;
+        core.put("churned", &population.churned).map_err(core_err)?;
+        sections.insert("core".to_owned(), core.to_bytes());
+        for p in &self.plugins {
+            let mut state = State::default();
+            p.save(&self.world, &mut state).map_err(|error| SimError {
+                origin: p.name().to_owned(),
+                error,
+            })?;
+            if !state.is_empty() {
+                sections.insert(format!("plugin:{}", p.name()), state.to_bytes());
+            }
+        }
+        Ok(Snapshot {
+            header: self.header(scenario, day),
+            sections,
+        })
+    }
+
+    /// What a checkpoint of this simulation of `scenario` at the end of day `day` is of.
+    pub fn header(&self, scenario: &Scenario, day: u32) -> Header {
+        Header {
+            format: crate::checkpoint::FORMAT,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            scenario: crate::checkpoint::fingerprint(scenario),
+            plugins: self
+                .plugin_names()
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            day,
+            customers: self.next_id(),
+        }
+    }
+
+    /// Takes up `snapshot` in a simulation freshly built from the scenario it was taken of,
+    /// in place of [`Simulation::spawn_population`]: its customers, clock, counters and
+    /// every plugin's state. The next [`Simulation::step`] runs the first hour of the day
+    /// after the snapshot's.
+    pub fn restore(&mut self, scenario: &Scenario, snapshot: &Snapshot) -> Result<(), SimError> {
+        let fail =
+            |e: crate::checkpoint::CheckpointError| SimError::new("checkpoint", e.to_string());
+        snapshot
+            .check(&self.header(scenario, snapshot.header.day))
+            .map_err(fail)?;
+        if self.next_id() != 0 {
+            return Err(SimError::new(
+                "checkpoint",
+                "a checkpoint is restored into a simulation with no customers yet",
+            ));
+        }
+        let section = |name: &str| {
+            snapshot.sections.get(name).ok_or_else(|| {
+                SimError::new(
+                    "checkpoint",
+                    format!("the checkpoint has no `{name}` section"),
+                )
+            })
+        };
+        let core = State::from_bytes(section("core")?).map_err(fail)?;
+        let core_err = |e| SimError {
+            origin: "checkpoint".into(),
+            error: e,
+        };
+        let tick: u32 = core.get("tick").map_err(core_err)?;
+        let acquired: Vec<u64> = core.get("acquired").map_err(core_err)?;
+        let churned: Vec<u64> = core.get("churned").map_err(core_err)?;
+        let bytes = section("customers")?;
+        let total = snapshot.header.customers as usize;
+        let capacity = self.world.resource::<Population>().capacity as usize;
+        if bytes.len() != total * CUSTOMER_BYTES || total > capacity {
+            return Err(SimError::new(
+                "checkpoint",
+                format!(
+                    "the checkpoint's customers do not fit: {total} customers in {} bytes, room for {capacity}",
+                    bytes.len()
+                ),
+            ));
+        }
+        // Decoded as they are spawned; the length is checked above, so every record reads
+        // (and a count below says so).
+        let mut reader = ColumnReader::new(bytes);
+        let customers = (0..total as u32).map_while(|id| read_customer(&mut reader, id).ok());
+        let world = &mut self.world;
+        let room = capacity - total;
+        let records = EntityRecords::presize(world, total + room);
+        let spare = std::iter::repeat_n(placeholder(), room);
+        let placeholders: Vec<Entity> = world
+            .spawn_batch(customers.chain(spare))
+            .skip(total)
+            .collect();
+        if let Some(records) = records {
+            records.release(world);
+        }
+        let spawned = total + room - placeholders.len();
+        for e in placeholders.into_iter().rev() {
+            world.despawn(e);
+        }
+        if spawned != total {
+            return Err(SimError::new(
+                "checkpoint",
+                format!("the checkpoint's customers are damaged: {spawned} of {total} read"),
+            ));
+        }
+        {
+            let mut population = world.resource_mut::<Population>();
+            population.next_id = total as u32;
+            population.acquired = acquired;
+            population.churned = churned;
+        }
+        world.resource_mut::<Clock>().tick = tick;
+        for p in &self.plugins {
+            let state = match snapshot.sections.get(&format!("plugin:{}", p.name())) {
+                Some(bytes) => State::from_bytes(bytes).map_err(fail)?,
+                None => State::default(),
+            };
+            p.restore(&mut self.world, &state)
+                .map_err(|error| SimError {
+                    origin: p.name().to_owned(),
+                    error,
+                })?;
+        }
+        Ok(())
+    }
+
     /// The number of agent ids handed out so far (initial and acquired customers).
     pub fn next_id(&self) -> u32 {
         self.world.resource::<Population>().next_id
@@ -584,6 +762,68 @@ impl EntityRecords {
         world.entity_allocator_mut().free_many(&below);
         world.despawn(self.keeper);
     }
+}
+
+/// A customer's saved components: all but its id (its row) and its day plan (made afresh
+/// every morning).
+type CustomerRecord = (Persona, Budget, Loyalty, Ledger, Engagement);
+
+/// Bytes of one customer in a checkpoint's `customers` section.
+const CUSTOMER_BYTES: usize = 1 + 4 + 4 + 4 + 4 + 4 + 8 + 4 + 4 + 2 * 4;
+
+/// A customer's saved components into a checkpoint's columns.
+fn write_customer(columns: &mut Columns, (p, b, l, ledger, e): CustomerRecord) {
+    columns.push([p.0]);
+    columns.push(b.monthly.to_le_bytes());
+    columns.push(b.left.to_le_bytes());
+    columns.push(l.0.to_bits().to_le_bytes());
+    columns.push(ledger.visits.to_le_bytes());
+    columns.push(ledger.purchases.to_le_bytes());
+    columns.push(ledger.spent.to_le_bytes());
+    columns.push(e.unmet.to_bits().to_le_bytes());
+    columns.push(e.trims.to_bits().to_le_bytes());
+    for d in [e.joined, e.churned, e.last_offer, e.last_purchase] {
+        columns.push(d.to_le_bytes());
+    }
+}
+
+/// Customer `id` from a checkpoint's columns.
+fn read_customer(
+    r: &mut ColumnReader<'_>,
+    id: u32,
+) -> Result<CustomerBundle, crate::checkpoint::CheckpointError> {
+    let persona = Persona(r.take::<1>()?[0]);
+    let budget = Budget {
+        monthly: i32::from_le_bytes(r.take()?),
+        left: i32::from_le_bytes(r.take()?),
+    };
+    let loyalty = Loyalty(f32::from_bits(u32::from_le_bytes(r.take()?)));
+    let ledger = Ledger {
+        visits: u32::from_le_bytes(r.take()?),
+        purchases: u32::from_le_bytes(r.take()?),
+        spent: i64::from_le_bytes(r.take()?),
+    };
+    let unmet = f32::from_bits(u32::from_le_bytes(r.take()?));
+    let trims = f32::from_bits(u32::from_le_bytes(r.take()?));
+    let mut day =
+        || -> Result<Day, crate::checkpoint::CheckpointError> { Ok(i16::from_le_bytes(r.take()?)) };
+    let engagement = Engagement {
+        unmet,
+        trims,
+        joined: day()?,
+        churned: day()?,
+        last_offer: day()?,
+        last_purchase: day()?,
+    };
+    Ok((
+        AgentId(id),
+        persona,
+        budget,
+        loyalty,
+        DayPlan::none(),
+        ledger,
+        engagement,
+    ))
 }
 
 /// A row-reserving entity, despawned before the first hour (never seen by a system).

@@ -70,6 +70,13 @@ impl Value {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableId(pub(crate) usize);
 
+/// The set of the systems that push rows into their plugin's own tables. Each writes only
+/// its own table, so they may run in any order among themselves: a system in this set is
+/// declared `.ambiguous_with(TableRows)`, and two plugins with tables can be enabled
+/// together.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TableRows;
+
 /// The plugins' tables and the rows pushed since the last write.
 #[derive(Resource, Default)]
 pub struct PluginTables {

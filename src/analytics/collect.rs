@@ -248,6 +248,23 @@ impl Plugin for AnalyticsPlugin {
         "analytics"
     }
 
+    fn save(&self, world: &World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
+        let a = world.resource::<Analytics>();
+        state.put("aggregates", &a.aggregates)?;
+        state.put("category_persona", &a.category_persona)
+    }
+
+    fn restore(
+        &self,
+        world: &mut World,
+        state: &crate::checkpoint::State,
+    ) -> crate::plugin::Result {
+        let mut a = world.resource_mut::<Analytics>();
+        a.aggregates = state.get("aggregates")?;
+        a.category_persona = state.get("category_persona")?;
+        Ok(())
+    }
+
     fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
         sim.world.insert_resource(Analytics::new(sim.scenario));
         sim.schedule.add_systems(

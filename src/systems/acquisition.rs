@@ -43,6 +43,19 @@ impl Plugin for AcquisitionPlugin {
         "acquisition"
     }
 
+    fn save(&self, world: &World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
+        state.put("owed", &world.resource::<Owed>().0)
+    }
+
+    fn restore(
+        &self,
+        world: &mut World,
+        state: &crate::checkpoint::State,
+    ) -> crate::plugin::Result {
+        world.resource_mut::<Owed>().0 = state.get("owed")?;
+        Ok(())
+    }
+
     fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
         let personas = sim.world.resource::<Model>().personas.len();
         sim.world.insert_resource(Owed(vec![0.0; personas]));

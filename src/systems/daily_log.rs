@@ -6,6 +6,7 @@ use bevy_ecs::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::Clock;
 use crate::plugin::{Behaviour, Plugin, Problems, SimBuilder};
 use crate::scenario::Scenario;
 use crate::sim::SimSet;
@@ -31,12 +32,10 @@ impl Default for DailyLog {
 struct LogEvery(u32, crate::money::Currency);
 
 /// Logs the day that just closed.
-fn log_day(closed: Res<ClosedDay>, every: Res<LogEvery>, mut days: Local<u32>) {
-    if !closed.ready {
-        return;
-    }
-    *days += 1;
-    if !(*days - 1).is_multiple_of(every.0) {
+fn log_day(closed: Res<ClosedDay>, every: Res<LogEvery>, clock: Res<Clock>) {
+    // The day's index, not a count kept here: a run taken up from a checkpoint logs the
+    // same days.
+    if !closed.ready || !clock.day().is_multiple_of(every.0) {
         return;
     }
     let mut day = Totals::default();

@@ -148,6 +148,19 @@ impl Plugin for ObservePlugin {
         "observe"
     }
 
+    fn save(&self, world: &World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
+        state.put("tally", world.resource::<Tally>())
+    }
+
+    fn restore(
+        &self,
+        world: &mut World,
+        state: &crate::checkpoint::State,
+    ) -> crate::plugin::Result {
+        *world.resource_mut::<Tally>() = state.get("tally")?;
+        Ok(())
+    }
+
     fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
         let personas = sim.world.resource::<Model>().personas.len();
         sim.world.init_resource::<HourRecords>();

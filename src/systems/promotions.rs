@@ -253,6 +253,8 @@ impl Plugin for Promotions {
             account
                 .after(crate::systems::observe::collect_records)
                 .before(crate::output::sinks::write_plugin_tables)
+                .in_set(crate::tables::TableRows)
+                .ambiguous_with(crate::tables::TableRows)
                 .in_set(SimSet::Observe),
         );
         Ok(())

@@ -220,6 +220,44 @@ impl Plugin for Stores {
         Self::NAME
     }
 
+    fn save(&self, world: &World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
+        state.put("homed", &world.resource::<Chain>().homed)?;
+        let mut homes: Vec<(u32, u16)> = world
+            .try_query::<(&AgentId, &HomeStore)>()
+            .ok_or("the customers have no home stores")?
+            .iter(world)
+            .map(|(id, h)| (id.0, h.0))
+            .collect();
+        homes.sort_unstable();
+        let homes: Vec<u16> = homes.into_iter().map(|(_, h)| h).collect();
+        state.put("homes", &homes)?;
+        let mut stock: Vec<(u16, Vec<u32>)> = world
+            .try_query::<&Store>()
+            .ok_or("there are no stores")?
+            .iter(world)
+            .map(|s| (s.id, s.stock.clone()))
+            .collect();
+        stock.sort_unstable();
+        state.put("stock", &stock)
+    }
+
+    fn restore(&self, world: &mut World, state: &crate::checkpoint::State) -> crate::plugin::Result {
+        world.resource_mut::<Chain>().homed = state.get("homed")?;
+        let homes: Vec<u16> = state.get("homes")?;
+        for (id, mut h) in world.query::<(&AgentId, &mut HomeStore)>().iter_mut(world) {
+            if let Some(&saved) = homes.get(id.0 as usize) {
+                h.0 = saved;
+            }
+        }
+        let stock: Vec<(u16, Vec<u32>)> = state.get("stock")?;
+        for mut s in world.query::<&mut Store>().iter_mut(world) {
+            if let Some((_, saved)) = stock.iter().find(|(id, _)| *id == s.id) {
+                s.stock.clone_from(saved);
+            }
+        }
+        Ok(())
+    }
+
     fn reserve(&self, _: &Scenario) -> Reserve {
         Reserve {
             customers: 0,
@@ -260,6 +298,8 @@ impl Plugin for Stores {
                 .in_set(SimSet::Plan),
             close_stores
                 .before(crate::output::sinks::write_plugin_tables)
+                .in_set(crate::tables::TableRows)
+                .ambiguous_with(crate::tables::TableRows)
                 .in_set(SimSet::Observe),
         ));
         Ok(())

@@ -161,6 +161,15 @@ impl Plugin for WordOfMouth {
         Self::NAME
     }
 
+    fn save(&self, world: &World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
+        state.put("waiting", &world.resource::<Referrals>().waiting)
+    }
+
+    fn restore(&self, world: &mut World, state: &crate::checkpoint::State) -> crate::plugin::Result {
+        world.resource_mut::<Referrals>().waiting = state.get("waiting")?;
+        Ok(())
+    }
+
     fn charts(&self) -> &'static [ChartDef] {
         &[CHART]
     }

@@ -1,0 +1,391 @@
+//! Checkpoints: a simulation's whole state at the end of a day, as bytes that a fresh
+//! simulation of the same scenario takes up again, so a run can stop and go on (or branch
+//! into arms) with the same results as one that never stopped.
+//!
+//! The state is what the next day reads and the scenario does not give back: every
+//! customer's components, the clock, the population's counters, and each plugin's own
+//! resources ([`crate::plugin::Plugin::save`]). Randomness has no state to save: every draw
+//! is a function of the seed, the customer and the tick. What a fresh build recomputes (the
+//! model, today's calendar factors, the hour's buffers) is not saved.
+//!
+//! A checkpoint is one file: an 8-byte magic, then a CBOR header (format, Bazaar version,
+//! the scenario's fingerprint, the plugins, the day), then named sections, each a length
+//! and its bytes. Customer columns are little-endian arrays; plugin state is CBOR, whose
+//! floats read back bit for bit. A checkpoint from another format or version, another
+//! scenario or another set of plugins is refused with the reason.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// The layout of the file; a change of it is a new number.
+pub const FORMAT: u32 = 1;
+
+/// The first bytes of every checkpoint file.
+const MAGIC: &[u8; 8] = b"BAZAARCK";
+
+/// Most bytes one section may claim, so a damaged length is refused before it allocates.
+const MAX_SECTION: u64 = 1 << 40;
+
+/// Why a checkpoint cannot be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// Reading or writing the file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// Not a checkpoint, or a damaged one.
+    #[error("{0}")]
+    Damaged(String),
+    /// A checkpoint of something else: another version, scenario or set of plugins.
+    #[error("{0}")]
+    Mismatch(String),
+}
+
+/// What a checkpoint is of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// [`FORMAT`] when written.
+    pub format: u32,
+    /// The Bazaar version that wrote it.
+    pub version: String,
+    /// The scenario's fingerprint ([`fingerprint`]).
+    pub scenario: String,
+    /// The plugins, in build order.
+    pub plugins: Vec<String>,
+    /// Days completed: the run goes on at the first hour of this day.
+    pub day: u32,
+    /// Agent ids handed out.
+    pub customers: u32,
+}
+
+/// A simulation's state at the end of a day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// What it is of.
+    pub header: Header,
+    /// Named sections: `core`, `customers`, and one per plugin with state.
+    pub sections: BTreeMap<String, Vec<u8>>,
+}
+
+/// The fingerprint of a checked scenario: a hash of everything Bazaar holds of it (the
+/// overrides of the command line included), so that any change that reaches the simulation
+/// makes a checkpoint refuse to resume.
+pub fn fingerprint(scenario: &crate::scenario::Scenario) -> String {
+    blake3::hash(format!("{scenario:?}").as_bytes())
+        .to_hex()
+        .to_string()
+}
+
+impl Snapshot {
+    /// The snapshot as bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            64 + self
+                .sections
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 16)
+                .sum::<usize>(),
+        );
+        out.extend_from_slice(MAGIC);
+        let mut header = Vec::new();
+        // Writing CBOR into a vector fails only when the value cannot be encoded, which a
+        // header of strings and integers always can.
+        let _ = ciborium::into_writer(&self.header, &mut header);
+        put_block(&mut out, &header);
+        out.extend_from_slice(&(self.sections.len() as u64).to_le_bytes());
+        for (name, bytes) in &self.sections {
+            put_block(&mut out, name.as_bytes());
+            put_block(&mut out, bytes);
+        }
+        out
+    }
+
+    /// Reads a snapshot written by [`Snapshot::to_bytes`], refusing another format.
+    pub fn from_bytes(mut bytes: &[u8]) -> Result<Self, CheckpointError> {
+        let damaged =
+            |what: &str| CheckpointError::Damaged(format!("not a Bazaar checkpoint: {what}"));
+        let mut magic = [0u8; 8];
+        bytes
+            .read_exact(&mut magic)
+            .map_err(|_| damaged("too short"))?;
+        if &magic != MAGIC {
+            return Err(damaged("it does not start as one"));
+        }
+        let header: Header = ciborium::from_reader(take_block(&mut bytes)?)
+            .map_err(|e| damaged(&format!("its header: {e}")))?;
+        if header.format != FORMAT {
+            return Err(CheckpointError::Mismatch(format!(
+                "a checkpoint of format {} (Bazaar {}); this Bazaar ({}) reads format {FORMAT}",
+                header.format,
+                header.version,
+                env!("CARGO_PKG_VERSION")
+            )));
+        }
+        let n = take_u64(&mut bytes)?;
+        let mut sections = BTreeMap::new();
+        for _ in 0..n {
+            let name = String::from_utf8(take_block(&mut bytes)?.to_vec())
+                .map_err(|_| damaged("a section's name"))?;
+            let body = take_block(&mut bytes)?.to_vec();
+            sections.insert(name, body);
+        }
+        if !bytes.is_empty() {
+            return Err(damaged("bytes after its last section"));
+        }
+        Ok(Self { header, sections })
+    }
+
+    /// Writes the snapshot to `path` atomically: a temporary file beside it, synced, then
+    /// renamed over it, so the path holds the old checkpoint or the new one, never a part.
+    pub fn write(&self, path: &Path) -> Result<(), CheckpointError> {
+        let io = |source| CheckpointError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".checkpoint-")
+            .tempfile_in(dir)
+            .map_err(io)?;
+        tmp.write_all(&self.to_bytes()).map_err(io)?;
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist(path).map_err(|e| io(e.error))?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// Reads the checkpoint at `path`.
+    pub fn read(path: &Path) -> Result<Self, CheckpointError> {
+        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// Refuses a snapshot taken of another scenario, set of plugins or Bazaar version than
+    /// `expected` describes.
+    pub fn check(&self, expected: &Header) -> Result<(), CheckpointError> {
+        let h = &self.header;
+        if h.version != expected.version {
+            return Err(CheckpointError::Mismatch(format!(
+                "the checkpoint was written by Bazaar {}, this is Bazaar {}: resume it with the \
+                 version that wrote it",
+                h.version, expected.version
+            )));
+        }
+        if h.scenario != expected.scenario {
+            return Err(CheckpointError::Mismatch(
+                "the checkpoint is of another scenario (or the same one changed since, or run \
+                 with other options): resume with the scenario and options it was written with"
+                    .into(),
+            ));
+        }
+        if h.plugins != expected.plugins {
+            return Err(CheckpointError::Mismatch(format!(
+                "the checkpoint's plugins are {}, this run's are {}",
+                h.plugins.join(", "),
+                expected.plugins.join(", ")
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn put_block(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+fn take_u64(bytes: &mut &[u8]) -> Result<u64, CheckpointError> {
+    let mut n = [0u8; 8];
+    bytes
+        .read_exact(&mut n)
+        .map_err(|_| CheckpointError::Damaged("a checkpoint cut short".into()))?;
+    Ok(u64::from_le_bytes(n))
+}
+
+fn take_block<'a>(bytes: &mut &'a [u8]) -> Result<&'a [u8], CheckpointError> {
+    let n = take_u64(bytes)?;
+    if n > MAX_SECTION || n > bytes.len() as u64 {
+        return Err(CheckpointError::Damaged("a checkpoint cut short".into()));
+    }
+    let (block, rest) = bytes.split_at(n as usize);
+    *bytes = rest;
+    Ok(block)
+}
+
+/// One plugin's state: named values, each CBOR.
+#[derive(Debug, Default)]
+pub struct State {
+    values: BTreeMap<String, Vec<u8>>,
+}
+
+impl State {
+    /// Saves `value` under `key`.
+    pub fn put<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> crate::plugin::Result {
+        let mut bytes = Vec::new();
+        ciborium::into_writer(value, &mut bytes).map_err(|e| format!("saving `{key}`: {e}"))?;
+        self.values.insert(key.to_owned(), bytes);
+        Ok(())
+    }
+
+    /// The value saved under `key`.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> crate::plugin::Result<T> {
+        let bytes = self
+            .values
+            .get(key)
+            .ok_or_else(|| format!("the checkpoint has no `{key}`"))?;
+        Ok(ciborium::from_reader(bytes.as_slice()).map_err(|e| format!("reading `{key}`: {e}"))?)
+    }
+
+    /// Whether nothing was saved.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let _ = ciborium::into_writer(&self.values, &mut out);
+        out
+    }
+
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self, CheckpointError> {
+        let values = ciborium::from_reader(bytes)
+            .map_err(|e| CheckpointError::Damaged(format!("a plugin's state: {e}")))?;
+        Ok(Self { values })
+    }
+}
+
+/// Little-endian columns of plain numbers: the customers' components, a column at a time.
+#[derive(Debug, Default)]
+pub(crate) struct Columns {
+    bytes: Vec<u8>,
+}
+
+impl Columns {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(n),
+        }
+    }
+
+    pub(crate) fn push<const N: usize>(&mut self, le: [u8; N]) {
+        self.bytes.extend_from_slice(&le);
+    }
+
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
+/// Reads [`Columns`] back in the order they were pushed.
+pub(crate) struct ColumnReader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> ColumnReader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes }
+    }
+
+    pub(crate) fn take<const N: usize>(&mut self) -> Result<[u8; N], CheckpointError> {
+        let (head, rest) = self.bytes.split_first_chunk::<N>().ok_or_else(|| {
+            CheckpointError::Damaged("the customers' columns are cut short".into())
+        })?;
+        self.bytes = rest;
+        Ok(*head)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> Snapshot {
+        let mut sections = BTreeMap::new();
+        sections.insert("core".to_owned(), vec![1, 2, 3]);
+        sections.insert("plugin:x".to_owned(), Vec::new());
+        Snapshot {
+            header: Header {
+                format: FORMAT,
+                version: "1.2.3".into(),
+                scenario: "abc".into(),
+                plugins: vec!["a".into(), "b".into()],
+                day: 7,
+                customers: 100,
+            },
+            sections,
+        }
+    }
+
+    #[test]
+    fn bytes_round_trip_and_damage_is_named() {
+        let s = snapshot();
+        let bytes = s.to_bytes();
+        assert_eq!(Snapshot::from_bytes(&bytes).unwrap(), s);
+        for cut in [0, 5, 8, 20, bytes.len() - 1] {
+            let err = Snapshot::from_bytes(&bytes[..cut]).unwrap_err();
+            assert!(matches!(err, CheckpointError::Damaged(_)), "{cut}: {err}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Snapshot::from_bytes(&longer).is_err());
+        assert!(Snapshot::from_bytes(b"PAR1 and more bytes").is_err());
+    }
+
+    #[test]
+    fn another_version_scenario_or_plugins_is_refused() {
+        let s = snapshot();
+        let mut want = s.header.clone();
+        assert!(s.check(&want).is_ok());
+        want.version = "1.2.4".into();
+        assert!(
+            s.check(&want)
+                .unwrap_err()
+                .to_string()
+                .contains("Bazaar 1.2.3")
+        );
+        want = s.header.clone();
+        want.scenario = "abd".into();
+        assert!(
+            s.check(&want)
+                .unwrap_err()
+                .to_string()
+                .contains("another scenario")
+        );
+        want = s.header.clone();
+        want.plugins.pop();
+        assert!(s.check(&want).unwrap_err().to_string().contains("plugins"));
+        let mut other = s.clone();
+        other.header.format = FORMAT + 1;
+        let err = Snapshot::from_bytes(&other.to_bytes()).unwrap_err();
+        assert!(err.to_string().contains("format"), "{err}");
+    }
+
+    #[test]
+    fn state_floats_read_back_bit_for_bit() {
+        let mut st = State::default();
+        let xs = vec![0.1f64, f64::MIN_POSITIVE, 1.0 / 3.0, -0.0, f64::MAX];
+        st.put("xs", &xs).unwrap();
+        st.put("f", &0.7f32).unwrap();
+        let back = State::from_bytes(&st.to_bytes()).unwrap();
+        let ys: Vec<f64> = back.get("xs").unwrap();
+        assert!(xs.iter().zip(&ys).all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert_eq!(back.get::<f32>("f").unwrap().to_bits(), 0.7f32.to_bits());
+        assert!(back.get::<f32>("g").is_err());
+    }
+}

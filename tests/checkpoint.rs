@@ -1,0 +1,156 @@
+//! Checkpoints of a simulation's state: a simulation taken up from one goes on exactly as
+//! the one that never stopped (every built-in behaviour with state, acquisitions, a warm
+//! start and budgets included), at any thread count; checkpoints of something else, or
+//! taken mid-day, are refused.
+
+mod common;
+
+use bazaar::analytics::collect::{Analytics, AnalyticsPlugin};
+use bazaar::checkpoint::Snapshot;
+use bazaar::records::Tally;
+use bazaar::scenario::Scenario;
+use bazaar::sim::Simulation;
+use common::root;
+
+/// Twelve days around Diwali with every optional behaviour that keeps state across days.
+fn scenario(seed: u64) -> Scenario {
+    let dir = root().join("scenarios");
+    let at = |p: &str| dir.join(p).display().to_string();
+    let text = format!(
+        r#"Scenario(
+    name: "checkpoint",
+    seed: {seed},
+    start: "2026-11-01",
+    days: 12,
+    catalog: include("{catalog}"),
+    personas: include("{personas}"),
+    population: [
+        (persona: "premium", count: 300, new_per_day: 2.5),
+        (persona: "family", count: 700),
+        (persona: "young_professional", count: 600, new_per_day: 0.4),
+        (persona: "senior", count: 400),
+        (persona: "budget", count: 500),
+    ],
+    calendar: include("{calendar}"),
+    systems: [
+        Stores(count: 4, stock: 400, restock_every_days: 3, sold_out_penalty: 0.05),
+        WordOfMouth(rate: 0.03, min_loyalty: 0.6, max_per_day: 40),
+        Promotions(campaigns: [
+            (name: "sweets", category: "sweets", discount: 0.15, from: "2026-11-05", to: "2026-11-09", lift: 1.3),
+        ]),
+        DailyLog,
+    ],
+)"#,
+        catalog = at("catalogs/india.ron"),
+        personas = at("personas/india.ron"),
+        calendar = at("calendars/india.ron"),
+    );
+    Scenario::from_text("checkpoint.ron", &text, &bazaar::sim::registry())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn build(s: &Scenario, threads: usize) -> Simulation {
+    Simulation::builder(s)
+        .threads(threads)
+        .check_invariants(true)
+        .add_plugin(AnalyticsPlugin)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs to the end of day `day` (days counted from 1).
+fn run_to(sim: &mut Simulation, day: u32) {
+    while sim.clock().tick.wrapping_add(1) < day * 24 {
+        sim.step().unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// The run's totals and aggregates as JSON, for comparison.
+fn results(sim: &mut Simulation) -> String {
+    while !sim.finished() {
+        sim.step().unwrap_or_else(|e| panic!("{e}"));
+    }
+    let tally = serde_json::to_string(sim.world.resource::<Tally>()).unwrap();
+    let aggregates = serde_json::to_string(&sim.world.resource::<Analytics>().aggregates).unwrap();
+    format!("{tally}\n{aggregates}")
+}
+
+#[test]
+fn a_simulation_taken_up_from_a_checkpoint_goes_on_as_if_it_never_stopped() {
+    let s = scenario(11);
+    let mut whole = build(&s, 2);
+    whole.spawn_population();
+    run_to(&mut whole, 4);
+    let day4 = whole.checkpoint(&s).unwrap();
+    assert_eq!(day4.header.day, 4);
+    run_to(&mut whole, 9);
+    let day9 = whole.checkpoint(&s).unwrap();
+    assert!(
+        day9.header.customers > day4.header.customers,
+        "acquisitions"
+    );
+    let expected = results(&mut whole);
+
+    // Through a file, at another thread count.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("day4.ckpt");
+    day4.write(&path).unwrap();
+    let read = Snapshot::read(&path).unwrap();
+    assert_eq!(read, day4);
+    for threads in [1, 3] {
+        let mut resumed = build(&s, threads);
+        resumed.restore(&s, &read).unwrap();
+        // Its own checkpoint is the one it was taken up from.
+        assert_eq!(resumed.checkpoint(&s).unwrap().to_bytes(), day4.to_bytes());
+        run_to(&mut resumed, 9);
+        assert!(
+            resumed.checkpoint(&s).unwrap().to_bytes() == day9.to_bytes(),
+            "the state five days on differs ({threads} threads)"
+        );
+        assert_eq!(results(&mut resumed), expected, "{threads} threads");
+    }
+}
+
+#[test]
+fn a_checkpoint_before_the_first_hour_starts_the_same_run() {
+    let s = scenario(5);
+    let mut whole = build(&s, 2);
+    whole.spawn_population();
+    let start = whole.checkpoint(&s).unwrap();
+    assert_eq!(start.header.day, 0);
+    let expected = results(&mut whole);
+    let mut resumed = build(&s, 2);
+    resumed.restore(&s, &start).unwrap();
+    assert_eq!(results(&mut resumed), expected);
+}
+
+#[test]
+fn checkpoints_of_something_else_or_mid_day_are_refused() {
+    let s = scenario(11);
+    let mut sim = build(&s, 2);
+    sim.spawn_population();
+    run_to(&mut sim, 2);
+    let day2 = sim.checkpoint(&s).unwrap();
+    sim.step().unwrap();
+    let err = sim.checkpoint(&s).unwrap_err().to_string();
+    assert!(err.contains("at the end of a day"), "{err}");
+
+    // Another scenario (a different seed).
+    let other = scenario(12);
+    let mut fresh = build(&other, 2);
+    let err = fresh.restore(&other, &day2).unwrap_err().to_string();
+    assert!(err.contains("another scenario"), "{err}");
+    // A simulation that has its customers already.
+    let mut spawned = build(&s, 2);
+    spawned.spawn_population();
+    let err = spawned.restore(&s, &day2).unwrap_err().to_string();
+    assert!(err.contains("no customers yet"), "{err}");
+    // Other plugins.
+    let mut fewer = Simulation::builder(&s).threads(2).build().unwrap();
+    let err = fewer.restore(&s, &day2).unwrap_err().to_string();
+    assert!(err.contains("plugins"), "{err}");
+    // Damage.
+    let mut bytes = day2.to_bytes();
+    bytes.truncate(bytes.len() / 2);
+    assert!(Snapshot::from_bytes(&bytes).is_err());
+}
