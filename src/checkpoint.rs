@@ -64,6 +64,38 @@ pub struct Header {
     pub day: u32,
     /// Agent ids handed out.
     pub customers: u32,
+    /// What an arm forked from the checkpoint must share with its scenario
+    /// ([`Header::fork_check`]).
+    pub shape: Shape,
+}
+
+/// What the customers' saved state means: the seed of their streams, the calendar's first
+/// day and length, the personas and categories by index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shape {
+    /// The master seed.
+    pub seed: u64,
+    /// The first simulated day.
+    pub start: String,
+    /// Days simulated.
+    pub days: u32,
+    /// Persona names, by index.
+    pub personas: Vec<String>,
+    /// Category names, by index.
+    pub categories: Vec<String>,
+}
+
+impl Shape {
+    /// The shape of `scenario`.
+    pub fn of(scenario: &crate::scenario::Scenario) -> Self {
+        Self {
+            seed: scenario.seed,
+            start: scenario.start.to_string(),
+            days: scenario.days,
+            personas: scenario.personas.iter().map(|p| p.name.clone()).collect(),
+            categories: scenario.catalog.iter().map(|c| c.name.clone()).collect(),
+        }
+    }
 }
 
 /// A simulation's state at the end of a day.
@@ -174,6 +206,38 @@ impl Snapshot {
             source,
         })?;
         Self::from_bytes(&bytes)
+    }
+
+    /// Refuses a snapshot that an arm described by `arm` cannot branch from: another
+    /// Bazaar version, or customers whose state means something else in the arm's scenario
+    /// (another seed, calendar span, persona or category by index). Everything else may
+    /// differ: prices, events, behaviours and their settings, the churn model.
+    pub fn fork_check(&self, arm: &Header) -> Result<(), CheckpointError> {
+        let (h, a) = (&self.header, arm);
+        if h.version != a.version {
+            return Err(CheckpointError::Mismatch(format!(
+                "the checkpoint was written by Bazaar {}, this is Bazaar {}",
+                h.version, a.version
+            )));
+        }
+        let (s, t) = (&h.shape, &a.shape);
+        let differs = [
+            (s.seed != t.seed, "seed"),
+            (s.start != t.start || s.days != t.days, "start and days"),
+            (s.personas != t.personas, "personas (names, in order)"),
+            (
+                s.categories != t.categories,
+                "catalog (category names, in order)",
+            ),
+        ];
+        let what: Vec<&str> = differs.iter().filter(|d| d.0).map(|d| d.1).collect();
+        if !what.is_empty() {
+            return Err(CheckpointError::Mismatch(format!(
+                "an arm must share the base's {}: its customers' state is read by them",
+                what.join(", ")
+            )));
+        }
+        Ok(())
     }
 
     /// Refuses a snapshot taken of another scenario, set of plugins or Bazaar version than
@@ -327,6 +391,13 @@ mod tests {
                 plugins: vec!["a".into(), "b".into()],
                 day: 7,
                 customers: 100,
+                shape: Shape {
+                    seed: 1,
+                    start: "2026-11-01".into(),
+                    days: 30,
+                    personas: vec!["p".into()],
+                    categories: vec!["c".into(), "d".into()],
+                },
             },
             sections,
         }
@@ -370,6 +441,15 @@ mod tests {
         want = s.header.clone();
         want.plugins.pop();
         assert!(s.check(&want).unwrap_err().to_string().contains("plugins"));
+        // An arm may differ in all but the shape of its customers' state.
+        want = s.header.clone();
+        want.scenario = "other".into();
+        want.plugins.push("promotions".into());
+        assert!(s.fork_check(&want).is_ok());
+        want.shape.categories.reverse();
+        want.shape.seed = 2;
+        let err = s.fork_check(&want).unwrap_err().to_string();
+        assert!(err.contains("seed, catalog"), "{err}");
         let mut other = s.clone();
         other.header.format = FORMAT + 1;
         let err = Snapshot::from_bytes(&other.to_bytes()).unwrap_err();

@@ -478,6 +478,7 @@ impl Simulation {
                 .collect(),
             day,
             customers: self.next_id(),
+            shape: crate::checkpoint::Shape::of(scenario),
         }
     }
 
@@ -486,11 +487,30 @@ impl Simulation {
     /// every plugin's state. The next [`Simulation::step`] runs the first hour of the day
     /// after the snapshot's.
     pub fn restore(&mut self, scenario: &Scenario, snapshot: &Snapshot) -> Result<(), SimError> {
-        let fail =
-            |e: crate::checkpoint::CheckpointError| SimError::new("checkpoint", e.to_string());
         snapshot
             .check(&self.header(scenario, snapshot.header.day))
-            .map_err(fail)?;
+            .map_err(|e| SimError::new("checkpoint", e.to_string()))?;
+        self.take_up(snapshot)
+    }
+
+    /// Branches from `snapshot` into this simulation of `arm`, a scenario that may differ
+    /// from the one the snapshot was taken of in all but its customers' shape
+    /// ([`crate::checkpoint::Snapshot::fork_check`]): its customers, clock and counters are
+    /// the snapshot's, a plugin both have takes up its saved state, and a plugin only the
+    /// arm has starts as it would at the run's start. Every customer draws the same random
+    /// streams in every arm (common random numbers), so an arm the same as the base goes on
+    /// exactly as the base.
+    pub fn fork(&mut self, arm: &Scenario, snapshot: &Snapshot) -> Result<(), SimError> {
+        snapshot
+            .fork_check(&self.header(arm, snapshot.header.day))
+            .map_err(|e| SimError::new("checkpoint", e.to_string()))?;
+        self.take_up(snapshot)
+    }
+
+    /// The shared part of [`Simulation::restore`] and [`Simulation::fork`].
+    fn take_up(&mut self, snapshot: &Snapshot) -> Result<(), SimError> {
+        let fail =
+            |e: crate::checkpoint::CheckpointError| SimError::new("checkpoint", e.to_string());
         if self.next_id() != 0 {
             return Err(SimError::new(
                 "checkpoint",
@@ -557,11 +577,13 @@ impl Simulation {
             population.churned = churned;
         }
         world.resource_mut::<Clock>().tick = tick;
+        // A plugin that saved nothing (or, in an arm, one the base did not have) keeps the
+        // state its build gave it.
         for p in &self.plugins {
-            let state = match snapshot.sections.get(&format!("plugin:{}", p.name())) {
-                Some(bytes) => State::from_bytes(bytes).map_err(fail)?,
-                None => State::default(),
+            let Some(bytes) = snapshot.sections.get(&format!("plugin:{}", p.name())) else {
+                continue;
             };
+            let state = State::from_bytes(bytes).map_err(fail)?;
             p.restore(&mut self.world, &state)
                 .map_err(|error| SimError {
                     origin: p.name().to_owned(),

@@ -14,11 +14,25 @@ use common::root;
 
 /// Twelve days around Diwali with every optional behaviour that keeps state across days.
 fn scenario(seed: u64) -> Scenario {
+    with_systems(
+        seed,
+        "checkpoint",
+        r#"Stores(count: 4, stock: 400, restock_every_days: 3, sold_out_penalty: 0.05),
+        WordOfMouth(rate: 0.03, min_loyalty: 0.6, max_per_day: 40),
+        Promotions(campaigns: [
+            (name: "sweets", category: "sweets", discount: 0.15, from: "2026-11-05", to: "2026-11-09", lift: 1.3),
+        ]),
+        DailyLog,"#,
+    )
+}
+
+/// The twelve days with `systems`, named `name`.
+fn with_systems(seed: u64, name: &str, systems: &str) -> Scenario {
     let dir = root().join("scenarios");
     let at = |p: &str| dir.join(p).display().to_string();
     let text = format!(
         r#"Scenario(
-    name: "checkpoint",
+    name: "{name}",
     seed: {seed},
     start: "2026-11-01",
     days: 12,
@@ -32,14 +46,7 @@ fn scenario(seed: u64) -> Scenario {
         (persona: "budget", count: 500),
     ],
     calendar: include("{calendar}"),
-    systems: [
-        Stores(count: 4, stock: 400, restock_every_days: 3, sold_out_penalty: 0.05),
-        WordOfMouth(rate: 0.03, min_loyalty: 0.6, max_per_day: 40),
-        Promotions(campaigns: [
-            (name: "sweets", category: "sweets", discount: 0.15, from: "2026-11-05", to: "2026-11-09", lift: 1.3),
-        ]),
-        DailyLog,
-    ],
+    systems: [{systems}],
 )"#,
         catalog = at("catalogs/india.ron"),
         personas = at("personas/india.ron"),
@@ -153,4 +160,72 @@ fn checkpoints_of_something_else_or_mid_day_are_refused() {
     let mut bytes = day2.to_bytes();
     bytes.truncate(bytes.len() / 2);
     assert!(Snapshot::from_bytes(&bytes).is_err());
+}
+
+/// The run's tally at its end.
+fn tally(sim: &mut Simulation) -> bazaar::records::Tally {
+    while !sim.finished() {
+        sim.step().unwrap_or_else(|e| panic!("{e}"));
+    }
+    sim.world.resource::<Tally>().clone()
+}
+
+#[test]
+fn an_arm_forked_the_same_as_its_base_goes_on_exactly_as_the_base() {
+    let systems = "WordOfMouth(rate: 0.03, min_loyalty: 0.6, max_per_day: 40)";
+    let base = with_systems(3, "base", systems);
+    let mut sim = build(&base, 2);
+    sim.spawn_population();
+    run_to(&mut sim, 5);
+    let fork = sim.checkpoint(&base).unwrap();
+    let expected = tally(&mut sim);
+    // Another name (so another scenario), the same behaviour: not a byte of difference.
+    let same = with_systems(3, "same", systems);
+    let mut arm = build(&same, 1);
+    arm.fork(&same, &fork).unwrap();
+    assert_eq!(
+        serde_json::to_string(&tally(&mut arm)).unwrap(),
+        serde_json::to_string(&expected).unwrap()
+    );
+    // `restore` is for the same scenario only.
+    let mut strict = build(&same, 1);
+    assert!(strict.restore(&same, &fork).is_err());
+}
+
+#[test]
+fn a_discount_switched_on_at_the_fork_sells_more_and_only_after_it() {
+    let base = with_systems(8, "base", "");
+    let mut sim = build(&base, 2);
+    sim.spawn_population();
+    run_to(&mut sim, 5);
+    let fork = sim.checkpoint(&base).unwrap();
+    let at_fork = sim.world.resource::<Tally>().overall();
+    let control = tally(&mut sim).overall();
+    // Sweets 20% off from the fork to the end, bought half as often again.
+    let discount = with_systems(
+        8,
+        "discount",
+        r#"Promotions(campaigns: [(name: "sweets", category: "sweets", discount: 0.2, from: "2026-11-06", to: "2026-11-12", lift: 1.5)])"#,
+    );
+    let mut arm = build(&discount, 2);
+    arm.fork(&discount, &fork).unwrap();
+    assert_eq!(
+        arm.world.resource::<Tally>().overall(),
+        at_fork,
+        "the same up to the fork"
+    );
+    let treated = tally(&mut arm).overall();
+    assert!(
+        treated.units > control.units && treated.lines > control.lines,
+        "units {} against {}, lines {} against {}",
+        treated.units,
+        control.units,
+        treated.lines,
+        control.lines
+    );
+    // An arm whose customers would mean something else is refused.
+    let other = with_systems(9, "other", "");
+    let mut arm = build(&other, 2);
+    let err = arm.fork(&other, &fork).unwrap_err().to_string();
+    assert!(err.contains("seed"), "{err}");
 }
