@@ -46,6 +46,10 @@ pub enum Command {
     /// Build personas, a calendar and a ready scenario from a real transaction log, and
     /// report how well a simulation of them fits it (fit.json, fit.html).
     Calibrate(CalibrateArgs),
+    /// An A/B experiment: the base scenario warms up once per replication, then branches at
+    /// a date into arms (common random numbers), each compared with the base metric by
+    /// metric (experiment.json).
+    Ab(AbArgs),
     /// Rebuild charts, insights, data quality and report.html of an output folder; exit 1
     /// if a data-quality check fails.
     Report {
@@ -103,6 +107,43 @@ pub struct RunArgs {
     /// Label horizon in days (with --features).
     #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::limits::MAX_DAYS)))]
     pub horizon: u32,
+}
+
+/// Options of `bazaar ab`.
+#[derive(Debug, Args)]
+pub struct AbArgs {
+    /// The base scenario: the control arm, and the warm-up every arm shares.
+    pub base: PathBuf,
+    /// An arm, as NAME=SCENARIO (repeat for more): a scenario with the base's seed, dates,
+    /// personas and catalog that differs from it from the fork on.
+    #[arg(long = "arm", required = true, value_name = "NAME=SCENARIO")]
+    pub arms: Vec<String>,
+    /// The first day the arms differ (YYYY-MM-DD), after the base's first day.
+    #[arg(long)]
+    pub fork_at: chrono::NaiveDate,
+    /// Replications: replication r runs every arm with the base's seed plus r.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub replications: u32,
+    /// Confidence level of the intervals.
+    #[arg(long, default_value_t = 0.95)]
+    pub confidence: f64,
+    /// Precision wanted, as a share of the base's figure: the replications an interval that
+    /// narrow needs are reported.
+    #[arg(long, default_value_t = 0.01)]
+    pub precision: f64,
+    /// Scale every arm's population by this factor.
+    #[arg(long)]
+    pub scale: Option<f64>,
+    /// Output folder for experiment.json [default: out/<base name>-ab]; it must not exist
+    /// yet (or be empty).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Worker threads [default: all cores].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+    /// No progress on stderr and no table on stdout.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Options of `bazaar calibrate`.

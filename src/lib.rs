@@ -36,6 +36,7 @@ pub mod calibrate;
 pub mod checkpoint;
 pub mod cli;
 pub mod components;
+pub mod experiment;
 pub mod hooks;
 pub mod limits;
 pub mod ml;

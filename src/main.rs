@@ -62,6 +62,7 @@ fn main() -> ExitCode {
             }
         },
         (Some(Command::Calibrate(args)), _) => calibrate_command(args),
+        (Some(Command::Ab(args)), _) => ab_command(args),
         (Some(Command::Systems), _) => {
             for (i, r) in sim::registry().iter().enumerate() {
                 if i > 0 {
@@ -173,6 +174,72 @@ fn validate_command(paths: &[std::path::PathBuf]) -> ExitCode {
     } else {
         ExitCode::from(EXIT_BAD_INPUT)
     }
+}
+
+fn ab_command(args: bazaar::cli::AbArgs) -> ExitCode {
+    use bazaar::experiment::{Design, ExperimentError, load, run, write};
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    );
+    let fail = |e: ExperimentError| {
+        eprintln!("error: {e}");
+        ExitCode::from(if e.is_bad_input() {
+            EXIT_BAD_INPUT
+        } else {
+            EXIT_FAILED
+        })
+    };
+    let overrides = bazaar::scenario::Overrides {
+        scale: args.scale,
+        ..Default::default()
+    };
+    let (base, arms) = match load(&args.base, &args.arms, &overrides) {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let out = args
+        .out
+        .unwrap_or_else(|| std::path::PathBuf::from(format!("out/{}-ab", base.name)));
+    if let Err(e) = bazaar::experiment::check_out(&out) {
+        return fail(e);
+    }
+    let design = Design {
+        base,
+        arms,
+        fork: args.fork_at,
+        replications: args.replications,
+        confidence: args.confidence,
+        precision: args.precision,
+    };
+    let outcome = match run(&design, threads, !args.quiet).and_then(|o| write(&o, &out).map(|()| o))
+    {
+        Ok(o) => o,
+        Err(e) => return fail(e),
+    };
+    if !args.quiet {
+        println!(
+            "{} replications, arms forked on {} ({:.0}% intervals, paired t):",
+            outcome.replications,
+            outcome.fork,
+            outcome.confidence * 100.0
+        );
+        for d in outcome
+            .differences
+            .iter()
+            .filter(|d| !d.metric.contains('.'))
+        {
+            let interval = d
+                .interval
+                .map_or("-".to_owned(), |(lo, hi)| format!("{lo:.2} .. {hi:.2}"));
+            println!(
+                "  {:<12} {:<15} base {:>14.2}  arm {:>14.2}  difference {:>12.2}  ({interval})",
+                d.arm, d.metric, d.base, d.value, d.difference
+            );
+        }
+        println!("wrote {}", out.join("experiment.json").display());
+    }
+    ExitCode::SUCCESS
 }
 
 fn calibrate_command(args: bazaar::cli::CalibrateArgs) -> ExitCode {

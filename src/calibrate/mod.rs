@@ -670,7 +670,7 @@ impl Steps {
 
 /// The work folder beside the output, removed on any failure (when it drops), put in place
 /// by [`put_in_place`] at the end.
-fn work_dir(out: &Path) -> Result<tempfile::TempDir, CalibrateError> {
+pub(crate) fn work_dir(out: &Path) -> Result<tempfile::TempDir, CalibrateError> {
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -684,7 +684,7 @@ fn work_dir(out: &Path) -> Result<tempfile::TempDir, CalibrateError> {
 
 /// Renames the finished work folder to `out`: an empty folder the user made is replaced,
 /// anything else refused.
-fn put_in_place(work: tempfile::TempDir, out: &Path) -> Result<(), CalibrateError> {
+pub(crate) fn put_in_place(work: tempfile::TempDir, out: &Path) -> Result<(), CalibrateError> {
     check_out(out)?;
     if out.is_dir() {
         std::fs::remove_dir(out).map_err(|e| io_err(out, e))?;
@@ -697,7 +697,7 @@ fn put_in_place(work: tempfile::TempDir, out: &Path) -> Result<(), CalibrateErro
 
 /// The output folder must be new or an empty folder: a calibration never replaces what is
 /// there. Checked first and again just before the folder is put in place.
-fn check_out(out: &Path) -> Result<(), CalibrateError> {
+pub(crate) fn check_out(out: &Path) -> Result<(), CalibrateError> {
     let refuse = |what: &str| {
         Err(CalibrateError::Input(format!(
             "{} {what}\n  hint: name a new folder with --out; calibrate replaces nothing",
@@ -721,7 +721,7 @@ fn check_out(out: &Path) -> Result<(), CalibrateError> {
     }
 }
 
-fn write_file(path: &Path, text: &str) -> Result<(), CalibrateError> {
+pub(crate) fn write_file(path: &Path, text: &str) -> Result<(), CalibrateError> {
     std::fs::write(path, text).map_err(|e| io_err(path, e))
 }
 

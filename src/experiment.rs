@@ -1,0 +1,456 @@
+//! `bazaar ab`: A/B experiments. A base scenario warms up once per replication, then
+//! branches at a date into arms that differ from it on (a promotion switched on, a price
+//! changed), each arm forked from the base's checkpoint ([`Simulation::fork`]) so that every
+//! customer draws the same random streams in every arm: common random numbers, which make an
+//! arm identical to the base differ by exactly zero and a small effect visible in few
+//! replications. Each arm is compared with the base replication by replication: the paired
+//! difference of each metric from the fork on, with its confidence interval, effect size and
+//! the replications a given precision needs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use statrs::distribution::{ContinuousCDF, StudentsT};
+use statrs::statistics::Statistics;
+
+use crate::analytics::collect::AnalyticsPlugin;
+use crate::records::{Tally, Totals};
+use crate::scenario::{Overrides, Scenario};
+use crate::sim::{Simulation, registry};
+
+/// What an experiment compares.
+#[derive(Debug, Clone)]
+pub struct Design {
+    /// The base scenario (the control arm, `base`).
+    pub base: Scenario,
+    /// The other arms: a name and a scenario each.
+    pub arms: Vec<(String, Scenario)>,
+    /// The first day the arms differ.
+    pub fork: NaiveDate,
+    /// Replications: replication `r` runs every arm with the base's seed plus `r`.
+    pub replications: u32,
+    /// The confidence level of the intervals (0.95).
+    pub confidence: f64,
+    /// The precision wanted, as a share of the base's figure: the replications needed for
+    /// an interval that narrow are reported.
+    pub precision: f64,
+}
+
+/// Why an experiment cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    /// The design is wrong (exit code 2).
+    #[error("{0}")]
+    Design(String),
+    /// A simulation failed.
+    #[error("{0}")]
+    Run(String),
+}
+
+impl ExperimentError {
+    /// Whether the input is at fault (exit code 2) rather than the run.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Self::Design(_))
+    }
+}
+
+/// The metrics of one arm in one replication, from the fork to the end.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measured {
+    /// The arm.
+    pub arm: String,
+    /// The replication, from 0.
+    pub replication: u32,
+    /// Its seed.
+    pub seed: u64,
+    /// Each metric over all personas, then `metric.persona` for each persona.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// An arm against the base on one metric.
+#[derive(Debug, Clone, Serialize)]
+pub struct Difference {
+    /// The arm.
+    pub arm: String,
+    /// The metric (`revenue`, or `revenue.premium` for one persona).
+    pub metric: String,
+    /// The base's mean over the replications.
+    pub base: f64,
+    /// The arm's mean.
+    pub value: f64,
+    /// The mean paired difference, arm less base.
+    pub difference: f64,
+    /// Its confidence interval (paired t); `null` with one replication.
+    pub interval: Option<(f64, f64)>,
+    /// The standard deviation of the paired differences.
+    pub sd: f64,
+    /// The mean difference over that standard deviation (Cohen's d of paired samples);
+    /// `null` when every difference is the same.
+    pub effect_size: Option<f64>,
+    /// Replications for an interval of ± `precision` × the base's figure; `null` when the
+    /// differences do not vary (any number will do) or the base's figure is 0.
+    pub replications_needed: Option<u64>,
+}
+
+/// An experiment's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The arms, base first.
+    pub arms: Vec<String>,
+    /// The fork date.
+    pub fork: NaiveDate,
+    /// Replications.
+    pub replications: u32,
+    /// Confidence level of the intervals.
+    pub confidence: f64,
+    /// Precision asked for, as a share of the base's figure.
+    pub precision: f64,
+    /// Every arm in every replication.
+    pub measured: Vec<Measured>,
+    /// Every arm but the base against the base, metric by metric.
+    pub differences: Vec<Difference>,
+}
+
+/// A metric from totals and the minor units of the currency's major one.
+type Metric = fn(&Totals, f64) -> f64;
+
+/// The metrics, each from the totals since the fork.
+const METRICS: [(&str, Metric); 7] = [
+    ("revenue", |t, per| t.revenue_paise as f64 / per),
+    ("transactions", |t, _| t.transactions as f64),
+    ("units", |t, _| t.units as f64),
+    ("visits", |t, _| t.visits as f64),
+    ("churned", |t, _| t.churned as f64),
+    ("acquired", |t, _| t.acquired as f64),
+    ("retention_cost", |t, per| t.offer_cost_paise as f64 / per),
+];
+
+/// Checks that the arms can branch from the base at `fork`.
+pub fn check(design: &Design) -> Result<(), ExperimentError> {
+    let bad = |m: String| Err(ExperimentError::Design(m));
+    let base = &design.base;
+    let last = base.end();
+    if design.fork <= base.start || design.fork > last {
+        return bad(format!(
+            "--fork-at {} is not after the base's first day ({}) and within its run (to {last})",
+            design.fork, base.start
+        ));
+    }
+    if design.replications == 0 {
+        return bad("--replications must be 1 or more".into());
+    }
+    if !(design.confidence > 0.0 && design.confidence < 1.0) {
+        return bad(format!(
+            "confidence {} is not between 0 and 1",
+            design.confidence
+        ));
+    }
+    if !(design.precision > 0.0 && design.precision.is_finite()) {
+        return bad(format!("precision {} is not above 0", design.precision));
+    }
+    let shape = crate::checkpoint::Shape::of(base);
+    let mut names = vec!["base"];
+    for (name, arm) in &design.arms {
+        if names.contains(&name.as_str()) {
+            return bad(format!("two arms are named `{name}`"));
+        }
+        names.push(name);
+        let s = crate::checkpoint::Shape::of(arm);
+        if s != shape {
+            return bad(format!(
+                "arm `{name}` must share the base's seed, start, days, personas and catalog \
+                 (its customers continue from the base's)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the experiment: per replication, the base to the fork, then the base and each arm
+/// from its checkpoint to the end.
+pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, ExperimentError> {
+    check(design)?;
+    let fail = |e: crate::plugin::SimError| ExperimentError::Run(e.to_string());
+    let warm_days = (design.fork - design.base.start).num_days() as u32;
+    let per = design.base.money.per_major() as f64;
+    let personas: Vec<String> = design
+        .base
+        .personas
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    let mut measured = Vec::new();
+    for r in 0..design.replications {
+        let seed = design.base.seed.wrapping_add(u64::from(r));
+        let reseed = |s: &Scenario| -> Result<Scenario, ExperimentError> {
+            let mut s = s.clone();
+            s.apply(Overrides {
+                seed: Some(seed),
+                ..Overrides::default()
+            })
+            .map_err(ExperimentError::Design)?;
+            Ok(s)
+        };
+        let base = reseed(&design.base)?;
+        let mut sim = build(&base, threads, true)?;
+        sim.spawn_population();
+        while sim.clock().tick.wrapping_add(1) < warm_days * 24 {
+            sim.step().map_err(fail)?;
+        }
+        let snapshot = sim.checkpoint(&base).map_err(fail)?;
+        let at_fork = sim.world.resource::<Tally>().clone();
+        if progress {
+            eprintln!(
+                "ab: replication {} of {}: warmed up to {}",
+                r + 1,
+                design.replications,
+                design.fork
+            );
+        }
+        let mut finish = |name: &str, mut sim: Simulation| -> Result<(), ExperimentError> {
+            while !sim.finished() {
+                sim.step().map_err(fail)?;
+            }
+            let end = sim.world.resource::<Tally>();
+            let mut metrics = BTreeMap::new();
+            let since = |p: usize| {
+                let mut t = end.by_persona[p];
+                subtract(&mut t, &at_fork.by_persona[p]);
+                t
+            };
+            let mut all = Totals::default();
+            for (p, persona) in personas.iter().enumerate() {
+                let t = since(p);
+                all.add(&t);
+                for (m, f) in METRICS {
+                    metrics.insert(format!("{m}.{persona}"), f(&t, per));
+                }
+            }
+            for (m, f) in METRICS {
+                metrics.insert(m.to_owned(), f(&all, per));
+            }
+            measured.push(Measured {
+                arm: name.to_owned(),
+                replication: r,
+                seed,
+                metrics,
+            });
+            if progress {
+                eprintln!("ab: replication {}: arm {name} done", r + 1);
+            }
+            Ok(())
+        };
+        finish("base", sim)?;
+        for (name, arm) in &design.arms {
+            let arm = reseed(arm)?;
+            let mut sim = build(&arm, threads, false)?;
+            sim.fork(&arm, &snapshot).map_err(fail)?;
+            finish(name, sim)?;
+        }
+    }
+    let differences = compare(design, &measured);
+    let mut arms = vec!["base".to_owned()];
+    arms.extend(design.arms.iter().map(|(n, _)| n.clone()));
+    Ok(Outcome {
+        arms,
+        fork: design.fork,
+        replications: design.replications,
+        confidence: design.confidence,
+        precision: design.precision,
+        measured,
+        differences,
+    })
+}
+
+/// A simulation of `s` for an experiment; `burn_in` off for an arm, whose customers come
+/// from the base's checkpoint.
+fn build(s: &Scenario, threads: usize, burn_in: bool) -> Result<Simulation, ExperimentError> {
+    Simulation::builder(s)
+        .threads(threads)
+        .burn_in(burn_in)
+        .check_invariants(false)
+        .add_plugin(AnalyticsPlugin)
+        .build()
+        .map_err(|e| ExperimentError::Run(e.to_string()))
+}
+
+/// `t` less `o`, field by field (totals of a later day less those of an earlier one).
+fn subtract(t: &mut Totals, o: &Totals) {
+    t.visits -= o.visits;
+    t.empty_visits -= o.empty_visits;
+    t.transactions -= o.transactions;
+    t.revenue_paise -= o.revenue_paise;
+    t.units -= o.units;
+    t.lines -= o.lines;
+    t.trimmed -= o.trimmed;
+    t.churned -= o.churned;
+    t.acquired -= o.acquired;
+    t.offers -= o.offers;
+    t.offer_cost_paise -= o.offer_cost_paise;
+}
+
+/// Every arm against the base, metric by metric, replication by replication.
+fn compare(design: &Design, measured: &[Measured]) -> Vec<Difference> {
+    let of = |arm: &str| -> Vec<&Measured> { measured.iter().filter(|m| m.arm == arm).collect() };
+    let base = of("base");
+    let mut out = Vec::new();
+    for (name, _) in &design.arms {
+        let arm = of(name);
+        let Some(first) = base.first() else { continue };
+        for metric in first.metrics.keys() {
+            let pairs: Vec<(f64, f64)> = base
+                .iter()
+                .zip(&arm)
+                .map(|(b, a)| (b.metrics[metric], a.metrics[metric]))
+                .collect();
+            out.push(paired(
+                name,
+                metric,
+                &pairs,
+                design.confidence,
+                design.precision,
+            ));
+        }
+    }
+    out
+}
+
+/// The paired comparison of (base, arm) figures.
+fn paired(
+    arm: &str,
+    metric: &str,
+    pairs: &[(f64, f64)],
+    confidence: f64,
+    precision: f64,
+) -> Difference {
+    let n = pairs.len();
+    let diffs: Vec<f64> = pairs.iter().map(|(b, a)| a - b).collect();
+    let base = pairs.iter().map(|p| p.0).mean();
+    let value = pairs.iter().map(|p| p.1).mean();
+    let difference = diffs.iter().mean();
+    let sd = if n > 1 { diffs.iter().std_dev() } else { 0.0 };
+    // The t quantile of n - 1 degrees of freedom; with one replication there is none.
+    let t = (n > 1)
+        .then(|| StudentsT::new(0.0, 1.0, (n - 1) as f64).ok())
+        .flatten()
+        .map(|d| d.inverse_cdf(0.5 + confidence / 2.0));
+    let interval = t.map(|t| {
+        let half = t * sd / (n as f64).sqrt();
+        (difference - half, difference + half)
+    });
+    let effect_size = (sd > 0.0).then(|| difference / sd);
+    let replications_needed = match t {
+        Some(t) if sd > 0.0 && base != 0.0 => {
+            let want = precision * base.abs();
+            Some(((t * sd / want).powi(2)).ceil().max(2.0) as u64)
+        }
+        _ => None,
+    };
+    Difference {
+        arm: arm.to_owned(),
+        metric: metric.to_owned(),
+        base,
+        value,
+        difference,
+        interval,
+        sd,
+        effect_size,
+        replications_needed,
+    }
+}
+
+/// Refuses an output folder that is there and not empty, before anything runs.
+pub fn check_out(out: &Path) -> Result<(), ExperimentError> {
+    crate::calibrate::check_out(out).map_err(|e| ExperimentError::Design(e.to_string()))
+}
+
+/// Writes `experiment.json` (the design, every arm's metrics in every replication, every
+/// difference) into the new folder `out`: an existing folder must be empty, and the file is
+/// written beside it and moved into place, so nothing a user wrote is replaced.
+pub fn write(outcome: &Outcome, out: &Path) -> Result<(), ExperimentError> {
+    let err = |e: crate::calibrate::CalibrateError| {
+        if e.is_bad_input() {
+            ExperimentError::Design(e.to_string())
+        } else {
+            ExperimentError::Run(e.to_string())
+        }
+    };
+    crate::calibrate::check_out(out).map_err(err)?;
+    let work = crate::calibrate::work_dir(out).map_err(err)?;
+    let json = serde_json::to_string_pretty(outcome)
+        .map_err(|e| ExperimentError::Run(format!("experiment.json: {e}")))?;
+    crate::calibrate::write_file(&work.path().join("experiment.json"), &(json + "\n"))
+        .map_err(err)?;
+    crate::calibrate::put_in_place(work, out).map_err(err)
+}
+
+/// Loads the base and the arms (`name=path`) for `bazaar ab`.
+pub fn load(
+    base: &Path,
+    arms: &[String],
+    overrides: &Overrides,
+) -> Result<(Scenario, Vec<(String, Scenario)>), ExperimentError> {
+    let load = |p: &Path| -> Result<Scenario, ExperimentError> {
+        let mut s =
+            Scenario::load(p, &registry()).map_err(|e| ExperimentError::Design(e.to_string()))?;
+        s.apply(overrides.clone())
+            .map_err(ExperimentError::Design)?;
+        Ok(s)
+    };
+    let base = load(base)?;
+    let mut out = Vec::new();
+    for a in arms {
+        let Some((name, path)) = a.split_once('=') else {
+            return Err(ExperimentError::Design(format!(
+                "--arm {a}: give it as NAME=SCENARIO, e.g. --arm discount=arms/discount.ron"
+            )));
+        };
+        if !crate::scenario::validate::is_folder_name(name) || name == "base" {
+            return Err(ExperimentError::Design(format!(
+                "--arm {a}: `{name}` cannot name an arm (letters, digits, '-', '_' and '.'; not `base`)"
+            )));
+        }
+        out.push((name.to_owned(), load(&PathBuf::from(path))?));
+    }
+    Ok((base, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paired_intervals_are_the_t_intervals() {
+        // Differences 1, 2, 3: mean 2, sd 1, t(0.975, 2) = 4.302653.
+        let d = paired(
+            "a",
+            "m",
+            &[(10.0, 11.0), (10.0, 12.0), (10.0, 13.0)],
+            0.95,
+            0.01,
+        );
+        assert_eq!(d.difference, 2.0);
+        assert!((d.sd - 1.0).abs() < 1e-12);
+        let (lo, hi) = d.interval.unwrap();
+        let half = 4.302_652_729_911_275 / 3f64.sqrt();
+        assert!((lo - (2.0 - half)).abs() < 1e-9 && (hi - (2.0 + half)).abs() < 1e-9);
+        assert_eq!(d.effect_size, Some(2.0));
+        // ± 0.1 (1% of 10) needs (t sd / 0.1)^2 = 1851.3 replications.
+        assert_eq!(d.replications_needed, Some(1852));
+        // Identical arms: exactly zero, nothing to estimate.
+        let z = paired("a", "m", &[(5.0, 5.0), (7.0, 7.0)], 0.95, 0.01);
+        assert_eq!(
+            (z.difference, z.sd, z.interval),
+            (0.0, 0.0, Some((0.0, 0.0)))
+        );
+        assert_eq!((z.effect_size, z.replications_needed), (None, None));
+        // One replication: no interval.
+        assert!(
+            paired("a", "m", &[(1.0, 2.0)], 0.95, 0.01)
+                .interval
+                .is_none()
+        );
+    }
+}

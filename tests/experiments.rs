@@ -1,0 +1,134 @@
+//! `bazaar ab`: arms forked from a base's warm-up with common random numbers. An arm the
+//! same as the base differs by exactly zero, a discount's effect is found with its sign and
+//! an interval that excludes zero, and a design that cannot fork is refused with exit 2.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{bazaar, root, text, write};
+
+/// `scenarios/quick.ron` (a week around Diwali, 2,000 customers) with its includes made
+/// absolute and `systems` as given.
+fn quick(systems: &str) -> String {
+    let dir = root().join("scenarios");
+    std::fs::read_to_string(dir.join("quick.ron"))
+        .unwrap()
+        .replace("include(\"", &format!("include(\"{}/", dir.display()))
+        .replace(
+            "systems: [\"daily_log\"],",
+            &format!("systems: [{systems}],"),
+        )
+}
+
+fn ab(dir: &Path, arms: &[(&str, &str)], extra: &[&str]) -> (std::process::Output, PathBuf) {
+    ab_at(dir, "2026-11-07", arms, extra)
+}
+
+fn ab_at(
+    dir: &Path,
+    fork: &str,
+    arms: &[(&str, &str)],
+    extra: &[&str],
+) -> (std::process::Output, PathBuf) {
+    let base = write(dir, "base.ron", &quick(""));
+    let out = dir.join("out");
+    let mut args: Vec<String> = vec![
+        "ab".into(),
+        base.display().to_string(),
+        "--fork-at".into(),
+        fork.into(),
+        "--out".into(),
+        out.display().to_string(),
+        "--quiet".into(),
+    ];
+    for (name, text) in arms {
+        let file = write(dir, &format!("{name}.ron"), text);
+        args.push("--arm".into());
+        args.push(format!("{name}={}", file.display()));
+    }
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    (bazaar(&args), out)
+}
+
+fn experiment(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("experiment.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn an_identical_arm_differs_by_exactly_zero_and_a_discount_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let discount = quick(
+        r#"Promotions(campaigns: [(name: "sweets", category: "sweets", discount: 0.2, from: "2026-11-07", to: "2026-11-10", lift: 1.5)])"#,
+    );
+    let (res, out) = ab(
+        dir.path(),
+        &[("same", &quick("")), ("discount", &discount)],
+        &["--replications", "4"],
+    );
+    assert!(res.status.success(), "{:?}", text(&res));
+    let e = experiment(&out);
+    assert_eq!(e["replications"], 4);
+    assert_eq!(
+        e["measured"].as_array().unwrap().len(),
+        12,
+        "3 arms x 4 replications"
+    );
+    let diffs = e["differences"].as_array().unwrap();
+    for d in diffs.iter().filter(|d| d["arm"] == "same") {
+        assert_eq!(d["difference"], 0.0, "{d}");
+        assert_eq!(d["sd"], 0.0, "{d}");
+        assert!(d["base"].as_f64().is_some(), "{d}");
+    }
+    let units = diffs
+        .iter()
+        .find(|d| d["arm"] == "discount" && d["metric"] == "units")
+        .unwrap();
+    let lo = units["interval"][0].as_f64().unwrap();
+    assert!(lo > 0.0, "the discount's extra units: {units}");
+    // Per persona too, and the overall is their sum.
+    let by_persona: f64 = diffs
+        .iter()
+        .filter(|d| d["arm"] == "discount" && d["metric"].as_str().unwrap().starts_with("units."))
+        .map(|d| d["difference"].as_f64().unwrap())
+        .sum();
+    assert!((by_persona - units["difference"].as_f64().unwrap()).abs() < 1e-6);
+}
+
+#[test]
+fn a_design_that_cannot_fork_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let other_seed = quick("").replace("seed: 7,", "seed: 8,");
+    let (res, out) = ab(dir.path(), &[("reseeded", &other_seed)], &[]);
+    let (_, err) = text(&res);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("arm `reseeded` must share the base's seed"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    let (res, _) = ab_at(dir.path(), "2026-12-01", &[("same", &quick(""))], &[]);
+    let (_, err) = text(&res);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(err.contains("--fork-at 2026-12-01 is not after"), "{err}");
+    let (res, _) = ab(dir.path(), &[("base", &quick(""))], &[]);
+    let (_, err) = text(&res);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot name an arm"), "{err}");
+    // An output folder with something in it is left alone.
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("mine.txt"), "keep me").unwrap();
+    let (res, _) = ab(
+        dir.path(),
+        &[("same", &quick(""))],
+        &["--replications", "1"],
+    );
+    let (_, err) = text(&res);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(err.contains("already exists and is not empty"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("mine.txt")).unwrap(),
+        "keep me"
+    );
+}
