@@ -317,8 +317,8 @@ fn compare(design: &Design, measured: &[Measured]) -> Vec<Difference> {
     out
 }
 
-/// The paired comparison of (base, arm) figures.
-fn paired(
+/// The paired comparison of (base, arm) figures of one metric, one pair a replication.
+pub fn paired(
     arm: &str,
     metric: &str,
     pairs: &[(f64, f64)],

@@ -229,3 +229,28 @@ fn a_discount_switched_on_at_the_fork_sells_more_and_only_after_it() {
     let err = arm.fork(&other, &fork).unwrap_err().to_string();
     assert!(err.contains("seed"), "{err}");
 }
+
+#[test]
+fn a_fork_is_the_arm_run_whole_when_its_change_starts_at_the_fork() {
+    let base = with_systems(4, "base", "");
+    let discount = with_systems(
+        4,
+        "discount",
+        r#"Promotions(campaigns: [(name: "sweets", category: "sweets", discount: 0.2, from: "2026-11-06", to: "2026-11-12", lift: 1.5)])"#,
+    );
+    let mut sim = build(&base, 2);
+    sim.spawn_population();
+    run_to(&mut sim, 5);
+    let fork = sim.checkpoint(&base).unwrap();
+    let mut arm = build(&discount, 2);
+    arm.fork(&discount, &fork).unwrap();
+    let forked = tally(&mut arm);
+    // The same arm from the first day: its promotion idle until the fork, every draw the
+    // same, so the same run.
+    let mut whole = build(&discount, 2);
+    whole.spawn_population();
+    assert_eq!(
+        serde_json::to_string(&tally(&mut whole)).unwrap(),
+        serde_json::to_string(&forked).unwrap()
+    );
+}
