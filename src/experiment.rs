@@ -19,6 +19,7 @@ use crate::analytics::collect::AnalyticsPlugin;
 use crate::records::{Tally, Totals};
 use crate::scenario::{Overrides, Scenario};
 use crate::sim::{Simulation, registry};
+use crate::systems::churn_model::ChurnModelPlugin;
 
 /// What an experiment compares.
 #[derive(Debug, Clone)]
@@ -99,6 +100,8 @@ pub struct Difference {
 pub struct Outcome {
     /// The arms, base first.
     pub arms: Vec<String>,
+    /// The personas, whose names end the per-persona metrics (`revenue.premium`).
+    pub personas: Vec<String>,
     /// The fork date.
     pub fork: NaiveDate,
     /// Replications.
@@ -111,6 +114,8 @@ pub struct Outcome {
     pub measured: Vec<Measured>,
     /// Every arm but the base against the base, metric by metric.
     pub differences: Vec<Difference>,
+    /// Wall seconds of each replication's warm-up and of each arm after the fork.
+    pub timings: Vec<(String, f64)>,
 }
 
 /// A metric from totals and the minor units of the currency's major one.
@@ -182,7 +187,9 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
         .map(|p| p.name.clone())
         .collect();
     let mut measured = Vec::new();
+    let mut timings = Vec::new();
     for r in 0..design.replications {
+        let clock = std::time::Instant::now();
         let seed = design.base.seed.wrapping_add(u64::from(r));
         let reseed = |s: &Scenario| -> Result<Scenario, ExperimentError> {
             let mut s = s.clone();
@@ -201,6 +208,8 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
         }
         let snapshot = sim.checkpoint(&base).map_err(fail)?;
         let at_fork = sim.world.resource::<Tally>().clone();
+        let plugins_at_fork: BTreeMap<String, f64> = sim.plugin_metrics().into_iter().collect();
+        timings.push((format!("{r}: warm-up"), clock.elapsed().as_secs_f64()));
         if progress {
             eprintln!(
                 "ab: replication {} of {}: warmed up to {}",
@@ -209,7 +218,10 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
                 design.fork
             );
         }
-        let mut finish = |name: &str, mut sim: Simulation| -> Result<(), ExperimentError> {
+        let mut finish = |name: &str,
+                          mut sim: Simulation,
+                          clock: std::time::Instant|
+         -> Result<(), ExperimentError> {
             while !sim.finished() {
                 sim.step().map_err(fail)?;
             }
@@ -231,23 +243,31 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
             for (m, f) in METRICS {
                 metrics.insert(m.to_owned(), f(&all, per));
             }
+            // A plugin the base has took its totals up at the fork; one only the arm has
+            // started at zero there.
+            for (m, x) in sim.plugin_metrics() {
+                let before = plugins_at_fork.get(&m).copied().unwrap_or(0.0);
+                metrics.insert(m, x - before);
+            }
             measured.push(Measured {
                 arm: name.to_owned(),
                 replication: r,
                 seed,
                 metrics,
             });
+            timings.push((format!("{r}: {name}"), clock.elapsed().as_secs_f64()));
             if progress {
                 eprintln!("ab: replication {}: arm {name} done", r + 1);
             }
             Ok(())
         };
-        finish("base", sim)?;
+        finish("base", sim, std::time::Instant::now())?;
         for (name, arm) in &design.arms {
+            let clock = std::time::Instant::now();
             let arm = reseed(arm)?;
             let mut sim = build(&arm, threads, false)?;
             sim.fork(&arm, &snapshot).map_err(fail)?;
-            finish(name, sim)?;
+            finish(name, sim, clock)?;
         }
     }
     let differences = compare(design, &measured);
@@ -255,22 +275,32 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
     arms.extend(design.arms.iter().map(|(n, _)| n.clone()));
     Ok(Outcome {
         arms,
+        personas,
         fork: design.fork,
         replications: design.replications,
         confidence: design.confidence,
         precision: design.precision,
         measured,
         differences,
+        timings,
     })
 }
 
-/// A simulation of `s` for an experiment; `burn_in` off for an arm, whose customers come
-/// from the base's checkpoint.
+/// A simulation of `s` for an experiment, with its churn model as a run has it; `burn_in`
+/// off for an arm, whose customers come from the base's checkpoint.
 fn build(s: &Scenario, threads: usize, burn_in: bool) -> Result<Simulation, ExperimentError> {
-    Simulation::builder(s)
+    let mut builder = Simulation::builder(s)
         .threads(threads)
         .burn_in(burn_in)
-        .check_invariants(false)
+        .check_invariants(false);
+    if let Some(config) = &s.churn_model {
+        let personas: Vec<String> = s.personas.iter().map(|p| p.name.clone()).collect();
+        // As for a run, a model that cannot be loaded is the input's fault (exit code 2).
+        let plugin = ChurnModelPlugin::load(config, &personas, None)
+            .map_err(|e| ExperimentError::Design(format!("{}: {e}", s.name)))?;
+        builder = builder.add_plugin(plugin);
+    }
+    builder
         .add_plugin(AnalyticsPlugin)
         .build()
         .map_err(|e| ExperimentError::Run(e.to_string()))
@@ -298,12 +328,18 @@ fn compare(design: &Design, measured: &[Measured]) -> Vec<Difference> {
     let mut out = Vec::new();
     for (name, _) in &design.arms {
         let arm = of(name);
-        let Some(first) = base.first() else { continue };
-        for metric in first.metrics.keys() {
+        // Every metric either side has: a plugin's metric the other arm lacks is 0 there.
+        let metrics: std::collections::BTreeSet<&String> = base
+            .iter()
+            .chain(&arm)
+            .flat_map(|m| m.metrics.keys())
+            .collect();
+        let value = |m: &Measured, k: &str| m.metrics.get(k).copied().unwrap_or(0.0);
+        for metric in metrics {
             let pairs: Vec<(f64, f64)> = base
                 .iter()
                 .zip(&arm)
-                .map(|(b, a)| (b.metrics[metric], a.metrics[metric]))
+                .map(|(b, a)| (value(b, metric), value(a, metric)))
                 .collect();
             out.push(paired(
                 name,

@@ -224,16 +224,22 @@ fn ab_command(args: bazaar::cli::AbArgs) -> ExitCode {
             outcome.fork,
             outcome.confidence * 100.0
         );
+        let per_persona = |m: &str| {
+            outcome
+                .personas
+                .iter()
+                .any(|p| m.strip_suffix(p.as_str()).is_some_and(|s| s.ends_with('.')))
+        };
         for d in outcome
             .differences
             .iter()
-            .filter(|d| !d.metric.contains('.'))
+            .filter(|d| !per_persona(&d.metric))
         {
             let interval = d
                 .interval
                 .map_or("-".to_owned(), |(lo, hi)| format!("{lo:.2} .. {hi:.2}"));
             println!(
-                "  {:<12} {:<15} base {:>14.2}  arm {:>14.2}  difference {:>12.2}  ({interval})",
+                "  {:<12} {:<28} base {:>14.2}  arm {:>14.2}  difference {:>12.2}  ({interval})",
                 d.arm, d.metric, d.base, d.value, d.difference
             );
         }

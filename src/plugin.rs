@@ -196,6 +196,14 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(())
     }
 
+    /// The plugin's own metrics for experiments (`bazaar ab`): running totals since the
+    /// start of the run, by name (`promotions.diwali_sweets.cost`), money in the currency's
+    /// major unit. An experiment takes each at the fork and at the end; the difference is
+    /// the arm's figure, compared with the base's (0 where the base has no such metric).
+    fn metrics(&self, _world: &World) -> Vec<(String, f64)> {
+        Vec::new()
+    }
+
     /// Puts back what [`Plugin::save`] saved, into a simulation freshly built from the
     /// same scenario whose customers are restored already.
     fn restore(&self, _world: &mut World, _state: &crate::checkpoint::State) -> Result {

@@ -628,6 +628,14 @@ impl Simulation {
         Ok(())
     }
 
+    /// Every plugin's metrics ([`Plugin::metrics`]), in build order.
+    pub fn plugin_metrics(&self) -> Vec<(String, f64)> {
+        self.plugins
+            .iter()
+            .flat_map(|p| p.metrics(&self.world))
+            .collect()
+    }
+
     /// The names of the plugins, in build order.
     pub fn plugin_names(&self) -> Vec<&str> {
         self.plugins.iter().map(|p| p.name()).collect()

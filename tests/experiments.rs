@@ -85,6 +85,13 @@ fn an_identical_arm_differs_by_exactly_zero_and_a_discount_is_found() {
         .iter()
         .find(|d| d["arm"] == "discount" && d["metric"] == "units")
         .unwrap();
+    // The campaign's own metrics: none in the base, its cost in the arm.
+    let cost = diffs
+        .iter()
+        .find(|d| d["arm"] == "discount" && d["metric"] == "promotions.sweets.cost")
+        .unwrap();
+    assert_eq!(cost["base"], 0.0, "{cost}");
+    assert!(cost["interval"][0].as_f64().unwrap() > 0.0, "{cost}");
     let lo = units["interval"][0].as_f64().unwrap();
     assert!(lo > 0.0, "the discount's extra units: {units}");
     // Per persona too, and the overall is their sum.

@@ -137,6 +137,10 @@ fn forgone(paid: i64, discount: f32) -> i64 {
 struct Ledger {
     campaigns: Vec<(String, String, Running)>,
     today: Vec<[i64; 4]>,
+    /// Every completed day's sums, by campaign: the experiments' metrics.
+    total: Vec<[i64; 4]>,
+    /// Minor units of the currency's major one.
+    per_major: f64,
     table: TableId,
 }
 
@@ -158,6 +162,11 @@ fn account(
         return Ok(());
     }
     let date = clock.date();
+    for (total, today) in ledger.total.iter_mut().zip(&ledger.today) {
+        for (t, x) in total.iter_mut().zip(today) {
+            *t += x;
+        }
+    }
     for ((name, category, c), sums) in ledger.campaigns.iter().zip(&mut ledger.today) {
         if (c.from..=c.to).contains(&date) {
             let [lines, units, revenue, cost] = *sums;
@@ -206,6 +215,28 @@ impl Plugin for Promotions {
         Self::NAME
     }
 
+    fn save(&self, world: &World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
+        state.put("total", &world.resource::<Ledger>().total)
+    }
+
+    fn restore(&self, world: &mut World, state: &crate::checkpoint::State) -> crate::plugin::Result {
+        world.resource_mut::<Ledger>().total = state.get("total")?;
+        Ok(())
+    }
+
+    fn metrics(&self, world: &World) -> Vec<(String, f64)> {
+        let ledger = world.resource::<Ledger>();
+        let mut out = Vec::new();
+        for ((name, _, _), [lines, units, revenue, cost]) in ledger.campaigns.iter().zip(&ledger.total) {
+            let stem = format!("promotions.{name}");
+            out.push((format!("{stem}.lines"), *lines as f64));
+            out.push((format!("{stem}.units"), *units as f64));
+            out.push((format!("{stem}.revenue"), *revenue as f64 / ledger.per_major));
+            out.push((format!("{stem}.cost"), *cost as f64 / ledger.per_major));
+        }
+        out
+    }
+
     fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
         let scenario = sim.scenario;
         let mut campaigns = Vec::new();
@@ -246,6 +277,8 @@ impl Plugin for Promotions {
         let table = sim.add_table(table())?;
         sim.world.insert_resource(Ledger {
             today: vec![[0; 4]; campaigns.len()],
+            total: vec![[0; 4]; campaigns.len()],
+            per_major: scenario.money.per_major() as f64,
             campaigns,
             table,
         });
