@@ -83,6 +83,8 @@ pub struct Shape {
     pub personas: Vec<String>,
     /// Category names, by index.
     pub categories: Vec<String>,
+    /// Starting customers, by persona.
+    pub population: Vec<u64>,
 }
 
 impl Shape {
@@ -94,6 +96,7 @@ impl Shape {
             days: scenario.days,
             personas: scenario.personas.iter().map(|p| p.name.clone()).collect(),
             categories: scenario.catalog.iter().map(|c| c.name.clone()).collect(),
+            population: scenario.population.clone(),
         }
     }
 }
@@ -228,6 +231,10 @@ impl Snapshot {
             (
                 s.categories != t.categories,
                 "catalog (category names, in order)",
+            ),
+            (
+                s.population != t.population,
+                "starting customers by persona",
             ),
         ];
         let what: Vec<&str> = differs.iter().filter(|d| d.0).map(|d| d.1).collect();
@@ -397,6 +404,7 @@ mod tests {
                     days: 30,
                     personas: vec!["p".into()],
                     categories: vec!["c".into(), "d".into()],
+                    population: vec![10],
                 },
             },
             sections,

@@ -186,6 +186,12 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
         .iter()
         .map(|p| p.name.clone())
         .collect();
+    // Every arm is built once before anything runs, so one that cannot be (a behaviour's
+    // build, a churn model that does not load) is refused at once.
+    for (name, arm) in &design.arms {
+        build(arm, threads, false, None)
+            .map_err(|e| ExperimentError::Design(format!("arm `{name}`: {e}")))?;
+    }
     let mut measured = Vec::new();
     let mut timings = Vec::new();
     for r in 0..design.replications {
@@ -201,7 +207,7 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
             Ok(s)
         };
         let base = reseed(&design.base)?;
-        let mut sim = build(&base, threads, true)?;
+        let mut sim = build(&base, threads, true, None)?;
         sim.spawn_population();
         while sim.clock().tick.wrapping_add(1) < warm_days * 24 {
             sim.step().map_err(fail)?;
@@ -265,8 +271,9 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
         for (name, arm) in &design.arms {
             let clock = std::time::Instant::now();
             let arm = reseed(arm)?;
-            let mut sim = build(&arm, threads, false)?;
-            sim.fork(&arm, &snapshot).map_err(fail)?;
+            let mut sim = build(&arm, threads, false, Some(snapshot.header.customers))?;
+            sim.fork(&arm, &snapshot)
+                .map_err(|e| ExperimentError::Design(format!("arm `{name}`: {e}")))?;
             finish(name, sim, clock)?;
         }
     }
@@ -287,12 +294,20 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
 }
 
 /// A simulation of `s` for an experiment, with its churn model as a run has it; `burn_in`
-/// off for an arm, whose customers come from the base's checkpoint.
-fn build(s: &Scenario, threads: usize, burn_in: bool) -> Result<Simulation, ExperimentError> {
+/// off for an arm, whose customers come from the base's checkpoint (`fork`: how many).
+fn build(
+    s: &Scenario,
+    threads: usize,
+    burn_in: bool,
+    fork: Option<u32>,
+) -> Result<Simulation, ExperimentError> {
     let mut builder = Simulation::builder(s)
         .threads(threads)
         .burn_in(burn_in)
         .check_invariants(false);
+    if let Some(n) = fork {
+        builder = builder.grow_from(n);
+    }
     if let Some(config) = &s.churn_model {
         let personas: Vec<String> = s.personas.iter().map(|p| p.name.clone()).collect();
         // As for a run, a model that cannot be loaded is the input's fault (exit code 2).

@@ -154,9 +154,19 @@ pub struct SimulationBuilder<'s> {
     extra: Vec<Arc<dyn Plugin>>,
     checks: bool,
     burn_in: bool,
+    grow_from: Option<u32>,
 }
 
 impl SimulationBuilder<'_> {
+    /// Sizes the population for a simulation that will take up a checkpoint holding
+    /// `customers` ([`Simulation::fork`]): room for them and for every customer the
+    /// scenario and its plugins may add over a whole run, whatever the checkpoint's own
+    /// scenario added before it.
+    pub fn grow_from(mut self, customers: u32) -> Self {
+        self.grow_from = Some(customers);
+        self
+    }
+
     /// Whether a warm start takes its customers' states from a burn-in ([`crate::warm`]);
     /// on unless turned off (the burn-in's own simulation turns it off).
     pub fn burn_in(mut self, on: bool) -> Self {
@@ -207,6 +217,7 @@ impl SimulationBuilder<'_> {
             extra,
             checks,
             burn_in,
+            grow_from,
         } = self;
         let pool = SimPool::new(threads).map_err(|e| {
             SimError::new(
@@ -262,6 +273,12 @@ impl SimulationBuilder<'_> {
             .iter()
             .map(|p| p.reserve(scenario).customers)
             .fold(scenario.max_customers(), u64::saturating_add);
+        let capacity = match grow_from {
+            Some(n) => capacity
+                .saturating_sub(scenario.customers())
+                .saturating_add(u64::from(n)),
+            None => capacity,
+        };
         let capacity = u32::try_from(capacity).map_err(|_| {
             SimError::new(
                 "population",
@@ -336,6 +353,7 @@ impl Simulation {
             extra: Vec::new(),
             checks: cfg!(debug_assertions),
             burn_in: true,
+            grow_from: None,
         }
     }
 

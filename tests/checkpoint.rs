@@ -28,9 +28,19 @@ fn scenario(seed: u64) -> Scenario {
 
 /// The twelve days with `systems`, named `name`.
 fn with_systems(seed: u64, name: &str, systems: &str) -> Scenario {
+    parse(&text_with(seed, name, systems))
+}
+
+fn parse(text: &str) -> Scenario {
+    Scenario::from_text("checkpoint.ron", text, &bazaar::sim::registry())
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The twelve days' scenario text.
+fn text_with(seed: u64, name: &str, systems: &str) -> String {
     let dir = root().join("scenarios");
     let at = |p: &str| dir.join(p).display().to_string();
-    let text = format!(
+    format!(
         r#"Scenario(
     name: "{name}",
     seed: {seed},
@@ -51,9 +61,7 @@ fn with_systems(seed: u64, name: &str, systems: &str) -> Scenario {
         catalog = at("catalogs/india.ron"),
         personas = at("personas/india.ron"),
         calendar = at("calendars/india.ron"),
-    );
-    Scenario::from_text("checkpoint.ron", &text, &bazaar::sim::registry())
-        .unwrap_or_else(|e| panic!("{e}"))
+    )
 }
 
 fn build(s: &Scenario, threads: usize) -> Simulation {
@@ -253,4 +261,94 @@ fn a_fork_is_the_arm_run_whole_when_its_change_starts_at_the_fork() {
         serde_json::to_string(&tally(&mut whole)).unwrap(),
         serde_json::to_string(&forked).unwrap()
     );
+}
+
+#[test]
+fn an_arm_that_cannot_continue_the_base_is_refused_and_one_that_can_is_sized_for_it() {
+    let campaign = |name: &str, category: &str, from: &str| {
+        format!(
+            r#"(name: "{name}", category: "{category}", discount: 0.1, from: "{from}", to: "2026-11-12", lift: 1.2)"#
+        )
+    };
+    let base = with_systems(
+        6,
+        "base",
+        &format!(
+            "Stores(count: 4, stock: 400, restock_every_days: 3, sold_out_penalty: 0.05), Promotions(campaigns: [{}])",
+            campaign("early", "sweets", "2026-11-02")
+        ),
+    );
+    let mut sim = build(&base, 2);
+    sim.spawn_population();
+    run_to(&mut sim, 5);
+    let fork = sim.checkpoint(&base).unwrap();
+    let metrics: std::collections::BTreeMap<String, f64> =
+        sim.plugin_metrics().into_iter().collect();
+    assert!(metrics["promotions.early.units"] > 0.0, "{metrics:?}");
+
+    // Campaigns are taken up by name: a new one starts at zero, the base's goes on.
+    let arm = with_systems(
+        6,
+        "arm",
+        &format!(
+            "Stores(count: 4, stock: 400, restock_every_days: 3, sold_out_penalty: 0.05), Promotions(campaigns: [{}, {}])",
+            campaign("late", "snacks", "2026-11-06"),
+            campaign("early", "sweets", "2026-11-02")
+        ),
+    );
+    let mut forked = build(&arm, 2);
+    forked.fork(&arm, &fork).unwrap();
+    let after: std::collections::BTreeMap<String, f64> =
+        forked.plugin_metrics().into_iter().collect();
+    assert_eq!(after["promotions.late.units"], 0.0);
+    assert_eq!(
+        after["promotions.early.units"],
+        metrics["promotions.early.units"]
+    );
+
+    // An arm that acquires fewer customers than the base did before the fork has no room
+    // for them as built for a run of its own; sized from the checkpoint, it has.
+    let slower = parse(
+        &text_with(
+            6,
+            "slower",
+            "Stores(count: 4, stock: 400, restock_every_days: 3, sold_out_penalty: 0.05)",
+        )
+        .replace("new_per_day: 2.5", "new_per_day: 0"),
+    );
+    let err = build(&slower, 2)
+        .fork(&slower, &fork)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("do not fit"), "{err}");
+    let mut sized = Simulation::builder(&slower)
+        .threads(2)
+        .grow_from(fork.header.customers)
+        .add_plugin(AnalyticsPlugin)
+        .build()
+        .unwrap();
+    sized.fork(&slower, &fork).unwrap();
+    // The base's acquisitions so far, and the arm's own (its 0.4 a day) after.
+    let acquired = tally(&mut sized).overall().acquired;
+    let before = fork_acquired(&fork, &base);
+    assert!(
+        (before..=before + 4).contains(&acquired),
+        "{acquired} against {before}"
+    );
+
+    // Another number of stores, or other starting customers: refused, with the reason.
+    let stores = with_systems(
+        6,
+        "stores",
+        "Stores(count: 5, stock: 400, restock_every_days: 3, sold_out_penalty: 0.05)",
+    );
+    let mut other = build(&stores, 2);
+    let err = other.fork(&stores, &fork).unwrap_err().to_string();
+    assert!(err.contains("homed in 4 stores, this run has 5"), "{err}");
+}
+
+/// Customers acquired by the end of the checkpoint's day: its customers less the starting
+/// population.
+fn fork_acquired(fork: &Snapshot, base: &Scenario) -> u64 {
+    u64::from(fork.header.customers) - base.customers()
 }

@@ -689,9 +689,19 @@ pub(crate) fn put_in_place(work: tempfile::TempDir, out: &Path) -> Result<(), Ca
     if out.is_dir() {
         std::fs::remove_dir(out).map_err(|e| io_err(out, e))?;
     }
+    if let Ok(d) = std::fs::File::open(work.path()) {
+        let _ = d.sync_all();
+    }
     std::fs::rename(work.path(), out).map_err(|e| io_err(out, e))?;
     // The folder is in place: nothing for the guard to remove.
     let _ = work.keep();
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = std::fs::File::open(parent) {
+        let _ = d.sync_all();
+    }
     Ok(())
 }
 
@@ -722,7 +732,12 @@ pub(crate) fn check_out(out: &Path) -> Result<(), CalibrateError> {
 }
 
 pub(crate) fn write_file(path: &Path, text: &str) -> Result<(), CalibrateError> {
-    std::fs::write(path, text).map_err(|e| io_err(path, e))
+    use std::io::Write as _;
+    // Synced, so the folder put in place after it never holds a file cut short.
+    let mut f = std::fs::File::create(path).map_err(|e| io_err(path, e))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| io_err(path, e))
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> CalibrateError {

@@ -216,11 +216,28 @@ impl Plugin for Promotions {
     }
 
     fn save(&self, world: &World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
-        state.put("total", &world.resource::<Ledger>().total)
+        let ledger = world.resource::<Ledger>();
+        let totals: Vec<(&String, &[i64; 4])> = ledger
+            .campaigns
+            .iter()
+            .map(|c| &c.0)
+            .zip(&ledger.total)
+            .collect();
+        state.put("totals", &totals)
     }
 
+    /// Totals by campaign name: an arm's campaigns may differ from its base's, and one the
+    /// base did not run starts at zero.
     fn restore(&self, world: &mut World, state: &crate::checkpoint::State) -> crate::plugin::Result {
-        world.resource_mut::<Ledger>().total = state.get("total")?;
+        let saved: Vec<(String, [i64; 4])> = state.get("totals")?;
+        let mut ledger = world.resource_mut::<Ledger>();
+        let ledger = &mut *ledger;
+        for ((name, _, _), total) in ledger.campaigns.iter().zip(&mut ledger.total) {
+            *total = saved
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or([0; 4], |(_, t)| *t);
+        }
         Ok(())
     }
 

@@ -221,6 +221,7 @@ impl Plugin for Stores {
     }
 
     fn save(&self, world: &World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
+        state.put("count", &world.resource::<Chain>().count)?;
         state.put("homed", &world.resource::<Chain>().homed)?;
         let mut homes: Vec<(u32, u16)> = world
             .try_query::<(&AgentId, &HomeStore)>()
@@ -242,6 +243,15 @@ impl Plugin for Stores {
     }
 
     fn restore(&self, world: &mut World, state: &crate::checkpoint::State) -> crate::plugin::Result {
+        let count: u16 = state.get("count")?;
+        let ours = world.resource::<Chain>().count;
+        if count != ours {
+            return Err(format!(
+                "the checkpoint's customers are homed in {count} stores, this run has {ours}: \
+                 an arm keeps the base's store count"
+            )
+            .into());
+        }
         world.resource_mut::<Chain>().homed = state.get("homed")?;
         let homes: Vec<u16> = state.get("homes")?;
         for (id, mut h) in world.query::<(&AgentId, &mut HomeStore)>().iter_mut(world) {
