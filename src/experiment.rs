@@ -85,6 +85,13 @@ pub struct Difference {
     pub difference: f64,
     /// Its confidence interval (paired t); `null` with one replication.
     pub interval: Option<(f64, f64)>,
+    /// A percentile bootstrap interval of the mean difference (resampling replications,
+    /// [`BOOTSTRAP`] times); `null` with one replication. Read it rather than the t
+    /// interval when the differences are skewed.
+    pub bootstrap: Option<(f64, f64)>,
+    /// The sample skewness of the differences; `null` when they do not vary. Beyond ±1 the
+    /// t interval's assumption of a symmetric mean is doubtful at few replications.
+    pub skewness: Option<f64>,
     /// The standard deviation of the paired differences.
     pub sd: f64,
     /// The mean difference over that standard deviation (Cohen's d of paired samples);
@@ -117,6 +124,9 @@ pub struct Outcome {
     /// Wall seconds of each replication's warm-up and of each arm after the fork.
     pub timings: Vec<(String, f64)>,
 }
+
+/// Resamples of a bootstrap interval.
+pub const BOOTSTRAP: usize = 2_000;
 
 /// A metric from totals and the minor units of the currency's major one.
 type Metric = fn(&Totals, f64) -> f64;
@@ -392,6 +402,12 @@ pub fn paired(
         (difference - half, difference + half)
     });
     let effect_size = (sd > 0.0).then(|| difference / sd);
+    let skewness = (sd > 0.0).then(|| {
+        let m2 = diffs.iter().map(|d| (d - difference).powi(2)).sum::<f64>() / n as f64;
+        let m3 = diffs.iter().map(|d| (d - difference).powi(3)).sum::<f64>() / n as f64;
+        m3 / m2.powf(1.5)
+    });
+    let bootstrap = (n > 1).then(|| bootstrap(arm, metric, &diffs, confidence));
     let replications_needed = match t {
         Some(t) if sd > 0.0 && base != 0.0 => {
             let want = precision * base.abs();
@@ -406,6 +422,8 @@ pub fn paired(
         value,
         difference,
         interval,
+        bootstrap,
+        skewness,
         sd,
         effect_size,
         replications_needed,
@@ -435,6 +453,30 @@ pub fn write(outcome: &Outcome, out: &Path) -> Result<(), ExperimentError> {
     crate::calibrate::write_file(&work.path().join("experiment.json"), &(json + "\n"))
         .map_err(err)?;
     crate::calibrate::put_in_place(work, out).map_err(err)
+}
+
+/// The percentile bootstrap interval of the mean of `diffs`: [`BOOTSTRAP`] resamples of the
+/// replications with replacement, from a stream seeded by the arm and metric, so the same
+/// experiment gives the same interval.
+fn bootstrap(arm: &str, metric: &str, diffs: &[f64], confidence: f64) -> (f64, f64) {
+    use rand_core::{RngCore, SeedableRng};
+    use statrs::statistics::OrderStatistics;
+    let key = blake3::hash(format!("{arm}\u{0}{metric}").as_bytes());
+    let mut seed = [0u8; 8];
+    seed.copy_from_slice(&key.as_bytes()[..8]);
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(u64::from_le_bytes(seed));
+    let n = diffs.len();
+    let means: Vec<f64> = (0..BOOTSTRAP)
+        .map(|_| {
+            (0..n)
+                .map(|_| diffs[(rng.next_u64() % n as u64) as usize])
+                .sum::<f64>()
+                / n as f64
+        })
+        .collect();
+    let mut data = statrs::statistics::Data::new(means);
+    let tail = (1.0 - confidence) / 2.0;
+    (data.quantile(tail), data.quantile(1.0 - tail))
 }
 
 /// Loads the base and the arms (`name=path`) for `bazaar ab`.
@@ -498,10 +540,22 @@ mod tests {
         );
         assert_eq!((z.effect_size, z.replications_needed), (None, None));
         // One replication: no interval.
+        let one = paired("a", "m", &[(1.0, 2.0)], 0.95, 0.01);
+        assert!(one.interval.is_none() && one.bootstrap.is_none());
+        // The bootstrap interval lies within the differences' range, around their mean,
+        // and is the same each time; a long right tail shows as skewness.
+        let skewed: Vec<(f64, f64)> = [0.0, 0.1, 0.2, 0.1, 0.0, 0.3, 0.1, 5.0]
+            .iter()
+            .map(|&d| (1.0, 1.0 + d))
+            .collect();
+        let s = paired("a", "m", &skewed, 0.95, 0.01);
+        let (lo, hi) = s.bootstrap.unwrap();
         assert!(
-            paired("a", "m", &[(1.0, 2.0)], 0.95, 0.01)
-                .interval
-                .is_none()
+            0.0 <= lo && lo < s.difference && s.difference < hi && hi <= 5.0,
+            "{lo} {hi}"
         );
+        assert_eq!(s.bootstrap, paired("a", "m", &skewed, 0.95, 0.01).bootstrap);
+        assert!(s.skewness.unwrap() > 2.0, "{:?}", s.skewness);
+        assert!(z.skewness.is_none());
     }
 }

@@ -235,9 +235,14 @@ fn ab_command(args: bazaar::cli::AbArgs) -> ExitCode {
             .iter()
             .filter(|d| !per_persona(&d.metric))
         {
-            let interval = d
+            let mut interval = d
                 .interval
                 .map_or("-".to_owned(), |(lo, hi)| format!("{lo:.2} .. {hi:.2}"));
+            if let (Some(s), Some((lo, hi))) = (d.skewness, d.bootstrap)
+                && s.abs() > 1.0
+            {
+                interval += &format!("; skewed, bootstrap {lo:.2} .. {hi:.2}");
+            }
             println!(
                 "  {:<12} {:<28} base {:>14.2}  arm {:>14.2}  difference {:>12.2}  ({interval})",
                 d.arm, d.metric, d.base, d.value, d.difference

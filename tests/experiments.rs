@@ -94,6 +94,8 @@ fn an_identical_arm_differs_by_exactly_zero_and_a_discount_is_found() {
     assert!(cost["interval"][0].as_f64().unwrap() > 0.0, "{cost}");
     let lo = units["interval"][0].as_f64().unwrap();
     assert!(lo > 0.0, "the discount's extra units: {units}");
+    let boot = units["bootstrap"].as_array().unwrap();
+    assert!(boot[0].as_f64().unwrap() > 0.0, "{units}");
     // Per persona too, and the overall is their sum.
     let by_persona: f64 = diffs
         .iter()
