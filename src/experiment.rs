@@ -123,6 +123,8 @@ pub struct Outcome {
     pub differences: Vec<Difference>,
     /// Wall seconds of each replication's warm-up and of each arm after the fork.
     pub timings: Vec<(String, f64)>,
+    /// One sentence per arm and overall metric, from the differences.
+    pub verdicts: Vec<String>,
 }
 
 /// Resamples of a bootstrap interval.
@@ -288,6 +290,15 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
         }
     }
     let differences = compare(design, &measured);
+    let verdicts = differences
+        .iter()
+        .filter(|d| {
+            !personas
+                .iter()
+                .any(|p| d.metric.ends_with(&format!(".{p}")))
+        })
+        .map(|d| verdict(d, &design.base.money, design.confidence))
+        .collect();
     let mut arms = vec!["base".to_owned()];
     arms.extend(design.arms.iter().map(|(n, _)| n.clone()));
     Ok(Outcome {
@@ -300,6 +311,7 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
         measured,
         differences,
         timings,
+        verdicts,
     })
 }
 
@@ -453,6 +465,47 @@ pub fn write(outcome: &Outcome, out: &Path) -> Result<(), ExperimentError> {
     crate::calibrate::write_file(&work.path().join("experiment.json"), &(json + "\n"))
         .map_err(err)?;
     crate::calibrate::put_in_place(work, out).map_err(err)
+}
+
+/// A difference in words: which way the arm moved the metric, by how much, and how sure
+/// that is (the interval, and whether it excludes no change).
+pub fn verdict(d: &Difference, money: &crate::money::Currency, confidence: f64) -> String {
+    let is_money = ["revenue", "retention_cost"].contains(&d.metric.as_str())
+        || d.metric.ends_with(".revenue")
+        || d.metric.ends_with(".cost");
+    let show = |x: f64| {
+        // No "-0.0".
+        let x = x + 0.0;
+        if is_money {
+            money.short((x * money.per_major() as f64).round() as i64)
+        } else {
+            format!("{x:.1}")
+        }
+    };
+    let level = format!("{:.0}%", confidence * 100.0);
+    let (arm, metric) = (&d.arm, &d.metric);
+    if d.difference == 0.0 && d.sd == 0.0 {
+        return format!("{arm} left {metric} exactly as the base had it");
+    }
+    let interval = d
+        .interval
+        .map(|(lo, hi)| (show(lo), show(hi), lo > 0.0 || hi < 0.0));
+    let way = if d.difference > 0.0 {
+        "raised"
+    } else {
+        "lowered"
+    };
+    let by = show(d.difference.abs());
+    match interval {
+        Some((lo, hi, true)) => {
+            format!("{arm} {way} {metric} by {by} ({level} interval {lo} to {hi})")
+        }
+        Some((lo, hi, false)) => format!(
+            "{arm} did not move {metric} detectably: {by} {} on average, {level} interval {lo} to {hi}, which includes no change",
+            if d.difference > 0.0 { "more" } else { "less" }
+        ),
+        None => format!("{arm} {way} {metric} by {by} in one replication (no interval)"),
+    }
 }
 
 /// The percentile bootstrap interval of the mean of `diffs`: [`BOOTSTRAP`] resamples of the

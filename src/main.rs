@@ -248,6 +248,9 @@ fn ab_command(args: bazaar::cli::AbArgs) -> ExitCode {
                 d.arm, d.metric, d.base, d.value, d.difference
             );
         }
+        for v in &outcome.verdicts {
+            println!("{v}.");
+        }
         println!("wrote {}", out.join("experiment.json").display());
     }
     ExitCode::SUCCESS

@@ -94,6 +94,22 @@ fn an_identical_arm_differs_by_exactly_zero_and_a_discount_is_found() {
     assert!(cost["interval"][0].as_f64().unwrap() > 0.0, "{cost}");
     let lo = units["interval"][0].as_f64().unwrap();
     assert!(lo > 0.0, "the discount's extra units: {units}");
+    let verdicts: Vec<&str> = e["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        verdicts.contains(&"same left revenue exactly as the base had it"),
+        "{verdicts:?}"
+    );
+    assert!(
+        verdicts
+            .iter()
+            .any(|v| v.starts_with("discount raised units by") && v.contains("95% interval")),
+        "{verdicts:?}"
+    );
     let boot = units["bootstrap"].as_array().unwrap();
     assert!(boot[0].as_f64().unwrap() > 0.0, "{units}");
     // Per persona too, and the overall is their sum.
