@@ -88,6 +88,26 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// What of `other` differs from this shape, in words; `None` when nothing does.
+    pub fn differences(&self, other: &Shape) -> Option<String> {
+        let (s, t) = (self, other);
+        let differs = [
+            (s.seed != t.seed, "seed"),
+            (s.start != t.start || s.days != t.days, "start and days"),
+            (s.personas != t.personas, "personas (names, in order)"),
+            (
+                s.categories != t.categories,
+                "catalog (category names, in order)",
+            ),
+            (
+                s.population != t.population,
+                "starting customers by persona",
+            ),
+        ];
+        let what: Vec<&str> = differs.iter().filter(|d| d.0).map(|d| d.1).collect();
+        (!what.is_empty()).then(|| what.join(", "))
+    }
+
     /// The shape of `scenario`.
     pub fn of(scenario: &crate::scenario::Scenario) -> Self {
         Self {
@@ -223,28 +243,12 @@ impl Snapshot {
                 h.version, a.version
             )));
         }
-        let (s, t) = (&h.shape, &a.shape);
-        let differs = [
-            (s.seed != t.seed, "seed"),
-            (s.start != t.start || s.days != t.days, "start and days"),
-            (s.personas != t.personas, "personas (names, in order)"),
-            (
-                s.categories != t.categories,
-                "catalog (category names, in order)",
-            ),
-            (
-                s.population != t.population,
-                "starting customers by persona",
-            ),
-        ];
-        let what: Vec<&str> = differs.iter().filter(|d| d.0).map(|d| d.1).collect();
-        if !what.is_empty() {
-            return Err(CheckpointError::Mismatch(format!(
-                "an arm must share the base's {}: its customers' state is read by them",
-                what.join(", ")
-            )));
+        match h.shape.differences(&a.shape) {
+            None => Ok(()),
+            Some(what) => Err(CheckpointError::Mismatch(format!(
+                "an arm must share the base's {what}: its customers' state is read by them"
+            ))),
         }
-        Ok(())
     }
 
     /// Refuses a snapshot taken of another scenario, set of plugins or Bazaar version than
@@ -341,29 +345,7 @@ impl State {
     }
 }
 
-/// Little-endian columns of plain numbers: the customers' components, a column at a time.
-#[derive(Debug, Default)]
-pub(crate) struct Columns {
-    bytes: Vec<u8>,
-}
-
-impl Columns {
-    pub(crate) fn with_capacity(n: usize) -> Self {
-        Self {
-            bytes: Vec::with_capacity(n),
-        }
-    }
-
-    pub(crate) fn push<const N: usize>(&mut self, le: [u8; N]) {
-        self.bytes.extend_from_slice(&le);
-    }
-
-    pub(crate) fn into_bytes(self) -> Vec<u8> {
-        self.bytes
-    }
-}
-
-/// Reads [`Columns`] back in the order they were pushed.
+/// Reads the customers' little-endian fields back in the order they were written.
 pub(crate) struct ColumnReader<'a> {
     bytes: &'a [u8],
 }

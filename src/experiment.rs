@@ -174,11 +174,9 @@ pub fn check(design: &Design) -> Result<(), ExperimentError> {
             return bad(format!("two arms are named `{name}`"));
         }
         names.push(name);
-        let s = crate::checkpoint::Shape::of(arm);
-        if s != shape {
+        if let Some(what) = shape.differences(&crate::checkpoint::Shape::of(arm)) {
             return bad(format!(
-                "arm `{name}` must share the base's seed, start, days, personas and catalog \
-                 (its customers continue from the base's)"
+                "arm `{name}` must share the base's {what}: its customers continue from the base's"
             ));
         }
     }
@@ -247,7 +245,7 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
             let mut metrics = BTreeMap::new();
             let since = |p: usize| {
                 let mut t = end.by_persona[p];
-                subtract(&mut t, &at_fork.by_persona[p]);
+                t.sub(&at_fork.by_persona[p]);
                 t
             };
             let mut all = Totals::default();
@@ -341,21 +339,6 @@ fn build(
         .add_plugin(AnalyticsPlugin)
         .build()
         .map_err(|e| ExperimentError::Run(e.to_string()))
-}
-
-/// `t` less `o`, field by field (totals of a later day less those of an earlier one).
-fn subtract(t: &mut Totals, o: &Totals) {
-    t.visits -= o.visits;
-    t.empty_visits -= o.empty_visits;
-    t.transactions -= o.transactions;
-    t.revenue_paise -= o.revenue_paise;
-    t.units -= o.units;
-    t.lines -= o.lines;
-    t.trimmed -= o.trimmed;
-    t.churned -= o.churned;
-    t.acquired -= o.acquired;
-    t.offers -= o.offers;
-    t.offer_cost_paise -= o.offer_cost_paise;
 }
 
 /// Every arm against the base, metric by metric, replication by replication.

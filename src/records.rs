@@ -396,6 +396,22 @@ impl Totals {
         self.offer_cost_paise = self.offer_cost_paise.saturating_add(o.offer_cost_paise);
     }
 
+    /// Takes away earlier totals of the same counts (totals at the end of a run less those
+    /// at a day within it: what happened in between).
+    pub fn sub(&mut self, o: &Totals) {
+        self.visits -= o.visits;
+        self.empty_visits -= o.empty_visits;
+        self.transactions -= o.transactions;
+        self.revenue_paise -= o.revenue_paise;
+        self.units -= o.units;
+        self.lines -= o.lines;
+        self.trimmed -= o.trimmed;
+        self.churned -= o.churned;
+        self.acquired -= o.acquired;
+        self.offers -= o.offers;
+        self.offer_cost_paise -= o.offer_cost_paise;
+    }
+
     /// Mean basket value in paise (0 without transactions).
     pub fn mean_basket_paise(&self) -> f64 {
         if self.transactions == 0 {

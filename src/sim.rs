@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 use rayon::prelude::*;
 
 use crate::calendar::{Calendar, Clock, PayPeriod, Today};
-use crate::checkpoint::{ColumnReader, Columns, Header, Snapshot, State};
+use crate::checkpoint::{ColumnReader, Header, Snapshot, State};
 use crate::components::*;
 use crate::money::round_minor;
 use crate::plugin::{Registry, SimError, record_failure, take_failure};
@@ -380,35 +380,11 @@ impl Simulation {
         // (a regrowth copies every column of the world).
         let room = self.world.resource::<Population>().capacity as usize - total;
         let world = &mut self.world;
-        // One batch of known length: the ECS sizes its columns once, so each is a single
-        // block. The ECS has no
-        // public way to reserve table rows, so the room is made by spawning placeholders at
-        // the end of the batch and despawning them at once: the rows stay allocated.
-        // The kernel zeroes the columns' new pages as they are first written; a helper
-        // thread faults them in ahead of the spawn, on the core the spawn leaves idle.
-        let prefault = crate::alloc::Prefault::start();
-        let faulted = crate::alloc::Prefault::faulted_bytes();
-        let records = EntityRecords::presize(world, total + room);
         let pool = world.resource::<SimPool>().0.clone();
-        let placeholders: Vec<Entity> = std::thread::scope(|scope| {
+        std::thread::scope(|scope| {
             let customers = InitialPopulation::draw(scope, &model, clock.start, &pool);
-            let spare = std::iter::repeat_n(placeholder(), room);
-            world
-                .spawn_batch(customers.chain(spare))
-                .skip(total)
-                .collect()
+            spawn_rows(world, customers, total, room)
         });
-        drop(prefault);
-        tracing::debug!(
-            bytes = crate::alloc::Prefault::faulted_bytes() - faulted,
-            "spawn: pages faulted in ahead of the writes"
-        );
-        if let Some(records) = records {
-            records.release(world);
-        }
-        for e in placeholders.into_iter().rev() {
-            world.despawn(e);
-        }
         self.world.resource_mut::<Population>().next_id = total as u32;
     }
 
@@ -435,7 +411,7 @@ impl Simulation {
         let n = population.next_id as usize;
         // Rows are in id order (`population::row_of`), so the columns are written as the
         // query walks the table; anything else is refused rather than sorted.
-        let mut columns = Columns::with_capacity(n * CUSTOMER_BYTES);
+        let mut columns = Vec::with_capacity(n * CUSTOMER_BYTES);
         let mut found = 0usize;
         let mut in_order = true;
         for (id, p, b, l, ledger, e) in self
@@ -456,7 +432,7 @@ impl Simulation {
             ));
         }
         let mut sections = std::collections::BTreeMap::new();
-        sections.insert("customers".to_owned(), columns.into_bytes());
+        sections.insert("customers".to_owned(), columns);
         let mut core = State::default();
         let core_err = |e| SimError {
             origin: "checkpoint".into(),
@@ -568,20 +544,7 @@ impl Simulation {
         let mut reader = ColumnReader::new(bytes);
         let customers = (0..total as u32).map_while(|id| read_customer(&mut reader, id).ok());
         let world = &mut self.world;
-        let room = capacity - total;
-        let records = EntityRecords::presize(world, total + room);
-        let spare = std::iter::repeat_n(placeholder(), room);
-        let placeholders: Vec<Entity> = world
-            .spawn_batch(customers.chain(spare))
-            .skip(total)
-            .collect();
-        if let Some(records) = records {
-            records.release(world);
-        }
-        let spawned = total + room - placeholders.len();
-        for e in placeholders.into_iter().rev() {
-            world.despawn(e);
-        }
+        let spawned = spawn_rows(world, customers, total, capacity - total);
         if spawned != total {
             return Err(SimError::new(
                 "checkpoint",
@@ -820,18 +783,18 @@ type CustomerRecord = (Persona, Budget, Loyalty, Ledger, Engagement);
 const CUSTOMER_BYTES: usize = 1 + 4 + 4 + 4 + 4 + 4 + 8 + 4 + 4 + 2 * 4;
 
 /// A customer's saved components into a checkpoint's columns.
-fn write_customer(columns: &mut Columns, (p, b, l, ledger, e): CustomerRecord) {
-    columns.push([p.0]);
-    columns.push(b.monthly.to_le_bytes());
-    columns.push(b.left.to_le_bytes());
-    columns.push(l.0.to_bits().to_le_bytes());
-    columns.push(ledger.visits.to_le_bytes());
-    columns.push(ledger.purchases.to_le_bytes());
-    columns.push(ledger.spent.to_le_bytes());
-    columns.push(e.unmet.to_bits().to_le_bytes());
-    columns.push(e.trims.to_bits().to_le_bytes());
+fn write_customer(columns: &mut Vec<u8>, (p, b, l, ledger, e): CustomerRecord) {
+    columns.push(p.0);
+    columns.extend_from_slice(&b.monthly.to_le_bytes());
+    columns.extend_from_slice(&b.left.to_le_bytes());
+    columns.extend_from_slice(&l.0.to_bits().to_le_bytes());
+    columns.extend_from_slice(&ledger.visits.to_le_bytes());
+    columns.extend_from_slice(&ledger.purchases.to_le_bytes());
+    columns.extend_from_slice(&ledger.spent.to_le_bytes());
+    columns.extend_from_slice(&e.unmet.to_bits().to_le_bytes());
+    columns.extend_from_slice(&e.trims.to_bits().to_le_bytes());
     for d in [e.joined, e.churned, e.last_offer, e.last_purchase] {
-        columns.push(d.to_le_bytes());
+        columns.extend_from_slice(&d.to_le_bytes());
     }
 }
 
@@ -872,6 +835,43 @@ fn read_customer(
         ledger,
         engagement,
     ))
+}
+
+/// Spawns `customers` (`total` of them, in id order) and `room` rows more for the run's
+/// acquisitions; returns how many customers the iterator gave.
+///
+/// One batch of known length: the ECS sizes its columns once, so each is a single block.
+/// The ECS has no public way to reserve table rows, so the room is made by spawning
+/// placeholders at the end of the batch and despawning them at once: the rows stay
+/// allocated. The kernel zeroes the columns' new pages as they are first written; a helper
+/// thread faults them in ahead of the spawn, on the core the spawn leaves idle.
+fn spawn_rows(
+    world: &mut World,
+    customers: impl Iterator<Item = CustomerBundle>,
+    total: usize,
+    room: usize,
+) -> usize {
+    let prefault = crate::alloc::Prefault::start();
+    let faulted = crate::alloc::Prefault::faulted_bytes();
+    let records = EntityRecords::presize(world, total + room);
+    let spare = std::iter::repeat_n(placeholder(), room);
+    let placeholders: Vec<Entity> = world
+        .spawn_batch(customers.chain(spare))
+        .skip(total)
+        .collect();
+    drop(prefault);
+    tracing::debug!(
+        bytes = crate::alloc::Prefault::faulted_bytes() - faulted,
+        "spawn: pages faulted in ahead of the writes"
+    );
+    if let Some(records) = records {
+        records.release(world);
+    }
+    let spawned = total + room - placeholders.len();
+    for e in placeholders.into_iter().rev() {
+        world.despawn(e);
+    }
+    spawned
 }
 
 /// A row-reserving entity, despawned before the first hour (never seen by a system).

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{bazaar, root, run_text, text, write};
+use common::{bazaar, refuses_occupied, root, run_text, text, write};
 
 /// Two personas far apart: near-daily small top-ups and fortnightly big shops.
 const TWO: &str = r#"Scenario(
@@ -198,17 +198,7 @@ fn bad_input_is_refused_and_nothing_is_replaced() {
     assert_eq!(res.status.code(), Some(2), "{err}");
     assert!(err.contains("log.csv:2: value `lots`"), "{err}");
     // An output folder with something in it is left alone.
-    std::fs::create_dir(&out).unwrap();
-    std::fs::write(out.join("mine.txt"), "keep me").unwrap();
-    let res = calibrate(&log, &out, &[]);
-    let (_, err) = text(&res);
-    assert_eq!(res.status.code(), Some(2), "{err}");
-    assert!(err.contains("already exists and is not empty"), "{err}");
-    assert_eq!(
-        std::fs::read_to_string(out.join("mine.txt")).unwrap(),
-        "keep me"
-    );
-    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1);
+    refuses_occupied(&out, || calibrate(&log, &out, &[]));
     // An empty folder the user made survives a failed calibration, and nothing is left
     // beside it.
     std::fs::remove_file(out.join("mine.txt")).unwrap();
@@ -571,21 +561,12 @@ fn a_bad_market_file_is_located_and_nothing_is_written() {
     assert_eq!(res.status.code(), Some(2), "{err}");
     assert!(err.contains("nowhere.ron"), "{err}");
     // Output that is there is left alone.
-    std::fs::create_dir(&out).unwrap();
-    std::fs::write(out.join("mine.txt"), "keep me").unwrap();
     let m = write(
         dir.path(),
         "m.ron",
         &market("base.ron", "OrdersPerMonth(orders: 3)"),
     );
-    let res = calibrate_market(&m, &out, &[]);
-    let (_, err) = text(&res);
-    assert_eq!(res.status.code(), Some(2), "{err}");
-    assert!(err.contains("already exists and is not empty"), "{err}");
-    assert_eq!(
-        std::fs::read_to_string(out.join("mine.txt")).unwrap(),
-        "keep me"
-    );
+    refuses_occupied(&out, || calibrate_market(&m, &out, &[]));
     // The flags of a log's calibration are refused beside --targets.
     let res = calibrate_market(&m, &dir.path().join("o2"), &["--personas", "3"]);
     assert_eq!(res.status.code(), Some(2), "{:?}", text(&res));

@@ -82,10 +82,7 @@ fn run_to(sim: &mut Simulation, day: u32) {
 
 /// The run's totals and aggregates as JSON, for comparison.
 fn results(sim: &mut Simulation) -> String {
-    while !sim.finished() {
-        sim.step().unwrap_or_else(|e| panic!("{e}"));
-    }
-    let tally = serde_json::to_string(sim.world.resource::<Tally>()).unwrap();
+    let tally = serde_json::to_string(&tally(sim)).unwrap();
     let aggregates = serde_json::to_string(&sim.world.resource::<Analytics>().aggregates).unwrap();
     format!("{tally}\n{aggregates}")
 }

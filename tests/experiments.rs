@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{bazaar, root, text, write};
+use common::{bazaar, refuses_occupied, root, text, write};
 
 /// `scenarios/quick.ron` (a week around Diwali, 2,000 customers) with its includes made
 /// absolute and `systems` as given.
@@ -142,20 +142,14 @@ fn a_design_that_cannot_fork_is_refused_and_nothing_is_written() {
     assert_eq!(res.status.code(), Some(2), "{err}");
     assert!(err.contains("cannot name an arm"), "{err}");
     // An output folder with something in it is left alone.
-    std::fs::create_dir(&out).unwrap();
-    std::fs::write(out.join("mine.txt"), "keep me").unwrap();
-    let (res, _) = ab(
-        dir.path(),
-        &[("same", &quick(""))],
-        &["--replications", "1"],
-    );
-    let (_, err) = text(&res);
-    assert_eq!(res.status.code(), Some(2), "{err}");
-    assert!(err.contains("already exists and is not empty"), "{err}");
-    assert_eq!(
-        std::fs::read_to_string(out.join("mine.txt")).unwrap(),
-        "keep me"
-    );
+    refuses_occupied(&out, || {
+        ab(
+            dir.path(),
+            &[("same", &quick(""))],
+            &["--replications", "1"],
+        )
+        .0
+    });
 }
 
 /// A tiny scenario for many replications: 150 customers over ten days, from a cold start

@@ -1229,22 +1229,22 @@ fn uplift_error(f: &Figure, simulated: Option<f64>) -> (f64, f64) {
         return (wanted, 10.0);
     };
     let unit = |u: f64| (f.tolerance * u.abs()).max(0.01);
-    match f.uplift {
-        U::Exactly(u) => (u, (s - u) / unit(u)),
-        U::AtLeast(u) => (u, (s - u).min(0.0) / unit(u)),
+    let error = match f.uplift {
+        U::Exactly(u) => (s - u) / unit(u),
+        U::AtLeast(u) => (s - u).min(0.0) / unit(u),
         U::Between(a, b) => {
             let (lo, hi) = (a.min(b), a.max(b));
             let scale = unit(lo.abs().max(hi.abs()));
-            let e = if s < lo {
+            if s < lo {
                 (s - lo) / scale
             } else if s > hi {
                 (s - hi) / scale
             } else {
                 0.0
-            };
-            ((lo + hi) / 2.0, e)
+            }
         }
-    }
+    };
+    (wanted, error)
 }
 
 /// `text` with the string at `path` (or inside its `Some(...)`) replaced by `value`, the
@@ -1263,13 +1263,8 @@ fn replace_string(text: &str, path: &[Step<'_>], value: &str) -> Option<String> 
     if !matches!(first, Tok::Literal(_)) || !text[at..].starts_with('"') {
         return None;
     }
-    // The literal ends at the first unescaped quote after the opening one.
-    let bytes = text.as_bytes();
-    let mut i = at + 1;
-    while i < end && bytes[i] != b'"' {
-        i += if bytes[i] == b'\\' { 2 } else { 1 };
-    }
-    let close = (i + 1).min(text.len());
+    // The tokenizer has just read past the literal's closing quote.
+    let close = start + toks.position();
     Some(format!("{}{value:?}{}", &text[..at], &text[close..]))
 }
 

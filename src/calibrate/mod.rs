@@ -677,7 +677,7 @@ pub(crate) fn work_dir(out: &Path) -> Result<tempfile::TempDir, CalibrateError> 
     };
     std::fs::create_dir_all(&parent).map_err(|e| io_err(&parent, e))?;
     tempfile::Builder::new()
-        .prefix(".calibrate-")
+        .prefix(".bazaar-work-")
         .tempdir_in(&parent)
         .map_err(|e| io_err(&parent, e))
 }
@@ -710,7 +710,7 @@ pub(crate) fn put_in_place(work: tempfile::TempDir, out: &Path) -> Result<(), Ca
 pub(crate) fn check_out(out: &Path) -> Result<(), CalibrateError> {
     let refuse = |what: &str| {
         Err(CalibrateError::Input(format!(
-            "{} {what}\n  hint: name a new folder with --out; calibrate replaces nothing",
+            "{} {what}\n  hint: name a new folder with --out; nothing there is replaced",
             out.display()
         )))
     };

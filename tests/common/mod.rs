@@ -162,3 +162,20 @@ pub fn money_conserved(
     }
     Ok(())
 }
+
+/// Makes `out` a folder holding a file of the user's, runs `command` with it as its output
+/// folder, and asserts that the command refused it (exit code 2, "already exists and is
+/// not empty") and left it as it was.
+pub fn refuses_occupied(out: &Path, command: impl FnOnce() -> Output) {
+    std::fs::create_dir(out).expect("the folder");
+    std::fs::write(out.join("mine.txt"), "keep me").expect("the user's file");
+    let res = command();
+    let (_, err) = text(&res);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(err.contains("already exists and is not empty"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("mine.txt")).expect("the user's file"),
+        "keep me"
+    );
+    assert_eq!(std::fs::read_dir(out).expect("the folder").count(), 1);
+}
