@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The layout of the file; a change of it is a new number.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// The first bytes of every checkpoint file.
 const MAGIC: &[u8; 8] = b"BAZAARCK";
@@ -280,6 +280,52 @@ impl Snapshot {
     }
 }
 
+/// The checkpoint `path` names for `bazaar resume`: a checkpoint file, a run's temporary
+/// folder holding one, or the output folder of an interrupted run (whose temporary folder,
+/// `.NAME.tmp-PID` beside it, holds one).
+pub fn locate(path: &Path) -> Result<std::path::PathBuf, String> {
+    use crate::output::CHECKPOINT;
+    if path.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    if path.join(CHECKPOINT).is_file() {
+        return Ok(path.join(CHECKPOINT));
+    }
+    let normal: std::path::PathBuf = path.components().collect();
+    let name = normal
+        .file_name()
+        .ok_or_else(|| format!("`{}` names no checkpoint or output folder", path.display()))?;
+    let parent = crate::output::place::parent_of(&normal);
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let mut found: Vec<std::path::PathBuf> = std::fs::read_dir(&parent)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| e.path().join(CHECKPOINT))
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(format!(
+            "no checkpoint found for `{}`: neither a checkpoint file nor a folder holding one, and no interrupted run of it beside it\n  hint: runs write checkpoints with --checkpoint-every, or when stopped by Ctrl-C",
+            path.display()
+        )),
+        _ => Err(format!(
+            "`{}` has several interrupted runs with a checkpoint: {}\n  hint: name the checkpoint file to resume",
+            path.display(),
+            found
+                .iter()
+                .map(|p| format!("`{}`", p.display()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
 fn put_block(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
     out.extend_from_slice(bytes);
@@ -303,10 +349,49 @@ fn take_block<'a>(bytes: &mut &'a [u8]) -> Result<&'a [u8], CheckpointError> {
     Ok(block)
 }
 
-/// One plugin's state: named values, each CBOR.
+/// One plugin's state: named values, each CBOR ([`State::put`]) or, for large columns of
+/// numbers, little-endian bytes ([`State::put_column`]), which are written and read as one
+/// copy rather than a value at a time.
 #[derive(Debug, Default)]
 pub struct State {
     values: BTreeMap<String, Vec<u8>>,
+}
+
+/// A number a column of [`State::put_column`] holds, as little-endian bytes.
+pub trait Scalar: Copy {
+    /// Bytes per value.
+    const SIZE: usize;
+    /// Appends the value's bytes.
+    fn put(self, out: &mut Vec<u8>);
+    /// The value of `SIZE` bytes.
+    fn take(bytes: &[u8]) -> Self;
+}
+
+macro_rules! scalar {
+    ($($t:ty),*) => {$(
+        impl Scalar for $t {
+            const SIZE: usize = std::mem::size_of::<$t>();
+            fn put(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn take(bytes: &[u8]) -> Self {
+                let mut b = [0u8; std::mem::size_of::<$t>()];
+                b.copy_from_slice(bytes);
+                <$t>::from_le_bytes(b)
+            }
+        }
+    )*};
+}
+scalar!(u8, u16, u32, u64, i16, i32, i64, f32, f64);
+
+impl Scalar for bool {
+    const SIZE: usize = 1;
+    fn put(self, out: &mut Vec<u8>) {
+        out.push(u8::from(self));
+    }
+    fn take(bytes: &[u8]) -> Self {
+        bytes[0] != 0
+    }
 }
 
 impl State {
@@ -320,11 +405,42 @@ impl State {
 
     /// The value saved under `key`.
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> crate::plugin::Result<T> {
-        let bytes = self
+        Ok(ciborium::from_reader(self.raw(key)?).map_err(|e| format!("reading `{key}`: {e}"))?)
+    }
+
+    /// Saves a column of numbers under `key`.
+    pub fn put_column<T: Scalar>(&mut self, key: &str, values: &[T]) {
+        let mut bytes = Vec::with_capacity(values.len() * T::SIZE);
+        for &v in values {
+            v.put(&mut bytes);
+        }
+        self.values.insert(key.to_owned(), bytes);
+    }
+
+    /// The column of numbers saved under `key`.
+    pub fn get_column<T: Scalar>(&self, key: &str) -> crate::plugin::Result<Vec<T>> {
+        let bytes = self.raw(key)?;
+        if bytes.len() % T::SIZE != 0 {
+            return Err(format!("reading `{key}`: not a whole number of values").into());
+        }
+        Ok(bytes.chunks_exact(T::SIZE).map(T::take).collect())
+    }
+
+    /// Saves another state (a part's own) under `key`.
+    pub fn put_state(&mut self, key: &str, state: &State) {
+        self.values.insert(key.to_owned(), state.to_bytes());
+    }
+
+    /// The state saved under `key` by [`State::put_state`].
+    pub fn get_state(&self, key: &str) -> crate::plugin::Result<State> {
+        Ok(State::from_bytes(self.raw(key)?)?)
+    }
+
+    fn raw(&self, key: &str) -> crate::plugin::Result<&[u8]> {
+        Ok(self
             .values
             .get(key)
-            .ok_or_else(|| format!("the checkpoint has no `{key}`"))?;
-        Ok(ciborium::from_reader(bytes.as_slice()).map_err(|e| format!("reading `{key}`: {e}"))?)
+            .ok_or_else(|| format!("the checkpoint has no `{key}`"))?)
     }
 
     /// Whether nothing was saved.
@@ -332,15 +448,26 @@ impl State {
         self.values.is_empty()
     }
 
+    /// Each key and value as a block (a length and its bytes), in key order.
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        let _ = ciborium::into_writer(&self.values, &mut out);
+        let mut out = Vec::with_capacity(self.values.values().map(|v| v.len() + 32).sum());
+        for (key, value) in &self.values {
+            put_block(&mut out, key.as_bytes());
+            put_block(&mut out, value);
+        }
         out
     }
 
-    pub(crate) fn from_bytes(bytes: &[u8]) -> Result<Self, CheckpointError> {
-        let values = ciborium::from_reader(bytes)
-            .map_err(|e| CheckpointError::Damaged(format!("a plugin's state: {e}")))?;
+    pub(crate) fn from_bytes(mut bytes: &[u8]) -> Result<Self, CheckpointError> {
+        let mut values = BTreeMap::new();
+        while !bytes.is_empty() {
+            let key = take_block(&mut bytes)?;
+            let key = std::str::from_utf8(key).map_err(|_| {
+                CheckpointError::Damaged("a plugin's state: a key is not text".into())
+            })?;
+            let value = take_block(&mut bytes)?;
+            values.insert(key.to_owned(), value.to_vec());
+        }
         Ok(Self { values })
     }
 }

@@ -50,6 +50,10 @@ pub enum Command {
     /// a date into arms (common random numbers), each compared with the base metric by
     /// metric (experiment.json).
     Ab(AbArgs),
+    /// Go on with a run that was stopped or killed, from its last checkpoint
+    /// (`--checkpoint-every`, or the one a stop writes), into its output folder: the
+    /// outputs are byte-identical to a run that never stopped.
+    Resume(ResumeArgs),
     /// Rebuild charts, insights, data quality and report.html of an output folder; exit 1
     /// if a data-quality check fails.
     Report {
@@ -107,6 +111,32 @@ pub struct RunArgs {
     /// Label horizon in days (with --features).
     #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::limits::MAX_DAYS)))]
     pub horizon: u32,
+    /// Write a checkpoint every this many days (`7d` or `7`): the whole simulation state
+    /// and the outputs' progress, kept in the run's temporary folder (each replaces the one
+    /// before) until the run finishes. A run stopped or killed goes on from it with
+    /// `bazaar resume`.
+    #[arg(long, value_name = "DAYS", value_parser = parse_days)]
+    pub checkpoint_every: Option<u32>,
+    /// Write a checkpoint at the start of these dates (YYYY-MM-DD, comma-separated).
+    #[arg(long, value_name = "DATE", value_delimiter = ',')]
+    pub checkpoint_at: Vec<chrono::NaiveDate>,
+}
+
+/// Options of `bazaar resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The checkpoint: its file (`checkpoint.bazaar`), the temporary folder holding it, or
+    /// the run's output folder (whose interrupted run's checkpoint is found beside it).
+    pub checkpoint: PathBuf,
+    /// Worker threads [default: all cores]; outputs do not depend on it.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+    /// No progress bar and no summary table; errors are still printed.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// ONNX Runtime library for churn scoring (as for `run`).
+    #[arg(long)]
+    pub ort_lib: Option<PathBuf>,
 }
 
 /// Options of `bazaar ab`.
@@ -219,6 +249,15 @@ impl From<FormatArg> for crate::scenario::Format {
             FormatArg::Csv => Self::Csv,
             FormatArg::Parquet => Self::Parquet,
         }
+    }
+}
+
+/// `7d` or `7`: a positive number of days.
+fn parse_days(s: &str) -> Result<u32, String> {
+    let n = s.strip_suffix('d').unwrap_or(s);
+    match n.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("`{s}` is not a number of days, e.g. 7d")),
     }
 }
 

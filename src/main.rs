@@ -7,7 +7,7 @@ use clap::Parser;
 
 use bazaar::cli::{Cli, Command, RunArgs};
 use bazaar::ml::export::ExportOptions;
-use bazaar::run::{RunOptions, RunReport, StopFlag, run};
+use bazaar::run::{Checkpoints, Invocation, Resume, RunOptions, RunReport, StopFlag, run};
 use bazaar::scenario::{Overrides, Scenario};
 use bazaar::sim;
 
@@ -63,6 +63,7 @@ fn main() -> ExitCode {
         },
         (Some(Command::Calibrate(args)), _) => calibrate_command(args),
         (Some(Command::Ab(args)), _) => ab_command(args),
+        (Some(Command::Resume(args)), _) => resume_command(args),
         (Some(Command::Systems), _) => {
             for (i, r) in sim::registry().iter().enumerate() {
                 if i > 0 {
@@ -366,43 +367,88 @@ fn run_command(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
+    let formats: Vec<bazaar::scenario::Format> = args.format.iter().map(|&f| f.into()).collect();
     let overrides = Overrides {
         seed: args.seed,
         days: args.days,
         scale: args.scale,
-        out: args.out,
-        formats: args.format.iter().map(|&f| f.into()).collect(),
+        out: args.out.clone(),
+        formats: formats.clone(),
     };
+    let out = args.out;
     if let Err(e) = scenario.apply(overrides) {
         eprintln!("error: {e}");
         return ExitCode::from(EXIT_BAD_INPUT);
     }
-    let stop = match stop_on_signals() {
-        Ok(stop) => stop,
+    let mut checkpoints = Checkpoints {
+        every: args.checkpoint_every,
+        at: Vec::new(),
+    };
+    for date in &args.checkpoint_at {
+        let day = (*date - scenario.start).num_days();
+        if day <= 0 || day >= i64::from(scenario.days) {
+            eprintln!(
+                "error: --checkpoint-at {date} is not inside the run, which simulates {} to {}\n  hint: give a date after its first day and no later than its last",
+                scenario.start,
+                scenario.start + chrono::Days::new(u64::from(scenario.days.saturating_sub(1)))
+            );
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+        checkpoints.at.push(day as u32);
+    }
+    let features = args.features.then_some(ExportOptions {
+        every: args.snapshot_every,
+        horizon: args.horizon,
+    });
+    let invocation = Invocation {
+        cwd: std::env::current_dir().unwrap_or_default(),
+        scenario: args.scenario.clone(),
+        seed: args.seed,
+        days: args.days,
+        scale: args.scale,
+        out: out.clone(),
+        formats: formats.iter().map(|f| f.extension().to_owned()).collect(),
+        features: features.map(|f| (f.every, f.horizon)),
+        report: !args.no_report,
+        checkpoints: checkpoints.clone(),
+    };
+    execute(
+        &scenario,
+        RunOptions {
+            threads: threads_or_all(args.threads),
+            progress: !args.quiet,
+            features,
+            ort_lib: args.ort_lib,
+            report: !args.no_report,
+            checkpoints,
+            invocation: Some(invocation),
+            ..RunOptions::default()
+        },
+        args.quiet,
+    )
+}
+
+/// `--threads`, or every core.
+fn threads_or_all(threads: Option<u16>) -> usize {
+    threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    )
+}
+
+/// Runs with SIGINT and SIGTERM handled, printing the summary unless `quiet`.
+fn execute(scenario: &Scenario, mut options: RunOptions, quiet: bool) -> ExitCode {
+    match stop_on_signals() {
+        Ok(stop) => options.stop = Some(stop),
         Err(e) => {
             eprintln!("error: cannot install signal handlers: {e}");
             return ExitCode::from(EXIT_FAILED);
         }
-    };
-    let options = RunOptions {
-        threads: args.threads.map_or_else(
-            || std::thread::available_parallelism().map_or(1, usize::from),
-            usize::from,
-        ),
-        progress: !args.quiet,
-        features: args.features.then_some(ExportOptions {
-            every: args.snapshot_every,
-            horizon: args.horizon,
-        }),
-        ort_lib: args.ort_lib,
-        report: !args.no_report,
-        stop: Some(stop),
-        ..RunOptions::default()
-    };
-    match run(&scenario, options) {
+    }
+    match run(scenario, options) {
         Ok(report) => {
-            if !args.quiet {
-                print_report(&scenario, &report);
+            if !quiet {
+                print_report(scenario, &report);
             }
             ExitCode::SUCCESS
         }
@@ -413,9 +459,98 @@ fn run_command(args: RunArgs) -> ExitCode {
     }
 }
 
-/// SIGINT and SIGTERM ask the run to stop: it notices within a simulated hour, removes its
-/// temporary folder and exits 130 or 143. A second signal ends the process at once (the
-/// next run on that folder clears what it left).
+/// `bazaar resume`: finds the checkpoint, rebuilds the run it was written by, and goes on.
+fn resume_command(args: bazaar::cli::ResumeArgs) -> ExitCode {
+    let fail = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(EXIT_BAD_INPUT)
+    };
+    // Absolute: the run goes on in the folder it was started in.
+    let path = match bazaar::checkpoint::locate(&args.checkpoint)
+        .and_then(|p| std::path::absolute(&p).map_err(|e| e.to_string()))
+    {
+        Ok(path) => path,
+        Err(e) => return fail(e),
+    };
+    let snapshot = match bazaar::checkpoint::Snapshot::read(&path) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot resume from `{}`: {e}", path.display())),
+    };
+    let invocation = match Invocation::of(&snapshot) {
+        Ok(i) => i,
+        Err(e) => return fail(format!("cannot resume from `{}`: {e}", path.display())),
+    };
+    if let Err(e) = std::env::set_current_dir(&invocation.cwd) {
+        return fail(format!(
+            "cannot resume from `{}`: the run was started in `{}`, which cannot be entered now: {e}",
+            path.display(),
+            invocation.cwd.display()
+        ));
+    }
+    let mut scenario = match Scenario::load(&invocation.scenario, &sim::registry()) {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(format!(
+                "{e}\n  note: resuming `{}`, written by a run of that scenario",
+                path.display()
+            ));
+        }
+    };
+    let mut formats = Vec::new();
+    for name in &invocation.formats {
+        match bazaar::scenario::Format::from_extension(name) {
+            Some(f) => formats.push(f),
+            None => {
+                return fail(format!(
+                    "cannot resume from `{}`: unknown format `{name}`",
+                    path.display()
+                ));
+            }
+        }
+    }
+    let overrides = Overrides {
+        seed: invocation.seed,
+        days: invocation.days,
+        scale: invocation.scale,
+        out: invocation.out.clone(),
+        formats,
+    };
+    if let Err(e) = scenario.apply(overrides) {
+        return fail(e);
+    }
+    if !args.quiet {
+        eprintln!(
+            "bazaar: resuming {} from the end of day {} of {} ({})",
+            scenario.name,
+            snapshot.header.day,
+            scenario.days,
+            path.display()
+        );
+    }
+    let features = invocation
+        .features
+        .map(|(every, horizon)| ExportOptions { every, horizon });
+    execute(
+        &scenario,
+        RunOptions {
+            threads: threads_or_all(args.threads),
+            progress: !args.quiet,
+            features,
+            ort_lib: args.ort_lib,
+            report: invocation.report,
+            checkpoints: invocation.checkpoints.clone(),
+            invocation: Some(invocation),
+            resume: Some(Resume { path, snapshot }),
+            ..RunOptions::default()
+        },
+        args.quiet,
+    )
+}
+
+/// SIGINT and SIGTERM ask the run to stop: it finishes the simulated day, writes a
+/// checkpoint, keeps its temporary folder and exits 130 or 143. A second signal ends the
+/// process at once (the folder keeps its last checkpoint, if it has one; the next run on
+/// that folder clears it otherwise).
 fn stop_on_signals() -> std::io::Result<StopFlag> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     use std::sync::Arc;

@@ -284,7 +284,7 @@ impl LoyaltyParams {
 }
 
 /// Why a customer left: the largest term of the hazard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ChurnCause {
     /// Only the base rate.
     Base,

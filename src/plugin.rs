@@ -192,7 +192,7 @@ pub trait Plugin: Send + Sync + 'static {
     /// day reads and a fresh build of the scenario does not give back (running totals,
     /// queues, per-customer side tables). A plugin whose resources are rebuilt from the
     /// scenario, or emptied every day, has nothing to save.
-    fn save(&self, _world: &World, _state: &mut crate::checkpoint::State) -> Result {
+    fn save(&self, _world: &mut World, _state: &mut crate::checkpoint::State) -> Result {
         Ok(())
     }
 

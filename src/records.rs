@@ -325,7 +325,7 @@ impl HourRecords {
 }
 
 /// One customer leaving.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ChurnRecord {
     /// The customer.
     pub agent: u32,

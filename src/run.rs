@@ -86,6 +86,37 @@ pub enum RunError {
     /// More customers than agent ids.
     #[error("{0} customers is more than the {max} Bazaar supports in one run\n  hint: lower --scale", max = u32::MAX)]
     TooManyCustomers(u64),
+    /// A stop was requested (SIGINT, SIGTERM): the run finished the day, wrote a checkpoint
+    /// and kept its folder, to be resumed.
+    #[error(
+        "stopped by {} at the end of {date} (day {day} of {days}): the outputs so far and a checkpoint are kept in `{}`\n  hint: `bazaar resume {}` goes on from there",
+        signal_name(*.signal),
+        .work.display(),
+        .checkpoint.display()
+    )]
+    Stopped {
+        /// The signal's number.
+        signal: usize,
+        /// The last day simulated.
+        date: chrono::NaiveDate,
+        /// Days completed.
+        day: u32,
+        /// Days of the run.
+        days: u32,
+        /// The temporary folder kept.
+        work: PathBuf,
+        /// The checkpoint in it.
+        checkpoint: PathBuf,
+    },
+    /// A checkpoint that cannot be resumed: another version, scenario or set of plugins, or
+    /// outputs changed since.
+    #[error("cannot resume from `{path}`: {message}")]
+    Resume {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
 }
 
 /// Resident bytes per customer of the world: 51 of components, 56 of change ticks, 24 of
@@ -188,6 +219,7 @@ impl RunError {
         matches!(
             self,
             RunError::Model(_)
+                | RunError::Resume { .. }
                 | RunError::Memory { .. }
                 | RunError::TooManyCustomers(_)
                 | RunError::Overflow { .. }
@@ -202,7 +234,9 @@ impl RunError {
     /// expect; 2 for bad input; 1 for a failed run.
     pub fn exit_code(&self) -> u8 {
         match self {
-            RunError::Interrupted { signal, .. } => 128u8.saturating_add(*signal as u8),
+            RunError::Interrupted { signal, .. } | RunError::Stopped { signal, .. } => {
+                128u8.saturating_add(*signal as u8)
+            }
             e if e.is_bad_input() => 2,
             _ => 1,
         }
@@ -263,8 +297,92 @@ pub struct RunOptions {
     /// Build charts, insights, data quality and `report.html` at the end.
     pub report: bool,
     /// Checked every simulated hour and before the folder is put in place: once set, the
-    /// run ends with [`RunError::Interrupted`], its temporary folder removed.
+    /// run finishes the day, writes a checkpoint and ends with [`RunError::Stopped`],
+    /// keeping its temporary folder; set after the last day, the run ends with
+    /// [`RunError::Interrupted`].
     pub stop: Option<StopFlag>,
+    /// When to write checkpoints.
+    pub checkpoints: Checkpoints,
+    /// Go on from a checkpoint instead of starting.
+    pub resume: Option<Resume>,
+    /// How the run was asked for, kept in its checkpoints for `bazaar resume`.
+    pub invocation: Option<Invocation>,
+}
+
+/// The days at whose end a run writes its checkpoint (`--checkpoint-every`,
+/// `--checkpoint-at`), by days completed. The checkpoint replaces the one before; it is
+/// kept in the run's temporary folder and removed when the run finishes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Checkpoints {
+    /// Every this many days.
+    pub every: Option<u32>,
+    /// Before these days (days from the start: 3 is the end of the third day).
+    pub at: Vec<u32>,
+}
+
+impl Checkpoints {
+    /// Whether a checkpoint is due once `completed` of `days` days are done (none after the
+    /// last day: the run finishes instead).
+    pub fn due(&self, completed: u32, days: u32) -> bool {
+        completed > 0
+            && completed < days
+            && (self
+                .every
+                .is_some_and(|n| n > 0 && completed.is_multiple_of(n))
+                || self.at.contains(&completed))
+    }
+}
+
+/// What `bazaar run` was given: written into every checkpoint, so `bazaar resume` rebuilds
+/// the same run.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Invocation {
+    /// The folder the run was started in: a resumed run goes on there, so relative paths
+    /// (the scenario's, its includes', the output folder's) mean what they meant.
+    pub cwd: PathBuf,
+    /// The scenario file, as given.
+    pub scenario: PathBuf,
+    /// The overrides given on the command line.
+    pub seed: Option<u64>,
+    /// `--days`.
+    pub days: Option<u32>,
+    /// `--scale`.
+    pub scale: Option<f64>,
+    /// `--out`, as given.
+    pub out: Option<PathBuf>,
+    /// `--format`, by name.
+    pub formats: Vec<String>,
+    /// `--features`: days between snapshots and the label horizon.
+    pub features: Option<(u32, u32)>,
+    /// Whether the report is built.
+    pub report: bool,
+    /// When checkpoints are written.
+    pub checkpoints: Checkpoints,
+}
+
+impl Invocation {
+    /// The invocation a checkpoint of `bazaar run` holds.
+    pub fn of(snapshot: &crate::checkpoint::Snapshot) -> Result<Self, String> {
+        let bytes = snapshot
+            .sections
+            .get(INVOCATION_SECTION)
+            .ok_or("it was not written by `bazaar run`")?;
+        crate::checkpoint::State::from_bytes(bytes)
+            .map_err(|e| e.to_string())?
+            .get("invocation")
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Name of the checkpoint section holding the [`Invocation`].
+pub const INVOCATION_SECTION: &str = "run";
+
+/// A checkpoint to go on from, and the temporary folder it belongs to.
+pub struct Resume {
+    /// The checkpoint file.
+    pub path: PathBuf,
+    /// Its contents.
+    pub snapshot: crate::checkpoint::Snapshot,
 }
 
 impl Default for RunOptions {
@@ -277,6 +395,9 @@ impl Default for RunOptions {
             ort_lib: None,
             report: true,
             stop: None,
+            checkpoints: Checkpoints::default(),
+            resume: None,
+            invocation: None,
         }
     }
 }
@@ -395,6 +516,38 @@ fn run_plugins(
     plugins
 }
 
+/// Writes the simulation's checkpoint at the end of a day, with how the run was asked for:
+/// every output table is put on disk first, so the checkpoint describes files that hold
+/// at least what it says; it replaces the one before in one step.
+fn write_checkpoint(
+    sim: &mut Simulation,
+    scenario: &Scenario,
+    invocation: Option<&Invocation>,
+    path: &std::path::Path,
+) -> Result<(), RunError> {
+    let mut snapshot = sim.checkpoint(scenario)?;
+    if let Some(invocation) = invocation {
+        let mut run = crate::checkpoint::State::default();
+        run.put("invocation", invocation)
+            .map_err(|e| SimError::new("checkpoint", e.to_string()))?;
+        snapshot
+            .sections
+            .insert(INVOCATION_SECTION.to_owned(), run.to_bytes());
+    }
+    for (name, bytes) in &snapshot.sections {
+        tracing::debug!(
+            section = name.as_str(),
+            bytes = bytes.len(),
+            "checkpoint section"
+        );
+    }
+    snapshot.write(path).map_err(|e| OutputError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(())
+}
+
 /// Runs a validated scenario and writes its outputs.
 pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunError> {
     let started = Instant::now();
@@ -414,7 +567,36 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         )?),
         None => None,
     };
-    let mut dir = OutputDir::create(&scenario.output.dir)?;
+    let resume = options.resume;
+    let refused = |path: &std::path::Path, message: String| RunError::Resume {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut dir = match &resume {
+        None => OutputDir::create(&scenario.output.dir)?,
+        Some(r) => {
+            // What can be checked before the folder is taken up is checked first.
+            let h = &r.snapshot.header;
+            if h.version != env!("CARGO_PKG_VERSION") {
+                return Err(refused(
+                    &r.path,
+                    format!(
+                        "it was written by Bazaar {}, this is Bazaar {}: resume it with the version that wrote it",
+                        h.version,
+                        env!("CARGO_PKG_VERSION")
+                    ),
+                ));
+            }
+            if h.scenario != crate::checkpoint::fingerprint(scenario) {
+                return Err(refused(
+                    &r.path,
+                    "the scenario changed since the checkpoint was written (or it is run with other options): resume with the scenario it was written with".into(),
+                ));
+            }
+            let work = r.path.parent().unwrap_or(std::path::Path::new("."));
+            OutputDir::adopt(&scenario.output.dir, work)?
+        }
+    };
     dir.set_threads(options.threads);
     let mut sim = Simulation::builder(scenario)
         .threads(options.threads)
@@ -433,7 +615,25 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         "spawning"
     );
     let before_spawn = resident_memory();
-    sim.spawn_population();
+    let first_day = match &resume {
+        None => {
+            sim.spawn_population();
+            0
+        }
+        Some(r) => {
+            sim.restore(scenario, &r.snapshot)
+                .map_err(|e| refused(&r.path, e.message()))?;
+            let mut dir = sim.world.resource_mut::<OutputDir>();
+            dir.taken_up();
+            tracing::info!(
+                day = r.snapshot.header.day,
+                "resumed from {}",
+                r.path.display()
+            );
+            r.snapshot.header.day
+        }
+    };
+    let checkpoint_path = sim.world.resource::<OutputDir>().checkpoint_path();
     let bytes_per_customer = before_spawn
         .zip(resident_memory())
         .map(|(a, b)| b.saturating_sub(a) / scenario.customers().max(1));
@@ -460,17 +660,56 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
             }),
         }
     };
-    for tick in 0..total {
-        if let Err(e) = stopped() {
-            progress.done();
-            return Err(e);
-        }
+    let signal = || stop.as_ref().map_or(0, |s| s.load(Ordering::Relaxed));
+    let mut noticed = false;
+    for tick in first_day * 24..total {
         if let Err(e) = sim.step() {
             progress.done();
             return Err(e.into());
         }
+        let asked = signal();
+        if asked != 0 && !noticed && tick % 24 != 23 {
+            noticed = true;
+            progress.done();
+            eprintln!(
+                "bazaar: stopping at the end of {} to write a checkpoint (a second signal stops at once, losing the day)",
+                sim.clock().date()
+            );
+        }
         if tick % 24 == 23 {
             log_memory("day");
+            let completed = tick / 24 + 1;
+            if completed < scenario.days
+                && (asked != 0 || options.checkpoints.due(completed, scenario.days))
+            {
+                let started = Instant::now();
+                write_checkpoint(
+                    &mut sim,
+                    scenario,
+                    options.invocation.as_ref(),
+                    &checkpoint_path,
+                )?;
+                tracing::info!(
+                    day = completed,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "checkpoint written"
+                );
+                if asked != 0 {
+                    progress.done();
+                    let dir = sim
+                        .world
+                        .remove_resource::<OutputDir>()
+                        .expect("the output folder is a resource until the finish");
+                    return Err(RunError::Stopped {
+                        signal: asked,
+                        date: sim.clock().date(),
+                        day: completed,
+                        days: scenario.days,
+                        work: dir.keep(),
+                        checkpoint: checkpoint_path,
+                    });
+                }
+            }
         }
         if progress.enabled {
             let clock = sim.clock();

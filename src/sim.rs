@@ -445,10 +445,11 @@ impl Simulation {
         sections.insert("core".to_owned(), core.to_bytes());
         for p in &self.plugins {
             let mut state = State::default();
-            p.save(&self.world, &mut state).map_err(|error| SimError {
-                origin: p.name().to_owned(),
-                error,
-            })?;
+            p.save(&mut self.world, &mut state)
+                .map_err(|error| SimError {
+                    origin: p.name().to_owned(),
+                    error,
+                })?;
             if !state.is_empty() {
                 sections.insert(format!("plugin:{}", p.name()), state.to_bytes());
             }

@@ -15,7 +15,7 @@ use chrono::NaiveDate;
 use crate::output::schema::{Column, Kind, Null, Table};
 
 /// One value of a plugin's row.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     /// An unsigned integer (`U8` to `U64` columns).
     U(u64),

@@ -248,7 +248,11 @@ impl Plugin for AnalyticsPlugin {
         "analytics"
     }
 
-    fn save(&self, world: &World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
+    fn save(
+        &self,
+        world: &mut World,
+        state: &mut crate::checkpoint::State,
+    ) -> crate::plugin::Result {
         let a = world.resource::<Analytics>();
         state.put("aggregates", &a.aggregates)?;
         state.put("category_persona", &a.category_persona)

@@ -207,6 +207,30 @@ impl Plugin for FeatureExportPlugin {
         Ok(())
     }
 
+    fn save(
+        &self,
+        world: &mut World,
+        state: &mut crate::checkpoint::State,
+    ) -> crate::plugin::Result {
+        let mut export = world.resource_mut::<FeatureExport>();
+        let partial = export
+            .partial
+            .as_mut()
+            .ok_or("writing the feature snapshots failed")?;
+        state.put("partial", &partial.save()?)
+    }
+
+    fn restore(
+        &self,
+        world: &mut World,
+        state: &crate::checkpoint::State,
+    ) -> crate::plugin::Result {
+        let mark = state.get("partial")?;
+        let table = Table::resume(world.resource::<OutputDir>(), &mark)?;
+        world.resource_mut::<FeatureExport>().partial = Some(table);
+        Ok(())
+    }
+
     fn finish(&self, world: &mut World) -> crate::plugin::Result {
         let Some(export) = world.remove_resource::<FeatureExport>() else {
             return Ok(());

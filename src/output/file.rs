@@ -37,6 +37,15 @@ pub(crate) struct Hashing {
     mode: Mode,
 }
 
+/// Where a file stood when it was put on disk for a checkpoint ([`Hashing::persist`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Mark {
+    /// Its length.
+    pub(crate) bytes: u64,
+    /// The BLAKE3 hash of those bytes.
+    pub(crate) blake3: [u8; 32],
+}
+
 /// How bytes reach the disk.
 enum Mode {
     /// Straight to disk (`O_DIRECT`), a block at a time (Linux only).
@@ -115,6 +124,118 @@ impl Hashing {
                 dropped: 0,
             },
         }
+    }
+
+    /// Opens the null device: what a resumed run's tables write until they take up their
+    /// files from the checkpoint ([`super::OutputDir::create_file`]), so a table built and
+    /// then replaced writes nothing into the file it is about to take up.
+    pub(crate) fn null() -> io::Result<Self> {
+        let device = if cfg!(windows) { "NUL" } else { "/dev/null" };
+        Ok(Self::new(File::options().write(true).open(device)?))
+    }
+
+    /// Puts every byte written so far on disk, the last part too, and returns where the file
+    /// stands: its length and the hash of those bytes. Writing goes on after it as if it
+    /// had not happened (a direct file's last part stays gathered, and is written again, whole,
+    /// when its block fills).
+    pub(crate) fn persist(&mut self) -> io::Result<Mark> {
+        if let Mode::Direct(staging) = &mut self.mode {
+            let len = staging.len;
+            if len > 0 {
+                let padded = len.next_multiple_of(ALIGN);
+                staging.block()[len..padded].fill(0);
+                let block = &staging.buf[staging.at..staging.at + padded];
+                // Blocks before it were whole, so the gathered part starts at an aligned
+                // offset; a positioned write leaves the file's offset where the next whole
+                // block goes.
+                let offset = self.bytes - len as u64;
+                match write_direct_at(&self.file, block, offset) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+                        clear_direct(&self.file)?;
+                        let rest = staging.buf[staging.at..staging.at + len].to_vec();
+                        self.file.write_all(&rest)?;
+                        self.cached();
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        self.file.set_len(self.bytes)?;
+        self.file.sync_all()?;
+        Ok(Mark {
+            bytes: self.bytes,
+            blake3: *self.hasher.finalize().as_bytes(),
+        })
+    }
+
+    /// Takes up the file at `path` where `mark` left it: checks that its first
+    /// `mark.bytes` bytes are the ones hashed then, cuts off whatever was written after, and
+    /// goes on writing from there (straight to disk where the file system allows it).
+    pub(crate) fn resume(path: &Path, mark: &Mark) -> io::Result<Self> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut hasher = blake3::Hasher::new();
+        let mut plain = File::open(path)?;
+        let len = plain.metadata()?.len();
+        if len < mark.bytes {
+            return Err(io::Error::other(format!(
+                "it holds {len} bytes, fewer than the {} it held at the checkpoint",
+                mark.bytes
+            )));
+        }
+        let mut buf = vec![0u8; BLOCK];
+        let mut left = mark.bytes;
+        while left > 0 {
+            let n = (left as usize).min(BLOCK);
+            plain.read_exact(&mut buf[..n])?;
+            hasher.update(&buf[..n]);
+            left -= n as u64;
+        }
+        if *hasher.finalize().as_bytes() != mark.blake3 {
+            return Err(io::Error::other(
+                "its contents changed since the checkpoint was taken",
+            ));
+        }
+        let tail = (mark.bytes % BLOCK as u64) as usize;
+        let block_start = mark.bytes - tail as u64;
+        let mut out = None;
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            if let Ok(file) = File::options()
+                .write(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(path)
+            {
+                let mut staging = Staging::new();
+                plain.seek(SeekFrom::Start(block_start))?;
+                plain.read_exact(&mut staging.block()[..tail])?;
+                staging.len = tail;
+                let mut h = Self::new(file);
+                h.mode = Mode::Direct(staging);
+                h.file.seek(SeekFrom::Start(block_start))?;
+                out = Some(h);
+            }
+        }
+        let mut out = match out {
+            Some(out) => out,
+            None => {
+                let mut h = Self::new(File::options().write(true).open(path)?);
+                h.file.seek(SeekFrom::Start(mark.bytes))?;
+                h
+            }
+        };
+        out.file.set_len(mark.bytes)?;
+        out.hasher = hasher;
+        out.bytes = mark.bytes;
+        if let Mode::Cached {
+            written_back,
+            dropped,
+        } = &mut out.mode
+        {
+            (*written_back, *dropped) = (mark.bytes, mark.bytes);
+        }
+        Ok(out)
     }
 
     /// Goes on through the page cache (the file system refused a direct write, and
@@ -244,6 +365,20 @@ fn write_direct(file: &mut File, block: &[u8]) -> io::Result<bool> {
         }
     }
     Ok(true)
+}
+
+/// Writes an aligned `block` whole at `offset` of a file opened with `O_DIRECT`, leaving
+/// the file's own offset where it was; `InvalidInput` where the file system refuses it.
+fn write_direct_at(file: &File, block: &[u8], offset: u64) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::write_all_at(file, block, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, block, offset);
+        Err(io::ErrorKind::InvalidInput.into())
+    }
 }
 
 /// Takes `O_DIRECT` off an open file.
@@ -384,6 +519,62 @@ mod tests {
             // Pieces of odd sizes, as a Parquet or CSV writer hands them over.
             write_and_check(out, &path, &data, |k| k * 7919 % 300_000 + 1);
         }
+    }
+
+    #[test]
+    fn a_persisted_file_goes_on_or_is_taken_up_as_if_written_whole() {
+        let dir = disk_dir();
+        for (len, at) in [
+            (3 * BLOCK + 17, 0),
+            (3 * BLOCK + 17, 5),
+            (3 * BLOCK + 17, BLOCK),
+            (3 * BLOCK + 17, 2 * BLOCK + 4097),
+            (BLOCK + 1, BLOCK + 1),
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 13 % 247) as u8).collect();
+            let path = dir.path().join(format!("{len}-{at}.bin"));
+            // Persisted mid-way, then written on: the same file as written whole.
+            let mut out = Hashing::create(&path).unwrap();
+            out.write_all(&data[..at]).unwrap();
+            let mark = out.persist().unwrap();
+            assert_eq!(mark.bytes, at as u64);
+            assert_eq!(mark.blake3, *blake3::hash(&data[..at]).as_bytes());
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                &data[..at],
+                "on disk at once"
+            );
+            // Bytes written after the mark, as by a run killed later.
+            out.write_all(&data[at..]).unwrap();
+            out.write_all(b"written after the checkpoint").unwrap();
+            out.sync().unwrap();
+            drop(out);
+            // Taken up at the mark: the rest written again gives the whole file.
+            let mut resumed = Hashing::resume(&path, &mark).unwrap();
+            #[cfg(target_os = "linux")]
+            assert!(resumed.is_direct());
+            for piece in data[at..].chunks(4093) {
+                resumed.write_all(piece).unwrap();
+            }
+            resumed.sync().unwrap();
+            assert_eq!(resumed.bytes(), len as u64);
+            assert_eq!(resumed.hash(), blake3::hash(&data));
+            assert!(std::fs::read(&path).unwrap() == data);
+            // A file changed since is refused.
+            std::fs::write(&path, vec![1u8; at + 1]).unwrap();
+            if at > 0 {
+                let err = Hashing::resume(&path, &mark).err().unwrap();
+                assert!(err.to_string().contains("changed"), "{err}");
+            }
+        }
+        let path = dir.path().join("short.bin");
+        std::fs::write(&path, b"abc").unwrap();
+        let mark = Mark {
+            bytes: 10,
+            blake3: [0; 32],
+        };
+        let err = Hashing::resume(&path, &mark).err().unwrap();
+        assert!(err.to_string().contains("fewer than"), "{err}");
     }
 
     #[cfg(target_os = "linux")]

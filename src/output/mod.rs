@@ -137,6 +137,10 @@ impl Manifest {
 /// the manifest is written, so a temporary folder always holds one or the other.
 pub const PARTIAL_MARKER: &str = ".bazaar-partial";
 
+/// The checkpoint a run keeps in its temporary folder (`--checkpoint-every`), removed when
+/// the folder is finished.
+pub const CHECKPOINT: &str = "checkpoint.bazaar";
+
 /// A folder being written: a temporary sibling of the target until [`OutputDir::finish`].
 /// Holds the target's lock ([`place::Lock`]) from creation to the end.
 ///
@@ -151,6 +155,9 @@ pub struct OutputDir {
     /// Threads of the encoding pool ([`OutputDir::pool`]).
     threads: usize,
     pool: std::sync::OnceLock<std::sync::Arc<rayon::ThreadPool>>,
+    /// Taking up a checkpoint's files: tables built meanwhile write to the null device
+    /// ([`OutputDir::create_file`]) until [`OutputDir::taken_up`].
+    resuming: bool,
     _lock: place::Lock,
 }
 
@@ -177,8 +184,81 @@ impl OutputDir {
             finished: false,
             threads: std::thread::available_parallelism().map_or(1, usize::from),
             pool: std::sync::OnceLock::new(),
+            resuming: false,
             _lock: lock,
         })
+    }
+
+    /// Takes up the temporary folder `work` of an interrupted run on `target`, to go on
+    /// from its checkpoint: locks the target (so no other run is using the folder; the
+    /// run that wrote it is gone), and renames the folder as this process's own. Tables
+    /// built from then on write nowhere until their files are taken up and
+    /// [`OutputDir::taken_up`] is called.
+    pub fn adopt(target: &Path, work: &Path) -> Result<Self, OutputError> {
+        let target = place::resolve(target)?;
+        let lock = place::Lock::acquire(&target)?;
+        if !work.join(PARTIAL_MARKER).is_file() {
+            return Err(OutputError::foreign(
+                work,
+                "it is not the temporary folder of a Bazaar run",
+            ));
+        }
+        let tmp = place::sibling(&target, "tmp", std::process::id());
+        if fs::canonicalize(work).ok() != fs::canonicalize(&tmp).ok() {
+            if fs::symlink_metadata(&tmp).is_ok() {
+                place::discard(&tmp, &target).map_err(io_at(&tmp))?;
+            }
+            fs::rename(work, &tmp).map_err(io_at(work))?;
+            sync_dir(&place::parent_of(&target))?;
+        }
+        let marker = tmp.join(PARTIAL_MARKER);
+        fs::write(&marker, std::process::id().to_string()).map_err(io_at(&marker))?;
+        Ok(Self {
+            target,
+            tmp,
+            files: Vec::new(),
+            finished: false,
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
+            pool: std::sync::OnceLock::new(),
+            resuming: true,
+            _lock: lock,
+        })
+    }
+
+    /// Whether the folder is being taken up from a checkpoint ([`OutputDir::adopt`]).
+    pub fn resuming(&self) -> bool {
+        self.resuming
+    }
+
+    /// Every table has taken up its file: tables created from now on are new files.
+    pub fn taken_up(&mut self) {
+        self.resuming = false;
+    }
+
+    /// Creates (or empties) the file `name` for a table to stream into; while the folder is
+    /// being taken up, a table built to be replaced by its checkpoint's writes nowhere.
+    pub(crate) fn create_file(&self, name: &str) -> io::Result<file::Hashing> {
+        if self.resuming {
+            file::Hashing::null()
+        } else {
+            file::Hashing::create(&self.path(name))
+        }
+    }
+
+    /// Takes up the file `name` where a checkpoint left it ([`file::Hashing::resume`]).
+    pub(crate) fn resume_file(&self, name: &str, mark: &file::Mark) -> io::Result<file::Hashing> {
+        file::Hashing::resume(&self.path(name), mark).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot go on from the checkpoint: `{name}`: {e}"),
+            )
+        })
+    }
+
+    /// Where the run's checkpoint is kept: inside the temporary folder, beside the files it
+    /// describes, until the folder is finished.
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.path(CHECKPOINT)
     }
 
     /// Sets the encoding pool's thread count (before any table is created; the run's
@@ -247,6 +327,15 @@ impl OutputDir {
             path: self.path(MANIFEST),
             source: io::Error::other(e),
         })?;
+        // Checkpoints belong to the unfinished folder (one being written when the run was
+        // stopped leaves a `.checkpoint-*` file).
+        for entry in fs::read_dir(&self.tmp).map_err(io_at(&self.tmp))?.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name == CHECKPOINT || name.starts_with(".checkpoint-") {
+                fs::remove_file(entry.path()).map_err(io_at(&entry.path()))?;
+            }
+        }
         // The manifest first, then the marker goes: the folder always holds one or the other,
         // so a run that dies here leaves a folder the next run knows is Bazaar's.
         write_synced(&self.path(MANIFEST), &json)?;
@@ -277,11 +366,31 @@ impl OutputDir {
     }
 }
 
+impl OutputDir {
+    /// Gives the temporary folder up unfinished, to be resumed from its checkpoint: it is
+    /// kept where it is (and named in the message of the stop).
+    pub fn keep(mut self) -> PathBuf {
+        self.finished = true;
+        self.tmp.clone()
+    }
+}
+
 impl Drop for OutputDir {
+    /// A folder given up unfinished is removed, unless it holds a checkpoint: then a failed
+    /// run (a full disk, a killed writer) can be resumed once the cause is fixed.
     fn drop(&mut self) {
-        if !self.finished {
-            let _ = place::discard(&self.tmp, &self.target);
+        if self.finished {
+            return;
         }
+        if self.checkpoint_path().is_file() {
+            tracing::warn!(
+                "kept `{}`: it holds a checkpoint (`bazaar resume {}` goes on from it)",
+                self.tmp.display(),
+                self.checkpoint_path().display()
+            );
+            return;
+        }
+        let _ = place::discard(&self.tmp, &self.target);
     }
 }
 

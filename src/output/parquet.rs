@@ -28,8 +28,9 @@ use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
+use serde::{Deserialize, Serialize};
 
-use super::file::Hashing;
+use super::file::{Hashing, Mark};
 use super::schema;
 use super::sinks::{CustomerRow, HourContext, Sink, round4, transaction_id};
 use super::worker::Worker;
@@ -106,6 +107,30 @@ pub fn writer_properties(schema: &Schema, e: Encodings<'_>) -> io::Result<Writer
 /// Builds one row group's arrays; runs on the table's writer thread.
 type Build = Box<dyn FnOnce() -> Vec<ArrayRef> + Send>;
 
+/// What a table's writer thread is handed, in order.
+enum Job {
+    /// A row group to write.
+    Group(Build),
+    /// Put every row group so far on disk and answer where the file stands.
+    Save(std::sync::mpsc::SyncSender<io::Result<Saved>>),
+}
+
+/// A file put on disk for a checkpoint: its bytes so far, and the footer that would close
+/// it there, from which a writer taken up again recovers its row groups.
+struct Saved {
+    mark: Mark,
+    footer: Vec<u8>,
+}
+
+/// Where a Parquet table stood at a checkpoint ([`ParquetTable::save`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ParquetMark {
+    name: String,
+    rows: u64,
+    mark: Mark,
+    footer: Vec<u8>,
+}
+
 /// What a writer thread hands back: the file's size and hash.
 struct Written {
     bytes: u64,
@@ -119,34 +144,237 @@ enum Chunk {
     Spliced(keyed::SplicedChunk),
 }
 
-/// Writes every row group received as it comes, its columns encoded and compressed in
-/// parallel (rayon) and appended in schema order, then the footer.
-fn write_groups(
-    (mut writer, factory): (SerializedFileWriter<Hashing>, ArrowRowGroupWriterFactory),
+/// The file under a Parquet writer. Bytes go to the file, except the first `skip` (a file
+/// taken up at a checkpoint holds them already: its row groups are replayed through the
+/// writer so it knows them, without their bytes being written again) and, while `footer`
+/// gathers, a checkpoint's footer (kept in the checkpoint, never in the file).
+struct Spliced {
+    out: Option<Hashing>,
+    skip: u64,
+    footer: Option<Vec<u8>>,
+}
+
+impl io::Write for Spliced {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(footer) = &mut self.footer {
+            footer.extend_from_slice(buf);
+            return Ok(buf.len());
+        }
+        if self.skip > 0 {
+            let n = buf
+                .len()
+                .min(usize::try_from(self.skip).unwrap_or(usize::MAX));
+            self.skip -= n as u64;
+            return Ok(n);
+        }
+        self.out
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the Parquet file was closed"))?
+            .write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The bytes of a file up to `at` as zeros, for replaying row groups whose bytes are not
+/// written again ([`Spliced::skip`]), then `footer`: what parsing a checkpoint's footer, and
+/// replaying its chunks, read.
+struct Tail<'a> {
+    at: u64,
+    footer: &'a [u8],
+}
+
+impl parquet::file::reader::Length for Tail<'_> {
+    fn len(&self) -> u64 {
+        self.at + self.footer.len() as u64
+    }
+}
+
+impl parquet::file::reader::ChunkReader for Tail<'_> {
+    type T = io::Chain<io::Take<io::Repeat>, io::Cursor<bytes::Bytes>>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        let from = start.saturating_sub(self.at).min(self.footer.len() as u64) as usize;
+        Ok(io::Read::chain(
+            io::Read::take(io::repeat(0), self.at.saturating_sub(start)),
+            io::Cursor::new(bytes::Bytes::copy_from_slice(&self.footer[from..])),
+        ))
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        let end = start + length as u64;
+        if start >= self.at && end <= parquet::file::reader::Length::len(self) {
+            let from = (start - self.at) as usize;
+            Ok(bytes::Bytes::copy_from_slice(
+                &self.footer[from..from + length],
+            ))
+        } else if end <= self.at {
+            Ok(bytes::Bytes::from(vec![0u8; length]))
+        } else {
+            Err(parquet::errors::ParquetError::General(format!(
+                "a checkpoint's footer read at {start}..{end} across its start {}",
+                self.at
+            )))
+        }
+    }
+}
+
+/// A table's Parquet writer and its row groups' column writers.
+type Writers = (SerializedFileWriter<Spliced>, ArrowRowGroupWriterFactory);
+
+/// Starts a Parquet writer over `out`. For a file taken up at a checkpoint (`footer`:
+/// what would have closed it at `out`'s length), the row groups the footer lists are
+/// replayed first, so the writer goes on, and finishes, exactly as the one that wrote them.
+fn open_writer(
+    out: Hashing,
     schema: &SchemaRef,
-    groups: Receiver<Build>,
+    props: &WriterProperties,
+    footer: Option<&[u8]>,
+) -> io::Result<Writers> {
+    let at = footer.map_or(0, |_| out.bytes());
+    let sink = Spliced {
+        out: Some(out),
+        skip: at,
+        footer: None,
+    };
+    let (mut writer, factory) = ArrowWriter::try_new(sink, schema.clone(), Some(props.clone()))
+        .and_then(ArrowWriter::into_serialized_writer)
+        .map_err(to_io)?;
+    if let Some(footer) = footer {
+        use parquet::column::writer::ColumnCloseResult;
+        use parquet::file::metadata::{
+            PageIndexPolicy, ParquetMetaDataOptions, ParquetMetaDataReader,
+        };
+        let tail = Tail { at, footer };
+        // Everything the footer says is read back as written (page encoding statistics
+        // whole, not as the reader's default mask), so the footer written at the end is the
+        // one a run without checkpoints writes.
+        let options = ParquetMetaDataOptions::new().with_encoding_stats_as_mask(false);
+        let metadata = ParquetMetaDataReader::new()
+            .with_metadata_options(Some(options))
+            .with_page_index_policy(PageIndexPolicy::Optional)
+            .parse_and_finish(&tail)
+            .map_err(to_io)?;
+        for (g, group) in metadata.row_groups().iter().enumerate() {
+            let index = metadata.page_index_for_row_group(g);
+            let mut out = writer.next_row_group().map_err(to_io)?;
+            for (c, column) in group.columns().iter().enumerate() {
+                let close = ColumnCloseResult {
+                    bytes_written: column.compressed_size() as u64,
+                    rows_written: group.num_rows() as u64,
+                    metadata: as_written(column).map_err(to_io)?,
+                    bloom_filter: None,
+                    column_index: index.column_index(c).cloned(),
+                    offset_index: index.offset_index(c).cloned(),
+                };
+                out.append_column(&tail, close).map_err(to_io)?;
+            }
+            out.close().map_err(to_io)?;
+        }
+        if writer.inner().skip != 0 {
+            return Err(io::Error::other(
+                "the checkpoint's footer does not account for the file's bytes",
+            ));
+        }
+    }
+    Ok((writer, factory))
+}
+
+/// A column chunk's metadata read back from a footer, as its writer held it: signed
+/// columns' statistics also fill the format's old `min`/`max` fields (as arrow-rs's column
+/// writer and `delta` do), a choice the footer does not record.
+fn as_written(
+    column: &parquet::file::metadata::ColumnChunkMetaData,
+) -> parquet::errors::Result<parquet::file::metadata::ColumnChunkMetaData> {
+    use parquet::file::statistics::Statistics;
+    let Some(statistics) = column.statistics() else {
+        return Ok(column.clone());
+    };
+    let old = column.column_descr().sort_order().is_signed();
+    let statistics = match statistics.clone() {
+        Statistics::Boolean(s) => Statistics::Boolean(s.with_backwards_compatible_min_max(old)),
+        Statistics::Int32(s) => Statistics::Int32(s.with_backwards_compatible_min_max(old)),
+        Statistics::Int64(s) => Statistics::Int64(s.with_backwards_compatible_min_max(old)),
+        Statistics::Int96(s) => Statistics::Int96(s.with_backwards_compatible_min_max(old)),
+        Statistics::Float(s) => Statistics::Float(s.with_backwards_compatible_min_max(old)),
+        Statistics::Double(s) => Statistics::Double(s.with_backwards_compatible_min_max(old)),
+        Statistics::ByteArray(s) => Statistics::ByteArray(s.with_backwards_compatible_min_max(old)),
+        Statistics::FixedLenByteArray(s) => {
+            Statistics::FixedLenByteArray(s.with_backwards_compatible_min_max(old))
+        }
+    };
+    column
+        .clone()
+        .into_builder()
+        .set_statistics(statistics)
+        .build()
+}
+
+/// Closes a writer's file for a checkpoint: the footer that would end it now is gathered
+/// apart, the bytes before it put on disk, and a writer replaying its row groups
+/// ([`open_writer`]) goes on from there.
+fn save_writer(
+    (mut writer, factory): Writers,
+    schema: &SchemaRef,
+    props: &WriterProperties,
+) -> io::Result<(Writers, Saved)> {
+    drop(factory);
+    writer.inner_mut().footer = Some(Vec::new());
+    writer.finish().map_err(to_io)?;
+    let footer = writer.inner_mut().footer.take().unwrap_or_default();
+    let mut out = writer
+        .inner_mut()
+        .out
+        .take()
+        .ok_or_else(|| io::Error::other("the Parquet file was closed"))?;
+    drop(writer);
+    let mark = out.persist()?;
+    let writers = open_writer(out, schema, props, Some(&footer))?;
+    Ok((writers, Saved { mark, footer }))
+}
+
+/// Writes every row group received as it comes, its columns encoded and compressed in
+/// parallel (rayon) and appended in schema order, and saves the file where asked; then the
+/// footer.
+fn write_groups(
+    writers: Writers,
+    schema: &SchemaRef,
+    props: &WriterProperties,
+    jobs: Receiver<Job>,
     pool: &rayon::ThreadPool,
 ) -> io::Result<Written> {
     use rayon::prelude::*;
+    let (mut writer, mut factory) = writers;
     let fields = schema.fields();
     // Bazaar's schemas are flat: one leaf column, and one column writer, per field.
     let descrs: Vec<_> = writer.schema_descr().columns().to_vec();
     if descrs.len() != fields.len() {
         return Err(io::Error::other("a nested column in a Parquet schema"));
     }
-    let props = writer.properties().clone();
     let deltas: Vec<bool> = fields
         .iter()
         .zip(&descrs)
         .map(|(f, d)| delta::is_delta(f, props.encoding(d.path())))
         .collect();
-    for (index, build) in groups.into_iter().enumerate() {
+    for job in jobs {
+        let build = match job {
+            Job::Group(build) => build,
+            Job::Save(answer) => {
+                let (writers, saved) = save_writer((writer, factory), schema, props)?;
+                (writer, factory) = writers;
+                let _ = answer.send(Ok(saved));
+                continue;
+            }
+        };
         // The batch checks the arrays against the schema (types, lengths).
         let batch = RecordBatch::try_new(schema.clone(), build()).map_err(to_io)?;
-        let writers = factory.create_column_writers(index).map_err(to_io)?;
+        let index = writer.flushed_row_groups().len();
+        let column_writers = factory.create_column_writers(index).map_err(to_io)?;
         let chunks = pool
             .install(|| {
-                writers
+                column_writers
                     .into_par_iter()
                     .zip(fields.par_iter().zip(batch.columns()).zip(&descrs))
                     .zip(&deltas)
@@ -176,7 +404,11 @@ fn write_groups(
         }
         group.close().map_err(to_io)?;
     }
-    let mut out = writer.into_inner().map_err(to_io)?;
+    let mut out = writer
+        .into_inner()
+        .map_err(to_io)?
+        .out
+        .ok_or_else(|| io::Error::other("the Parquet file was closed"))?;
     out.sync()?;
     Ok(Written {
         bytes: out.bytes(),
@@ -187,7 +419,7 @@ fn write_groups(
 /// One Parquet file written by its own thread, a row group per batch received.
 pub struct ParquetTable {
     name: String,
-    writer: Worker<Build, Written>,
+    writer: Worker<Job, Written>,
     rows: u64,
     /// The closed file's size and hash, once [`ParquetTable::close`] has run.
     written: Option<Written>,
@@ -202,45 +434,98 @@ impl ParquetTable {
         encodings: Encodings<'_>,
     ) -> Result<Self, OutputError> {
         let path = dir.path(name);
+        let file = dir.create_file(name).map_err(io_at(&path))?;
+        Self::start(dir, name, schema, encodings, file, None, 0)
+    }
+
+    /// Starts the writer thread of `name` over `file` (taken up at a checkpoint where
+    /// `footer` is given).
+    fn start(
+        dir: &OutputDir,
+        name: &str,
+        schema: SchemaRef,
+        encodings: Encodings<'_>,
+        file: Hashing,
+        footer: Option<&[u8]>,
+        rows: u64,
+    ) -> Result<Self, OutputError> {
+        let path = dir.path(name);
         let props = writer_properties(&schema, encodings).map_err(io_at(&path))?;
-        let file = Hashing::create(&path).map_err(io_at(&path))?;
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
-            .and_then(ArrowWriter::into_serialized_writer)
-            .map_err(|e| OutputError::Io {
-                path: path.clone(),
-                source: to_io(e),
-            })?;
+        let writers = open_writer(file, &schema, &props, footer).map_err(|e| OutputError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
         let pool = dir.pool();
-        let writer = Worker::start(name, format!("parquet:{name}"), QUEUE, move |groups| {
-            write_groups(writer, &schema, groups, &pool)
+        let writer = Worker::start(name, format!("parquet:{name}"), QUEUE, move |jobs| {
+            write_groups(writers, &schema, &props, jobs, &pool)
         })
         .map_err(io_at(&path))?;
         Ok(Self {
             name: name.to_owned(),
             writer,
-            rows: 0,
+            rows,
             written: None,
         })
     }
 
     /// Creates the Parquet file of a declared table: `{stem}.parquet`, its schema (money with
-    /// `minor_units` decimal places) and per-column encodings from the declaration.
+    /// `minor_units` decimal places) and per-column encodings from the declaration; or,
+    /// with `mark`, takes it up where a checkpoint left it.
     pub fn of(
         dir: &OutputDir,
         table: &schema::Table,
         minor_units: u8,
     ) -> Result<Self, OutputError> {
+        Self::declared(dir, table, minor_units, None)
+    }
+
+    /// [`ParquetTable::of`], taken up at `mark` when given.
+    fn declared(
+        dir: &OutputDir,
+        table: &schema::Table,
+        minor_units: u8,
+        mark: Option<&ParquetMark>,
+    ) -> Result<Self, OutputError> {
         let dictionary = table.encoded(schema::Encoding::Dictionary);
         let deltas = table.encoded(schema::Encoding::Delta);
-        Self::create(
-            dir,
-            &format!("{}.parquet", table.stem),
-            table.arrow_schema(minor_units),
-            Encodings {
-                dictionary: &dictionary,
-                deltas: &deltas,
-            },
-        )
+        let name = format!("{}.parquet", table.stem);
+        let encodings = Encodings {
+            dictionary: &dictionary,
+            deltas: &deltas,
+        };
+        let schema = table.arrow_schema(minor_units);
+        match mark {
+            None => Self::create(dir, &name, schema, encodings),
+            Some(mark) => {
+                let path = dir.path(&name);
+                if mark.name != name {
+                    return Err(io_at(&path)(io::Error::other(format!(
+                        "the checkpoint holds `{}` where this run writes `{name}`",
+                        mark.name
+                    ))));
+                }
+                let file = dir.resume_file(&name, &mark.mark).map_err(io_at(&path))?;
+                Self::start(
+                    dir,
+                    &name,
+                    schema,
+                    encodings,
+                    file,
+                    Some(&mark.footer),
+                    mark.rows,
+                )
+            }
+        }
+    }
+
+    /// Takes up a declared table where a checkpoint left it ([`ParquetTable::save`]).
+    pub fn resume(
+        dir: &OutputDir,
+        table: &schema::Table,
+        minor_units: u8,
+        mark: &ParquetMark,
+    ) -> Result<Self, OutputError> {
+        Self::declared(dir, table, minor_units, Some(mark))
     }
 
     /// Queues one row group of `rows` rows, whose arrays `build` makes on the writer thread.
@@ -254,7 +539,28 @@ impl ParquetTable {
             return Ok(());
         }
         self.rows += rows as u64;
-        self.writer.send(Box::new(build))
+        self.writer.send(Job::Group(Box::new(build)))
+    }
+
+    /// Waits for every row group queued to be written, puts the file on disk and returns
+    /// where it stands, for a checkpoint; row groups go on after it as before.
+    pub fn save(&mut self) -> io::Result<ParquetMark> {
+        let (answer, saved) = std::sync::mpsc::sync_channel(1);
+        self.writer.send(Job::Save(answer))?;
+        let saved = match saved.recv() {
+            Ok(saved) => saved?,
+            Err(_) => {
+                return Err(self.writer.join().err().unwrap_or_else(|| {
+                    io::Error::other(format!("the writer of {} stopped", self.name))
+                }));
+            }
+        };
+        Ok(ParquetMark {
+            name: self.name.clone(),
+            rows: self.rows,
+            mark: saved.mark,
+            footer: saved.footer,
+        })
     }
 
     /// Waits for the writer and closes the file, freeing the writer's buffers; nothing more
@@ -285,7 +591,7 @@ impl ParquetTable {
 }
 
 /// Interns short strings (event lists) as dictionary keys.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Interner {
     values: Vec<String>,
     keys: HashMap<String, u16>,
@@ -484,6 +790,46 @@ struct LineColumns {
     unit_price: Vec<i64>,
     total: Vec<i64>,
 }
+
+/// Saves and takes up a row group's gathered columns ([`Sink::save`]), each as one column
+/// of numbers.
+macro_rules! gathered {
+    ($t:ident { $($field:ident),* }) => {
+        impl $t {
+            fn save(&self, state: &mut crate::checkpoint::State, prefix: &str) {
+                $(state.put_column(&format!("{prefix}.{}", stringify!($field)), &self.$field);)*
+            }
+
+            fn restore(state: &crate::checkpoint::State, prefix: &str) -> crate::plugin::Result<Self> {
+                Ok(Self {
+                    $($field: state.get_column(&format!("{prefix}.{}", stringify!($field)))?,)*
+                })
+            }
+        }
+    };
+}
+
+gathered!(TxColumns {
+    id,
+    timestamp,
+    customer,
+    persona,
+    total,
+    lines,
+    units,
+    festival,
+    weekend,
+    events,
+    trimmed
+});
+gathered!(LineColumns {
+    id,
+    line,
+    category,
+    quantity,
+    unit_price,
+    total
+});
 
 /// Writes every table as Parquet.
 pub struct ParquetSink {
@@ -726,6 +1072,7 @@ impl ParquetSink {
 }
 
 /// One row of `daily_metrics`, kept until its row group is written.
+#[derive(Serialize, Deserialize)]
 struct DailyRow {
     /// The plugins' columns.
     extra: Vec<crate::tables::Value>,
@@ -874,6 +1221,52 @@ impl Sink for ParquetSink {
         if c.id.len() == ROW_GROUP_ROWS {
             self.flush_customers()?;
         }
+        Ok(())
+    }
+
+    fn save(&mut self, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
+        state.put("transactions", &self.transactions.save()?)?;
+        let lines = self.lines.as_mut().map(ParquetTable::save).transpose()?;
+        state.put("lines", &lines)?;
+        state.put("daily", &self.daily.save()?)?;
+        state.put("churn", &self.churn.save()?)?;
+        state.put("customers", &self.customers.save()?)?;
+        self.tx.save(state, "tx");
+        self.line.save(state, "line");
+        state.put("daily_rows", &self.daily_rows)?;
+        state.put("churn_rows", &self.churn_rows)?;
+        state.put("events", &self.events)?;
+        if !self.customer.id.is_empty() {
+            return Err("a checkpoint while the customer table is being written".into());
+        }
+        Ok(())
+    }
+
+    fn restore(
+        &mut self,
+        dir: &OutputDir,
+        state: &crate::checkpoint::State,
+    ) -> crate::plugin::Result {
+        let m = self.minor_units;
+        let mut daily = schema::daily_metrics();
+        daily.columns.extend_from_slice(&self.daily_extra);
+        self.transactions =
+            ParquetTable::resume(dir, &schema::transactions(), m, &state.get("transactions")?)?;
+        let lines: Option<ParquetMark> = state.get("lines")?;
+        self.lines = match (self.lines.is_some(), lines) {
+            (true, Some(mark)) => Some(ParquetTable::resume(dir, &schema::line_items(), m, &mark)?),
+            (false, None) => None,
+            _ => return Err("the checkpoint's run wrote line items where this one does not, or the other way round".into()),
+        };
+        self.daily = ParquetTable::resume(dir, &daily, m, &state.get("daily")?)?;
+        self.churn = ParquetTable::resume(dir, &schema::churn_events(), m, &state.get("churn")?)?;
+        self.customers =
+            ParquetTable::resume(dir, &schema::customers(), m, &state.get("customers")?)?;
+        self.tx = TxColumns::restore(state, "tx")?;
+        self.line = LineColumns::restore(state, "line")?;
+        self.daily_rows = state.get("daily_rows")?;
+        self.churn_rows = state.get("churn_rows")?;
+        self.events = state.get("events")?;
         Ok(())
     }
 

@@ -15,7 +15,8 @@
 //!   new one renamed into place ([`replace`]).
 //! - **Recovery.** Under the lock, whatever a dead run left beside the target is cleared by
 //!   the next run ([`recover`]): a temporary folder `.NAME.tmp-PID` (unfinished, or an old
-//!   output swapped out but not yet deleted) is removed; an old output `.NAME.old-PID` is
+//!   output swapped out but not yet deleted) is removed, unless it holds a checkpoint to
+//!   resume from; an old output `.NAME.old-PID` is
 //!   put back when the fallback died between its two renames. A crash at any point so leaves
 //!   either the old output or the new one in place.
 //! - **Symlinks.** A symlinked target is written through: the folder it points to is the one
@@ -187,6 +188,14 @@ pub fn recover(target: &Path) -> Result<(), OutputError> {
             tracing::warn!(
                 "left `{}` alone: it is named like a Bazaar temporary folder but does not hold one",
                 path.display()
+            );
+            continue;
+        }
+        if kind == "tmp" && path.join(super::CHECKPOINT).is_file() {
+            tracing::warn!(
+                "kept `{}`, left by process {pid}: it holds a checkpoint (`bazaar resume {}` goes on from it; remove the folder to drop it)",
+                path.display(),
+                path.join(super::CHECKPOINT).display()
             );
             continue;
         }

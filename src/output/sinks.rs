@@ -66,9 +66,38 @@ pub trait Sink: Send + Sync + 'static {
     fn finish(self: Box<Self>, _dir: &mut OutputDir) -> Result<(), OutputError> {
         Ok(())
     }
+    /// Saves where the sink stands at the end of a day, for a checkpoint: every row it has
+    /// received put on disk ([`Table::save`], [`crate::output::parquet::ParquetTable::save`])
+    /// or kept in `state` (rows gathered for a row group not yet full), so that
+    /// [`Sink::restore`] goes on writing exactly as this sink would have. Writing goes on
+    /// after it as before. A sink that cannot do this refuses, and so does the checkpoint.
+    fn save(&mut self, _state: &mut crate::checkpoint::State) -> crate::plugin::Result {
+        Err("this output sink cannot be checkpointed".into())
+    }
+    /// Takes up what [`Sink::save`] saved, in a sink just built for the same scenario in
+    /// the folder being resumed ([`OutputDir::adopt`]): its files are taken up where the
+    /// checkpoint left them, cut back to that point.
+    fn restore(
+        &mut self,
+        _dir: &OutputDir,
+        _state: &crate::checkpoint::State,
+    ) -> crate::plugin::Result {
+        Err("this output sink cannot be resumed from a checkpoint".into())
+    }
 }
 
-impl Sink for () {}
+impl Sink for () {
+    fn save(&mut self, _state: &mut crate::checkpoint::State) -> crate::plugin::Result {
+        Ok(())
+    }
+    fn restore(
+        &mut self,
+        _dir: &OutputDir,
+        _state: &crate::checkpoint::State,
+    ) -> crate::plugin::Result {
+        Ok(())
+    }
+}
 
 /// The sinks of a run, in the order they are called, and the names they need.
 ///
@@ -296,6 +325,60 @@ impl Plugin for SinkPlugin {
         crate::run::log_memory("tables finished");
         Ok(())
     }
+
+    fn save(
+        &self,
+        world: &mut World,
+        state: &mut crate::checkpoint::State,
+    ) -> crate::plugin::Result {
+        let mut sinks = world.resource_mut::<Sinks>();
+        state.put("sinks", &sinks.sinks.len())?;
+        for (i, sink) in sinks.sinks.iter_mut().enumerate() {
+            let mut own = crate::checkpoint::State::default();
+            sink.save(&mut own)?;
+            state.put_state(&format!("sink{i}"), &own);
+        }
+        if let Some(mut writers) = world.get_resource_mut::<PluginTableWriters>() {
+            state.put("tables", &writers.save()?)?;
+        }
+        Ok(())
+    }
+
+    fn restore(
+        &self,
+        world: &mut World,
+        state: &crate::checkpoint::State,
+    ) -> crate::plugin::Result {
+        world.resource_scope(|world, dir: Mut<OutputDir>| -> crate::plugin::Result {
+            let mut sinks = world.resource_mut::<Sinks>();
+            let count: usize = state.get("sinks")?;
+            if count != sinks.sinks.len() {
+                return Err(format!(
+                    "the checkpoint holds {count} output sinks where this run has {}",
+                    sinks.sinks.len()
+                )
+                .into());
+            }
+            for (i, sink) in sinks.sinks.iter_mut().enumerate() {
+                sink.restore(&dir, &state.get_state(&format!("sink{i}"))?)?;
+            }
+            if let Some(mut writers) = world.get_resource_mut::<PluginTableWriters>() {
+                writers.restore(&dir, state.get("tables")?)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A plugin table's file as a checkpoint saw it.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum SavedTable {
+    Csv(super::table::TableMark),
+    /// The file, and the rows waiting for a full row group.
+    Parquet(
+        crate::output::parquet::ParquetMark,
+        Vec<Vec<crate::tables::Value>>,
+    ),
 }
 
 /// The plugins' tables, each in every configured format, and the shapes `tables.json`
@@ -371,6 +454,50 @@ fn flush_parquet(
 }
 
 impl PluginTableWriters {
+    /// Saves every table for a checkpoint ([`Sink::save`]).
+    fn save(&mut self) -> io::Result<Vec<SavedTable>> {
+        self.writers
+            .iter_mut()
+            .map(|w| match w {
+                DeclaredWriter::Csv(t) => t.save().map(SavedTable::Csv),
+                DeclaredWriter::Parquet(file, _, pending) => {
+                    Ok(SavedTable::Parquet(file.save()?, pending.clone()))
+                }
+            })
+            .collect()
+    }
+
+    /// Takes every table up where a checkpoint left it ([`Sink::restore`]).
+    fn restore(&mut self, dir: &OutputDir, saved: Vec<SavedTable>) -> crate::plugin::Result {
+        if saved.len() != self.writers.len() {
+            return Err(format!(
+                "the checkpoint holds {} plugin table files where this run writes {}",
+                saved.len(),
+                self.writers.len()
+            )
+            .into());
+        }
+        for (w, saved) in self.writers.iter_mut().zip(saved) {
+            match (w, saved) {
+                (DeclaredWriter::Csv(t), SavedTable::Csv(mark)) => *t = Table::resume(dir, &mark)?,
+                (
+                    DeclaredWriter::Parquet(file, table, pending),
+                    SavedTable::Parquet(mark, rows),
+                ) => {
+                    *file = crate::output::parquet::ParquetTable::resume(
+                        dir,
+                        table,
+                        self.minor_units,
+                        &mark,
+                    )?;
+                    *pending = rows;
+                }
+                _ => return Err("the checkpoint's plugin tables are in other formats".into()),
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the rows pushed since the last call, each table's to each of its formats.
     fn write(&mut self, tables: &mut crate::tables::PluginTables) -> io::Result<()> {
         let per_table = self.per_table.max(1);
@@ -435,9 +562,24 @@ pub struct CsvSink {
 enum EventTables {
     /// With the thread encoding each hour's transactions and lines while the next hour is
     /// simulated; it hands the tables back when its queue is closed.
-    Encoding(Worker<HourBatch, (Table, Option<Table>)>),
+    Encoding(Worker<HourBatch, Encoder>),
     /// Back from it, every hour written (boxed: a table is large beside the thread's handle).
-    Done(Box<(Table, Option<Table>)>),
+    Done(Box<Encoder>),
+}
+
+/// Starts the thread that encodes hours into the transaction and line tables.
+fn start_encoder(mut encoder: Encoder) -> io::Result<Worker<HourBatch, Encoder>> {
+    Worker::start(
+        "transactions.csv and line_items.csv",
+        "csv:encode".to_owned(),
+        QUEUED_HOURS,
+        move |hours: Receiver<HourBatch>| {
+            for hour in hours {
+                encoder.hour(hour)?;
+            }
+            Ok(encoder)
+        },
+    )
 }
 
 /// Hours queued for the encoder before the simulation waits for it.
@@ -458,7 +600,7 @@ impl CsvSink {
     ) -> Result<Self, OutputError> {
         let personas: Vec<Vec<u8>> = personas.iter().map(|p| escape(p)).collect();
         let (give_back, returned) = channel();
-        let mut encoder = Encoder {
+        let encoder = Encoder {
             transactions: Table::of(dir, &schema::transactions())?,
             lines: if line_items {
                 Some(Table::of(dir, &schema::line_items())?)
@@ -474,18 +616,7 @@ impl CsvSink {
             minor_units,
         };
         let path = dir.path("transactions.csv");
-        let encoder = Worker::start(
-            "transactions.csv and line_items.csv",
-            "csv:encode".to_owned(),
-            QUEUED_HOURS,
-            move |hours: Receiver<HourBatch>| {
-                for hour in hours {
-                    encoder.hour(hour)?;
-                }
-                Ok((encoder.transactions, encoder.lines))
-            },
-        )
-        .map_err(super::io_at(&path))?;
+        let encoder = start_encoder(encoder).map_err(super::io_at(&path))?;
         Ok(Self {
             events: EventTables::Encoding(encoder),
             returned: Mutex::new(returned),
@@ -843,14 +974,53 @@ impl Sink for CsvSink {
         })
     }
 
+    fn save(&mut self, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
+        let EventTables::Encoding(worker) = &mut self.events else {
+            return Err("a checkpoint after the event tables closed".into());
+        };
+        let mut encoder = worker.join()?;
+        state.put("transactions", &encoder.transactions.save()?)?;
+        let lines = encoder.lines.as_mut().map(Table::save).transpose()?;
+        state.put("lines", &lines)?;
+        self.events = EventTables::Encoding(start_encoder(encoder)?);
+        state.put("daily", &self.daily.save()?)?;
+        state.put("churn", &self.churn.save()?)?;
+        state.put("customers", &self.customers.save()?)?;
+        Ok(())
+    }
+
+    fn restore(
+        &mut self,
+        dir: &OutputDir,
+        state: &crate::checkpoint::State,
+    ) -> crate::plugin::Result {
+        let EventTables::Encoding(worker) = &mut self.events else {
+            return Err("a checkpoint taken up after the event tables closed".into());
+        };
+        let mut encoder = worker.join()?;
+        encoder.transactions = Table::resume(dir, &state.get("transactions")?)?;
+        let lines: Option<super::table::TableMark> = state.get("lines")?;
+        encoder.lines = match (encoder.lines.is_some(), lines) {
+            (true, Some(mark)) => Some(Table::resume(dir, &mark)?),
+            (false, None) => None,
+            _ => return Err("the checkpoint's run wrote line items where this one does not, or the other way round".into()),
+        };
+        self.events = EventTables::Encoding(start_encoder(encoder)?);
+        self.daily = Table::resume(dir, &state.get("daily")?)?;
+        self.churn = Table::resume(dir, &state.get("churn")?)?;
+        self.customers = Table::resume(dir, &state.get("customers")?)?;
+        Ok(())
+    }
+
     fn finish(self: Box<Self>, dir: &mut OutputDir) -> Result<(), OutputError> {
         let this = *self;
-        let (transactions, lines) = match this.events {
+        let encoder = match this.events {
             EventTables::Encoding(mut encoder) => encoder
                 .join()
                 .map_err(super::io_at(&dir.path("transactions.csv")))?,
-            EventTables::Done(tables) => *tables,
+            EventTables::Done(encoder) => *encoder,
         };
+        let (transactions, lines) = (encoder.transactions, encoder.lines);
         transactions.finish(dir)?;
         if let Some(lines) = lines {
             lines.finish(dir)?;

@@ -66,6 +66,14 @@ impl Background {
     }
 }
 
+/// Where a table stood at a checkpoint ([`Table::save`]).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TableMark {
+    name: String,
+    rows: u64,
+    mark: super::file::Mark,
+}
+
 /// One CSV table being written. Rows are appended to a byte buffer; each full buffer goes to
 /// the table's writer thread. Text fields are escaped by [`escape`] before they get here.
 pub struct Table {
@@ -85,7 +93,7 @@ impl Table {
     /// Creates `name` in the output folder with `header` as its first row.
     pub fn create(dir: &OutputDir, name: &str, header: &[&str]) -> Result<Self, OutputError> {
         let path = dir.path(name);
-        let file = Hashing::create(&path).map_err(io_at(&path))?;
+        let file = dir.create_file(name).map_err(io_at(&path))?;
         let mut t = Self {
             name: name.to_owned(),
             out: Background::start(file, name).map_err(io_at(&path))?,
@@ -173,6 +181,34 @@ impl Table {
             self.buf = self.out.write(block)?;
         }
         Ok(())
+    }
+
+    /// Puts every row written so far on disk and returns where the table stands, for a
+    /// checkpoint; rows go on after it as before.
+    pub fn save(&mut self) -> io::Result<TableMark> {
+        self.flush_buf()?;
+        let mut out = self.out.join()?;
+        let mark = out.persist()?;
+        self.out = Background::start(out, &self.name)?;
+        Ok(TableMark {
+            name: self.name.clone(),
+            rows: self.rows,
+            mark,
+        })
+    }
+
+    /// Takes up a table of the folder being resumed where `mark` left it.
+    pub fn resume(dir: &OutputDir, mark: &TableMark) -> Result<Self, OutputError> {
+        let path = dir.path(&mark.name);
+        let file = dir
+            .resume_file(&mark.name, &mark.mark)
+            .map_err(io_at(&path))?;
+        Ok(Self {
+            name: mark.name.clone(),
+            out: Background::start(file, &mark.name).map_err(io_at(&path))?,
+            buf: Vec::with_capacity(BUFFER + BUFFER / 4),
+            rows: mark.rows,
+        })
     }
 
     /// Rows written so far.

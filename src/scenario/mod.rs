@@ -45,6 +45,13 @@ impl Format {
             Format::Parquet => "parquet",
         }
     }
+
+    /// The format whose [`Format::extension`] is `name`.
+    pub fn from_extension(name: &str) -> Option<Self> {
+        [Format::Csv, Format::Parquet]
+            .into_iter()
+            .find(|f| f.extension() == name)
+    }
 }
 
 /// Where and how results are written.

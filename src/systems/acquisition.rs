@@ -43,7 +43,11 @@ impl Plugin for AcquisitionPlugin {
         "acquisition"
     }
 
-    fn save(&self, world: &World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
+    fn save(
+        &self,
+        world: &mut World,
+        state: &mut crate::checkpoint::State,
+    ) -> crate::plugin::Result {
         state.put("owed", &world.resource::<Owed>().0)
     }
 

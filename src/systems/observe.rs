@@ -148,7 +148,11 @@ impl Plugin for ObservePlugin {
         "observe"
     }
 
-    fn save(&self, world: &World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
+    fn save(
+        &self,
+        world: &mut World,
+        state: &mut crate::checkpoint::State,
+    ) -> crate::plugin::Result {
         state.put("tally", world.resource::<Tally>())
     }
 

@@ -215,7 +215,7 @@ impl Plugin for Promotions {
         Self::NAME
     }
 
-    fn save(&self, world: &World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
+    fn save(&self, world: &mut World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
         let ledger = world.resource::<Ledger>();
         let totals: Vec<(&String, &[i64; 4])> = ledger
             .campaigns

@@ -220,7 +220,7 @@ impl Plugin for Stores {
         Self::NAME
     }
 
-    fn save(&self, world: &World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
+    fn save(&self, world: &mut World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
         state.put("count", &world.resource::<Chain>().count)?;
         state.put("homed", &world.resource::<Chain>().homed)?;
         let mut homes: Vec<(u32, u16)> = world

@@ -161,7 +161,7 @@ impl Plugin for WordOfMouth {
         Self::NAME
     }
 
-    fn save(&self, world: &World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
+    fn save(&self, world: &mut World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
         state.put("waiting", &world.resource::<Referrals>().waiting)
     }
 
