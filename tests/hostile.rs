@@ -363,8 +363,61 @@ fn stopped_by(signal: &str, code: i32, name: &str) {
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(code), "{err}");
-    assert!(err.contains(&format!("stopped by {name}")), "{err}");
-    assert!(!tmp.exists(), "the temporary folder is removed");
+    assert!(err.contains(&format!("stopped by {name} at the end of")), "{err}");
+    // The day is finished and a checkpoint written; the folder is kept to be resumed.
+    let checkpoint = tmp.join(bazaar::output::CHECKPOINT);
+    assert!(
+        err.contains(&format!("bazaar resume {}", checkpoint.display())),
+        "{err}"
+    );
+    assert!(checkpoint.is_file(), "a checkpoint is kept");
+    assert!(!tmp.join("manifest.json").exists(), "unfinished");
+    assert!(!out.exists(), "nothing is put in place");
+    // The next run on the folder keeps it too.
+    let o = Command::new(env!("CARGO_BIN_EXE_bazaar"))
+        .args(["run", "scenarios/quick.ron", "--days", "1", "--quiet", "--no-report", "--out"])
+        .arg(&out)
+        .current_dir(root())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("it holds a checkpoint"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(checkpoint.is_file() && out.join("manifest.json").is_file());
+}
+
+#[test]
+fn a_second_signal_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // Days long enough (400,000 customers) that the second signal comes within one.
+    let child = Command::new(env!("CARGO_BIN_EXE_bazaar"))
+        .args(["run", "scenarios/quick.ron", "--days", "200", "--scale", "200"])
+        .args(["--quiet", "--no-report", "--out"])
+        .arg(&out)
+        .current_dir(root())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_temporary_folder(dir.path(), child.id());
+    for _ in 0..2 {
+        let ok = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(!err.contains("stopped by SIGINT"), "no checkpoint waited for: {err}");
     assert!(!out.exists(), "nothing is put in place");
 }
 
