@@ -621,12 +621,14 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
             0
         }
         Some(r) => {
+            let restoring = Instant::now();
             sim.restore(scenario, &r.snapshot)
                 .map_err(|e| refused(&r.path, e.message()))?;
             let mut dir = sim.world.resource_mut::<OutputDir>();
             dir.taken_up();
             tracing::info!(
                 day = r.snapshot.header.day,
+                seconds = restoring.elapsed().as_secs_f64(),
                 "resumed from {}",
                 r.path.display()
             );
@@ -692,6 +694,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
                 tracing::info!(
                     day = completed,
                     seconds = started.elapsed().as_secs_f64(),
+                    bytes = std::fs::metadata(&checkpoint_path).map_or(0, |m| m.len()),
                     "checkpoint written"
                 );
                 if asked != 0 {

@@ -363,7 +363,10 @@ fn stopped_by(signal: &str, code: i32, name: &str) {
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(code), "{err}");
-    assert!(err.contains(&format!("stopped by {name} at the end of")), "{err}");
+    assert!(
+        err.contains(&format!("stopped by {name} at the end of")),
+        "{err}"
+    );
     // The day is finished and a checkpoint written; the folder is kept to be resumed.
     let checkpoint = tmp.join(bazaar::output::CHECKPOINT);
     assert!(
@@ -375,7 +378,15 @@ fn stopped_by(signal: &str, code: i32, name: &str) {
     assert!(!out.exists(), "nothing is put in place");
     // The next run on the folder keeps it too.
     let o = Command::new(env!("CARGO_BIN_EXE_bazaar"))
-        .args(["run", "scenarios/quick.ron", "--days", "1", "--quiet", "--no-report", "--out"])
+        .args([
+            "run",
+            "scenarios/quick.ron",
+            "--days",
+            "1",
+            "--quiet",
+            "--no-report",
+            "--out",
+        ])
         .arg(&out)
         .current_dir(root())
         .env_remove("RUST_LOG")
@@ -396,7 +407,14 @@ fn a_second_signal_stops_at_once() {
     let out = dir.path().join("out");
     // Days long enough (400,000 customers) that the second signal comes within one.
     let child = Command::new(env!("CARGO_BIN_EXE_bazaar"))
-        .args(["run", "scenarios/quick.ron", "--days", "200", "--scale", "200"])
+        .args([
+            "run",
+            "scenarios/quick.ron",
+            "--days",
+            "200",
+            "--scale",
+            "200",
+        ])
         .args(["--quiet", "--no-report", "--out"])
         .arg(&out)
         .current_dir(root())
@@ -417,7 +435,10 @@ fn a_second_signal_stops_at_once() {
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
-    assert!(!err.contains("stopped by SIGINT"), "no checkpoint waited for: {err}");
+    assert!(
+        !err.contains("stopped by SIGINT"),
+        "no checkpoint waited for: {err}"
+    );
     assert!(!out.exists(), "nothing is put in place");
 }
 

@@ -130,7 +130,13 @@ fn writing_checkpoints_changes_no_output_byte() {
     ));
     assert!(o.status.success(), "{:?}", text(&o));
     let expected = read_dir_bytes(&plain);
-    for table in ["transactions", "line_items", "stores", "promotions", "daily_metrics"] {
+    for table in [
+        "transactions",
+        "line_items",
+        "stores",
+        "promotions",
+        "daily_metrics",
+    ] {
         assert!(
             expected
                 .iter()
@@ -235,9 +241,14 @@ fn a_run_stopped_on_any_day_resumes_to_the_same_outputs_at_any_thread_count() {
         assert_same_outputs(
             &expected,
             &out,
-            &format!("stopped after day {stop_day} on {threads} threads, resumed on {resumed_threads}"),
+            &format!(
+                "stopped after day {stop_day} on {threads} threads, resumed on {resumed_threads}"
+            ),
         );
-        assert!(kept_checkpoints(&out).is_empty(), "the resumed folder is taken up");
+        assert!(
+            kept_checkpoints(&out).is_empty(),
+            "the resumed folder is taken up"
+        );
     }
 }
 
@@ -265,7 +276,10 @@ fn a_run_killed_outright_resumes_to_the_same_outputs() {
             child.try_wait().unwrap().is_none(),
             "the run ended before its first checkpoint"
         );
-        assert!(started.elapsed() < Duration::from_secs(120), "no checkpoint");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     // Past the checkpoint, into days whose rows are written but not checkpointed.
@@ -289,7 +303,11 @@ fn a_run_killed_outright_resumes_to_the_same_outputs() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{:?}", text(&o));
-    assert_same_outputs(&read_dir_bytes(&plain), &killed, &format!("killed after day {day}"));
+    assert_same_outputs(
+        &read_dir_bytes(&plain),
+        &killed,
+        &format!("killed after day {day}"),
+    );
     assert!(kept_checkpoints(&killed).is_empty());
 }
 
@@ -299,7 +317,11 @@ fn stopped_run(dir: &Path, text: &str) -> (PathBuf, PathBuf, PathBuf) {
     let scenario = common::write(dir, "s.ron", text);
     let out = dir.join("out");
     let mut child = Command::new(env!("CARGO_BIN_EXE_bazaar"))
-        .args(run_args(s(&scenario), s(&out), &["--checkpoint-at", "2026-11-04"]))
+        .args(run_args(
+            s(&scenario),
+            s(&out),
+            &["--checkpoint-at", "2026-11-04"],
+        ))
         .current_dir(root())
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
@@ -308,7 +330,10 @@ fn stopped_run(dir: &Path, text: &str) -> (PathBuf, PathBuf, PathBuf) {
         .unwrap();
     let started = Instant::now();
     while kept_checkpoints(&out).is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(120), "no checkpoint");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     child.kill().unwrap();
@@ -347,7 +372,10 @@ fn checkpoints_of_something_else_are_refused_and_kept() {
     // Not a checkpoint.
     let junk = common::write(dir.path(), "junk.bazaar", "not a checkpoint");
     refused(&["resume", s(&junk)], "cannot resume");
-    refused(&["resume", s(&dir.path().join("nothing"))], "no checkpoint found");
+    refused(
+        &["resume", s(&dir.path().join("nothing"))],
+        "no checkpoint found",
+    );
 
     // An output cut short since the checkpoint.
     let work = checkpoint.parent().unwrap();
