@@ -386,3 +386,56 @@ fn checkpoints_of_something_else_are_refused_and_kept() {
     assert!(!out.exists(), "nothing is put in place");
     assert_eq!(kept_checkpoints(&out).len(), 1, "the folder is still kept");
 }
+
+#[test]
+fn a_run_with_the_churn_model_and_report_stopped_by_sigterm_resumes_to_the_same_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, stopped) = (dir.path().join("plain"), dir.path().join("stopped"));
+    let args = |out: &Path| {
+        vec![
+            "run".to_owned(),
+            "scenarios/diwali.ron".to_owned(),
+            "--scale".to_owned(),
+            "0.2".to_owned(),
+            "--quiet".to_owned(),
+            "--out".to_owned(),
+            s(out).to_owned(),
+        ]
+    };
+    let o = Command::new(env!("CARGO_BIN_EXE_bazaar"))
+        .args(args(&plain))
+        .current_dir(root())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
+    let child = Command::new(env!("CARGO_BIN_EXE_bazaar"))
+        .args(args(&stopped))
+        .args(["--checkpoint-every", "2d"])
+        .current_dir(root())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while kept_checkpoints(&stopped).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let o = child.wait_with_output().unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(143), "stopped mid-run: {err}");
+    assert!(err.contains("bazaar resume"), "{err}");
+    let o = bazaar(&["resume", s(&stopped), "--quiet", "--threads", "1"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_same_outputs(&read_dir_bytes(&plain), &stopped, "the Diwali run");
+}
