@@ -48,7 +48,7 @@ pub enum Command {
     Calibrate(CalibrateArgs),
     /// An A/B experiment: the base scenario warms up once per replication, then branches at
     /// a date into arms (common random numbers), each compared with the base metric by
-    /// metric (experiment.json).
+    /// metric (experiment.json, experiment.html).
     Ab(AbArgs),
     /// Go on with a run that was stopped or killed, from its last checkpoint
     /// (`--checkpoint-every`, or the one a stop writes), into its output folder: the
@@ -164,7 +164,7 @@ pub struct AbArgs {
     /// Scale every arm's population by this factor.
     #[arg(long)]
     pub scale: Option<f64>,
-    /// Output folder for experiment.json [default: out/<base name>-ab]; it must not exist
+    /// Output folder for experiment.json and experiment.html [default: out/<base name>-ab]; it must not exist
     /// yet (or be empty).
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -252,7 +252,10 @@ fn ab_command(args: bazaar::cli::AbArgs) -> ExitCode {
         for v in &outcome.verdicts {
             println!("{v}.");
         }
-        println!("wrote {}", out.join("experiment.json").display());
+        println!(
+            "wrote {} and experiment.html",
+            out.join("experiment.json").display()
+        );
     }
     ExitCode::SUCCESS
 }

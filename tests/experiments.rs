@@ -119,6 +119,83 @@ fn an_identical_arm_differs_by_exactly_zero_and_a_discount_is_found() {
         .map(|d| d["difference"].as_f64().unwrap())
         .sum();
     assert!((by_persona - units["difference"].as_f64().unwrap()).abs() < 1e-6);
+
+    // Day by day: nothing differs before the fork (the shared warm-up), and the identical
+    // arm never does.
+    let fork_day = 3; // 2026-11-07 in a run from 2026-11-04
+    for d in e["daily"].as_array().unwrap() {
+        let diff: Vec<f64> = d["difference"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert_eq!(diff.len(), 7, "{d}");
+        assert!(diff[..fork_day].iter().all(|x| *x == 0.0), "{d}");
+        if d["arm"] == "same" {
+            assert!(diff.iter().all(|x| *x == 0.0), "{d}");
+        }
+    }
+    let daily_units: f64 = e["daily"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["arm"] == "discount" && d["metric"] == "units")
+        .unwrap()["difference"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .sum();
+    assert!(
+        (daily_units - units["difference"].as_f64().unwrap()).abs() < 1e-6,
+        "the days add up to the whole: {daily_units}"
+    );
+
+    // The page: the design, the verdicts, each arm's table and a chart per arm and daily
+    // metric, with nothing fetched from the network.
+    let page = std::fs::read_to_string(out.join("experiment.html")).unwrap();
+    for want in [
+        "2026-11-07",
+        "4 (seeds 7, 8, 9, 10)",
+        "discount raised units by",
+        "same left revenue exactly as the base had it",
+        "<h2>discount against the base</h2>",
+    ] {
+        assert!(page.contains(want), "experiment.html lacks {want}");
+    }
+    assert_eq!(
+        page.matches("<svg").count(),
+        2 * 4,
+        "two arms x four daily metrics"
+    );
+    assert!(
+        !page.contains("<script src") && !page.contains("<link") && !page.contains("<img"),
+        "self-contained"
+    );
+}
+
+#[test]
+fn replications_side_by_side_give_what_one_at_a_time_gives() {
+    use bazaar::experiment::{Design, run};
+    let arm = tiny(
+        r#"Promotions(campaigns: [(name: "sweets", category: "sweets", discount: 0.2, from: "2026-11-07", to: "2026-11-13", lift: 1.6)])"#,
+    );
+    let design = Design {
+        base: tiny(""),
+        arms: vec![("discount".into(), arm)],
+        fork: chrono::NaiveDate::from_ymd_opt(2026, 11, 7).unwrap(),
+        replications: 6,
+        confidence: 0.95,
+        precision: 0.01,
+    };
+    let one = run(&design, 1, false).unwrap();
+    let two = run(&design, 2, false).unwrap();
+    assert_eq!((one.concurrent, two.concurrent), (1, 2));
+    let json = |v: &bazaar::experiment::Outcome| {
+        serde_json::to_string(&(&v.measured, &v.differences, &v.daily, &v.verdicts)).unwrap()
+    };
+    assert_eq!(json(&one), json(&two));
 }
 
 #[test]

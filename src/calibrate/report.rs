@@ -48,7 +48,7 @@ fn table(scores: &[Score]) -> String {
 }
 
 /// A page's head, its styles (common ones and `css`) and the opening of its body.
-fn head(title: &str, css: &str) -> String {
+pub(crate) fn head(title: &str, css: &str) -> String {
     format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>\

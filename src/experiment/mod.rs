@@ -7,6 +7,8 @@
 //! difference of each metric from the fork on, with its confidence interval, effect size and
 //! the replications a given precision needs.
 
+pub mod report;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -68,6 +70,22 @@ pub struct Measured {
     pub seed: u64,
     /// Each metric over all personas, then `metric.persona` for each persona.
     pub metrics: BTreeMap<String, f64>,
+    /// Each of [`DAILY`]'s metrics day by day over the whole run (the days before the fork
+    /// are the shared warm-up's).
+    pub daily: BTreeMap<String, Vec<f64>>,
+}
+
+/// An arm's difference from the base day by day on one metric.
+#[derive(Debug, Clone, Serialize)]
+pub struct DailyDifference {
+    /// The arm.
+    pub arm: String,
+    /// The metric.
+    pub metric: String,
+    /// The mean paired difference, day by day from the run's first day.
+    pub difference: Vec<f64>,
+    /// Its confidence interval (paired t), day by day; `null` with one replication.
+    pub interval: Vec<Option<(f64, f64)>>,
 }
 
 /// An arm against the base on one metric.
@@ -109,10 +127,16 @@ pub struct Outcome {
     pub arms: Vec<String>,
     /// The personas, whose names end the per-persona metrics (`revenue.premium`).
     pub personas: Vec<String>,
+    /// The run's first day.
+    pub start: NaiveDate,
     /// The fork date.
     pub fork: NaiveDate,
     /// Replications.
     pub replications: u32,
+    /// Replications run at once.
+    pub concurrent: usize,
+    /// The currency, as the scenario has it.
+    pub money: crate::money::Currency,
     /// Confidence level of the intervals.
     pub confidence: f64,
     /// Precision asked for, as a share of the base's figure.
@@ -121,6 +145,8 @@ pub struct Outcome {
     pub measured: Vec<Measured>,
     /// Every arm but the base against the base, metric by metric.
     pub differences: Vec<Difference>,
+    /// Every arm but the base against the base, day by day.
+    pub daily: Vec<DailyDifference>,
     /// Wall seconds of each replication's warm-up and of each arm after the fork.
     pub timings: Vec<(String, f64)>,
     /// One sentence per arm and overall metric, from the differences.
@@ -143,6 +169,9 @@ const METRICS: [(&str, Metric); 7] = [
     ("acquired", |t, _| t.acquired as f64),
     ("retention_cost", |t, per| t.offer_cost_paise as f64 / per),
 ];
+
+/// The metrics followed day by day (overall), for the charts of daily differences.
+const DAILY: [&str; 4] = ["revenue", "transactions", "units", "churned"];
 
 /// Checks that the arms can branch from the base at `fork`.
 pub fn check(design: &Design) -> Result<(), ExperimentError> {
@@ -184,12 +213,11 @@ pub fn check(design: &Design) -> Result<(), ExperimentError> {
 }
 
 /// Runs the experiment: per replication, the base to the fork, then the base and each arm
-/// from its checkpoint to the end.
+/// from its checkpoint to the end. Replications run side by side within `threads` (as many
+/// at once as there are threads, replications and memory for), each on its share of the
+/// threads; the results do not depend on how many ran at once.
 pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, ExperimentError> {
     check(design)?;
-    let fail = |e: crate::plugin::SimError| ExperimentError::Run(e.to_string());
-    let warm_days = (design.fork - design.base.start).num_days() as u32;
-    let per = design.base.money.per_major() as f64;
     let personas: Vec<String> = design
         .base
         .personas
@@ -202,92 +230,39 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
         build(arm, threads, false, None)
             .map_err(|e| ExperimentError::Design(format!("arm `{name}`: {e}")))?;
     }
+    let (workers, per_worker) = sharing(design, threads);
+    let replications = design.replications as usize;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let done: std::sync::Mutex<Vec<Option<Result<Replication, ExperimentError>>>> =
+        std::sync::Mutex::new((0..replications).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                use std::sync::atomic::Ordering::Relaxed;
+                loop {
+                    let r = next.fetch_add(1, Relaxed);
+                    if r >= replications || failed.load(Relaxed) {
+                        break;
+                    }
+                    let result = replicate(design, r as u32, per_worker, &personas, progress);
+                    failed.fetch_or(result.is_err(), Relaxed);
+                    done.lock().unwrap_or_else(|e| e.into_inner())[r] = Some(result);
+                }
+            });
+        }
+    });
     let mut measured = Vec::new();
     let mut timings = Vec::new();
-    for r in 0..design.replications {
-        let clock = std::time::Instant::now();
-        let seed = design.base.seed.wrapping_add(u64::from(r));
-        let reseed = |s: &Scenario| -> Result<Scenario, ExperimentError> {
-            let mut s = s.clone();
-            s.apply(Overrides {
-                seed: Some(seed),
-                ..Overrides::default()
-            })
-            .map_err(ExperimentError::Design)?;
-            Ok(s)
-        };
-        let base = reseed(&design.base)?;
-        let mut sim = build(&base, threads, true, None)?;
-        sim.spawn_population();
-        while sim.clock().tick.wrapping_add(1) < warm_days * 24 {
-            sim.step().map_err(fail)?;
-        }
-        let snapshot = sim.checkpoint(&base).map_err(fail)?;
-        let at_fork = sim.world.resource::<Tally>().clone();
-        let plugins_at_fork: BTreeMap<String, f64> = sim.plugin_metrics().into_iter().collect();
-        timings.push((format!("{r}: warm-up"), clock.elapsed().as_secs_f64()));
-        if progress {
-            eprintln!(
-                "ab: replication {} of {}: warmed up to {}",
-                r + 1,
-                design.replications,
-                design.fork
-            );
-        }
-        let mut finish = |name: &str,
-                          mut sim: Simulation,
-                          clock: std::time::Instant|
-         -> Result<(), ExperimentError> {
-            while !sim.finished() {
-                sim.step().map_err(fail)?;
-            }
-            let end = sim.world.resource::<Tally>();
-            let mut metrics = BTreeMap::new();
-            let since = |p: usize| {
-                let mut t = end.by_persona[p];
-                t.sub(&at_fork.by_persona[p]);
-                t
-            };
-            let mut all = Totals::default();
-            for (p, persona) in personas.iter().enumerate() {
-                let t = since(p);
-                all.add(&t);
-                for (m, f) in METRICS {
-                    metrics.insert(format!("{m}.{persona}"), f(&t, per));
-                }
-            }
-            for (m, f) in METRICS {
-                metrics.insert(m.to_owned(), f(&all, per));
-            }
-            // A plugin the base has took its totals up at the fork; one only the arm has
-            // started at zero there.
-            for (m, x) in sim.plugin_metrics() {
-                let before = plugins_at_fork.get(&m).copied().unwrap_or(0.0);
-                metrics.insert(m, x - before);
-            }
-            measured.push(Measured {
-                arm: name.to_owned(),
-                replication: r,
-                seed,
-                metrics,
-            });
-            timings.push((format!("{r}: {name}"), clock.elapsed().as_secs_f64()));
-            if progress {
-                eprintln!("ab: replication {}: arm {name} done", r + 1);
-            }
-            Ok(())
-        };
-        finish("base", sim, std::time::Instant::now())?;
-        for (name, arm) in &design.arms {
-            let clock = std::time::Instant::now();
-            let arm = reseed(arm)?;
-            let mut sim = build(&arm, threads, false, Some(snapshot.header.customers))?;
-            sim.fork(&arm, &snapshot)
-                .map_err(|e| ExperimentError::Design(format!("arm `{name}`: {e}")))?;
-            finish(name, sim, clock)?;
-        }
+    for result in done.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        // A replication not run was stopped by an earlier one's failure, reported below.
+        let Some(result) = result else { continue };
+        let replication = result?;
+        measured.extend(replication.measured);
+        timings.extend(replication.timings);
     }
     let differences = compare(design, &measured);
+    let daily = daily_differences(design, &measured);
     let verdicts = differences
         .iter()
         .filter(|d| {
@@ -302,15 +277,202 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
     Ok(Outcome {
         arms,
         personas,
+        start: design.base.start,
         fork: design.fork,
         replications: design.replications,
         confidence: design.confidence,
         precision: design.precision,
+        money: design.base.money.clone(),
+        concurrent: workers,
         measured,
         differences,
+        daily,
         timings,
         verdicts,
     })
+}
+
+/// How many replications run at once, and on how many threads each: one per thread, up to
+/// the replications, and no more than memory holds (a replication holds one simulation and
+/// one checkpoint at a time).
+fn sharing(design: &Design, threads: usize) -> (usize, usize) {
+    let threads = threads.max(1);
+    let mut workers = threads.min(design.replications as usize).max(1);
+    let (need, _) = crate::run::memory_estimate(&design.base, crate::plugin::Reserve::default());
+    if let Some(available) = crate::run::available_memory() {
+        let fits = (available / need.saturating_add(need / 2).max(1)).max(1);
+        workers = workers.min(usize::try_from(fits).unwrap_or(usize::MAX));
+    }
+    (workers, (threads / workers).max(1))
+}
+
+/// What one replication gives: every arm's metrics and the phases' wall times.
+struct Replication {
+    measured: Vec<Measured>,
+    timings: Vec<(String, f64)>,
+}
+
+/// The overall totals at the end of each day so far.
+fn end_of_day(sim: &Simulation, days: &mut Vec<Totals>) {
+    if sim.clock().tick % 24 == 23 {
+        days.push(sim.world.resource::<Tally>().overall());
+    }
+}
+
+/// Replication `r`: the base warms up to the fork and is checkpointed; the base and each
+/// arm go on from the checkpoint to the end.
+fn replicate(
+    design: &Design,
+    r: u32,
+    threads: usize,
+    personas: &[String],
+    progress: bool,
+) -> Result<Replication, ExperimentError> {
+    let fail = |e: crate::plugin::SimError| ExperimentError::Run(e.to_string());
+    let warm_days = (design.fork - design.base.start).num_days() as u32;
+    let per = design.base.money.per_major() as f64;
+    let clock = std::time::Instant::now();
+    let seed = design.base.seed.wrapping_add(u64::from(r));
+    let reseed = |s: &Scenario| -> Result<Scenario, ExperimentError> {
+        let mut s = s.clone();
+        s.apply(Overrides {
+            seed: Some(seed),
+            ..Overrides::default()
+        })
+        .map_err(ExperimentError::Design)?;
+        Ok(s)
+    };
+    let mut measured = Vec::new();
+    let mut timings = Vec::new();
+    let base = reseed(&design.base)?;
+    let mut sim = build(&base, threads, true, None)?;
+    sim.spawn_population();
+    // Each day's totals, the warm-up's shared by every arm.
+    let mut warm = Vec::new();
+    while sim.clock().tick.wrapping_add(1) < warm_days * 24 {
+        sim.step().map_err(fail)?;
+        end_of_day(&sim, &mut warm);
+    }
+    let snapshot = sim.checkpoint(&base).map_err(fail)?;
+    let at_fork = sim.world.resource::<Tally>().clone();
+    let plugins_at_fork: BTreeMap<String, f64> = sim.plugin_metrics().into_iter().collect();
+    timings.push((format!("{r}: warm-up"), clock.elapsed().as_secs_f64()));
+    if progress {
+        eprintln!(
+            "ab: replication {} of {}: warmed up to {}",
+            r + 1,
+            design.replications,
+            design.fork
+        );
+    }
+    let mut finish = |name: &str,
+                      mut sim: Simulation,
+                      clock: std::time::Instant|
+     -> Result<(), ExperimentError> {
+        let mut days = warm.clone();
+        while !sim.finished() {
+            sim.step().map_err(fail)?;
+            end_of_day(&sim, &mut days);
+        }
+        let end = sim.world.resource::<Tally>();
+        let mut metrics = BTreeMap::new();
+        let since = |p: usize| {
+            let mut t = end.by_persona[p];
+            t.sub(&at_fork.by_persona[p]);
+            t
+        };
+        let mut all = Totals::default();
+        for (p, persona) in personas.iter().enumerate() {
+            let t = since(p);
+            all.add(&t);
+            for (m, f) in METRICS {
+                metrics.insert(format!("{m}.{persona}"), f(&t, per));
+            }
+        }
+        for (m, f) in METRICS {
+            metrics.insert(m.to_owned(), f(&all, per));
+        }
+        // A plugin the base has took its totals up at the fork; one only the arm has
+        // started at zero there.
+        for (m, x) in sim.plugin_metrics() {
+            let before = plugins_at_fork.get(&m).copied().unwrap_or(0.0);
+            metrics.insert(m, x - before);
+        }
+        // Each day's own figures: the change of the running totals over the day.
+        let mut daily = BTreeMap::new();
+        for (m, f) in METRICS.iter().filter(|(m, _)| DAILY.contains(m)) {
+            let mut before = Totals::default();
+            let series: Vec<f64> = days
+                .iter()
+                .map(|t| {
+                    let mut d = *t;
+                    d.sub(&before);
+                    before = *t;
+                    f(&d, per)
+                })
+                .collect();
+            daily.insert((*m).to_owned(), series);
+        }
+        measured.push(Measured {
+            arm: name.to_owned(),
+            replication: r,
+            seed,
+            metrics,
+            daily,
+        });
+        timings.push((format!("{r}: {name}"), clock.elapsed().as_secs_f64()));
+        if progress {
+            eprintln!("ab: replication {}: arm {name} done", r + 1);
+        }
+        Ok(())
+    };
+    finish("base", sim, std::time::Instant::now())?;
+    for (name, arm) in &design.arms {
+        let clock = std::time::Instant::now();
+        let arm = reseed(arm)?;
+        let mut sim = build(&arm, threads, false, Some(snapshot.header.customers))?;
+        sim.fork(&arm, &snapshot)
+            .map_err(|e| ExperimentError::Design(format!("arm `{name}`: {e}")))?;
+        finish(name, sim, clock)?;
+    }
+    Ok(Replication { measured, timings })
+}
+
+/// Each arm's paired difference from the base day by day, for every metric of [`DAILY`]:
+/// the days before the fork are the shared warm-up's (a difference of exactly 0).
+fn daily_differences(design: &Design, measured: &[Measured]) -> Vec<DailyDifference> {
+    let of = |arm: &str| -> Vec<&Measured> { measured.iter().filter(|m| m.arm == arm).collect() };
+    let base = of("base");
+    let mut out = Vec::new();
+    for (name, _) in &design.arms {
+        let arm = of(name);
+        for metric in DAILY {
+            let series = |m: &Measured| m.daily.get(metric).cloned().unwrap_or_default();
+            let days = base.first().map_or(0, |b| series(b).len());
+            let mut difference = Vec::with_capacity(days);
+            let mut interval = Vec::with_capacity(days);
+            for day in 0..days {
+                let pairs: Vec<(f64, f64)> = base
+                    .iter()
+                    .zip(&arm)
+                    .map(|(b, a)| {
+                        let at = |m: &Measured| series(m).get(day).copied().unwrap_or(0.0);
+                        (at(b), at(a))
+                    })
+                    .collect();
+                let d = paired(name, metric, &pairs, design.confidence, design.precision);
+                difference.push(d.difference);
+                interval.push(d.interval);
+            }
+            out.push(DailyDifference {
+                arm: name.clone(),
+                metric: metric.to_owned(),
+                difference,
+                interval,
+            });
+        }
+    }
+    out
 }
 
 /// A simulation of `s` for an experiment, with its churn model as a run has it; `burn_in`
@@ -431,7 +593,7 @@ pub fn check_out(out: &Path) -> Result<(), ExperimentError> {
 }
 
 /// Writes `experiment.json` (the design, every arm's metrics in every replication, every
-/// difference) into the new folder `out`: an existing folder must be empty, and the file is
+/// difference) and `experiment.html` ([`report`]) into the new folder `out`: an existing folder must be empty, and the file is
 /// written beside it and moved into place, so nothing a user wrote is replaced.
 pub fn write(outcome: &Outcome, out: &Path) -> Result<(), ExperimentError> {
     let err = |e: crate::calibrate::CalibrateError| {
@@ -447,6 +609,8 @@ pub fn write(outcome: &Outcome, out: &Path) -> Result<(), ExperimentError> {
         .map_err(|e| ExperimentError::Run(format!("experiment.json: {e}")))?;
     crate::calibrate::write_file(&work.path().join("experiment.json"), &(json + "\n"))
         .map_err(err)?;
+    let page = report::html(outcome).map_err(ExperimentError::Run)?;
+    crate::calibrate::write_file(&work.path().join("experiment.html"), &page).map_err(err)?;
     crate::calibrate::put_in_place(work, out).map_err(err)
 }
 
