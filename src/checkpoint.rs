@@ -149,18 +149,29 @@ impl Snapshot {
                 .map(|(k, v)| k.len() + v.len() + 16)
                 .sum::<usize>(),
         );
-        out.extend_from_slice(MAGIC);
-        let mut header = Vec::new();
-        // Writing CBOR into a vector fails only when the value cannot be encoded, which a
+        // Writing into a vector fails only when the header cannot be encoded as CBOR, which a
         // header of strings and integers always can.
-        let _ = ciborium::into_writer(&self.header, &mut header);
-        put_block(&mut out, &header);
-        out.extend_from_slice(&(self.sections.len() as u64).to_le_bytes());
-        for (name, bytes) in &self.sections {
-            put_block(&mut out, name.as_bytes());
-            put_block(&mut out, bytes);
-        }
+        let _ = self.write_to(&mut out);
         out
+    }
+
+    /// Writes the bytes [`Snapshot::to_bytes`] gives to `out`, a section at a time (no copy of
+    /// the whole is made).
+    fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let block = |out: &mut dyn Write, bytes: &[u8]| -> std::io::Result<()> {
+            out.write_all(&(bytes.len() as u64).to_le_bytes())?;
+            out.write_all(bytes)
+        };
+        out.write_all(MAGIC)?;
+        let mut header = Vec::new();
+        ciborium::into_writer(&self.header, &mut header).map_err(std::io::Error::other)?;
+        block(out, &header)?;
+        out.write_all(&(self.sections.len() as u64).to_le_bytes())?;
+        for (name, bytes) in &self.sections {
+            block(out, name.as_bytes())?;
+            block(out, bytes)?;
+        }
+        Ok(())
     }
 
     /// Reads a snapshot written by [`Snapshot::to_bytes`], refusing another format.
@@ -209,13 +220,20 @@ impl Snapshot {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".checkpoint-")
-            .tempfile_in(dir)
-            .map_err(io)?;
-        tmp.write_all(&self.to_bytes()).map_err(io)?;
-        tmp.as_file().sync_all().map_err(io)?;
-        tmp.persist(path).map_err(|e| io(e.error))?;
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = dir.join(format!(".checkpoint-{}-{name}", std::process::id()));
+        // Straight to disk, as the output tables are: a checkpoint is as large as the
+        // customers' state, and fresh page-cache pages are what the disk is slowest at.
+        let written = (|| -> std::io::Result<()> {
+            let mut file = crate::output::file::Hashing::create(&tmp)?;
+            self.write_to(&mut file)?;
+            file.sync()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io(e));
+        }
         if let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
         }

@@ -4,7 +4,7 @@
 //! belong, and a folder that Bazaar did not write is never replaced ([`place`]).
 
 mod delta;
-mod file;
+pub(crate) mod file;
 pub mod format;
 mod keyed;
 pub mod parquet;
