@@ -142,25 +142,30 @@ pub struct ResumeArgs {
 /// Options of `bazaar ab`.
 #[derive(Debug, Args)]
 pub struct AbArgs {
-    /// The base scenario: the control arm, and the warm-up every arm shares.
+    /// The base scenario (the control arm, and the warm-up every arm shares), or an
+    /// experiment file (`Experiment(base: ..., fork_at: ..., arms: [...])`, docs/experiments.md)
+    /// naming the base, the fork, the replications, the metrics and the arms.
     pub base: PathBuf,
     /// An arm, as NAME=SCENARIO (repeat for more): a scenario with the base's seed, dates,
-    /// personas and catalog that differs from it from the fork on.
-    #[arg(long = "arm", required = true, value_name = "NAME=SCENARIO")]
+    /// personas and catalog that differs from it from the fork on. Not with an experiment
+    /// file, which names its arms.
+    #[arg(long = "arm", value_name = "NAME=SCENARIO")]
     pub arms: Vec<String>,
-    /// The first day the arms differ (YYYY-MM-DD), after the base's first day.
+    /// The first day the arms differ (YYYY-MM-DD), after the base's first day [an
+    /// experiment file's `fork_at`].
     #[arg(long)]
-    pub fork_at: chrono::NaiveDate,
-    /// Replications: replication r runs every arm with the base's seed plus r.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-    pub replications: u32,
-    /// Confidence level of the intervals.
-    #[arg(long, default_value_t = 0.95)]
-    pub confidence: f64,
+    pub fork_at: Option<chrono::NaiveDate>,
+    /// Replications: replication r runs every arm with the base's seed plus r [default: 5,
+    /// or an experiment file's].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub replications: Option<u32>,
+    /// Confidence level of the intervals [default: 0.95, or an experiment file's].
+    #[arg(long)]
+    pub confidence: Option<f64>,
     /// Precision wanted, as a share of the base's figure: the replications an interval that
-    /// narrow needs are reported.
-    #[arg(long, default_value_t = 0.01)]
-    pub precision: f64,
+    /// narrow needs are reported [default: 0.01, or an experiment file's].
+    #[arg(long)]
+    pub precision: Option<f64>,
     /// Scale every arm's population by this factor.
     #[arg(long)]
     pub scale: Option<f64>,

@@ -20,6 +20,15 @@ const EXIT_BAD_INPUT: u8 = 2;
 const EXIT_FAILED: u8 = 1;
 
 fn main() -> ExitCode {
+    // Output piped into a reader that stops early (`bazaar systems | head`) ends the process
+    // quietly, as for other command-line tools, instead of a panic on the failed write.
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of one signal before any thread starts; no
+    // handler runs Rust code.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     bazaar::alloc::Alloc::tune_system_allocator();
     bazaar::alloc::Prefault::enable();
     tracing_subscriber::fmt()
@@ -195,25 +204,62 @@ fn ab_command(args: bazaar::cli::AbArgs) -> ExitCode {
         scale: args.scale,
         ..Default::default()
     };
-    let (base, arms) = match load(&args.base, &args.arms, &overrides) {
-        Ok(x) => x,
-        Err(e) => return fail(e),
+    let (mut design, metrics, default_out) = if bazaar::experiment::file::is_experiment(&args.base)
+    {
+        if !args.arms.is_empty() {
+            return fail(ExperimentError::Design(format!(
+                "{} is an experiment file, which names its arms: leave out --arm",
+                args.base.display()
+            )));
+        }
+        match bazaar::experiment::file::load(&args.base, &overrides) {
+            Ok(e) => (
+                e.design,
+                e.metrics,
+                bazaar::experiment::file::default_out(&args.base),
+            ),
+            Err(e) => return fail(e),
+        }
+    } else {
+        let Some(fork) = args.fork_at else {
+            return fail(ExperimentError::Design(
+                "--fork-at is needed: the first day the arms differ (or give an experiment file)"
+                    .into(),
+            ));
+        };
+        if args.arms.is_empty() {
+            return fail(ExperimentError::Design(
+                "an experiment needs at least one --arm NAME=SCENARIO (or an experiment file)"
+                    .into(),
+            ));
+        }
+        let (base, arms) = match load(&args.base, &args.arms, &overrides) {
+            Ok(x) => x,
+            Err(e) => return fail(e),
+        };
+        let out = std::path::PathBuf::from(format!("out/{}-ab", base.name));
+        let design = Design {
+            base,
+            arms,
+            fork,
+            replications: 5,
+            confidence: 0.95,
+            precision: 0.01,
+        };
+        (design, Vec::new(), out)
     };
-    let out = args
-        .out
-        .unwrap_or_else(|| std::path::PathBuf::from(format!("out/{}-ab", base.name)));
+    // The command line wins over the file.
+    design.fork = args.fork_at.unwrap_or(design.fork);
+    design.replications = args.replications.unwrap_or(design.replications);
+    design.confidence = args.confidence.unwrap_or(design.confidence);
+    design.precision = args.precision.unwrap_or(design.precision);
+    let out = args.out.unwrap_or(default_out);
     if let Err(e) = bazaar::experiment::check_out(&out) {
         return fail(e);
     }
-    let design = Design {
-        base,
-        arms,
-        fork: args.fork_at,
-        replications: args.replications,
-        confidence: args.confidence,
-        precision: args.precision,
-    };
-    let outcome = match run(&design, threads, !args.quiet).and_then(|o| write(&o, &out).map(|()| o))
+    let outcome = match run(&design, threads, !args.quiet)
+        .and_then(|o| o.judged_on(&metrics, &design))
+        .and_then(|o| write(&o, &out).map(|()| o))
     {
         Ok(o) => o,
         Err(e) => return fail(e),

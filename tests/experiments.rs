@@ -284,3 +284,136 @@ fn intervals_cover_the_true_difference_at_about_the_stated_rate() {
         "{covered} of 40 intervals cover {truth}"
     );
 }
+
+/// An experiment file in `dir` over `base.ron` (the quick scenario), with `arms` and
+/// `extra` fields as written.
+fn experiment_file(dir: &Path, arms: &str, extra: &str) -> PathBuf {
+    write(dir, "base.ron", &quick(""));
+    write(
+        dir,
+        "experiment.ron",
+        &format!(
+            "// A test experiment.\nExperiment(\n    base: \"base.ron\",\n    fork_at: \"2026-11-07\",\n    replications: 3,\n{extra}    arms: [\n{arms}\n    ],\n)\n"
+        ),
+    )
+}
+
+const DISCOUNT: &str = r#"Promotions(campaigns: [(name: "sweets", category: "sweets", discount: 0.2, from: "2026-11-07", to: "2026-11-10", lift: 1.5)])"#;
+
+#[test]
+fn an_experiment_file_arm_that_changes_the_base_is_the_arm_written_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    // The same arm twice: as the base with `systems` changed, and as a scenario of its own.
+    write(dir.path(), "whole.ron", &quick(DISCOUNT));
+    let file = experiment_file(
+        dir.path(),
+        &format!(
+            "        (name: \"changed\", change: (systems: [{DISCOUNT}])),\n        (name: \"whole\", scenario: \"whole.ron\"),"
+        ),
+        "    metrics: [\"units\", \"promotions.sweets.cost\", \"revenue.family\"],\n",
+    );
+    let out = dir.path().join("out");
+    let res = bazaar(&[
+        "ab",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(res.status.success(), "{:?}", text(&res));
+    let e = experiment(&out);
+    assert_eq!(e["replications"], 3);
+    let figures = |arm: &str| -> Vec<serde_json::Value> {
+        e["measured"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["arm"] == arm)
+            .map(|m| m["metrics"].clone())
+            .collect()
+    };
+    assert_eq!(figures("changed"), figures("whole"));
+    assert_ne!(figures("changed"), figures("base"));
+    // Verdicts on the metrics asked for, and only those.
+    let verdicts: Vec<&str> = e["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts.len(), 2 * 3, "{verdicts:?}");
+    assert!(
+        verdicts
+            .iter()
+            .any(|v| v.starts_with("changed raised units by")),
+        "{verdicts:?}"
+    );
+    assert!(out.join("experiment.html").is_file());
+}
+
+#[test]
+fn an_experiment_file_is_checked_with_located_errors() {
+    let refused = |arms: &str, extra: &str, says: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let file = experiment_file(dir.path(), arms, extra);
+        let out = dir.path().join("out");
+        let res = bazaar(&["ab", file.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let (_, err) = text(&res);
+        assert_eq!(res.status.code(), Some(2), "{err}");
+        for s in says {
+            assert!(err.contains(s), "{s}: {err}");
+        }
+        assert!(!out.exists(), "nothing is written");
+    };
+    refused(
+        "        (name: \"more\", change: (personas: [])),",
+        "",
+        &["experiment.ron:7:", "an arm cannot change `personas`"],
+    );
+    refused(
+        &format!("        (name: \"d\", change: (systems: [{DISCOUNT}])),"),
+        "    metrics: [\"revenu\"],\n",
+        &["experiment.ron:6:", "`revenu` is not a metric"],
+    );
+    refused(
+        "        (name: \"both\", scenario: \"base.ron\", change: (systems: [])),",
+        "",
+        &["experiment.ron:7:", "one of the two"],
+    );
+    refused(
+        "        (name: \"bad\", change: (systems: [Promotions(campaigns: [(name: \"x\", category: \"nope\", discount: 0.2, from: \"2026-11-07\", to: \"2026-11-08\")])])),",
+        "",
+        &["arm `bad`", "base.ron+bad", "nope"],
+    );
+    // An experiment file names its arms.
+    let dir = tempfile::tempdir().unwrap();
+    let file = experiment_file(dir.path(), "        (name: \"a\", change: ()),", "");
+    let res = bazaar(&["ab", file.to_str().unwrap(), "--arm", "x=base.ron"]);
+    assert_eq!(res.status.code(), Some(2), "{:?}", text(&res));
+}
+
+#[test]
+fn the_shipped_experiment_file_loads_as_designed() {
+    let e = bazaar::experiment::file::load(
+        &root().join("scenarios/experiments/diwali_sweets.ron"),
+        &Default::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let d = &e.design;
+    assert_eq!(
+        d.fork,
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap()
+    );
+    assert_eq!(d.replications, 10);
+    assert_eq!(d.base.name, "diwali");
+    let (name, arm) = &d.arms[0];
+    assert_eq!((name.as_str(), d.arms.len()), ("sweets", 1));
+    // The base with its systems changed, and nothing else.
+    assert!(d.base.systems.is_empty());
+    assert_eq!(arm.systems.len(), 1);
+    assert_eq!(arm.churn_model.is_some(), d.base.churn_model.is_some());
+    assert_eq!(arm.population, d.base.population);
+    assert_eq!(e.changes[0].1.len(), 1);
+    assert_eq!(e.changes[0].1[0].0, "systems");
+    bazaar::experiment::check(d).unwrap();
+}

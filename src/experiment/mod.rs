@@ -7,6 +7,7 @@
 //! difference of each metric from the fork on, with its confidence interval, effect size and
 //! the replications a given precision needs.
 
+pub mod file;
 pub mod report;
 
 use std::collections::BTreeMap;
@@ -149,8 +150,41 @@ pub struct Outcome {
     pub daily: Vec<DailyDifference>,
     /// Wall seconds of each replication's warm-up and of each arm after the fork.
     pub timings: Vec<(String, f64)>,
-    /// One sentence per arm and overall metric, from the differences.
+    /// One sentence per arm and overall metric (or per metric judged), from the
+    /// differences.
     pub verdicts: Vec<String>,
+    /// The metrics an experiment file asked to judge (empty: every overall metric).
+    pub metrics: Vec<String>,
+}
+
+impl Outcome {
+    /// The outcome with verdicts on `metrics` only (all when empty); a metric no arm has is
+    /// refused, naming those there are.
+    pub fn judged_on(
+        mut self,
+        metrics: &[String],
+        design: &Design,
+    ) -> Result<Self, ExperimentError> {
+        if metrics.is_empty() {
+            return Ok(self);
+        }
+        let known: std::collections::BTreeSet<&str> =
+            self.differences.iter().map(|d| d.metric.as_str()).collect();
+        if let Some(m) = metrics.iter().find(|m| !known.contains(m.as_str())) {
+            return Err(ExperimentError::Design(format!(
+                "metric `{m}` is not one the experiment measured: {}",
+                known.iter().copied().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        self.verdicts = self
+            .differences
+            .iter()
+            .filter(|d| metrics.contains(&d.metric))
+            .map(|d| verdict(d, &design.base.money, design.confidence))
+            .collect();
+        self.metrics = metrics.to_vec();
+        Ok(self)
+    }
 }
 
 /// Resamples of a bootstrap interval.
@@ -289,6 +323,7 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
         daily,
         timings,
         verdicts,
+        metrics: Vec::new(),
     })
 }
 

@@ -72,6 +72,11 @@ impl SourceMap {
     /// Builds a map for bytes that did not come from disk, checked as a file's are (UTF-8,
     /// no byte-order mark, the size caps). Includes are read relative to the working folder.
     pub fn from_bytes(name: &str, bytes: Vec<u8>) -> Result<Self, ScenarioError> {
+        Self::from_bytes_in(name, bytes, Path::new("."))
+    }
+
+    /// [`SourceMap::from_bytes`], its includes read relative to `dir`.
+    pub fn from_bytes_in(name: &str, bytes: Vec<u8>, dir: &Path) -> Result<Self, ScenarioError> {
         let mut map = SourceMap::default();
         let mut out = String::new();
         let too_big = bytes.len() > MAX_EXPANDED_BYTES;
@@ -88,7 +93,7 @@ impl SourceMap {
             let d = Diagnostic::new(message, Some(map.file_location(0, offset))).with_hint(hint);
             return Err(ScenarioError::resolve(&map, vec![d], Path::new(name)));
         }
-        match map.splice(0, Path::new("."), &mut vec![PathBuf::from(name)], &mut out) {
+        match map.splice(0, dir, &mut vec![PathBuf::from(name)], &mut out) {
             Ok(()) => {
                 map.text = out;
                 Ok(map)

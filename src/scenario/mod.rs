@@ -171,6 +171,23 @@ impl Scenario {
         validate::parse_and_validate(&map, Path::new(name), registry)
     }
 
+    /// Parses and validates scenario text as if it were the file `name`: its includes and
+    /// model paths are read relative to `name`'s folder, and errors name it (an experiment's
+    /// arm: the base's text with fields changed).
+    pub fn from_text_as(
+        name: &Path,
+        text: &str,
+        registry: &crate::plugin::Registry,
+    ) -> Result<Self, ScenarioError> {
+        let dir = match name.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let shown = name.display().to_string();
+        let map = load::SourceMap::from_bytes_in(&shown, text.as_bytes().to_vec(), dir)?;
+        validate::parse_and_validate(&map, name, registry)
+    }
+
     /// Parses and validates scenario text that did not come from a file.
     pub fn from_text(
         name: &str,

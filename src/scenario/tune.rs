@@ -322,10 +322,18 @@ fn scale_price(p: &PriceFile, f: f64) -> PriceFile {
 /// added as the last field. `None` when the text is not one `Scenario(...)` value.
 pub fn with_tuning(text: &str, tuning: &TuningFile) -> Option<String> {
     let block = tuning.to_ron().replace('\n', "\n    ");
-    if let Some((start, end)) = find_span(text, &[Step::Field("tuning")]) {
+    with_field(text, "tuning", &block)
+}
+
+/// Scenario text with its top-level field `field` set to the RON `value`: the value the text
+/// has replaced, or the field added as the last one. `None` when the text is not one
+/// `Scenario(...)` value.
+pub fn with_field(text: &str, field: &str, value: &str) -> Option<String> {
+    let block = value;
+    if let Some((start, end)) = find_span(text, &[Step::Field(field)]) {
         let mut s = String::with_capacity(text.len() + block.len());
         s.push_str(&text[..start]);
-        s.push_str(&block);
+        s.push_str(block);
         s.push_str(&text[end..]);
         return Some(s);
     }
@@ -352,7 +360,7 @@ pub fn with_tuning(text: &str, tuning: &TuningFile) -> Option<String> {
     };
     let at = close.offset();
     Some(format!(
-        "{}{comma}{}\n    tuning: {block},\n{}",
+        "{}{comma}{}\n    {field}: {block},\n{}",
         &text[..last_end],
         text[last_end..at].trim_end(),
         &text[at..]
