@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -114,6 +114,34 @@ fn kept_checkpoints(out: &Path) -> Vec<PathBuf> {
         .collect();
     found.sort();
     found
+}
+
+/// Starts the binary with `args` in the project root, its output thrown away but stderr.
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_bazaar"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until a run into `out` has kept a checkpoint, checking that `child` has not ended.
+fn wait_for_checkpoint(out: &Path, child: &mut Child) {
+    let started = Instant::now();
+    while kept_checkpoints(out).is_empty() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its first checkpoint"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 #[test]
@@ -258,30 +286,12 @@ fn a_run_killed_outright_resumes_to_the_same_outputs() {
     // Long enough that the kill comes well before the end.
     let scenario = common::write(dir.path(), "s.ron", &scenario_text(90, 6));
     let (plain, killed) = (dir.path().join("plain"), dir.path().join("killed"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bazaar"))
-        .args(run_args(
-            s(&scenario),
-            s(&killed),
-            &["--checkpoint-every", "3d"],
-        ))
-        .current_dir(root())
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while kept_checkpoints(&killed).is_empty() {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before its first checkpoint"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no checkpoint"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut child = spawn(&run_args(
+        s(&scenario),
+        s(&killed),
+        &["--checkpoint-every", "3d"],
+    ));
+    wait_for_checkpoint(&killed, &mut child);
     // Past the checkpoint, into days whose rows are written but not checkpointed.
     std::thread::sleep(Duration::from_millis(100));
     child.kill().unwrap(); // SIGKILL
@@ -316,26 +326,12 @@ fn a_run_killed_outright_resumes_to_the_same_outputs() {
 fn stopped_run(dir: &Path, text: &str) -> (PathBuf, PathBuf, PathBuf) {
     let scenario = common::write(dir, "s.ron", text);
     let out = dir.join("out");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bazaar"))
-        .args(run_args(
-            s(&scenario),
-            s(&out),
-            &["--checkpoint-at", "2026-11-04"],
-        ))
-        .current_dir(root())
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while kept_checkpoints(&out).is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no checkpoint"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut child = spawn(&run_args(
+        s(&scenario),
+        s(&out),
+        &["--checkpoint-at", "2026-11-04"],
+    ));
+    wait_for_checkpoint(&out, &mut child);
     child.kill().unwrap();
     child.wait().unwrap();
     let checkpoint = kept_checkpoints(&out).remove(0);
@@ -409,23 +405,10 @@ fn a_run_with_the_churn_model_and_report_stopped_by_sigterm_resumes_to_the_same_
         .output()
         .unwrap();
     assert!(o.status.success(), "{:?}", text(&o));
-    let child = Command::new(env!("CARGO_BIN_EXE_bazaar"))
-        .args(args(&stopped))
-        .args(["--checkpoint-every", "2d"])
-        .current_dir(root())
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while kept_checkpoints(&stopped).is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no checkpoint"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut run = args(&stopped);
+    run.extend(["--checkpoint-every".to_owned(), "2d".to_owned()]);
+    let mut child = spawn(&run.iter().map(String::as_str).collect::<Vec<_>>());
+    wait_for_checkpoint(&stopped, &mut child);
     let ok = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -172,9 +172,20 @@ impl OutputDir {
         let lock = place::Lock::acquire(&target)?;
         place::recover(&target)?;
         place::ownership(&target)?;
-        // `recover` has cleared every sibling, this process's PID's too.
+        // `recover` has cleared every sibling but those kept for a checkpoint (one of this PID,
+        // left by an earlier process that had it, is refused by `create_dir`).
         let tmp = place::sibling(&target, "tmp", std::process::id());
         fs::create_dir(&tmp).map_err(io_at(&tmp))?;
+        Self::marked(target, tmp, lock, false)
+    }
+
+    /// The folder `tmp`, marked as this process's, writing for `target` under its `lock`.
+    fn marked(
+        target: PathBuf,
+        tmp: PathBuf,
+        lock: place::Lock,
+        resuming: bool,
+    ) -> Result<Self, OutputError> {
         let marker = tmp.join(PARTIAL_MARKER);
         fs::write(&marker, std::process::id().to_string()).map_err(io_at(&marker))?;
         Ok(Self {
@@ -184,7 +195,7 @@ impl OutputDir {
             finished: false,
             threads: std::thread::available_parallelism().map_or(1, usize::from),
             pool: std::sync::OnceLock::new(),
-            resuming: false,
+            resuming,
             _lock: lock,
         })
     }
@@ -211,18 +222,7 @@ impl OutputDir {
             fs::rename(work, &tmp).map_err(io_at(work))?;
             sync_dir(&place::parent_of(&target))?;
         }
-        let marker = tmp.join(PARTIAL_MARKER);
-        fs::write(&marker, std::process::id().to_string()).map_err(io_at(&marker))?;
-        Ok(Self {
-            target,
-            tmp,
-            files: Vec::new(),
-            finished: false,
-            threads: std::thread::available_parallelism().map_or(1, usize::from),
-            pool: std::sync::OnceLock::new(),
-            resuming: true,
-            _lock: lock,
-        })
+        Self::marked(target, tmp, lock, true)
     }
 
     /// Whether the folder is being taken up from a checkpoint ([`OutputDir::adopt`]).
