@@ -430,6 +430,11 @@ fn replicate(
         // A plugin the base has took its totals up at the fork; one only the arm has
         // started at zero there.
         for (m, x) in sim.plugin_metrics() {
+            if metrics.contains_key(&m) {
+                return Err(ExperimentError::Run(format!(
+                    "a behaviour reports a metric named `{m}`, which is Bazaar's own: a behaviour's metrics are named after it (`promotions.NAME.cost`)"
+                )));
+            }
             let before = plugins_at_fork.get(&m).copied().unwrap_or(0.0);
             metrics.insert(m, x - before);
         }
@@ -534,8 +539,34 @@ fn build(
     }
     builder
         .add_plugin(AnalyticsPlugin)
+        .add_plugin(DropRows)
         .build()
         .map_err(|e| ExperimentError::Run(e.to_string()))
+}
+
+/// An experiment writes no tables: the rows behaviours push to theirs are dropped at the
+/// start of each hour, so they do not pile up over a run.
+struct DropRows;
+
+impl crate::plugin::Plugin for DropRows {
+    fn name(&self) -> &str {
+        "drop_rows"
+    }
+
+    fn build(&self, sim: &mut crate::sim::SimBuilder) -> crate::plugin::Result {
+        sim.schedule
+            .add_systems(bevy_ecs::schedule::IntoScheduleConfigs::in_set(
+                drop_rows,
+                crate::sim::SimSet::Calendar,
+            ));
+        Ok(())
+    }
+}
+
+fn drop_rows(tables: Option<bevy_ecs::prelude::ResMut<crate::tables::PluginTables>>) {
+    if let Some(mut tables) = tables {
+        tables.take();
+    }
 }
 
 /// Every arm against the base, metric by metric, replication by replication.
@@ -748,6 +779,29 @@ pub fn load(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_experiments_simulation_keeps_no_table_rows() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios");
+        let text = std::fs::read_to_string(format!("{dir}/quick.ron"))
+            .unwrap()
+            .replace("include(\"", &format!("include(\"{dir}/"))
+            .replace(
+                "systems: [\"daily_log\"],",
+                r#"systems: [Stores(count: 3, stock: 500, restock_every_days: 2)],"#,
+            );
+        let s = Scenario::from_text("q.ron", &text, &registry()).unwrap();
+        let mut sim = build(&s, 1, false, None).unwrap();
+        sim.spawn_population();
+        let mut most = 0;
+        while !sim.finished() {
+            sim.step().unwrap();
+            let tables = sim.world.resource::<crate::tables::PluginTables>();
+            most = most.max(tables.pending.iter().map(Vec::len).sum::<usize>());
+        }
+        // The stores table gets a row per store a day; at most a day's stay at once.
+        assert!((1..=3).contains(&most), "{most} rows held");
+    }
 
     #[test]
     fn paired_intervals_are_the_t_intervals() {
