@@ -417,3 +417,23 @@ fn the_shipped_experiment_file_loads_as_designed() {
     assert_eq!(e.changes[0].1[0].0, "systems");
     bazaar::experiment::check(d).unwrap();
 }
+
+#[test]
+fn the_shipped_retention_threshold_experiment_changes_only_the_threshold() {
+    let e = bazaar::experiment::file::load(
+        &root().join("scenarios/experiments/retention_threshold.ron"),
+        &Default::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let d = &e.design;
+    assert_eq!(d.arms.len(), 2);
+    let threshold = |s: &bazaar::scenario::Scenario| format!("{:?}", s.churn_model);
+    let base = threshold(&d.base);
+    assert!(base.contains("0.05"), "{base}");
+    for ((name, arm), want) in d.arms.iter().zip(["0.02", "0.1"]) {
+        let got = threshold(arm);
+        assert!(got.contains(want), "{name}: {got}");
+        assert_eq!(got.replace(want, "0.05"), base, "{name}: only the threshold differs");
+    }
+    bazaar::experiment::check(d).unwrap();
+}
