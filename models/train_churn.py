@@ -90,6 +90,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent, help="output folder")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--max-rows", type=int, default=0, help="subsample rows for a quick run (0: all)")
+    ap.add_argument("--balanced", action="store_true",
+                    help="weight the classes equally (a challenger: it ranks customers differently, "
+                         "its probabilities are not calibrated)")
+    ap.add_argument("--name", default="churn", help="file stem of the model, its card and golden rows")
     args = ap.parse_args()
 
     df = pd.read_csv(args.features)
@@ -105,7 +109,8 @@ def main() -> None:
 
     model = Pipeline([
         ("scale", StandardScaler()),
-        ("logit", LogisticRegression(C=1.0, max_iter=2000)),
+        ("logit", LogisticRegression(C=1.0, max_iter=2000,
+                                     class_weight="balanced" if args.balanced else None)),
     ])
     model.fit(X_train, y_train)
     p_lr = model.predict_proba(X_test)[:, 1]
@@ -124,7 +129,7 @@ def main() -> None:
         target_opset=17,
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    onnx_path = args.out / "churn.onnx"
+    onnx_path = args.out / f"{args.name}.onnx"
     onnx_path.write_bytes(onx.SerializeToString())
 
     # Golden rows: held-out features and scikit-learn's probabilities, checked here against
@@ -139,11 +144,11 @@ def main() -> None:
     print(f"ONNX Runtime vs scikit-learn on {len(pick)} golden rows: max |diff| {max_diff:.2e}", file=sys.stderr)
     golden = pd.DataFrame(golden_X, columns=feature_names)
     golden["sklearn_probability"] = golden_p
-    golden.to_csv(args.out / "churn_golden.csv", index=False, float_format="%.9g")
+    golden.to_csv(args.out / f"{args.name}_golden.csv", index=False, float_format="%.9g")
 
     spec = {
         "version": MODEL_VERSION,
-        "model": "churn.onnx",
+        "model": f"{args.name}.onnx",
         "input": "features",
         "output": "probabilities",
         "probability_column": 1,
@@ -153,7 +158,8 @@ def main() -> None:
             "definition": f"1 if the customer churned within the {args.horizon} days after the snapshot day",
             "horizon_days": args.horizon,
         },
-        "algorithm": "StandardScaler + LogisticRegression(C=1.0)",
+        "algorithm": "StandardScaler + LogisticRegression(C=1.0"
+                     + (", class_weight='balanced')" if args.balanced else ")"),
         "training": {
             "table": args.features.name,
             "made_with": args.scenario,
@@ -176,8 +182,8 @@ def main() -> None:
             "pandas": pd.__version__,
         },
     }
-    (args.out / "churn.json").write_text(json.dumps(spec, indent=2) + "\n")
-    print(f"wrote {onnx_path}, churn.json, churn_golden.csv", file=sys.stderr)
+    (args.out / f"{args.name}.json").write_text(json.dumps(spec, indent=2) + "\n")
+    print(f"wrote {onnx_path}, {args.name}.json, {args.name}_golden.csv", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,24 @@ fn personas() -> Vec<String> {
 
 #[test]
 fn scores_equal_scikit_learns_on_the_golden_rows() {
-    let mut model = ChurnModel::load(&root().join("models/churn.json"), &personas(), None)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut reader = csv::Reader::from_path(root().join("models/churn_golden.csv")).unwrap();
+    golden("churn");
+}
+
+#[test]
+fn the_challengers_scores_equal_scikit_learns_on_its_golden_rows() {
+    golden("churn_challenger");
+}
+
+/// Bazaar's scores of `models/{name}.json`'s golden rows against scikit-learn's.
+fn golden(name: &str) {
+    let mut model = ChurnModel::load(
+        &root().join(format!("models/{name}.json")),
+        &personas(),
+        None,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut reader =
+        csv::Reader::from_path(root().join(format!("models/{name}_golden.csv"))).unwrap();
     let header: Vec<String> = reader
         .headers()
         .unwrap()

@@ -433,7 +433,29 @@ fn the_shipped_retention_threshold_experiment_changes_only_the_threshold() {
     for ((name, arm), want) in d.arms.iter().zip(["0.02", "0.1"]) {
         let got = threshold(arm);
         assert!(got.contains(want), "{name}: {got}");
-        assert_eq!(got.replace(want, "0.05"), base, "{name}: only the threshold differs");
+        assert_eq!(
+            got.replace(want, "0.05"),
+            base,
+            "{name}: only the threshold differs"
+        );
     }
     bazaar::experiment::check(d).unwrap();
+}
+
+#[test]
+fn the_shipped_champion_challenger_experiment_loads_both_models() {
+    let e = bazaar::experiment::file::load(
+        &root().join("scenarios/experiments/churn_models.ron"),
+        &Default::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let specs: Vec<String> = e
+        .design
+        .arms
+        .iter()
+        .map(|(_, s)| format!("{:?}", s.churn_model.as_ref().unwrap().spec))
+        .collect();
+    assert!(specs[0].ends_with("churn.json\""), "{specs:?}");
+    assert!(specs[1].ends_with("churn_challenger.json\""), "{specs:?}");
+    bazaar::experiment::check(&e.design).unwrap();
 }
