@@ -63,14 +63,20 @@ pub enum RunError {
     },
     /// A stop was requested (SIGINT, SIGTERM) and the run ended without writing anything.
     #[error(
-        "stopped by {}: nothing was written to `{out}` and the temporary folder was removed",
-        signal_name(*.signal)
+        "stopped by {}: nothing was put in `{out}`{}",
+        signal_name(*.signal),
+        match .kept {
+            Some(c) => format!("; the run's folder is kept with its last checkpoint\n  hint: `bazaar resume {}` goes on from it", c.display()),
+            None => " and the temporary folder was removed".to_owned(),
+        }
     )]
     Interrupted {
         /// The signal's number.
         signal: usize,
         /// The output folder the run would have written.
         out: PathBuf,
+        /// The checkpoint kept, if the run wrote one.
+        kept: Option<PathBuf>,
     },
     /// A sum of money grew past what the outputs can hold.
     #[error(
@@ -567,7 +573,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         )?),
         None => None,
     };
-    let resume = options.resume;
+    let mut resume = options.resume;
     let refused = |path: &std::path::Path, message: String| RunError::Resume {
         path: path.to_path_buf(),
         message,
@@ -594,7 +600,10 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
                 ));
             }
             let work = r.path.parent().unwrap_or(std::path::Path::new("."));
-            OutputDir::adopt(&scenario.output.dir, work)?
+            OutputDir::adopt(&scenario.output.dir, work).map_err(|e| match e {
+                OutputError::Foreign { reason, .. } => refused(&r.path, reason),
+                e => RunError::Output(e),
+            })?
         }
     };
     dir.set_threads(options.threads);
@@ -615,22 +624,28 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         "spawning"
     );
     let before_spawn = resident_memory();
-    let first_day = match &resume {
+    let first_day = match &mut resume {
         None => {
             sim.spawn_population();
             0
         }
         Some(r) => {
             let restoring = Instant::now();
+            // Named where the folder now is, taken up as this process's.
+            let path = sim.world.resource::<OutputDir>().checkpoint_path();
             sim.restore(scenario, &r.snapshot)
-                .map_err(|e| refused(&r.path, e.message()))?;
-            let mut dir = sim.world.resource_mut::<OutputDir>();
-            dir.taken_up();
+                .map_err(|e| refused(&path, e.message()))?;
+            sim.world
+                .resource_mut::<OutputDir>()
+                .taken_up()
+                .map_err(|e| refused(&path, e.to_string()))?;
+            // The simulation holds what it needs now; the checkpoint's bytes can go.
+            r.snapshot.sections.clear();
             tracing::info!(
                 day = r.snapshot.header.day,
                 seconds = restoring.elapsed().as_secs_f64(),
                 "resumed from {}",
-                r.path.display()
+                path.display()
             );
             r.snapshot.header.day
         }
@@ -659,6 +674,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
             signal => Err(RunError::Interrupted {
                 signal,
                 out: scenario.output.dir.clone(),
+                kept: checkpoint_path.is_file().then(|| checkpoint_path.clone()),
             }),
         }
     };
@@ -681,16 +697,24 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         if tick % 24 == 23 {
             log_memory("day");
             let completed = tick / 24 + 1;
-            if completed < scenario.days
-                && (asked != 0 || options.checkpoints.due(completed, scenario.days))
-            {
+            // A stop is honoured on the last day too: resuming then only finishes.
+            if asked != 0 || options.checkpoints.due(completed, scenario.days) {
                 let started = Instant::now();
-                write_checkpoint(
+                let written = write_checkpoint(
                     &mut sim,
                     scenario,
                     options.invocation.as_ref(),
                     &checkpoint_path,
-                )?;
+                );
+                match written {
+                    // A scheduled checkpoint that cannot be written (a full disk) costs the
+                    // run nothing but the chance to resume from it: the one before stays.
+                    Err(RunError::Output(e)) if asked == 0 => {
+                        tracing::warn!("the checkpoint after day {completed} was not written: {e}");
+                        continue;
+                    }
+                    other => other?,
+                }
                 tracing::info!(
                     day = completed,
                     seconds = started.elapsed().as_secs_f64(),

@@ -237,7 +237,8 @@ fn a_run_stopped_on_any_day_resumes_to_the_same_outputs_at_any_thread_count() {
     let never = Arc::new(AtomicUsize::new(0));
     run(&load(&text, &plain), options(2, u32::MAX, &never)).unwrap();
     let expected = read_dir_bytes(&plain);
-    for (stop_day, threads, resumed_threads) in [(0, 2, 1), (4, 1, 2), (10, 2, 2)] {
+    // Day 11 is the last: its checkpoint leaves only the finish to do.
+    for (stop_day, threads, resumed_threads) in [(0, 2, 1), (4, 1, 2), (10, 2, 2), (11, 2, 1)] {
         let out = dir.path().join(format!("stopped-{stop_day}"));
         let scenario = load(&text, &out);
         let flag = Arc::new(AtomicUsize::new(0));
@@ -372,6 +373,19 @@ fn checkpoints_of_something_else_are_refused_and_kept() {
         &["resume", s(&dir.path().join("nothing"))],
         "no checkpoint found",
     );
+
+    // A copy of the folder elsewhere is not the run's: refused, nothing moved.
+    let copy = dir.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    for e in std::fs::read_dir(checkpoint.parent().unwrap()).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+    }
+    refused(
+        &["resume", s(&copy.join(bazaar::output::CHECKPOINT))],
+        "not the temporary folder of a Bazaar run",
+    );
+    assert!(copy.join("transactions.csv").is_file());
 
     // An output cut short since the checkpoint.
     let work = checkpoint.parent().unwrap();

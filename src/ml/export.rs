@@ -171,7 +171,8 @@ pub fn finish_export(
             .map_err(io_at(&out_path))?;
     }
     table.finish(dir)?;
-    std::fs::remove_file(&partial_path).map_err(io_at(&partial_path))?;
+    // Kept until the folder is finished: a checkpoint taken before still needs it.
+    dir.remove_at_finish(PARTIAL_FILE);
     Ok(())
 }
 

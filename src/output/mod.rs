@@ -158,6 +158,10 @@ pub struct OutputDir {
     /// Taking up a checkpoint's files: tables built meanwhile write to the null device
     /// ([`OutputDir::create_file`]) until [`OutputDir::taken_up`].
     resuming: bool,
+    /// Files created while resuming and not yet taken up from the checkpoint.
+    pending: std::sync::Mutex<Vec<String>>,
+    /// Work files removed when the folder is finished (a table's partial file).
+    scratch: Vec<String>,
     _lock: place::Lock,
 }
 
@@ -172,9 +176,9 @@ impl OutputDir {
         let lock = place::Lock::acquire(&target)?;
         place::recover(&target)?;
         place::ownership(&target)?;
-        // `recover` has cleared every sibling but those kept for a checkpoint (one of this PID,
-        // left by an earlier process that had it, is refused by `create_dir`).
-        let tmp = place::sibling(&target, "tmp", std::process::id());
+        // `recover` has cleared every sibling but those kept for a checkpoint, one of which
+        // may have this PID (left by an earlier process that had it).
+        let tmp = place::free_sibling(&target, "tmp");
         fs::create_dir(&tmp).map_err(io_at(&tmp))?;
         Self::marked(target, tmp, lock, false)
     }
@@ -196,6 +200,8 @@ impl OutputDir {
             threads: std::thread::available_parallelism().map_or(1, usize::from),
             pool: std::sync::OnceLock::new(),
             resuming,
+            pending: std::sync::Mutex::new(Vec::new()),
+            scratch: Vec::new(),
             _lock: lock,
         })
     }
@@ -208,20 +214,32 @@ impl OutputDir {
     pub fn adopt(target: &Path, work: &Path) -> Result<Self, OutputError> {
         let target = place::resolve(target)?;
         let lock = place::Lock::acquire(&target)?;
-        if !work.join(PARTIAL_MARKER).is_file() {
+        let beside = |p: &Path| fs::canonicalize(place::parent_of(p)).ok();
+        let named = work
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let prefix = format!(
+            ".{}.tmp-",
+            target.file_name().unwrap_or_default().to_string_lossy()
+        );
+        if !work.join(PARTIAL_MARKER).is_file()
+            || beside(work) != beside(&target)
+            || !named.starts_with(&prefix)
+        {
             return Err(OutputError::foreign(
                 work,
-                "it is not the temporary folder of a Bazaar run",
+                format!(
+                    "it is not the temporary folder of a Bazaar run on `{}` (`{prefix}*` beside it)",
+                    target.display()
+                ),
             ));
         }
-        let tmp = place::sibling(&target, "tmp", std::process::id());
-        if fs::canonicalize(work).ok() != fs::canonicalize(&tmp).ok() {
-            if fs::symlink_metadata(&tmp).is_ok() {
-                place::discard(&tmp, &target).map_err(io_at(&tmp))?;
-            }
-            fs::rename(work, &tmp).map_err(io_at(work))?;
-            sync_dir(&place::parent_of(&target))?;
-        }
+        // Whatever is at the target must still be Bazaar's to replace, before anything moves.
+        place::ownership(&target)?;
+        let tmp = place::free_sibling(&target, "tmp");
+        fs::rename(work, &tmp).map_err(io_at(work))?;
+        sync_dir(&place::parent_of(&target))?;
         Self::marked(target, tmp, lock, true)
     }
 
@@ -230,15 +248,37 @@ impl OutputDir {
         self.resuming
     }
 
-    /// Every table has taken up its file: tables created from now on are new files.
-    pub fn taken_up(&mut self) {
+    /// Every table has taken up its file: tables created from now on are new files. A
+    /// table created while resuming whose file was not taken up would write nowhere: it is
+    /// refused, named.
+    pub fn taken_up(&mut self) -> Result<(), OutputError> {
         self.resuming = false;
+        let left = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        match left.first() {
+            None => Ok(()),
+            Some(name) => Err(OutputError::Io {
+                path: self.path(name),
+                source: io::Error::other(
+                    "the checkpoint does not take this file up (a plugin writes it and does not save where it stands)",
+                ),
+            }),
+        }
+    }
+
+    /// Removes the work file `name` (not listed in the manifest) when the folder is
+    /// finished, after the checkpoint that may still need it.
+    pub fn remove_at_finish(&mut self, name: &str) {
+        self.scratch.push(name.to_owned());
     }
 
     /// Creates (or empties) the file `name` for a table to stream into; while the folder is
     /// being taken up, a table built to be replaced by its checkpoint's writes nowhere.
     pub(crate) fn create_file(&self, name: &str) -> io::Result<file::Hashing> {
         if self.resuming {
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(name.to_owned());
             file::Hashing::null()
         } else {
             file::Hashing::create(&self.path(name))
@@ -247,6 +287,10 @@ impl OutputDir {
 
     /// Takes up the file `name` where a checkpoint left it ([`file::Hashing::resume`]).
     pub(crate) fn resume_file(&self, name: &str, mark: &file::Mark) -> io::Result<file::Hashing> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|n| n != name);
         file::Hashing::resume(&self.path(name), mark).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -327,18 +371,25 @@ impl OutputDir {
             path: self.path(MANIFEST),
             source: io::Error::other(e),
         })?;
-        // Checkpoints belong to the unfinished folder (one being written when the run was
-        // stopped leaves a `.checkpoint-*` file).
+        // Checked before the checkpoint goes, so a target taken meanwhile keeps the run
+        // resumable.
+        place::ownership(&self.target)?;
+        // The manifest first, then the marker goes: the folder always holds one or the other,
+        // so a run that dies here leaves a folder the next run knows is Bazaar's (and one
+        // that still holds its checkpoint, one it keeps).
+        write_synced(&self.path(MANIFEST), &json)?;
+        // Checkpoints and work files belong to the unfinished folder (a checkpoint being
+        // written when the run was stopped leaves a `.checkpoint-*` file).
         for entry in fs::read_dir(&self.tmp).map_err(io_at(&self.tmp))?.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name == CHECKPOINT || name.starts_with(".checkpoint-") {
+            if name == CHECKPOINT
+                || name.starts_with(".checkpoint-")
+                || self.scratch.iter().any(|s| *s == name)
+            {
                 fs::remove_file(entry.path()).map_err(io_at(&entry.path()))?;
             }
         }
-        // The manifest first, then the marker goes: the folder always holds one or the other,
-        // so a run that dies here leaves a folder the next run knows is Bazaar's.
-        write_synced(&self.path(MANIFEST), &json)?;
         let marker = self.path(PARTIAL_MARKER);
         fs::remove_file(&marker).map_err(io_at(&marker))?;
         sync_dir(&self.tmp)?;

@@ -275,10 +275,10 @@ fn open_writer(
         }
         // The writer buffers what it is handed: what it still holds has not been skipped.
         writer.flush()?;
-        if writer.inner().skip != 0 {
+        if writer.inner().skip != 0 || writer.bytes_written() as u64 != at {
             return Err(io::Error::other(format!(
                 "the checkpoint's footer accounts for {} of the file's {at} bytes",
-                at - writer.inner().skip
+                (writer.bytes_written() as u64).min(at) - writer.inner().skip
             )));
         }
     }

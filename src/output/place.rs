@@ -56,6 +56,17 @@ pub fn sibling(target: &Path, kind: &str, pid: u32) -> PathBuf {
     parent_of(target).join(name)
 }
 
+/// `.NAME.KIND-N` beside the target with a number no folder has: this process's PID, or,
+/// where a folder kept for its checkpoint has that name (an earlier process had the PID),
+/// the next free number after it. Call with the target's [`Lock`] held.
+pub fn free_sibling(target: &Path, kind: &str) -> PathBuf {
+    let pid = std::process::id();
+    (0..u32::MAX)
+        .map(|k| sibling(target, kind, pid.wrapping_add(k)))
+        .find(|p| fs::symlink_metadata(p).is_err())
+        .unwrap_or_else(|| sibling(target, kind, pid))
+}
+
 /// Deletes a folder of Bazaar's beside `target` by first renaming it `.NAME.del-PID`, so a
 /// deletion cut short (a second Ctrl-C, a kill) leaves a name the next run recognises and
 /// finishes, never a half-emptied folder under a name it must leave alone.
@@ -472,6 +483,18 @@ pub fn verify(dir: &Path) -> Result<ManifestCheck, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_folder_with_this_pid_is_passed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out");
+        let mine = sibling(&target, "tmp", std::process::id());
+        assert_eq!(free_sibling(&target, "tmp"), mine);
+        fs::create_dir(&mine).unwrap();
+        let next = free_sibling(&target, "tmp");
+        assert_ne!(next, mine);
+        assert!(next.to_string_lossy().contains(".out.tmp-"));
+    }
 
     #[test]
     fn siblings_are_named_after_the_target() {

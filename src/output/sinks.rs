@@ -338,7 +338,13 @@ impl Plugin for SinkPlugin {
             sink.save(&mut own)?;
             state.put_state(&format!("sink{i}"), &own);
         }
-        if let Some(mut writers) = world.get_resource_mut::<PluginTableWriters>() {
+        if world.contains_resource::<PluginTableWriters>() {
+            // Rows pushed after the day's last write go to the files first.
+            world.resource_scope(|world, mut writers: Mut<PluginTableWriters>| {
+                let mut tables = world.resource_mut::<crate::tables::PluginTables>();
+                writers.write(&mut tables)
+            })?;
+            let mut writers = world.resource_mut::<PluginTableWriters>();
             state.put("tables", &writers.save()?)?;
         }
         Ok(())
