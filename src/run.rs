@@ -596,7 +596,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
             if h.scenario != crate::checkpoint::fingerprint(scenario) {
                 return Err(refused(
                     &r.path,
-                    "the scenario changed since the checkpoint was written (or it is run with other options): resume with the scenario it was written with".into(),
+                    "the scenario or its churn model changed since the checkpoint was written (or it is run with other options): resume with the ones it was written with".into(),
                 ));
             }
             let work = r.path.parent().unwrap_or(std::path::Path::new("."));

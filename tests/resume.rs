@@ -354,7 +354,10 @@ fn checkpoints_of_something_else_are_refused_and_kept() {
 
     // The scenario changed since: refused, the folder kept for when it is put back.
     std::fs::write(&scenario, text.replace("seed: 11", "seed: 12")).unwrap();
-    refused(&["resume", s(&out)], "the scenario changed since");
+    refused(
+        &["resume", s(&out)],
+        "the scenario or its churn model changed since",
+    );
     std::fs::write(&scenario, &text).unwrap();
     let checkpoint = kept_checkpoints(&out).pop().unwrap_or(checkpoint);
 
@@ -435,4 +438,45 @@ fn a_run_with_the_churn_model_and_report_stopped_by_sigterm_resumes_to_the_same_
     let o = bazaar(&["resume", s(&stopped), "--quiet", "--threads", "1"]);
     assert!(o.status.success(), "{:?}", text(&o));
     assert_same_outputs(&read_dir_bytes(&plain), &stopped, "the Diwali run");
+}
+
+#[test]
+fn a_churn_model_changed_since_the_checkpoint_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["churn.json", "churn.onnx"] {
+        std::fs::copy(root().join("models").join(f), dir.path().join(f)).unwrap();
+    }
+    let scenarios = root().join("scenarios");
+    let diwali = std::fs::read_to_string(scenarios.join("diwali.ron"))
+        .unwrap()
+        .replace("include(\"", &format!("include(\"{}/", scenarios.display()))
+        .replace("../models/churn.json", "churn.json");
+    let scenario = common::write(dir.path(), "s.ron", &diwali);
+    let out = dir.path().join("out");
+    let mut child = spawn(&[
+        "run",
+        s(&scenario),
+        "--scale",
+        "0.2",
+        "--quiet",
+        "--checkpoint-every",
+        "1d",
+        "--out",
+        s(&out),
+    ]);
+    wait_for_checkpoint(&out, &mut child);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The model's card rewritten in place (as a retraining does): the same path, other
+    // bytes, still a valid model.
+    let card = dir.path().join("churn.json");
+    let bytes = std::fs::read(&card).unwrap();
+    let mut changed = bytes.clone();
+    changed.extend_from_slice(b"\n");
+    std::fs::write(&card, &changed).unwrap();
+    refused(&["resume", s(&out)], "its churn model changed since");
+    assert_eq!(kept_checkpoints(&out).len(), 1, "the folder is kept");
+    std::fs::write(&card, &bytes).unwrap();
+    let o = bazaar(&["resume", s(&out), "--quiet"]);
+    assert!(o.status.success(), "{:?}", text(&o));
 }
