@@ -10,9 +10,10 @@
 //!
 //! A checkpoint is one file: an 8-byte magic, then a CBOR header (format, Bazaar version,
 //! the scenario's fingerprint, the plugins, the day), then named sections, each a length
-//! and its bytes. Customer columns are little-endian arrays; plugin state is CBOR, whose
-//! floats read back bit for bit. A checkpoint from another format or version, another
-//! scenario or another set of plugins is refused with the reason.
+//! and its bytes, then the BLAKE3 hash of all before it. Customer columns are little-endian
+//! arrays; plugin state is CBOR, whose floats read back bit for bit. A damaged checkpoint, or
+//! one from another format or version, another scenario or another set of plugins, is
+//! refused with the reason.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -22,7 +23,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The layout of the file; a change of it is a new number.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
+
+/// Bytes of the checksum that ends every checkpoint.
+const CHECKSUM: usize = 32;
 
 /// The first bytes of every checkpoint file.
 const MAGIC: &[u8; 8] = b"BAZAARCK";
@@ -175,11 +179,13 @@ impl Snapshot {
         // Writing into a vector fails only when the header cannot be encoded as CBOR, which a
         // header of strings and integers always can.
         let _ = self.write_to(&mut out);
+        let sum = blake3::hash(&out);
+        out.extend_from_slice(sum.as_bytes());
         out
     }
 
-    /// Writes the bytes [`Snapshot::to_bytes`] gives to `out`, a section at a time (no copy of
-    /// the whole is made).
+    /// Writes the bytes [`Snapshot::to_bytes`] gives, but the checksum, to `out`, a section
+    /// at a time (no copy of the whole is made).
     fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
         let block = |out: &mut dyn Write, bytes: &[u8]| -> std::io::Result<()> {
             out.write_all(&(bytes.len() as u64).to_le_bytes())?;
@@ -199,6 +205,7 @@ impl Snapshot {
 
     /// Reads a snapshot written by [`Snapshot::to_bytes`], refusing another format.
     pub fn from_bytes(mut bytes: &[u8]) -> Result<Self, CheckpointError> {
+        let whole = bytes;
         let damaged =
             |what: &str| CheckpointError::Damaged(format!("not a Bazaar checkpoint: {what}"));
         let mut magic = [0u8; 8];
@@ -218,6 +225,19 @@ impl Snapshot {
                 env!("CARGO_PKG_VERSION")
             )));
         }
+        // The last bytes are the BLAKE3 hash of all before them: a file damaged anywhere is
+        // refused here, before any of its state is read.
+        let body = whole
+            .len()
+            .checked_sub(CHECKSUM)
+            .filter(|&n| n >= whole.len() - bytes.len())
+            .ok_or_else(|| damaged("too short"))?;
+        if blake3::hash(&whole[..body]).as_bytes()[..] != whole[body..] {
+            return Err(CheckpointError::Damaged(
+                "the checkpoint is damaged: its checksum does not match its contents".into(),
+            ));
+        }
+        bytes = &bytes[..bytes.len() - CHECKSUM];
         let n = take_u64(&mut bytes)?;
         let mut sections = BTreeMap::new();
         for _ in 0..n {
@@ -250,6 +270,9 @@ impl Snapshot {
         let written = (|| -> std::io::Result<()> {
             let mut file = crate::output::file::Hashing::create(&tmp)?;
             self.write_to(&mut file)?;
+            // The file hashes what it writes: that hash is the checksum.
+            let sum = file.hash();
+            file.write_all(sum.as_bytes())?;
             file.sync()?;
             std::fs::rename(&tmp, path)
         })();

@@ -161,10 +161,22 @@ fn checkpoints_of_something_else_or_mid_day_are_refused() {
     let mut fewer = Simulation::builder(&s).threads(2).build().unwrap();
     let err = fewer.restore(&s, &day2).unwrap_err().to_string();
     assert!(err.contains("plugins"), "{err}");
-    // Damage.
-    let mut bytes = day2.to_bytes();
+    // Damage: cut short, or one byte changed anywhere (a persona index among the
+    // customers', a plugin's state), refused before any state is read.
+    let whole = day2.to_bytes();
+    assert_eq!(Snapshot::from_bytes(&whole).unwrap(), day2);
+    let mut bytes = whole.clone();
     bytes.truncate(bytes.len() / 2);
     assert!(Snapshot::from_bytes(&bytes).is_err());
+    for at in [200, whole.len() / 2, whole.len() - 40, whole.len() - 1] {
+        let mut bytes = whole.clone();
+        bytes[at] ^= 0x5a;
+        let err = Snapshot::from_bytes(&bytes).unwrap_err().to_string();
+        assert!(
+            err.contains("damaged") || err.contains("not a Bazaar checkpoint"),
+            "byte {at}: {err}"
+        );
+    }
 }
 
 /// The run's tally at its end.
