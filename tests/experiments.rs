@@ -120,6 +120,31 @@ fn an_identical_arm_differs_by_exactly_zero_and_a_discount_is_found() {
         .sum();
     assert!((by_persona - units["difference"].as_f64().unwrap()).abs() < 1e-6);
 
+    // The arms against each other: as `same` is the base exactly, `discount` against it is
+    // `discount` against the base.
+    let between = e["between"].as_array().unwrap();
+    let against_same = between
+        .iter()
+        .find(|d| d["arm"] == "discount" && d["against"] == "same" && d["metric"] == "units")
+        .unwrap();
+    assert_eq!(
+        against_same["difference"], units["difference"],
+        "{against_same}"
+    );
+    assert_eq!(against_same["interval"], units["interval"]);
+    assert!(
+        between
+            .iter()
+            .all(|d| !d["metric"].as_str().unwrap().contains(".family")),
+        "overall metrics only"
+    );
+    assert!(
+        verdicts
+            .iter()
+            .any(|v| v.starts_with("discount (against same) raised units by")),
+        "{verdicts:?}"
+    );
+
     // Day by day: nothing differs before the fork (the shared warm-up), and the identical
     // arm never does.
     let fork_day = 3; // 2026-11-07 in a run from 2026-11-04
@@ -341,7 +366,12 @@ fn an_experiment_file_arm_that_changes_the_base_is_the_arm_written_whole() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(verdicts.len(), 2 * 3, "{verdicts:?}");
+    // Two arms against the base, and against each other, on the metrics asked for.
+    assert_eq!(verdicts.len(), 2 * 3 + 2, "{verdicts:?}");
+    assert!(
+        verdicts.contains(&"whole (against changed) left units exactly as changed had it"),
+        "{verdicts:?}"
+    );
     assert!(
         verdicts
             .iter()

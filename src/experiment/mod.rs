@@ -94,6 +94,8 @@ pub struct DailyDifference {
 pub struct Difference {
     /// The arm.
     pub arm: String,
+    /// What it is compared with: `base`, or another arm (`between`).
+    pub against: String,
     /// The metric (`revenue`, or `revenue.premium` for one persona).
     pub metric: String,
     /// The base's mean over the replications.
@@ -146,6 +148,8 @@ pub struct Outcome {
     pub measured: Vec<Measured>,
     /// Every arm but the base against the base, metric by metric.
     pub differences: Vec<Difference>,
+    /// Every arm but the base against each arm listed before it, on the overall metrics.
+    pub between: Vec<Difference>,
     /// Every arm but the base against the base, day by day.
     pub daily: Vec<DailyDifference>,
     /// Wall seconds of each replication's warm-up and of each arm after the fork.
@@ -179,6 +183,7 @@ impl Outcome {
         self.verdicts = self
             .differences
             .iter()
+            .chain(&self.between)
             .filter(|d| metrics.contains(&d.metric))
             .map(|d| verdict(d, &design.base.money, design.confidence))
             .collect();
@@ -296,9 +301,11 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
         timings.extend(replication.timings);
     }
     let differences = compare(design, &measured);
+    let between = between(design, &measured, &personas);
     let daily = daily_differences(design, &measured);
     let verdicts = differences
         .iter()
+        .chain(&between)
         .filter(|d| {
             !personas
                 .iter()
@@ -320,6 +327,7 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
         concurrent: workers,
         measured,
         differences,
+        between,
         daily,
         timings,
         verdicts,
@@ -571,34 +579,63 @@ fn drop_rows(tables: Option<bevy_ecs::prelude::ResMut<crate::tables::PluginTable
 
 /// Every arm against the base, metric by metric, replication by replication.
 fn compare(design: &Design, measured: &[Measured]) -> Vec<Difference> {
-    let of = |arm: &str| -> Vec<&Measured> { measured.iter().filter(|m| m.arm == arm).collect() };
-    let base = of("base");
+    design
+        .arms
+        .iter()
+        .flat_map(|(name, _)| compare_pair(design, measured, "base", name))
+        .collect()
+}
+
+/// Every arm against each arm listed before it, on the overall metrics: two arms' own
+/// comparison (a challenger against a champion), paired replication by replication as each
+/// is with the base.
+fn between(design: &Design, measured: &[Measured], personas: &[String]) -> Vec<Difference> {
     let mut out = Vec::new();
-    for (name, _) in &design.arms {
-        let arm = of(name);
-        // Every metric either side has: a plugin's metric the other arm lacks is 0 there.
-        let metrics: std::collections::BTreeSet<&String> = base
-            .iter()
-            .chain(&arm)
-            .flat_map(|m| m.metrics.keys())
-            .collect();
-        let value = |m: &Measured, k: &str| m.metrics.get(k).copied().unwrap_or(0.0);
-        for metric in metrics {
-            let pairs: Vec<(f64, f64)> = base
-                .iter()
-                .zip(&arm)
-                .map(|(b, a)| (value(b, metric), value(a, metric)))
-                .collect();
-            out.push(paired(
-                name,
-                metric,
-                &pairs,
-                design.confidence,
-                design.precision,
-            ));
+    for (i, (first, _)) in design.arms.iter().enumerate() {
+        for (second, _) in &design.arms[i + 1..] {
+            out.extend(
+                compare_pair(design, measured, first, second)
+                    .into_iter()
+                    .filter(|d| {
+                        !personas
+                            .iter()
+                            .any(|p| d.metric.ends_with(&format!(".{p}")))
+                    }),
+            );
         }
     }
     out
+}
+
+/// `arm` against `control`, metric by metric, replication by replication.
+fn compare_pair(
+    design: &Design,
+    measured: &[Measured],
+    control: &str,
+    arm: &str,
+) -> Vec<Difference> {
+    let of = |name: &str| -> Vec<&Measured> { measured.iter().filter(|m| m.arm == name).collect() };
+    let (base, other) = (of(control), of(arm));
+    // Every metric either side has: a plugin's metric the other arm lacks is 0 there.
+    let metrics: std::collections::BTreeSet<&String> = base
+        .iter()
+        .chain(&other)
+        .flat_map(|m| m.metrics.keys())
+        .collect();
+    let value = |m: &Measured, k: &str| m.metrics.get(k).copied().unwrap_or(0.0);
+    metrics
+        .into_iter()
+        .map(|metric| {
+            let pairs: Vec<(f64, f64)> = base
+                .iter()
+                .zip(&other)
+                .map(|(b, a)| (value(b, metric), value(a, metric)))
+                .collect();
+            let mut d = paired(arm, metric, &pairs, design.confidence, design.precision);
+            d.against = control.to_owned();
+            d
+        })
+        .collect()
 }
 
 /// The paired comparison of (base, arm) figures of one metric, one pair a replication.
@@ -640,6 +677,7 @@ pub fn paired(
     };
     Difference {
         arm: arm.to_owned(),
+        against: "base".to_owned(),
         metric: metric.to_owned(),
         base,
         value,
@@ -696,9 +734,19 @@ pub fn verdict(d: &Difference, money: &crate::money::Currency, confidence: f64) 
         }
     };
     let level = format!("{:.0}%", confidence * 100.0);
-    let (arm, metric) = (&d.arm, &d.metric);
+    let arm = if d.against == "base" {
+        d.arm.clone()
+    } else {
+        format!("{} (against {})", d.arm, d.against)
+    };
+    let (arm, metric) = (&arm, &d.metric);
     if d.difference == 0.0 && d.sd == 0.0 {
-        return format!("{arm} left {metric} exactly as the base had it");
+        let control = if d.against == "base" {
+            "the base".to_owned()
+        } else {
+            d.against.clone()
+        };
+        return format!("{arm} left {metric} exactly as {control} had it");
     }
     let interval = d
         .interval

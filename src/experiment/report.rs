@@ -129,6 +129,14 @@ pub fn html(o: &Outcome) -> Result<String, String> {
     }
     s.push_str("</table>");
 
+    if !o.between.is_empty() {
+        let _ = write!(
+            s,
+            "<h2>Arms against each other</h2><p>Each arm against each arm listed before it, \
+             paired replication by replication as against the base.</p>{}",
+            table(money, &level, o.between.iter().collect::<Vec<_>>().iter())
+        );
+    }
     for arm in &o.arms[1..] {
         let of_arm: Vec<&Difference> = o.differences.iter().filter(|d| &d.arm == arm).collect();
         let _ = write!(
@@ -177,7 +185,7 @@ fn table<'a>(
     rows: impl Iterator<Item = &'a &'a Difference>,
 ) -> String {
     let mut s = format!(
-        "<table><tr><th>metric</th><th>base</th><th>arm</th><th>difference</th>\
+        "<table><tr><th>metric</th><th>control</th><th>arm</th><th>difference</th>\
          <th>{level} interval (t)</th><th>bootstrap</th><th>effect size</th>\
          <th>replications for the precision asked</th><th>verdict</th></tr>"
     );
