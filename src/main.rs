@@ -271,16 +271,10 @@ fn ab_command(args: bazaar::cli::AbArgs) -> ExitCode {
             outcome.fork,
             outcome.confidence * 100.0
         );
-        let per_persona = |m: &str| {
-            outcome
-                .personas
-                .iter()
-                .any(|p| m.strip_suffix(p.as_str()).is_some_and(|s| s.ends_with('.')))
-        };
         for d in outcome
             .differences
             .iter()
-            .filter(|d| !per_persona(&d.metric))
+            .filter(|d| !bazaar::experiment::is_per_persona(&outcome.personas, &d.metric))
         {
             let mut interval = d
                 .interval
@@ -445,10 +439,6 @@ fn run_command(args: RunArgs) -> ExitCode {
         }
         checkpoints.at.push(day as u32);
     }
-    let features = args.features.then_some(ExportOptions {
-        every: args.snapshot_every,
-        horizon: args.horizon,
-    });
     let invocation = Invocation {
         cwd: std::env::current_dir().unwrap_or_default(),
         scenario: args.scenario.clone(),
@@ -457,24 +447,23 @@ fn run_command(args: RunArgs) -> ExitCode {
         scale: args.scale,
         out: out.clone(),
         formats: formats.iter().map(|f| f.extension().to_owned()).collect(),
-        features: features.map(|f| (f.every, f.horizon)),
+        features: args.features.then_some((args.snapshot_every, args.horizon)),
         report: !args.no_report,
-        checkpoints: checkpoints.clone(),
+        checkpoints,
     };
-    execute(
-        &scenario,
-        RunOptions {
-            threads: threads_or_all(args.threads),
-            progress: !args.quiet,
-            features,
-            ort_lib: args.ort_lib,
-            report: !args.no_report,
-            checkpoints,
-            invocation: Some(invocation),
-            ..RunOptions::default()
-        },
-        args.quiet,
-    )
+    let how = How {
+        threads: args.threads,
+        quiet: args.quiet,
+        ort_lib: args.ort_lib,
+    };
+    execute(&scenario, invocation, how, None)
+}
+
+/// What `run` and `resume` take from their command lines beyond the invocation.
+struct How {
+    threads: Option<u16>,
+    quiet: bool,
+    ort_lib: Option<std::path::PathBuf>,
 }
 
 /// `--threads`, or every core.
@@ -485,15 +474,36 @@ fn threads_or_all(threads: Option<u16>) -> usize {
     )
 }
 
-/// Runs with SIGINT and SIGTERM handled, printing the summary unless `quiet`.
-fn execute(scenario: &Scenario, mut options: RunOptions, quiet: bool) -> ExitCode {
-    match stop_on_signals() {
-        Ok(stop) => options.stop = Some(stop),
+/// Runs `invocation` (going on from `resume` when given) with SIGINT and SIGTERM handled,
+/// printing the summary unless quiet.
+fn execute(
+    scenario: &Scenario,
+    invocation: Invocation,
+    how: How,
+    resume: Option<Resume>,
+) -> ExitCode {
+    let quiet = how.quiet;
+    let stop = match stop_on_signals() {
+        Ok(stop) => stop,
         Err(e) => {
             eprintln!("error: cannot install signal handlers: {e}");
             return ExitCode::from(EXIT_FAILED);
         }
-    }
+    };
+    let options = RunOptions {
+        threads: threads_or_all(how.threads),
+        progress: !quiet,
+        features: invocation
+            .features
+            .map(|(every, horizon)| ExportOptions { every, horizon }),
+        ort_lib: how.ort_lib,
+        report: invocation.report,
+        checkpoints: invocation.checkpoints.clone(),
+        invocation: Some(invocation),
+        resume,
+        stop: Some(stop),
+        ..RunOptions::default()
+    };
     match run(scenario, options) {
         Ok(report) => {
             if !quiet {
@@ -576,24 +586,12 @@ fn resume_command(args: bazaar::cli::ResumeArgs) -> ExitCode {
             path.display()
         );
     }
-    let features = invocation
-        .features
-        .map(|(every, horizon)| ExportOptions { every, horizon });
-    execute(
-        &scenario,
-        RunOptions {
-            threads: threads_or_all(args.threads),
-            progress: !args.quiet,
-            features,
-            ort_lib: args.ort_lib,
-            report: invocation.report,
-            checkpoints: invocation.checkpoints.clone(),
-            invocation: Some(invocation),
-            resume: Some(Resume { path, snapshot }),
-            ..RunOptions::default()
-        },
-        args.quiet,
-    )
+    let how = How {
+        threads: args.threads,
+        quiet: args.quiet,
+        ort_lib: args.ort_lib,
+    };
+    execute(&scenario, invocation, how, Some(Resume { path, snapshot }))
 }
 
 /// SIGINT and SIGTERM ask the run to stop: it finishes the simulated day, writes a

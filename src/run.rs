@@ -668,8 +668,9 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         customers: scenario.customers(),
     };
     let stop = options.stop.clone();
+    let signal = || stop.as_ref().map_or(0, |s| s.load(Ordering::Relaxed));
     let stopped = || -> Result<(), RunError> {
-        match stop.as_ref().map_or(0, |s| s.load(Ordering::Relaxed)) {
+        match signal() {
             0 => Ok(()),
             signal => Err(RunError::Interrupted {
                 signal,
@@ -678,7 +679,6 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
             }),
         }
     };
-    let signal = || stop.as_ref().map_or(0, |s| s.load(Ordering::Relaxed));
     let mut noticed = false;
     for tick in first_day * 24..total {
         if let Err(e) = sim.step() {

@@ -200,20 +200,25 @@ fn an_identical_arm_differs_by_exactly_zero_and_a_discount_is_found() {
     );
 }
 
-#[test]
-fn replications_side_by_side_give_what_one_at_a_time_gives() {
-    use bazaar::experiment::{Design, run};
-    let arm = tiny(
-        r#"Promotions(campaigns: [(name: "sweets", category: "sweets", discount: 0.2, from: "2026-11-07", to: "2026-11-13", lift: 1.6)])"#,
-    );
-    let design = Design {
+/// The tiny scenario against an arm with `systems`, forked on 7 November.
+fn tiny_design(systems: &str, replications: u32) -> bazaar::experiment::Design {
+    bazaar::experiment::Design {
         base: tiny(""),
-        arms: vec![("discount".into(), arm)],
+        arms: vec![("discount".into(), tiny(systems))],
         fork: chrono::NaiveDate::from_ymd_opt(2026, 11, 7).unwrap(),
-        replications: 6,
+        replications,
         confidence: 0.95,
         precision: 0.01,
-    };
+    }
+}
+
+#[test]
+fn replications_side_by_side_give_what_one_at_a_time_gives() {
+    use bazaar::experiment::run;
+    let design = tiny_design(
+        r#"Promotions(campaigns: [(name: "sweets", category: "sweets", discount: 0.2, from: "2026-11-07", to: "2026-11-13", lift: 1.6)])"#,
+        6,
+    );
     let one = run(&design, 1, false).unwrap();
     let two = run(&design, 2, false).unwrap();
     assert_eq!((one.concurrent, two.concurrent), (1, 2));
@@ -267,18 +272,11 @@ fn tiny(systems: &str) -> bazaar::scenario::Scenario {
 
 #[test]
 fn intervals_cover_the_true_difference_at_about_the_stated_rate() {
-    use bazaar::experiment::{Design, paired, run};
-    let arm = tiny(
+    use bazaar::experiment::{paired, run};
+    let design = tiny_design(
         r#"Promotions(campaigns: [(name: "sweets", category: "sweets", discount: 0.2, from: "2026-11-07", to: "2026-11-13", lift: 1.6, quantity: 1.3)])"#,
+        400,
     );
-    let design = Design {
-        base: tiny(""),
-        arms: vec![("discount".into(), arm)],
-        fork: chrono::NaiveDate::from_ymd_opt(2026, 11, 7).unwrap(),
-        replications: 400,
-        confidence: 0.95,
-        precision: 0.01,
-    };
     let outcome = run(&design, 1, false).unwrap();
     let units = |arm: &str| -> Vec<f64> {
         outcome
@@ -419,7 +417,9 @@ fn an_experiment_file_is_checked_with_located_errors() {
     let dir = tempfile::tempdir().unwrap();
     let file = experiment_file(dir.path(), "        (name: \"a\", change: ()),", "");
     let res = bazaar(&["ab", file.to_str().unwrap(), "--arm", "x=base.ron"]);
-    assert_eq!(res.status.code(), Some(2), "{:?}", text(&res));
+    let (_, err) = text(&res);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(err.contains("leave out --arm"), "{err}");
 }
 
 #[test]

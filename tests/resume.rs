@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use bazaar::run::{Resume, RunError, RunOptions, StopFlag, run};
 use bazaar::scenario::{Overrides, Scenario};
 use bazaar::sim::{Plugin, SimBuilder};
 use bevy_ecs::prelude::*;
-use common::{read_dir_bytes, root, text};
+use common::{bazaar, read_dir_bytes, root, text};
 
 /// Twelve days around Diwali with acquisitions and every optional behaviour that keeps state
 /// across days or writes a table of its own.
@@ -58,16 +58,6 @@ fn scenario_text(days: u32, scale: u32) -> String {
         senior = 400 * scale,
         budget = 500 * scale,
     )
-}
-
-/// Runs the binary in the project root.
-fn bazaar(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bazaar"))
-        .args(args)
-        .current_dir(root())
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the bazaar binary runs")
 }
 
 /// `bazaar run` of `scenario` into `out` with the options every run here shares.

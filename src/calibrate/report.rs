@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use super::stats::{Sample, Score};
 use super::{CalibrateError, Outcome};
-use crate::report::charts::{FAMILY, SVG_FONTS, ensure_fonts};
+use crate::report::charts::{FAMILY, browser_fonts, ensure_fonts};
 use crate::report::html::esc;
 
 /// Score at or above which a statistic counts as matched.
@@ -291,10 +291,7 @@ fn chart(sc: &Score) -> Result<String, String> {
         root.present().map_err(|e| e.to_string())?;
     }
     // The browser draws SVG text: ask it for the font plotters measured with.
-    Ok(svg.replace(
-        &format!("font-family=\"{FAMILY}\""),
-        &format!("font-family=\"{SVG_FONTS}\""),
-    ))
+    Ok(browser_fonts(&svg))
 }
 
 /// `fit.html` of a calibration to market figures: each figure, met or missed and by how

@@ -209,6 +209,15 @@ const METRICS: [(&str, Metric); 7] = [
     ("retention_cost", |t, per| t.offer_cost_paise as f64 / per),
 ];
 
+/// Whether `metric` is one persona's (`revenue.premium`) rather than an overall one.
+pub fn is_per_persona(personas: &[String], metric: &str) -> bool {
+    personas.iter().any(|p| {
+        metric
+            .strip_suffix(p.as_str())
+            .is_some_and(|s| s.ends_with('.'))
+    })
+}
+
 /// The metrics followed day by day (overall), for the charts of daily differences.
 const DAILY: [&str; 4] = ["revenue", "transactions", "units", "churned"];
 
@@ -306,11 +315,7 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
     let verdicts = differences
         .iter()
         .chain(&between)
-        .filter(|d| {
-            !personas
-                .iter()
-                .any(|p| d.metric.ends_with(&format!(".{p}")))
-        })
+        .filter(|d| !is_per_persona(&personas, &d.metric))
         .map(|d| verdict(d, &design.base.money, design.confidence))
         .collect();
     let mut arms = vec!["base".to_owned()];
@@ -596,11 +601,7 @@ fn between(design: &Design, measured: &[Measured], personas: &[String]) -> Vec<D
             out.extend(
                 compare_pair(design, measured, first, second)
                     .into_iter()
-                    .filter(|d| {
-                        !personas
-                            .iter()
-                            .any(|p| d.metric.ends_with(&format!(".{p}")))
-                    }),
+                    .filter(|d| !is_per_persona(personas, &d.metric)),
             );
         }
     }

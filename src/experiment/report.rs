@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use super::{DailyDifference, Difference, Outcome, verdict};
 use crate::money::Currency;
-use crate::report::charts::{FAMILY, SVG_FONTS, ensure_fonts};
+use crate::report::charts::{FAMILY, browser_fonts, ensure_fonts};
 use crate::report::html::esc;
 
 const LINE: RGBColor = RGBColor(40, 60, 90);
@@ -38,9 +38,7 @@ fn show(money: &Currency, metric: &str, x: f64) -> String {
 
 /// Whether a metric is one persona's (`revenue.premium`).
 fn per_persona(o: &Outcome, metric: &str) -> bool {
-    o.personas
-        .iter()
-        .any(|p| metric.ends_with(&format!(".{p}")))
+    super::is_per_persona(&o.personas, metric)
 }
 
 /// The page.
@@ -300,8 +298,5 @@ fn chart(
         .map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())?;
     }
-    Ok(svg.replace(
-        &format!("font-family=\"{FAMILY}\""),
-        &format!("font-family=\"{SVG_FONTS}\""),
-    ))
+    Ok(browser_fonts(&svg))
 }

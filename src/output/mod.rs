@@ -243,11 +243,6 @@ impl OutputDir {
         Self::marked(target, tmp, lock, true)
     }
 
-    /// Whether the folder is being taken up from a checkpoint ([`OutputDir::adopt`]).
-    pub fn resuming(&self) -> bool {
-        self.resuming
-    }
-
     /// Every table has taken up its file: tables created from now on are new files. A
     /// table created while resuming whose file was not taken up would write nowhere: it is
     /// refused, named.

@@ -181,25 +181,26 @@ impl io::Write for Spliced {
 /// The bytes of a file up to `at` as zeros, for replaying row groups whose bytes are not
 /// written again ([`Spliced::skip`]), then `footer`: what parsing a checkpoint's footer, and
 /// replaying its chunks, read.
-struct Tail<'a> {
+struct Tail {
     at: u64,
-    footer: &'a [u8],
+    /// Shared, so each chunk's reader takes a slice of it rather than a copy.
+    footer: bytes::Bytes,
 }
 
-impl parquet::file::reader::Length for Tail<'_> {
+impl parquet::file::reader::Length for Tail {
     fn len(&self) -> u64 {
         self.at + self.footer.len() as u64
     }
 }
 
-impl parquet::file::reader::ChunkReader for Tail<'_> {
+impl parquet::file::reader::ChunkReader for Tail {
     type T = io::Chain<io::Take<io::Repeat>, io::Cursor<bytes::Bytes>>;
 
     fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
         let from = start.saturating_sub(self.at).min(self.footer.len() as u64) as usize;
         Ok(io::Read::chain(
             io::Read::take(io::repeat(0), self.at.saturating_sub(start)),
-            io::Cursor::new(bytes::Bytes::copy_from_slice(&self.footer[from..])),
+            io::Cursor::new(self.footer.slice(from..)),
         ))
     }
 
@@ -207,9 +208,7 @@ impl parquet::file::reader::ChunkReader for Tail<'_> {
         let end = start + length as u64;
         if start >= self.at && end <= parquet::file::reader::Length::len(self) {
             let from = (start - self.at) as usize;
-            Ok(bytes::Bytes::copy_from_slice(
-                &self.footer[from..from + length],
-            ))
+            Ok(self.footer.slice(from..from + length))
         } else if end <= self.at {
             Ok(bytes::Bytes::from(vec![0u8; length]))
         } else {
@@ -247,7 +246,10 @@ fn open_writer(
         use parquet::file::metadata::{
             PageIndexPolicy, ParquetMetaDataOptions, ParquetMetaDataReader,
         };
-        let tail = Tail { at, footer };
+        let tail = Tail {
+            at,
+            footer: bytes::Bytes::copy_from_slice(footer),
+        };
         // Everything the footer says is read back as written (page encoding statistics
         // whole, not as the reader's default mask), so the footer written at the end is the
         // one a run without checkpoints writes.

@@ -22,6 +22,14 @@ use super::s;
 pub(crate) const FAMILY: &str = "bazaar-sans";
 /// What the SVG text asks the browser for instead of [`FAMILY`] (which only plotters knows).
 pub(crate) const SVG_FONTS: &str = "'DejaVu Sans', Verdana, Arial, sans-serif";
+
+/// An SVG plotters drew, asking the browser for the font plotters measured with.
+pub(crate) fn browser_fonts(svg: &str) -> String {
+    svg.replace(
+        &format!("font-family=\"{FAMILY}\""),
+        &format!("font-family=\"{SVG_FONTS}\""),
+    )
+}
 static REGULAR_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 static BOLD_TTF: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
 

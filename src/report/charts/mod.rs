@@ -47,7 +47,7 @@ pub mod kit {
 }
 
 pub use canvas::{Area, Canvas};
-pub(crate) use canvas::{FAMILY, SVG_FONTS, ensure_fonts};
+pub(crate) use canvas::{FAMILY, browser_fonts, ensure_fonts};
 
 /// One chart of the report: what it is called and how it is drawn.
 #[derive(Clone, Copy)]
@@ -212,10 +212,7 @@ fn render_one(def: &ChartDef, agg: &Aggregates, dir: &Path) -> Result<Chart, Cha
         draw(def, &Canvas::new(&root, Kind::Svg), agg).map_err(failed)?;
         root.present().map_err(|e| failed(e.to_string()))?;
     }
-    let svg = svg.replace(
-        &format!("font-family=\"{FAMILY}\""),
-        &format!("font-family=\"{SVG_FONTS}\""),
-    );
+    let svg = browser_fonts(&svg);
     write_atomic(&dir.join(format!("{name}.svg")), svg.as_bytes())?;
 
     // The image encoder picks the format from the extension, so the temporary name ends in .png.
