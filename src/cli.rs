@@ -50,6 +50,10 @@ pub enum Command {
     /// a date into arms (common random numbers), each compared with the base metric by
     /// metric (experiment.json, experiment.html).
     Ab(AbArgs),
+    /// A sweep: a grid or Latin hypercube over scenario and behaviour parameters, each point
+    /// run with replications in parallel (sweep.parquet, sweep.json, sweep.html); a sweep
+    /// stopped or killed goes on where it was when the same command runs again.
+    Sweep(SweepArgs),
     /// Go on with a run that was stopped or killed, from its last checkpoint
     /// (`--checkpoint-every`, or the one a stop writes), into its output folder: the
     /// outputs are byte-identical to a run that never stopped.
@@ -177,6 +181,29 @@ pub struct AbArgs {
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
     /// No progress on stderr and no table on stdout.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Options of `bazaar sweep`.
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The sweep file (`Sweep(base: ..., parameters: [...])`, docs/experiments.md).
+    pub sweep: PathBuf,
+    /// Replications of each point [default: the file's, or 3].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub replications: Option<u32>,
+    /// Scale every point's population by this factor [default: the file's `scale`].
+    #[arg(long)]
+    pub scale: Option<f64>,
+    /// Output folder for sweep.parquet, sweep.json and sweep.html [default: out/<file
+    /// stem>]: new, empty, or holding this sweep's unfinished runs, which it goes on from.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Worker threads [default: all cores].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+    /// No progress on stderr and no summary on stdout.
     #[arg(long)]
     pub quiet: bool,
 }

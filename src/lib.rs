@@ -51,6 +51,7 @@ pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod sim;
+pub mod sweep;
 pub mod systems;
 pub mod tables;
 pub mod warm;

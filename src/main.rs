@@ -72,6 +72,7 @@ fn main() -> ExitCode {
         },
         (Some(Command::Calibrate(args)), _) => calibrate_command(args),
         (Some(Command::Ab(args)), _) => ab_command(args),
+        (Some(Command::Sweep(args)), _) => sweep_command(args),
         (Some(Command::Resume(args)), _) => resume_command(args),
         (Some(Command::Systems), _) => {
             for (i, r) in sim::registry().iter().enumerate() {
@@ -184,6 +185,72 @@ fn validate_command(paths: &[std::path::PathBuf]) -> ExitCode {
     } else {
         ExitCode::from(EXIT_BAD_INPUT)
     }
+}
+
+fn sweep_command(args: bazaar::cli::SweepArgs) -> ExitCode {
+    use bazaar::sweep::{SweepError, default_out, file, run};
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    );
+    let fail = |e: SweepError| {
+        eprintln!("error: {e}");
+        ExitCode::from(e.exit_code())
+    };
+    let overrides = bazaar::scenario::Overrides {
+        scale: args.scale,
+        ..Default::default()
+    };
+    let mut sweep = match file::load(&args.sweep, &overrides) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    // The command line wins over the file.
+    sweep.replications = args.replications.unwrap_or(sweep.replications);
+    let out = args.out.unwrap_or_else(|| default_out(&args.sweep));
+    let stop = match stop_on_signals() {
+        Ok(s) => s,
+        Err(e) => {
+            return fail(SweepError::Run(format!(
+                "cannot handle SIGINT/SIGTERM: {e}"
+            )));
+        }
+    };
+    let clock = std::time::Instant::now();
+    let outcome = match run(&sweep, &out, threads, !args.quiet, &stop) {
+        Ok(o) => o,
+        Err(e) => return fail(e),
+    };
+    if !args.quiet {
+        println!(
+            "{} points x {} replications in {:.1} s ({:.0}% intervals over the replications):",
+            outcome.points.len(),
+            outcome.replications,
+            clock.elapsed().as_secs_f64(),
+            outcome.confidence * 100.0
+        );
+        for point in &outcome.points {
+            let figures: Vec<String> = outcome
+                .charted
+                .iter()
+                .filter_map(|m| {
+                    let x = point.metrics.get(m)?;
+                    Some(format!("{m} {:.2}", x.mean))
+                })
+                .collect();
+            println!(
+                "  {:>4}  {:<40} {}",
+                point.point,
+                file::show_point(&outcome.parameters, &point.values),
+                figures.join("  ")
+            );
+        }
+        println!(
+            "wrote {}, sweep.json and sweep.html",
+            out.join("sweep.parquet").display()
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 fn ab_command(args: bazaar::cli::AbArgs) -> ExitCode {

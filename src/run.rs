@@ -280,7 +280,7 @@ impl From<SimError> for RunError {
 pub type StopFlag = Arc<AtomicUsize>;
 
 /// `SIGINT`, `SIGTERM`, or the number.
-fn signal_name(signal: usize) -> String {
+pub(crate) fn signal_name(signal: usize) -> String {
     match signal {
         2 => "SIGINT".into(),
         15 => "SIGTERM".into(),

@@ -227,27 +227,10 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Experiment, Experiment
     }
     // The metrics judged: Bazaar's own (overall or per persona), or a behaviour's
     // (`promotions.NAME.cost`) that the base or an arm enables.
-    let systems: Vec<String> = std::iter::once(&base)
+    let scenarios: Vec<&Scenario> = std::iter::once(&base)
         .chain(arms.iter().map(|(_, s)| s))
-        .flat_map(|s| s.systems.iter().map(|e| snake(e.name)))
         .collect();
-    for (i, metric) in file.metrics.iter().enumerate() {
-        let (head, rest) = metric.split_once('.').unwrap_or((metric, ""));
-        let builtin = super::METRICS.iter().any(|(m, _)| *m == head)
-            && (rest.is_empty() || base.personas.iter().any(|p| p.name == rest));
-        let behaviours = !rest.is_empty() && systems.iter().any(|s| s == head);
-        if !builtin && !behaviours {
-            other.err(
-                &[Step::Field("metrics"), Step::Index(i)],
-                format!("`{metric}` is not a metric this experiment measures"),
-                format!(
-                    "Bazaar's own are {} (or one of them for a persona, `revenue.{}`), and a behaviour's are named after it (`promotions.NAME.cost`)",
-                    super::METRICS.map(|(m, _)| m).join(", "),
-                    base.personas.first().map_or("premium", |p| p.name.as_str())
-                ),
-            );
-        }
-    }
+    check_metrics(&mut other, &file.metrics, &scenarios);
     other.finish().map_err(|e| bad(&e))?;
     let design = Design {
         base,
@@ -262,6 +245,40 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Experiment, Experiment
         metrics: file.metrics,
         changes,
     })
+}
+
+/// Reports each of `metrics` (at the field `metrics` of the file `other` reads) that is
+/// neither Bazaar's own (overall, or for a persona of the first scenario: `revenue.premium`)
+/// nor a behaviour's that one of `scenarios` enables (`promotions.NAME.cost`).
+pub(crate) fn check_metrics(
+    other: &mut OtherFile<'_>,
+    metrics: &[String],
+    scenarios: &[&Scenario],
+) {
+    let Some(base) = scenarios.first() else {
+        return;
+    };
+    let systems: Vec<String> = scenarios
+        .iter()
+        .flat_map(|s| s.systems.iter().map(|e| snake(e.name)))
+        .collect();
+    for (i, metric) in metrics.iter().enumerate() {
+        let (head, rest) = metric.split_once('.').unwrap_or((metric, ""));
+        let builtin = super::METRICS.iter().any(|(m, _)| *m == head)
+            && (rest.is_empty() || base.personas.iter().any(|p| p.name == rest));
+        let behaviours = !rest.is_empty() && systems.iter().any(|s| s == head);
+        if !builtin && !behaviours {
+            other.err(
+                &[Step::Field("metrics"), Step::Index(i)],
+                format!("`{metric}` is not a metric measured here"),
+                format!(
+                    "Bazaar's own are {} (or one of them for a persona, `revenue.{}`), and a behaviour's are named after it (`promotions.NAME.cost`)",
+                    super::METRICS.map(|(m, _)| m).join(", "),
+                    base.personas.first().map_or("premium", |p| p.name.as_str())
+                ),
+            );
+        }
+    }
 }
 
 /// A behaviour's registry name as its metrics are named: `WordOfMouth` is `word_of_mouth`.
@@ -290,9 +307,16 @@ fn at(map: &SourceMap, path: &[Step<'_>]) -> String {
 /// Whether `path` is an experiment file (its value is `Experiment(...)`) rather than a
 /// scenario.
 pub fn is_experiment(path: &Path) -> bool {
+    starts_with_value(path, "Experiment")
+}
+
+/// Whether the file at `path` holds a RON value named `name` (`Experiment(...)`).
+pub(crate) fn starts_with_value(path: &Path, name: &str) -> bool {
     std::fs::read_to_string(path).is_ok_and(|t| {
         let t = strip_comments(&t);
-        t.trim_start().starts_with("Experiment")
+        t.trim_start()
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.trim_start().starts_with('('))
     })
 }
 

@@ -199,7 +199,7 @@ pub const BOOTSTRAP: usize = 2_000;
 type Metric = fn(&Totals, f64) -> f64;
 
 /// The metrics, each from the totals since the fork.
-const METRICS: [(&str, Metric); 7] = [
+pub(crate) const METRICS: [(&str, Metric); 7] = [
     ("revenue", |t, per| t.revenue_paise as f64 / per),
     ("transactions", |t, _| t.transactions as f64),
     ("units", |t, _| t.units as f64),
@@ -344,9 +344,16 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
 /// the replications, and no more than memory holds (a replication holds one simulation and
 /// one checkpoint at a time).
 fn sharing(design: &Design, threads: usize) -> (usize, usize) {
-    let threads = threads.max(1);
-    let mut workers = threads.min(design.replications as usize).max(1);
     let (need, _) = crate::run::memory_estimate(&design.base, crate::plugin::Reserve::default());
+    share_threads(need, design.replications as usize, threads)
+}
+
+/// How many of `jobs` simulations run at once within `threads`, and on how many threads
+/// each: one per thread, up to the jobs, and no more than memory holds when each needs
+/// `need` bytes (and half as much again for its checkpoint).
+pub(crate) fn share_threads(need: u64, jobs: usize, threads: usize) -> (usize, usize) {
+    let threads = threads.max(1);
+    let mut workers = threads.min(jobs).max(1);
     if let Some(available) = crate::run::available_memory() {
         let fits = (available / need.saturating_add(need / 2).max(1)).max(1);
         workers = workers.min(usize::try_from(fits).unwrap_or(usize::MAX));
@@ -422,35 +429,7 @@ fn replicate(
             sim.step().map_err(fail)?;
             end_of_day(&sim, &mut days);
         }
-        let end = sim.world.resource::<Tally>();
-        let mut metrics = BTreeMap::new();
-        let since = |p: usize| {
-            let mut t = end.by_persona[p];
-            t.sub(&at_fork.by_persona[p]);
-            t
-        };
-        let mut all = Totals::default();
-        for (p, persona) in personas.iter().enumerate() {
-            let t = since(p);
-            all.add(&t);
-            for (m, f) in METRICS {
-                metrics.insert(format!("{m}.{persona}"), f(&t, per));
-            }
-        }
-        for (m, f) in METRICS {
-            metrics.insert(m.to_owned(), f(&all, per));
-        }
-        // A plugin the base has took its totals up at the fork; one only the arm has
-        // started at zero there.
-        for (m, x) in sim.plugin_metrics() {
-            if metrics.contains_key(&m) {
-                return Err(ExperimentError::Run(format!(
-                    "a behaviour reports a metric named `{m}`, which is Bazaar's own: a behaviour's metrics are named after it (`promotions.NAME.cost`)"
-                )));
-            }
-            let before = plugins_at_fork.get(&m).copied().unwrap_or(0.0);
-            metrics.insert(m, x - before);
-        }
+        let metrics = metrics_since(&sim, &at_fork, &plugins_at_fork, personas, per)?;
         // Each day's own figures: the change of the running totals over the day.
         let mut daily = BTreeMap::new();
         for (m, f) in METRICS.iter().filter(|(m, _)| DAILY.contains(m)) {
@@ -489,6 +468,42 @@ fn replicate(
         finish(name, sim, clock)?;
     }
     Ok(Replication { measured, timings })
+}
+
+/// Every metric of `sim` since the moment its tally was `from` and its behaviours' metrics
+/// were `plugins_from`: each of [`METRICS`] over all personas and for each (`revenue.premium`),
+/// and each behaviour's (one the simulation did not have then starts at zero).
+pub(crate) fn metrics_since(
+    sim: &Simulation,
+    from: &Tally,
+    plugins_from: &BTreeMap<String, f64>,
+    personas: &[String],
+    per: f64,
+) -> Result<BTreeMap<String, f64>, ExperimentError> {
+    let end = sim.world.resource::<Tally>();
+    let mut metrics = BTreeMap::new();
+    let mut all = Totals::default();
+    for (p, persona) in personas.iter().enumerate() {
+        let mut t = end.by_persona[p];
+        t.sub(&from.by_persona[p]);
+        all.add(&t);
+        for (m, f) in METRICS {
+            metrics.insert(format!("{m}.{persona}"), f(&t, per));
+        }
+    }
+    for (m, f) in METRICS {
+        metrics.insert(m.to_owned(), f(&all, per));
+    }
+    for (m, x) in sim.plugin_metrics() {
+        if metrics.contains_key(&m) {
+            return Err(ExperimentError::Run(format!(
+                "a behaviour reports a metric named `{m}`, which is Bazaar's own: a behaviour's metrics are named after it (`promotions.NAME.cost`)"
+            )));
+        }
+        let before = plugins_from.get(&m).copied().unwrap_or(0.0);
+        metrics.insert(m, x - before);
+    }
+    Ok(metrics)
 }
 
 /// Each arm's paired difference from the base day by day, for every metric of [`DAILY`]:
@@ -530,7 +545,7 @@ fn daily_differences(design: &Design, measured: &[Measured]) -> Vec<DailyDiffere
 
 /// A simulation of `s` for an experiment, with its churn model as a run has it; `burn_in`
 /// off for an arm, whose customers come from the base's checkpoint (`fork`: how many).
-fn build(
+pub(crate) fn build(
     s: &Scenario,
     threads: usize,
     burn_in: bool,

@@ -25,7 +25,7 @@ fn is_money(metric: &str) -> bool {
 }
 
 /// A figure of `metric` as the page shows it.
-fn show(money: &Currency, metric: &str, x: f64) -> String {
+pub(crate) fn show(money: &Currency, metric: &str, x: f64) -> String {
     let x = x + 0.0;
     if is_money(metric) {
         money.short((x * money.per_major() as f64).round() as i64)

@@ -329,16 +329,25 @@ pub fn with_tuning(text: &str, tuning: &TuningFile) -> Option<String> {
 /// has replaced, or the field added as the last one. `None` when the text is not one
 /// `Scenario(...)` value.
 pub fn with_field(text: &str, field: &str, value: &str) -> Option<String> {
-    let block = value;
-    if let Some((start, end)) = find_span(text, &[Step::Field(field)]) {
-        let mut s = String::with_capacity(text.len() + block.len());
+    with_value(text, &[Step::Field(field)], value)
+}
+
+/// RON `text` with the value at `path` set to the RON `value`: the value the text has
+/// replaced, or, when only the last step (a field) is missing, the field added as the last
+/// one of the struct the rest of the path finds. `None` when neither is there.
+pub fn with_value(text: &str, path: &[Step<'_>], value: &str) -> Option<String> {
+    if let Some((start, end)) = find_span(text, path) {
+        let mut s = String::with_capacity(text.len() + value.len());
         s.push_str(&text[..start]);
-        s.push_str(block);
+        s.push_str(value);
         s.push_str(&text[end..]);
         return Some(s);
     }
-    let (start, end) = find_span(text, &[])?;
-    // Each token of the value with the offset just past it: the last is the closing
+    let (Step::Field(field), parent) = path.split_last()? else {
+        return None;
+    };
+    let (start, end) = find_span(text, parent)?;
+    // Each token of the struct with the offset just past it: the last is the closing
     // parenthesis, the one before it ends the last field (a comma goes straight after it,
     // ahead of any comment).
     let mut tokens = Tokens::new(&text[..end]);
@@ -359,8 +368,9 @@ pub fn with_field(text: &str, field: &str, value: &str) -> Option<String> {
         ","
     };
     let at = close.offset();
+    let indent = "    ".repeat(path.len());
     Some(format!(
-        "{}{comma}{}\n    {field}: {block},\n{}",
+        "{}{comma}{}\n{indent}{field}: {value},\n{}",
         &text[..last_end],
         text[last_end..at].trim_end(),
         &text[at..]
