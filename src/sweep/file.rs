@@ -338,7 +338,12 @@ impl Levels {
                 log,
                 ..
             } => {
-                let x = if log {
+                // The ends exactly, whatever the logarithms round to.
+                let x = if u == 0.0 {
+                    low
+                } else if u == 1.0 {
+                    high
+                } else if log {
                     (low.ln() + u * (high.ln() - low.ln())).exp()
                 } else {
                     low + u * (high - low)
@@ -584,7 +589,7 @@ mod tests {
         };
         refused("personas.premium.budget", "included file");
         refused("population.senior.count", "no entry of that name");
-        refused("population[7].count", "no entry");
+        refused("population[7].count", "does not write `population[7]`");
         refused("nothing.here", "does not write `nothing`");
         refused("seed", "replications");
         refused("churn_model..mode", "empty step");
@@ -593,7 +598,7 @@ mod tests {
         let steps = resolve(BASE, "churn_model.mode.cost").unwrap();
         let text = crate::scenario::tune::with_value(BASE, &steps.steps(), "150").unwrap();
         assert!(
-            text.contains("threshold: 0.05,\n        cost: 150,\n)"),
+            text.contains("threshold: 0.05,\n            cost: 150,\n)"),
             "{text}"
         );
         let steps = resolve(BASE, "population.family.count").unwrap();
