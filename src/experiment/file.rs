@@ -102,14 +102,7 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Experiment, Experiment
     if overrides.scale.is_none() {
         overrides.scale = file.scale;
     }
-    let base_path = dir.join(&file.base);
-    let base_text = std::fs::read_to_string(&base_path).map_err(|e| {
-        bad(&format!(
-            "{}: `base`: cannot read `{}`: {e}",
-            at(&map, &[Step::Field("base")]),
-            base_path.display()
-        ))
-    })?;
+    let (base_path, base_text) = read_base(&map, dir, &file.base).map_err(|e| bad(&e))?;
     let with = |mut s: Scenario| -> Result<Scenario, ExperimentError> {
         s.apply(overrides.clone())
             .map_err(ExperimentError::Design)?;
@@ -293,8 +286,26 @@ fn snake(name: &str) -> String {
     s
 }
 
+/// The path and text of the base scenario `base` that the file `map` (in `dir`) names in
+/// its field `base`; a base that cannot be read is located at that field.
+pub(crate) fn read_base(
+    map: &SourceMap,
+    dir: &Path,
+    base: &str,
+) -> Result<(PathBuf, String), String> {
+    let path = dir.join(base);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "{}: `base`: cannot read `{}`: {e}",
+            at(map, &[Step::Field("base")]),
+            path.display()
+        )
+    })?;
+    Ok((path, text))
+}
+
 /// `file:line:col` of `path` in `map`'s file.
-fn at(map: &SourceMap, path: &[Step<'_>]) -> String {
+pub(crate) fn at(map: &SourceMap, path: &[Step<'_>]) -> String {
     match crate::scenario::diag::find_span(&map.text, path) {
         Some((from, _)) => {
             let l = map.locate(from);

@@ -94,14 +94,8 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Sweep, SweepError> {
     if overrides.scale.is_none() {
         overrides.scale = file.scale;
     }
-    let base_path = dir.join(&file.base);
-    let base_text = std::fs::read_to_string(&base_path).map_err(|e| {
-        bad(&format!(
-            "{}: `base`: cannot read `{}`: {e}",
-            at(&map, &[Step::Field("base")]),
-            base_path.display()
-        ))
-    })?;
+    let (base_path, base_text) =
+        crate::experiment::file::read_base(&map, dir, &file.base).map_err(|e| bad(&e))?;
     let base = Scenario::load(&base_path, &registry).map_err(|e| bad(&e))?;
     let mut other = OtherFile::new(&map, path, &base);
     let mut parameters = Vec::new();
@@ -523,17 +517,6 @@ fn entry(text: &str, list: &[Step<'_>], name: &str) -> Option<usize> {
             Some((i, head == name || named))
         })
         .find_map(|(i, yes)| yes.then_some(i))
-}
-
-/// `file:line:col` of `path` in `map`'s file.
-fn at(map: &SourceMap, path: &[Step<'_>]) -> String {
-    match find_span(&map.text, path) {
-        Some((from, _)) => {
-            let l = map.locate(from);
-            format!("{}:{}:{}", map.path(l.file).display(), l.line, l.col)
-        }
-        None => map.path(0).display().to_string(),
-    }
 }
 
 /// Whether `path` is a sweep file (its value is `Sweep(...)`).

@@ -389,7 +389,11 @@ pub fn run(
                     ..Overrides::default()
                 })
                 .map_err(SweepError::Design)?;
-            let key = crate::checkpoint::fingerprint(&scenario);
+            // Keyed by what the run simulates, not by the point's number (which names its
+            // source), so a run is kept when the design around it changes.
+            let mut keyed = scenario.clone();
+            keyed.source = PathBuf::new();
+            let key = crate::checkpoint::fingerprint(&keyed);
             jobs.push(Job {
                 point: p as u32,
                 replication: r,
