@@ -188,11 +188,9 @@ fn validate_command(paths: &[std::path::PathBuf]) -> ExitCode {
 }
 
 fn sweep_command(args: bazaar::cli::SweepArgs) -> ExitCode {
-    use bazaar::sweep::{SweepError, default_out, file, run};
-    let threads = args.threads.map_or_else(
-        || std::thread::available_parallelism().map_or(1, usize::from),
-        usize::from,
-    );
+    use bazaar::experiment::file::default_out;
+    use bazaar::sweep::{SweepError, file, run};
+    let threads = threads_or_all(args.threads);
     let fail = |e: SweepError| {
         eprintln!("error: {e}");
         ExitCode::from(e.exit_code())
@@ -255,10 +253,7 @@ fn sweep_command(args: bazaar::cli::SweepArgs) -> ExitCode {
 
 fn ab_command(args: bazaar::cli::AbArgs) -> ExitCode {
     use bazaar::experiment::{Design, ExperimentError, load, run, write};
-    let threads = args.threads.map_or_else(
-        || std::thread::available_parallelism().map_or(1, usize::from),
-        usize::from,
-    );
+    let threads = threads_or_all(args.threads);
     let fail = |e: ExperimentError| {
         eprintln!("error: {e}");
         ExitCode::from(if e.is_bad_input() {
@@ -369,10 +364,7 @@ fn ab_command(args: bazaar::cli::AbArgs) -> ExitCode {
 
 fn calibrate_command(args: bazaar::cli::CalibrateArgs) -> ExitCode {
     use bazaar::calibrate::{Options, calibrate, log::Mapping};
-    let threads = args.threads.map_or_else(
-        || std::thread::available_parallelism().map_or(1, usize::from),
-        usize::from,
-    );
+    let threads = threads_or_all(args.threads);
     let fail = |e: bazaar::calibrate::CalibrateError| {
         eprintln!("error: {e}");
         ExitCode::from(if e.is_bad_input() {

@@ -280,29 +280,15 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
     }
     let (workers, per_worker) = sharing(design, threads);
     let replications = design.replications as usize;
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    let done: std::sync::Mutex<Vec<Option<Result<Replication, ExperimentError>>>> =
-        std::sync::Mutex::new((0..replications).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                use std::sync::atomic::Ordering::Relaxed;
-                loop {
-                    let r = next.fetch_add(1, Relaxed);
-                    if r >= replications || failed.load(Relaxed) {
-                        break;
-                    }
-                    let result = replicate(design, r as u32, per_worker, &personas, progress);
-                    failed.fetch_or(result.is_err(), Relaxed);
-                    done.lock().unwrap_or_else(|e| e.into_inner())[r] = Some(result);
-                }
-            });
-        }
-    });
+    let done = in_parallel(
+        workers,
+        replications,
+        || true,
+        |r| replicate(design, r as u32, per_worker, &personas, progress),
+    );
     let mut measured = Vec::new();
     let mut timings = Vec::new();
-    for result in done.into_inner().unwrap_or_else(|e| e.into_inner()) {
+    for result in done {
         // A replication not run was stopped by an earlier one's failure, reported below.
         let Some(result) = result else { continue };
         let replication = result?;
@@ -359,6 +345,37 @@ pub(crate) fn share_threads(need: u64, jobs: usize, threads: usize) -> (usize, u
         workers = workers.min(usize::try_from(fits).unwrap_or(usize::MAX));
     }
     (workers, (threads / workers).max(1))
+}
+
+/// Runs `job` for each of `0..jobs` on `workers` threads, each taking the next job until
+/// they run out, one fails or `go_on` says no more; each job's result at its index (`None`
+/// for a job not run). The results do not depend on how many workers ran them.
+pub(crate) fn in_parallel<T: Send, E: Send>(
+    workers: usize,
+    jobs: usize,
+    go_on: impl Fn() -> bool + Sync,
+    job: impl Fn(usize) -> Result<T, E> + Sync,
+) -> Vec<Option<Result<T, E>>> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let done = std::sync::Mutex::new((0..jobs).map(|_| None).collect::<Vec<_>>());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Relaxed);
+                    if k >= jobs || failed.load(Relaxed) || !go_on() {
+                        break;
+                    }
+                    let result = job(k);
+                    failed.fetch_or(result.is_err(), Relaxed);
+                    done.lock().unwrap_or_else(|e| e.into_inner())[k] = Some(result);
+                }
+            });
+        }
+    });
+    done.into_inner().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What one replication gives: every arm's metrics and the phases' wall times.

@@ -242,8 +242,7 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Sweep, SweepError> {
     for (k, values) in values.into_iter().enumerate() {
         let mut text = base_text.clone();
         for (place, value) in places.iter().zip(&values) {
-            let steps = place.steps();
-            text = crate::scenario::tune::with_value(&text, &steps, &value.to_ron())
+            text = crate::scenario::tune::with_value(&text, &steps(place), &value.to_ron())
                 .ok_or_else(|| bad(&"a parameter's place was lost writing the point"))?;
         }
         let shown = show_point(&parameters, &values);
@@ -411,19 +410,14 @@ pub(super) enum Place {
 }
 
 /// The steps of a resolved place.
-trait Steps {
-    fn steps(&self) -> Vec<Step<'_>>;
-}
-
-impl Steps for Vec<Place> {
-    fn steps(&self) -> Vec<Step<'_>> {
-        self.iter()
-            .map(|p| match p {
-                Place::Field(f) => Step::Field(f),
-                Place::Index(i) => Step::Index(*i),
-            })
-            .collect()
-    }
+fn steps(places: &[Place]) -> Vec<Step<'_>> {
+    places
+        .iter()
+        .map(|p| match p {
+            Place::Field(f) => Step::Field(f),
+            Place::Index(i) => Step::Index(*i),
+        })
+        .collect()
 }
 
 /// Resolves `at` (`churn_model.mode.threshold`, `population[1].count`,
@@ -464,7 +458,7 @@ pub(super) fn resolve(text: &str, at: &str) -> Result<Vec<Place>, String> {
     let mut places: Vec<Place> = Vec::new();
     let last = segments.len() - 1;
     for (k, segment) in segments.into_iter().enumerate() {
-        let here = places.steps();
+        let here = steps(&places);
         let span = find_span(text, &here).map(|(a, b)| text[a..b].trim_start());
         if span.is_some_and(|s| s.starts_with("include")) {
             return Err("that part of the base is in an included file; sweep a field the base file writes itself".into());
@@ -478,17 +472,17 @@ pub(super) fn resolve(text: &str, at: &str) -> Result<Vec<Place>, String> {
             }
             Err(name) => places.push(Place::Field(name)),
         }
-        let found = find_span(text, &places.steps()).is_some();
+        let found = find_span(text, &steps(&places)).is_some();
         if !found && k != last {
             return Err(format!(
                 "the base does not write `{}`",
-                crate::scenario::diag::path_string(&places.steps())
+                crate::scenario::diag::path_string(&steps(&places))
             ));
         }
         if !found && matches!(places.last(), Some(Place::Index(_))) {
             return Err(format!(
                 "the base's list has no entry `{}`",
-                crate::scenario::diag::path_string(&places.steps())
+                crate::scenario::diag::path_string(&steps(&places))
             ));
         }
     }
@@ -543,7 +537,7 @@ mod tests {
 )"#;
 
     fn place(at: &str) -> Result<String, String> {
-        resolve(BASE, at).map(|p| crate::scenario::diag::path_string(&p.steps()))
+        resolve(BASE, at).map(|p| crate::scenario::diag::path_string(&steps(&p)))
     }
 
     #[test]
@@ -578,14 +572,14 @@ mod tests {
         refused("churn_model..mode", "empty step");
         refused("population[x]", "not a list position");
         // Writing a value in its place, or adding the field.
-        let steps = resolve(BASE, "churn_model.mode.cost").unwrap();
-        let text = crate::scenario::tune::with_value(BASE, &steps.steps(), "150").unwrap();
+        let cost = resolve(BASE, "churn_model.mode.cost").unwrap();
+        let text = crate::scenario::tune::with_value(BASE, &steps(&cost), "150").unwrap();
         assert!(
             text.contains("threshold: 0.05,\n            cost: 150,\n)"),
             "{text}"
         );
-        let steps = resolve(BASE, "population.family.count").unwrap();
-        let text = crate::scenario::tune::with_value(BASE, &steps.steps(), "99").unwrap();
+        let count = resolve(BASE, "population.family.count").unwrap();
+        let text = crate::scenario::tune::with_value(BASE, &steps(&count), "99").unwrap();
         assert!(text.contains("(persona: \"family\", count: 99)"), "{text}");
     }
 
@@ -628,8 +622,17 @@ mod tests {
             "{v:?}"
         );
         // A Latin hypercube uses each of its slices of each range once, the same each time.
-        let c = p("c", c_levels());
-        let h = hypercube(&[c, b], 8, 42);
+        let c = p(
+            "c",
+            Levels::Range {
+                low: 50.0,
+                high: 250.0,
+                integer: false,
+                log: false,
+                steps: None,
+            },
+        );
+        let h = hypercube(&[c.clone(), b.clone()], 8, 42);
         assert_eq!(h.len(), 8);
         let mut slices: Vec<i64> = h
             .iter()
@@ -637,33 +640,13 @@ mod tests {
             .collect();
         slices.sort_unstable();
         assert_eq!(slices, (0..8).collect::<Vec<_>>());
-        assert_eq!(
-            h,
-            hypercube(&[p("c", c_levels()), p("b", b_levels())], 8, 42)
-        );
-        assert_ne!(
-            h,
-            hypercube(&[p("c", c_levels()), p("b", b_levels())], 8, 43)
-        );
+        assert_eq!(h, hypercube(&[c.clone(), b.clone()], 8, 42));
+        assert_ne!(h, hypercube(&[c, b], 8, 43));
         assert!(grid(&[a]).iter().all(|r| matches!(r[0], Value::Int(_))));
         assert_eq!(
             h.iter().filter(|r| r[1] == Value::Bool(true)).count(),
             4,
             "half the points take each of two values"
         );
-    }
-
-    fn c_levels() -> Levels {
-        Levels::Range {
-            low: 50.0,
-            high: 250.0,
-            integer: false,
-            log: false,
-            steps: None,
-        }
-    }
-
-    fn b_levels() -> Levels {
-        Levels::Values(vec![Value::Text("x".into()), Value::Bool(true)])
     }
 }

@@ -158,6 +158,15 @@ impl SweepError {
             Self::Stopped { signal, .. } => u8::try_from(128 + signal).unwrap_or(1),
         }
     }
+
+    /// The error with `what` failed put before its message.
+    fn with_context(self, what: &str) -> Self {
+        match self {
+            Self::Design(m) => Self::Design(format!("{what}: {m}")),
+            Self::Run(m) => Self::Run(format!("{what}: {m}")),
+            stopped @ Self::Stopped { .. } => stopped,
+        }
+    }
 }
 
 impl From<ExperimentError> for SweepError {
@@ -235,9 +244,6 @@ pub struct Outcome {
 
 /// Every metric of one run.
 type Metrics = BTreeMap<String, f64>;
-
-/// A run's result: its metrics, or `None` when a stop came first.
-type Ran = Result<Option<Metrics>, SweepError>;
 
 /// The journal of finished runs in the output folder while a sweep is under way.
 pub const JOURNAL: &str = "sweep.progress.jsonl";
@@ -330,15 +336,10 @@ impl Journal {
             done.insert(d.run, metrics);
         }
         let file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .map_err(|e| io(&path, e))?;
-        file.set_len(whole as u64).map_err(|e| io(&path, e))?;
-        drop(file);
-        let file = std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
             .map_err(|e| io(&path, e))?;
+        file.set_len(whole as u64).map_err(|e| io(&path, e))?;
         Ok((Self { file, path }, done))
     }
 
@@ -440,68 +441,41 @@ pub fn run(
         .max()
         .unwrap_or(0);
     let (workers, per_worker) = crate::experiment::share_threads(need, pending.len(), threads);
-    let next = AtomicUsize::new(0);
-    let failed = std::sync::atomic::AtomicBool::new(false);
     let journal = std::sync::Mutex::new(journal);
     let finished = AtomicUsize::new(total - pending.len());
-    let outcomes: std::sync::Mutex<Vec<(usize, Ran)>> = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let k = next.fetch_add(1, Relaxed);
-                    if k >= pending.len() || failed.load(Relaxed) || stop.load(Relaxed) != 0 {
-                        break;
-                    }
-                    let job = &jobs[pending[k]];
-                    let mut result = simulate(&job.scenario, per_worker, stop);
-                    if let Ok(Some(metrics)) = &result {
-                        let written = journal
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .append(&job.key, metrics);
-                        if let Err(e) = written {
-                            result = Err(e);
-                        } else {
-                            let n = finished.fetch_add(1, Relaxed) + 1;
-                            if progress {
-                                eprintln!(
-                                    "sweep: point {} ({}), replication {} done [{n} of {total}]",
-                                    job.point,
-                                    file::show_point(
-                                        &sweep.parameters,
-                                        &sweep.points[job.point as usize].values
-                                    ),
-                                    job.replication + 1
-                                );
-                            }
-                        }
-                    }
-                    failed.fetch_or(result.is_err(), Relaxed);
-                    outcomes
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push((pending[k], result));
+    let at = |job: &Job| {
+        format!(
+            "point {} ({}), replication {}",
+            job.point,
+            file::show_point(&sweep.parameters, &sweep.points[job.point as usize].values),
+            job.replication + 1
+        )
+    };
+    let ran = crate::experiment::in_parallel(
+        workers,
+        pending.len(),
+        || stop.load(Relaxed) == 0,
+        |k| {
+            let job = &jobs[pending[k]];
+            let metrics = simulate(&job.scenario, per_worker, stop)?;
+            if let Some(metrics) = &metrics {
+                journal
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .append(&job.key, metrics)?;
+                let n = finished.fetch_add(1, Relaxed) + 1;
+                if progress {
+                    eprintln!("sweep: {} done [{n} of {total}]", at(job));
                 }
-            });
-        }
-    });
-    let mut outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
-    outcomes.sort_by_key(|(j, _)| *j);
-    for (j, result) in outcomes {
-        let job = &jobs[j];
-        match result {
-            Ok(Some(metrics)) => results[j] = Some(metrics),
-            Ok(None) => {}
-            Err(e) => {
-                return Err(e.with_context(&format!(
-                    "point {} ({}), replication {}",
-                    job.point,
-                    file::show_point(&sweep.parameters, &sweep.points[job.point as usize].values),
-                    job.replication + 1
-                )));
             }
-        }
+            Ok(metrics)
+        },
+    );
+    for (k, result) in ran.into_iter().enumerate() {
+        // A run not run was stopped by a signal or an earlier run's failure.
+        let Some(result) = result else { continue };
+        let j = pending[k];
+        results[j] = result.map_err(|e: SweepError| e.with_context(&at(&jobs[j])))?;
     }
     let signal = stop.load(Relaxed);
     if signal != 0 || results.iter().any(Option::is_none) {
@@ -525,16 +499,6 @@ pub fn run(
     let outcome = summarise(sweep, rows);
     write(&outcome, out)?;
     Ok(outcome)
-}
-
-impl SweepError {
-    fn with_context(self, what: &str) -> Self {
-        match self {
-            Self::Design(m) => Self::Design(format!("{what}: {m}")),
-            Self::Run(m) => Self::Run(format!("{what}: {m}")),
-            stopped @ Self::Stopped { .. } => stopped,
-        }
-    }
 }
 
 /// One run of `s` from its first day to its last, without outputs: every metric over the
@@ -744,9 +708,4 @@ fn table(o: &Outcome) -> Result<Vec<u8>, SweepError> {
         .and_then(|()| writer.close().map(|_| ()))
         .map_err(|e| SweepError::Run(format!("sweep.parquet: {e}")))?;
     Ok(bytes)
-}
-
-/// The default output folder of a sweep file: `out/<file stem>`.
-pub fn default_out(path: &Path) -> PathBuf {
-    crate::experiment::file::default_out(path)
 }

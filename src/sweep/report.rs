@@ -7,18 +7,13 @@ use std::fmt::Write as _;
 use plotters::prelude::*;
 
 use super::{Kind, Outcome, PointResult, Value};
-use crate::money::Currency;
+use crate::experiment::report::show;
 use crate::report::charts::{FAMILY, browser_fonts, ensure_fonts};
 use crate::report::html::esc;
 
 const MEAN: RGBColor = RGBColor(40, 60, 90);
 const RUN: RGBColor = RGBColor(150, 175, 215);
 const EFFECT: RGBColor = RGBColor(200, 60, 40);
-
-/// A figure of `metric` as the page shows it.
-fn show(money: &Currency, metric: &str, x: f64) -> String {
-    crate::experiment::report::show(money, metric, x)
-}
 
 /// The page.
 pub fn html(o: &Outcome) -> Result<String, String> {
