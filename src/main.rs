@@ -744,6 +744,16 @@ fn print_report(scenario: &Scenario, r: &RunReport) {
             money.human(s.totals.offer_cost_paise)
         );
     }
+    if s.totals.cost_paise > 0 {
+        let t = &s.totals;
+        println!(
+            "  gross margin after retention offers: {} ({:.1}% of revenue; goods cost {})",
+            money.human(t.revenue_paise - t.cost_paise - t.offer_cost_paise),
+            100.0 * (t.revenue_paise - t.cost_paise - t.offer_cost_paise) as f64
+                / (t.revenue_paise.max(1)) as f64,
+            money.human(t.cost_paise)
+        );
+    }
     if let Some((t, rows)) = r.churn_scoring {
         println!(
             "  churn scoring: {} rows in {:.3} s ({:.1}M rows/s, {:.1}% of the run)",

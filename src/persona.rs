@@ -36,6 +36,10 @@ pub struct Persona {
     /// Minor units of the scenario's currency in one unit of this persona's prices and
     /// incomes (100: prices in rupees, amounts in paise).
     pub minor_per_major: f64,
+    /// What a unit of each catalog category costs the retailer, minor units: the persona's
+    /// reference price less the category's margin ([`Persona::unit_costs`]). Empty when
+    /// the catalog states no margins.
+    pub unit_cost: Vec<i64>,
     /// For a warm start, the CDF of the starting customers' days since their last purchase
     /// ([`Persona::warm_age_cdf`]); empty for a cold start (nobody has bought yet).
     pub warm_ages: Vec<f32>,
@@ -49,6 +53,23 @@ pub struct Persona {
 pub const WARM_MAX_AGE: usize = 3650;
 
 impl Persona {
+    /// Each catalog category's cost of a unit to the retailer, minor units, for a catalog
+    /// of `margins` (empty when it states none): the basket line's reference price (its
+    /// distribution's mean) less the category's gross margin. Cost is fixed at regular
+    /// prices, so sales, promotions and price factors move revenue and margin, not cost.
+    pub fn unit_costs(&self, margins: &[Option<f64>]) -> Vec<i64> {
+        if margins.iter().any(Option::is_none) || margins.is_empty() {
+            return Vec::new();
+        }
+        let mut cost = vec![0; margins.len()];
+        for b in &self.basket {
+            let c = usize::from(b.category);
+            let m = margins[c].unwrap_or(0.0);
+            cost[c] = (b.price.reference() * self.minor_per_major * (1.0 - m)).round() as i64;
+        }
+        cost
+    }
+
     /// The steady state of days since the last purchase, as a CDF over ages `1..=len` (an
     /// age of `a` is a last purchase `a` days before day 0), for a warm start.
     ///
@@ -495,6 +516,32 @@ pub fn sample_quantity(range: (u32, u32), factor: f32, rng: &mut Stream) -> u32 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_units_cost_is_its_reference_price_less_the_margin_and_needs_every_margin() {
+        let mut p = crate::systems::shopping::distribution_tests::persona();
+        p.basket = vec![
+            BasketItem {
+                category: 1,
+                p: 0.5,
+                quantity: (1, 1),
+                price: PriceDist::Uniform(80.0, 120.0),
+            },
+            BasketItem {
+                category: 0,
+                p: 0.5,
+                quantity: (1, 1),
+                price: PriceDist::Fixed(10.0),
+            },
+        ];
+        // Rs 100 at 25% margin: 7,500 paise; Rs 10 at 10%: 900; category 2 is not bought.
+        assert_eq!(
+            p.unit_costs(&[Some(0.1), Some(0.25), Some(0.5)]),
+            vec![900, 7_500, 0]
+        );
+        assert!(p.unit_costs(&[Some(0.1), None, Some(0.5)]).is_empty());
+        assert!(p.unit_costs(&[]).is_empty());
+    }
 
     #[test]
     fn recency_table_is_the_last_step_at_or_before_each_day_and_stops_at_the_limit() {

@@ -30,6 +30,8 @@ pub struct TxRecord {
     pub units: u32,
     /// Total paid, paise.
     pub total: i64,
+    /// What the goods cost the retailer, paise (0 when the catalog states no margins).
+    pub cost: i64,
 }
 
 impl TxRecord {
@@ -188,6 +190,7 @@ impl ShopBuffer {
             line_start: u32::try_from(line_start).expect("an hour's lines fit in 32 bits"),
             units: basket.iter().map(|l| l.quantity).sum(),
             total: basket.iter().map(LineRecord::total).sum(),
+            cost: 0,
         });
     }
 }
@@ -366,6 +369,9 @@ pub struct Totals {
     pub offers: u64,
     /// Their cost, paise.
     pub offer_cost_paise: i64,
+    /// What the goods sold cost the retailer, paise (0 when the catalog states no margins).
+    #[serde(default)]
+    pub cost_paise: i64,
 }
 
 impl Totals {
@@ -376,6 +382,7 @@ impl Totals {
         // Saturating, so a sum past i64 stays visibly too large for `Tally::check_money`
         // instead of wrapping to a plausible number.
         self.revenue_paise = self.revenue_paise.saturating_add(t.total);
+        self.cost_paise = self.cost_paise.saturating_add(t.cost);
         self.units += u64::from(t.units);
         self.lines += u64::from(t.lines);
         self.trimmed += u64::from(t.trimmed);
@@ -394,6 +401,7 @@ impl Totals {
         self.acquired += o.acquired;
         self.offers += o.offers;
         self.offer_cost_paise = self.offer_cost_paise.saturating_add(o.offer_cost_paise);
+        self.cost_paise = self.cost_paise.saturating_add(o.cost_paise);
     }
 
     /// Takes away earlier totals of the same counts (totals at the end of a run less those
@@ -410,6 +418,7 @@ impl Totals {
         self.acquired -= o.acquired;
         self.offers -= o.offers;
         self.offer_cost_paise -= o.offer_cost_paise;
+        self.cost_paise -= o.cost_paise;
     }
 
     /// Mean basket value in paise (0 without transactions).
@@ -518,6 +527,7 @@ mod tests {
             line_start,
             units: u32::from(lines),
             total: 100,
+            cost: 0,
         }
     }
 

@@ -426,3 +426,28 @@ fn a_figure_tuned_out_of_range_says_the_tuning_moved_it() {
     );
     points_at(&err, &bad, "(prices: 100)");
 }
+
+#[test]
+fn margins_are_shares_and_every_category_has_one_or_none_does() {
+    let catalog = r#"catalog: [(name: "rice", group: "grocery"), (name: "sweets")],"#;
+    assert!(MINIMAL.contains(catalog));
+    let partial = MINIMAL.replace(
+        catalog,
+        r#"catalog: [(name: "rice", group: "grocery", margin: 0.1), (name: "sweets")],"#,
+    );
+    let err = reject(&partial);
+    points_at(&err, &partial, r#"(name: "sweets")"#);
+    assert!(err.contains("category `sweets` has no margin"), "{err}");
+    assert!(err.contains("hint: give every category a margin"), "{err}");
+    let whole = MINIMAL.replace(
+        catalog,
+        r#"catalog: [(name: "rice", group: "grocery", margin: 1.0), (name: "sweets", margin: 0.3)],"#,
+    );
+    let err = reject(&whole);
+    points_at(&err, &whole, "1.0)");
+    assert!(err.contains("margin 1 is not a share"), "{err}");
+    accept(&MINIMAL.replace(
+        catalog,
+        r#"catalog: [(name: "rice", group: "grocery", margin: 0.1), (name: "sweets", margin: 0.3)],"#,
+    ));
+}

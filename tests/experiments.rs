@@ -112,6 +112,31 @@ fn an_identical_arm_differs_by_exactly_zero_and_a_discount_is_found() {
     );
     let boot = units["bootstrap"].as_array().unwrap();
     assert!(boot[0].as_f64().unwrap() > 0.0, "{units}");
+    // The catalog's margins: every run's margin is its revenue less the cost of its goods
+    // and of its retention offers; the discount sold more goods, which cost more, so its
+    // margin moved less than (or against) its revenue.
+    for m in e["measured"].as_array().unwrap() {
+        let x = &m["metrics"];
+        let f = |k: &str| x[k].as_f64().unwrap();
+        let gross = f("revenue") - f("cost_of_goods") - f("retention_cost");
+        assert!((f("margin") - gross).abs() < 1e-6, "{x}");
+        assert!(
+            (0.05..0.4).contains(&(f("margin") / f("revenue"))),
+            "a margin as the catalog's: {x}"
+        );
+    }
+    let of = |metric: &str| {
+        diffs
+            .iter()
+            .find(|d| d["arm"] == "discount" && d["metric"] == metric)
+            .unwrap()
+    };
+    assert!(of("cost_of_goods")["interval"][0].as_f64().unwrap() > 0.0);
+    assert!(
+        of("margin")["difference"].as_f64().unwrap()
+            < of("revenue")["difference"].as_f64().unwrap()
+    );
+    assert!(of("margin")["customers_needed"].as_u64().unwrap() > 0);
     // Per persona too, and the overall is their sum.
     let by_persona: f64 = diffs
         .iter()
@@ -191,8 +216,8 @@ fn an_identical_arm_differs_by_exactly_zero_and_a_discount_is_found() {
     }
     assert_eq!(
         page.matches("<svg").count(),
-        2 * 4,
-        "two arms x four daily metrics"
+        2 * 5,
+        "two arms x five daily metrics"
     );
     assert!(
         !page.contains("<script src") && !page.contains("<link") && !page.contains("<img"),
@@ -295,7 +320,7 @@ fn intervals_cover_the_true_difference_at_about_the_stated_rate() {
     let covered = trials
         .chunks(5)
         .filter(|group| {
-            let (lo, hi) = paired("d", "units", group, 0.95, 0.01).interval.unwrap();
+            let (lo, hi) = paired("d", "units", group, 0.95, 0.01, 0).interval.unwrap();
             (lo..=hi).contains(&truth)
         })
         .count();

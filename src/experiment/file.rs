@@ -259,6 +259,15 @@ pub(crate) fn check_metrics(
         let (head, rest) = metric.split_once('.').unwrap_or((metric, ""));
         let builtin = super::METRICS.iter().any(|(m, _)| *m == head)
             && (rest.is_empty() || base.personas.iter().any(|p| p.name == rest));
+        let costless = base.catalog.iter().any(|c| c.margin.is_none());
+        if builtin && costless && super::COSTED.contains(&head) {
+            other.err(
+                &[Step::Field("metrics"), Step::Index(i)],
+                format!("`{metric}` needs a cost of goods, and the base's catalog states no margins"),
+                "give every catalog category a gross margin (e.g. (name: \"rice\", group: \"grocery\", margin: 0.1)), as catalogs/india.ron does",
+            );
+            continue;
+        }
         let behaviours = !rest.is_empty() && systems.iter().any(|s| s == head);
         if !builtin && !behaviours {
             other.err(

@@ -121,6 +121,11 @@ pub struct Difference {
     /// Replications for an interval of ± `precision` × the base's figure; `null` when the
     /// differences do not vary (any number will do) or the base's figure is 0.
     pub replications_needed: Option<u64>,
+    /// Customers (the starting population, its persona mix kept) for an interval of
+    /// ± `precision` × the base's figure at the replications run, taking the metric as a
+    /// sum over independent customers (its spread grows with the square root of their
+    /// number); `null` where `replications_needed` is, or where the population is unknown.
+    pub customers_needed: Option<u64>,
 }
 
 /// An experiment's results.
@@ -199,7 +204,7 @@ pub const BOOTSTRAP: usize = 2_000;
 type Metric = fn(&Totals, f64) -> f64;
 
 /// The metrics, each from the totals since the fork.
-pub(crate) const METRICS: [(&str, Metric); 7] = [
+pub(crate) const METRICS: [(&str, Metric); 9] = [
     ("revenue", |t, per| t.revenue_paise as f64 / per),
     ("transactions", |t, _| t.transactions as f64),
     ("units", |t, _| t.units as f64),
@@ -207,7 +212,30 @@ pub(crate) const METRICS: [(&str, Metric); 7] = [
     ("churned", |t, _| t.churned as f64),
     ("acquired", |t, _| t.acquired as f64),
     ("retention_cost", |t, per| t.offer_cost_paise as f64 / per),
+    ("cost_of_goods", |t, per| t.cost_paise as f64 / per),
+    // Gross margin after campaign cost: discounts are already out of revenue, retention
+    // offers are paid on top.
+    ("margin", |t, per| {
+        (t.revenue_paise - t.cost_paise - t.offer_cost_paise) as f64 / per
+    }),
 ];
+
+/// The metrics that need the catalog's margins (a cost of goods).
+pub(crate) const COSTED: [&str; 2] = ["cost_of_goods", "margin"];
+
+/// The metrics a run has: all of [`METRICS`] when its catalog states margins, else those
+/// that need no cost of goods.
+fn metrics_of(sim: &Simulation) -> impl Iterator<Item = &'static (&'static str, Metric)> {
+    let costed = sim
+        .world
+        .resource::<crate::sim::Model>()
+        .personas
+        .iter()
+        .any(|p| !p.unit_cost.is_empty());
+    METRICS
+        .iter()
+        .filter(move |(m, _)| costed || !COSTED.contains(m))
+}
 
 /// Whether `metric` is one persona's (`revenue.premium`) rather than an overall one.
 pub fn is_per_persona(personas: &[String], metric: &str) -> bool {
@@ -219,7 +247,7 @@ pub fn is_per_persona(personas: &[String], metric: &str) -> bool {
 }
 
 /// The metrics followed day by day (overall), for the charts of daily differences.
-const DAILY: [&str; 4] = ["revenue", "transactions", "units", "churned"];
+const DAILY: [&str; 5] = ["revenue", "margin", "transactions", "units", "churned"];
 
 /// Checks that the arms can branch from the base at `fork`.
 pub fn check(design: &Design) -> Result<(), ExperimentError> {
@@ -449,7 +477,7 @@ fn replicate(
         let metrics = metrics_since(&sim, &at_fork, &plugins_at_fork, personas, per)?;
         // Each day's own figures: the change of the running totals over the day.
         let mut daily = BTreeMap::new();
-        for (m, f) in METRICS.iter().filter(|(m, _)| DAILY.contains(m)) {
+        for (m, f) in metrics_of(&sim).filter(|(m, _)| DAILY.contains(m)) {
             let mut before = Totals::default();
             let series: Vec<f64> = days
                 .iter()
@@ -504,12 +532,12 @@ pub(crate) fn metrics_since(
         let mut t = end.by_persona[p];
         t.sub(&from.by_persona[p]);
         all.add(&t);
-        for (m, f) in METRICS {
+        for (m, f) in metrics_of(sim) {
             metrics.insert(format!("{m}.{persona}"), f(&t, per));
         }
     }
-    for (m, f) in METRICS {
-        metrics.insert(m.to_owned(), f(&all, per));
+    for (m, f) in metrics_of(sim) {
+        metrics.insert((*m).to_owned(), f(&all, per));
     }
     for (m, x) in sim.plugin_metrics() {
         if metrics.contains_key(&m) {
@@ -531,7 +559,11 @@ fn daily_differences(design: &Design, measured: &[Measured]) -> Vec<DailyDiffere
     let mut out = Vec::new();
     for (name, _) in &design.arms {
         let arm = of(name);
-        for metric in DAILY {
+        // A metric the runs lack (margin without the catalog's margins) has no chart.
+        for metric in DAILY
+            .into_iter()
+            .filter(|m| base.first().is_some_and(|b| b.daily.contains_key(*m)))
+        {
             let series = |m: &Measured| m.daily.get(metric).cloned().unwrap_or_default();
             let days = base.first().map_or(0, |b| series(b).len());
             let mut difference = Vec::with_capacity(days);
@@ -545,7 +577,7 @@ fn daily_differences(design: &Design, measured: &[Measured]) -> Vec<DailyDiffere
                         (at(b), at(a))
                     })
                     .collect();
-                let d = paired(name, metric, &pairs, design.confidence, design.precision);
+                let d = paired(name, metric, &pairs, design.confidence, design.precision, 0);
                 difference.push(d.difference);
                 interval.push(d.interval);
             }
@@ -664,7 +696,14 @@ fn compare_pair(
                 .zip(&other)
                 .map(|(b, a)| (value(b, metric), value(a, metric)))
                 .collect();
-            let mut d = paired(arm, metric, &pairs, design.confidence, design.precision);
+            let mut d = paired(
+                arm,
+                metric,
+                &pairs,
+                design.confidence,
+                design.precision,
+                design.base.population.iter().sum(),
+            );
             d.against = control.to_owned();
             d
         })
@@ -678,6 +717,7 @@ pub fn paired(
     pairs: &[(f64, f64)],
     confidence: f64,
     precision: f64,
+    customers: u64,
 ) -> Difference {
     let n = pairs.len();
     let diffs: Vec<f64> = pairs.iter().map(|(b, a)| a - b).collect();
@@ -701,13 +741,18 @@ pub fn paired(
         m3 / m2.powf(1.5)
     });
     let bootstrap = (n > 1).then(|| bootstrap(arm, metric, &diffs, confidence));
-    let replications_needed = match t {
-        Some(t) if sd > 0.0 && base != 0.0 => {
-            let want = precision * base.abs();
-            Some(((t * sd / want).powi(2)).ceil().max(2.0) as u64)
-        }
+    // Replications for the precision, unrounded: the interval's half-width shrinks with
+    // the square root of the replications, and (a sum over customers having a spread that
+    // grows with the root of their number and a figure that grows with the number) with
+    // the square root of the customers.
+    let needed = match t {
+        Some(t) if sd > 0.0 && base != 0.0 => Some((t * sd / (precision * base.abs())).powi(2)),
         _ => None,
     };
+    let replications_needed = needed.map(|r| r.ceil().max(2.0) as u64);
+    let customers_needed = needed
+        .filter(|_| customers > 0)
+        .map(|r| (customers as f64 * r / n as f64).ceil() as u64);
     Difference {
         arm: arm.to_owned(),
         against: "base".to_owned(),
@@ -721,6 +766,7 @@ pub fn paired(
         sd,
         effect_size,
         replications_needed,
+        customers_needed,
     }
 }
 
@@ -754,9 +800,7 @@ pub fn write(outcome: &Outcome, out: &Path) -> Result<(), ExperimentError> {
 /// A difference in words: which way the arm moved the metric, by how much, and how sure
 /// that is (the interval, and whether it excludes no change).
 pub fn verdict(d: &Difference, money: &crate::money::Currency, confidence: f64) -> String {
-    let is_money = ["revenue", "retention_cost"].contains(&d.metric.as_str())
-        || d.metric.ends_with(".revenue")
-        || d.metric.ends_with(".cost");
+    let is_money = report::is_money(&d.metric);
     let show = |x: f64| {
         // No "-0.0".
         let x = x + 0.0;
@@ -893,6 +937,7 @@ mod tests {
             &[(10.0, 11.0), (10.0, 12.0), (10.0, 13.0)],
             0.95,
             0.01,
+            1000,
         );
         assert_eq!(d.difference, 2.0);
         assert!((d.sd - 1.0).abs() < 1e-12);
@@ -902,15 +947,17 @@ mod tests {
         assert_eq!(d.effect_size, Some(2.0));
         // ± 0.1 (1% of 10) needs (t sd / 0.1)^2 = 1851.3 replications.
         assert_eq!(d.replications_needed, Some(1852));
+        // Or, at the 3 replications run, 1851.3 / 3 times the 1,000 customers.
+        assert_eq!(d.customers_needed, Some(617_095));
         // Identical arms: exactly zero, nothing to estimate.
-        let z = paired("a", "m", &[(5.0, 5.0), (7.0, 7.0)], 0.95, 0.01);
+        let z = paired("a", "m", &[(5.0, 5.0), (7.0, 7.0)], 0.95, 0.01, 0);
         assert_eq!(
             (z.difference, z.sd, z.interval),
             (0.0, 0.0, Some((0.0, 0.0)))
         );
         assert_eq!((z.effect_size, z.replications_needed), (None, None));
         // One replication: no interval.
-        let one = paired("a", "m", &[(1.0, 2.0)], 0.95, 0.01);
+        let one = paired("a", "m", &[(1.0, 2.0)], 0.95, 0.01, 0);
         assert!(one.interval.is_none() && one.bootstrap.is_none());
         // The bootstrap interval lies within the differences' range, around their mean,
         // and is the same each time; a long right tail shows as skewness.
@@ -918,13 +965,16 @@ mod tests {
             .iter()
             .map(|&d| (1.0, 1.0 + d))
             .collect();
-        let s = paired("a", "m", &skewed, 0.95, 0.01);
+        let s = paired("a", "m", &skewed, 0.95, 0.01, 0);
         let (lo, hi) = s.bootstrap.unwrap();
         assert!(
             0.0 <= lo && lo < s.difference && s.difference < hi && hi <= 5.0,
             "{lo} {hi}"
         );
-        assert_eq!(s.bootstrap, paired("a", "m", &skewed, 0.95, 0.01).bootstrap);
+        assert_eq!(
+            s.bootstrap,
+            paired("a", "m", &skewed, 0.95, 0.01, 0).bootstrap
+        );
         assert!(s.skewness.unwrap() > 2.0, "{:?}", s.skewness);
         assert!(z.skewness.is_none());
     }

@@ -17,9 +17,9 @@ const BAND: RGBColor = RGBColor(150, 175, 215);
 const FORK: RGBColor = RGBColor(200, 60, 40);
 
 /// Whether a metric is money (shown in the currency).
-fn is_money(metric: &str) -> bool {
+pub(crate) fn is_money(metric: &str) -> bool {
     let overall = metric.split('.').next().unwrap_or(metric);
-    ["revenue", "retention_cost"].contains(&overall)
+    ["revenue", "retention_cost", "cost_of_goods", "margin"].contains(&overall)
         || metric.ends_with(".revenue")
         || metric.ends_with(".cost")
 }
@@ -185,7 +185,8 @@ fn table<'a>(
     let mut s = format!(
         "<table><tr><th>metric</th><th>control</th><th>arm</th><th>difference</th>\
          <th>{level} interval (t)</th><th>bootstrap</th><th>effect size</th>\
-         <th>replications for the precision asked</th><th>verdict</th></tr>"
+         <th>replications for the precision asked</th>\
+         <th>or customers at these replications</th><th>verdict</th></tr>"
     );
     let pair = |m: &str, i: Option<(f64, f64)>| {
         i.map_or("-".to_owned(), |(lo, hi)| {
@@ -204,7 +205,7 @@ fn table<'a>(
             s,
             "<tr class=\"{class}\"><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
              <td class=\"n d\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
             esc(m),
             show(money, m, d.base),
             show(money, m, d.value),
@@ -214,6 +215,7 @@ fn table<'a>(
             d.effect_size.map_or("-".to_owned(), |e| format!("{e:.2}")),
             d.replications_needed
                 .map_or("-".to_owned(), |n| n.to_string()),
+            d.customers_needed.map_or("-".to_owned(), |n| n.to_string()),
             esc(&verdict(d, money, confidence)),
         );
     }

@@ -26,6 +26,9 @@ pub struct Category {
     pub name: String,
     /// Group, if any.
     pub group: Option<String>,
+    /// Gross margin at regular prices, a share of the price; `None` throughout a catalog
+    /// that states no margins (then there is no cost of goods and no margin metric).
+    pub margin: Option<f64>,
 }
 
 /// Output file formats.

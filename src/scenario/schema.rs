@@ -128,6 +128,10 @@ pub struct CategoryFile {
     /// A coarser group (e.g. `"grocery"`) that events can target as a whole.
     #[serde(default)]
     pub group: Option<String>,
+    /// Gross margin at regular prices, a share of the price (0.25: a unit that sells for
+    /// Rs 100 cost the retailer Rs 75). Either every category of a catalog has one or none.
+    #[serde(default)]
+    pub margin: Option<f64>,
 }
 
 /// One shopper persona.

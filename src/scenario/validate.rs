@@ -1017,10 +1017,31 @@ impl Checker<'_> {
                 }
             }
         }
+        let stated = raw.iter().filter(|c| c.margin.is_some()).count();
+        for (i, c) in raw.iter().enumerate() {
+            use Step::{Field as F, Index as I};
+            match c.margin {
+                Some(m) if !(0.0..1.0).contains(&m) => self.err(
+                    &[F("catalog"), I(i), F("margin")],
+                    format!("margin {m} is not a share from 0 up to (not including) 1"),
+                    "a gross margin is a share of the regular price: 0.25 when a unit sold for 100 cost 75",
+                ),
+                None if stated > 0 => self.err(
+                    &[F("catalog"), I(i)],
+                    format!(
+                        "category `{}` has no margin, but {stated} other categories of the catalog have one",
+                        c.name
+                    ),
+                    "give every category a margin (e.g. margin: 0.2), or none: the cost of goods needs them all",
+                ),
+                _ => {}
+            }
+        }
         raw.iter()
             .map(|c| Category {
                 name: c.name.clone(),
                 group: c.group.clone(),
+                margin: c.margin,
             })
             .collect()
     }
@@ -1397,7 +1418,7 @@ impl Checker<'_> {
             };
             trips.push((cum, f));
         }
-        Persona {
+        let mut persona = Persona {
             name: p.name.clone(),
             label: p.label.clone().unwrap_or_else(|| p.name.clone()),
             age: p.age,
@@ -1419,9 +1440,13 @@ impl Checker<'_> {
             basket,
             trips,
             minor_per_major: self.money.per_major() as f64,
+            unit_cost: Vec::new(),
             warm_ages: Vec::new(),
             warm_states: Vec::new(),
-        }
+        };
+        let margins: Vec<Option<f64>> = catalog.iter().map(|c| c.margin).collect();
+        persona.unit_cost = persona.unit_costs(&margins);
+        persona
     }
 
     fn population(

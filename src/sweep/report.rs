@@ -197,7 +197,7 @@ fn extremes(o: &Outcome, metric: &str, level: &str) -> String {
             .collect()
     };
     let pairs: Vec<(f64, f64)> = of(lo).into_iter().zip(of(hi)).collect();
-    let d = crate::experiment::paired("", metric, &pairs, o.confidence, 0.01);
+    let d = crate::experiment::paired("", metric, &pairs, o.confidence, 0.01, 0);
     let apart = match d.interval {
         Some((a, b)) => format!(
             "; the difference, paired replication by replication, is {} ({level} interval {} to {}{})",

@@ -210,6 +210,7 @@ mod tests {
             line_start: 0,
             units: 1,
             total: i64::MAX / 2 + 1,
+            cost: 0,
         };
         let mut t = Totals::default();
         t.add_tx(&tx);

@@ -385,6 +385,20 @@ fn draw_hooked(
     (index, hooked.dropped)
 }
 
+/// What a basket cost the retailer at `unit_cost` (by category; empty: no costs known).
+#[inline(always)]
+fn cost_of(unit_cost: &[i64], basket: &[LineRecord]) -> i64 {
+    if unit_cost.is_empty() {
+        return 0;
+    }
+    basket
+        .iter()
+        .map(|l| {
+            i64::from(l.quantity) * unit_cost.get(usize::from(l.category)).copied().unwrap_or(0)
+        })
+        .sum()
+}
+
 /// Pays for a drawn basket and updates the customer: budget, ledger, engagement, then the
 /// after-visit hooks. Its lines move down to `write_at` (with `COMPACT`, dropping those an
 /// allocator refused); returns the index after its last kept line.
@@ -436,6 +450,7 @@ fn settle_visit<const COMPACT: bool>(
             line_start: write_at as u32,
             units,
             total,
+            cost: cost_of(&cx.model.personas[usize::from(v.persona)].unit_cost, basket),
         });
     }
     let lines = basket.len() as u16;
@@ -930,12 +945,13 @@ mod tests {
 }
 
 #[cfg(test)]
-mod distribution_tests {
+pub(crate) mod distribution_tests {
     use super::*;
     use crate::calendar::Today;
     use crate::persona::{BasketItem, HourModel, Persona, PriceDist, VisitModel};
 
-    fn persona() -> Persona {
+    /// A persona that always visits at 10:00 and buys from a small basket.
+    pub(crate) fn persona() -> Persona {
         Persona {
             name: "t".into(),
             label: "t".into(),
@@ -953,6 +969,7 @@ mod distribution_tests {
             churn: None,
             trips: Vec::new(),
             minor_per_major: 100.0,
+            unit_cost: Vec::new(),
             warm_ages: Vec::new(),
             warm_states: Vec::new(),
             basket: vec![
