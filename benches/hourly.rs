@@ -423,7 +423,7 @@ fn churn_scoring(c: &mut Criterion) {
     .map(String::from)
     .to_vec();
     let mut model =
-        bazaar::ml::model::ChurnModel::load("models/churn.json".as_ref(), &personas, None).unwrap();
+        bazaar::ml::model::OnnxModel::load("models/churn.json".as_ref(), &personas, None).unwrap();
     let width = model.features.len();
     let rows = 100_000;
     let x: Vec<f32> = (0..rows * width)

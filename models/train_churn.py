@@ -99,7 +99,7 @@ def main() -> None:
     df = pd.read_csv(args.features)
     if args.max_rows and len(df) > args.max_rows:
         df = df.sample(n=args.max_rows, random_state=args.seed).sort_index()
-    feature_names = [c for c in df.columns if c not in ("customer_id", "day", "label")]
+    feature_names = [c for c in df.columns if c not in ("customer_id", "day", "label", "spend_next")]
     X = df[feature_names].to_numpy(dtype=np.float32)
     y = df["label"].to_numpy(dtype=np.int64)
     test = holdout_mask(df["customer_id"].to_numpy(), args.seed)

@@ -135,35 +135,43 @@ pub struct Snapshot {
 }
 
 /// The fingerprint of a checked scenario: a hash of everything Bazaar holds of it (the
-/// overrides of the command line included) and of the churn model's files (its card and the
+/// overrides of the command line included) and of its models' files (each card and the
 /// ONNX file the card names, which the scenario holds only by path), so that any change that
 /// reaches the simulation makes a checkpoint refuse to resume.
 pub fn fingerprint(scenario: &crate::scenario::Scenario) -> String {
     let mut hasher = blake3::Hasher::new();
     hasher.update(format!("{scenario:?}").as_bytes());
     if let Some(model) = &scenario.churn_model {
-        // A file that cannot be read hashes as its error; the run's own loading reports it.
-        let mut file = |path: &Path| match std::fs::read(path) {
-            Ok(bytes) => {
-                hasher.update(&(bytes.len() as u64).to_le_bytes());
-                hasher.update(&bytes);
-                Some(bytes)
-            }
-            Err(e) => {
-                hasher.update(e.to_string().as_bytes());
-                None
-            }
-        };
-        let card = file(&model.spec);
-        let onnx = card
-            .and_then(|c| serde_json::from_slice::<serde_json::Value>(&c).ok())
-            .and_then(|v| v.get("model")?.as_str().map(str::to_owned));
-        if let Some(onnx) = onnx {
-            let dir = model.spec.parent().unwrap_or(Path::new("."));
-            file(&dir.join(onnx));
+        hash_model(&mut hasher, &model.spec);
+        if let Some(spend) = &model.spend {
+            hash_model(&mut hasher, &spend.spec);
         }
     }
     hasher.finalize().to_hex().to_string()
+}
+
+/// Hashes a model card and the ONNX file it names.
+fn hash_model(hasher: &mut blake3::Hasher, spec: &Path) {
+    // A file that cannot be read hashes as its error; the run's own loading reports it.
+    let mut file = |path: &Path| match std::fs::read(path) {
+        Ok(bytes) => {
+            hasher.update(&(bytes.len() as u64).to_le_bytes());
+            hasher.update(&bytes);
+            Some(bytes)
+        }
+        Err(e) => {
+            hasher.update(e.to_string().as_bytes());
+            None
+        }
+    };
+    let card = file(spec);
+    let onnx = card
+        .and_then(|c| serde_json::from_slice::<serde_json::Value>(&c).ok())
+        .and_then(|v| v.get("model")?.as_str().map(str::to_owned));
+    if let Some(onnx) = onnx {
+        let dir = spec.parent().unwrap_or(Path::new("."));
+        file(&dir.join(onnx));
+    }
 }
 
 impl Snapshot {

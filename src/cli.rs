@@ -101,8 +101,9 @@ pub struct RunArgs {
     /// Skip charts, insights, data-quality checks and report.html.
     #[arg(long)]
     pub no_report: bool,
-    /// Also write features.csv: a churn training table (features at snapshot days, label =
-    /// churned within the next --horizon days).
+    /// Also write features.csv: a training table for churn and spend models (features at
+    /// snapshot days; label = churned within the next --horizon days, spend_next = spent in
+    /// the next --spend-horizon days).
     #[arg(long)]
     pub features: bool,
     /// Days between feature snapshots (with --features).
@@ -115,6 +116,10 @@ pub struct RunArgs {
     /// Label horizon in days (with --features).
     #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::limits::MAX_DAYS)))]
     pub horizon: u32,
+    /// Spend label horizon in days (with --features): `spend_next` is what the customer
+    /// spends in the days after the snapshot [default: --horizon].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::limits::MAX_DAYS)))]
+    pub spend_horizon: Option<u32>,
     /// Write a checkpoint every this many days (`7d` or `7`): the whole simulation state
     /// and the outputs' progress, kept in the run's temporary folder (each replaces the one
     /// before) until the run finishes. A run stopped or killed goes on from it with

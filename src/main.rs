@@ -506,7 +506,11 @@ fn run_command(args: RunArgs) -> ExitCode {
         scale: args.scale,
         out: out.clone(),
         formats: formats.iter().map(|f| f.extension().to_owned()).collect(),
-        features: args.features.then_some((args.snapshot_every, args.horizon)),
+        features: args.features.then_some((
+            args.snapshot_every,
+            args.horizon,
+            args.spend_horizon.unwrap_or(args.horizon),
+        )),
         report: !args.no_report,
         checkpoints,
     };
@@ -554,7 +558,11 @@ fn execute(
         progress: !quiet,
         features: invocation
             .features
-            .map(|(every, horizon)| ExportOptions { every, horizon }),
+            .map(|(every, horizon, spend_horizon)| ExportOptions {
+                every,
+                horizon,
+                spend_horizon,
+            }),
         ort_lib: how.ort_lib,
         report: invocation.report,
         checkpoints: invocation.checkpoints.clone(),
@@ -754,14 +762,16 @@ fn print_report(scenario: &Scenario, r: &RunReport) {
             money.human(t.cost_paise)
         );
     }
-    if let Some((t, rows)) = r.churn_scoring {
-        println!(
-            "  churn scoring: {} rows in {:.3} s ({:.1}M rows/s, {:.1}% of the run)",
-            group(rows),
-            t.as_secs_f64(),
-            rows as f64 / t.as_secs_f64().max(1e-9) / 1e6,
-            100.0 * t.as_secs_f64() / r.wall.as_secs_f64()
-        );
+    for (what, scoring) in [("churn", r.churn_scoring), ("spend", r.spend_scoring)] {
+        if let Some((t, rows)) = scoring {
+            println!(
+                "  {what} scoring: {} rows in {:.3} s ({:.1}M rows/s, {:.1}% of the run)",
+                group(rows),
+                t.as_secs_f64(),
+                rows as f64 / t.as_secs_f64().max(1e-9) / 1e6,
+                100.0 * t.as_secs_f64() / r.wall.as_secs_f64()
+            );
+        }
     }
     if let Some((t, passed)) = r.report {
         println!(

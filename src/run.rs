@@ -139,10 +139,12 @@ pub const MEMORY_HEADROOM: u64 = 640 << 20;
 /// reserved by plugins added from code (the scenario's `systems` are counted already).
 pub fn memory_estimate(scenario: &Scenario, extra: Reserve) -> (u64, u64) {
     let per = (BYTES_PER_CUSTOMER
-        + if scenario.churn_model.is_some() {
-            SCORING_BYTES_PER_CUSTOMER
-        } else {
-            0
+        + match &scenario.churn_model {
+            // A spend model has its own feature rows and scores, and keeps a prediction
+            // per customer.
+            Some(m) if m.spend.is_some() => 2 * SCORING_BYTES_PER_CUSTOMER + 4,
+            Some(_) => SCORING_BYTES_PER_CUSTOMER,
+            None => 0,
         })
     .saturating_add(scenario.reserved().bytes_per_customer)
     .saturating_add(extra.bytes_per_customer);
@@ -358,8 +360,9 @@ pub struct Invocation {
     pub out: Option<PathBuf>,
     /// `--format`, by name.
     pub formats: Vec<String>,
-    /// `--features`: days between snapshots and the label horizon.
-    pub features: Option<(u32, u32)>,
+    /// `--features`: days between snapshots, the churn label's horizon and the spend
+    /// label's.
+    pub features: Option<(u32, u32, u32)>,
     /// Whether the report is built.
     pub report: bool,
     /// When checkpoints are written.
@@ -425,6 +428,8 @@ pub struct RunReport {
     pub threads: usize,
     /// Time spent scoring churn, and rows scored (when a churn model ran).
     pub churn_scoring: Option<(Duration, u64)>,
+    /// Time spent scoring spend and rows scored, when a spend model was used.
+    pub spend_scoring: Option<(Duration, u64)>,
     /// Time spent building the report, and whether every data-quality check passed.
     pub report: Option<(Duration, bool)>,
     /// Resident bytes per customer of the spawned world (measured, not estimated).
@@ -787,6 +792,10 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         .world
         .get_resource::<ChurnScorer>()
         .map(|s| (s.elapsed, s.rows_scored));
+    let spend_scoring = sim
+        .world
+        .get_resource::<crate::systems::churn_model::SpendScorer>()
+        .map(|s| (s.elapsed, s.rows_scored));
     Ok(RunReport {
         summary,
         out_dir,
@@ -795,6 +804,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         customer_hours: scenario.customers() * u64::from(total),
         threads,
         churn_scoring,
+        spend_scoring,
         report,
         bytes_per_customer,
         peak_memory: peak_resident_memory(),

@@ -1,6 +1,7 @@
-//! Churn: the committed model scores like scikit-learn, bad models are refused before
-//! anything is written, churn happens at plausible rates, and retention offers change the
-//! outcome against the same seed without them.
+//! Churn and spend: the committed models score like scikit-learn, bad models are refused
+//! before anything is written, churn happens at plausible rates, retention offers change the
+//! outcome against the same seed without them, and offers that target value lost go to the
+//! customers with the most to spend.
 //!
 //! These tests need ONNX Runtime: from ORT_DYLIB_PATH, Bazaar's cache, or fetched once from
 //! PyPI with pip (see src/ml/runtime.rs).
@@ -9,7 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use bazaar::ml::model::ChurnModel;
+use bazaar::ml::model::OnnxModel;
 use common::{bazaar, root, text, write};
 
 const PERSONAS: [&str; 5] = [
@@ -34,9 +35,15 @@ fn the_challengers_scores_equal_scikit_learns_on_its_golden_rows() {
     golden("churn_challenger");
 }
 
-/// Bazaar's scores of `models/{name}.json`'s golden rows against scikit-learn's.
+#[test]
+fn spend_predictions_equal_scikit_learns_on_the_golden_rows() {
+    golden("spend");
+}
+
+/// Bazaar's scores of `models/{name}.json`'s golden rows against scikit-learn's, within
+/// 1e-6 for a probability and 1e-5 relative for a predicted amount.
 fn golden(name: &str) {
-    let mut model = ChurnModel::load(
+    let mut model = OnnxModel::load(
         &root().join(format!("models/{name}.json")),
         &personas(),
         None,
@@ -67,9 +74,12 @@ fn golden(name: &str) {
     assert!(expected.len() >= 100);
     let mut scores = Vec::new();
     model.score(&x, expected.len(), &mut scores).unwrap();
+    let regression = model.spec.kind == bazaar::ml::model::Kind::Regression;
+    assert_eq!(regression, name == "spend");
     for (s, e) in scores.iter().zip(&expected) {
+        let tolerance = if regression { 1e-5 * e.abs().max(1.0) } else { 1e-6 };
         assert!(
-            (f64::from(*s) - e).abs() < 1e-6,
+            (f64::from(*s) - e).abs() < tolerance,
             "bazaar {s} vs scikit-learn {e}"
         );
     }
@@ -280,6 +290,75 @@ fn retention_offers_change_the_outcome_against_the_same_seed() {
     );
 }
 
+/// Each persona's share of the run's retention offers.
+fn offer_shares(summary: &serde_json::Value) -> Vec<(String, f64)> {
+    let all = summary["totals"]["offers"].as_f64().unwrap();
+    summary["personas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let offers = p["totals"]["offers"].as_f64().unwrap();
+            (p["persona"].as_str().unwrap().to_owned(), offers / all)
+        })
+        .collect()
+}
+
+#[test]
+fn offers_that_target_value_lost_go_to_the_biggest_spenders() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = root().join("models/churn.json");
+    let spend = root().join("models/spend.json");
+    let retain = "Retain(top_k: 100, cost: 150, loyalty_boost: 0.5, cooldown_days: 14";
+    let by_risk = scenario_with_model(dir.path(), &spec, &format!("{retain})"), 0.5);
+    let by_risk = run_summary(&by_risk, &dir.path().join("risk"), "2");
+    let by_value = scenario_with_model(
+        dir.path(),
+        &spec,
+        &format!(
+            "{retain}, target: ValueLost), spend: (spec: \"{}\", every_days: 7)",
+            spend.display()
+        ),
+        0.5,
+    );
+    let by_value = run_summary(&by_value, &dir.path().join("value"), "2");
+    // The same number of offers (top-k binds every day), given to other customers: the
+    // premium persona, which spends the most, gets more of them.
+    assert_eq!(by_risk["totals"]["offers"], by_value["totals"]["offers"]);
+    let share = |s: &serde_json::Value| {
+        offer_shares(s)
+            .into_iter()
+            .find(|(p, _)| p == "premium")
+            .unwrap()
+            .1
+    };
+    let (risk, value) = (share(&by_risk), share(&by_value));
+    assert!(value > risk + 0.2, "premium's share of offers: {risk} by risk, {value} by value");
+}
+
+#[test]
+fn a_spend_model_must_be_a_regressor_and_value_targeting_needs_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = root().join("models/churn.json");
+    let run = |mode: &str| {
+        let scenario = scenario_with_model(dir.path(), &spec, mode, 0.05);
+        let out = dir.path().join("out");
+        let o = bazaar(&[scenario.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()]);
+        let (_, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(!out.exists(), "nothing written");
+        err
+    };
+    let err = run("Retain(top_k: 10, cost: 1, loyalty_boost: 0.1, target: ValueLost)");
+    assert!(err.contains("churn.ron:"), "located: {err}");
+    assert!(err.contains("offers that target value lost need a spend model"), "{err}");
+    let err = run(&format!(
+        "Retain(top_k: 10, cost: 1, loyalty_boost: 0.1, target: ValueLost), spend: (spec: \"{}\")",
+        spec.display()
+    ));
+    assert!(err.contains("a Regression model is wanted here, the card says Classification"), "{err}");
+}
+
 #[test]
 fn churn_scoring_is_deterministic_across_threads() {
     let dir = tempfile::tempdir().unwrap();
@@ -313,10 +392,23 @@ fn the_training_table_has_honest_labels_and_only_complete_horizons() {
         "2",
         "--horizon",
         "3",
+        "--spend-horizon",
+        "2",
         "--out",
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{:?}", text(&o));
+    // What each customer spent on each day, in paise, from the transactions.
+    let mut spent = std::collections::HashMap::<(String, i64), i64>::new();
+    let mut r = csv::Reader::from_path(out.join("transactions.csv")).unwrap();
+    for t in r.records() {
+        let t = t.unwrap();
+        let day: chrono::NaiveDate = t.get(1).unwrap()[..10].parse().unwrap();
+        let day = (day - "2026-11-04".parse::<chrono::NaiveDate>().unwrap()).num_days();
+        let (whole, cents) = t.get(4).unwrap().split_once('.').unwrap();
+        let paise = whole.parse::<i64>().unwrap() * 100 + cents.parse::<i64>().unwrap();
+        *spent.entry((t.get(2).unwrap().to_owned(), day)).or_default() += paise;
+    }
     // Churn day of every customer who left, from the customer table (start 2026-11-04).
     let start: chrono::NaiveDate = "2026-11-04".parse().unwrap();
     let mut churn_day = std::collections::HashMap::new();
@@ -338,6 +430,7 @@ fn the_training_table_has_honest_labels_and_only_complete_horizons() {
     assert_eq!(header.get(header.len() - 1), Some("label"));
     let mut days = std::collections::BTreeSet::new();
     let mut positives = 0;
+    let mut spenders = 0;
     for row in r.records() {
         let row = row.unwrap();
         let day: i64 = row.get(1).unwrap().parse().unwrap();
@@ -349,13 +442,27 @@ fn the_training_table_has_honest_labels_and_only_complete_horizons() {
         let label = row.get(header.len() - 1).unwrap();
         let expected = churned.is_some_and(|c| c <= day + 3);
         assert_eq!(label == "1", expected, "{row:?}");
+        // ... and `spend_next` is what the customer spent in the 2 days after.
+        assert_eq!(header.get(header.len() - 2), Some("spend_next"));
+        let next: i64 = (day + 1..=day + 2)
+            .map(|d| {
+                spent
+                    .get(&(row.get(0).unwrap().to_owned(), d))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .sum();
+        let written = row.get(header.len() - 2).unwrap();
+        assert_eq!(written, format!("{}.{:02}", next / 100, next % 100), "{row:?}");
+        spenders += usize::from(next > 0);
         positives += usize::from(expected);
     }
     // 7 days: snapshots at the end of days 1 and 3 (day 5's horizon would pass the end).
     assert_eq!(days.into_iter().collect::<Vec<_>>(), vec![1, 3]);
-    assert!(positives > 0);
+    assert!(positives > 0 && spenders > 0);
     let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
     assert!(manifest.contains("features.csv") && !out.join("features.partial").exists());
+    assert!(!out.join("spend.partial").exists());
 }
 
 /// On a fresh machine several runs may fetch ONNX Runtime at once (this file's own tests do);

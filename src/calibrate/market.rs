@@ -419,16 +419,32 @@ pub fn calibrate_market(o: &MarketOptions) -> Result<MarketOutcome, CalibrateErr
     text =
         replace_string(&text, &[Step::Field("output"), Step::Field("dir")], &dir).unwrap_or(text);
     if let Some(model) = &base.churn_model {
-        let target = std::path::absolute(&model.spec).map_err(|e| io_err(&model.spec, e))?;
         let from = std::path::absolute(&work).map_err(|e| io_err(&work, e))?;
-        let rel = pathdiff::diff_paths(&target, &from).unwrap_or(target);
-        let rel = rel.to_string_lossy().replace('\\', "/");
+        let relative = |spec: &Path| -> Result<String, CalibrateError> {
+            let target = std::path::absolute(spec).map_err(|e| io_err(spec, e))?;
+            let rel = pathdiff::diff_paths(&target, &from).unwrap_or(target);
+            Ok(rel.to_string_lossy().replace('\\', "/"))
+        };
+        let rel = relative(&model.spec)?;
         text = replace_string(
             &text,
             &[Step::Field("churn_model"), Step::Field("spec")],
             &rel,
         )
         .unwrap_or(text);
+        if let Some(spend) = &model.spend {
+            let rel = relative(&spend.spec)?;
+            text = replace_string(
+                &text,
+                &[
+                    Step::Field("churn_model"),
+                    Step::Field("spend"),
+                    Step::Field("spec"),
+                ],
+                &rel,
+            )
+            .unwrap_or(text);
+        }
     }
     let header = format!(
         "// Tuned by `bazaar calibrate --targets` from {} to the figures of {}: the\n\

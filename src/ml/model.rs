@@ -1,7 +1,8 @@
-//! A churn model: its description (`churn.json`), the ONNX session, and the checks made
-//! before a run starts — so a wrong file, a wrong input, a feature count that does not match
-//! or an output that is not a probability is a clear error naming the file, never a crash
-//! mid-run.
+//! A scoring model (the churn classifier, the spend regressor): its description, a model
+//! card such as `churn.json` or `spend.json`, the ONNX session, and the checks made before a
+//! run starts — so a wrong file, a wrong input, a feature count that does not match or an
+//! output that is not a probability (or, for a regressor, an amount of at least 0)
+//! is a clear error naming the file, never a crash mid-run.
 
 use std::path::{Path, PathBuf};
 
@@ -30,31 +31,48 @@ pub struct LabelSpec {
     pub horizon_days: u32,
 }
 
-/// `churn.json`: what the model expects and gives. Unknown fields (metrics, provenance) are
-/// kept in the file for people and ignored here.
+/// What a model predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// The probability of the positive class (churn), in column `probability_column` of the
+    /// output.
+    #[default]
+    Classification,
+    /// An amount (expected spend over the label's horizon, in the scenario's currency),
+    /// the output's first column.
+    Regression,
+}
+
+/// A model card (`churn.json`, `spend.json`): what the model expects and gives. Unknown
+/// fields (metrics, provenance) are kept in the file for people and ignored here.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ModelSpec {
     /// Version number of the model.
     pub version: u32,
+    /// What it predicts (classification when the card does not say).
+    #[serde(default)]
+    pub kind: Kind,
     /// The ONNX file, relative to the JSON file.
     pub model: String,
     /// Input tensor name.
     pub input: String,
-    /// Output tensor with class probabilities.
+    /// Output tensor with class probabilities, or the predicted amounts.
     pub output: String,
-    /// Column of the positive (churn) class.
-    pub probability_column: usize,
+    /// Column of the positive (churn) class; required of a classifier.
+    #[serde(default)]
+    pub probability_column: Option<usize>,
     /// Feature names, in input order.
     pub features: Vec<String>,
     /// The label definition.
     pub label: LabelSpec,
 }
 
-/// Everything that can be wrong with a churn model.
+/// Everything that can be wrong with a scoring model.
 #[derive(Debug, Error)]
 pub enum ModelError {
     /// The description cannot be read.
-    #[error("cannot read churn model description `{path}`: {reason}\n  hint: {hint}")]
+    #[error("cannot read model description `{path}`: {reason}\n  hint: {hint}")]
     Spec {
         /// The JSON path.
         path: PathBuf,
@@ -64,7 +82,7 @@ pub enum ModelError {
         hint: String,
     },
     /// The ONNX file is missing or is not a model ONNX Runtime can load.
-    #[error("churn model `{path}`: {reason}\n  hint: {hint}")]
+    #[error("model `{path}`: {reason}\n  hint: {hint}")]
     Model {
         /// The ONNX path.
         path: PathBuf,
@@ -77,12 +95,12 @@ pub enum ModelError {
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     /// Scoring failed at run time.
-    #[error("churn scoring failed: {0}")]
+    #[error("scoring failed: {0}")]
     Scoring(String),
 }
 
-/// A loaded, checked churn model.
-pub struct ChurnModel {
+/// A loaded, checked scoring model.
+pub struct OnnxModel {
     /// Its description.
     pub spec: ModelSpec,
     /// The features, resolved against the scenario's personas.
@@ -92,9 +110,9 @@ pub struct ChurnModel {
     session: Session,
 }
 
-impl ChurnModel {
-    /// Loads `churn.json` and its ONNX file and checks that they agree with each other and
-    /// with Bazaar's features.
+impl OnnxModel {
+    /// Loads a model card (`churn.json`, `spend.json`) and its ONNX file and checks that
+    /// they agree with each other and with Bazaar's features.
     pub fn load(
         spec_path: &Path,
         personas: &[String],
@@ -110,9 +128,15 @@ impl ChurnModel {
         let spec: ModelSpec = serde_json::from_str(&text).map_err(|e| {
             spec_err(
                 e.to_string(),
-                "see models/README.md for the fields churn.json needs",
+                "see models/README.md for the fields a model card needs",
             )
         })?;
+        if spec.kind == Kind::Classification && spec.probability_column.is_none() {
+            return Err(spec_err(
+                "a classifier's card names no `probability_column`".to_owned(),
+                "add \"probability_column\": 1 (the positive class's column of the output), or \"kind\": \"regression\"",
+            ));
+        }
         let mut features = Vec::new();
         for name in &spec.features {
             features.push(Feature::parse(name).ok_or_else(|| {
@@ -134,7 +158,7 @@ impl ChurnModel {
         if !path.is_file() {
             return Err(model_err(
                 "no such file".to_owned(),
-                "`model` in churn.json is relative to churn.json",
+                "`model` in the card is relative to the card",
             ));
         }
         let environment = runtime::environment(ort_lib)?;
@@ -149,10 +173,13 @@ impl ChurnModel {
                     "export it with skl2onnx (see models/train_churn.py)",
                 )
             })?;
-        check_io(&session, &spec).map_err(|reason| {
+        let card = spec_path
+            .file_name()
+            .map_or("the card".into(), |n| n.to_string_lossy());
+        check_io(&session, &spec, &card).map_err(|reason| {
             model_err(
                 reason,
-                "the ONNX file and churn.json must describe the same model",
+                "the ONNX file and its card must describe the same model",
             )
         })?;
         let mut model = Self {
@@ -164,7 +191,14 @@ impl ChurnModel {
         model.probe().map_err(|reason| {
             model_err(
                 reason,
-                "the output churn.json names must be the positive class's probability, in [0, 1]",
+                match model.spec.kind {
+                    Kind::Classification => {
+                        "the output the card names must be the positive class's probability, in [0, 1]"
+                    }
+                    Kind::Regression => {
+                        "the output the card names must be an amount of at least 0 (a spend model's expected spend)"
+                    }
+                },
             )
         })?;
         Ok(model)
@@ -172,7 +206,8 @@ impl ChurnModel {
 
     /// Scores a probe batch — every feature at each of [`PROBE_VALUES`], and each feature
     /// alone at each value with the others at 0 — and refuses a model whose scores are not
-    /// probabilities: outside [0, 1], or not finite.
+    /// probabilities (outside [0, 1], or not a number), or for a regressor amounts (below 0,
+    /// or not a number).
     fn probe(&mut self) -> Result<(), String> {
         let width = self.features.len();
         let mut x = Vec::new();
@@ -192,11 +227,12 @@ impl ChurnModel {
         })
     }
 
-    /// Scores `rows` feature rows laid out row-major in `x`, appending the churn
-    /// probability of each to `out`.
+    /// Scores `rows` feature rows laid out row-major in `x`, appending the prediction of
+    /// each to `out`: a classifier's probability of the positive class, a regressor's amount.
     pub fn score(&mut self, x: &[f32], rows: usize, out: &mut Vec<f32>) -> Result<(), ModelError> {
         let width = self.features.len();
-        let classes = self.spec.probability_column + 1;
+        let column = self.column();
+        let classes = column + 1;
         for start in (0..rows).step_by(SCORING_BATCH) {
             let n = SCORING_BATCH.min(rows - start);
             let input =
@@ -212,27 +248,30 @@ impl ChurnModel {
             let (shape, probs) = value
                 .try_extract_tensor::<f32>()
                 .map_err(|e| ModelError::Scoring(e.to_string()))?;
-            let stride = shape.last().copied().unwrap_or(1).max(1) as usize;
+            // A regressor's output may be [rows] or [rows, 1].
+            let stride = if shape.len() == 1 {
+                1
+            } else {
+                shape.last().copied().unwrap_or(1).max(1) as usize
+            };
             if stride < classes || probs.len() != n * stride {
                 return Err(ModelError::Scoring(format!(
-                    "output shape {:?} does not hold {n} rows of {classes} probabilities",
+                    "output shape {:?} does not hold {n} rows of {classes} values",
                     &shape[..]
                 )));
             }
             let first = out.len();
-            out.extend(
-                probs
-                    .chunks_exact(stride)
-                    .map(|row| row[self.spec.probability_column]),
-            );
-            if let Some((i, p)) = out[first..]
-                .iter()
-                .enumerate()
-                .find(|(_, p)| !(0.0..=1.0).contains(*p))
-            {
+            out.extend(probs.chunks_exact(stride).map(|row| row[column]));
+            let (valid, what): (fn(&f32) -> bool, _) = match self.spec.kind {
+                Kind::Classification => (|p| (0.0..=1.0).contains(p), "a probability in [0, 1]"),
+                // An exponential link overflows to infinity on the probe's absurd rows: an
+                // amount past f32's range is still an amount.
+                Kind::Regression => (|v| *v >= 0.0, "an amount of at least 0"),
+            };
+            if let Some((i, p)) = out[first..].iter().enumerate().find(|(_, p)| !valid(p)) {
                 let row = &x[(start + i) * width..(start + i + 1) * width];
                 return Err(ModelError::Scoring(format!(
-                    "the model gave {p} for a row, which is not a probability in [0, 1] (features: {})",
+                    "the model gave {p} for a row, which is not {what} (features: {})",
                     self.spec
                         .features
                         .iter()
@@ -245,10 +284,18 @@ impl ChurnModel {
         }
         Ok(())
     }
+
+    /// The output's column holding the prediction.
+    fn column(&self) -> usize {
+        match self.spec.kind {
+            Kind::Classification => self.spec.probability_column.unwrap_or(1),
+            Kind::Regression => 0,
+        }
+    }
 }
 
 /// Checks the session's input and output against the description.
-fn check_io(session: &Session, spec: &ModelSpec) -> Result<(), String> {
+fn check_io(session: &Session, spec: &ModelSpec, card: &str) -> Result<(), String> {
     let inputs = session.inputs();
     if inputs.len() != 1 {
         return Err(format!(
@@ -259,7 +306,7 @@ fn check_io(session: &Session, spec: &ModelSpec) -> Result<(), String> {
     let input = &inputs[0];
     if input.name() != spec.input {
         return Err(format!(
-            "the model's input is named `{}`, churn.json says `{}`",
+            "the model's input is named `{}`, {card} says `{}`",
             input.name(),
             spec.input
         ));
@@ -277,7 +324,7 @@ fn check_io(session: &Session, spec: &ModelSpec) -> Result<(), String> {
             }
             if dims[1] != spec.features.len() as i64 {
                 return Err(format!(
-                    "the input takes {} features per row, churn.json lists {}",
+                    "the input takes {} features per row, {card} lists {}",
                     dims[1],
                     spec.features.len()
                 ));
@@ -293,22 +340,36 @@ fn check_io(session: &Session, spec: &ModelSpec) -> Result<(), String> {
             names.join(", ")
         ));
     };
+    let column = match spec.kind {
+        Kind::Classification => spec.probability_column.unwrap_or(1),
+        Kind::Regression => 0,
+    };
     match output.dtype() {
         ValueType::Tensor { ty, shape, .. } => {
             let dims: Vec<i64> = shape.iter().copied().collect();
+            let shaped = match spec.kind {
+                Kind::Classification => dims.len() == 2,
+                Kind::Regression => dims.len() == 1 || (dims.len() == 2 && dims[1] <= 1),
+            };
             if *ty != TensorElementType::Float32
-                || dims.len() != 2
-                || (dims[1] >= 0 && dims[1] as usize <= spec.probability_column)
+                || !shaped
+                || (dims.len() == 2 && dims[1] >= 0 && dims[1] as usize <= column)
             {
-                return Err(format!(
-                    "output `{}` is {ty:?} {dims:?}, not float32 probabilities [rows, classes] with column {}",
-                    spec.output, spec.probability_column
-                ));
+                return Err(match spec.kind {
+                    Kind::Classification => format!(
+                        "output `{}` is {ty:?} {dims:?}, not float32 probabilities [rows, classes] with column {column}",
+                        spec.output
+                    ),
+                    Kind::Regression => format!(
+                        "output `{}` is {ty:?} {dims:?}, not float32 amounts [rows] or [rows, 1]",
+                        spec.output
+                    ),
+                });
             }
             Ok(())
         }
         other => Err(format!(
-            "output `{}` is {other}, not a probability tensor (export with zipmap disabled)",
+            "output `{}` is {other}, not a tensor of predictions (export with zipmap disabled)",
             spec.output
         )),
     }

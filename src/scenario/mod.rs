@@ -85,7 +85,19 @@ pub enum ChurnMode {
         loyalty_boost: f32,
         /// Days between offers to the same customer.
         cooldown_days: u32,
+        /// Whom offers go to first.
+        target: Target,
     },
+}
+
+/// Whom retention offers go to first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The highest churn probability.
+    Risk,
+    /// The highest expected value lost: churn probability times the spend model's
+    /// predicted spend.
+    ValueLost,
 }
 
 /// Churn scoring settings.
@@ -97,6 +109,17 @@ pub struct ChurnModelConfig {
     pub every_days: u32,
     /// What scores do.
     pub mode: ChurnMode,
+    /// A spend model scored alongside, on its own cadence, if any.
+    pub spend: Option<SpendModelConfig>,
+}
+
+/// Spend scoring settings.
+#[derive(Debug, Clone)]
+pub struct SpendModelConfig {
+    /// `spend.json`.
+    pub spec: PathBuf,
+    /// Days between scorings.
+    pub every_days: u32,
 }
 
 /// A checked scenario, ready to run.

@@ -491,6 +491,30 @@ pub struct ChurnModelFile {
     pub every_days: u32,
     /// What the scores do.
     pub mode: ChurnModeFile,
+    /// A spend model scored alongside, for offers that target value lost.
+    #[serde(default)]
+    pub spend: Option<SpendModelFile>,
+}
+
+/// Spend scoring with a trained regression model.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename = "SpendModel")]
+pub struct SpendModelFile {
+    /// The model description (`spend.json`), relative to the scenario file.
+    pub spec: String,
+    /// Score every this many days (at the end of the day, before churn scoring).
+    #[serde(default = "one_u32")]
+    pub every_days: u32,
+}
+
+/// Whom retention offers go to first.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub enum TargetFile {
+    /// The highest churn probability.
+    #[default]
+    Risk,
+    /// The highest churn probability times predicted spend.
+    ValueLost,
 }
 
 /// What churn scores do.
@@ -519,6 +543,10 @@ pub struct RetainFile {
     /// Days before the same customer can get another offer.
     #[serde(default = "default_cooldown")]
     pub cooldown_days: u32,
+    /// Whom offers go to first: `Risk` (churn probability) or `ValueLost` (churn
+    /// probability times the spend model's predicted spend).
+    #[serde(default)]
+    pub target: TargetFile,
 }
 
 /// Output settings.

@@ -12,7 +12,9 @@ use super::diag::{
 };
 use super::load::SourceMap;
 use super::schema::*;
-use super::{Category, ChurnMode, ChurnModelConfig, Format, OutputSpec, Scenario};
+use super::{
+    Category, ChurnMode, ChurnModelConfig, Format, OutputSpec, Scenario, SpendModelConfig, Target,
+};
 use crate::analytics::published::{Figure, Measure, Uplift};
 use crate::calendar::{Calendar, CategoryEffect, Effect, Event, EventKind, Payday, Season};
 use crate::limits::{
@@ -983,7 +985,21 @@ impl Checker<'_> {
                     );
                 }
                 self.days(&rp("cooldown_days"), r.cooldown_days, "a cooldown");
+                let target = match r.target {
+                    TargetFile::Risk => Target::Risk,
+                    TargetFile::ValueLost => {
+                        if c.spend.is_none() {
+                            self.err(
+                                &rp("target"),
+                                "offers that target value lost need a spend model",
+                                "add spend: (spec: \"../models/spend.json\", every_days: 7) to churn_model, or target: Risk",
+                            );
+                        }
+                        Target::ValueLost
+                    }
+                };
                 ChurnMode::Retain {
+                    target,
                     top_k: r.top_k,
                     threshold,
                     cost_paise: self.money.to_minor(r.cost.max(0.0)),
@@ -992,10 +1008,30 @@ impl Checker<'_> {
                 }
             }
         };
+        let spend = c.spend.as_ref().map(|m| {
+            let at = |f: &'static str| [F("churn_model"), F("spend"), F(f)];
+            let spec = root.parent().unwrap_or(Path::new(".")).join(&m.spec);
+            if !spec.is_file() {
+                self.err(
+                    &at("spec"),
+                    format!("no spend model description at `{}`", spec.display()),
+                    "the path is relative to the scenario file, e.g. \"../models/spend.json\"",
+                );
+            }
+            self.days(&at("every_days"), m.every_days, "a scoring interval");
+            if m.every_days == 0 {
+                self.err(&at("every_days"), "every_days must be at least 1", "1 scores daily");
+            }
+            SpendModelConfig {
+                spec,
+                every_days: m.every_days.clamp(1, MAX_DAYS),
+            }
+        });
         ChurnModelConfig {
             spec,
             every_days: c.every_days.clamp(1, MAX_DAYS),
             mode,
+            spend,
         }
     }
 

@@ -10,6 +10,11 @@
 //!   money and raises loyalty, so the campaign's effect on churn and revenue can be measured
 //!   against a run without it, with the same seed.
 //!
+//! A spend model (`spend:` in `churn_model`) is scored the same way on its own cadence,
+//! before churn on a day both score; each customer's latest predicted spend is kept, and a
+//! retention campaign with `target: ValueLost` offers first to the highest churn probability
+//! times predicted spend: the value a leaving customer takes away.
+//!
 //! Rows are put in customer-id order before scoring, so batches, scores and draws do not
 //! depend on threads.
 
@@ -20,10 +25,10 @@ use bevy_ecs::prelude::*;
 use crate::calendar::Clock;
 use crate::components::*;
 use crate::ml::features::FeatureBatch;
-use crate::ml::model::ChurnModel;
+use crate::ml::model::OnnxModel;
 use crate::persona::ChurnCause;
 use crate::rng::{Purpose, Stream};
-use crate::scenario::{ChurnMode, ChurnModelConfig};
+use crate::scenario::{ChurnMode, ChurnModelConfig, SpendModelConfig, Target};
 use crate::sim::{Model, Plugin, SimBuilder, SimSet};
 use crate::systems::attrition::{ChurnBuffers, ChurnDriver, ChurnRecord, draw_attrition};
 use crate::systems::observe::RetentionToday;
@@ -31,7 +36,7 @@ use crate::systems::observe::RetentionToday;
 /// The churn model and its working buffers (reused between scorings).
 #[derive(Resource)]
 pub struct ChurnScorer {
-    model: ChurnModel,
+    model: OnnxModel,
     config: ChurnModelConfig,
     batch: FeatureBatch<(Entity, u8)>,
     probabilities: Vec<f32>,
@@ -43,7 +48,7 @@ pub struct ChurnScorer {
 
 impl ChurnScorer {
     /// Wraps a loaded model.
-    pub fn new(model: ChurnModel, config: ChurnModelConfig) -> Self {
+    pub fn new(model: OnnxModel, config: ChurnModelConfig) -> Self {
         Self {
             model,
             config,
@@ -53,6 +58,113 @@ impl ChurnScorer {
             rows_scored: 0,
         }
     }
+}
+
+/// The spend model, its buffers, and each customer's latest predicted spend.
+#[derive(Resource)]
+pub struct SpendScorer {
+    model: OnnxModel,
+    config: SpendModelConfig,
+    batch: FeatureBatch<()>,
+    predictions: Vec<f32>,
+    /// The latest predicted spend over the model's horizon, by customer id (0 for a
+    /// customer not scored yet), in the scenario's currency.
+    pub by_agent: Vec<f32>,
+    /// Time spent in scoring.
+    pub elapsed: Duration,
+    /// Rows scored.
+    pub rows_scored: u64,
+}
+
+/// Run condition: the end of a spend scoring day.
+pub fn spend_scoring_due(clock: Res<Clock>, scorer: Res<SpendScorer>) -> bool {
+    clock.hour() == 23 && (clock.day() + 1).is_multiple_of(scorer.config.every_days)
+}
+
+/// Extracts every active customer's features in parallel into `batch`, in customer-id
+/// order, each row keyed by `key(chunk's columns, row)`.
+fn extract<'a, K: Send + Sync + Copy>(
+    batch: &mut FeatureBatch<K>,
+    features: &crate::ml::features::FeatureSpec,
+    sim_model: &Model,
+    day: u32,
+    pool: &crate::sim::SimPool,
+    chunks: impl Iterator<Item = (&'a [Entity], &'a [AgentId], crate::ml::features::Columns<'a>)>,
+    key: impl Fn(&[Entity], &[Persona], usize) -> K + Sync,
+) {
+    let width = features.len();
+    for (entities, ids, columns) in chunks {
+        let shared = &*batch;
+        pool.for_each_chunk(
+            ids.len(),
+            || shared.local(),
+            |rows, r| {
+                let (persona, budget, loyalty, ledger, engagement) = columns;
+                let (entities, persona) = (&entities[r.clone()], &persona[r.clone()]);
+                let columns = (
+                    persona,
+                    &budget[r.clone()],
+                    &loyalty[r.clone()],
+                    &ledger[r.clone()],
+                    &engagement[r.clone()],
+                );
+                let key = |i: usize| key(entities, persona, i);
+                rows.push_active(&ids[r], columns, key, features, sim_model, day);
+            },
+        );
+    }
+    batch.finish(width);
+}
+
+/// Scores every active customer's spend and keeps each one's prediction.
+pub fn score_spend(
+    clock: Res<Clock>,
+    sim_model: Res<Model>,
+    population: Res<crate::population::Population>,
+    mut scorer: ResMut<SpendScorer>,
+    pool: Res<crate::sim::SimPool>,
+    customers: Query<(
+        Entity,
+        &AgentId,
+        &Persona,
+        &Budget,
+        &Loyalty,
+        &Ledger,
+        &Engagement,
+    )>,
+) -> crate::plugin::Result {
+    let started = Instant::now();
+    let scorer = &mut *scorer;
+    let chunks = customers
+        .contiguous_iter()
+        .expect("customer components are table-stored")
+        .map(|(e, ids, p, b, l, g, n)| (e, ids, (p, b, l, g, n)));
+    extract(
+        &mut scorer.batch,
+        &scorer.model.features,
+        &sim_model,
+        clock.day(),
+        &pool,
+        chunks,
+        |_, _, _| (),
+    );
+    scorer.predictions.clear();
+    let n = scorer.batch.keys.len();
+    scorer
+        .model
+        .score(&scorer.batch.x, n, &mut scorer.predictions)
+        .map_err(|e| ScoringError {
+            date: clock.date(),
+            message: e.to_string(),
+        })?;
+    scorer.by_agent.resize(population.next_id as usize, 0.0);
+    for (&(agent, ()), &v) in scorer.batch.keys.iter().zip(&scorer.predictions) {
+        // Kept finite, so that probability times spend orders customers.
+        scorer.by_agent[agent as usize] = v.min(f32::MAX);
+    }
+    scorer.rows_scored += n as u64;
+    scorer.elapsed += started.elapsed();
+    Ok(())
 }
 
 /// Run condition: the end of a scoring day.
@@ -77,10 +189,15 @@ pub struct ScoringError {
 }
 
 /// Scores every active customer and applies the mode's effect.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a system's parameters list the resources it touches"
+)]
 pub fn score_churn(
     clock: Res<Clock>,
     sim_model: Res<Model>,
     mut scorer: ResMut<ChurnScorer>,
+    spend: Option<Res<SpendScorer>>,
     buffers: Res<ChurnBuffers>,
     mut retention: ResMut<RetentionToday>,
     pool: Res<crate::sim::SimPool>,
@@ -97,31 +214,19 @@ pub fn score_churn(
     let started = Instant::now();
     let day = clock.day();
     let scorer = &mut *scorer;
-    let features = &scorer.model.features;
-    let width = features.len();
-    let batch = &scorer.batch;
-    for (entities, ids, persona, budget, loyalty, ledger, engagement) in customers
+    let chunks = customers
         .contiguous_iter()
         .expect("customer components are table-stored")
-    {
-        pool.for_each_chunk(
-            ids.len(),
-            || batch.local(),
-            |rows, r| {
-                let (entities, persona) = (&entities[r.clone()], &persona[r.clone()]);
-                let columns = (
-                    persona,
-                    &budget[r.clone()],
-                    &loyalty[r.clone()],
-                    &ledger[r.clone()],
-                    &engagement[r.clone()],
-                );
-                let key = |i: usize| (entities[i], persona[i].0);
-                rows.push_active(&ids[r], columns, key, features, &sim_model, day);
-            },
-        );
-    }
-    scorer.batch.finish(width);
+        .map(|(e, ids, p, b, l, g, n)| (e, ids, (p, b, &*l, g, &*n)));
+    extract(
+        &mut scorer.batch,
+        &scorer.model.features,
+        &sim_model,
+        day,
+        &pool,
+        chunks,
+        |entities, persona, i| (entities[i], persona[i].0),
+    );
 
     scorer.probabilities.clear();
     let n = scorer.batch.keys.len();
@@ -165,14 +270,28 @@ pub fn score_churn(
             cost_paise,
             loyalty_boost,
             cooldown_days,
+            target,
         } => {
-            // Candidates: above the threshold, highest risk first (ties by customer id).
+            // Candidates: above the threshold, the most to lose first (ties by customer
+            // id): the churn probability, or that times the predicted spend.
+            let worth: Vec<f32> = match (target, &spend) {
+                (Target::ValueLost, Some(spend)) => scorer
+                    .batch
+                    .keys
+                    .iter()
+                    .zip(&scorer.probabilities)
+                    .map(|(&(agent, _), &p)| {
+                        p * spend.by_agent.get(agent as usize).copied().unwrap_or(0.0)
+                    })
+                    .collect(),
+                _ => scorer.probabilities.clone(),
+            };
             let mut candidates: Vec<usize> = (0..n)
                 .filter(|&i| threshold.is_none_or(|t| scorer.probabilities[i] >= t))
                 .collect();
             candidates.sort_by(|&a, &b| {
-                scorer.probabilities[b]
-                    .total_cmp(&scorer.probabilities[a])
+                worth[b]
+                    .total_cmp(&worth[a])
                     .then(scorer.batch.keys[a].0.cmp(&scorer.batch.keys[b].0))
             });
             let limit = top_k.map_or(usize::MAX, |k| k as usize);
@@ -209,7 +328,9 @@ pub fn score_churn(
 pub struct ChurnModelPlugin {
     config: ChurnModelConfig,
     /// Moved into the [`ChurnScorer`] resource when built.
-    model: std::sync::Mutex<Option<ChurnModel>>,
+    model: std::sync::Mutex<Option<OnnxModel>>,
+    /// Moved into the [`SpendScorer`] resource when built.
+    spend: std::sync::Mutex<Option<OnnxModel>>,
 }
 
 impl ChurnModelPlugin {
@@ -220,9 +341,26 @@ impl ChurnModelPlugin {
         personas: &[String],
         ort_lib: Option<&std::path::Path>,
     ) -> Result<Self, crate::ml::model::ModelError> {
+        use crate::ml::model::{Kind, ModelError};
+        let load = |path: &std::path::Path, kind: Kind| {
+            let model = OnnxModel::load(path, personas, ort_lib)?;
+            if model.spec.kind != kind {
+                return Err(ModelError::Spec {
+                    path: path.to_path_buf(),
+                    reason: format!("a {kind:?} model is wanted here, the card says {:?}", model.spec.kind),
+                    hint: "churn_model's spec is a churn classifier (churn.json), its spend: a spend regressor (spend.json)".into(),
+                });
+            }
+            Ok(model)
+        };
+        let spend = match &config.spend {
+            Some(s) => Some(load(&s.spec, Kind::Regression)?),
+            None => None,
+        };
         Ok(Self {
             config: config.clone(),
-            model: std::sync::Mutex::new(Some(ChurnModel::load(&config.spec, personas, ort_lib)?)),
+            model: std::sync::Mutex::new(Some(load(&config.spec, Kind::Classification)?)),
+            spend: std::sync::Mutex::new(spend),
         })
     }
 }
@@ -244,12 +382,56 @@ impl Plugin for ChurnModelPlugin {
         if self.config.mode == ChurnMode::Drive {
             sim.world.insert_resource(ChurnDriver::Model);
         }
+        let spend = self
+            .spend
+            .lock()
+            .map_err(|_| "the spend model's lock was poisoned")?
+            .take();
+        if let (Some(model), Some(config)) = (spend, &self.config.spend) {
+            sim.world.insert_resource(SpendScorer {
+                model,
+                config: config.clone(),
+                batch: FeatureBatch::default(),
+                predictions: Vec::new(),
+                by_agent: Vec::new(),
+                elapsed: Duration::ZERO,
+                rows_scored: 0,
+            });
+            sim.schedule.add_systems(
+                score_spend
+                    .run_if(spend_scoring_due)
+                    .in_set(SimSet::Churn)
+                    .before(score_churn),
+            );
+        }
         sim.schedule.add_systems(
             score_churn
                 .run_if(scoring_due)
                 .in_set(SimSet::Churn)
                 .before(draw_attrition),
         );
+        Ok(())
+    }
+
+    fn save(
+        &self,
+        world: &mut World,
+        state: &mut crate::checkpoint::State,
+    ) -> crate::plugin::Result {
+        if let Some(spend) = world.get_resource::<SpendScorer>() {
+            state.put_column("spend", &spend.by_agent);
+        }
+        Ok(())
+    }
+
+    fn restore(
+        &self,
+        world: &mut World,
+        state: &crate::checkpoint::State,
+    ) -> crate::plugin::Result {
+        if let Some(mut spend) = world.get_resource_mut::<SpendScorer>() {
+            spend.by_agent = state.get_column("spend")?;
+        }
         Ok(())
     }
 }
