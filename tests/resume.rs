@@ -18,8 +18,9 @@ use bazaar::sim::{Plugin, SimBuilder};
 use bevy_ecs::prelude::*;
 use common::{bazaar, read_dir_bytes, root, text};
 
-/// Twelve days around Diwali with acquisitions and every optional behaviour that keeps state
-/// across days or writes a table of its own.
+/// Twelve days around Diwali with acquisitions, every optional behaviour that keeps state
+/// across days or writes a table of its own, and retention offers by value lost (the spend
+/// model's predictions, made every fourth day, outlive a checkpoint between scorings).
 fn scenario_text(days: u32, scale: u32) -> String {
     let dir = root().join("scenarios");
     let at = |p: &str| dir.join(p).display().to_string();
@@ -47,8 +48,14 @@ fn scenario_text(days: u32, scale: u32) -> String {
         ]),
         DailyLog,
     ],
+    churn_model: (
+        spec: "{models}/churn.json", every_days: 3,
+        mode: Retain(top_k: 30, cost: 100, loyalty_boost: 0.3, target: ValueLost),
+        spend: (spec: "{models}/spend.json", every_days: 4),
+    ),
     output: (formats: [Csv, Parquet]),
 )"#,
+        models = root().join("models").display(),
         catalog = at("catalogs/india.ron"),
         personas = at("personas/india.ron"),
         calendar = at("calendars/india.ron"),
@@ -394,10 +401,27 @@ fn checkpoints_of_something_else_are_refused_and_kept() {
 fn a_run_with_the_churn_model_and_report_stopped_by_sigterm_resumes_to_the_same_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let (plain, stopped) = (dir.path().join("plain"), dir.path().join("stopped"));
+    // Diwali with offers to the most value at risk: the spend model scores every third day,
+    // so a checkpoint falls between scorings and must carry the predictions.
+    let scenarios = root().join("scenarios");
+    let diwali = std::fs::read_to_string(scenarios.join("diwali.ron")).unwrap();
+    let retain = "mode: Retain(top_k: 2000, threshold: 0.05, cost: 150, loyalty_boost: 0.3, cooldown_days: 30),";
+    assert!(diwali.contains(retain));
+    let variant = diwali
+        .replace("include(\"", &format!("include(\"{}/", scenarios.display()))
+        .replace("\"../models/", &format!("\"{}/models/", root().display()))
+        .replace(
+            retain,
+            "mode: Retain(top_k: 60, cost: 150, loyalty_boost: 0.3, cooldown_days: 30, target: ValueLost),\n\
+             spend: (spec: \"MODELS/spend.json\", every_days: 3),",
+        )
+        .replace("MODELS", &root().join("models").display().to_string());
+    let scenario = dir.path().join("diwali_value.ron");
+    std::fs::write(&scenario, variant).unwrap();
     let args = |out: &Path| {
         vec![
             "run".to_owned(),
-            "scenarios/diwali.ron".to_owned(),
+            s(&scenario).to_owned(),
             "--scale".to_owned(),
             "0.2".to_owned(),
             "--quiet".to_owned(),
