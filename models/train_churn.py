@@ -12,7 +12,8 @@ snapshot day. This script:
   3. reports AUC, log-loss, Brier score and a calibration table on the held-out customers;
   4. writes churn.onnx (input "features" float32 [N, F]; outputs "label" int64 [N] and
      "probabilities" float32 [N, 2]), churn.json (feature names and order, label definition,
-     metrics, provenance, library versions) and churn_golden.csv (held-out rows with
+     metrics, provenance, library versions, the training reference for drift monitoring from
+     reference.py) and churn_golden.csv (held-out rows with
      scikit-learn's probabilities, for Bazaar's golden test).
 
 Usage:
@@ -45,6 +46,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+
+from reference import reference
 
 MODEL_VERSION = 1
 HOLDOUT_SHARE = 0.2
@@ -170,6 +173,7 @@ def main() -> None:
             "seed": args.seed,
         },
         "metrics_held_out": lr_metrics,
+        "reference": reference(X_train, feature_names, model.predict_proba(X_train)[:, 1], args.scenario),
         "comparison_gradient_boosting_held_out": {k: gb_metrics[k] for k in ("auc", "log_loss", "brier")},
         "onnx_vs_sklearn_max_abs_diff": max_diff,
         "libraries": {

@@ -12,7 +12,8 @@ bought nothing, or churned). This script:
      fast as the churn model) and, for comparison, histogram gradient boosting;
   3. reports MAE, RMSE, R2 and a calibration table (mean predicted against mean observed by
      decile of prediction) on the held-out customers;
-  4. writes spend.onnx (input "features" float32 [N, F]; output "variable" float32 [N, 1], the
+  4. keeps the training reference for drift monitoring (reference.py);
+  5. writes spend.onnx (input "features" float32 [N, F]; output "variable" float32 [N, 1], the
      expected spend over the horizon), spend.json (the same model card as churn.json, with
      "kind": "regression") and spend_golden.csv (held-out rows with scikit-learn's
      predictions, for Bazaar's golden test).
@@ -45,6 +46,7 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from reference import reference
 from train_churn import holdout_mask
 
 MODEL_VERSION = 1
@@ -161,6 +163,7 @@ def main() -> None:
             "seed": args.seed,
         },
         "metrics_held_out": tw_metrics,
+        "reference": reference(X_train, feature_names, model.predict(X_train), args.scenario),
         "comparison_gradient_boosting_held_out": {k: gb_metrics[k] for k in ("mae", "rmse", "r2")},
         "onnx_vs_sklearn_max_relative_diff": max_rel,
         "libraries": {
