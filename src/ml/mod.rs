@@ -1,7 +1,8 @@
-//! Machine-learned churn: the customer features a churn model sees, the training-table
-//! export, the model's description (`churn.json`), ONNX Runtime loading and the scoring
-//! system.
+//! Machine-learned models of customers: the features they see, the training-table export
+//! (churn and spend labels), model cards and their ONNX sessions, ONNX Runtime loading, and
+//! drift of what they score from what they were trained on.
 
+pub mod drift;
 pub mod export;
 pub mod features;
 pub mod model;

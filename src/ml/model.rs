@@ -66,6 +66,9 @@ pub struct ModelSpec {
     pub features: Vec<String>,
     /// The label definition.
     pub label: LabelSpec,
+    /// The training reference for drift monitoring, if the card keeps one.
+    #[serde(default)]
+    pub reference: Option<super::drift::Reference>,
 }
 
 /// Everything that can be wrong with a scoring model.
@@ -131,6 +134,14 @@ impl OnnxModel {
                 "see models/README.md for the fields a model card needs",
             )
         })?;
+        if let Some(reference) = &spec.reference {
+            reference.check(&spec.features).map_err(|reason| {
+                spec_err(
+                    reason,
+                    "models/reference.py writes a reference from a feature table",
+                )
+            })?;
+        }
         if spec.kind == Kind::Classification && spec.probability_column.is_none() {
             return Err(spec_err(
                 "a classifier's card names no `probability_column`".to_owned(),

@@ -111,6 +111,8 @@ pub struct ChurnModelConfig {
     pub mode: ChurnMode,
     /// A spend model scored alongside, on its own cadence, if any.
     pub spend: Option<SpendModelConfig>,
+    /// When a model's inputs or scores count as drifted from its training reference.
+    pub drift: crate::ml::drift::Thresholds,
 }
 
 /// Spend scoring settings.

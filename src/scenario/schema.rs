@@ -494,7 +494,40 @@ pub struct ChurnModelFile {
     /// A spend model scored alongside, for offers that target value lost.
     #[serde(default)]
     pub spend: Option<SpendModelFile>,
+    /// Drift thresholds.
+    #[serde(default)]
+    pub drift: DriftFile,
 }
+
+/// When a model's inputs or scores count as drifted from its training reference.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename = "Drift")]
+pub struct DriftFile {
+    /// PSI at or above this.
+    #[serde(default = "tenth")]
+    pub psi: f64,
+    /// Kolmogorov-Smirnov statistic at or above this.
+    #[serde(default = "tenth")]
+    pub ks: f64,
+    /// Jensen-Shannon distance at or above this.
+    #[serde(default = "tenth")]
+    pub js: f64,
+    /// Share of features drifted for the model's inputs to count as drifted.
+    #[serde(default = "half")]
+    pub share: f64,
+}
+
+impl Default for DriftFile {
+    fn default() -> Self {
+        Self {
+            psi: tenth(),
+            ks: tenth(),
+            js: tenth(),
+            share: half(),
+        }
+    }
+}
+
 
 /// Spend scoring with a trained regression model.
 #[derive(Debug, Clone, Deserialize)]

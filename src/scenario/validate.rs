@@ -1027,11 +1027,27 @@ impl Checker<'_> {
                 every_days: m.every_days.clamp(1, MAX_DAYS),
             }
         });
+        let d = &c.drift;
+        for (field, v) in [("psi", d.psi), ("ks", d.ks), ("js", d.js), ("share", d.share)] {
+            if !(v.is_finite() && v > 0.0) {
+                self.err(
+                    &[F("churn_model"), F("drift"), F(field)],
+                    format!("drift threshold {field} {v} must be above 0"),
+                    "Evidently's defaults are psi: 0.1, js: 0.1 and share: 0.5; Bazaar's ks: 0.1",
+                );
+            }
+        }
         ChurnModelConfig {
             spec,
             every_days: c.every_days.clamp(1, MAX_DAYS),
             mode,
             spend,
+            drift: crate::ml::drift::Thresholds {
+                psi: d.psi,
+                ks: d.ks,
+                js: d.js,
+                share: d.share,
+            },
         }
     }
 

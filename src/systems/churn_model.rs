@@ -116,13 +116,137 @@ fn extract<'a, K: Send + Sync + Copy>(
     batch.finish(width);
 }
 
+/// Drift monitoring of the models that keep a training reference: the thresholds, the
+/// `drift` table, and the days each model's inputs or scores drifted.
+#[derive(Resource)]
+pub struct DriftMonitor {
+    thresholds: crate::ml::drift::Thresholds,
+    table: crate::tables::TableId,
+    /// Each scoring whose inputs or scores drifted: the day, the model, the features that
+    /// drifted (`score` for the scores).
+    pub events: Vec<(chrono::NaiveDate, String, Vec<String>)>,
+    /// Time spent measuring drift.
+    pub elapsed: Duration,
+    /// Scorings measured.
+    pub measured: u64,
+}
+
+/// The `drift` table.
+fn drift_table() -> crate::output::schema::Table {
+    use crate::output::schema::{Column, Kind, Table};
+    let col = Column::new;
+    Table::new(
+        "drift",
+        "model, scoring day and feature (and the scores, as `score`)",
+        &[
+            col("date", Kind::Date, "The scoring day."),
+            col("model", Kind::Name8, "The model: churn or spend."),
+            col("feature", Kind::Name16, "A feature of the model, or `score` for its scores."),
+            col("psi", Kind::Float, "Population stability index against the training reference."),
+            col("ks", Kind::Float, "Kolmogorov-Smirnov statistic against the training reference."),
+            col("js", Kind::Float, "Jensen-Shannon distance against the training reference."),
+            col("drifted", Kind::Bool, "Whether a figure crossed its threshold."),
+        ],
+    )
+}
+
+/// Measures today's drift of a model's features (the rows of `x`) and scores from its
+/// training reference, one feature per worker, writes a row per feature to the `drift`
+/// table, and logs the scoring as a drift event when the score drifted or the share of
+/// drifted features reached the threshold's. Returns the time it took (scoring's own time
+/// leaves it out).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "what was scored and where its drift goes"
+)]
+fn monitor(
+    what: &str,
+    model: &OnnxModel,
+    x: &[f32],
+    scores: &[f32],
+    date: chrono::NaiveDate,
+    pool: &crate::sim::SimPool,
+    drift: Option<&mut DriftMonitor>,
+    tables: Option<&mut crate::tables::PluginTables>,
+) -> crate::plugin::Result<Duration> {
+    use rayon::prelude::*;
+    let (Some(reference), Some(monitor), Some(tables)) = (&model.spec.reference, drift, tables)
+    else {
+        return Ok(Duration::ZERO);
+    };
+    let n = scores.len();
+    if n == 0 {
+        return Ok(Duration::ZERO);
+    }
+    let started = Instant::now();
+    let names = &model.spec.features;
+    let width = names.len();
+    let measured: Vec<crate::ml::drift::Drift> = pool.0.install(|| {
+        (0..=width)
+            .into_par_iter()
+            .map(|j| {
+                let (quantiles, today): (&[f64], Vec<f64>) = if j == width {
+                    (&reference.score, scores.iter().map(|&v| f64::from(v)).collect())
+                } else {
+                    let column = (0..n).map(|i| f64::from(x[i * width + j])).collect();
+                    (&reference.features[&names[j]], column)
+                };
+                crate::ml::drift::drift(quantiles, &today)
+            })
+            .collect()
+    });
+    let t = monitor.thresholds;
+    let mut drifted = Vec::new();
+    for (j, d) in measured.iter().enumerate() {
+        let name = names.get(j).map_or("score", String::as_str);
+        let flag = t.drifted(d);
+        if flag {
+            drifted.push(name.to_owned());
+        }
+        use crate::tables::Value;
+        tables.push(
+            monitor.table,
+            vec![
+                Value::D(date),
+                Value::S(what.to_owned()),
+                Value::S(name.to_owned()),
+                Value::F(d.psi),
+                Value::F(d.ks),
+                Value::F(d.js),
+                Value::B(flag),
+            ],
+        )?;
+    }
+    let features = drifted.iter().filter(|f| *f != "score").count();
+    let score = drifted.iter().any(|f| f == "score");
+    if score || features as f64 >= t.share * width as f64 {
+        tracing::warn!(
+            model = what,
+            %date,
+            drifted = drifted.join(","),
+            "drift: {what} model's inputs or scores moved from its training data"
+        );
+        monitor.events.push((date, what.to_owned(), drifted));
+    }
+    let spent = started.elapsed();
+    monitor.elapsed += spent;
+    monitor.measured += 1;
+    Ok(spent)
+}
+
 /// Scores every active customer's spend and keeps each one's prediction.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a system's parameters list the resources it touches"
+)]
 pub fn score_spend(
     clock: Res<Clock>,
     sim_model: Res<Model>,
     population: Res<crate::population::Population>,
     mut scorer: ResMut<SpendScorer>,
     pool: Res<crate::sim::SimPool>,
+    mut drift: Option<ResMut<DriftMonitor>>,
+    mut tables: Option<ResMut<crate::tables::PluginTables>>,
     customers: Query<(
         Entity,
         &AgentId,
@@ -162,8 +286,18 @@ pub fn score_spend(
         // Kept finite, so that probability times spend orders customers.
         scorer.by_agent[agent as usize] = v.min(f32::MAX);
     }
+    let drifting = monitor(
+        "spend",
+        &scorer.model,
+        &scorer.batch.x,
+        &scorer.predictions,
+        clock.date(),
+        &pool,
+        drift.as_deref_mut(),
+        tables.as_deref_mut(),
+    )?;
     scorer.rows_scored += n as u64;
-    scorer.elapsed += started.elapsed();
+    scorer.elapsed += started.elapsed() - drifting;
     Ok(())
 }
 
@@ -198,6 +332,10 @@ pub fn score_churn(
     sim_model: Res<Model>,
     mut scorer: ResMut<ChurnScorer>,
     spend: Option<Res<SpendScorer>>,
+    (mut drift, mut tables): (
+        Option<ResMut<DriftMonitor>>,
+        Option<ResMut<crate::tables::PluginTables>>,
+    ),
     buffers: Res<ChurnBuffers>,
     mut retention: ResMut<RetentionToday>,
     pool: Res<crate::sim::SimPool>,
@@ -238,6 +376,16 @@ pub fn score_churn(
             message: e.to_string(),
         })?;
     scorer.rows_scored += n as u64;
+    let drifting = monitor(
+        "churn",
+        &scorer.model,
+        &scorer.batch.x,
+        &scorer.probabilities,
+        clock.date(),
+        &pool,
+        drift.as_deref_mut(),
+        tables.as_deref_mut(),
+    )?;
 
     match scorer.config.mode.clone() {
         ChurnMode::Drive => {
@@ -318,7 +466,7 @@ pub fn score_churn(
             }
         }
     }
-    scorer.elapsed += started.elapsed();
+    scorer.elapsed += started.elapsed() - drifting;
     Ok(())
 }
 
@@ -377,6 +525,7 @@ impl Plugin for ChurnModelPlugin {
             .map_err(|_| "the churn model's lock was poisoned")?
             .take()
             .ok_or("the churn model plugin was built twice")?;
+        let churn_referenced = model.spec.reference.is_some();
         sim.world
             .insert_resource(ChurnScorer::new(model, self.config.clone()));
         if self.config.mode == ChurnMode::Drive {
@@ -387,6 +536,18 @@ impl Plugin for ChurnModelPlugin {
             .lock()
             .map_err(|_| "the spend model's lock was poisoned")?
             .take();
+        let referenced = churn_referenced
+            || spend.as_ref().is_some_and(|s| s.spec.reference.is_some());
+        if referenced {
+            let table = sim.add_table(drift_table())?;
+            sim.world.insert_resource(DriftMonitor {
+                thresholds: self.config.drift,
+                table,
+                events: Vec::new(),
+                elapsed: Duration::ZERO,
+                measured: 0,
+            });
+        }
         if let (Some(model), Some(config)) = (spend, &self.config.spend) {
             sim.world.insert_resource(SpendScorer {
                 model,

@@ -179,3 +179,48 @@ pub fn refuses_occupied(out: &Path, command: impl FnOnce() -> Output) {
     );
     assert_eq!(std::fs::read_dir(out).expect("the folder").count(), 1);
 }
+
+/// A Python with `packages`, in a virtual environment `target/{venv}` made on first need
+/// (`ready` is the import that says it is there); `None` (the caller says it skipped) only
+/// when PyPI cannot be reached.
+pub fn python_with(venv: &str, packages: &[&str], ready: &str) -> Option<PathBuf> {
+    let venv = root().join("target").join(venv);
+    let python = venv.join("bin/python");
+    let is_ready = || {
+        Command::new(&python)
+            .args(["-c", ready])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if is_ready() {
+        return Some(python);
+    }
+    let made = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .expect("python3 runs: the test needs Python 3 with venv and pip, as the README says");
+    assert!(made.success(), "python3 -m venv failed");
+    let pip = Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet"])
+        .args(packages)
+        .output()
+        .expect("pip runs");
+    if !pip.status.success() {
+        let err = String::from_utf8_lossy(&pip.stderr);
+        let offline = [
+            "Could not find a version",
+            "No matching distribution",
+            "connection",
+            "Temporary failure",
+            "Network is unreachable",
+        ]
+        .iter()
+        .any(|m| err.contains(m));
+        assert!(offline, "pip install failed: {err}");
+        eprintln!("SKIPPED: PyPI is unreachable, so {packages:?} cannot be installed:\n{err}");
+        return None;
+    }
+    assert!(is_ready(), "{packages:?} installed but `{ready}` fails");
+    Some(python)
+}
