@@ -801,7 +801,10 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     let drift = sim
         .world
         .get_resource::<crate::systems::churn_model::DriftMonitor>()
-        .map(|d| (d.elapsed, d.measured, d.events.len()));
+        .map(|d| {
+            let drifted = d.scorings.iter().filter(|s| s.drifted).count();
+            (d.elapsed, d.measured, drifted)
+        });
     Ok(RunReport {
         summary,
         out_dir,

@@ -77,7 +77,11 @@ fn golden(name: &str) {
     let regression = model.spec.kind == bazaar::ml::model::Kind::Regression;
     assert_eq!(regression, name == "spend");
     for (s, e) in scores.iter().zip(&expected) {
-        let tolerance = if regression { 1e-5 * e.abs().max(1.0) } else { 1e-6 };
+        let tolerance = if regression {
+            1e-5 * e.abs().max(1.0)
+        } else {
+            1e-6
+        };
         assert!(
             (f64::from(*s) - e).abs() < tolerance,
             "bazaar {s} vs scikit-learn {e}"
@@ -333,7 +337,10 @@ fn offers_that_target_value_lost_go_to_the_biggest_spenders() {
             .1
     };
     let (risk, value) = (share(&by_risk), share(&by_value));
-    assert!(value > risk + 0.2, "premium's share of offers: {risk} by risk, {value} by value");
+    assert!(
+        value > risk + 0.2,
+        "premium's share of offers: {risk} by risk, {value} by value"
+    );
 }
 
 #[test]
@@ -343,7 +350,12 @@ fn a_spend_model_must_be_a_regressor_and_value_targeting_needs_one() {
     let run = |mode: &str| {
         let scenario = scenario_with_model(dir.path(), &spec, mode, 0.05);
         let out = dir.path().join("out");
-        let o = bazaar(&[scenario.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()]);
+        let o = bazaar(&[
+            scenario.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         let (_, err) = text(&o);
         assert_eq!(o.status.code(), Some(2), "{err}");
         assert!(!out.exists(), "nothing written");
@@ -351,12 +363,18 @@ fn a_spend_model_must_be_a_regressor_and_value_targeting_needs_one() {
     };
     let err = run("Retain(top_k: 10, cost: 1, loyalty_boost: 0.1, target: ValueLost)");
     assert!(err.contains("churn.ron:"), "located: {err}");
-    assert!(err.contains("offers that target value lost need a spend model"), "{err}");
+    assert!(
+        err.contains("offers that target value lost need a spend model"),
+        "{err}"
+    );
     let err = run(&format!(
         "Retain(top_k: 10, cost: 1, loyalty_boost: 0.1, target: ValueLost), spend: (spec: \"{}\")",
         spec.display()
     ));
-    assert!(err.contains("a Regression model is wanted here, the card says Classification"), "{err}");
+    assert!(
+        err.contains("a Regression model is wanted here, the card says Classification"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -407,7 +425,9 @@ fn the_training_table_has_honest_labels_and_only_complete_horizons() {
         let day = (day - "2026-11-04".parse::<chrono::NaiveDate>().unwrap()).num_days();
         let (whole, cents) = t.get(4).unwrap().split_once('.').unwrap();
         let paise = whole.parse::<i64>().unwrap() * 100 + cents.parse::<i64>().unwrap();
-        *spent.entry((t.get(2).unwrap().to_owned(), day)).or_default() += paise;
+        *spent
+            .entry((t.get(2).unwrap().to_owned(), day))
+            .or_default() += paise;
     }
     // Churn day of every customer who left, from the customer table (start 2026-11-04).
     let start: chrono::NaiveDate = "2026-11-04".parse().unwrap();
@@ -453,7 +473,11 @@ fn the_training_table_has_honest_labels_and_only_complete_horizons() {
             })
             .sum();
         let written = row.get(header.len() - 2).unwrap();
-        assert_eq!(written, format!("{}.{:02}", next / 100, next % 100), "{row:?}");
+        assert_eq!(
+            written,
+            format!("{}.{:02}", next / 100, next % 100),
+            "{row:?}"
+        );
         spenders += usize::from(next > 0);
         positives += usize::from(expected);
     }

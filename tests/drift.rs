@@ -49,7 +49,12 @@ fn psi_ks_and_js_equal_evidentlys_on_the_same_data() {
     ]);
     assert!(o.status.success(), "{:?}", text(&o));
     let mut reader = csv::Reader::from_path(out.join("features.csv")).unwrap();
-    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert!(rows.len() > 1000);
     let (reference, names) = churn_reference();
@@ -87,8 +92,16 @@ fn psi_ks_and_js_equal_evidentlys_on_the_same_data() {
             e["js"].as_f64().unwrap(),
             e["ks"].as_f64().unwrap(),
         );
-        assert!(close(d.psi, psi), "{name}: PSI {} against Evidently's {psi}", d.psi);
-        assert!(close(d.js, js), "{name}: JS {} against Evidently's {js}", d.js);
+        assert!(
+            close(d.psi, psi),
+            "{name}: PSI {} against Evidently's {psi}",
+            d.psi
+        );
+        assert!(
+            close(d.js, js),
+            "{name}: JS {} against Evidently's {js}",
+            d.js
+        );
         assert!(close(d.ks, ks), "{name}: KS {} against scipy's {ks}", d.ks);
         moved += usize::from(d.psi > 0.01);
     }
@@ -100,7 +113,14 @@ fn a_run_writes_the_drift_of_every_scoring_and_logs_it() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let o = Command::new(env!("CARGO_BIN_EXE_bazaar"))
-        .args(["scenarios/diwali.ron", "--scale", "0.1", "--no-report", "--quiet", "--out"])
+        .args([
+            "scenarios/diwali.ron",
+            "--scale",
+            "0.1",
+            "--no-report",
+            "--quiet",
+            "--out",
+        ])
         .arg(&out)
         .current_dir(root())
         .env("RUST_LOG", "bazaar=warn")
@@ -110,8 +130,16 @@ fn a_run_writes_the_drift_of_every_scoring_and_logs_it() {
     assert!(o.status.success(), "{err}");
     let (_, names) = churn_reference();
     let mut reader = csv::Reader::from_path(out.join("drift.csv")).unwrap();
-    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
-    assert_eq!(header, ["date", "model", "feature", "psi", "ks", "js", "drifted"]);
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        header,
+        ["date", "model", "feature", "psi", "ks", "js", "drifted"]
+    );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     // diwali.ron scores churn weekly: 4 scorings in 30 days, each every feature and the score.
     let dates: std::collections::BTreeSet<&str> = rows.iter().map(|r| &r[0]).collect();
@@ -122,7 +150,10 @@ fn a_run_writes_the_drift_of_every_scoring_and_logs_it() {
         let psi: f64 = r[3].parse().unwrap();
         let ks: f64 = r[4].parse().unwrap();
         let js: f64 = r[5].parse().unwrap();
-        assert!(psi >= 0.0 && (0.0..=1.0).contains(&ks) && (0.0..=1.0).contains(&js), "{r:?}");
+        assert!(
+            psi >= 0.0 && (0.0..=1.0).contains(&ks) && (0.0..=1.0).contains(&js),
+            "{r:?}"
+        );
         let drifted = psi >= 0.1 || ks >= 0.1 || js >= 0.1;
         assert_eq!(&r[6], if drifted { "true" } else { "false" }, "{r:?}");
     }
@@ -131,14 +162,38 @@ fn a_run_writes_the_drift_of_every_scoring_and_logs_it() {
         .iter()
         .copied()
         .filter(|d| {
-            let moved = rows.iter().filter(|r| &r[0] == *d && &r[6] == "true").count();
+            let moved = rows
+                .iter()
+                .filter(|r| &r[0] == *d && &r[6] == "true")
+                .count();
             moved * 2 >= names.len()
         })
         .collect();
     for d in &drifted_days {
         assert!(
-            err.lines().any(|l| l.contains("drift: churn model") && l.contains(d)),
+            err.lines()
+                .any(|l| l.contains("drift: churn model") && l.contains(d)),
             "{d} drifted but the log does not say so: {err}"
         );
     }
+    // drift.json holds the same figures, and the report gains a section drawn from it.
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("drift.json")).unwrap()).unwrap();
+    let scorings = json["scorings"].as_array().unwrap();
+    assert_eq!(scorings.len(), 4);
+    let first = &scorings[0]["figures"][0];
+    assert_eq!(first[0], names[0].as_str());
+    let psi = first[1]["psi"].as_f64().unwrap();
+    assert!((psi - rows[0][3].parse::<f64>().unwrap()).abs() < 1e-12);
+    let o = bazaar(&["report", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let section = &page[page.find("<h2>Model drift</h2>").expect("a drift section")..];
+    let drifted = scorings.iter().filter(|s| s["drifted"] == true).count();
+    assert!(drifted >= drifted_days.len());
+    assert!(
+        section.contains(&format!("{drifted} of 4 scorings drifted")),
+        "{section}"
+    );
+    assert!(section.contains("churn model: PSI by scoring"), "a chart");
 }

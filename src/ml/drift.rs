@@ -22,6 +22,25 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// The file a run writes its drift figures to.
+pub const DRIFT_FILE: &str = "drift.json";
+
+/// One scoring's drift: every feature's figures (and the scores', as `score`), whether each
+/// crossed a threshold, and whether the scoring counts as drifted.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Scoring {
+    /// The scoring day.
+    pub date: chrono::NaiveDate,
+    /// The model: `churn` or `spend`.
+    pub model: String,
+    /// Customers scored.
+    pub rows: u64,
+    /// Each feature's name, figures and whether they crossed a threshold.
+    pub figures: Vec<(String, Drift, bool)>,
+    /// The scores drifted, or the threshold's share of features did.
+    pub drifted: bool,
+}
+
 /// Reference values with at most this many distinct values are binned by value.
 pub const MAX_CATEGORIES: usize = 20;
 
@@ -59,7 +78,10 @@ impl Reference {
             }
         }
         if !ascending(&self.score) {
-            return Err("the reference quantiles of the score are empty, not finite or not ascending".into());
+            return Err(
+                "the reference quantiles of the score are empty, not finite or not ascending"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -137,7 +159,8 @@ fn binned(reference: &[f64], current: &[f64]) -> (Vec<f64>, Vec<f64>) {
             }
             counts
         };
-        let share = |counts: Vec<u64>, len: f64| counts.into_iter().map(|c| c as f64 / len).collect();
+        let share =
+            |counts: Vec<u64>, len: f64| counts.into_iter().map(|c| c as f64 / len).collect();
         (share(count(reference), m), share(count(current), n))
     } else {
         let mut counts: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
@@ -162,7 +185,11 @@ fn sturges_edges(reference: &[f64], current: &[f64]) -> Vec<f64> {
     let lo = all().copied().fold(f64::INFINITY, f64::min);
     let hi = all().copied().fold(f64::NEG_INFINITY, f64::max);
     let size = (reference.len() + current.len()) as f64;
-    let (first, last) = if lo == hi { (lo - 0.5, hi + 0.5) } else { (lo, hi) };
+    let (first, last) = if lo == hi {
+        (lo - 0.5, hi + 0.5)
+    } else {
+        (lo, hi)
+    };
     let width = (hi - lo) / (size.log2() + 1.0);
     let bins = if width > 0.0 {
         ((last - first) / width).ceil() as usize
@@ -194,10 +221,7 @@ fn fill_empty(shares: &[f64]) -> Vec<f64> {
 /// Population stability index of binned shares.
 fn psi(reference: &[f64], current: &[f64]) -> f64 {
     let (r, c) = (fill_empty(reference), fill_empty(current));
-    r.iter()
-        .zip(&c)
-        .map(|(r, c)| (r - c) * (r / c).ln())
-        .sum()
+    r.iter().zip(&c).map(|(r, c)| (r - c) * (r / c).ln()).sum()
 }
 
 /// `scipy.spatial.distance.jensenshannon` of binned shares, natural logarithm.

@@ -49,6 +49,7 @@ pub fn render(
     published: &[Outcome],
     quality: &QualityReport,
     charts: &[Chart],
+    drift: Option<&str>,
 ) -> String {
     let mut h = String::new();
     let money = super::currency(summary);
@@ -125,6 +126,10 @@ pub fn render(
 
     if !published.is_empty() {
         published_section(&mut h, published);
+    }
+
+    if let Some(drift) = drift {
+        h.push_str(drift);
     }
 
     h.push_str("<section><h2>Charts</h2>");

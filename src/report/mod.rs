@@ -2,6 +2,7 @@
 //! `summary.json` and `aggregates.json` — during a run, or later with `bazaar report <dir>`.
 
 pub mod charts;
+pub mod drift;
 pub mod html;
 
 use std::path::{Path, PathBuf};
@@ -160,7 +161,15 @@ pub fn build(dir: &Path, known: &[charts::ChartDef]) -> Result<Built, ReportErro
             files.push(entry(&name, &bytes));
         }
     }
-    let page = html::render(&summary, &found, &aggregates.published, &quality, &charts);
+    let drift = drift::section(dir).map_err(ReportError::Chart)?;
+    let page = html::render(
+        &summary,
+        &found,
+        &aggregates.published,
+        &quality,
+        &charts,
+        drift.as_deref(),
+    );
     files.push(write_atomic(dir, "report.html", page.as_bytes())?);
     Ok(Built { files, quality })
 }

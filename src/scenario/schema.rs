@@ -528,7 +528,6 @@ impl Default for DriftFile {
     }
 }
 
-
 /// Spend scoring with a trained regression model.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename = "SpendModel")]

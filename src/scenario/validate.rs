@@ -1020,7 +1020,11 @@ impl Checker<'_> {
             }
             self.days(&at("every_days"), m.every_days, "a scoring interval");
             if m.every_days == 0 {
-                self.err(&at("every_days"), "every_days must be at least 1", "1 scores daily");
+                self.err(
+                    &at("every_days"),
+                    "every_days must be at least 1",
+                    "1 scores daily",
+                );
             }
             SpendModelConfig {
                 spec,
@@ -1028,7 +1032,12 @@ impl Checker<'_> {
             }
         });
         let d = &c.drift;
-        for (field, v) in [("psi", d.psi), ("ks", d.ks), ("js", d.js), ("share", d.share)] {
+        for (field, v) in [
+            ("psi", d.psi),
+            ("ks", d.ks),
+            ("js", d.js),
+            ("share", d.share),
+        ] {
             if !(v.is_finite() && v > 0.0) {
                 self.err(
                     &[F("churn_model"), F("drift"), F(field)],

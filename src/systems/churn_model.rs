@@ -89,7 +89,13 @@ fn extract<'a, K: Send + Sync + Copy>(
     sim_model: &Model,
     day: u32,
     pool: &crate::sim::SimPool,
-    chunks: impl Iterator<Item = (&'a [Entity], &'a [AgentId], crate::ml::features::Columns<'a>)>,
+    chunks: impl Iterator<
+        Item = (
+            &'a [Entity],
+            &'a [AgentId],
+            crate::ml::features::Columns<'a>,
+        ),
+    >,
     key: impl Fn(&[Entity], &[Persona], usize) -> K + Sync,
 ) {
     let width = features.len();
@@ -122,9 +128,8 @@ fn extract<'a, K: Send + Sync + Copy>(
 pub struct DriftMonitor {
     thresholds: crate::ml::drift::Thresholds,
     table: crate::tables::TableId,
-    /// Each scoring whose inputs or scores drifted: the day, the model, the features that
-    /// drifted (`score` for the scores).
-    pub events: Vec<(chrono::NaiveDate, String, Vec<String>)>,
+    /// Every scoring's figures, for `drift.json` and the report.
+    pub scorings: Vec<crate::ml::drift::Scoring>,
     /// Time spent measuring drift.
     pub elapsed: Duration,
     /// Scorings measured.
@@ -141,11 +146,31 @@ fn drift_table() -> crate::output::schema::Table {
         &[
             col("date", Kind::Date, "The scoring day."),
             col("model", Kind::Name8, "The model: churn or spend."),
-            col("feature", Kind::Name16, "A feature of the model, or `score` for its scores."),
-            col("psi", Kind::Float, "Population stability index against the training reference."),
-            col("ks", Kind::Float, "Kolmogorov-Smirnov statistic against the training reference."),
-            col("js", Kind::Float, "Jensen-Shannon distance against the training reference."),
-            col("drifted", Kind::Bool, "Whether a figure crossed its threshold."),
+            col(
+                "feature",
+                Kind::Name16,
+                "A feature of the model, or `score` for its scores.",
+            ),
+            col(
+                "psi",
+                Kind::Float,
+                "Population stability index against the training reference.",
+            ),
+            col(
+                "ks",
+                Kind::Float,
+                "Kolmogorov-Smirnov statistic against the training reference.",
+            ),
+            col(
+                "js",
+                Kind::Float,
+                "Jensen-Shannon distance against the training reference.",
+            ),
+            col(
+                "drifted",
+                Kind::Bool,
+                "Whether a figure crossed its threshold.",
+            ),
         ],
     )
 }
@@ -186,7 +211,10 @@ fn monitor(
             .into_par_iter()
             .map(|j| {
                 let (quantiles, today): (&[f64], Vec<f64>) = if j == width {
-                    (&reference.score, scores.iter().map(|&v| f64::from(v)).collect())
+                    (
+                        &reference.score,
+                        scores.iter().map(|&v| f64::from(v)).collect(),
+                    )
                 } else {
                     let column = (0..n).map(|i| f64::from(x[i * width + j])).collect();
                     (&reference.features[&names[j]], column)
@@ -197,9 +225,11 @@ fn monitor(
     });
     let t = monitor.thresholds;
     let mut drifted = Vec::new();
+    let mut figures = Vec::with_capacity(measured.len());
     for (j, d) in measured.iter().enumerate() {
         let name = names.get(j).map_or("score", String::as_str);
         let flag = t.drifted(d);
+        figures.push((name.to_owned(), *d, flag));
         if flag {
             drifted.push(name.to_owned());
         }
@@ -219,14 +249,21 @@ fn monitor(
     }
     let features = drifted.iter().filter(|f| *f != "score").count();
     let score = drifted.iter().any(|f| f == "score");
-    if score || features as f64 >= t.share * width as f64 {
+    let event = score || features as f64 >= t.share * width as f64;
+    monitor.scorings.push(crate::ml::drift::Scoring {
+        date,
+        model: what.to_owned(),
+        rows: n as u64,
+        figures,
+        drifted: event,
+    });
+    if event {
         tracing::warn!(
             model = what,
             %date,
             drifted = drifted.join(","),
             "drift: {what} model's inputs or scores moved from its training data"
         );
-        monitor.events.push((date, what.to_owned(), drifted));
     }
     let spent = started.elapsed();
     monitor.elapsed += spent;
@@ -536,14 +573,14 @@ impl Plugin for ChurnModelPlugin {
             .lock()
             .map_err(|_| "the spend model's lock was poisoned")?
             .take();
-        let referenced = churn_referenced
-            || spend.as_ref().is_some_and(|s| s.spec.reference.is_some());
+        let referenced =
+            churn_referenced || spend.as_ref().is_some_and(|s| s.spec.reference.is_some());
         if referenced {
             let table = sim.add_table(drift_table())?;
             sim.world.insert_resource(DriftMonitor {
                 thresholds: self.config.drift,
                 table,
-                events: Vec::new(),
+                scorings: Vec::new(),
                 elapsed: Duration::ZERO,
                 measured: 0,
             });
@@ -582,6 +619,25 @@ impl Plugin for ChurnModelPlugin {
         if let Some(spend) = world.get_resource::<SpendScorer>() {
             state.put_column("spend", &spend.by_agent);
         }
+        if let Some(drift) = world.get_resource::<DriftMonitor>() {
+            state.put("drift", &drift.scorings)?;
+        }
+        Ok(())
+    }
+
+    /// Writes `drift.json`: the thresholds and every scoring's figures.
+    fn finish(&self, world: &mut World) -> crate::plugin::Result {
+        let Some(drift) = world.get_resource::<DriftMonitor>() else {
+            return Ok(());
+        };
+        let t = drift.thresholds;
+        let json = serde_json::to_vec_pretty(&serde_json::json!({
+            "thresholds": {"psi": t.psi, "ks": t.ks, "js": t.js, "share": t.share},
+            "scorings": drift.scorings,
+        }))?;
+        if let Some(mut dir) = world.get_resource_mut::<crate::output::OutputDir>() {
+            dir.write_file(crate::ml::drift::DRIFT_FILE, &json)?;
+        }
         Ok(())
     }
 
@@ -592,6 +648,9 @@ impl Plugin for ChurnModelPlugin {
     ) -> crate::plugin::Result {
         if let Some(mut spend) = world.get_resource_mut::<SpendScorer>() {
             spend.by_agent = state.get_column("spend")?;
+        }
+        if let Some(mut drift) = world.get_resource_mut::<DriftMonitor>() {
+            drift.scorings = state.get("drift")?;
         }
         Ok(())
     }
