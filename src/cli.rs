@@ -58,6 +58,19 @@ pub enum Command {
     /// (`--checkpoint-every`, or the one a stop writes), into its output folder: the
     /// outputs are byte-identical to a run that never stopped.
     Resume(ResumeArgs),
+    /// Log a finished output folder to an MLflow tracking server: its daily metrics and
+    /// report into the run given (one `run --mlflow` started and could not finish), or a new
+    /// run of the experiment named after its scenario.
+    Track {
+        /// The output folder.
+        dir: PathBuf,
+        /// The tracking server [default: $MLFLOW_TRACKING_URI].
+        #[arg(long, value_name = "URI")]
+        mlflow: Option<String>,
+        /// The MLflow run to finish.
+        #[arg(long)]
+        run_id: Option<String>,
+    },
     /// Rebuild charts, insights, data quality and report.html of an output folder; exit 1
     /// if a data-quality check fails.
     Report {
@@ -120,6 +133,15 @@ pub struct RunArgs {
     /// spends in the days after the snapshot [default: --horizon].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::limits::MAX_DAYS)))]
     pub spend_horizon: Option<u32>,
+    /// Log the run to this MLflow tracking server (`http://host:port`) [default:
+    /// $MLFLOW_TRACKING_URI]: experiment = the scenario's name; params, daily metrics and
+    /// the report as artifacts. An unreachable server stops the run before it starts.
+    #[arg(long, value_name = "URI")]
+    pub mlflow: Option<String>,
+    /// With --mlflow: a tracking server that cannot be reached is a warning, and the run
+    /// goes on untracked.
+    #[arg(long)]
+    pub mlflow_optional: bool,
     /// Write a checkpoint every this many days (`7d` or `7`): the whole simulation state
     /// and the outputs' progress, kept in the run's temporary folder (each replaces the one
     /// before) until the run finishes. A run stopped or killed goes on from it with

@@ -40,6 +40,7 @@ pub mod experiment;
 pub mod hooks;
 pub mod limits;
 pub mod ml;
+pub mod mlflow;
 pub mod money;
 pub mod output;
 pub mod persona;

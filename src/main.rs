@@ -44,6 +44,14 @@ fn main() -> ExitCode {
         (Some(Command::Validate { scenarios }), _) => validate_command(&scenarios),
         (Some(Command::Check { dir }), _) => check_command(&dir),
         (
+            Some(Command::Track {
+                dir,
+                mlflow,
+                run_id,
+            }),
+            _,
+        ) => track_command(&dir, mlflow, run_id.as_deref()),
+        (
             Some(Command::Report {
                 dir,
                 allow_failed_checks,
@@ -514,12 +522,147 @@ fn run_command(args: RunArgs) -> ExitCode {
         report: !args.no_report,
         checkpoints,
     };
+    let tracking = match start_tracking(&scenario, args.mlflow, args.mlflow_optional) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
     let how = How {
         threads: args.threads,
         quiet: args.quiet,
         ort_lib: args.ort_lib,
+        tracking,
     };
     execute(&scenario, invocation, how, None)
+}
+
+/// A run on a tracking server, and whether losing the server is only a warning.
+struct Tracking {
+    client: bazaar::mlflow::Client,
+    run: bazaar::mlflow::Run,
+    optional: bool,
+}
+
+/// `--mlflow` (or `MLFLOW_TRACKING_URI`): the scenario's experiment and a new run in it with
+/// the scenario's params, before anything is simulated. An unreachable server is an error,
+/// or with `--mlflow-optional` a warning and no tracking.
+fn start_tracking(
+    scenario: &Scenario,
+    uri: Option<String>,
+    optional: bool,
+) -> Result<Option<Tracking>, bazaar::mlflow::MlflowError> {
+    use bazaar::mlflow::{Client, params, tags};
+    let Some(uri) = uri.or_else(|| std::env::var("MLFLOW_TRACKING_URI").ok()) else {
+        return Ok(None);
+    };
+    let start = || -> Result<Tracking, bazaar::mlflow::MlflowError> {
+        let client = Client::new(&uri)?;
+        let experiment = client.experiment(&scenario.name)?;
+        let name = format!("{} seed {}", scenario.name, scenario.seed);
+        let run = client.start_run(&experiment, &name, &tags(), None)?;
+        client.log(&run, &params(scenario), &[])?;
+        Ok(Tracking {
+            client,
+            run,
+            optional,
+        })
+    };
+    match start() {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if optional => {
+            eprintln!("warning: {e}\n  the run goes on untracked (--mlflow-optional)");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Logs a finished folder into its run; a failure leaves the folder and says how to log it.
+fn finish_tracking(t: &Tracking, dir: &std::path::Path) -> ExitCode {
+    match bazaar::mlflow::log_folder(&t.client, &t.run, dir) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let level = if t.optional { "warning" } else { "error" };
+            eprintln!(
+                "{level}: {e}\n  the run is complete in {}; log it into MLflow run {} later with `bazaar track {} --mlflow {} --run-id {}`",
+                dir.display(),
+                t.run.id,
+                dir.display(),
+                t.client.uri(),
+                t.run.id
+            );
+            if t.optional {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILED)
+            }
+        }
+    }
+}
+
+/// `bazaar track`: logs a finished output folder into a run (a new one, or `run_id`).
+fn track_command(dir: &std::path::Path, uri: Option<String>, run_id: Option<&str>) -> ExitCode {
+    use bazaar::mlflow::{Client, tags};
+    let fail = |e: String| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_BAD_INPUT)
+    };
+    let Some(uri) = uri.or_else(|| std::env::var("MLFLOW_TRACKING_URI").ok()) else {
+        return fail("no tracking server: give --mlflow URI or set MLFLOW_TRACKING_URI".into());
+    };
+    if let Err(e) = bazaar::output::place::marked(dir) {
+        return fail(format!(
+            "{} is not a finished Bazaar output folder: {e}",
+            dir.display()
+        ));
+    }
+    let summary: serde_json::Value = match std::fs::read(dir.join("summary.json"))
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+    {
+        Ok(v) => v,
+        Err(e) => return fail(format!("{}: {e}", dir.join("summary.json").display())),
+    };
+    let track = || -> Result<String, bazaar::mlflow::MlflowError> {
+        let client = Client::new(&uri)?;
+        let run = match run_id {
+            Some(id) => client.run(id)?,
+            None => {
+                let name = summary["scenario"].as_str().unwrap_or("bazaar");
+                let experiment = client.experiment(name)?;
+                let seed = summary["seed"].to_string();
+                let run =
+                    client.start_run(&experiment, &format!("{name} seed {seed}"), &tags(), None)?;
+                let params: Vec<(String, String)> =
+                    ["scenario", "seed", "start", "days", "customers"]
+                        .iter()
+                        .map(|k| {
+                            let v = &summary[*k];
+                            (
+                                (*k).to_owned(),
+                                v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                            )
+                        })
+                        .collect();
+                client.log(&run, &params, &[])?;
+                run
+            }
+        };
+        bazaar::mlflow::log_folder(&client, &run, dir)?;
+        Ok(run.id)
+    };
+    match track() {
+        Ok(id) => {
+            println!("logged {} to MLflow run {id} at {uri}", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
 }
 
 /// What `run` and `resume` take from their command lines beyond the invocation.
@@ -527,6 +670,7 @@ struct How {
     threads: Option<u16>,
     quiet: bool,
     ort_lib: Option<std::path::PathBuf>,
+    tracking: Option<Tracking>,
 }
 
 /// `--threads`, or every core.
@@ -576,10 +720,24 @@ fn execute(
             if !quiet {
                 print_report(scenario, &report);
             }
-            ExitCode::SUCCESS
+            match &how.tracking {
+                Some(t) => finish_tracking(t, &report.out_dir),
+                None => ExitCode::SUCCESS,
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");
+            if let Some(t) = &how.tracking {
+                let status = if e.exit_code() >= 128 {
+                    "KILLED"
+                } else {
+                    "FAILED"
+                };
+                let _ = t
+                    .client
+                    .tag(&t.run, &[("bazaar.error".to_owned(), e.to_string())]);
+                let _ = t.client.end_run(&t.run, status);
+            }
             ExitCode::from(e.exit_code())
         }
     }
@@ -653,10 +811,12 @@ fn resume_command(args: bazaar::cli::ResumeArgs) -> ExitCode {
             path.display()
         );
     }
+    // A resumed run's finished folder is logged with `bazaar track`.
     let how = How {
         threads: args.threads,
         quiet: args.quiet,
         ort_lib: args.ort_lib,
+        tracking: None,
     };
     execute(&scenario, invocation, how, Some(Resume { path, snapshot }))
 }

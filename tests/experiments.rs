@@ -482,7 +482,14 @@ fn the_shipped_retention_threshold_experiment_changes_only_the_threshold() {
     .unwrap_or_else(|e| panic!("{e}"));
     let d = &e.design;
     assert_eq!(d.arms.len(), 2);
-    let threshold = |s: &bazaar::scenario::Scenario| format!("{:?}", s.churn_model);
+    let threshold = |s: &bazaar::scenario::Scenario| {
+        let mut m = s.churn_model.clone();
+        // The drift thresholds are 0.1 too: set apart from the offers' threshold compared.
+        if let Some(m) = &mut m {
+            (m.drift.psi, m.drift.ks, m.drift.js) = (7.0, 7.0, 7.0);
+        }
+        format!("{m:?}")
+    };
     let base = threshold(&d.base);
     assert!(base.contains("0.05"), "{base}");
     for ((name, arm), want) in d.arms.iter().zip(["0.02", "0.1"]) {

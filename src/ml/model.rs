@@ -134,14 +134,6 @@ impl OnnxModel {
                 "see models/README.md for the fields a model card needs",
             )
         })?;
-        if let Some(reference) = &spec.reference {
-            reference.check(&spec.features).map_err(|reason| {
-                spec_err(
-                    reason,
-                    "models/reference.py writes a reference from a feature table",
-                )
-            })?;
-        }
         if spec.kind == Kind::Classification && spec.probability_column.is_none() {
             return Err(spec_err(
                 "a classifier's card names no `probability_column`".to_owned(),
@@ -156,6 +148,14 @@ impl OnnxModel {
                     "Bazaar's features are listed in models/README.md",
                 )
             })?);
+        }
+        if let Some(reference) = &spec.reference {
+            reference.check(&spec.features).map_err(|reason| {
+                spec_err(
+                    reason,
+                    "models/reference.py writes a reference from a feature table",
+                )
+            })?;
         }
         let path = spec_path
             .parent()

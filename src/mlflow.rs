@@ -1,0 +1,526 @@
+//! Experiment tracking on an MLflow tracking server, over its REST API (`/api/2.0/mlflow`
+//! and the server's artifact proxy, `/api/2.0/mlflow-artifacts`): a run of Bazaar becomes
+//! an MLflow run of the experiment named after its scenario, with the scenario's settings as
+//! params, its daily figures as step-indexed metrics, and its summary, report, charts and
+//! manifest as artifacts.
+//!
+//! The server is reached before the simulation starts (its run is created then, with the
+//! params), so an unreachable server is an error before anything is simulated; the metrics
+//! and artifacts are read back from the finished output folder, so a server lost during the
+//! run loses nothing: `bazaar track` logs the folder into the same run later.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use thiserror::Error;
+
+/// MLflow's limits on one `runs/log-batch` request.
+const MAX_METRICS: usize = 1000;
+const MAX_PARAMS: usize = 100;
+/// MLflow's longest param value.
+const MAX_PARAM_VALUE: usize = 6000;
+
+/// What can go wrong talking to a tracking server.
+#[derive(Debug, Error)]
+pub enum MlflowError {
+    /// The URI is not one Bazaar can talk to.
+    #[error("tracking URI `{uri}`: {reason}\n  hint: {hint}")]
+    Uri {
+        /// The URI.
+        uri: String,
+        /// What is wrong.
+        reason: String,
+        /// How to fix it.
+        hint: &'static str,
+    },
+    /// No answer.
+    #[error(
+        "the MLflow tracking server at {uri} cannot be reached ({reason})\n  hint: start it (`mlflow server --host 127.0.0.1 --port 5000`), check --mlflow / MLFLOW_TRACKING_URI, or pass --mlflow-optional to run without tracking"
+    )]
+    Unreachable {
+        /// The server.
+        uri: String,
+        /// The transport's error.
+        reason: String,
+    },
+    /// The server refused a request.
+    #[error("the MLflow tracking server refused {endpoint}: HTTP {status}: {message}")]
+    Api {
+        /// The endpoint.
+        endpoint: String,
+        /// The HTTP status.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
+    /// A file to log cannot be read.
+    #[error("cannot read `{path}` to log it: {reason}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// A tracking server.
+pub struct Client {
+    base: String,
+    agent: ureq::Agent,
+}
+
+/// A run on the server.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Its id.
+    pub id: String,
+    /// Its experiment's id.
+    pub experiment: String,
+    /// Where its artifacts go (`mlflow-artifacts:/...` when the server proxies them).
+    pub artifact_uri: String,
+}
+
+/// One value of a metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    /// Its name.
+    pub key: String,
+    /// The value.
+    pub value: f64,
+    /// The step (the day of the run, 0 for summary figures).
+    pub step: i64,
+    /// Milliseconds since the Unix epoch (the simulated day's midnight, UTC).
+    pub timestamp: i64,
+}
+
+impl Client {
+    /// A client of the server at `uri` (`http://host:port`); nothing is sent yet.
+    pub fn new(uri: &str) -> Result<Self, MlflowError> {
+        let base = uri.trim_end_matches('/').to_owned();
+        let bad = |reason: &str, hint| MlflowError::Uri {
+            uri: uri.to_owned(),
+            reason: reason.to_owned(),
+            hint,
+        };
+        if base.starts_with("https://") {
+            return Err(bad(
+                "Bazaar talks plain HTTP to tracking servers",
+                "reach the server over http:// (on loopback or a trusted network, or through a local TLS-terminating proxy)",
+            ));
+        }
+        if !base.starts_with("http://") || base.len() <= "http://".len() {
+            return Err(bad(
+                "not an http:// address",
+                "give the server's address, e.g. --mlflow http://127.0.0.1:5000",
+            ));
+        }
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(60)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Ok(Self { base, agent })
+    }
+
+    /// The server's address.
+    pub fn uri(&self) -> &str {
+        &self.base
+    }
+
+    fn answer(
+        &self,
+        endpoint: &str,
+        sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Value, MlflowError> {
+        let mut response = sent.map_err(|e| MlflowError::Unreachable {
+            uri: self.base.clone(),
+            reason: e.to_string(),
+        })?;
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        if !(200..300).contains(&status) {
+            let message = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_owned))
+                .unwrap_or(body);
+            return Err(MlflowError::Api {
+                endpoint: endpoint.to_owned(),
+                status,
+                message,
+            });
+        }
+        Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+
+    fn post(&self, endpoint: &str, body: &Value) -> Result<Value, MlflowError> {
+        let url = format!("{}/api/2.0/mlflow/{endpoint}", self.base);
+        self.answer(endpoint, self.agent.post(&url).send_json(body))
+    }
+
+    fn get(&self, endpoint: &str, query: &[(&str, &str)]) -> Result<Value, MlflowError> {
+        let url = format!("{}/api/2.0/mlflow/{endpoint}", self.base);
+        let mut request = self.agent.get(&url);
+        for (k, v) in query {
+            request = request.query(*k, *v);
+        }
+        self.answer(endpoint, request.call())
+    }
+
+    /// The id of the experiment named `name`, created if there is none.
+    pub fn experiment(&self, name: &str) -> Result<String, MlflowError> {
+        match self.get("experiments/get-by-name", &[("experiment_name", name)]) {
+            Ok(v) => Ok(v["experiment"]["experiment_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()),
+            Err(MlflowError::Api { status: 404, .. }) => {
+                let v = self.post("experiments/create", &json!({ "name": name }))?;
+                Ok(v["experiment_id"].as_str().unwrap_or_default().to_owned())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Starts a run named `name` in `experiment`, a child of `parent` if given.
+    pub fn start_run(
+        &self,
+        experiment: &str,
+        name: &str,
+        tags: &[(String, String)],
+        parent: Option<&Run>,
+    ) -> Result<Run, MlflowError> {
+        let mut tags: Vec<Value> = tags
+            .iter()
+            .map(|(k, v)| json!({ "key": k, "value": v }))
+            .collect();
+        if let Some(p) = parent {
+            tags.push(json!({ "key": "mlflow.parentRunId", "value": p.id }));
+        }
+        let v = self.post(
+            "runs/create",
+            &json!({
+                "experiment_id": experiment,
+                "run_name": name,
+                "start_time": now_ms(),
+                "tags": tags,
+            }),
+        )?;
+        let info = &v["run"]["info"];
+        Ok(Run {
+            id: info["run_id"].as_str().unwrap_or_default().to_owned(),
+            experiment: experiment.to_owned(),
+            artifact_uri: info["artifact_uri"].as_str().unwrap_or_default().to_owned(),
+        })
+    }
+
+    /// Logs params (values cut to MLflow's longest) and metrics, in as many requests as
+    /// MLflow's limits need.
+    pub fn log(
+        &self,
+        run: &Run,
+        params: &[(String, String)],
+        metrics: &[Metric],
+    ) -> Result<(), MlflowError> {
+        for chunk in params.chunks(MAX_PARAMS) {
+            let params: Vec<Value> = chunk
+                .iter()
+                .map(|(k, v)| {
+                    let v: String = v.chars().take(MAX_PARAM_VALUE).collect();
+                    json!({ "key": k, "value": v })
+                })
+                .collect();
+            self.post(
+                "runs/log-batch",
+                &json!({ "run_id": run.id, "params": params }),
+            )?;
+        }
+        for chunk in metrics.chunks(MAX_METRICS) {
+            let metrics: Vec<Value> = chunk
+                .iter()
+                .map(|m| {
+                    json!({ "key": m.key, "value": m.value, "step": m.step, "timestamp": m.timestamp })
+                })
+                .collect();
+            self.post(
+                "runs/log-batch",
+                &json!({ "run_id": run.id, "metrics": metrics }),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Sets tags on a run.
+    pub fn tag(&self, run: &Run, tags: &[(String, String)]) -> Result<(), MlflowError> {
+        for (k, v) in tags {
+            self.post(
+                "runs/set-tag",
+                &json!({ "run_id": run.id, "key": k, "value": v }),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Uploads `bytes` as the run's artifact `path`, through the server's artifact proxy.
+    pub fn upload(&self, run: &Run, path: &str, bytes: &[u8]) -> Result<(), MlflowError> {
+        let Some(root) = run.artifact_uri.strip_prefix("mlflow-artifacts:") else {
+            return Err(MlflowError::Uri {
+                uri: run.artifact_uri.clone(),
+                reason:
+                    "the server keeps this run's artifacts where Bazaar cannot write through it"
+                        .into(),
+                hint: "start the server with artifacts served (`mlflow server` does by default; not --no-serve-artifacts)",
+            });
+        };
+        let url = format!(
+            "{}/api/2.0/mlflow-artifacts/artifacts/{}/{path}",
+            self.base,
+            root.trim_start_matches('/')
+        );
+        self.answer("mlflow-artifacts", self.agent.put(&url).send(bytes))
+            .map(|_| ())
+    }
+
+    /// Ends a run: `FINISHED`, `FAILED` or `KILLED`.
+    pub fn end_run(&self, run: &Run, status: &str) -> Result<(), MlflowError> {
+        self.post(
+            "runs/update",
+            &json!({ "run_id": run.id, "status": status, "end_time": now_ms() }),
+        )
+        .map(|_| ())
+    }
+
+    /// The run with id `id`.
+    pub fn run(&self, id: &str) -> Result<Run, MlflowError> {
+        let v = self.get("runs/get", &[("run_id", id)])?;
+        let info = &v["run"]["info"];
+        Ok(Run {
+            id: id.to_owned(),
+            experiment: info["experiment_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            artifact_uri: info["artifact_uri"].as_str().unwrap_or_default().to_owned(),
+        })
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The tags every Bazaar run carries: its version, and the commit it was built from where
+/// the build knew it.
+pub fn tags() -> Vec<(String, String)> {
+    let mut t = vec![
+        (
+            "bazaar.version".to_owned(),
+            env!("CARGO_PKG_VERSION").to_owned(),
+        ),
+        ("mlflow.source.name".to_owned(), "bazaar".to_owned()),
+        ("mlflow.source.type".to_owned(), "JOB".to_owned()),
+    ];
+    if let Some(commit) = option_env!("BAZAAR_GIT_COMMIT") {
+        t.push(("mlflow.source.git.commit".to_owned(), commit.to_owned()));
+    }
+    t
+}
+
+/// A scenario's params: its fingerprint, seed, dates and size, every behaviour it enables
+/// with its settings, and its models' cards and files.
+pub fn params(scenario: &crate::scenario::Scenario) -> Vec<(String, String)> {
+    let mut p = vec![
+        ("scenario".to_owned(), scenario.name.clone()),
+        (
+            "scenario_hash".to_owned(),
+            crate::checkpoint::fingerprint(scenario),
+        ),
+        ("seed".to_owned(), scenario.seed.to_string()),
+        ("start".to_owned(), scenario.start.to_string()),
+        ("days".to_owned(), scenario.days.to_string()),
+        ("customers".to_owned(), scenario.customers().to_string()),
+    ];
+    for (persona, count) in scenario.personas.iter().zip(&scenario.population) {
+        p.push((format!("customers.{}", persona.name), count.to_string()));
+    }
+    let systems: Vec<&str> = scenario.systems.iter().map(|e| e.name).collect();
+    p.push(("systems".to_owned(), systems.join(",")));
+    for e in &scenario.systems {
+        p.push((format!("system.{}", e.name), e.plugin.settings()));
+    }
+    if let Some(m) = &scenario.churn_model {
+        let mut model = |key: &str, spec: &Path| {
+            p.push((format!("model.{key}"), spec.display().to_string()));
+            p.push((format!("model.{key}.hash"), file_hash(spec)));
+        };
+        model("churn", &m.spec);
+        if let Some(s) = &m.spend {
+            model("spend", &s.spec);
+        }
+        p.push(("model.churn.mode".to_owned(), format!("{:?}", m.mode)));
+    }
+    p
+}
+
+/// The BLAKE3 hash of a model card and the ONNX file it names, or the reason it has none.
+fn file_hash(card: &Path) -> String {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| e.to_string());
+    let hash = || -> Result<String, String> {
+        let bytes = read(card)?;
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+        let mut h = blake3::Hasher::new();
+        h.update(&bytes);
+        if let Some(onnx) = v["model"].as_str() {
+            h.update(&read(&card.parent().unwrap_or(Path::new(".")).join(onnx))?);
+        }
+        let version = v["version"].as_u64().unwrap_or(0);
+        Ok(format!("v{version} {}", h.finalize().to_hex()))
+    };
+    hash().unwrap_or_else(|e| format!("unreadable: {e}"))
+}
+
+/// A finished output folder's metrics: each day's revenue, transactions, units, churned and
+/// active customers, overall and per persona (`revenue.premium`), stepped by day; and the
+/// summary's totals at step 0.
+pub fn folder_metrics(dir: &Path) -> Result<Vec<Metric>, MlflowError> {
+    let read = |name: &str| -> Result<Value, MlflowError> {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).map_err(|e| MlflowError::File {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| MlflowError::File {
+            path,
+            reason: e.to_string(),
+        })
+    };
+    let summary = read("summary.json")?;
+    let aggregates = read("aggregates.json")?;
+    let per = crate::report::currency(&summary).per_major() as f64;
+    let personas: Vec<String> = aggregates["personas"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str().map(str::to_owned))
+        .collect();
+    let mut out = Vec::new();
+    for (step, day) in aggregates["days"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let timestamp =
+            chrono::NaiveDate::parse_from_str(day["date"].as_str().unwrap_or(""), "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map_or(0, |t| t.and_utc().timestamp_millis());
+        let mut push = |key: String, value: f64| {
+            out.push(Metric {
+                key,
+                value,
+                step: step as i64,
+                timestamp,
+            });
+        };
+        let mut all = [0.0f64; 5];
+        for (p, name) in personas.iter().enumerate() {
+            let cell = &day["personas"][p];
+            let figures = [
+                (
+                    "revenue",
+                    cell["revenue_paise"].as_f64().unwrap_or(0.0) / per,
+                ),
+                ("transactions", cell["transactions"].as_f64().unwrap_or(0.0)),
+                ("units", cell["units"].as_f64().unwrap_or(0.0)),
+                ("churned", day["churned"][p].as_f64().unwrap_or(0.0)),
+                ("active", day["active"][p].as_f64().unwrap_or(0.0)),
+            ];
+            for (k, (metric, v)) in figures.into_iter().enumerate() {
+                all[k] += v;
+                push(format!("daily.{metric}.{name}"), v);
+            }
+        }
+        for (metric, v) in ["revenue", "transactions", "units", "churned", "active"]
+            .into_iter()
+            .zip(all)
+        {
+            push(format!("daily.{metric}"), v);
+        }
+    }
+    let totals = &summary["totals"];
+    let end = out.last().map_or(0, |m| m.timestamp);
+    let money = |k: &str| totals[k].as_f64().unwrap_or(0.0) / per;
+    let count = |k: &str| totals[k].as_f64().unwrap_or(0.0);
+    let mut finals = vec![
+        ("revenue", money("revenue_paise")),
+        ("transactions", count("transactions")),
+        ("units", count("units")),
+        ("visits", count("visits")),
+        ("churned", count("churned")),
+        ("acquired", count("acquired")),
+        ("retention_offers", count("offers")),
+        ("retention_cost", money("offer_cost_paise")),
+        (
+            "mean_basket",
+            summary["mean_basket"].as_f64().unwrap_or(0.0),
+        ),
+    ];
+    if count("cost_paise") > 0.0 {
+        finals.push((
+            "margin",
+            money("revenue_paise") - money("cost_paise") - money("offer_cost_paise"),
+        ));
+    }
+    for (key, value) in finals {
+        out.push(Metric {
+            key: key.to_owned(),
+            value,
+            step: 0,
+            timestamp: end,
+        });
+    }
+    Ok(out)
+}
+
+/// The files of a finished output folder logged as artifacts: the summary, the report and
+/// its charts, the manifest, and the drift figures where there are any.
+pub fn folder_artifacts(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = [
+        "summary.json",
+        "manifest.json",
+        "report.html",
+        "insights.md",
+        "data_quality.json",
+        crate::ml::drift::DRIFT_FILE,
+    ]
+    .into_iter()
+    .filter(|f| dir.join(f).is_file())
+    .map(str::to_owned)
+    .collect();
+    if let Ok(entries) = std::fs::read_dir(dir.join("charts")) {
+        let mut charts: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str().map(|n| format!("charts/{n}")))
+            .collect();
+        charts.sort();
+        files.extend(charts);
+    }
+    files
+}
+
+/// Logs a finished output folder into `run` (metrics and artifacts) and ends it.
+pub fn log_folder(client: &Client, run: &Run, dir: &Path) -> Result<(), MlflowError> {
+    client.log(run, &[], &folder_metrics(dir)?)?;
+    for name in folder_artifacts(dir) {
+        let path = dir.join(&name);
+        let bytes = std::fs::read(&path).map_err(|e| MlflowError::File {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        client.upload(run, &name, &bytes)?;
+    }
+    client.end_run(run, "FINISHED")
+}

@@ -1,0 +1,347 @@
+//! Experiment tracking against a real MLflow tracking server: MLflow is installed from PyPI
+//! into a virtual environment on first need, `mlflow server` started on a loopback port with
+//! a SQLite store and a local artifact root, and what Bazaar logged is read back with
+//! MLflow's own client. No mock server.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{bazaar, root, text};
+
+/// MLflow's Python, or `None` when PyPI cannot be reached (the tests say they skipped).
+fn mlflow_python() -> Option<PathBuf> {
+    common::python_with("mlflow-venv", &["mlflow==3.17.2"], "import mlflow")
+}
+
+/// A tracking server on a free loopback port, its store and artifacts in `dir`; stopped
+/// (its whole process group) when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(python: &Path, dir: &Path, port: Option<u16>) -> Self {
+        use std::os::unix::process::CommandExt;
+        let port = port.unwrap_or_else(|| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        });
+        let log = std::fs::File::create(dir.join(format!("server-{port}.log"))).unwrap();
+        let child = Command::new(python)
+            .args([
+                "-m",
+                "mlflow",
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--workers",
+                "1",
+            ])
+            .args(["--port", &port.to_string()])
+            .arg("--backend-store-uri")
+            .arg(format!("sqlite:///{}", dir.join("mlflow.db").display()))
+            .arg("--artifacts-destination")
+            .arg(dir.join("artifacts"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("mlflow server starts");
+        let server = Self { child, port };
+        let started = Instant::now();
+        while !server.healthy() {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "mlflow server did not come up: see {}",
+                dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        server
+    }
+
+    fn uri(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn healthy(&self) -> bool {
+        self.answers("/health")
+    }
+
+    /// Whether `GET path` answers 200.
+    fn answers(&self, path: &str) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let request = format!(
+            "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n",
+            self.port
+        );
+        let mut answer = String::new();
+        s.write_all(request.as_bytes()).is_ok()
+            && s.read_to_string(&mut answer).is_ok()
+            && answer.starts_with("HTTP/1.1 200")
+    }
+
+    fn stop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Every run of `experiment` as MLflow's client sees it.
+fn runs(python: &Path, uri: &str, experiment: &str) -> Vec<serde_json::Value> {
+    let o = Command::new(python)
+        .arg(root().join("tests/python/mlflow_read.py"))
+        .args([uri, experiment])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{:?}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// Each day's revenue of a run, in rupees, from its aggregates.
+fn daily_revenue(out: &Path) -> Vec<f64> {
+    let a: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("aggregates.json")).unwrap()).unwrap();
+    a["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            d["personas"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["revenue_paise"].as_f64().unwrap() / 100.0)
+                .sum()
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_is_logged_with_its_params_daily_metrics_and_report() {
+    let Some(python) = mlflow_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&python, dir.path(), None);
+    let out = dir.path().join("run");
+    let o = bazaar(&[
+        "scenarios/diwali.ron",
+        "--scale",
+        "0.05",
+        "--quiet",
+        "--mlflow",
+        &server.uri(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let found = runs(&python, &server.uri(), "diwali");
+    assert_eq!(found.len(), 1);
+    let run = &found[0];
+    assert_eq!(run["status"], "FINISHED");
+    assert_eq!(run["name"], "diwali seed 42");
+    let params = &run["params"];
+    assert_eq!(params["seed"], "42");
+    assert_eq!(params["days"], "30");
+    assert_eq!(params["customers"], "5000");
+    assert_eq!(params["scenario_hash"].as_str().unwrap().len(), 64);
+    assert!(
+        params["model.churn.hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("v1 ")
+    );
+    assert_eq!(run["tags"]["bazaar.version"], env!("CARGO_PKG_VERSION"));
+    // Daily revenue, a step per day, equal to the run's own figures.
+    let logged: Vec<(i64, f64)> = run["daily_revenue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_i64().unwrap(), p[1].as_f64().unwrap()))
+        .collect();
+    let expected = daily_revenue(&out);
+    assert_eq!(logged.len(), 30);
+    for (day, ((step, value), want)) in logged.iter().zip(&expected).enumerate() {
+        assert_eq!(*step, day as i64);
+        assert!(
+            (value - want).abs() < 1e-6,
+            "day {day}: {value} against {want}"
+        );
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        run["metrics"]["transactions"].as_f64().unwrap(),
+        summary["totals"]["transactions"].as_f64().unwrap()
+    );
+    assert!(run["metrics"]["margin"].as_f64().unwrap() > 0.0);
+    assert!(run["metrics"].get("daily.churned.premium").is_some());
+    let artifacts: Vec<&str> = run["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for want in [
+        "summary.json",
+        "manifest.json",
+        "report.html",
+        "drift.json",
+        "charts/daily_revenue.svg",
+    ] {
+        assert!(artifacts.contains(&want), "{want} in {artifacts:?}");
+    }
+    let stored = std::fs::read(
+        walk(&dir.path().join("artifacts"))
+            .into_iter()
+            .find(|p| p.ends_with("summary.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stored, std::fs::read(out.join("summary.json")).unwrap());
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn an_unreachable_server_stops_the_run_before_it_starts_unless_optional() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let uri = format!("http://127.0.0.1:{port}");
+    let out = dir.path().join("run");
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "scenarios/quick.ron".to_owned(),
+            "--quiet".to_owned(),
+            "--mlflow".to_owned(),
+            uri.clone(),
+            "--out".to_owned(),
+            out.display().to_string(),
+        ];
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    };
+    let run = |a: Vec<String>| bazaar(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = run(args(&[]));
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot be reached") && err.contains("--mlflow-optional"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing simulated, nothing written");
+    let o = run(args(&["--mlflow-optional"]));
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("warning:") && err.contains("untracked"),
+        "{err}"
+    );
+    assert!(out.join("summary.json").is_file());
+    let o = bazaar(&["scenarios/quick.ron", "--mlflow", "https://example.org"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("plain HTTP"), "{err}");
+}
+
+#[test]
+fn a_server_lost_during_the_run_loses_nothing() {
+    let Some(python) = mlflow_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(&python, dir.path(), None);
+    let (port, uri) = (server.port, server.uri());
+    let out = dir.path().join("run");
+    let child = Command::new(env!("CARGO_BIN_EXE_bazaar"))
+        .args([
+            "scenarios/diwali.ron",
+            "--scale",
+            "2",
+            "--quiet",
+            "--no-report",
+        ])
+        .args(["--mlflow", &uri, "--out"])
+        .arg(&out)
+        .current_dir(root())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The run exists on the server before the simulation starts (its experiment first);
+    // then the server goes.
+    let started = Instant::now();
+    while !server.answers("/api/2.0/mlflow/experiments/get-by-name?experiment_name=diwali") {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no experiment was created"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    server.stop();
+    let o = child.wait_with_output().unwrap();
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(out.join("summary.json").is_file(), "the outputs are whole");
+    let hint = err
+        .lines()
+        .find_map(|l| {
+            l.split('`')
+                .nth(1)
+                .filter(|c| c.starts_with("bazaar track"))
+        })
+        .unwrap_or_else(|| panic!("no `bazaar track` in {err}"))
+        .to_owned();
+    // The server back, the command the message gave finishes the same run.
+    let _server = Server::start(&python, dir.path(), Some(port));
+    let words: Vec<&str> = hint.split_whitespace().skip(1).collect();
+    let o = bazaar(&words);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let found = runs(&python, &uri, "diwali");
+    assert_eq!(found.len(), 1, "the same run, not a second");
+    assert_eq!(found[0]["status"], "FINISHED");
+    assert_eq!(found[0]["daily_revenue"].as_array().unwrap().len(), 30);
+    assert!(found[0]["params"].get("scenario_hash").is_some());
+}
