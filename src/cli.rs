@@ -82,6 +82,22 @@ pub enum Command {
     },
 }
 
+/// Logging to an MLflow tracking server.
+#[derive(Debug, Clone, Args)]
+pub struct TrackArgs {
+    /// Log to this MLflow tracking server (`http://host:port`) [default:
+    /// $MLFLOW_TRACKING_URI]: experiment = the (base) scenario's name; params, metrics and
+    /// the reports as artifacts; an experiment or sweep as a parent run with a child per arm
+    /// or point and replication. An unreachable server stops the command before anything
+    /// runs.
+    #[arg(long, value_name = "URI")]
+    pub mlflow: Option<String>,
+    /// With --mlflow: a tracking server that cannot be reached is a warning, and the command
+    /// goes on untracked.
+    #[arg(long)]
+    pub mlflow_optional: bool,
+}
+
 /// Options of a run.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -133,15 +149,9 @@ pub struct RunArgs {
     /// spends in the days after the snapshot [default: --horizon].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::limits::MAX_DAYS)))]
     pub spend_horizon: Option<u32>,
-    /// Log the run to this MLflow tracking server (`http://host:port`) [default:
-    /// $MLFLOW_TRACKING_URI]: experiment = the scenario's name; params, daily metrics and
-    /// the report as artifacts. An unreachable server stops the run before it starts.
-    #[arg(long, value_name = "URI")]
-    pub mlflow: Option<String>,
-    /// With --mlflow: a tracking server that cannot be reached is a warning, and the run
-    /// goes on untracked.
-    #[arg(long)]
-    pub mlflow_optional: bool,
+    /// MLflow tracking.
+    #[command(flatten)]
+    pub tracking: TrackArgs,
     /// Write a checkpoint every this many days (`7d` or `7`): the whole simulation state
     /// and the outputs' progress, kept in the run's temporary folder (each replaces the one
     /// before) until the run finishes. A run stopped or killed goes on from it with
@@ -210,6 +220,9 @@ pub struct AbArgs {
     /// No progress on stderr and no table on stdout.
     #[arg(long)]
     pub quiet: bool,
+    /// MLflow tracking.
+    #[command(flatten)]
+    pub tracking: TrackArgs,
 }
 
 /// Options of `bazaar sweep`.
@@ -233,6 +246,9 @@ pub struct SweepArgs {
     /// No progress on stderr and no summary on stdout.
     #[arg(long)]
     pub quiet: bool,
+    /// MLflow tracking.
+    #[command(flatten)]
+    pub tracking: TrackArgs,
 }
 
 /// Options of `bazaar calibrate`.

@@ -222,10 +222,35 @@ fn sweep_command(args: bazaar::cli::SweepArgs) -> ExitCode {
             )));
         }
     };
+    let tracking = match start_tracking(&args.tracking, |c| {
+        let experiment = sweep
+            .points
+            .first()
+            .map_or(sweep.name.as_str(), |p| p.scenario.name.as_str());
+        let mut params = vec![
+            ("sweep".to_owned(), sweep.name.clone()),
+            ("base".to_owned(), sweep.base.clone()),
+            ("design".to_owned(), format!("{:?}", sweep.kind)),
+            ("points".to_owned(), sweep.points.len().to_string()),
+            ("replications".to_owned(), sweep.replications.to_string()),
+        ];
+        for p in &sweep.parameters {
+            params.push((format!("parameter.{}", p.name), p.at.clone()));
+        }
+        bazaar::mlflow::start_parent(c, experiment, &format!("sweep {}", sweep.name), &params)
+    }) {
+        Ok(t) => t,
+        Err(e) => return fail(SweepError::Design(e.to_string())),
+    };
     let clock = std::time::Instant::now();
     let outcome = match run(&sweep, &out, threads, !args.quiet, &stop) {
         Ok(o) => o,
-        Err(e) => return fail(e),
+        Err(e) => {
+            if let Some(t) = &tracking {
+                let _ = t.client.end_run(&t.run, "FAILED");
+            }
+            return fail(e);
+        }
     };
     if !args.quiet {
         println!(
@@ -256,7 +281,21 @@ fn sweep_command(args: bazaar::cli::SweepArgs) -> ExitCode {
             out.join("sweep.parquet").display()
         );
     }
-    ExitCode::SUCCESS
+    match &tracking {
+        Some(t) => match bazaar::mlflow::log_sweep(&t.client, &t.run, &outcome, &out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => tracking_failed(
+                t,
+                &e,
+                &format!(
+                    "the sweep is complete in {}; its MLflow run {} is not",
+                    out.display(),
+                    t.run.id
+                ),
+            ),
+        },
+        None => ExitCode::SUCCESS,
+    }
 }
 
 fn ab_command(args: bazaar::cli::AbArgs) -> ExitCode {
@@ -327,12 +366,32 @@ fn ab_command(args: bazaar::cli::AbArgs) -> ExitCode {
     if let Err(e) = bazaar::experiment::check_out(&out) {
         return fail(e);
     }
+    let tracking = match start_tracking(&args.tracking, |c| {
+        let arms: Vec<&str> = design.arms.iter().map(|(n, _)| n.as_str()).collect();
+        let mut params = bazaar::mlflow::params(&design.base);
+        params.extend([
+            ("arms".to_owned(), arms.join(",")),
+            ("fork".to_owned(), design.fork.to_string()),
+            ("replications".to_owned(), design.replications.to_string()),
+            ("confidence".to_owned(), design.confidence.to_string()),
+        ]);
+        let name = format!("ab {} against {}", design.base.name, arms.join(", "));
+        bazaar::mlflow::start_parent(c, &design.base.name, &name, &params)
+    }) {
+        Ok(t) => t,
+        Err(e) => return fail(ExperimentError::Design(e.to_string())),
+    };
     let outcome = match run(&design, threads, !args.quiet)
         .and_then(|o| o.judged_on(&metrics, &design))
         .and_then(|o| write(&o, &out).map(|()| o))
     {
         Ok(o) => o,
-        Err(e) => return fail(e),
+        Err(e) => {
+            if let Some(t) = &tracking {
+                let _ = t.client.end_run(&t.run, "FAILED");
+            }
+            return fail(e);
+        }
     };
     if !args.quiet {
         println!(
@@ -367,7 +426,21 @@ fn ab_command(args: bazaar::cli::AbArgs) -> ExitCode {
             out.join("experiment.json").display()
         );
     }
-    ExitCode::SUCCESS
+    match &tracking {
+        Some(t) => match bazaar::mlflow::log_experiment(&t.client, &t.run, &outcome, &out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => tracking_failed(
+                t,
+                &e,
+                &format!(
+                    "the experiment is complete in {}; its MLflow run {} is not",
+                    out.display(),
+                    t.run.id
+                ),
+            ),
+        },
+        None => ExitCode::SUCCESS,
+    }
 }
 
 fn calibrate_command(args: bazaar::cli::CalibrateArgs) -> ExitCode {
@@ -522,7 +595,7 @@ fn run_command(args: RunArgs) -> ExitCode {
         report: !args.no_report,
         checkpoints,
     };
-    let tracking = match start_tracking(&scenario, args.mlflow, args.mlflow_optional) {
+    let tracking = match start_tracking(&args.tracking, |c| scenario_run(c, &scenario)) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
@@ -545,37 +618,62 @@ struct Tracking {
     optional: bool,
 }
 
-/// `--mlflow` (or `MLFLOW_TRACKING_URI`): the scenario's experiment and a new run in it with
-/// the scenario's params, before anything is simulated. An unreachable server is an error,
-/// or with `--mlflow-optional` a warning and no tracking.
+/// `--mlflow` (or `MLFLOW_TRACKING_URI`): a run on the tracking server made by `start`,
+/// before anything is simulated. An unreachable server is an error, or with
+/// `--mlflow-optional` a warning and no tracking.
 fn start_tracking(
-    scenario: &Scenario,
-    uri: Option<String>,
-    optional: bool,
+    args: &bazaar::cli::TrackArgs,
+    start: impl FnOnce(
+        &bazaar::mlflow::Client,
+    ) -> Result<bazaar::mlflow::Run, bazaar::mlflow::MlflowError>,
 ) -> Result<Option<Tracking>, bazaar::mlflow::MlflowError> {
-    use bazaar::mlflow::{Client, params, tags};
-    let Some(uri) = uri.or_else(|| std::env::var("MLFLOW_TRACKING_URI").ok()) else {
+    let Some(uri) = args
+        .mlflow
+        .clone()
+        .or_else(|| std::env::var("MLFLOW_TRACKING_URI").ok())
+    else {
         return Ok(None);
     };
-    let start = || -> Result<Tracking, bazaar::mlflow::MlflowError> {
-        let client = Client::new(&uri)?;
-        let experiment = client.experiment(&scenario.name)?;
-        let name = format!("{} seed {}", scenario.name, scenario.seed);
-        let run = client.start_run(&experiment, &name, &tags(), None)?;
-        client.log(&run, &params(scenario), &[])?;
+    let started = bazaar::mlflow::Client::new(&uri).and_then(|client| {
+        let run = start(&client)?;
         Ok(Tracking {
             client,
             run,
-            optional,
+            optional: args.mlflow_optional,
         })
-    };
-    match start() {
+    });
+    match started {
         Ok(t) => Ok(Some(t)),
-        Err(e) if optional => {
-            eprintln!("warning: {e}\n  the run goes on untracked (--mlflow-optional)");
+        Err(e) if args.mlflow_optional => {
+            eprintln!("warning: {e}\n  going on untracked (--mlflow-optional)");
             Ok(None)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// A run's MLflow run: in the scenario's experiment, with its params.
+fn scenario_run(
+    client: &bazaar::mlflow::Client,
+    scenario: &Scenario,
+) -> Result<bazaar::mlflow::Run, bazaar::mlflow::MlflowError> {
+    let name = format!("{} seed {}", scenario.name, scenario.seed);
+    bazaar::mlflow::start_parent(
+        client,
+        &scenario.name,
+        &name,
+        &bazaar::mlflow::params(scenario),
+    )
+}
+
+/// Says how a finished command's logging failed and how to redo it; the exit code.
+fn tracking_failed(t: &Tracking, e: &bazaar::mlflow::MlflowError, redo: &str) -> ExitCode {
+    let level = if t.optional { "warning" } else { "error" };
+    eprintln!("{level}: {e}\n  {redo}");
+    if t.optional {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
     }
 }
 
@@ -583,22 +681,18 @@ fn start_tracking(
 fn finish_tracking(t: &Tracking, dir: &std::path::Path) -> ExitCode {
     match bazaar::mlflow::log_folder(&t.client, &t.run, dir) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let level = if t.optional { "warning" } else { "error" };
-            eprintln!(
-                "{level}: {e}\n  the run is complete in {}; log it into MLflow run {} later with `bazaar track {} --mlflow {} --run-id {}`",
+        Err(e) => tracking_failed(
+            t,
+            &e,
+            &format!(
+                "the run is complete in {}; log it into MLflow run {} later with `bazaar track {} --mlflow {} --run-id {}`",
                 dir.display(),
                 t.run.id,
                 dir.display(),
                 t.client.uri(),
                 t.run.id
-            );
-            if t.optional {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(EXIT_FAILED)
-            }
-        }
+            ),
+        ),
     }
 }
 

@@ -524,3 +524,158 @@ pub fn log_folder(client: &Client, run: &Run, dir: &Path) -> Result<(), MlflowEr
     }
     client.end_run(run, "FINISHED")
 }
+
+/// A parent run for an experiment or a sweep in the experiment named after its base
+/// scenario, started before anything runs, with the design's params.
+pub fn start_parent(
+    client: &Client,
+    experiment: &str,
+    name: &str,
+    params: &[(String, String)],
+) -> Result<Run, MlflowError> {
+    let id = client.experiment(experiment)?;
+    let run = client.start_run(&id, name, &tags(), None)?;
+    client.log(&run, params, &[])?;
+    Ok(run)
+}
+
+/// A child run of `parent` for one arm or point in one replication: its params, every
+/// metric at step 0 and its daily series stepped by day.
+fn child(
+    client: &Client,
+    parent: &Run,
+    name: &str,
+    params: &[(String, String)],
+    metrics: &std::collections::BTreeMap<String, f64>,
+    daily: &std::collections::BTreeMap<String, Vec<f64>>,
+) -> Result<(), MlflowError> {
+    let run = client.start_run(&parent.experiment, name, &tags(), Some(parent))?;
+    let stamp = now_ms();
+    let mut values: Vec<Metric> = metrics
+        .iter()
+        .map(|(key, &value)| Metric {
+            key: key.clone(),
+            value,
+            step: 0,
+            timestamp: stamp,
+        })
+        .collect();
+    for (key, series) in daily {
+        values.extend(series.iter().enumerate().map(|(day, &value)| Metric {
+            key: format!("daily.{key}"),
+            value,
+            step: day as i64,
+            timestamp: stamp,
+        }));
+    }
+    client.log(&run, params, &values)?;
+    client.end_run(&run, "FINISHED")
+}
+
+/// Uploads the named files of `dir` to `run`, then ends it.
+fn finish_parent(
+    client: &Client,
+    run: &Run,
+    dir: &Path,
+    files: &[&str],
+    metrics: &[Metric],
+) -> Result<(), MlflowError> {
+    client.log(run, &[], metrics)?;
+    for name in files {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).map_err(|e| MlflowError::File {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        client.upload(run, name, &bytes)?;
+    }
+    client.end_run(run, "FINISHED")
+}
+
+/// Logs a finished A/B experiment: a child run per arm and replication (params arm,
+/// replication, seed; every metric, and the daily series), and on the parent each arm's
+/// overall differences from the base with their interval, and experiment.json and .html.
+pub fn log_experiment(
+    client: &Client,
+    parent: &Run,
+    outcome: &crate::experiment::Outcome,
+    dir: &Path,
+) -> Result<(), MlflowError> {
+    for m in &outcome.measured {
+        let params = [
+            ("arm".to_owned(), m.arm.clone()),
+            ("replication".to_owned(), m.replication.to_string()),
+            ("seed".to_owned(), m.seed.to_string()),
+        ];
+        let name = format!("{} r{}", m.arm, m.replication);
+        child(client, parent, &name, &params, &m.metrics, &m.daily)?;
+    }
+    let stamp = now_ms();
+    let mut metrics = Vec::new();
+    for d in outcome
+        .differences
+        .iter()
+        .filter(|d| !crate::experiment::is_per_persona(&outcome.personas, &d.metric))
+    {
+        let key = format!("difference.{}.{}", d.arm, d.metric);
+        let mut push = |key: String, value: f64| {
+            metrics.push(Metric {
+                key,
+                value,
+                step: 0,
+                timestamp: stamp,
+            });
+        };
+        push(key.clone(), d.difference);
+        if let Some((lo, hi)) = d.interval {
+            push(format!("{key}.low"), lo);
+            push(format!("{key}.high"), hi);
+        }
+    }
+    finish_parent(
+        client,
+        parent,
+        dir,
+        &["experiment.json", "experiment.html"],
+        &metrics,
+    )
+}
+
+/// Logs a finished sweep: a child run per point and replication (params point,
+/// replication, seed and the point's parameter values; every metric), and sweep.json,
+/// sweep.html and sweep.parquet on the parent.
+pub fn log_sweep(
+    client: &Client,
+    parent: &Run,
+    outcome: &crate::sweep::Outcome,
+    dir: &Path,
+) -> Result<(), MlflowError> {
+    for row in &outcome.rows {
+        let mut params = vec![
+            ("point".to_owned(), row.point.to_string()),
+            ("replication".to_owned(), row.replication.to_string()),
+            ("seed".to_owned(), row.seed.to_string()),
+        ];
+        if let Some(point) = outcome.points.get(row.point as usize) {
+            for (p, v) in outcome.parameters.iter().zip(&point.values) {
+                params.push((p.name.clone(), v.to_ron()));
+            }
+        }
+        let name = format!("point {} r{}", row.point, row.replication);
+        child(
+            client,
+            parent,
+            &name,
+            &params,
+            &row.metrics,
+            &Default::default(),
+        )?;
+    }
+    finish_parent(
+        client,
+        parent,
+        dir,
+        &["sweep.json", "sweep.html", "sweep.parquet"],
+        &[],
+    )
+}

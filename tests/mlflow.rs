@@ -345,3 +345,99 @@ fn a_server_lost_during_the_run_loses_nothing() {
     assert_eq!(found[0]["daily_revenue"].as_array().unwrap().len(), 30);
     assert!(found[0]["params"].get("scenario_hash").is_some());
 }
+
+#[test]
+fn experiments_and_sweeps_log_a_parent_and_a_child_per_arm_or_point_and_replication() {
+    let Some(python) = mlflow_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&python, dir.path(), None);
+    let uri = server.uri();
+    let ab = dir.path().join("ab");
+    let o = bazaar(&[
+        "ab",
+        "scenarios/quick.ron",
+        "--arm",
+        "same=scenarios/quick.ron",
+        "--fork-at",
+        "2026-11-07",
+        "--replications",
+        "2",
+        "--quiet",
+        "--mlflow",
+        &uri,
+        "--out",
+        ab.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let scenarios = root().join("scenarios");
+    let base = std::fs::read_to_string(scenarios.join("quick.ron"))
+        .unwrap()
+        .replace("include(\"", &format!("include(\"{}/", scenarios.display()));
+    common::write(dir.path(), "base.ron", &base);
+    let sweep = common::write(
+        dir.path(),
+        "sweep.ron",
+        r#"Sweep(base: "base.ron", replications: 1,
+    parameters: [(name: "premium", at: "population.premium.count", values: [100, 200])])"#,
+    );
+    let o = bazaar(&[
+        "sweep",
+        sweep.to_str().unwrap(),
+        "--quiet",
+        "--mlflow",
+        &uri,
+        "--out",
+        dir.path().join("sweep").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let found = runs(&python, &uri, "quick");
+    let parent = |prefix: &str| {
+        found
+            .iter()
+            .find(|r| r["name"].as_str().unwrap().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} run in {found:?}"))
+    };
+    let children = |p: &serde_json::Value| -> Vec<&serde_json::Value> {
+        found
+            .iter()
+            .filter(|r| r["tags"]["mlflow.parentRunId"] == p["run_id"])
+            .collect()
+    };
+    let experiment = parent("ab ");
+    assert_eq!(experiment["status"], "FINISHED");
+    let arms = children(experiment);
+    assert_eq!(arms.len(), 4, "base and same, two replications each");
+    for arm in &arms {
+        assert_eq!(arm["status"], "FINISHED");
+        assert!(["base", "same"].contains(&arm["params"]["arm"].as_str().unwrap()));
+        assert_eq!(arm["daily_revenue"].as_array().unwrap().len(), 7);
+    }
+    // An arm identical to the base differs by exactly nothing.
+    assert_eq!(experiment["metrics"]["difference.same.revenue"], 0.0);
+    let artifacts = experiment["artifacts"].as_array().unwrap();
+    assert!(
+        artifacts.iter().any(|a| a == "experiment.html"),
+        "{artifacts:?}"
+    );
+    let sweep = parent("sweep ");
+    let points = children(sweep);
+    assert_eq!(points.len(), 2, "two points, one replication");
+    let mut premium: Vec<&str> = points
+        .iter()
+        .map(|p| p["params"]["premium"].as_str().unwrap())
+        .collect();
+    premium.sort_unstable();
+    assert_eq!(premium, ["100", "200"]);
+    assert!(
+        points
+            .iter()
+            .all(|p| p["metrics"]["revenue"].as_f64().unwrap() > 0.0)
+    );
+    let artifacts = sweep["artifacts"].as_array().unwrap();
+    assert!(
+        artifacts.iter().any(|a| a == "sweep.parquet"),
+        "{artifacts:?}"
+    );
+}
