@@ -392,7 +392,7 @@ pub fn score_churn(
     let chunks = customers
         .contiguous_iter()
         .expect("customer components are table-stored")
-        .map(|(e, ids, p, b, l, g, n)| (e, ids, (p, b, &*l, g, &*n)));
+        .map(|(e, ids, p, b, l, g, n)| (e, ids, (p, b, l, g, n)));
     extract(
         &mut scorer.batch,
         &scorer.model.features,
