@@ -58,6 +58,16 @@ pub enum Command {
     /// (`--checkpoint-every`, or the one a stop writes), into its output folder: the
     /// outputs are byte-identical to a run that never stopped.
     Resume(ResumeArgs),
+    /// The model registry on an MLflow tracking server: register a model card as a new
+    /// version, move the `champion` alias scenarios use (`models:/churn@champion`), go back.
+    Models {
+        /// What to do.
+        #[command(subcommand)]
+        action: ModelsCommand,
+        /// The tracking server [default: $MLFLOW_TRACKING_URI].
+        #[arg(long, value_name = "URI")]
+        mlflow: Option<String>,
+    },
     /// Log a finished output folder to an MLflow tracking server: its daily metrics and
     /// report into the run given (one `run --mlflow` started and could not finish), or a new
     /// run of the experiment named after its scenario.
@@ -79,6 +89,44 @@ pub enum Command {
         /// Exit 0 even when data-quality checks fail (the report shows which).
         #[arg(long)]
         allow_failed_checks: bool,
+    },
+}
+
+/// What `bazaar models` does.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Register a model card (and the ONNX file and golden rows beside it) as a new version.
+    Register {
+        /// The registered model's name (`churn`, `spend`).
+        name: String,
+        /// The card (`models/churn.json`).
+        card: PathBuf,
+        /// What this version is.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Make a version the champion, recording why.
+    Promote {
+        /// The registered model.
+        name: String,
+        /// The version.
+        version: u64,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Give the champion back to the version it had before its last change, recording why.
+    Rollback {
+        /// The registered model.
+        name: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// The champion and every promotion and rollback.
+    Show {
+        /// The registered model.
+        name: String,
     },
 }
 
@@ -149,9 +197,17 @@ pub struct RunArgs {
     /// spends in the days after the snapshot [default: --horizon].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::limits::MAX_DAYS)))]
     pub spend_horizon: Option<u32>,
-    /// MLflow tracking.
-    #[command(flatten)]
-    pub tracking: TrackArgs,
+    /// Log the run to this MLflow tracking server (`http://host:port`) [default:
+    /// $MLFLOW_TRACKING_URI]: experiment = the scenario's name; params, daily metrics and
+    /// the report as artifacts. An unreachable server stops the run before it starts.
+    // Not a flattened `TrackArgs`: the default command's `Option<RunArgs>` would then not
+    // count a bare scenario as given.
+    #[arg(long, value_name = "URI")]
+    pub mlflow: Option<String>,
+    /// With --mlflow: a tracking server that cannot be reached is a warning, and the run
+    /// goes on untracked.
+    #[arg(long)]
+    pub mlflow_optional: bool,
     /// Write a checkpoint every this many days (`7d` or `7`): the whole simulation state
     /// and the outputs' progress, kept in the run's temporary folder (each replaces the one
     /// before) until the run finishes. A run stopped or killed goes on from it with

@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         (Some(Command::Run(args)), _) | (None, Some(args)) => run_command(args),
         (Some(Command::Validate { scenarios }), _) => validate_command(&scenarios),
         (Some(Command::Check { dir }), _) => check_command(&dir),
+        (Some(Command::Models { action, mlflow }), _) => models_command(action, mlflow),
         (
             Some(Command::Track {
                 dir,
@@ -595,7 +596,11 @@ fn run_command(args: RunArgs) -> ExitCode {
         report: !args.no_report,
         checkpoints,
     };
-    let tracking = match start_tracking(&args.tracking, |c| scenario_run(c, &scenario)) {
+    let track = bazaar::cli::TrackArgs {
+        mlflow: args.mlflow.clone(),
+        mlflow_optional: args.mlflow_optional,
+    };
+    let tracking = match start_tracking(&track, |c| scenario_run(c, &scenario)) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
@@ -693,6 +698,69 @@ fn finish_tracking(t: &Tracking, dir: &std::path::Path) -> ExitCode {
                 t.run.id
             ),
         ),
+    }
+}
+
+/// `bazaar models`: the registry's versions and champion.
+fn models_command(action: bazaar::cli::ModelsCommand, uri: Option<String>) -> ExitCode {
+    use bazaar::cli::ModelsCommand;
+    use bazaar::mlflow::{Client, registry};
+    let Some(uri) = uri.or_else(|| std::env::var("MLFLOW_TRACKING_URI").ok()) else {
+        eprintln!("error: no tracking server: give --mlflow URI or set MLFLOW_TRACKING_URI");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    };
+    let client = match Client::new(&uri) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let done = match action {
+        ModelsCommand::Register {
+            name,
+            card,
+            description,
+        } => registry::register(&client, &name, &card, &description).map(|v| {
+            println!(
+                "registered {} as {name} version {} (promote it with `bazaar models promote {name} {} --reason ...`)",
+                card.display(),
+                v.version,
+                v.version
+            );
+        }),
+        ModelsCommand::Promote {
+            name,
+            version,
+            reason,
+        } => registry::promote(&client, &name, &version.to_string(), &reason).map(|()| {
+            println!("{name}@{} is version {version}", registry::CHAMPION);
+        }),
+        ModelsCommand::Rollback { name, reason } => {
+            registry::rollback(&client, &name, &reason).map(|v| {
+                println!("{name}@{} is back to version {v}", registry::CHAMPION);
+            })
+        }
+        ModelsCommand::Show { name } => registry::champion(&client, &name).and_then(|v| {
+            println!("{name}@{}: version {} ({})", registry::CHAMPION, v.version, v.source);
+            for e in registry::history(&client, &name)? {
+                println!(
+                    "  {} {} version {}: {}",
+                    e["when"].as_str().unwrap_or(""),
+                    e["what"].as_str().unwrap_or(""),
+                    e["version"].as_str().unwrap_or(""),
+                    e["why"].as_str().unwrap_or("")
+                );
+            }
+            Ok(())
+        }),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILED)
+        }
     }
 }
 

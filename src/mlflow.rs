@@ -679,3 +679,311 @@ pub fn log_sweep(
         &[],
     )
 }
+
+impl Client {
+    /// GET an artifact through the server's proxy: `root` is an `mlflow-artifacts:` URI.
+    fn download(&self, root: &str, file: &str) -> Result<Vec<u8>, MlflowError> {
+        let rest = root.strip_prefix("mlflow-artifacts:").ok_or_else(|| MlflowError::Uri {
+            uri: root.to_owned(),
+            reason: "the model's files are where Bazaar cannot read them through the server".into(),
+            hint: "register models with `bazaar models register`, which keeps them on the server",
+        })?;
+        let url = format!(
+            "{}/api/2.0/mlflow-artifacts/artifacts/{}/{file}",
+            self.base,
+            rest.trim_start_matches('/')
+        );
+        let mut response = self
+            .agent
+            .get(&url)
+            .call()
+            .map_err(|e| MlflowError::Unreachable {
+                uri: self.base.clone(),
+                reason: e.to_string(),
+            })?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            return Err(MlflowError::Api {
+                endpoint: format!("artifact {file}"),
+                status,
+                message: response.body_mut().read_to_string().unwrap_or_default(),
+            });
+        }
+        response
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .map_err(|e| MlflowError::Unreachable {
+                uri: self.base.clone(),
+                reason: e.to_string(),
+            })
+    }
+}
+
+/// The model registry: Bazaar's models as MLflow registered models, their versions carrying
+/// the model card, a `champion` alias that scenarios name as `models:/churn@champion`, and
+/// promotions and rollbacks recorded with their reasons.
+pub mod registry {
+    use std::path::{Path, PathBuf};
+
+    use serde_json::{Value, json};
+
+    use super::{Client, MlflowError, tags};
+
+    /// The alias scenarios run with.
+    pub const CHAMPION: &str = "champion";
+    /// The experiment that holds the runs registering models.
+    const EXPERIMENT: &str = "bazaar-models";
+    /// The registered model's tag keeping every promotion and rollback, newest last.
+    const HISTORY: &str = "bazaar.champions";
+
+    /// A registered version.
+    #[derive(Debug, Clone)]
+    pub struct Version {
+        /// Its number.
+        pub version: String,
+        /// Where its files are.
+        pub source: String,
+        /// Its card's file name.
+        pub card: String,
+    }
+
+    fn version_of(v: &Value) -> Version {
+        let mv = &v["model_version"];
+        let card = mv["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["key"] == "bazaar.card")
+            .and_then(|t| t["value"].as_str())
+            .unwrap_or("model.json")
+            .to_owned();
+        Version {
+            version: mv["version"].as_str().unwrap_or_default().to_owned(),
+            source: mv["source"].as_str().unwrap_or_default().to_owned(),
+            card,
+        }
+    }
+
+    /// Registers the model card at `card` (and the ONNX file and golden rows beside it) as
+    /// a new version of `name`: the files go to a run of the `bazaar-models` experiment, the
+    /// version points at them and carries the card's version and held-out metrics as tags.
+    pub fn register(
+        client: &Client,
+        name: &str,
+        card: &Path,
+        description: &str,
+    ) -> Result<Version, MlflowError> {
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|e| MlflowError::File {
+                path: p.to_path_buf(),
+                reason: e.to_string(),
+            })
+        };
+        let bytes = read(card)?;
+        let spec: Value = serde_json::from_slice(&bytes).map_err(|e| MlflowError::File {
+            path: card.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let dir = card.parent().unwrap_or(Path::new("."));
+        let file_name = |p: &Path| {
+            p.file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+        };
+        let card_name = file_name(card);
+        let onnx = spec["model"].as_str().unwrap_or_default().to_owned();
+        let experiment = client.experiment(EXPERIMENT)?;
+        let run = client.start_run(&experiment, &format!("register {name}"), &tags(), None)?;
+        client.upload(&run, &format!("model/{card_name}"), &bytes)?;
+        client.upload(&run, &format!("model/{onnx}"), &read(&dir.join(&onnx))?)?;
+        let golden = format!("{}_golden.csv", card_name.trim_end_matches(".json"));
+        if let Ok(g) = std::fs::read(dir.join(&golden)) {
+            client.upload(&run, &format!("model/{golden}"), &g)?;
+        }
+        client.end_run(&run, "FINISHED")?;
+        match client.post("registered-models/create", &json!({ "name": name })) {
+            Ok(_) | Err(MlflowError::Api { status: 400, .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let mut version_tags = vec![
+            json!({ "key": "bazaar.card", "value": card_name }),
+            json!({ "key": "bazaar.card_version", "value": spec["version"].to_string() }),
+        ];
+        if let Some(m) = spec["metrics_held_out"].as_object() {
+            for key in ["auc", "log_loss", "mae", "r2"] {
+                if let Some(v) = m.get(key) {
+                    version_tags
+                        .push(json!({ "key": format!("held_out.{key}"), "value": v.to_string() }));
+                }
+            }
+        }
+        let v = client.post(
+            "model-versions/create",
+            &json!({
+                "name": name,
+                "source": format!("{}/model", run.artifact_uri),
+                "run_id": run.id,
+                "description": description,
+                "tags": version_tags,
+            }),
+        )?;
+        Ok(version_of(&v))
+    }
+
+    /// Every promotion and rollback of `name`'s champion: (version, when, what, why).
+    pub fn history(client: &Client, name: &str) -> Result<Vec<Value>, MlflowError> {
+        let v = client.get("registered-models/get", &[("name", name)])?;
+        Ok(v["registered_model"]["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["key"] == HISTORY)
+            .and_then(|t| t["value"].as_str())
+            .and_then(|s| serde_json::from_str::<Vec<Value>>(s).ok())
+            .unwrap_or_default())
+    }
+
+    fn record(
+        client: &Client,
+        name: &str,
+        version: &str,
+        what: &str,
+        why: &str,
+    ) -> Result<(), MlflowError> {
+        let mut h = history(client, name)?;
+        let when = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        h.push(json!({ "version": version, "when": when, "what": what, "why": why }));
+        client.post(
+            "registered-models/alias",
+            &json!({ "name": name, "alias": CHAMPION, "version": version }),
+        )?;
+        client.post(
+            "model-versions/set-tag",
+            &json!({ "name": name, "version": version, "key": format!("bazaar.{what}"), "value": format!("{when}: {why}") }),
+        )?;
+        client.post(
+            "registered-models/set-tag",
+            &json!({ "name": name, "key": HISTORY, "value": Value::Array(h).to_string() }),
+        )?;
+        Ok(())
+    }
+
+    /// Moves `name`'s champion alias to `version`, recording why.
+    pub fn promote(
+        client: &Client,
+        name: &str,
+        version: &str,
+        why: &str,
+    ) -> Result<(), MlflowError> {
+        // The version must exist.
+        client.get(
+            "model-versions/get",
+            &[("name", name), ("version", version)],
+        )?;
+        record(client, name, version, "promoted", why)
+    }
+
+    /// Moves `name`'s champion alias back to the version it had before its last change,
+    /// recording why; the version it rolled back to.
+    pub fn rollback(client: &Client, name: &str, why: &str) -> Result<String, MlflowError> {
+        let h = history(client, name)?;
+        let current = champion(client, name)?.version;
+        // The champion before the current one: walk back past every entry naming it.
+        let previous = h
+            .iter()
+            .rev()
+            .filter_map(|e| e["version"].as_str())
+            .find(|v| *v != current)
+            .map(str::to_owned)
+            .ok_or_else(|| MlflowError::Api {
+                endpoint: "rollback".into(),
+                status: 409,
+                message: format!("{name}'s champion has no earlier version to go back to"),
+            })?;
+        record(client, name, &previous, "rolled back", why)?;
+        Ok(previous)
+    }
+
+    /// The version `name`'s champion alias points at.
+    pub fn champion(client: &Client, name: &str) -> Result<Version, MlflowError> {
+        resolve(client, name, &format!("@{CHAMPION}"))
+    }
+
+    /// A version by `@alias` or number.
+    fn resolve(client: &Client, name: &str, which: &str) -> Result<Version, MlflowError> {
+        let v = match which.strip_prefix('@') {
+            Some(alias) => client.get(
+                "registered-models/alias",
+                &[("name", name), ("alias", alias)],
+            )?,
+            None => client.get("model-versions/get", &[("name", name), ("version", which)])?,
+        };
+        Ok(version_of(&v))
+    }
+
+    /// Parses `models:/NAME@ALIAS` or `models:/NAME/VERSION` into the name and `@ALIAS` or
+    /// the version number.
+    pub fn parse(uri: &str) -> Option<(String, String)> {
+        let rest = uri.strip_prefix("models:/")?;
+        if let Some((name, alias)) = rest.split_once('@') {
+            return (!name.is_empty() && !alias.is_empty())
+                .then(|| (name.to_owned(), format!("@{alias}")));
+        }
+        let (name, version) = rest.split_once('/')?;
+        (!name.is_empty() && version.parse::<u64>().is_ok())
+            .then(|| (name.to_owned(), version.to_owned()))
+    }
+
+    /// The local card of the model a `models:/` URI names, fetched from the registry at
+    /// `MLFLOW_TRACKING_URI` into Bazaar's cache (`models/NAME/VERSION/`) unless it is
+    /// there; a version number already cached needs no server.
+    pub fn fetch(uri: &str) -> Result<PathBuf, String> {
+        let (name, which) = parse(uri).ok_or_else(|| {
+            format!("`{uri}` is not a model URI: write models:/NAME@ALIAS or models:/NAME/VERSION")
+        })?;
+        let cache = crate::ml::runtime::cache_dir().join("models").join(&name);
+        if !which.starts_with('@') {
+            let dir = cache.join(&which);
+            if let Some(card) = cached_card(&dir) {
+                return Ok(card);
+            }
+        }
+        let tracking = std::env::var("MLFLOW_TRACKING_URI").map_err(|_| {
+            format!("`{uri}` names a registered model, and MLFLOW_TRACKING_URI names no registry")
+        })?;
+        let client = Client::new(&tracking).map_err(|e| e.to_string())?;
+        let version = resolve(&client, &name, &which).map_err(|e| e.to_string())?;
+        let dir = cache.join(&version.version);
+        if let Some(card) = cached_card(&dir) {
+            return Ok(card);
+        }
+        let card_bytes = client
+            .download(&version.source, &version.card)
+            .map_err(|e| e.to_string())?;
+        let spec: Value =
+            serde_json::from_slice(&card_bytes).map_err(|e| format!("{}: {e}", version.card))?;
+        let onnx = spec["model"].as_str().unwrap_or_default();
+        let onnx_bytes = client
+            .download(&version.source, onnx)
+            .map_err(|e| e.to_string())?;
+        // Written beside and renamed, the card last: a cached card always has its model.
+        let put = |file: &str, bytes: &[u8]| -> Result<(), String> {
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let tmp = dir.join(format!(".{file}.{}", std::process::id()));
+            std::fs::write(&tmp, bytes).map_err(|e| e.to_string())?;
+            std::fs::rename(&tmp, dir.join(file)).map_err(|e| e.to_string())
+        };
+        put(onnx, &onnx_bytes)?;
+        put(&version.card, &card_bytes)?;
+        std::fs::write(dir.join("card"), &version.card).map_err(|e| e.to_string())?;
+        Ok(dir.join(&version.card))
+    }
+
+    /// The card in a cached version's folder, if it is whole.
+    fn cached_card(dir: &Path) -> Option<PathBuf> {
+        let name = std::fs::read_to_string(dir.join("card")).ok()?;
+        let card = dir.join(name.trim());
+        card.is_file().then_some(card)
+    }
+}

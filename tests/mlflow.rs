@@ -441,3 +441,147 @@ fn experiments_and_sweeps_log_a_parent_and_a_child_per_arm_or_point_and_replicat
         "{artifacts:?}"
     );
 }
+
+/// The bazaar binary with `args`, the registry at `uri` and Bazaar's cache in `cache`.
+fn with_registry(args: &[&str], uri: Option<&str>, cache: &Path) -> std::process::Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bazaar"));
+    c.args(args)
+        .current_dir(root())
+        .env_remove("RUST_LOG")
+        .env("BAZAAR_CACHE_DIR", cache);
+    match uri {
+        Some(u) => c.env("MLFLOW_TRACKING_URI", u),
+        None => c.env_remove("MLFLOW_TRACKING_URI"),
+    };
+    c.output().unwrap()
+}
+
+#[test]
+fn models_are_registered_promoted_rolled_back_and_run_by_alias() {
+    let Some(python) = mlflow_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let mut server = Server::start(&python, dir.path(), None);
+    let uri = server.uri();
+    let ok = |args: &[&str], uri: Option<&str>| {
+        let o = with_registry(args, uri, &cache);
+        assert!(o.status.success(), "{args:?}: {:?}", text(&o));
+        text(&o).0
+    };
+    let said = ok(
+        &["models", "register", "churn", "models/churn.json"],
+        Some(&uri),
+    );
+    assert!(said.contains("version 1"), "{said}");
+    let said = ok(
+        &[
+            "models",
+            "register",
+            "churn",
+            "models/churn_challenger.json",
+            "--description",
+            "balanced",
+        ],
+        Some(&uri),
+    );
+    assert!(said.contains("version 2"), "{said}");
+    ok(
+        &["models", "promote", "churn", "1", "--reason", "the first"],
+        Some(&uri),
+    );
+    ok(
+        &[
+            "models",
+            "promote",
+            "churn",
+            "2",
+            "--reason",
+            "the challenger won",
+        ],
+        Some(&uri),
+    );
+    let shown = ok(&["models", "show", "churn"], Some(&uri));
+    assert!(shown.contains("churn@champion: version 2"), "{shown}");
+    assert!(
+        shown.contains("promoted version 2: the challenger won"),
+        "{shown}"
+    );
+
+    // A scenario naming the champion runs with what it points at, byte for byte the model
+    // the card on disk describes.
+    let scenarios = root().join("scenarios");
+    let scenario = |spec: &str| {
+        let text = std::fs::read_to_string(scenarios.join("quick.ron"))
+            .unwrap()
+            .replace("include(\"", &format!("include(\"{}/", scenarios.display()))
+            .replace(
+                "systems: [\"daily_log\"],",
+                &format!(
+                    "systems: [], churn_model: (spec: \"{spec}\", every_days: 1, mode: Retain(top_k: 40, cost: 100, loyalty_boost: 0.6)),"
+                ),
+            );
+        let name = format!("s{}.ron", spec.len());
+        common::write(dir.path(), &name, &text)
+    };
+    let offers = |spec: &str, uri: Option<&str>, out: &str| {
+        let out = dir.path().join(out);
+        let s = scenario(spec);
+        ok(
+            &[
+                s.to_str().unwrap(),
+                "--quiet",
+                "--no-report",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            uri,
+        );
+        std::fs::read_to_string(out.join("customers.csv")).unwrap()
+    };
+    let models = root().join("models");
+    let champion = offers("models:/churn@champion", Some(&uri), "champion");
+    let challenger = offers(
+        &models.join("churn_challenger.json").display().to_string(),
+        None,
+        "local2",
+    );
+    let first = offers(
+        &models.join("churn.json").display().to_string(),
+        None,
+        "local1",
+    );
+    assert_eq!(champion, challenger, "the champion is version 2");
+    assert_ne!(
+        first, challenger,
+        "the two models offer to different customers"
+    );
+    let said = ok(
+        &["models", "rollback", "churn", "--reason", "too many offers"],
+        Some(&uri),
+    );
+    assert!(said.contains("back to version 1"), "{said}");
+    assert_eq!(
+        offers("models:/churn@champion", Some(&uri), "rolled"),
+        first
+    );
+    let shown = ok(&["models", "show", "churn"], Some(&uri));
+    assert!(
+        shown.contains("rolled back version 1: too many offers"),
+        "{shown}"
+    );
+
+    // A version number already fetched runs without the server; an alias needs it.
+    offers("models:/churn/2", Some(&uri), "pinned");
+    server.stop();
+    assert_eq!(offers("models:/churn/2", None, "offline"), challenger);
+    let s = scenario("models:/churn@champion");
+    let o = with_registry(&[s.to_str().unwrap(), "--quiet"], None, &cache);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("MLFLOW_TRACKING_URI") && err.contains(".ron:"),
+        "{err}"
+    );
+}

@@ -949,14 +949,7 @@ impl Checker<'_> {
     fn churn_model(&mut self, c: &ChurnModelFile, root: &Path) -> ChurnModelConfig {
         use Step::Field as F;
         let at = |f: &'static str| [F("churn_model"), F(f)];
-        let spec = root.parent().unwrap_or(Path::new(".")).join(&c.spec);
-        if !spec.is_file() {
-            self.err(
-                &at("spec"),
-                format!("no churn model description at `{}`", spec.display()),
-                "the path is relative to the scenario file, e.g. \"../models/churn.json\"",
-            );
-        }
+        let spec = self.model_card(&at("spec"), &c.spec, root, "churn");
         self.days(&at("every_days"), c.every_days, "a scoring interval");
         if c.every_days == 0 {
             self.err(
@@ -1010,14 +1003,7 @@ impl Checker<'_> {
         };
         let spend = c.spend.as_ref().map(|m| {
             let at = |f: &'static str| [F("churn_model"), F("spend"), F(f)];
-            let spec = root.parent().unwrap_or(Path::new(".")).join(&m.spec);
-            if !spec.is_file() {
-                self.err(
-                    &at("spec"),
-                    format!("no spend model description at `{}`", spec.display()),
-                    "the path is relative to the scenario file, e.g. \"../models/spend.json\"",
-                );
-            }
+            let spec = self.model_card(&at("spec"), &m.spec, root, "spend");
             self.days(&at("every_days"), m.every_days, "a scoring interval");
             if m.every_days == 0 {
                 self.err(
@@ -1058,6 +1044,35 @@ impl Checker<'_> {
                 share: d.share,
             },
         }
+    }
+
+    /// A model's card: a path relative to the scenario file, or a registered model
+    /// (`models:/churn@champion`) fetched from the registry into the cache.
+    fn model_card(&mut self, at: &[Step<'_>], spec: &str, root: &Path, what: &str) -> PathBuf {
+        if spec.starts_with("models:/") {
+            return match crate::mlflow::registry::fetch(spec) {
+                Ok(card) => card,
+                Err(reason) => {
+                    self.err(
+                        at,
+                        reason,
+                        "set MLFLOW_TRACKING_URI to the tracking server holding the registry; `bazaar models show NAME` lists its champion",
+                    );
+                    PathBuf::from(spec)
+                }
+            };
+        }
+        let path = root.parent().unwrap_or(Path::new(".")).join(spec);
+        if !path.is_file() {
+            self.err(
+                at,
+                format!("no {what} model description at `{}`", path.display()),
+                format!(
+                    "the path is relative to the scenario file, e.g. \"../models/{what}.json\", or a registered model, models:/{what}@champion"
+                ),
+            );
+        }
+        path
     }
 
     fn catalog(&mut self, raw: &[CategoryFile]) -> Vec<Category> {
