@@ -54,6 +54,19 @@ HOLDOUT_SHARE = 0.2
 GOLDEN_ROWS = 200
 
 
+def libraries() -> dict:
+    """The versions a model was made with, for its card."""
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "skl2onnx": skl2onnx.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": ort.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+    }
+
+
 def holdout_mask(customer_ids: np.ndarray, seed: int) -> np.ndarray:
     """A stable per-customer split: hash(seed, id) decides, whatever the row order."""
     keys = [hashlib.blake2b(f"{seed}:{c}".encode(), digest_size=8).digest() for c in customer_ids]
@@ -176,15 +189,7 @@ def main() -> None:
         "reference": reference(X_train, feature_names, model.predict_proba(X_train)[:, 1], args.scenario),
         "comparison_gradient_boosting_held_out": {k: gb_metrics[k] for k in ("auc", "log_loss", "brier")},
         "onnx_vs_sklearn_max_abs_diff": max_diff,
-        "libraries": {
-            "python": platform.python_version(),
-            "scikit-learn": sklearn.__version__,
-            "skl2onnx": skl2onnx.__version__,
-            "onnx": onnx.__version__,
-            "onnxruntime": ort.__version__,
-            "numpy": np.__version__,
-            "pandas": pd.__version__,
-        },
+        "libraries": libraries(),
     }
     (args.out / f"{args.name}.json").write_text(json.dumps(spec, indent=2) + "\n")
     print(f"wrote {onnx_path}, {args.name}.json, {args.name}_golden.csv", file=sys.stderr)

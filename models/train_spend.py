@@ -28,16 +28,12 @@ Usage:
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pandas as pd
-import skl2onnx
-import sklearn
 from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.ensemble import HistGradientBoostingRegressor
@@ -47,7 +43,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from reference import reference
-from train_churn import holdout_mask
+from train_churn import holdout_mask, libraries
 
 MODEL_VERSION = 1
 HOLDOUT_SHARE = 0.2
@@ -166,15 +162,7 @@ def main() -> None:
         "reference": reference(X_train, feature_names, model.predict(X_train), args.scenario),
         "comparison_gradient_boosting_held_out": {k: gb_metrics[k] for k in ("mae", "rmse", "r2")},
         "onnx_vs_sklearn_max_relative_diff": max_rel,
-        "libraries": {
-            "python": platform.python_version(),
-            "scikit-learn": sklearn.__version__,
-            "skl2onnx": skl2onnx.__version__,
-            "onnx": onnx.__version__,
-            "onnxruntime": ort.__version__,
-            "numpy": np.__version__,
-            "pandas": pd.__version__,
-        },
+        "libraries": libraries(),
     }
     (args.out / f"{args.name}.json").write_text(json.dumps(spec, indent=2) + "\n")
     print(f"wrote {onnx_path}, {args.name}.json, {args.name}_golden.csv", file=sys.stderr)
