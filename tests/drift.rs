@@ -123,7 +123,7 @@ fn a_run_writes_the_drift_of_every_scoring_and_logs_it() {
         ])
         .arg(&out)
         .current_dir(root())
-        .env("RUST_LOG", "bazaar=warn")
+        .env("RUST_LOG", "bazaar=info")
         .output()
         .unwrap();
     let (_, err) = text(&o);

@@ -258,7 +258,9 @@ fn monitor(
         drifted: event,
     });
     if event {
-        tracing::warn!(
+        // Info, not a warning: the run's summary and report say it too, and a scenario
+        // whose world moved from its model's would print it at every scoring.
+        tracing::info!(
             model = what,
             %date,
             drifted = drifted.join(","),
