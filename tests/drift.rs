@@ -197,3 +197,51 @@ fn a_run_writes_the_drift_of_every_scoring_and_logs_it() {
     );
     assert!(section.contains("churn model: PSI by scoring"), "a chart");
 }
+
+#[test]
+fn the_shipped_drift_scenario_moves_the_churn_models_scores_after_its_shock() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = bazaar(&[
+        "scenarios/drift.ron",
+        "--scale",
+        "0.2",
+        "--no-report",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("drift.json")).unwrap()).unwrap();
+    // The churn model's score PSI at each weekly scoring, before and after the shock of
+    // 19 November (its lead-in from the 16th).
+    let mut before = Vec::new();
+    let mut after = Vec::new();
+    for s in json["scorings"].as_array().unwrap() {
+        if s["model"] != "churn" {
+            continue;
+        }
+        let psi = s["figures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f[0] == "score")
+            .unwrap()[1]["psi"]
+            .as_f64()
+            .unwrap();
+        let date = s["date"].as_str().unwrap();
+        if date < "2026-11-16" {
+            before.push(psi);
+        } else if date > "2026-11-30" {
+            after.push(psi);
+        }
+    }
+    assert_eq!((before.len(), after.len()), (3, 2), "{before:?} {after:?}");
+    let calm = before.iter().copied().fold(0.0, f64::max);
+    let shocked = after.iter().copied().fold(f64::INFINITY, f64::min);
+    assert!(
+        shocked > 0.1 && shocked > 2.0 * calm,
+        "score PSI {before:?} then {after:?}"
+    );
+}
