@@ -2,7 +2,6 @@
 //! it logs to MLflow (`BAZAAR_GIT_COMMIT`); a build outside a repository records none.
 
 fn main() {
-    println!("cargo:rerun-if-changed=.git/HEAD");
     let git = |args: &[&str]| {
         std::process::Command::new("git")
             .args(args)
@@ -11,10 +10,18 @@ fn main() {
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
     };
-    if let Some(head) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        println!("cargo:rerun-if-changed=.git/{head}");
-        println!("cargo:rerun-if-changed=.git/packed-refs");
+    // Rebuilt when HEAD or the branch it names moves; only files that exist are named (a
+    // missing one would rerun this script on every build).
+    let mut watched = vec!["HEAD".to_owned(), "packed-refs".to_owned()];
+    watched.extend(git(&["symbolic-ref", "-q", "HEAD"]));
+    for name in watched {
+        if let Some(path) = git(&["rev-parse", "--git-path", &name])
+            && std::path::Path::new(&path).exists()
+        {
+            println!("cargo:rerun-if-changed={path}");
+        }
     }
+    println!("cargo:rerun-if-changed=build.rs");
     if let Some(commit) = git(&["rev-parse", "HEAD"]) {
         println!("cargo:rustc-env=BAZAAR_GIT_COMMIT={commit}");
     }

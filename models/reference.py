@@ -3,7 +3,7 @@
 
 Bazaar compares the features it scores (and the scores themselves) with the data a model was
 trained on: per feature, PSI, the Kolmogorov-Smirnov statistic and the Jensen-Shannon
-distance (docs/drift.md). The card cannot hold the training table, so it holds each
+distance (models/README.md, "Drift"). The card cannot hold the training table, so it holds each
 feature's quantiles at POINTS evenly spaced levels (the inverted empirical CDF: every value
 is one the data took, so a 0/1 feature stays 0/1), and the same of the model's scores.
 

@@ -632,11 +632,7 @@ fn start_tracking(
         &bazaar::mlflow::Client,
     ) -> Result<bazaar::mlflow::Run, bazaar::mlflow::MlflowError>,
 ) -> Result<Option<Tracking>, bazaar::mlflow::MlflowError> {
-    let Some(uri) = args
-        .mlflow
-        .clone()
-        .or_else(|| std::env::var("MLFLOW_TRACKING_URI").ok())
-    else {
+    let Some(uri) = args.mlflow.clone().or_else(tracking_uri_from_env) else {
         return Ok(None);
     };
     let started = bazaar::mlflow::Client::new(&uri).and_then(|client| {
@@ -654,6 +650,20 @@ fn start_tracking(
             Ok(None)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// `MLFLOW_TRACKING_URI` when it names a server Bazaar can log to (`http://`); another
+/// kind (`file:./mlruns`, `databricks`) is left alone with a warning.
+fn tracking_uri_from_env() -> Option<String> {
+    let uri = std::env::var("MLFLOW_TRACKING_URI").ok()?;
+    if uri.starts_with("http://") {
+        Some(uri)
+    } else {
+        eprintln!(
+            "warning: MLFLOW_TRACKING_URI is `{uri}`; Bazaar logs only to http:// tracking servers, so this goes on untracked"
+        );
+        None
     }
 }
 
@@ -705,7 +715,7 @@ fn finish_tracking(t: &Tracking, dir: &std::path::Path) -> ExitCode {
 fn models_command(action: bazaar::cli::ModelsCommand, uri: Option<String>) -> ExitCode {
     use bazaar::cli::ModelsCommand;
     use bazaar::mlflow::{Client, registry};
-    let Some(uri) = uri.or_else(|| std::env::var("MLFLOW_TRACKING_URI").ok()) else {
+    let Some(uri) = uri.or_else(tracking_uri_from_env) else {
         eprintln!("error: no tracking server: give --mlflow URI or set MLFLOW_TRACKING_URI");
         return ExitCode::from(EXIT_BAD_INPUT);
     };
@@ -771,7 +781,7 @@ fn track_command(dir: &std::path::Path, uri: Option<String>, run_id: Option<&str
         eprintln!("error: {e}");
         ExitCode::from(EXIT_BAD_INPUT)
     };
-    let Some(uri) = uri.or_else(|| std::env::var("MLFLOW_TRACKING_URI").ok()) else {
+    let Some(uri) = uri.or_else(tracking_uri_from_env) else {
         return fail("no tracking server: give --mlflow URI or set MLFLOW_TRACKING_URI".into());
     };
     if let Err(e) = bazaar::output::place::marked(dir) {
@@ -1097,7 +1107,7 @@ fn print_report(scenario: &Scenario, r: &RunReport) {
     }
     if let Some((t, measured, drifted)) = r.drift {
         println!(
-            "  drift: {drifted} of {measured} scorings drifted from their model's training data (drift.csv); measured in {:.3} s ({:.1} ms a scoring)",
+            "  drift: {drifted} of {measured} scorings drifted from their model's training data (the drift table); measured in {:.3} s ({:.1} ms a scoring)",
             t.as_secs_f64(),
             1e3 * t.as_secs_f64() / measured.max(1) as f64
         );

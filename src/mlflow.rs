@@ -235,6 +235,8 @@ impl Client {
                 &json!({ "run_id": run.id, "params": params }),
             )?;
         }
+        // JSON has no NaN or infinity, and one such value would fail its whole batch.
+        let metrics: Vec<&Metric> = metrics.iter().filter(|m| m.value.is_finite()).collect();
         for chunk in metrics.chunks(MAX_METRICS) {
             let metrics: Vec<Value> = chunk
                 .iter()
@@ -844,6 +846,9 @@ pub mod registry {
             .unwrap_or_default())
     }
 
+    /// MLflow's longest registry tag value.
+    const MAX_TAG: usize = 5000;
+
     fn record(
         client: &Client,
         name: &str,
@@ -851,20 +856,28 @@ pub mod registry {
         what: &str,
         why: &str,
     ) -> Result<(), MlflowError> {
+        let why: String = why.chars().take(500).collect();
         let mut h = history(client, name)?;
         let when = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         h.push(json!({ "version": version, "when": when, "what": what, "why": why }));
-        client.post(
-            "registered-models/alias",
-            &json!({ "name": name, "alias": CHAMPION, "version": version }),
-        )?;
+        // The newest entries that fit one tag.
+        let mut kept = Value::Array(h.clone()).to_string();
+        while kept.len() > MAX_TAG && h.len() > 1 {
+            h.remove(0);
+            kept = Value::Array(h.clone()).to_string();
+        }
+        // The record first, the alias last: a failure leaves the champion where it was.
         client.post(
             "model-versions/set-tag",
             &json!({ "name": name, "version": version, "key": format!("bazaar.{what}"), "value": format!("{when}: {why}") }),
         )?;
         client.post(
             "registered-models/set-tag",
-            &json!({ "name": name, "key": HISTORY, "value": Value::Array(h).to_string() }),
+            &json!({ "name": name, "key": HISTORY, "value": kept }),
+        )?;
+        client.post(
+            "registered-models/alias",
+            &json!({ "name": name, "alias": CHAMPION, "version": version }),
         )?;
         Ok(())
     }
@@ -964,6 +977,14 @@ pub mod registry {
         let spec: Value =
             serde_json::from_slice(&card_bytes).map_err(|e| format!("{}: {e}", version.card))?;
         let onnx = spec["model"].as_str().unwrap_or_default();
+        // Names from the server become paths in the cache: plain file names only.
+        let plain = |f: &str| !f.is_empty() && !f.starts_with('.') && !f.contains(['/', '\\']);
+        if !plain(onnx) || !plain(&version.card) {
+            return Err(format!(
+                "the registry names files `{}` and `{onnx}` for {uri}: not plain file names",
+                version.card
+            ));
+        }
         let onnx_bytes = client
             .download(&version.source, onnx)
             .map_err(|e| e.to_string())?;

@@ -132,8 +132,23 @@ impl Thresholds {
     }
 }
 
-/// The drift of `current` from the ascending `reference`.
+/// The drift of `current` from the ascending `reference`. Values that are not finite (a
+/// regressor's overflow) are left out, as Evidently leaves out missing values.
 pub fn drift(reference: &[f64], current: &[f64]) -> Drift {
+    let finite: Vec<f64>;
+    let current = if current.iter().all(|x| x.is_finite()) {
+        current
+    } else {
+        finite = current.iter().copied().filter(|x| x.is_finite()).collect();
+        &finite
+    };
+    if reference.is_empty() || current.is_empty() {
+        return Drift {
+            psi: 0.0,
+            ks: 0.0,
+            js: 0.0,
+        };
+    }
     let (r, c) = binned(reference, current);
     Drift {
         psi: psi(&r, &c),
@@ -192,7 +207,7 @@ fn sturges_edges(reference: &[f64], current: &[f64]) -> Vec<f64> {
     };
     let width = (hi - lo) / (size.log2() + 1.0);
     let bins = if width > 0.0 {
-        ((last - first) / width).ceil() as usize
+        (((last - first) / width).ceil() as usize).max(1)
     } else {
         1
     };
@@ -294,6 +309,17 @@ mod tests {
         let r: Vec<f64> = (0..500).map(f64::from).collect();
         let d = drift(&r, &r);
         assert_eq!((d.psi, d.ks, d.js), (0.0, 0.0, 0.0));
+    }
+
+    #[test]
+    fn values_that_are_not_finite_are_left_out() {
+        let r: Vec<f64> = (0..100).map(f64::from).collect();
+        let mut c = r.clone();
+        c.push(f64::INFINITY);
+        c.push(f64::NAN);
+        assert_eq!(drift(&r, &c), drift(&r, &r));
+        let none = drift(&r, &[f64::INFINITY]);
+        assert_eq!((none.psi, none.ks, none.js), (0.0, 0.0, 0.0));
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub fn section(dir: &std::path::Path) -> Result<Option<String>, String> {
          their model's training data. A feature (or the scores) drifts when its PSI reaches \
          {}, its Kolmogorov-Smirnov statistic {} or its Jensen-Shannon distance {}; a scoring \
          when its scores drift or {:.0}% of its features do. Every figure is in \
-         <code>drift.csv</code>.</p>",
+         the <code>drift</code> table.</p>",
         file.scorings.len(),
         t.psi,
         t.ks,

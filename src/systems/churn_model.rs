@@ -132,8 +132,6 @@ pub struct DriftMonitor {
     pub scorings: Vec<crate::ml::drift::Scoring>,
     /// Time spent measuring drift.
     pub elapsed: Duration,
-    /// Scorings measured.
-    pub measured: u64,
 }
 
 /// The `drift` table.
@@ -269,7 +267,6 @@ fn monitor(
     }
     let spent = started.elapsed();
     monitor.elapsed += spent;
-    monitor.measured += 1;
     Ok(spent)
 }
 
@@ -476,9 +473,13 @@ pub fn score_churn(
             let mut candidates: Vec<usize> = (0..n)
                 .filter(|&i| threshold.is_none_or(|t| scorer.probabilities[i] >= t))
                 .collect();
+            // Ties (customers the spend model has not scored yet are worth 0) go by risk,
+            // then by customer id.
+            let p = &scorer.probabilities;
             candidates.sort_by(|&a, &b| {
                 worth[b]
                     .total_cmp(&worth[a])
+                    .then(p[b].total_cmp(&p[a]))
                     .then(scorer.batch.keys[a].0.cmp(&scorer.batch.keys[b].0))
             });
             let limit = top_k.map_or(usize::MAX, |k| k as usize);
@@ -584,7 +585,6 @@ impl Plugin for ChurnModelPlugin {
                 table,
                 scorings: Vec::new(),
                 elapsed: Duration::ZERO,
-                measured: 0,
             });
         }
         if let (Some(model), Some(config)) = (spend, &self.config.spend) {
