@@ -151,7 +151,7 @@ pub fn fingerprint(scenario: &crate::scenario::Scenario) -> String {
 }
 
 /// Hashes a model card and the ONNX file it names.
-fn hash_model(hasher: &mut blake3::Hasher, spec: &Path) {
+pub(crate) fn hash_model(hasher: &mut blake3::Hasher, spec: &Path) {
     // A file that cannot be read hashes as its error; the run's own loading reports it.
     let mut file = |path: &Path| match std::fs::read(path) {
         Ok(bytes) => {

@@ -247,9 +247,7 @@ fn sweep_command(args: bazaar::cli::SweepArgs) -> ExitCode {
     let outcome = match run(&sweep, &out, threads, !args.quiet, &stop) {
         Ok(o) => o,
         Err(e) => {
-            if let Some(t) = &tracking {
-                let _ = t.client.end_run(&t.run, "FAILED");
-            }
+            fail_tracking(tracking.as_ref());
             return fail(e);
         }
     };
@@ -282,21 +280,9 @@ fn sweep_command(args: bazaar::cli::SweepArgs) -> ExitCode {
             out.join("sweep.parquet").display()
         );
     }
-    match &tracking {
-        Some(t) => match bazaar::mlflow::log_sweep(&t.client, &t.run, &outcome, &out) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => tracking_failed(
-                t,
-                &e,
-                &format!(
-                    "the sweep is complete in {}; its MLflow run {} is not",
-                    out.display(),
-                    t.run.id
-                ),
-            ),
-        },
-        None => ExitCode::SUCCESS,
-    }
+    finish_logging(tracking.as_ref(), "sweep", &out, |t| {
+        bazaar::mlflow::log_sweep(&t.client, &t.run, &outcome, &out)
+    })
 }
 
 fn ab_command(args: bazaar::cli::AbArgs) -> ExitCode {
@@ -388,9 +374,7 @@ fn ab_command(args: bazaar::cli::AbArgs) -> ExitCode {
     {
         Ok(o) => o,
         Err(e) => {
-            if let Some(t) = &tracking {
-                let _ = t.client.end_run(&t.run, "FAILED");
-            }
+            fail_tracking(tracking.as_ref());
             return fail(e);
         }
     };
@@ -427,21 +411,9 @@ fn ab_command(args: bazaar::cli::AbArgs) -> ExitCode {
             out.join("experiment.json").display()
         );
     }
-    match &tracking {
-        Some(t) => match bazaar::mlflow::log_experiment(&t.client, &t.run, &outcome, &out) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => tracking_failed(
-                t,
-                &e,
-                &format!(
-                    "the experiment is complete in {}; its MLflow run {} is not",
-                    out.display(),
-                    t.run.id
-                ),
-            ),
-        },
-        None => ExitCode::SUCCESS,
-    }
+    finish_logging(tracking.as_ref(), "experiment", &out, |t| {
+        bazaar::mlflow::log_experiment(&t.client, &t.run, &outcome, &out)
+    })
 }
 
 fn calibrate_command(args: bazaar::cli::CalibrateArgs) -> ExitCode {
@@ -679,6 +651,38 @@ fn scenario_run(
         &name,
         &bazaar::mlflow::params(scenario),
     )
+}
+
+/// Logs a finished experiment or sweep (`what`, written to `out`) with `log`, if tracked;
+/// the exit code.
+fn finish_logging(
+    tracking: Option<&Tracking>,
+    what: &str,
+    out: &std::path::Path,
+    log: impl FnOnce(&Tracking) -> Result<(), bazaar::mlflow::MlflowError>,
+) -> ExitCode {
+    let Some(t) = tracking else {
+        return ExitCode::SUCCESS;
+    };
+    match log(t) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => tracking_failed(
+            t,
+            &e,
+            &format!(
+                "the {what} is complete in {}; its MLflow run {} is not",
+                out.display(),
+                t.run.id
+            ),
+        ),
+    }
+}
+
+/// Ends a tracked command's run as failed, if it is tracked (the server may be gone too).
+fn fail_tracking(tracking: Option<&Tracking>) {
+    if let Some(t) = tracking {
+        let _ = t.client.end_run(&t.run, "FAILED");
+    }
 }
 
 /// Says how a finished command's logging failed and how to redo it; the exit code.

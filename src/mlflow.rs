@@ -158,6 +158,15 @@ impl Client {
         self.answer(endpoint, self.agent.post(&url).send_json(body))
     }
 
+    /// The proxy's URL of `file` under an `mlflow-artifacts:` root (its part after the scheme).
+    fn artifact_url(&self, root: &str, file: &str) -> String {
+        format!(
+            "{}/api/2.0/mlflow-artifacts/artifacts/{}/{file}",
+            self.base,
+            root.trim_start_matches('/')
+        )
+    }
+
     fn get(&self, endpoint: &str, query: &[(&str, &str)]) -> Result<Value, MlflowError> {
         let url = format!("{}/api/2.0/mlflow/{endpoint}", self.base);
         let mut request = self.agent.get(&url);
@@ -274,11 +283,7 @@ impl Client {
                 hint: "start the server with artifacts served (`mlflow server` does by default; not --no-serve-artifacts)",
             });
         };
-        let url = format!(
-            "{}/api/2.0/mlflow-artifacts/artifacts/{}/{path}",
-            self.base,
-            root.trim_start_matches('/')
-        );
+        let url = self.artifact_url(root, path);
         self.answer("mlflow-artifacts", self.agent.put(&url).send(bytes))
             .map(|_| ())
     }
@@ -366,21 +371,17 @@ pub fn params(scenario: &crate::scenario::Scenario) -> Vec<(String, String)> {
     p
 }
 
-/// The BLAKE3 hash of a model card and the ONNX file it names, or the reason it has none.
+/// A model card's version and the BLAKE3 hash of the card and the ONNX file it names (as
+/// the checkpoint fingerprint hashes them).
 fn file_hash(card: &Path) -> String {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| e.to_string());
-    let hash = || -> Result<String, String> {
-        let bytes = read(card)?;
-        let v: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
-        let mut h = blake3::Hasher::new();
-        h.update(&bytes);
-        if let Some(onnx) = v["model"].as_str() {
-            h.update(&read(&card.parent().unwrap_or(Path::new(".")).join(onnx))?);
-        }
-        let version = v["version"].as_u64().unwrap_or(0);
-        Ok(format!("v{version} {}", h.finalize().to_hex()))
-    };
-    hash().unwrap_or_else(|e| format!("unreadable: {e}"))
+    let version = std::fs::read(card)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v["version"].as_u64())
+        .unwrap_or(0);
+    let mut h = blake3::Hasher::new();
+    crate::checkpoint::hash_model(&mut h, card);
+    format!("v{version} {}", h.finalize().to_hex())
 }
 
 /// A finished output folder's metrics: each day's revenue, transactions, units, churned and
@@ -515,16 +516,9 @@ pub fn folder_artifacts(dir: &Path) -> Vec<String> {
 
 /// Logs a finished output folder into `run` (metrics and artifacts) and ends it.
 pub fn log_folder(client: &Client, run: &Run, dir: &Path) -> Result<(), MlflowError> {
-    client.log(run, &[], &folder_metrics(dir)?)?;
-    for name in folder_artifacts(dir) {
-        let path = dir.join(&name);
-        let bytes = std::fs::read(&path).map_err(|e| MlflowError::File {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        client.upload(run, &name, &bytes)?;
-    }
-    client.end_run(run, "FINISHED")
+    let files = folder_artifacts(dir);
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    finish_with(client, run, dir, &files, &folder_metrics(dir)?)
 }
 
 /// A parent run for an experiment or a sweep in the experiment named after its base
@@ -574,8 +568,8 @@ fn child(
     client.end_run(&run, "FINISHED")
 }
 
-/// Uploads the named files of `dir` to `run`, then ends it.
-fn finish_parent(
+/// Logs `metrics` to `run`, uploads the named files of `dir`, then ends it.
+fn finish_with(
     client: &Client,
     run: &Run,
     dir: &Path,
@@ -634,7 +628,7 @@ pub fn log_experiment(
             push(format!("{key}.high"), hi);
         }
     }
-    finish_parent(
+    finish_with(
         client,
         parent,
         dir,
@@ -673,7 +667,7 @@ pub fn log_sweep(
             &Default::default(),
         )?;
     }
-    finish_parent(
+    finish_with(
         client,
         parent,
         dir,
@@ -690,11 +684,7 @@ impl Client {
             reason: "the model's files are where Bazaar cannot read them through the server".into(),
             hint: "register models with `bazaar models register`, which keeps them on the server",
         })?;
-        let url = format!(
-            "{}/api/2.0/mlflow-artifacts/artifacts/{}/{file}",
-            self.base,
-            rest.trim_start_matches('/')
-        );
+        let url = self.artifact_url(rest, file);
         let mut response = self
             .agent
             .get(&url)

@@ -71,6 +71,17 @@ pub struct ModelSpec {
     pub reference: Option<super::drift::Reference>,
 }
 
+impl ModelSpec {
+    /// The output's column holding the prediction: the positive class's probability, or a
+    /// regressor's only column.
+    pub fn column(&self) -> usize {
+        match self.kind {
+            Kind::Classification => self.probability_column.unwrap_or(1),
+            Kind::Regression => 0,
+        }
+    }
+}
+
 /// Everything that can be wrong with a scoring model.
 #[derive(Debug, Error)]
 pub enum ModelError {
@@ -298,10 +309,7 @@ impl OnnxModel {
 
     /// The output's column holding the prediction.
     fn column(&self) -> usize {
-        match self.spec.kind {
-            Kind::Classification => self.spec.probability_column.unwrap_or(1),
-            Kind::Regression => 0,
-        }
+        self.spec.column()
     }
 }
 
@@ -351,10 +359,7 @@ fn check_io(session: &Session, spec: &ModelSpec, card: &str) -> Result<(), Strin
             names.join(", ")
         ));
     };
-    let column = match spec.kind {
-        Kind::Classification => spec.probability_column.unwrap_or(1),
-        Kind::Regression => 0,
-    };
+    let column = spec.column();
     match output.dtype() {
         ValueType::Tensor { ty, shape, .. } => {
             let dims: Vec<i64> = shape.iter().copied().collect();

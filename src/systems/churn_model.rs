@@ -78,7 +78,12 @@ pub struct SpendScorer {
 
 /// Run condition: the end of a spend scoring day.
 pub fn spend_scoring_due(clock: Res<Clock>, scorer: Res<SpendScorer>) -> bool {
-    clock.hour() == 23 && (clock.day() + 1).is_multiple_of(scorer.config.every_days)
+    scores_today(&clock, scorer.config.every_days)
+}
+
+/// Whether a model scoring every `every_days` days scores at the end of this hour.
+fn scores_today(clock: &Clock, every_days: u32) -> bool {
+    clock.hour() == 23 && (clock.day() + 1).is_multiple_of(every_days)
 }
 
 /// Extracts every active customer's features in parallel into `batch`, in customer-id
@@ -339,7 +344,7 @@ pub fn score_spend(
 
 /// Run condition: the end of a scoring day.
 pub fn scoring_due(clock: Res<Clock>, scorer: Res<ChurnScorer>) -> bool {
-    clock.hour() == 23 && (clock.day() + 1).is_multiple_of(scorer.config.every_days)
+    scores_today(&clock, scorer.config.every_days)
 }
 
 /// The daily hazard equivalent to a probability `p` of churning within `horizon` days.
