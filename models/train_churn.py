@@ -110,9 +110,18 @@ def main() -> None:
                     help="weight the classes equally (a challenger: it ranks customers differently, "
                          "its probabilities are not calibrated)")
     ap.add_argument("--name", default="churn", help="file stem of the model, its card and golden rows")
+    ap.add_argument("--since-day", type=int, default=0,
+                    help="train on the snapshots of this day of the run and later only (the world "
+                         "after a drift; `bazaar mlops` passes the first drifted scoring's day)")
     args = ap.parse_args()
 
     df = pd.read_csv(args.features)
+    if args.since_day:
+        df = df[df["day"] >= args.since_day].reset_index(drop=True)
+        if df.empty or df["label"].nunique() < 2:
+            sys.exit(f"error: the snapshots from day {args.since_day} on are too few to train on "
+                     f"({len(df)} rows, {int(df['label'].sum()) if len(df) else 0} positive); "
+                     "lengthen the run or snapshot more often")
     if args.max_rows and len(df) > args.max_rows:
         df = df.sample(n=args.max_rows, random_state=args.seed).sort_index()
     feature_names = [c for c in df.columns if c not in ("customer_id", "day", "label", "spend_next")]
@@ -180,6 +189,7 @@ def main() -> None:
             "table": args.features.name,
             "made_with": args.scenario,
             "rows": int(len(df)),
+            "since_day": args.since_day,
             "positives": int(y.sum()),
             "held_out_customers_share": HOLDOUT_SHARE,
             "held_out_rows": int(test.sum()),

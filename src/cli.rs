@@ -54,6 +54,12 @@ pub enum Command {
     /// run with replications in parallel (sweep.parquet, sweep.json, sweep.html); a sweep
     /// stopped or killed goes on where it was when the same command runs again.
     Sweep(SweepArgs),
+    /// The retraining loop: simulate with the registry's champion, detect drift, train a
+    /// challenger on the snapshots since, register it, run champion against challenger as an
+    /// A/B experiment (common random numbers, fresh seeds) and promote it only if its gain's
+    /// confidence interval excludes zero; every step logged to MLflow (mlops.json, and the
+    /// simulation's and experiment's folders).
+    Mlops(MlopsArgs),
     /// Go on with a run that was stopped or killed, from its last checkpoint
     /// (`--checkpoint-every`, or the one a stop writes), into its output folder: the
     /// outputs are byte-identical to a run that never stopped.
@@ -279,6 +285,48 @@ pub struct AbArgs {
     /// MLflow tracking.
     #[command(flatten)]
     pub tracking: TrackArgs,
+}
+
+/// Options of `bazaar mlops`.
+#[derive(Debug, Args)]
+pub struct MlopsArgs {
+    /// The scenario (one with a churn model: scenarios/drift.ron).
+    pub scenario: PathBuf,
+    /// The tracking server holding the registry [default: $MLFLOW_TRACKING_URI].
+    #[arg(long, value_name = "URI")]
+    pub mlflow: Option<String>,
+    /// The registered model retrained (made from the scenario's model if it has no champion).
+    #[arg(long, default_value = "churn")]
+    pub model: String,
+    /// The metric judging champion against challenger (`churned`: fewer is better;
+    /// `margin`, `revenue`: more is).
+    #[arg(long, default_value = "churned")]
+    pub metric: String,
+    /// Replications of the experiment.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..=10_000))]
+    pub replications: u32,
+    /// Confidence level of the gain's interval.
+    #[arg(long, default_value_t = 0.95)]
+    pub confidence: f64,
+    /// Days between the feature snapshots the challenger learns from.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub snapshot_every: u32,
+    /// Scale the population by this factor.
+    #[arg(long)]
+    pub scale: Option<f64>,
+    /// Output folder [default: out/<scenario>-mlops].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// A Python with the training packages, instead of the environment Bazaar makes in its
+    /// cache on first need.
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Worker threads [default: all cores].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+    /// Print only the decision.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Options of `bazaar sweep`.

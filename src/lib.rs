@@ -41,6 +41,7 @@ pub mod hooks;
 pub mod limits;
 pub mod ml;
 pub mod mlflow;
+pub mod mlops;
 pub mod money;
 pub mod output;
 pub mod persona;

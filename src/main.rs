@@ -81,6 +81,7 @@ fn main() -> ExitCode {
         },
         (Some(Command::Calibrate(args)), _) => calibrate_command(args),
         (Some(Command::Ab(args)), _) => ab_command(args),
+        (Some(Command::Mlops(args)), _) => mlops_command(args),
         (Some(Command::Sweep(args)), _) => sweep_command(args),
         (Some(Command::Resume(args)), _) => resume_command(args),
         (Some(Command::Systems), _) => {
@@ -197,6 +198,7 @@ fn validate_command(paths: &[std::path::PathBuf]) -> ExitCode {
 }
 
 fn sweep_command(args: bazaar::cli::SweepArgs) -> ExitCode {
+    use_registry(args.tracking.mlflow.as_deref());
     use bazaar::experiment::file::default_out;
     use bazaar::sweep::{SweepError, file, run};
     let threads = threads_or_all(args.threads);
@@ -286,6 +288,7 @@ fn sweep_command(args: bazaar::cli::SweepArgs) -> ExitCode {
 }
 
 fn ab_command(args: bazaar::cli::AbArgs) -> ExitCode {
+    use_registry(args.tracking.mlflow.as_deref());
     use bazaar::experiment::{Design, ExperimentError, load, run, write};
     let threads = threads_or_all(args.threads);
     let fail = |e: ExperimentError| {
@@ -516,6 +519,7 @@ fn calibrate_command(args: bazaar::cli::CalibrateArgs) -> ExitCode {
 }
 
 fn run_command(args: RunArgs) -> ExitCode {
+    use_registry(args.mlflow.as_deref());
     let mut scenario = match Scenario::load(&args.scenario, &sim::registry()) {
         Ok(s) => s,
         Err(e) => {
@@ -586,6 +590,75 @@ fn run_command(args: RunArgs) -> ExitCode {
         tracking,
     };
     execute(&scenario, invocation, how, None)
+}
+
+/// `--mlflow`, when given, is also the registry a scenario's `models:/` URIs come from.
+fn use_registry(uri: Option<&str>) {
+    if let Some(uri) = uri {
+        bazaar::mlflow::registry::set_server(uri);
+    }
+}
+
+/// `bazaar mlops`: the retraining loop on a tracking server.
+fn mlops_command(args: bazaar::cli::MlopsArgs) -> ExitCode {
+    use bazaar::mlops::{Decision, MlopsError, Options, prepare, run};
+    let fail = |e: MlopsError| {
+        eprintln!("error: {e}");
+        ExitCode::from(if e.is_bad_input() {
+            EXIT_BAD_INPUT
+        } else {
+            EXIT_FAILED
+        })
+    };
+    let Some(uri) = args.mlflow.clone().or_else(tracking_uri_from_env) else {
+        return fail(MlopsError::Input(
+            "the loop registers and promotes models on an MLflow tracking server: give --mlflow URI or set MLFLOW_TRACKING_URI\n  hint: `mlflow server --host 127.0.0.1 --port 5000` starts one (pip install mlflow)".into(),
+        ));
+    };
+    use_registry(Some(&uri));
+    let client = match bazaar::mlflow::Client::new(&uri) {
+        Ok(c) => c,
+        Err(e) => return fail(MlopsError::Input(e.to_string())),
+    };
+    let options = Options {
+        scenario: args.scenario,
+        scale: args.scale,
+        out: args.out,
+        model: args.model,
+        metric: args.metric,
+        replications: args.replications,
+        confidence: args.confidence,
+        threads: threads_or_all(args.threads),
+        python: args.python,
+        snapshot_every: args.snapshot_every,
+        progress: !args.quiet,
+    };
+    let (scenario, out) = match prepare(&options) {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    // The server must answer before anything runs.
+    if let Err(e) = client.experiment(&scenario.name) {
+        return fail(MlopsError::Input(e.to_string()));
+    }
+    match run(&options, scenario, &out, &client) {
+        Ok(outcome) => {
+            let what = match outcome.decision {
+                Decision::NoDrift { .. } => "no drift",
+                Decision::Promoted { .. } => "promoted",
+                Decision::Kept { .. } => "kept the champion",
+            };
+            println!("{what}: {}", outcome.decision.reason());
+            println!(
+                "wrote {} (MLflow run {} on {})",
+                out.join(bazaar::mlops::MLOPS_FILE).display(),
+                outcome.mlflow_run,
+                client.uri()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
 }
 
 /// A run on a tracking server, and whether losing the server is only a warning.

@@ -938,27 +938,56 @@ pub mod registry {
             .then(|| (name.to_owned(), version.to_owned()))
     }
 
-    /// The local card of the model a `models:/` URI names, fetched from the registry at
-    /// `MLFLOW_TRACKING_URI` into Bazaar's cache (`models/NAME/VERSION/`) unless it is
-    /// there; a version number already cached needs no server.
+    /// The tracking server scenarios' `models:/` URIs are fetched from when the command
+    /// line named one (`--mlflow`); else `MLFLOW_TRACKING_URI`.
+    static SERVER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+    /// Makes `uri` the registry `models:/` URIs are fetched from (the first call wins).
+    pub fn set_server(uri: &str) {
+        let _ = SERVER.set(uri.to_owned());
+    }
+
+    /// The local card of the model a `models:/` URI names, fetched from the registry (see
+    /// [`set_server`]) into Bazaar's cache unless it is there.
     pub fn fetch(uri: &str) -> Result<PathBuf, String> {
+        let tracking = match SERVER.get() {
+            Some(s) => s.clone(),
+            None => std::env::var("MLFLOW_TRACKING_URI").map_err(|_| {
+                format!(
+                    "`{uri}` names a registered model, and neither --mlflow nor MLFLOW_TRACKING_URI names a registry"
+                )
+            })?,
+        };
+        fetch_from(&tracking, uri)
+    }
+
+    /// The local card of the model a `models:/` URI names on the registry at `tracking`,
+    /// cached in `models/SERVER/NAME/VERSION/` (SERVER a hash of its address): a cached
+    /// version is used when the registry says it is the same (the run its files came from),
+    /// and when the registry cannot be reached and the URI names the version by number.
+    pub fn fetch_from(tracking: &str, uri: &str) -> Result<PathBuf, String> {
         let (name, which) = parse(uri).ok_or_else(|| {
             format!("`{uri}` is not a model URI: write models:/NAME@ALIAS or models:/NAME/VERSION")
         })?;
-        let cache = crate::ml::runtime::cache_dir().join("models").join(&name);
-        if !which.starts_with('@') {
-            let dir = cache.join(&which);
-            if let Some(card) = cached_card(&dir) {
-                return Ok(card);
+        let server = blake3::hash(tracking.trim_end_matches('/').as_bytes()).to_hex();
+        let cache = crate::ml::runtime::cache_dir()
+            .join("models")
+            .join(&server.as_str()[..16])
+            .join(&name);
+        let client = Client::new(tracking).map_err(|e| e.to_string())?;
+        let version = match resolve(&client, &name, &which) {
+            Ok(v) => v,
+            Err(e @ MlflowError::Unreachable { .. }) if !which.starts_with('@') => {
+                return cached(&cache.join(&which))
+                    .map(|(card, _)| card)
+                    .ok_or_else(|| e.to_string());
             }
-        }
-        let tracking = std::env::var("MLFLOW_TRACKING_URI").map_err(|_| {
-            format!("`{uri}` names a registered model, and MLFLOW_TRACKING_URI names no registry")
-        })?;
-        let client = Client::new(&tracking).map_err(|e| e.to_string())?;
-        let version = resolve(&client, &name, &which).map_err(|e| e.to_string())?;
+            Err(e) => return Err(e.to_string()),
+        };
         let dir = cache.join(&version.version);
-        if let Some(card) = cached_card(&dir) {
+        if let Some((card, source)) = cached(&dir)
+            && source == version.source
+        {
             return Ok(card);
         }
         let card_bytes = client
@@ -978,7 +1007,8 @@ pub mod registry {
         let onnx_bytes = client
             .download(&version.source, onnx)
             .map_err(|e| e.to_string())?;
-        // Written beside and renamed, the card last: a cached card always has its model.
+        // Written beside and renamed, the record of what is cached last: a cached card
+        // always has its model, and names where it came from.
         let put = |file: &str, bytes: &[u8]| -> Result<(), String> {
             std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
             let tmp = dir.join(format!(".{file}.{}", std::process::id()));
@@ -987,14 +1017,38 @@ pub mod registry {
         };
         put(onnx, &onnx_bytes)?;
         put(&version.card, &card_bytes)?;
-        std::fs::write(dir.join("card"), &version.card).map_err(|e| e.to_string())?;
+        put(
+            "card",
+            serde_json::to_string(&json!({ "card": version.card, "source": version.source }))
+                .map_err(|e| e.to_string())?
+                .as_bytes(),
+        )?;
         Ok(dir.join(&version.card))
     }
 
-    /// The card in a cached version's folder, if it is whole.
-    fn cached_card(dir: &Path) -> Option<PathBuf> {
-        let name = std::fs::read_to_string(dir.join("card")).ok()?;
-        let card = dir.join(name.trim());
-        card.is_file().then_some(card)
+    /// Sets a tag on a version: what was decided about it and why (not a move of the
+    /// champion, which [`promote`] records).
+    pub fn annotate(
+        client: &Client,
+        name: &str,
+        version: &str,
+        key: &str,
+        why: &str,
+    ) -> Result<(), MlflowError> {
+        let why: String = why.chars().take(MAX_TAG).collect();
+        client.post(
+            "model-versions/set-tag",
+            &json!({ "name": name, "version": version, "key": key, "value": why }),
+        )?;
+        Ok(())
+    }
+
+    /// The card in a cached version's folder, if it is whole, and the source it came from.
+    fn cached(dir: &Path) -> Option<(PathBuf, String)> {
+        let record: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("card")).ok()?).ok()?;
+        let card = dir.join(record["card"].as_str()?);
+        let source = record["source"].as_str()?.to_owned();
+        card.is_file().then_some((card, source))
     }
 }

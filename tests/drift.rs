@@ -60,6 +60,7 @@ fn psi_ks_and_js_equal_evidentlys_on_the_same_data() {
     let (reference, names) = churn_reference();
     let mut pairs = Vec::new();
     let mut ours = Vec::new();
+    let mut summarised = 0;
     for name in &names {
         let column = header.iter().position(|h| h == name).unwrap();
         let current: Vec<f64> = rows
@@ -73,7 +74,12 @@ fn psi_ks_and_js_equal_evidentlys_on_the_same_data() {
             .map(|v| v.as_f64().unwrap())
             .collect();
         ours.push(bazaar::ml::drift::drift(&quantiles, &current));
-        pairs.push(serde_json::json!({"reference": quantiles, "current": current}));
+        let distinct = 1 + quantiles.windows(2).filter(|w| w[0] != w[1]).count();
+        let numeric = !bazaar::ml::drift::is_categorical(&quantiles, &current);
+        summarised += usize::from(numeric && distinct <= bazaar::ml::drift::MAX_CATEGORIES);
+        pairs.push(
+            serde_json::json!({"reference": quantiles, "current": current, "numeric": numeric}),
+        );
     }
     let input = dir.path().join("pairs.json");
     std::fs::write(&input, serde_json::to_vec(&pairs).unwrap()).unwrap();
@@ -106,6 +112,10 @@ fn psi_ks_and_js_equal_evidentlys_on_the_same_data() {
         moved += usize::from(d.psi > 0.01);
     }
     assert!(moved >= 3, "the test data moved several features: {ours:?}");
+    assert!(
+        summarised >= 1,
+        "a feature with a point mass (few distinct quantiles, many values) is among them"
+    );
 }
 
 #[test]

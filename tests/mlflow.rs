@@ -572,10 +572,21 @@ fn models_are_registered_promoted_rolled_back_and_run_by_alias() {
         "{shown}"
     );
 
-    // A version number already fetched runs without the server; an alias needs it.
+    // A version number already fetched from a registry runs while that registry is down;
+    // an alias needs it.
     offers("models:/churn/2", Some(&uri), "pinned");
     server.stop();
-    assert_eq!(offers("models:/churn/2", None, "offline"), challenger);
+    assert_eq!(offers("models:/churn/2", Some(&uri), "offline"), challenger);
+    let o = with_registry(
+        &[
+            scenario("models:/churn@champion").to_str().unwrap(),
+            "--quiet",
+        ],
+        Some(&uri),
+        &cache,
+    );
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    assert!(text(&o).1.contains("cannot be reached"), "{:?}", text(&o));
     let s = scenario("models:/churn@champion");
     let o = with_registry(&[s.to_str().unwrap(), "--quiet"], None, &cache);
     let (_, err) = text(&o);
@@ -584,4 +595,215 @@ fn models_are_registered_promoted_rolled_back_and_run_by_alias() {
         err.contains("MLFLOW_TRACKING_URI") && err.contains(".ron:"),
         "{err}"
     );
+}
+
+/// The parent's child runs, by name.
+fn children<'a>(
+    runs: &'a [serde_json::Value],
+    parent: &str,
+) -> std::collections::BTreeMap<String, &'a serde_json::Value> {
+    runs.iter()
+        .filter(|r| r["tags"]["mlflow.parentRunId"] == parent)
+        .map(|r| (r["name"].as_str().unwrap_or_default().to_owned(), r))
+        .collect()
+}
+
+#[test]
+fn the_retraining_loop_catches_the_drift_and_promotes_only_a_proven_challenger() {
+    let Some(python) = mlflow_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&python, dir.path(), None);
+    let uri = server.uri();
+    let out = dir.path().join("loop");
+    // Bazaar makes its own training environment in its cache, kept between test runs here;
+    // the models it fetches are kept apart by registry, so a new server's version 1 is never
+    // an old server's.
+    let cache = root().join("target/mlops-cache");
+    let o = with_registry(
+        &[
+            "mlops",
+            "scenarios/drift.ron",
+            "--scale",
+            "0.2",
+            "--replications",
+            "4",
+            "--mlflow",
+            &uri,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+        &cache,
+    );
+    let (said, err) = text(&o);
+    if !o.status.success() && err.contains("installing scikit-learn") && err.contains("PyPI") {
+        eprintln!("SKIPPED: the training packages cannot be installed: {err}");
+        return;
+    }
+    assert!(o.status.success(), "{said}\n{err}");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("mlops.json")).unwrap()).unwrap();
+
+    // The scenario's model became the first champion; the drift is found after the price
+    // shock (its lead-in starts on 16 November), not before.
+    assert_eq!(record["champion"], "1", "{record}");
+    let drift = &record["drift"];
+    let found = drift["date"].as_str().unwrap();
+    assert!(found >= "2026-11-16", "drift found on {found}: {record}");
+    assert!(
+        !drift["features"].as_array().unwrap().is_empty(),
+        "{record}"
+    );
+
+    // The challenger learned from the snapshots since, and was registered as version 2.
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("challenger/churn.json")).unwrap()).unwrap();
+    assert_eq!(card["training"]["since_day"], drift["day"], "{card}");
+    let features = std::fs::read_to_string(out.join("simulate/features.csv")).unwrap();
+    let since = drift["day"].as_u64().unwrap();
+    let rows = features
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(1).unwrap().parse::<u64>().unwrap() >= since)
+        .count() as u64;
+    assert_eq!(card["training"]["rows"].as_u64(), Some(rows));
+    assert_eq!(record["challenger"]["version"], "2", "{record}");
+
+    // Champion against challenger in fresh worlds, and a decision that follows the interval.
+    let ab: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("ab/experiment.json")).unwrap()).unwrap();
+    assert_eq!(ab["replications"], 4);
+    let seeds: Vec<u64> = ab["measured"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seed"].as_u64().unwrap())
+        .collect();
+    assert!(
+        !seeds.contains(&42),
+        "the training seed is not reused: {seeds:?}"
+    );
+    let c = &record["comparison"];
+    assert_eq!(c["metric"], "churned");
+    let d = ab["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["arm"] == "challenger" && d["metric"] == "churned")
+        .unwrap();
+    assert_eq!(c["gain"].as_f64(), d["difference"].as_f64().map(|x| -x));
+    let low = c["interval"][0].as_f64().unwrap();
+    let promoted = record["decision"]["decision"] == "promoted";
+    assert_eq!(promoted, low > 0.0, "{record}");
+    if !promoted {
+        assert_eq!(record["decision"]["decision"], "kept", "{record}");
+    }
+    let shown = with_registry(&["models", "show", "churn"], Some(&uri), &cache);
+    let (shown, _) = text(&shown);
+    let champion = if promoted { "2" } else { "1" };
+    assert!(
+        shown.contains(&format!("churn@champion: version {champion}")),
+        "{shown}"
+    );
+    assert!(shown.contains("the first champion"), "{shown}");
+
+    // Every step is a run under one parent.
+    let runs = runs(&python, &uri, "drift");
+    let parent = runs
+        .iter()
+        .find(|r| r["name"] == "mlops drift")
+        .expect("the loop's parent run");
+    assert_eq!(parent["status"], "FINISHED");
+    assert_eq!(
+        parent["tags"]["bazaar.decision"],
+        if promoted { "promoted" } else { "kept" }
+    );
+    assert!(
+        parent["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "mlops.json")
+    );
+    let steps = children(&runs, parent["run_id"].as_str().unwrap());
+    for step in [
+        "simulate",
+        "detect drift",
+        "train challenger",
+        "champion against challenger",
+    ] {
+        assert_eq!(
+            steps[step]["status"],
+            "FINISHED",
+            "{step}: {:?}",
+            steps.keys()
+        );
+    }
+    assert!(
+        steps["train challenger"]["metrics"]["held_out.auc"]
+            .as_f64()
+            .unwrap()
+            > 0.5
+    );
+    let arms = children(
+        &runs,
+        steps["champion against challenger"]["run_id"]
+            .as_str()
+            .unwrap(),
+    );
+    assert_eq!(
+        arms.len(),
+        8,
+        "two arms by four replications: {:?}",
+        arms.keys()
+    );
+}
+
+#[test]
+fn the_retraining_loop_needs_a_server_and_a_scenario_with_a_churn_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("loop");
+    let o = with_registry(
+        &[
+            "mlops",
+            "scenarios/drift.ron",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    assert!(text(&o).1.contains("--mlflow"), "{:?}", text(&o));
+    let o = with_registry(
+        &[
+            "mlops",
+            "scenarios/quick.ron",
+            "--mlflow",
+            "http://127.0.0.1:9",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    assert!(text(&o).1.contains("no churn model"), "{:?}", text(&o));
+    let o = with_registry(
+        &[
+            "mlops",
+            "scenarios/drift.ron",
+            "--mlflow",
+            "http://127.0.0.1:9",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
+    assert!(text(&o).1.contains("cannot be reached"), "{:?}", text(&o));
+    assert!(!out.exists());
 }

@@ -157,12 +157,32 @@ pub fn drift(reference: &[f64], current: &[f64]) -> Drift {
     }
 }
 
+/// Whether a feature is binned by value: Evidently's test, at most [`MAX_CATEGORIES`]
+/// distinct values, made on what the reference summarises rather than on its quantiles. A
+/// continuous feature with a point mass (most customers' budget share at 1) has few distinct
+/// quantiles but many values; binned by value, every value today would be a bin the
+/// reference never saw, and an unchanged world would read as drifted. So the values seen on
+/// both sides must number at most [`MAX_CATEGORIES`] too.
+pub fn is_categorical(reference: &[f64], current: &[f64]) -> bool {
+    let mut seen: Vec<u64> = Vec::with_capacity(MAX_CATEGORIES + 1);
+    let key = |x: f64| (x + 0.0).to_bits();
+    for &x in reference.iter().chain(current) {
+        let k = key(x);
+        if let Err(at) = seen.binary_search(&k) {
+            if seen.len() == MAX_CATEGORIES {
+                return false;
+            }
+            seen.insert(at, k);
+        }
+    }
+    true
+}
+
 /// Both samples' shares of each bin (Evidently's `get_binned_data` without its stand-in for
-/// empty bins).
+/// empty bins), by value or in Sturges bins as [`is_categorical`] says.
 fn binned(reference: &[f64], current: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let distinct = 1 + reference.windows(2).filter(|w| w[0] != w[1]).count();
     let (m, n) = (reference.len() as f64, current.len() as f64);
-    if distinct > MAX_CATEGORIES {
+    if !is_categorical(reference, current) {
         let edges = sturges_edges(reference, current);
         let count = |xs: &[f64]| {
             let bins = edges.len() - 1;
@@ -309,6 +329,29 @@ mod tests {
         let r: Vec<f64> = (0..500).map(f64::from).collect();
         let d = drift(&r, &r);
         assert_eq!((d.psi, d.ks, d.js), (0.0, 0.0, 0.0));
+    }
+
+    #[test]
+    fn a_point_mass_beside_continuous_values_is_binned_as_numbers() {
+        // 93% of customers at 1 (no budget used), the rest spread below: the reference
+        // keeps 201 quantiles, of which few are distinct; today is the same world.
+        let value = |i: u64| {
+            let u = (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
+            if u < 0.93 { 1.0 } else { (u - 0.93) / 0.07 }
+        };
+        let mut sample: Vec<f64> = (0..100_000).map(value).collect();
+        sample.sort_by(f64::total_cmp);
+        let quantiles: Vec<f64> = (0..=200)
+            .map(|q| sample[q * (sample.len() - 1) / 200])
+            .collect();
+        let distinct = 1 + quantiles.windows(2).filter(|w| w[0] != w[1]).count();
+        assert!(distinct <= MAX_CATEGORIES, "{distinct}");
+        let today: Vec<f64> = (100_000..130_000).map(value).collect();
+        assert!(!is_categorical(&quantiles, &today));
+        let d = drift(&quantiles, &today);
+        assert!(d.psi < 0.1 && d.js < 0.1, "{d:?}");
+        // A real category keeps its bins by value.
+        assert!(is_categorical(&[0.0, 0.0, 1.0], &[1.0, 0.0, 1.0, 1.0]));
     }
 
     #[test]

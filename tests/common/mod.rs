@@ -186,7 +186,13 @@ pub fn refuses_occupied(out: &Path, command: impl FnOnce() -> Output) {
 /// (`ready` is the import that says it is there); `None` (the caller says it skipped) only
 /// when PyPI cannot be reached.
 pub fn python_with(venv: &str, packages: &[&str], ready: &str) -> Option<PathBuf> {
-    let venv = root().join("target").join(venv);
+    let target = root().join("target");
+    std::fs::create_dir_all(&target).expect("the target folder");
+    // Tests run in parallel threads and several may want one environment: the first makes
+    // it while the others wait on this lock, then find it ready.
+    let lock = std::fs::File::create(target.join(format!("{venv}.lock"))).expect("a lock file");
+    lock.lock().expect("the environment's lock");
+    let venv = target.join(venv);
     let python = venv.join("bin/python");
     let is_ready = || {
         Command::new(&python)
@@ -198,7 +204,8 @@ pub fn python_with(venv: &str, packages: &[&str], ready: &str) -> Option<PathBuf
         return Some(python);
     }
     let made = Command::new("python3")
-        .args(["-m", "venv"])
+        // `--clear`: an environment left half-made by an interrupted install starts afresh.
+        .args(["-m", "venv", "--clear"])
         .arg(&venv)
         .status()
         .expect("python3 runs: the test needs Python 3 with venv and pip, as the README says");
