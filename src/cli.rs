@@ -302,6 +302,10 @@ pub struct MlopsArgs {
     /// `margin`, `revenue`: more is).
     #[arg(long, default_value = "churned")]
     pub metric: String,
+    /// A guardrail metric (repeatable): the challenger is kept out if it is significantly
+    /// worse on it, whatever its gain on --metric (`--guard margin`).
+    #[arg(long = "guard", value_name = "METRIC")]
+    pub guards: Vec<String>,
     /// Replications of the experiment.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..=10_000))]
     pub replications: u32,

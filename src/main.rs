@@ -626,6 +626,7 @@ fn mlops_command(args: bazaar::cli::MlopsArgs) -> ExitCode {
         out: args.out,
         model: args.model,
         metric: args.metric,
+        guards: args.guards,
         replications: args.replications,
         confidence: args.confidence,
         threads: threads_or_all(args.threads),

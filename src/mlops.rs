@@ -58,6 +58,8 @@ pub struct Options {
     pub model: String,
     /// The experiment's metric judging champion against challenger.
     pub metric: String,
+    /// Guardrail metrics: the challenger must not be significantly worse on any.
+    pub guards: Vec<String>,
     /// Replications of the experiment.
     pub replications: u32,
     /// Confidence level of its interval.
@@ -190,6 +192,8 @@ pub struct Outcome {
     pub challenger: Option<Challenger>,
     /// Champion against challenger, if they were compared.
     pub comparison: Option<Comparison>,
+    /// The same on each guardrail metric.
+    pub guards: Vec<Comparison>,
     /// What was decided.
     pub decision: Decision,
     /// The MLflow parent run.
@@ -243,16 +247,22 @@ pub fn prepare(options: &Options) -> Result<(Scenario, PathBuf), MlopsError> {
             options.model
         )));
     }
-    if !crate::experiment::METRICS
-        .iter()
-        .any(|(m, _)| *m == options.metric)
+    let costed = scenario.personas.iter().any(|p| !p.unit_cost.is_empty());
+    for (flag, metric) in std::iter::once(("--metric", &options.metric))
+        .chain(options.guards.iter().map(|g| ("--guard", g)))
     {
-        let known: Vec<&str> = crate::experiment::METRICS.iter().map(|(m, _)| *m).collect();
-        return Err(MlopsError::Input(format!(
-            "--metric `{}` is not one an experiment measures: {}",
-            options.metric,
-            known.join(", ")
-        )));
+        if !crate::experiment::METRICS.iter().any(|(m, _)| m == metric) {
+            let known: Vec<&str> = crate::experiment::METRICS.iter().map(|(m, _)| *m).collect();
+            return Err(MlopsError::Input(format!(
+                "{flag} `{metric}` is not one an experiment measures: {}",
+                known.join(", ")
+            )));
+        }
+        if !costed && crate::experiment::COSTED.contains(&metric.as_str()) {
+            return Err(MlopsError::Input(format!(
+                "{flag} `{metric}` needs a cost of goods, and the scenario's catalog states no margins\n  hint: give each category a `margin` (catalogs/india.ron has them), or judge on churned or revenue"
+            )));
+        }
     }
     if options.replications < 2 {
         return Err(MlopsError::Input(
@@ -319,19 +329,29 @@ pub fn run(
                     timestamp: stamp,
                 })
                 .collect();
-            if let Some(c) = &outcome.comparison {
-                let mut push = |key: &str, value: f64| {
+            let judged = outcome
+                .comparison
+                .iter()
+                .map(|c| ("gain".to_owned(), c))
+                .chain(
+                    outcome
+                        .guards
+                        .iter()
+                        .map(|g| (format!("guard.{}.gain", g.metric), g)),
+                );
+            for (key, c) in judged {
+                let mut push = |key: String, value: f64| {
                     metrics.push(crate::mlflow::Metric {
-                        key: key.to_owned(),
+                        key,
                         value,
                         step: 0,
                         timestamp: stamp,
                     });
                 };
-                push("gain", c.gain);
+                push(key.clone(), c.gain);
                 if let Some((lo, hi)) = c.interval {
-                    push("gain.low", lo);
-                    push("gain.high", hi);
+                    push(format!("{key}.low"), lo);
+                    push(format!("{key}.high"), hi);
                 }
             }
             let tags = [
@@ -524,6 +544,7 @@ fn steps(
                 drift: None,
                 challenger: None,
                 comparison: None,
+                guards: Vec::new(),
                 decision: Decision::NoDrift { reason },
                 mlflow_run: parent.id.clone(),
                 timings: laps.timings,
@@ -536,14 +557,45 @@ fn steps(
         detected.day,
         detected.features.join(", ")
     ));
-    // The arms differ from the scoring after the drifted one.
+    // The arms differ from the scoring after the drifted one; the challenger learns from
+    // the snapshots since whose labels fit in the run.
     let fork = detected.date + chrono::Days::new(1);
-    if fork > scenario.end() - chrono::Days::new(u64::from(scoring_every)) {
-        return Err(MlopsError::Input(format!(
-            "drift was first found on {}, too near the scenario's end ({}) for a challenger to score at least once after it\n  hint: lengthen the scenario (`end`) or score more often (`every_days`)",
-            detected.date,
+    let labelled = last_labelled(scenario.days, options.snapshot_every, horizon);
+    let too_late = if labelled.is_none_or(|last| detected.day > last) {
+        Some(format!(
+            "no snapshot since then has its {horizon}-day label inside the run{}",
+            labelled.map_or(String::new(), |d| format!(" (the last is day {d})"))
+        ))
+    } else if fork > scenario.end() - chrono::Days::new(u64::from(scoring_every)) {
+        Some(format!(
+            "a challenger would score no more than once before the run ends ({})",
             scenario.end()
-        )));
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = too_late {
+        let reason = format!(
+            "drift from {} (day {}), too late in the run to act on: {why}; {} version {} stays the champion\n  hint: lengthen the scenario (`end`), or snapshot and score more often",
+            detected.date, detected.day, options.model, champion.version
+        );
+        say(reason.clone());
+        return finish(
+            work,
+            out,
+            Outcome {
+                scenario: scenario.name.clone(),
+                model: options.model.clone(),
+                champion: champion.version,
+                drift: Some(detected),
+                challenger: None,
+                comparison: None,
+                guards: Vec::new(),
+                decision: Decision::Kept { reason },
+                mlflow_run: parent.id.clone(),
+                timings: laps.timings,
+            },
+        );
     }
 
     // Train a challenger on the snapshots since the drift.
@@ -651,7 +703,9 @@ fn steps(
         "champion against challenger from {fork}: {} replications",
         options.replications
     ));
-    let metrics = [options.metric.clone()];
+    let metrics: Vec<String> = std::iter::once(options.metric.clone())
+        .chain(options.guards.iter().cloned())
+        .collect();
     let experiment = crate::experiment::run(&design, options.threads, options.progress)
         .and_then(|o| o.judged_on(&metrics, &design))
         .map_err(|e| MlopsError::Failed(e.to_string()))?;
@@ -674,22 +728,26 @@ fn steps(
         &[],
     )?;
     crate::mlflow::log_experiment(client, &ab_run, &experiment, &compared)?;
-    let difference = experiment
-        .differences
+    let judged = |metric: &str| {
+        experiment
+            .differences
+            .iter()
+            .find(|d| d.arm == "challenger" && d.metric == metric)
+            .map(|d| compare(d, options.replications, fork))
+            .ok_or_else(|| MlopsError::Failed(format!("the experiment did not measure `{metric}`")))
+    };
+    let comparison = judged(&options.metric)?;
+    let guards = options
+        .guards
         .iter()
-        .find(|d| d.arm == "challenger" && d.metric == options.metric)
-        .ok_or_else(|| {
-            MlopsError::Input(format!(
-                "the experiment did not measure `{}` (a catalog without margins has no margin)",
-                options.metric
-            ))
-        })?;
-    let comparison = compare(difference, options.replications, fork);
+        .map(|g| judged(g))
+        .collect::<Result<Vec<_>, _>>()?;
     laps.lap("champion against challenger");
 
     // Promote only on a gain whose interval excludes zero.
     let decision = decide(
         &comparison,
+        &guards,
         &options.model,
         &champion.version,
         &version.version,
@@ -727,6 +785,7 @@ fn steps(
                 champion_auc: champion_json["metrics_held_out"]["auc"].as_f64(),
             }),
             comparison: Some(comparison),
+            guards,
             decision,
             mlflow_run: parent.id.clone(),
             timings: laps.timings,
@@ -808,6 +867,14 @@ pub fn detect(scorings: &[Scoring], start: chrono::NaiveDate) -> Option<Detected
     })
 }
 
+/// The last day of a `days`-day run with a feature snapshot (every `every` days) whose
+/// `horizon`-day label fits in the run, as the export takes them.
+fn last_labelled(days: u32, every: u32, horizon: u32) -> Option<u32> {
+    (0..days)
+        .rev()
+        .find(|d| (d + 1).is_multiple_of(every.max(1)) && d + horizon < days)
+}
+
 /// The challenger's gain from its difference from the champion (the base arm), signed so
 /// that positive is better.
 pub fn compare(d: &Difference, replications: u32, fork: chrono::NaiveDate) -> Comparison {
@@ -828,9 +895,11 @@ pub fn compare(d: &Difference, replications: u32, fork: chrono::NaiveDate) -> Co
     }
 }
 
-/// Promote only when the gain's whole interval is above zero.
+/// Promote only when the gain's whole interval is above zero and no guardrail's is below
+/// it (the challenger may not be significantly worse on any).
 pub fn decide(
     c: &Comparison,
+    guards: &[Comparison],
     model: &str,
     champion: &str,
     challenger: &str,
@@ -838,32 +907,67 @@ pub fn decide(
     confidence: f64,
 ) -> Decision {
     let ci = |(lo, hi): (f64, f64)| format!("{:.0}% CI {lo:.2} .. {hi:.2}", confidence * 100.0);
+    let better = |c: &Comparison| if c.lower_is_better { "less" } else { "more" };
     let what = format!(
         "after drift on {} ({}), challenger {model} v{challenger} against champion v{champion} on `{}` ({} is better), {} replications from {}: gain {:.2}",
         drift.date,
         drift.features.join(", "),
         c.metric,
-        if c.lower_is_better { "less" } else { "more" },
+        better(c),
         c.replications,
         c.fork,
         c.gain
     );
-    match c.interval {
-        Some(interval) if interval.0 > 0.0 => Decision::Promoted {
+    let interval = match c.interval {
+        Some(i) if i.0 > 0.0 => i,
+        Some(i) => {
+            return Decision::Kept {
+                reason: format!(
+                    "{what} ({}): the interval does not exclude no gain, so the champion stays",
+                    ci(i)
+                ),
+            };
+        }
+        None => {
+            return Decision::Kept {
+                reason: format!("{what}: no interval, so the champion stays"),
+            };
+        }
+    };
+    let worse: Vec<String> = guards
+        .iter()
+        .filter_map(|g| {
+            g.interval.filter(|i| i.1 < 0.0).map(|i| {
+                format!(
+                    "`{}` ({} is better) by {:.2} ({})",
+                    g.metric,
+                    better(g),
+                    -g.gain,
+                    ci(i)
+                )
+            })
+        })
+        .collect();
+    if worse.is_empty() {
+        Decision::Promoted {
             reason: format!(
-                "{what} ({}): the challenger is better; promoted",
-                ci(interval)
+                "{what} ({}): the challenger is better{}; promoted",
+                ci(interval),
+                if guards.is_empty() {
+                    String::new()
+                } else {
+                    ", and no worse on the guardrails".to_owned()
+                }
             ),
-        },
-        Some(interval) => Decision::Kept {
+        }
+    } else {
+        Decision::Kept {
             reason: format!(
-                "{what} ({}): the interval does not exclude no gain, so the champion stays",
-                ci(interval)
+                "{what} ({}), but significantly worse on {}: the champion stays",
+                ci(interval),
+                worse.join(", ")
             ),
-        },
-        None => Decision::Kept {
-            reason: format!("{what}: no interval, so the champion stays"),
-        },
+        }
     }
 }
 
@@ -1047,7 +1151,7 @@ mod tests {
     fn decision(metric: &str, d: f64, interval: Option<(f64, f64)>) -> Decision {
         let fork = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
         let c = compare(&difference(metric, d, interval), 10, fork);
-        decide(&c, "churn", "1", "2", &drift(), 0.95)
+        decide(&c, &[], "churn", "1", "2", &drift(), 0.95)
     }
 
     #[test]
@@ -1077,6 +1181,44 @@ mod tests {
             decision("churned", -30.0, None),
             Decision::Kept { .. }
         ));
+    }
+
+    #[test]
+    fn a_guardrail_significantly_worse_keeps_the_champion() {
+        let fork = drift().date;
+        let c = compare(
+            &difference("churned", -30.0, Some((-45.0, -15.0))),
+            10,
+            fork,
+        );
+        let guard = |d: f64, i: (f64, f64)| compare(&difference("margin", d, Some(i)), 10, fork);
+        let decided = |guards: &[Comparison]| decide(&c, guards, "churn", "1", "2", &drift(), 0.95);
+        // Margin down, with an interval wholly below zero: kept, and the reason says why.
+        match decided(&[guard(-70_000.0, (-100_000.0, -40_000.0))]) {
+            Decision::Kept { reason } => assert!(reason.contains("`margin`"), "{reason}"),
+            d => panic!("{d:?}"),
+        }
+        // Margin perhaps down, perhaps not: promoted.
+        assert!(matches!(
+            decided(&[guard(-10_000.0, (-30_000.0, 10_000.0))]),
+            Decision::Promoted { .. }
+        ));
+        // A guard on a metric where less is better: more churned is worse.
+        let churn_guard = compare(&difference("churned", 20.0, Some((5.0, 35.0))), 10, fork);
+        let m = compare(&difference("margin", 500.0, Some((100.0, 900.0))), 10, fork);
+        assert!(matches!(
+            decide(&m, &[churn_guard], "churn", "1", "2", &drift(), 0.95),
+            Decision::Kept { .. }
+        ));
+    }
+
+    #[test]
+    fn the_last_labelled_snapshot_is_the_exports() {
+        // drift.ron: 60 days, weekly snapshots, a 14-day label: days 6, 13, ..., 41.
+        assert_eq!(last_labelled(60, 7, 14), Some(41));
+        assert_eq!(last_labelled(61, 7, 14), Some(41));
+        assert_eq!(last_labelled(63, 7, 14), Some(48));
+        assert_eq!(last_labelled(14, 7, 14), None);
     }
 
     #[test]

@@ -533,6 +533,8 @@ fn models_are_registered_promoted_rolled_back_and_run_by_alias() {
                 s.to_str().unwrap(),
                 "--quiet",
                 "--no-report",
+                // The registry may be down: the run is then not tracked.
+                "--mlflow-optional",
                 "--out",
                 out.to_str().unwrap(),
             ],
@@ -629,6 +631,8 @@ fn the_retraining_loop_catches_the_drift_and_promotes_only_a_proven_challenger()
             "0.2",
             "--replications",
             "4",
+            "--guard",
+            "margin",
             "--mlflow",
             &uri,
             "--out",
@@ -695,8 +699,11 @@ fn the_retraining_loop_catches_the_drift_and_promotes_only_a_proven_challenger()
         .unwrap();
     assert_eq!(c["gain"].as_f64(), d["difference"].as_f64().map(|x| -x));
     let low = c["interval"][0].as_f64().unwrap();
+    let guard = &record["guards"][0];
+    assert_eq!(guard["metric"], "margin");
+    let margin_worse = guard["interval"][1].as_f64().unwrap() < 0.0;
     let promoted = record["decision"]["decision"] == "promoted";
-    assert_eq!(promoted, low > 0.0, "{record}");
+    assert_eq!(promoted, low > 0.0 && !margin_worse, "{record}");
     if !promoted {
         assert_eq!(record["decision"]["decision"], "kept", "{record}");
     }
