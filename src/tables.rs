@@ -233,6 +233,11 @@ impl DailyReport {
         Ok(DailyColumn(self.columns.len() - 1))
     }
 
+    /// The personas, one row each a day.
+    pub fn personas(&self) -> usize {
+        self.personas
+    }
+
     /// Adds `n` to today's count (or paise) of `persona` in `column`.
     pub fn add_to(&mut self, column: DailyColumn, persona: usize, n: i64) {
         self.ints[column.0][persona] += n;

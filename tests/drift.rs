@@ -195,6 +195,29 @@ fn a_run_writes_the_drift_of_every_scoring_and_logs_it() {
     assert_eq!(first[0], names[0].as_str());
     let psi = first[1]["psi"].as_f64().unwrap();
     assert!((psi - rows[0][3].parse::<f64>().unwrap()).abs() < 1e-12);
+    // daily_metrics carries each scoring day's score PSI and drifted features, 0 between.
+    let mut daily = csv::Reader::from_path(out.join("daily_metrics.csv")).unwrap();
+    let header = daily.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (psi_at, count_at) = (column("churn_score_psi"), column("churn_drifted_features"));
+    let mut scored = 0;
+    for r in daily.records().map(Result::unwrap) {
+        let score = rows.iter().find(|d| d[0] == r[0] && &d[2] == "score");
+        let count = rows
+            .iter()
+            .filter(|d| d[0] == r[0] && &d[2] != "score" && &d[6] == "true")
+            .count();
+        let psi: f64 = r[psi_at].parse().unwrap();
+        match score {
+            Some(d) => {
+                scored += 1;
+                assert!((psi - d[3].parse::<f64>().unwrap()).abs() < 1e-12, "{r:?}");
+            }
+            None => assert_eq!(psi, 0.0, "{r:?}"),
+        }
+        assert_eq!(r[count_at].parse::<usize>().unwrap(), count, "{r:?}");
+    }
+    assert_eq!(scored, 4 * 5, "four scorings, a row per persona");
     let o = bazaar(&["report", out.to_str().unwrap()]);
     assert!(o.status.success(), "{:?}", text(&o));
     let page = std::fs::read_to_string(out.join("report.html")).unwrap();

@@ -137,6 +137,50 @@ pub struct DriftMonitor {
     pub scorings: Vec<crate::ml::drift::Scoring>,
     /// Time spent measuring drift.
     pub elapsed: Duration,
+    /// Each model's columns in `daily_metrics`.
+    daily: Vec<DriftColumns>,
+}
+
+/// A model's drift columns in `daily_metrics`: its scores' PSI and its drifted features on
+/// the days it scores.
+struct DriftColumns {
+    model: &'static str,
+    psi: crate::tables::DailyColumn,
+    drifted: crate::tables::DailyColumn,
+}
+
+/// At the end of a scoring day: each model's drift of the day into `daily_metrics` (the
+/// same figures in every persona's row; the model scores all customers together).
+pub fn report_drift(
+    clock: Res<Clock>,
+    monitor: Res<DriftMonitor>,
+    mut report: ResMut<crate::tables::DailyReport>,
+) {
+    let today = clock.date();
+    for s in monitor
+        .scorings
+        .iter()
+        .rev()
+        .take_while(|s| s.date == today)
+    {
+        let Some(c) = monitor.daily.iter().find(|c| c.model == s.model) else {
+            continue;
+        };
+        let psi = s
+            .figures
+            .iter()
+            .find(|(f, _, _)| f == "score")
+            .map_or(0.0, |(_, d, _)| d.psi);
+        let drifted = s
+            .figures
+            .iter()
+            .filter(|(f, _, past)| *past && f != "score")
+            .count();
+        for p in 0..report.personas() {
+            report.set(c.psi, p, psi);
+            report.add_to(c.drifted, p, drifted as i64);
+        }
+    }
 }
 
 /// The `drift` table.
@@ -584,13 +628,43 @@ impl Plugin for ChurnModelPlugin {
         let referenced =
             churn_referenced || spend.as_ref().is_some_and(|s| s.spec.reference.is_some());
         if referenced {
+            use crate::output::schema::{Column, Kind};
             let table = sim.add_table(drift_table())?;
+            let mut daily = Vec::new();
+            let spend_referenced = spend.as_ref().is_some_and(|s| s.spec.reference.is_some());
+            for (model, has) in [("churn", churn_referenced), ("spend", spend_referenced)] {
+                if !has {
+                    continue;
+                }
+                let psi = sim.daily_column(Column::new(
+                    if model == "churn" { "churn_score_psi" } else { "spend_score_psi" },
+                    Kind::Float,
+                    "On a day the model scores: its scores' population stability index against its training reference (the same in every persona's row); 0 on other days.",
+                ))?;
+                let drifted = sim.daily_column(Column::new(
+                    if model == "churn" { "churn_drifted_features" } else { "spend_drifted_features" },
+                    Kind::U64,
+                    "On a day the model scores: its features past a drift threshold (the same in every persona's row); 0 on other days.",
+                ))?;
+                daily.push(DriftColumns {
+                    model,
+                    psi,
+                    drifted,
+                });
+            }
             sim.world.insert_resource(DriftMonitor {
                 thresholds: self.config.drift,
                 table,
                 scorings: Vec::new(),
                 elapsed: Duration::ZERO,
+                daily,
             });
+            sim.schedule.add_systems(
+                report_drift
+                    .run_if(|clock: Res<Clock>| clock.hour() == 23)
+                    .in_set(SimSet::Churn)
+                    .after(score_churn),
+            );
         }
         if let (Some(model), Some(config)) = (spend, &self.config.spend) {
             sim.world.insert_resource(SpendScorer {
