@@ -296,10 +296,19 @@ pub fn run(
     out: &Path,
     client: &Client,
 ) -> Result<Outcome, MlopsError> {
+    let at = Instant::now();
+    let champion = champion(options, &mut scenario, client)?;
+    let chosen = at.elapsed().as_secs_f64();
+    // The params describe what runs: the scenario with the champion's card in it.
     let mut params = crate::mlflow::params(&scenario);
     params.extend([
         ("mlops.model".to_owned(), options.model.clone()),
+        (
+            "mlops.champion".to_owned(),
+            champion.version.version.clone(),
+        ),
         ("mlops.metric".to_owned(), options.metric.clone()),
+        ("mlops.guards".to_owned(), options.guards.join(",")),
         (
             "mlops.replications".to_owned(),
             options.replications.to_string(),
@@ -308,6 +317,10 @@ pub fn run(
             "mlops.confidence".to_owned(),
             options.confidence.to_string(),
         ),
+        (
+            "mlops.snapshot_every".to_owned(),
+            options.snapshot_every.to_string(),
+        ),
     ]);
     let parent = crate::mlflow::start_parent(
         client,
@@ -315,107 +328,155 @@ pub fn run(
         &format!("mlops {}", scenario.name),
         &params,
     )?;
-    let result = steps(options, &mut scenario, out, client, &parent);
-    match &result {
-        Ok(outcome) => {
-            let stamp = chrono::Utc::now().timestamp_millis();
-            let mut metrics: Vec<crate::mlflow::Metric> = outcome
-                .timings
-                .iter()
-                .map(|(step, secs)| crate::mlflow::Metric {
-                    key: format!("seconds.{step}"),
-                    value: *secs,
-                    step: 0,
-                    timestamp: stamp,
-                })
-                .collect();
-            let judged = outcome
-                .comparison
-                .iter()
-                .map(|c| ("gain".to_owned(), c))
-                .chain(
-                    outcome
-                        .guards
-                        .iter()
-                        .map(|g| (format!("guard.{}.gain", g.metric), g)),
-                );
-            for (key, c) in judged {
-                let mut push = |key: String, value: f64| {
-                    metrics.push(crate::mlflow::Metric {
-                        key,
-                        value,
-                        step: 0,
-                        timestamp: stamp,
-                    });
-                };
-                push(key.clone(), c.gain);
-                if let Some((lo, hi)) = c.interval {
-                    push(format!("{key}.low"), lo);
-                    push(format!("{key}.high"), hi);
-                }
-            }
-            let tags = [
-                (
-                    "bazaar.decision".to_owned(),
-                    match outcome.decision {
-                        Decision::NoDrift { .. } => "no drift",
-                        Decision::Promoted { .. } => "promoted",
-                        Decision::Kept { .. } => "kept",
-                    }
-                    .to_owned(),
-                ),
-                (
-                    "mlflow.note.content".to_owned(),
-                    outcome.decision.reason().to_owned(),
-                ),
-            ];
-            client.log(&parent, &[], &metrics)?;
-            client.tag(&parent, &tags)?;
-            client.upload(
-                &parent,
-                MLOPS_FILE,
-                &std::fs::read(out.join(MLOPS_FILE)).map_err(|e| {
-                    MlopsError::Failed(format!("{}: {e}", out.join(MLOPS_FILE).display()))
-                })?,
-            )?;
-            client.end_run(&parent, "FINISHED")?;
-        }
-        Err(e) => {
-            let _ = client.tag(&parent, &[("bazaar.error".to_owned(), e.to_string())]);
-            let _ = client.end_run(&parent, "FAILED");
-        }
+    let result = steps(
+        options,
+        &mut scenario,
+        out,
+        client,
+        &parent,
+        champion,
+        chosen,
+    )
+    .and_then(|outcome| {
+        finish_parent(client, &parent, &outcome, out)
+            .map(|()| outcome)
+            .map_err(|e| {
+                MlopsError::Failed(format!(
+                    "the loop is complete in {} ({}), but logging it to MLflow failed: {e}",
+                    out.display(),
+                    out.join(MLOPS_FILE).display()
+                ))
+            })
+    });
+    if let Err(e) = &result {
+        fail_run(client, &parent, e);
     }
     result
 }
 
-/// The loop's steps, in a work folder put in place at the end.
-fn steps(
-    options: &Options,
-    scenario: &mut Scenario,
-    out: &Path,
+/// Ends `run` as failed, saying why (as much as a tag holds); the server may be gone too.
+fn fail_run(client: &Client, run: &Run, e: &MlopsError) {
+    let why: String = e.to_string().chars().take(5000).collect();
+    let _ = client.tag(run, &[("bazaar.error".to_owned(), why)]);
+    let _ = client.end_run(run, "FAILED");
+}
+
+/// A child run of `parent`, filled by `fill` and ended finished, or failed when `fill`
+/// fails.
+fn child<T>(
     client: &Client,
     parent: &Run,
-) -> Result<Outcome, MlopsError> {
-    let failed = |e: crate::calibrate::CalibrateError| MlopsError::Failed(e.to_string());
-    let work = crate::calibrate::work_dir(out).map_err(failed)?;
-    let mut laps = Laps {
-        at: Instant::now(),
-        timings: Vec::new(),
-        progress: options.progress,
-    };
-    let say = |what: String| {
-        if options.progress {
-            eprintln!("mlops: {what}");
+    name: &str,
+    fill: impl FnOnce(&Run) -> Result<T, MlopsError>,
+) -> Result<T, MlopsError> {
+    let run = client.start_run(
+        &parent.experiment,
+        name,
+        &crate::mlflow::tags(),
+        Some(parent),
+    )?;
+    match fill(&run) {
+        Ok(v) => {
+            client.end_run(&run, "FINISHED")?;
+            Ok(v)
         }
-    };
+        Err(e) => {
+            fail_run(client, &run, &e);
+            Err(e)
+        }
+    }
+}
 
-    // The champion: the registry's, or the scenario's own model made the first one.
-    let champion = match registry::champion(client, &options.model) {
+/// The parent's decision, gains with their intervals, step times and `mlops.json`.
+fn finish_parent(
+    client: &Client,
+    parent: &Run,
+    outcome: &Outcome,
+    out: &Path,
+) -> Result<(), MlopsError> {
+    let stamp = chrono::Utc::now().timestamp_millis();
+    let mut metrics: Vec<crate::mlflow::Metric> = outcome
+        .timings
+        .iter()
+        .map(|(step, secs)| crate::mlflow::Metric {
+            key: format!("seconds.{}", metric_key(step)),
+            value: *secs,
+            step: 0,
+            timestamp: stamp,
+        })
+        .collect();
+    let judged = outcome
+        .comparison
+        .iter()
+        .map(|c| ("gain".to_owned(), c))
+        .chain(
+            outcome
+                .guards
+                .iter()
+                .map(|g| (format!("guard.{}.gain", g.metric), g)),
+        );
+    for (key, c) in judged {
+        let mut push = |key: String, value: f64| {
+            metrics.push(crate::mlflow::Metric {
+                key,
+                value,
+                step: 0,
+                timestamp: stamp,
+            });
+        };
+        push(key.clone(), c.gain);
+        if let Some((lo, hi)) = c.interval {
+            push(format!("{key}.low"), lo);
+            push(format!("{key}.high"), hi);
+        }
+    }
+    let tags = [
+        (
+            "bazaar.decision".to_owned(),
+            match outcome.decision {
+                Decision::NoDrift { .. } => "no drift",
+                Decision::Promoted { .. } => "promoted",
+                Decision::Kept { .. } => "kept",
+            }
+            .to_owned(),
+        ),
+        (
+            "mlflow.note.content".to_owned(),
+            outcome.decision.reason().chars().take(5000).collect(),
+        ),
+    ];
+    client.log(parent, &[], &metrics)?;
+    client.tag(parent, &tags)?;
+    let path = out.join(MLOPS_FILE);
+    let bytes =
+        std::fs::read(&path).map_err(|e| MlopsError::Failed(format!("{}: {e}", path.display())))?;
+    client.upload(parent, MLOPS_FILE, &bytes)?;
+    client.end_run(parent, "FINISHED")?;
+    Ok(())
+}
+
+/// The champion the loop starts from.
+struct Champion {
+    /// Its registered version.
+    version: registry::Version,
+    /// Its label's horizon.
+    horizon: u32,
+}
+
+/// The registry's champion (or the scenario's own model, registered and promoted as the
+/// first), fetched and put in the scenario; it must keep a training reference for drift.
+fn champion(
+    options: &Options,
+    scenario: &mut Scenario,
+    client: &Client,
+) -> Result<Champion, MlopsError> {
+    let version = match registry::champion(client, &options.model) {
         Ok(v) => v,
         Err(MlflowError::Api {
             status: 404 | 400, ..
         }) => {
             let card = &scenario.churn_model.as_ref().expect("checked").spec;
+            check_card(card, "the scenario's model")?;
             let v = registry::register(
                 client,
                 &options.model,
@@ -431,24 +492,85 @@ fn steps(
                     options.model, scenario.name
                 ),
             )?;
-            say(format!(
-                "{} had no champion: registered the scenario's model as version {}",
-                options.model, v.version
-            ));
+            if options.progress {
+                eprintln!(
+                    "mlops: {} had no champion: registered the scenario's model as version {}",
+                    options.model, v.version
+                );
+            }
             v
         }
         Err(e) => return Err(e.into()),
     };
-    let champion_card = registry::fetch_from(
+    let card = registry::fetch_from(
         client.uri(),
-        &format!("models:/{}/{}", options.model, champion.version),
+        &format!("models:/{}/{}", options.model, version.version),
     )
     .map_err(MlopsError::Failed)?;
-    let horizon = horizon_of(&champion_card)?;
-    let churn = scenario.churn_model.as_mut().expect("checked");
-    churn.spec = champion_card.clone();
-    let scoring_every = churn.every_days;
-    laps.lap("champion");
+    let horizon = check_card(
+        &card,
+        &format!("{} version {}", options.model, version.version),
+    )?;
+    scenario.churn_model.as_mut().expect("checked").spec = card;
+    Ok(Champion { version, horizon })
+}
+
+/// A champion's card must state its label horizon (which the exported labels share) and
+/// keep a training reference (without one its drift cannot be measured); the horizon.
+fn check_card(card: &Path, what: &str) -> Result<u32, MlopsError> {
+    let json = read_json(card)?;
+    if json["reference"].is_null() {
+        return Err(MlopsError::Input(format!(
+            "{what} ({}) keeps no training reference, so its drift cannot be measured\n  hint: models/train_churn.py writes one; models/reference.py adds one to a card from its training table",
+            card.display()
+        )));
+    }
+    json["label"]["horizon_days"]
+        .as_u64()
+        .and_then(|h| u32::try_from(h).ok())
+        .filter(|&h| h > 0 && h <= crate::limits::MAX_DAYS)
+        .ok_or_else(|| {
+            MlopsError::Input(format!(
+                "{what} ({}): the card states no usable label.horizon_days, so the loop cannot label a challenger's training rows alike",
+                card.display()
+            ))
+        })
+}
+
+/// The loop's steps, in a work folder put in place at the end.
+fn steps(
+    options: &Options,
+    scenario: &mut Scenario,
+    out: &Path,
+    client: &Client,
+    parent: &Run,
+    champion: Champion,
+    chosen: f64,
+) -> Result<Outcome, MlopsError> {
+    let failed = |e: crate::calibrate::CalibrateError| MlopsError::Failed(e.to_string());
+    let work = crate::calibrate::work_dir(out).map_err(failed)?;
+    let mut laps = Laps {
+        at: Instant::now(),
+        timings: vec![("champion".to_owned(), chosen)],
+        progress: options.progress,
+    };
+    let say = |what: String| {
+        if options.progress {
+            eprintln!("mlops: {what}");
+        }
+    };
+
+    let Champion {
+        version: champion,
+        horizon,
+    } = champion;
+    let scoring_every = scenario.churn_model.as_ref().expect("checked").every_days;
+    let champion_card = scenario.churn_model.as_ref().expect("checked").spec.clone();
+    let export = ExportOptions {
+        every: options.snapshot_every,
+        horizon,
+        spend_horizon: horizon,
+    };
 
     // Simulate with the champion, exporting the feature table.
     say(format!(
@@ -463,11 +585,7 @@ fn steps(
         RunOptions {
             threads: options.threads,
             progress: options.progress,
-            features: Some(ExportOptions {
-                every: options.snapshot_every,
-                horizon,
-                spend_horizon: horizon,
-            }),
+            features: Some(export),
             report: true,
             ..RunOptions::default()
         },
@@ -479,31 +597,27 @@ fn steps(
             MlopsError::Failed(e.to_string())
         }
     })?;
-    let simulate_run = client.start_run(
-        &parent.experiment,
-        "simulate",
-        &crate::mlflow::tags(),
-        Some(parent),
-    )?;
-    client.log(
-        &simulate_run,
-        &[("champion_version".to_owned(), champion.version.clone())],
-        &[],
-    )?;
-    crate::mlflow::log_folder(client, &simulate_run, &report.out_dir)?;
+    child(client, parent, "simulate", |run| {
+        client.log(
+            run,
+            &[("champion_version".to_owned(), champion.version.clone())],
+            &[],
+        )?;
+        Ok(crate::mlflow::log_folder(client, run, &report.out_dir)?)
+    })?;
     laps.lap("simulate");
 
     // Did the champion's world move?
     let scorings = read_drift(&simulated)?;
     let detected = detect(&scorings, scenario.start);
-    let drift_run = client.start_run(
-        &parent.experiment,
-        "detect drift",
-        &crate::mlflow::tags(),
-        Some(parent),
-    )?;
     let stamp = chrono::Utc::now().timestamp_millis();
     let churn_scorings: Vec<&Scoring> = scorings.iter().filter(|s| s.model == "churn").collect();
+    if churn_scorings.is_empty() {
+        return Err(MlopsError::Input(format!(
+            "{} version {} never scored in the run ({} days, scoring every {scoring_every}), so there is no drift to judge\n  hint: lengthen the scenario or score more often (`every_days`)",
+            options.model, champion.version, scenario.days
+        )));
+    }
     let mut series = Vec::new();
     for s in &churn_scorings {
         let day = (s.date - scenario.start).num_days();
@@ -522,8 +636,9 @@ fn steps(
             });
         }
     }
-    client.log(&drift_run, &[], &series)?;
-    client.end_run(&drift_run, "FINISHED")?;
+    child(client, parent, "detect drift", |run| {
+        Ok(client.log(run, &[], &series)?)
+    })?;
     laps.lap("detect drift");
 
     let Some(detected) = detected else {
@@ -560,7 +675,7 @@ fn steps(
     // The arms differ from the scoring after the drifted one; the challenger learns from
     // the snapshots since whose labels fit in the run.
     let fork = detected.date + chrono::Days::new(1);
-    let labelled = last_labelled(scenario.days, options.snapshot_every, horizon);
+    let labelled = export.last_snapshot(scenario.days);
     let too_late = if labelled.is_none_or(|last| detected.day > last) {
         Some(format!(
             "no snapshot since then has its {horizon}-day label inside the run{}",
@@ -623,12 +738,6 @@ fn steps(
         .map_err(|e| MlopsError::Failed(format!("the trained challenger: {e}")))?;
     let card: serde_json::Value = read_json(&challenger_card)?;
     let champion_json: serde_json::Value = read_json(&champion_card)?;
-    let train_run = client.start_run(
-        &parent.experiment,
-        "train challenger",
-        &crate::mlflow::tags(),
-        Some(parent),
-    )?;
     let auc = card["metrics_held_out"]["auc"].as_f64();
     let held_out: Vec<crate::mlflow::Metric> = ["auc", "log_loss", "brier", "base_rate"]
         .iter()
@@ -644,24 +753,23 @@ fn steps(
         })
         .collect();
     let rows = card["training"]["rows"].as_u64().unwrap_or(0);
-    client.log(
-        &train_run,
-        &[
-            ("since_day".to_owned(), detected.day.to_string()),
-            ("rows".to_owned(), rows.to_string()),
-            (
-                "algorithm".to_owned(),
-                card["algorithm"].as_str().unwrap_or_default().to_owned(),
-            ),
-        ],
-        &held_out,
-    )?;
-    client.upload(
-        &train_run,
-        &format!("{}.json", options.model),
-        &std::fs::read(&challenger_card).map_err(|e| MlopsError::Failed(e.to_string()))?,
-    )?;
-    client.end_run(&train_run, "FINISHED")?;
+    child(client, parent, "train challenger", |run| {
+        client.log(
+            run,
+            &[
+                ("since_day".to_owned(), detected.day.to_string()),
+                ("rows".to_owned(), rows.to_string()),
+                (
+                    "algorithm".to_owned(),
+                    card["algorithm"].as_str().unwrap_or_default().to_owned(),
+                ),
+            ],
+            &held_out,
+        )?;
+        let bytes =
+            std::fs::read(&challenger_card).map_err(|e| MlopsError::Failed(e.to_string()))?;
+        Ok(client.upload(run, &format!("{}.json", options.model), &bytes)?)
+    })?;
     laps.lap("train challenger");
 
     // Register it.
@@ -712,22 +820,23 @@ fn steps(
     let compared = work.path().join("ab");
     crate::experiment::write(&experiment, &compared)
         .map_err(|e| MlopsError::Failed(e.to_string()))?;
-    let ab_run = client.start_run(
-        &parent.experiment,
-        "champion against challenger",
-        &crate::mlflow::tags(),
-        Some(parent),
-    )?;
-    client.log(
-        &ab_run,
-        &[
-            ("champion_version".to_owned(), champion.version.clone()),
-            ("challenger_version".to_owned(), version.version.clone()),
-            ("fork".to_owned(), fork.to_string()),
-        ],
-        &[],
-    )?;
-    crate::mlflow::log_experiment(client, &ab_run, &experiment, &compared)?;
+    child(client, parent, "champion against challenger", |run| {
+        client.log(
+            run,
+            &[
+                ("champion_version".to_owned(), champion.version.clone()),
+                ("challenger_version".to_owned(), version.version.clone()),
+                ("fork".to_owned(), fork.to_string()),
+            ],
+            &[],
+        )?;
+        Ok(crate::mlflow::log_experiment(
+            client,
+            run,
+            &experiment,
+            &compared,
+        )?)
+    })?;
     let judged = |metric: &str| {
         experiment
             .differences
@@ -754,6 +863,19 @@ fn steps(
         &detected,
         options.confidence,
     );
+    // The champion may have moved while the loop ran (a person, another loop): the
+    // challenger was judged against the one it started from.
+    let now = registry::champion(client, &options.model)?.version;
+    let decision = match decision {
+        Decision::Promoted { .. } if now != champion.version => Decision::Kept {
+            reason: format!(
+                "the challenger beat version {}, but the champion moved to version {now} while the loop ran, so nothing is promoted: {}",
+                champion.version,
+                decision.reason()
+            ),
+        },
+        d => d,
+    };
     match &decision {
         Decision::Promoted { reason } => {
             registry::promote(client, &options.model, &version.version, reason)?;
@@ -803,21 +925,6 @@ fn finish(work: tempfile::TempDir, out: &Path, outcome: Outcome) -> Result<Outco
     Ok(outcome)
 }
 
-/// The champion's label horizon, which the exported labels must share.
-fn horizon_of(card: &Path) -> Result<u32, MlopsError> {
-    let json = read_json(card)?;
-    json["label"]["horizon_days"]
-        .as_u64()
-        .and_then(|h| u32::try_from(h).ok())
-        .filter(|&h| h > 0)
-        .ok_or_else(|| {
-            MlopsError::Input(format!(
-                "{}: the card states no label.horizon_days, so the loop cannot label a challenger's training rows alike",
-                card.display()
-            ))
-        })
-}
-
 fn read_json(path: &Path) -> Result<serde_json::Value, MlopsError> {
     let bytes =
         std::fs::read(path).map_err(|e| MlopsError::Failed(format!("{}: {e}", path.display())))?;
@@ -865,14 +972,6 @@ pub fn detect(scorings: &[Scoring], start: chrono::NaiveDate) -> Option<Detected
         drifted_scorings: churn.iter().filter(|s| s.drifted).count(),
         scorings: churn.len(),
     })
-}
-
-/// The last day of a `days`-day run with a feature snapshot (every `every` days) whose
-/// `horizon`-day label fits in the run, as the export takes them.
-fn last_labelled(days: u32, every: u32, horizon: u32) -> Option<u32> {
-    (0..days)
-        .rev()
-        .find(|d| (d + 1).is_multiple_of(every.max(1)) && d + horizon < days)
 }
 
 /// The challenger's gain from its difference from the champion (the base arm), signed so
@@ -991,7 +1090,11 @@ pub fn python(given: Option<&Path>, progress: bool) -> Result<PathBuf, MlopsErro
             PACKAGES.join(" ")
         )));
     }
-    let env = crate::ml::runtime::cache_dir().join("python").join("train");
+    // Keyed by the pins, so an environment made with other versions is never taken.
+    let pins = blake3::hash(PACKAGES.join(" ").as_bytes()).to_hex();
+    let env = crate::ml::runtime::cache_dir()
+        .join("python")
+        .join(format!("train-{}", &pins.as_str()[..12]));
     let python = env.join("bin").join("python");
     std::fs::create_dir_all(&env)
         .map_err(|e| MlopsError::Failed(format!("{}: {e}", env.display())))?;
@@ -1213,12 +1316,19 @@ mod tests {
     }
 
     #[test]
-    fn the_last_labelled_snapshot_is_the_exports() {
+    fn the_last_labelled_snapshot() {
+        let weekly = |horizon, spend_horizon| ExportOptions {
+            every: 7,
+            horizon,
+            spend_horizon,
+        };
         // drift.ron: 60 days, weekly snapshots, a 14-day label: days 6, 13, ..., 41.
-        assert_eq!(last_labelled(60, 7, 14), Some(41));
-        assert_eq!(last_labelled(61, 7, 14), Some(41));
-        assert_eq!(last_labelled(63, 7, 14), Some(48));
-        assert_eq!(last_labelled(14, 7, 14), None);
+        assert_eq!(weekly(14, 14).last_snapshot(60), Some(41));
+        assert_eq!(weekly(14, 14).last_snapshot(61), Some(41));
+        assert_eq!(weekly(14, 14).last_snapshot(63), Some(48));
+        assert_eq!(weekly(14, 28).last_snapshot(63), Some(34));
+        assert_eq!(weekly(14, 14).last_snapshot(14), None);
+        assert_eq!(weekly(u32::MAX, 14).last_snapshot(60), None);
     }
 
     #[test]

@@ -74,9 +74,20 @@ fn psi_ks_and_js_equal_evidentlys_on_the_same_data() {
             .map(|v| v.as_f64().unwrap())
             .collect();
         ours.push(bazaar::ml::drift::drift(&quantiles, &current));
-        let distinct = 1 + quantiles.windows(2).filter(|w| w[0] != w[1]).count();
-        let numeric = !bazaar::ml::drift::is_categorical(&quantiles, &current);
-        summarised += usize::from(numeric && distinct <= bazaar::ml::drift::MAX_CATEGORIES);
+        // By value only when reference and today together hold at most 20 distinct values.
+        let values = |xs: &[f64]| -> std::collections::BTreeSet<u64> {
+            xs.iter().map(|x| (x + 0.0).to_bits()).collect()
+        };
+        let reference_values = values(&quantiles);
+        let mut all = reference_values.clone();
+        all.extend(values(&current));
+        let numeric = all.len() > 20;
+        assert_eq!(
+            numeric,
+            !bazaar::ml::drift::is_categorical(&quantiles, &current),
+            "{name}"
+        );
+        summarised += usize::from(numeric && reference_values.len() <= 20);
         pairs.push(
             serde_json::json!({"reference": quantiles, "current": current, "numeric": numeric}),
         );

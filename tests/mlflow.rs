@@ -656,6 +656,18 @@ fn the_retraining_loop_catches_the_drift_and_promotes_only_a_proven_challenger()
     let drift = &record["drift"];
     let found = drift["date"].as_str().unwrap();
     assert!(found >= "2026-11-16", "drift found on {found}: {record}");
+    // The onset of the drift that lasts, read from the simulation's own drift.json.
+    let scorings: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("simulate/drift.json")).unwrap()).unwrap();
+    let churn: Vec<&serde_json::Value> = scorings["scorings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["model"] == "churn")
+        .collect();
+    let calm = churn.iter().rposition(|s| s["drifted"] == false);
+    let onset = churn[calm.map_or(0, |i| i + 1)]["date"].as_str().unwrap();
+    assert_eq!(found, onset);
     assert!(
         !drift["features"].as_array().unwrap().is_empty(),
         "{record}"
@@ -691,13 +703,27 @@ fn the_retraining_loop_catches_the_drift_and_promotes_only_a_proven_challenger()
     );
     let c = &record["comparison"];
     assert_eq!(c["metric"], "churned");
-    let d = ab["differences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["arm"] == "challenger" && d["metric"] == "churned")
-        .unwrap();
+    let difference = |metric: &str| {
+        ab["differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["arm"] == "challenger" && d["metric"] == metric)
+            .unwrap()
+            .clone()
+    };
+    let at = |v: &serde_json::Value, i: usize| v["interval"][i].as_f64().unwrap();
+    // Fewer churned is better: the gain is the difference turned round, its interval too.
+    let d = difference("churned");
     assert_eq!(c["gain"].as_f64(), d["difference"].as_f64().map(|x| -x));
+    assert_eq!((at(c, 0), at(c, 1)), (-at(&d, 1), -at(&d, 0)));
+    // More margin is better: the guard's gain is the difference itself.
+    let m = difference("margin");
+    assert_eq!(record["guards"][0]["gain"], m["difference"]);
+    assert_eq!(
+        (at(&record["guards"][0], 0), at(&record["guards"][0], 1)),
+        (at(&m, 0), at(&m, 1))
+    );
     let low = c["interval"][0].as_f64().unwrap();
     let guard = &record["guards"][0];
     assert_eq!(guard["metric"], "margin");

@@ -7,8 +7,9 @@
 //! against it, `tests/drift.rs`):
 //!
 //! - PSI, Σ (r − c) ln(r / c) over bins: Sturges' equal-width bins over the reference and
-//!   today's values together for a feature with more than 20 distinct reference values, one
-//!   bin per value otherwise; an empty bin takes a small share instead of zero;
+//!   today's values together, or one bin per value for a feature with at most 20 distinct
+//!   values (Evidently counts the reference data's; quantiles understate them, so today's
+//!   count too: [`is_categorical`]); an empty bin takes a small share instead of zero;
 //! - the Kolmogorov-Smirnov statistic, the largest gap between the two empirical CDFs
 //!   (exact, as `scipy.stats.ks_2samp` gives it);
 //! - the Jensen-Shannon distance (natural logarithm) of the same bins, without the stand-in
@@ -41,7 +42,8 @@ pub struct Scoring {
     pub drifted: bool,
 }
 
-/// Reference values with at most this many distinct values are binned by value.
+/// A feature whose reference and today together have at most this many distinct values is
+/// binned by value ([`is_categorical`]).
 pub const MAX_CATEGORIES: usize = 20;
 
 /// A model's training reference, from its card.

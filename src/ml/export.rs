@@ -38,6 +38,20 @@ pub struct ExportOptions {
     pub spend_horizon: u32,
 }
 
+impl ExportOptions {
+    /// Whether `day` of a `days`-day run is a snapshot day with both label horizons inside
+    /// the run.
+    pub fn is_snapshot(&self, day: u32, days: u32) -> bool {
+        let horizon = self.horizon.max(self.spend_horizon);
+        (day + 1).is_multiple_of(self.every.max(1)) && day.saturating_add(horizon) < days
+    }
+
+    /// The last snapshot day of a `days`-day run, if it has one.
+    pub fn last_snapshot(&self, days: u32) -> Option<u32> {
+        (0..days).rev().find(|&d| self.is_snapshot(d, days))
+    }
+}
+
 /// A snapshot whose spend labels are still to come: its customers, in the order of its
 /// rows, and what each had spent by the snapshot (minor units).
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -87,8 +101,7 @@ impl FeatureExport {
 
     /// Whether `day` is a snapshot day with both label horizons inside the run.
     pub fn is_snapshot(&self, day: u32) -> bool {
-        let horizon = self.options.horizon.max(self.options.spend_horizon);
-        (day + 1).is_multiple_of(self.options.every.max(1)) && day + horizon < self.days
+        self.options.is_snapshot(day, self.days)
     }
 }
 
