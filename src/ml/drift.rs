@@ -166,53 +166,56 @@ pub fn drift(reference: &[f64], current: &[f64]) -> Drift {
 /// reference never saw, and an unchanged world would read as drifted. So the values seen on
 /// both sides must number at most [`MAX_CATEGORIES`] too.
 pub fn is_categorical(reference: &[f64], current: &[f64]) -> bool {
-    let mut seen: Vec<u64> = Vec::with_capacity(MAX_CATEGORIES + 1);
+    by_value(reference, current).is_some()
+}
+
+/// Both samples' shares of each distinct value, or `None` once they have more than
+/// [`MAX_CATEGORIES`] between them (counted in the same pass, so a category costs one pass
+/// over today's values and a continuous feature stops early).
+fn by_value(reference: &[f64], current: &[f64]) -> Option<(Vec<f64>, Vec<f64>)> {
+    let (m, n) = (reference.len() as f64, current.len() as f64);
+    let mut counts: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     let key = |x: f64| (x + 0.0).to_bits();
-    for &x in reference.iter().chain(current) {
-        let k = key(x);
-        if let Err(at) = seen.binary_search(&k) {
-            if seen.len() == MAX_CATEGORIES {
-                return false;
-            }
-            seen.insert(at, k);
+    for &x in reference {
+        counts.entry(key(x)).or_default().0 += 1;
+        if counts.len() > MAX_CATEGORIES {
+            return None;
         }
     }
-    true
+    for &x in current {
+        counts.entry(key(x)).or_default().1 += 1;
+        if counts.len() > MAX_CATEGORIES {
+            return None;
+        }
+    }
+    Some(
+        counts
+            .values()
+            .map(|&(r, c)| (r as f64 / m, c as f64 / n))
+            .unzip(),
+    )
 }
 
 /// Both samples' shares of each bin (Evidently's `get_binned_data` without its stand-in for
 /// empty bins), by value or in Sturges bins as [`is_categorical`] says.
 fn binned(reference: &[f64], current: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    if let Some(shares) = by_value(reference, current) {
+        return shares;
+    }
     let (m, n) = (reference.len() as f64, current.len() as f64);
-    if !is_categorical(reference, current) {
-        let edges = sturges_edges(reference, current);
-        let count = |xs: &[f64]| {
-            let bins = edges.len() - 1;
-            let mut counts = vec![0u64; bins];
-            for &x in xs {
-                // numpy's histogram: [e_i, e_i+1) and the last bin closed.
-                let k = edges.partition_point(|&e| e <= x).saturating_sub(1);
-                counts[k.min(bins - 1)] += 1;
-            }
-            counts
-        };
-        let share =
-            |counts: Vec<u64>, len: f64| counts.into_iter().map(|c| c as f64 / len).collect();
-        (share(count(reference), m), share(count(current), n))
-    } else {
-        let mut counts: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-        let key = |x: f64| (x + 0.0).to_bits();
-        for &x in reference {
-            counts.entry(key(x)).or_default().0 += 1;
-        }
-        for &x in current {
-            counts.entry(key(x)).or_default().1 += 1;
+    let edges = sturges_edges(reference, current);
+    let count = |xs: &[f64]| {
+        let bins = edges.len() - 1;
+        let mut counts = vec![0u64; bins];
+        for &x in xs {
+            // numpy's histogram: [e_i, e_i+1) and the last bin closed.
+            let k = edges.partition_point(|&e| e <= x).saturating_sub(1);
+            counts[k.min(bins - 1)] += 1;
         }
         counts
-            .values()
-            .map(|&(r, c)| (r as f64 / m, c as f64 / n))
-            .unzip()
-    }
+    };
+    let share = |counts: Vec<u64>, len: f64| counts.into_iter().map(|c| c as f64 / len).collect();
+    (share(count(reference), m), share(count(current), n))
 }
 
 /// numpy's `histogram_bin_edges(reference ∪ current, bins="sturges")`: equal-width bins
