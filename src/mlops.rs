@@ -564,6 +564,19 @@ fn steps(
         version: champion,
         horizon,
     } = champion;
+    // The record of a loop that stopped before training.
+    let untrained = |drift: Option<Detected>, decision: Decision, laps: Laps| Outcome {
+        scenario: scenario.name.clone(),
+        model: options.model.clone(),
+        champion: champion.version.clone(),
+        drift,
+        challenger: None,
+        comparison: None,
+        guards: Vec::new(),
+        decision,
+        mlflow_run: parent.id.clone(),
+        timings: laps.timings,
+    };
     let scoring_every = scenario.churn_model.as_ref().expect("checked").every_days;
     let champion_card = scenario.churn_model.as_ref().expect("checked").spec.clone();
     let export = ExportOptions {
@@ -652,18 +665,7 @@ fn steps(
         return finish(
             work,
             out,
-            Outcome {
-                scenario: scenario.name.clone(),
-                model: options.model.clone(),
-                champion: champion.version,
-                drift: None,
-                challenger: None,
-                comparison: None,
-                guards: Vec::new(),
-                decision: Decision::NoDrift { reason },
-                mlflow_run: parent.id.clone(),
-                timings: laps.timings,
-            },
+            untrained(None, Decision::NoDrift { reason }, laps),
         );
     };
     say(format!(
@@ -698,18 +700,7 @@ fn steps(
         return finish(
             work,
             out,
-            Outcome {
-                scenario: scenario.name.clone(),
-                model: options.model.clone(),
-                champion: champion.version,
-                drift: Some(detected),
-                challenger: None,
-                comparison: None,
-                guards: Vec::new(),
-                decision: Decision::Kept { reason },
-                mlflow_run: parent.id.clone(),
-                timings: laps.timings,
-            },
+            untrained(Some(detected), Decision::Kept { reason }, laps),
         );
     }
 

@@ -798,45 +798,30 @@ fn the_retraining_loop_catches_the_drift_and_promotes_only_a_proven_challenger()
 fn the_retraining_loop_needs_a_server_and_a_scenario_with_a_churn_model() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("loop");
-    let o = with_registry(
-        &[
-            "mlops",
-            "scenarios/drift.ron",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        None,
-        dir.path(),
-    );
-    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
-    assert!(text(&o).1.contains("--mlflow"), "{:?}", text(&o));
-    let o = with_registry(
-        &[
-            "mlops",
-            "scenarios/quick.ron",
-            "--mlflow",
-            "http://127.0.0.1:9",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        None,
-        dir.path(),
-    );
-    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
-    assert!(text(&o).1.contains("no churn model"), "{:?}", text(&o));
-    let o = with_registry(
-        &[
-            "mlops",
-            "scenarios/drift.ron",
-            "--mlflow",
-            "http://127.0.0.1:9",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        None,
-        dir.path(),
-    );
-    assert_eq!(o.status.code(), Some(2), "{:?}", text(&o));
-    assert!(text(&o).1.contains("cannot be reached"), "{:?}", text(&o));
+    let o_ = out.to_str().unwrap();
+    let nowhere = ["--mlflow", "http://127.0.0.1:9"];
+    for (args, said) in [
+        (vec!["scenarios/drift.ron"], "--mlflow"),
+        (
+            [&["scenarios/quick.ron"][..], &nowhere].concat(),
+            "no churn model",
+        ),
+        (
+            [&["scenarios/drift.ron"][..], &nowhere].concat(),
+            "cannot be reached",
+        ),
+        (
+            [&["scenarios/drift.ron", "--guard", "basket"][..], &nowhere].concat(),
+            "not one an experiment measures",
+        ),
+    ] {
+        let o = with_registry(
+            &[&["mlops"][..], &args, &["--out", o_]].concat(),
+            None,
+            dir.path(),
+        );
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {:?}", text(&o));
+        assert!(text(&o).1.contains(said), "{args:?}: {:?}", text(&o));
+    }
     assert!(!out.exists());
 }
