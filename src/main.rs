@@ -740,15 +740,19 @@ fn finish_logging(
     };
     match log(t) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => tracking_failed(
-            t,
-            &e,
-            &format!(
-                "the {what} is complete in {}; its MLflow run {} is not",
-                out.display(),
-                t.run.id
-            ),
-        ),
+        Err(e) => {
+            // Ended as failed, not left running (no `bazaar track` finishes an experiment's).
+            fail_tracking(Some(t));
+            tracking_failed(
+                t,
+                &e,
+                &format!(
+                    "the {what} is complete in {}; its MLflow run {} is not",
+                    out.display(),
+                    t.run.id
+                ),
+            )
+        }
     }
 }
 

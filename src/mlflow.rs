@@ -564,7 +564,10 @@ fn child(
             timestamp: stamp,
         }));
     }
-    client.log(&run, params, &values)?;
+    if let Err(e) = client.log(&run, params, &values) {
+        let _ = client.end_run(&run, "FAILED");
+        return Err(e);
+    }
     client.end_run(&run, "FINISHED")
 }
 
@@ -787,11 +790,19 @@ pub mod registry {
         let onnx = spec["model"].as_str().unwrap_or_default().to_owned();
         let experiment = client.experiment(EXPERIMENT)?;
         let run = client.start_run(&experiment, &format!("register {name}"), &tags(), None)?;
-        client.upload(&run, &format!("model/{card_name}"), &bytes)?;
-        client.upload(&run, &format!("model/{onnx}"), &read(&dir.join(&onnx))?)?;
-        let golden = format!("{}_golden.csv", card_name.trim_end_matches(".json"));
-        if let Ok(g) = std::fs::read(dir.join(&golden)) {
-            client.upload(&run, &format!("model/{golden}"), &g)?;
+        let uploaded = (|| {
+            client.upload(&run, &format!("model/{card_name}"), &bytes)?;
+            client.upload(&run, &format!("model/{onnx}"), &read(&dir.join(&onnx))?)?;
+            let golden = format!("{}_golden.csv", card_name.trim_end_matches(".json"));
+            if let Ok(g) = std::fs::read(dir.join(&golden)) {
+                client.upload(&run, &format!("model/{golden}"), &g)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = uploaded {
+            // Not left running: the version was never made.
+            let _ = client.end_run(&run, "FAILED");
+            return Err(e);
         }
         client.end_run(&run, "FINISHED")?;
         match client.post("registered-models/create", &json!({ "name": name })) {

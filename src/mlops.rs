@@ -853,6 +853,7 @@ fn steps(
         &version.version,
         &detected,
         options.confidence,
+        &scenario.money,
     );
     // The champion may have moved while the loop ran (a person, another loop): the
     // challenger was judged against the one it started from.
@@ -987,6 +988,10 @@ pub fn compare(d: &Difference, replications: u32, fork: chrono::NaiveDate) -> Co
 
 /// Promote only when the gain's whole interval is above zero and no guardrail's is below
 /// it (the challenger may not be significantly worse on any).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "what was compared, and how to say it"
+)]
 pub fn decide(
     c: &Comparison,
     guards: &[Comparison],
@@ -995,18 +1000,27 @@ pub fn decide(
     challenger: &str,
     drift: &Detected,
     confidence: f64,
+    money: &crate::money::Currency,
 ) -> Decision {
-    let ci = |(lo, hi): (f64, f64)| format!("{:.0}% CI {lo:.2} .. {hi:.2}", confidence * 100.0);
+    let show = |metric: &str, x: f64| crate::experiment::report::show(money, metric, x);
+    let ci = |metric: &str, (lo, hi): (f64, f64)| {
+        format!(
+            "{:.0}% CI {} .. {}",
+            confidence * 100.0,
+            show(metric, lo),
+            show(metric, hi)
+        )
+    };
     let better = |c: &Comparison| if c.lower_is_better { "less" } else { "more" };
     let what = format!(
-        "after drift on {} ({}), challenger {model} v{challenger} against champion v{champion} on `{}` ({} is better), {} replications from {}: gain {:.2}",
+        "after drift on {} ({}), challenger {model} v{challenger} against champion v{champion} on `{}` ({} is better), {} replications from {}: gain {}",
         drift.date,
         drift.features.join(", "),
         c.metric,
         better(c),
         c.replications,
         c.fork,
-        c.gain
+        show(&c.metric, c.gain)
     );
     let interval = match c.interval {
         Some(i) if i.0 > 0.0 => i,
@@ -1014,7 +1028,7 @@ pub fn decide(
             return Decision::Kept {
                 reason: format!(
                     "{what} ({}): the interval does not exclude no gain, so the champion stays",
-                    ci(i)
+                    ci(&c.metric, i)
                 ),
             };
         }
@@ -1029,11 +1043,11 @@ pub fn decide(
         .filter_map(|g| {
             g.interval.filter(|i| i.1 < 0.0).map(|i| {
                 format!(
-                    "`{}` ({} is better) by {:.2} ({})",
+                    "`{}` ({} is better) by {} ({})",
                     g.metric,
                     better(g),
-                    -g.gain,
-                    ci(i)
+                    show(&g.metric, -g.gain),
+                    ci(&g.metric, i)
                 )
             })
         })
@@ -1042,7 +1056,7 @@ pub fn decide(
         Decision::Promoted {
             reason: format!(
                 "{what} ({}): the challenger is better{}; promoted",
-                ci(interval),
+                ci(&c.metric, interval),
                 if guards.is_empty() {
                     String::new()
                 } else {
@@ -1054,7 +1068,7 @@ pub fn decide(
         Decision::Kept {
             reason: format!(
                 "{what} ({}), but significantly worse on {}: the champion stays",
-                ci(interval),
+                ci(&c.metric, interval),
                 worse.join(", ")
             ),
         }
@@ -1242,10 +1256,14 @@ mod tests {
         }
     }
 
+    fn rupees() -> crate::money::Currency {
+        crate::money::Currency::default()
+    }
+
     fn decision(metric: &str, d: f64, interval: Option<(f64, f64)>) -> Decision {
         let fork = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
         let c = compare(&difference(metric, d, interval), 10, fork);
-        decide(&c, &[], "churn", "1", "2", &drift(), 0.95)
+        decide(&c, &[], "churn", "1", "2", &drift(), 0.95, &rupees())
     }
 
     #[test]
@@ -1286,7 +1304,9 @@ mod tests {
             fork,
         );
         let guard = |d: f64, i: (f64, f64)| compare(&difference("margin", d, Some(i)), 10, fork);
-        let decided = |guards: &[Comparison]| decide(&c, guards, "churn", "1", "2", &drift(), 0.95);
+        let decided = |guards: &[Comparison]| {
+            decide(&c, guards, "churn", "1", "2", &drift(), 0.95, &rupees())
+        };
         // Margin down, with an interval wholly below zero: kept, and the reason says why.
         match decided(&[guard(-70_000.0, (-100_000.0, -40_000.0))]) {
             Decision::Kept { reason } => assert!(reason.contains("`margin`"), "{reason}"),
@@ -1301,7 +1321,16 @@ mod tests {
         let churn_guard = compare(&difference("churned", 20.0, Some((5.0, 35.0))), 10, fork);
         let m = compare(&difference("margin", 500.0, Some((100.0, 900.0))), 10, fork);
         assert!(matches!(
-            decide(&m, &[churn_guard], "churn", "1", "2", &drift(), 0.95),
+            decide(
+                &m,
+                &[churn_guard],
+                "churn",
+                "1",
+                "2",
+                &drift(),
+                0.95,
+                &rupees()
+            ),
             Decision::Kept { .. }
         ));
     }
