@@ -312,6 +312,28 @@ impl Client {
     }
 }
 
+impl Metric {
+    /// A summary figure: step 0, stamped now.
+    pub fn summary(key: impl Into<String>, value: f64) -> Self {
+        Self {
+            key: key.into(),
+            value,
+            step: 0,
+            timestamp: now_ms(),
+        }
+    }
+
+    /// A summary figure and, when there is one, its interval as `key.low` and `key.high`.
+    pub fn with_interval(key: &str, value: f64, interval: Option<(f64, f64)>) -> Vec<Self> {
+        let mut out = vec![Self::summary(key, value)];
+        if let Some((lo, hi)) = interval {
+            out.push(Self::summary(format!("{key}.low"), lo));
+            out.push(Self::summary(format!("{key}.high"), hi));
+        }
+        out
+    }
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -609,28 +631,15 @@ pub fn log_experiment(
         let name = format!("{} r{}", m.arm, m.replication);
         child(client, parent, &name, &params, &m.metrics, &m.daily)?;
     }
-    let stamp = now_ms();
-    let mut metrics = Vec::new();
-    for d in outcome
+    let metrics: Vec<Metric> = outcome
         .differences
         .iter()
         .filter(|d| !crate::experiment::is_per_persona(&outcome.personas, &d.metric))
-    {
-        let key = format!("difference.{}.{}", d.arm, d.metric);
-        let mut push = |key: String, value: f64| {
-            metrics.push(Metric {
-                key,
-                value,
-                step: 0,
-                timestamp: stamp,
-            });
-        };
-        push(key.clone(), d.difference);
-        if let Some((lo, hi)) = d.interval {
-            push(format!("{key}.low"), lo);
-            push(format!("{key}.high"), hi);
-        }
-    }
+        .flat_map(|d| {
+            let key = format!("difference.{}.{}", d.arm, d.metric);
+            Metric::with_interval(&key, d.difference, d.interval)
+        })
+        .collect();
     finish_with(
         client,
         parent,

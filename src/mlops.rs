@@ -14,9 +14,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::experiment::{Design, Difference};
-use crate::ml::drift::{DRIFT_FILE, Scoring};
+use crate::ml::drift::{DRIFT_FILE, DriftFile, Scoring};
 use crate::ml::export::{ExportOptions, FEATURES_FILE};
-use crate::mlflow::{Client, MlflowError, Run, registry};
+use crate::mlflow::{Client, Metric, MlflowError, Run, registry};
 use crate::run::RunOptions;
 use crate::scenario::{Overrides, Scenario};
 
@@ -328,26 +328,18 @@ pub fn run(
         &format!("mlops {}", scenario.name),
         &params,
     )?;
-    let result = steps(
-        options,
-        &mut scenario,
-        out,
-        client,
-        &parent,
-        champion,
-        chosen,
-    )
-    .and_then(|outcome| {
-        finish_parent(client, &parent, &outcome, out)
-            .map(|()| outcome)
-            .map_err(|e| {
-                MlopsError::Failed(format!(
-                    "the loop is complete in {} ({}), but logging it to MLflow failed: {e}",
-                    out.display(),
-                    out.join(MLOPS_FILE).display()
-                ))
-            })
-    });
+    let result =
+        steps(options, &scenario, out, client, &parent, champion, chosen).and_then(|outcome| {
+            finish_parent(client, &parent, &outcome, out)
+                .map(|()| outcome)
+                .map_err(|e| {
+                    MlopsError::Failed(format!(
+                        "the loop is complete in {} ({}), but logging it to MLflow failed: {e}",
+                        out.display(),
+                        out.join(MLOPS_FILE).display()
+                    ))
+                })
+        });
     if let Err(e) = &result {
         fail_run(client, &parent, e);
     }
@@ -394,16 +386,10 @@ fn finish_parent(
     outcome: &Outcome,
     out: &Path,
 ) -> Result<(), MlopsError> {
-    let stamp = chrono::Utc::now().timestamp_millis();
-    let mut metrics: Vec<crate::mlflow::Metric> = outcome
+    let mut metrics: Vec<Metric> = outcome
         .timings
         .iter()
-        .map(|(step, secs)| crate::mlflow::Metric {
-            key: format!("seconds.{}", metric_key(step)),
-            value: *secs,
-            step: 0,
-            timestamp: stamp,
-        })
+        .map(|(step, secs)| Metric::summary(format!("seconds.{}", metric_key(step)), *secs))
         .collect();
     let judged = outcome
         .comparison
@@ -416,19 +402,7 @@ fn finish_parent(
                 .map(|g| (format!("guard.{}.gain", g.metric), g)),
         );
     for (key, c) in judged {
-        let mut push = |key: String, value: f64| {
-            metrics.push(crate::mlflow::Metric {
-                key,
-                value,
-                step: 0,
-                timestamp: stamp,
-            });
-        };
-        push(key.clone(), c.gain);
-        if let Some((lo, hi)) = c.interval {
-            push(format!("{key}.low"), lo);
-            push(format!("{key}.high"), hi);
-        }
+        metrics.extend(Metric::with_interval(&key, c.gain, c.interval));
     }
     let tags = [
         (
@@ -540,7 +514,7 @@ fn check_card(card: &Path, what: &str) -> Result<u32, MlopsError> {
 /// The loop's steps, in a work folder put in place at the end.
 fn steps(
     options: &Options,
-    scenario: &mut Scenario,
+    scenario: &Scenario,
     out: &Path,
     client: &Client,
     parent: &Run,
@@ -634,14 +608,14 @@ fn steps(
     let mut series = Vec::new();
     for s in &churn_scorings {
         let day = (s.date - scenario.start).num_days();
-        series.push(crate::mlflow::Metric {
+        series.push(Metric {
             key: "drifted".into(),
             value: if s.drifted { 1.0 } else { 0.0 },
             step: day,
             timestamp: stamp,
         });
         for (feature, d, _) in &s.figures {
-            series.push(crate::mlflow::Metric {
+            series.push(Metric {
                 key: format!("psi.{}", metric_key(feature)),
                 value: d.psi,
                 step: day,
@@ -730,17 +704,12 @@ fn steps(
     let card: serde_json::Value = read_json(&challenger_card)?;
     let champion_json: serde_json::Value = read_json(&champion_card)?;
     let auc = card["metrics_held_out"]["auc"].as_f64();
-    let held_out: Vec<crate::mlflow::Metric> = ["auc", "log_loss", "brier", "base_rate"]
+    let held_out: Vec<Metric> = ["auc", "log_loss", "brier", "base_rate"]
         .iter()
         .filter_map(|k| {
             card["metrics_held_out"][k]
                 .as_f64()
-                .map(|value| crate::mlflow::Metric {
-                    key: format!("held_out.{k}"),
-                    value,
-                    step: 0,
-                    timestamp: stamp,
-                })
+                .map(|value| Metric::summary(format!("held_out.{k}"), value))
         })
         .collect();
     let rows = card["training"]["rows"].as_u64().unwrap_or(0);
@@ -925,20 +894,14 @@ fn read_json(path: &Path) -> Result<serde_json::Value, MlopsError> {
 }
 
 fn read_drift(dir: &Path) -> Result<Vec<Scoring>, MlopsError> {
-    #[derive(serde::Deserialize)]
-    struct File {
-        scorings: Vec<Scoring>,
+    match DriftFile::read(dir) {
+        Ok(Some(file)) => Ok(file.scorings),
+        Ok(None) => Err(MlopsError::Failed(format!(
+            "{} has no {DRIFT_FILE}: the run measured no drift",
+            dir.display()
+        ))),
+        Err(e) => Err(MlopsError::Failed(e)),
     }
-    let path = dir.join(DRIFT_FILE);
-    let bytes = std::fs::read(&path).map_err(|e| {
-        MlopsError::Failed(format!(
-            "{}: {e} (the run's churn model measures drift against its card's reference; a card without one cannot go round the loop)",
-            path.display()
-        ))
-    })?;
-    serde_json::from_slice::<File>(&bytes)
-        .map(|f| f.scorings)
-        .map_err(|e| MlopsError::Failed(format!("{}: {e}", path.display())))
 }
 
 /// The onset of the churn model's lasting drift: the first scoring from which every later

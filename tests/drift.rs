@@ -11,8 +11,7 @@ use common::{bazaar, root, text};
 
 /// The churn card's reference quantiles, by feature, and the card's feature order.
 fn churn_reference() -> (serde_json::Value, Vec<String>) {
-    let card: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root().join("models/churn.json")).unwrap()).unwrap();
+    let card: serde_json::Value = common::json(&root().join("models/churn.json"));
     let names = card["features"]
         .as_array()
         .unwrap()
@@ -198,8 +197,7 @@ fn a_run_writes_the_drift_of_every_scoring_and_logs_it() {
         );
     }
     // drift.json holds the same figures, and the report gains a section drawn from it.
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("drift.json")).unwrap()).unwrap();
+    let json: serde_json::Value = common::json(&out.join("drift.json"));
     let scorings = json["scorings"].as_array().unwrap();
     assert_eq!(scorings.len(), 4);
     let first = &scorings[0]["figures"][0];
@@ -256,8 +254,7 @@ fn the_shipped_drift_scenario_moves_the_churn_models_scores_after_its_shock() {
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{:?}", text(&o));
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("drift.json")).unwrap()).unwrap();
+    let json: serde_json::Value = common::json(&out.join("drift.json"));
     // The churn model's score PSI at each weekly scoring, before and after the shock of
     // 19 November (its lead-in from the 16th).
     let mut before = Vec::new();

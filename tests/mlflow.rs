@@ -122,8 +122,7 @@ fn runs(python: &Path, uri: &str, experiment: &str) -> Vec<serde_json::Value> {
 
 /// Each day's revenue of a run, in rupees, from its aggregates.
 fn daily_revenue(out: &Path) -> Vec<f64> {
-    let a: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("aggregates.json")).unwrap()).unwrap();
+    let a: serde_json::Value = common::json(&out.join("aggregates.json"));
     a["days"]
         .as_array()
         .unwrap()
@@ -191,8 +190,7 @@ fn a_run_is_logged_with_its_params_daily_metrics_and_report() {
             "day {day}: {value} against {want}"
         );
     }
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value = common::json(&out.join("summary.json"));
     assert_eq!(
         run["metrics"]["transactions"].as_f64().unwrap(),
         summary["totals"]["transactions"].as_f64().unwrap()
@@ -647,8 +645,7 @@ fn the_retraining_loop_catches_the_drift_and_promotes_only_a_proven_challenger()
         return;
     }
     assert!(o.status.success(), "{said}\n{err}");
-    let record: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("mlops.json")).unwrap()).unwrap();
+    let record: serde_json::Value = common::json(&out.join("mlops.json"));
 
     // The scenario's model became the first champion; the drift is found after the price
     // shock (its lead-in starts on 16 November), not before.
@@ -657,8 +654,7 @@ fn the_retraining_loop_catches_the_drift_and_promotes_only_a_proven_challenger()
     let found = drift["date"].as_str().unwrap();
     assert!(found >= "2026-11-16", "drift found on {found}: {record}");
     // The onset of the drift that lasts, read from the simulation's own drift.json.
-    let scorings: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("simulate/drift.json")).unwrap()).unwrap();
+    let scorings: serde_json::Value = common::json(&out.join("simulate/drift.json"));
     let churn: Vec<&serde_json::Value> = scorings["scorings"]
         .as_array()
         .unwrap()
@@ -674,8 +670,7 @@ fn the_retraining_loop_catches_the_drift_and_promotes_only_a_proven_challenger()
     );
 
     // The challenger learned from the snapshots since, and was registered as version 2.
-    let card: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("challenger/churn.json")).unwrap()).unwrap();
+    let card: serde_json::Value = common::json(&out.join("challenger/churn.json"));
     assert_eq!(card["training"]["since_day"], drift["day"], "{card}");
     let features = std::fs::read_to_string(out.join("simulate/features.csv")).unwrap();
     let since = drift["day"].as_u64().unwrap();
@@ -688,8 +683,7 @@ fn the_retraining_loop_catches_the_drift_and_promotes_only_a_proven_challenger()
     assert_eq!(record["challenger"]["version"], "2", "{record}");
 
     // Champion against challenger in fresh worlds, and a decision that follows the interval.
-    let ab: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("ab/experiment.json")).unwrap()).unwrap();
+    let ab: serde_json::Value = common::json(&out.join("ab/experiment.json"));
     assert_eq!(ab["replications"], 4);
     let seeds: Vec<u64> = ab["measured"]
         .as_array()

@@ -42,6 +42,28 @@ pub struct Scoring {
     pub drifted: bool,
 }
 
+/// A run's `drift.json`: the thresholds and every scoring's figures.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DriftFile {
+    /// The thresholds the run judged by.
+    pub thresholds: Thresholds,
+    /// Every scoring, in order.
+    pub scorings: Vec<Scoring>,
+}
+
+impl DriftFile {
+    /// The `drift.json` of the output folder `dir`, or `None` when the run measured no drift.
+    pub fn read(dir: &std::path::Path) -> Result<Option<Self>, String> {
+        let path = dir.join(DRIFT_FILE);
+        let Ok(bytes) = std::fs::read(&path) else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
 /// A feature whose reference and today together have at most this many distinct values is
 /// binned by value ([`is_categorical`]).
 pub const MAX_CATEGORIES: usize = 20;
@@ -102,7 +124,7 @@ pub struct Drift {
 
 /// The figures beyond which a distribution counts as drifted, and the share of a model's
 /// features that must drift for the model to.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Thresholds {
     /// PSI at or above this (Evidently's default 0.1).
     pub psi: f64,

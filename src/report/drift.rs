@@ -4,27 +4,10 @@
 
 use std::fmt::Write as _;
 
-use plotters::prelude::*;
-use serde::Deserialize;
-
 use super::charts::{FAMILY, browser_fonts, ensure_fonts};
 use super::html::esc;
-use crate::ml::drift::Scoring;
-
-/// `drift.json`.
-#[derive(Debug, Deserialize)]
-struct DriftFile {
-    thresholds: Thresholds,
-    scorings: Vec<Scoring>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Thresholds {
-    psi: f64,
-    ks: f64,
-    js: f64,
-    share: f64,
-}
+use crate::ml::drift::{DriftFile, Scoring};
+use plotters::prelude::*;
 
 /// Series colours, cycled.
 const COLOURS: [RGBColor; 8] = [
@@ -40,12 +23,9 @@ const COLOURS: [RGBColor; 8] = [
 
 /// The section, or `None` when the run measured no drift (no `drift.json`).
 pub fn section(dir: &std::path::Path) -> Result<Option<String>, String> {
-    let path = dir.join(crate::ml::drift::DRIFT_FILE);
-    let Ok(bytes) = std::fs::read(&path) else {
+    let Some(file) = DriftFile::read(dir)? else {
         return Ok(None);
     };
-    let file: DriftFile =
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     let t = &file.thresholds;
     let mut h = String::new();
     let drifted = file.scorings.iter().filter(|s| s.drifted).count();

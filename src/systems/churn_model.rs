@@ -711,9 +711,8 @@ impl Plugin for ChurnModelPlugin {
         let Some(drift) = world.get_resource::<DriftMonitor>() else {
             return Ok(());
         };
-        let t = drift.thresholds;
         let json = serde_json::to_vec_pretty(&serde_json::json!({
-            "thresholds": {"psi": t.psi, "ks": t.ks, "js": t.js, "share": t.share},
+            "thresholds": drift.thresholds,
             "scorings": drift.scorings,
         }))?;
         if let Some(mut dir) = world.get_resource_mut::<crate::output::OutputDir>() {

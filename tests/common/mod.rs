@@ -165,6 +165,12 @@ pub fn money_conserved(
     Ok(())
 }
 
+/// The JSON file at `path`.
+pub fn json(path: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Makes `out` a folder holding a file of the user's, runs `command` with it as its output
 /// folder, and asserts that the command refused it (exit code 2, "already exists and is
 /// not empty") and left it as it was.
