@@ -60,6 +60,26 @@ pub enum Command {
     /// confidence interval excludes zero; every step logged to MLflow (mlops.json, and the
     /// simulation's and experiment's folders).
     Mlops(MlopsArgs),
+    /// Explore output folders in the browser: key figures, charts under shared filters
+    /// (dates, personas, categories, events, stores), a customer's history, read-only SQL
+    /// with CSV/Parquet download, two folders side by side. Local and read-only.
+    Serve(ServeArgs),
+    /// `bazaar serve`'s worker for one analyst's query (SQL on stdin, Arrow IPC on stdout),
+    /// run in a process of its own so its time limit can stop it.
+    #[command(hide = true)]
+    QueryWorker {
+        /// The output folder.
+        dir: PathBuf,
+        /// Rows to return at most.
+        #[arg(long)]
+        rows: usize,
+        /// Memory for the query, bytes.
+        #[arg(long)]
+        memory: usize,
+        /// Threads.
+        #[arg(long)]
+        threads: usize,
+    },
     /// Go on with a run that was stopped or killed, from its last checkpoint
     /// (`--checkpoint-every`, or the one a stop writes), into its output folder: the
     /// outputs are byte-identical to a run that never stopped.
@@ -223,6 +243,42 @@ pub struct RunArgs {
     /// Write a checkpoint at the start of these dates (YYYY-MM-DD, comma-separated).
     #[arg(long, value_name = "DATE", value_delimiter = ',')]
     pub checkpoint_at: Vec<chrono::NaiveDate>,
+    /// Serve the dashboard while the run simulates: progress and each closed day's figures
+    /// reach the page as they happen, then the finished folder is shown; the server stays
+    /// up until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
+    /// With --serve: the port (0 picks a free one).
+    #[arg(long, default_value_t = 8765, requires = "serve")]
+    pub port: u16,
+    /// With --serve: the address to listen on. Anything but loopback lets other machines
+    /// read the run.
+    #[arg(long, default_value = "127.0.0.1", requires = "serve")]
+    pub bind: std::net::IpAddr,
+}
+
+/// Options of `bazaar serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Output folders to serve (`bazaar run`'s --out, experiment arms, sweeps' runs).
+    #[arg(required = true)]
+    pub folders: Vec<PathBuf>,
+    /// The port (0 picks a free one).
+    #[arg(long, default_value_t = 8765)]
+    pub port: u16,
+    /// The address to listen on. Anything but loopback lets other machines read the
+    /// folders.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Stop a query after this many seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub query_timeout: u64,
+    /// Memory a query may use for joins, sorts and aggregations, in MiB (no spilling).
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(16..=1_048_576))]
+    pub query_memory: u64,
+    /// Threads a query runs on [default: all].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
 }
 
 /// Options of `bazaar resume`.

@@ -39,6 +39,7 @@ pub mod components;
 pub mod experiment;
 pub mod hooks;
 pub mod limits;
+pub mod live;
 pub mod ml;
 pub mod mlflow;
 pub mod mlops;
@@ -52,6 +53,8 @@ pub mod report;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod sim;
 pub mod sweep;
 pub mod systems;

@@ -84,6 +84,16 @@ fn main() -> ExitCode {
         (Some(Command::Mlops(args)), _) => mlops_command(args),
         (Some(Command::Sweep(args)), _) => sweep_command(args),
         (Some(Command::Resume(args)), _) => resume_command(args),
+        (Some(Command::Serve(args)), _) => serve_command(&args),
+        (
+            Some(Command::QueryWorker {
+                dir,
+                rows,
+                memory,
+                threads,
+            }),
+            _,
+        ) => query_worker(&dir, rows, memory, threads),
         (Some(Command::Systems), _) => {
             for (i, r) in sim::registry().iter().enumerate() {
                 if i > 0 {
@@ -535,7 +545,7 @@ fn run_command(args: RunArgs) -> ExitCode {
         out: args.out.clone(),
         formats: formats.clone(),
     };
-    let out = args.out;
+    let out = args.out.clone();
     if let Err(e) = scenario.apply(overrides) {
         eprintln!("error: {e}");
         return ExitCode::from(EXIT_BAD_INPUT);
@@ -583,13 +593,150 @@ fn run_command(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
+    let server = if args.serve {
+        match start_live_server(&args, &scenario) {
+            Ok(s) => Some(s),
+            Err(code) => return code,
+        }
+    } else {
+        None
+    };
     let how = How {
         threads: args.threads,
         quiet: args.quiet,
         ort_lib: args.ort_lib,
         tracking,
+        live: server.as_ref().map(LiveServer::sink),
     };
-    execute(&scenario, invocation, how, None)
+    let code = execute(&scenario, invocation, how, None);
+    if let Some(server) = server {
+        server.after(&scenario, code);
+    }
+    code
+}
+
+/// `run --serve`: the dashboard's server, told of the run as it goes.
+#[cfg(feature = "serve")]
+struct LiveServer(bazaar::serve::Running);
+
+#[cfg(feature = "serve")]
+impl LiveServer {
+    fn sink(&self) -> bazaar::live::LiveSink {
+        self.0.live.sink()
+    }
+
+    /// Tells the page how the run ended and serves on until Ctrl-C, if it finished.
+    fn after(self, scenario: &Scenario, code: ExitCode) {
+        use bazaar::live::LiveEvent;
+        if code == ExitCode::SUCCESS {
+            self.0.live.send(&LiveEvent::Finished {
+                out: scenario.output.dir.clone(),
+            });
+            eprintln!(
+                "bazaar: the run is served on http://{}/ until Ctrl-C",
+                self.0.addr
+            );
+            match stop_on_signals() {
+                Ok(stop) => self
+                    .0
+                    .serve_until(|| stop.load(std::sync::atomic::Ordering::Relaxed) != 0),
+                Err(e) => eprintln!("error: cannot install signal handlers: {e}"),
+            }
+        } else {
+            self.0.live.send(&LiveEvent::Failed {
+                message: "the run ended without an output folder: see its error".into(),
+            });
+        }
+    }
+}
+
+#[cfg(feature = "serve")]
+fn start_live_server(args: &RunArgs, scenario: &Scenario) -> Result<LiveServer, ExitCode> {
+    let options = bazaar::serve::ServeOptions {
+        folders: Vec::new(),
+        bind: args.bind,
+        port: args.port,
+        limits: bazaar::serve::query::Limits::default(),
+    };
+    bazaar::serve::start_live(&options, scenario.output.dir.clone(), scenario.name.clone())
+        .map(LiveServer)
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        })
+}
+
+#[cfg(not(feature = "serve"))]
+struct LiveServer;
+
+#[cfg(not(feature = "serve"))]
+impl LiveServer {
+    fn sink(&self) -> bazaar::live::LiveSink {
+        std::sync::Arc::new(|_| {})
+    }
+    fn after(self, _: &Scenario, _: ExitCode) {}
+}
+
+#[cfg(not(feature = "serve"))]
+fn start_live_server(_: &RunArgs, _: &Scenario) -> Result<LiveServer, ExitCode> {
+    Err(not_built_with_serve())
+}
+
+#[cfg(not(feature = "serve"))]
+fn not_built_with_serve() -> ExitCode {
+    eprintln!(
+        "error: this bazaar was built without the dashboard\n  hint: build it with the default features (`cargo build --release`), not --no-default-features"
+    );
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
+/// `bazaar serve`.
+#[cfg(feature = "serve")]
+fn serve_command(args: &bazaar::cli::ServeArgs) -> ExitCode {
+    let options = bazaar::serve::ServeOptions {
+        folders: args.folders.clone(),
+        bind: args.bind,
+        port: args.port,
+        limits: bazaar::serve::query::Limits {
+            timeout: std::time::Duration::from_secs(args.query_timeout),
+            memory: usize::try_from(args.query_memory << 20).unwrap_or(usize::MAX),
+            threads: threads_or_all(args.threads),
+        },
+    };
+    match bazaar::serve::serve(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+#[cfg(not(feature = "serve"))]
+fn serve_command(_: &bazaar::cli::ServeArgs) -> ExitCode {
+    not_built_with_serve()
+}
+
+#[cfg(feature = "serve")]
+fn query_worker(dir: &std::path::Path, rows: usize, memory: usize, threads: usize) -> ExitCode {
+    let limits = bazaar::serve::query::Limits {
+        // The server stops the worker at its own limit.
+        timeout: std::time::Duration::from_secs(24 * 3600),
+        memory,
+        threads,
+    };
+    match bazaar::serve::query::worker(dir, limits, rows) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+#[cfg(not(feature = "serve"))]
+fn query_worker(_: &std::path::Path, _: usize, _: usize, _: usize) -> ExitCode {
+    not_built_with_serve()
 }
 
 /// `--mlflow`, when given, is also the registry a scenario's `models:/` URIs come from.
@@ -925,6 +1072,7 @@ struct How {
     quiet: bool,
     ort_lib: Option<std::path::PathBuf>,
     tracking: Option<Tracking>,
+    live: Option<bazaar::live::LiveSink>,
 }
 
 /// `--threads`, or every core.
@@ -967,6 +1115,7 @@ fn execute(
         invocation: Some(invocation),
         resume,
         stop: Some(stop),
+        live: how.live.clone(),
         ..RunOptions::default()
     };
     match run(scenario, options) {
@@ -1071,6 +1220,7 @@ fn resume_command(args: bazaar::cli::ResumeArgs) -> ExitCode {
         quiet: args.quiet,
         ort_lib: args.ort_lib,
         tracking: None,
+        live: None,
     };
     execute(&scenario, invocation, how, Some(Resume { path, snapshot }))
 }

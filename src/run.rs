@@ -315,6 +315,8 @@ pub struct RunOptions {
     pub resume: Option<Resume>,
     /// How the run was asked for, kept in its checkpoints for `bazaar resume`.
     pub invocation: Option<Invocation>,
+    /// Told of progress and of each closed day as the run goes (`run --serve`).
+    pub live: Option<crate::live::LiveSink>,
 }
 
 /// The days at whose end a run writes its checkpoint (`--checkpoint-every`,
@@ -407,6 +409,7 @@ impl Default for RunOptions {
             checkpoints: Checkpoints::default(),
             resume: None,
             invocation: None,
+            live: None,
         }
     }
 }
@@ -450,6 +453,62 @@ struct Progress {
     bar: Option<ProgressBar>,
     last_line: Duration,
     customers: u64,
+}
+
+/// Wall time between progress events sent to a live watcher.
+const TELL_EVERY: Duration = Duration::from_millis(250);
+
+/// Tells a live watcher where the run is (at most every [`TELL_EVERY`], and at each day's
+/// end) and, at a day's end, the day's figures by persona.
+fn tell(
+    live: &crate::live::LiveSink,
+    sim: &Simulation,
+    scenario: &Scenario,
+    tick: u32,
+    total: u32,
+    told: &mut Duration,
+    started: Instant,
+) {
+    use crate::live::{DayFigures, LiveEvent};
+    let elapsed = started.elapsed();
+    let day_end = tick % 24 == 23;
+    if !day_end && elapsed < *told + TELL_EVERY {
+        return;
+    }
+    *told = elapsed;
+    let done = f64::from(tick + 1) / f64::from(total);
+    let seconds = elapsed.as_secs_f64().max(1e-9);
+    live(LiveEvent::Progress {
+        date: sim.clock().date(),
+        done,
+        customers_per_s: scenario.customers() as f64 * f64::from(tick + 1) / 24.0 / seconds,
+        eta_s: seconds * (1.0 - done) / done.max(1e-9),
+        transactions: sim.world.resource::<Tally>().overall().transactions,
+    });
+    let closed = sim.world.resource::<crate::records::ClosedDay>();
+    let (true, Some(date)) = (day_end, closed.date) else {
+        return;
+    };
+    let personas = scenario
+        .personas
+        .iter()
+        .zip(&closed.by_persona)
+        .enumerate()
+        .map(|(p, (persona, t))| DayFigures {
+            persona: persona.name.clone(),
+            transactions: t.transactions,
+            revenue: scenario.money.major(t.revenue_paise),
+            churned: t.churned,
+            active: closed.active.get(p).copied().unwrap_or(0),
+        })
+        .collect();
+    live(LiveEvent::Day {
+        date,
+        festival: closed.festival,
+        weekend: closed.weekend,
+        events: closed.events.clone(),
+        personas,
+    });
 }
 
 /// Wall time between progress lines in a log.
@@ -521,6 +580,7 @@ fn run_plugins(
         plugins.push(Box::new(churn));
     }
     plugins.extend(extra);
+    plugins.push(Box::new(crate::analytics::rollup::RollupPlugin));
     plugins.push(Box::new(SinkPlugin));
     if let Some(options) = features {
         plugins.push(Box::new(FeatureExportPlugin(options)));
@@ -687,6 +747,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         }
     };
     let mut noticed = false;
+    let mut told = Duration::ZERO;
     for tick in first_day * 24..total {
         if let Err(e) = sim.step() {
             progress.done();
@@ -749,6 +810,9 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
             let clock = sim.clock();
             let tx = sim.world.resource::<Tally>().overall().transactions;
             progress.tick(tick, total, clock.date(), tx);
+        }
+        if let Some(live) = &options.live {
+            tell(live, &sim, scenario, tick, total, &mut told, loop_started);
         }
     }
     progress.done();

@@ -118,7 +118,7 @@ impl Analytics {
 /// A basket's value in hundredths of a major unit, the scale of the basket bins: the
 /// minor units themselves for paise and cents.
 #[inline]
-fn hundredths(minor: i64, per_major: i64) -> i64 {
+pub(crate) fn hundredths(minor: i64, per_major: i64) -> i64 {
     if per_major == 100 {
         minor
     } else {

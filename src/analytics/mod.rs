@@ -11,6 +11,7 @@ pub mod collect;
 pub mod insights;
 pub mod published;
 pub mod quality;
+pub mod rollup;
 
 use serde::{Deserialize, Serialize};
 

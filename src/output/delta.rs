@@ -194,7 +194,7 @@ fn chunk<N: Copy>(
         data_pages += 1;
         offsets.append_row_count(page.len() as i64);
         offsets.append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
-        index.append(false, width.bytes(min), width.bytes(max), 0, None);
+        index.append(false, width.bytes(min), width.bytes(max), 0);
         if let Some((lo, hi)) = last_range {
             ascending &= !width.less(min, lo) && !width.less(max, hi);
             descending &= !width.less(lo, min) && !width.less(hi, max);
@@ -497,17 +497,10 @@ mod tests {
                 theirs.statistics(),
                 "{n} rows, column {c}"
             );
-            let index = |m: &ParquetMetaData| {
-                m.page_index_for_row_group(0)
-                    .column_index(c)
-                    .unwrap()
-                    .clone()
-            };
+            let index = |m: &ParquetMetaData| m.column_index().unwrap()[0][c].clone();
             assert_eq!(index(&meta), index(&expected_meta), "{n} rows, column {c}");
-            let pages = |m: &ParquetMetaData| {
-                let index = m.page_index_for_row_group(0);
-                index.page_locations(c).unwrap().len()
-            };
+            let pages =
+                |m: &ParquetMetaData| m.offset_index().unwrap()[0][c].page_locations().len();
             assert_eq!(pages(&meta), n.div_ceil(PAGE_ROWS));
             assert_eq!(pages(&meta), pages(&expected_meta));
         }

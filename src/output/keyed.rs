@@ -175,7 +175,7 @@ fn encode_keys<K: Copy + Into<u32>>(
         offsets.append_row_count(page_keys.len() as i64);
         offsets.append_offset_and_size(spec.0, spec.1);
         let (min, max) = min_max(values, &used);
-        index.append(false, min.to_vec(), max.to_vec(), 0, None);
+        index.append(false, min.to_vec(), max.to_vec(), 0);
         for (c, u) in chunk_used.iter_mut().zip(&used) {
             *c |= u;
         }
@@ -440,11 +440,10 @@ mod tests {
         let stats = chunk.statistics().unwrap();
         assert_eq!(stats.min_bytes_opt(), Some(&b"apparel"[..]));
         assert_eq!(stats.max_bytes_opt(), Some(&b"wine_beverages"[..]));
-        let index = metadata.page_index_for_row_group(0);
-        let pages = index.page_locations(0).unwrap();
+        let pages = metadata.offset_index().unwrap()[0][0].page_locations();
         assert_eq!(pages.len(), 4);
         assert_eq!(pages[1].first_row_index, PAGE_ROWS as i64);
-        assert!(index.column_index(0).is_some());
+        assert!(metadata.column_index().is_some_and(|i| i[0].len() == 1));
     }
 
     #[test]

@@ -260,7 +260,6 @@ fn open_writer(
             .parse_and_finish(&tail)
             .map_err(to_io)?;
         for (g, group) in metadata.row_groups().iter().enumerate() {
-            let index = metadata.page_index_for_row_group(g);
             let mut out = writer.next_row_group().map_err(to_io)?;
             for (c, column) in group.columns().iter().enumerate() {
                 let close = ColumnCloseResult {
@@ -268,8 +267,12 @@ fn open_writer(
                     rows_written: group.num_rows() as u64,
                     metadata: as_written(column).map_err(to_io)?,
                     bloom_filter: None,
-                    column_index: index.column_index(c).cloned(),
-                    offset_index: index.offset_index(c).cloned(),
+                    column_index: metadata
+                        .column_index()
+                        .and_then(|i| i.get(g)?.get(c).cloned()),
+                    offset_index: metadata
+                        .offset_index()
+                        .and_then(|i| i.get(g)?.get(c).cloned()),
                 };
                 out.append_column(&tail, close).map_err(to_io)?;
             }
@@ -700,22 +703,32 @@ pub fn declared_array<'a>(
         Kind::Text => Arc::new(StringArray::from_iter(values.map(text))),
         Kind::Name8 | Kind::Name16 => {
             // Keys into the names in the order first seen.
+            // A null (where the column allows one) is a null key, not an empty name.
             let mut names: Vec<&str> = Vec::new();
             let mut index = HashMap::new();
-            let keys: Vec<usize> = values
+            let keys: Vec<Option<usize>> = values
                 .map(|v| {
+                    if *v == Value::Null {
+                        return None;
+                    }
                     let s = text(v).unwrap_or("");
-                    *index.entry(s).or_insert_with(|| {
+                    Some(*index.entry(s).or_insert_with(|| {
                         names.push(s);
                         names.len() - 1
-                    })
+                    }))
                 })
                 .collect();
             let names: ArrayRef = Arc::new(StringArray::from_iter_values(names));
             if c.kind == Kind::Name8 {
-                dict8(keys.into_iter().map(|k| k as u8).collect(), &names)
+                Arc::new(DictionaryArray::<UInt8Type>::new(
+                    keys.into_iter().map(|k| k.map(|k| k as u8)).collect(),
+                    names,
+                ))
             } else {
-                dict16(keys.into_iter().map(|k| k as u16).collect(), &names)
+                Arc::new(DictionaryArray::<UInt16Type>::new(
+                    keys.into_iter().map(|k| k.map(|k| k as u16)).collect(),
+                    names,
+                ))
             }
         }
         Kind::Date => Arc::new(Date32Array::from_iter(values.map(|v| match v {

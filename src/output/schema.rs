@@ -576,6 +576,22 @@ pub fn reference() -> String {
         s.push('\n');
         s.push_str(&t.markdown());
     }
+    s.push_str(
+        "\n## Rollups\n\n\
+         Every run also writes two small tables rolled up from the baskets as they are made\n\
+         (`src/analytics/rollup.rs`), for slicing a run by date, hour, persona and category\n\
+         without joining the line items to their baskets (the dashboard's filtered views\n\
+         read them). Each is a grouping set: a row with an empty `category` covers whole\n\
+         baskets, a row with one covers the baskets holding that category and only its\n\
+         lines; sum one kind of row or the other, never both.\n",
+    );
+    for t in [
+        crate::analytics::rollup::sales_table(),
+        crate::analytics::rollup::basket_values_table(),
+    ] {
+        s.push('\n');
+        s.push_str(&t.markdown());
+    }
     s
 }
 
