@@ -42,9 +42,11 @@ impl Server {
         });
         let mut seen = Vec::new();
         loop {
-            let line = rx
-                .recv_timeout(std::time::Duration::from_secs(120))
-                .unwrap_or_else(|_| panic!("no address announced; stderr: {seen:?}"));
+            let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(120)) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no address announced; stderr: {seen:?}");
+            };
             if let Some(rest) = line.split("serving on ").nth(1) {
                 let base = rest
                     .split_whitespace()

@@ -402,7 +402,7 @@ async function showCompare(parent, id, m) {
   parent.appendChild(form);
   $('with').addEventListener('change', (e) => go({ with: e.target.value }));
   const b = p.get('with');
-  if (!b) { parent.appendChild(el('p', { class: 'muted' }, others.length ? 'Choose a second folder (another run, or another arm of an experiment).' : 'Serve two folders to compare them: bazaar serve out/a out/b.')); return; }
+  if (!b) { parent.appendChild(el('p', { class: 'muted' }, others.length ? 'Choose a second folder (another run to set against this one).' : 'Serve two folders to compare them: bazaar serve out/a out/b.')); return; }
   const r = await api(`/api/compare/${encodeURIComponent(id)}/${encodeURIComponent(b)}/daily?${filterQuery()}`);
   const rowsA = r.a.queries.daily.rows;
   const rowsB = r.b.queries.daily.rows;
@@ -449,6 +449,8 @@ async function showLive(parent) {
     $('live-text').textContent = `${p.date} · ${(100 * p.done).toFixed(0)}% · ${count(Math.round(p.customers_per_s))} customer-days/s · ${count(p.transactions)} baskets · about ${Math.ceil(p.eta_s)} s left`;
   });
   source.addEventListener('day', (e) => { days.push(JSON.parse(e.data)); draw(); });
+  // Too far behind to have every day: start again from what the server kept.
+  source.addEventListener('lagged', () => location.reload());
   source.addEventListener('failed', (e) => { $('live-text').innerHTML = `<span class="error">${esc(JSON.parse(e.data).message)}</span>`; source.close(); });
   source.addEventListener('finished', async () => {
     source.close();

@@ -397,14 +397,13 @@ async fn live(Shared(state): Shared<Arc<State>>) -> Result<Response, ApiError> {
     };
     let past = futures::stream::iter(past.into_iter().map(move |j| event(&j)));
     let coming = futures::stream::unfold(rx, move |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(j) => return Some((event(&j), rx)),
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    return Some((Ok(Event::default().event("lagged").data("{}")), rx));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        match rx.recv().await {
+            Ok(j) => Some((event(&j), rx)),
+            // Events this watcher missed: told so, it reloads.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                Some((Ok(Event::default().event("lagged").data("{}")), rx))
             }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
         }
     });
     use futures::StreamExt;

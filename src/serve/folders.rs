@@ -222,7 +222,7 @@ pub fn open_live(out: &Path) -> Result<Folder, String> {
     let parent = parent
         .canonicalize()
         .map_err(|e| format!("cannot serve {}: {e}", out.display()))?;
-    let mut folder = open(&[parent.clone()])?.remove(0);
+    let mut folder = open(std::slice::from_ref(&parent))?.remove(0);
     folder.root = parent.join(name);
     folder.given = out.to_path_buf();
     folder.id = open_id(&name.to_string_lossy());

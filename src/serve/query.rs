@@ -466,3 +466,122 @@ impl Answer {
 pub fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::schema::{Kind, Null};
+
+    /// A folder with one CSV table `t` (`n`, `name`) of `rows` rows, listed in its manifest.
+    fn folder(rows: usize) -> (tempfile::TempDir, Folder, Output) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("run");
+        std::fs::create_dir(&root).unwrap();
+        let mut csv = String::from("n,name\n");
+        for i in 0..rows {
+            csv.push_str(&format!("{i},x{}\n", i % 3));
+        }
+        std::fs::write(root.join("t.csv"), csv).unwrap();
+        std::fs::write(dir.path().join("outside.csv"), "a\n1\n").unwrap();
+        let folder = super::super::folders::open(std::slice::from_ref(&root))
+            .unwrap()
+            .remove(0);
+        let output = Output {
+            manifest: crate::output::Manifest {
+                format: crate::output::FORMAT.into(),
+                format_version: 1,
+                bazaar_version: String::new(),
+                scenario: "s".into(),
+                seed: 1,
+                files: vec![crate::output::FileEntry {
+                    name: "t.csv".into(),
+                    rows: rows as u64,
+                    bytes: 0,
+                    blake3: String::new(),
+                }],
+            },
+            tables: vec![TableFile {
+                name: "t".into(),
+                file: "t.csv".into(),
+                rows: rows as u64,
+                columns: vec![
+                    ("n".into(), Kind::U32, Null::Never),
+                    ("name".into(), Kind::Name8, Null::Never),
+                ],
+                plugin: false,
+            }],
+            currency: crate::money::Currency::default(),
+        };
+        (dir, folder, output)
+    }
+
+    fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn answers_are_cut_at_the_row_limit_and_say_so() {
+        let (_d, folder, output) = folder(2_500);
+        let workers = Workers::new(1).unwrap();
+        run(async {
+            let e = Engine::open(&folder, &output, Limits::default(), &workers)
+                .await
+                .unwrap();
+            let a = e.query("SELECT * FROM t", 1_000).await.unwrap();
+            assert_eq!((a.rows, a.truncated), (1_000, true));
+            assert_eq!(
+                a.batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
+                1_000
+            );
+            let a = e
+                .query("SELECT name, COUNT(*) AS c FROM t GROUP BY name", 1_000)
+                .await
+                .unwrap();
+            assert_eq!((a.rows, a.truncated), (3, false));
+            let csv = String::from_utf8(a.csv().unwrap()).unwrap();
+            assert_eq!(csv.lines().next(), Some("name,c"));
+            assert!(!a.parquet().unwrap().is_empty());
+        });
+    }
+
+    #[test]
+    fn only_queries_over_the_registered_tables_run() {
+        let (d, folder, output) = folder(10);
+        let outside = d.path().join("outside.csv");
+        let workers = Workers::new(1).unwrap();
+        run(async {
+            let e = Engine::open(&folder, &output, Limits::default(), &workers)
+                .await
+                .unwrap();
+            for sql in [
+                format!(
+                    "CREATE EXTERNAL TABLE o STORED AS CSV LOCATION '{}'",
+                    outside.display()
+                ),
+                format!("SELECT * FROM '{}'", outside.display()),
+                format!("COPY t TO '{}/copy.csv'", d.path().display()),
+                "INSERT INTO t VALUES (1, 'y')".to_owned(),
+                "CREATE VIEW v AS SELECT 1".to_owned(),
+                "SET datafusion.execution.batch_size = 1".to_owned(),
+                "x".repeat(MAX_SQL_BYTES + 1),
+            ] {
+                assert!(
+                    matches!(e.query(&sql, 10).await, Err(QueryError::Refused(_))),
+                    "{}",
+                    &sql[..sql.len().min(80)]
+                );
+            }
+            assert!(!d.path().join("copy.csv").exists());
+            assert_eq!(e.query("SELECT COUNT(*) FROM t", 10).await.unwrap().rows, 1);
+        });
+    }
+
+    #[test]
+    fn literals_are_quoted() {
+        assert_eq!(literal("it's"), "'it''s'");
+    }
+}

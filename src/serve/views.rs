@@ -277,7 +277,7 @@ impl Filters {
                         .join(", ")
                 )
             }),
-            Category::EveryCategory => {
+            Category::Rows => {
                 c.push("category IS NOT NULL".into());
                 if !self.categories.is_empty() {
                     c.push(format!(
@@ -327,7 +327,7 @@ enum Category {
     /// A rollup: whole baskets (empty category) without a filter, else the categories'.
     Rollup,
     /// A rollup's category rows only (the mix): all, or those filtered.
-    EveryCategory,
+    Rows,
     /// An ordinary column, filtered when asked.
     Column,
     /// No category.
@@ -421,7 +421,7 @@ pub fn plan(name: &str, filters: &Filters, meta: &Meta, tables: &[TableFile]) ->
         }
         "mix" => {
             let sales = table("sales")?;
-            let w = on(sales, Category::EveryCategory);
+            let w = on(sales, Category::Rows);
             vec![(
                 "mix".into(),
                 format!(
