@@ -233,12 +233,14 @@ impl Plugin for RollupPlugin {
             personas,
             categories,
         });
+        // Every run has it, so a behaviour's own table-writing system need not know of it:
+        // it pushes only its own two tables' rows, which no other system's order can change.
         sim.schedule.add_systems(
             roll_up
                 .after(Observed::Hour)
                 .before(crate::output::sinks::write_plugin_tables)
                 .in_set(crate::tables::TableRows)
-                .ambiguous_with(crate::tables::TableRows)
+                .ambiguous_with_all()
                 .in_set(SimSet::Observe),
         );
         Ok(())

@@ -388,55 +388,49 @@ pub fn plan(name: &str, filters: &Filters, meta: &Meta, tables: &[TableFile]) ->
         where_clause(&c)
     };
     let queries: Vec<(String, String)> = match name {
-        "overview" => {
-            let sales = table("sales")?;
-            let w = on(sales, Category::Rollup);
-            vec![(
-                "totals".into(),
-                format!(
-                    "SELECT persona, SUM(transactions) AS transactions, SUM(units) AS units, SUM(revenue) AS revenue FROM sales{w} GROUP BY persona ORDER BY persona"
+        "overview" | "daily" | "heatmap" | "mix" | "baskets" => {
+            let (source, category, key, select, group) = match name {
+                "overview" => (
+                    "sales",
+                    Category::Rollup,
+                    "totals",
+                    "persona, SUM(transactions) AS transactions, SUM(units) AS units, SUM(revenue) AS revenue",
+                    "persona",
                 ),
-            )]
-        }
-        "daily" => {
-            let sales = table("sales")?;
-            let w = on(sales, Category::Rollup);
-            vec![(
-                "daily".into(),
-                format!(
-                    "SELECT date, persona, SUM(transactions) AS transactions, SUM(revenue) AS revenue FROM sales{w} GROUP BY date, persona ORDER BY date, persona"
+                "daily" => (
+                    "sales",
+                    Category::Rollup,
+                    "daily",
+                    "date, persona, SUM(transactions) AS transactions, SUM(revenue) AS revenue",
+                    "date, persona",
                 ),
-            )]
-        }
-        "heatmap" => {
-            let sales = table("sales")?;
-            let w = on(sales, Category::Rollup);
-            // ISO weekday, Monday 1.
-            vec![(
-                "heatmap".into(),
-                format!(
-                    "SELECT CAST(date_part('isodow', date) AS INT) AS weekday, hour, SUM(transactions) AS transactions, SUM(revenue) AS revenue FROM sales{w} GROUP BY 1, 2 ORDER BY 1, 2"
+                // ISO weekday, Monday 1.
+                "heatmap" => (
+                    "sales",
+                    Category::Rollup,
+                    "heatmap",
+                    "CAST(date_part('isodow', date) AS INT) AS weekday, hour, SUM(transactions) AS transactions, SUM(revenue) AS revenue",
+                    "1, 2",
                 ),
-            )]
-        }
-        "mix" => {
-            let sales = table("sales")?;
-            let w = on(sales, Category::Rows);
-            vec![(
-                "mix".into(),
-                format!(
-                    "SELECT category, persona, SUM(transactions) AS transactions, SUM(units) AS units, SUM(revenue) AS revenue FROM sales{w} GROUP BY category, persona ORDER BY category, persona"
+                "mix" => (
+                    "sales",
+                    Category::Rows,
+                    "mix",
+                    "category, persona, SUM(transactions) AS transactions, SUM(units) AS units, SUM(revenue) AS revenue",
+                    "category, persona",
                 ),
-            )]
-        }
-        "baskets" => {
-            let b = table("basket_values")?;
-            let w = on(b, Category::Rollup);
-            vec![(
-                "baskets".into(),
-                format!(
-                    "SELECT low, high, persona, SUM(transactions) AS transactions FROM basket_values{w} GROUP BY low, high, persona ORDER BY low, persona"
+                _ => (
+                    "basket_values",
+                    Category::Rollup,
+                    "baskets",
+                    "low, high, persona, SUM(transactions) AS transactions",
+                    "low, high, persona",
                 ),
+            };
+            let w = on(table(source)?, category);
+            vec![(
+                key.into(),
+                format!("SELECT {select} FROM {source}{w} GROUP BY {group} ORDER BY {group}"),
             )]
         }
         "customers" => {
