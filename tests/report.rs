@@ -390,11 +390,7 @@ fn a_plugins_chart_is_drawn_from_its_daily_column_and_again_by_bazaar_report() {
 
 #[test]
 fn the_report_renders_in_headless_chromium() {
-    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-    else {
-        println!("skipped: no Chromium on this machine (.ci/run installs Debian's `chromium`)");
+    let Some(chromium) = common::chromium() else {
         return;
     };
     let (_d, out) = run_quick();

@@ -608,11 +608,7 @@ fn playwright() -> Option<PathBuf> {
 
 #[test]
 fn the_dashboard_works_in_chromium() {
-    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-    else {
-        println!("skipped: no Chromium on this machine (.ci/run installs Debian's `chromium`)");
+    let Some(chromium) = common::chromium() else {
         return;
     };
     let Some(module) = playwright() else { return };

@@ -45,6 +45,17 @@ impl Default for Limits {
 /// The longest SQL text accepted.
 pub const MAX_SQL_BYTES: usize = 64 << 10;
 
+/// Refuses SQL longer than [`MAX_SQL_BYTES`].
+fn check_length(sql: &str) -> Result<(), QueryError> {
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(QueryError::Refused(format!(
+            "the query is {} bytes long; at most {MAX_SQL_BYTES} are accepted",
+            sql.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Why a query gave no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -209,12 +220,7 @@ impl Engine {
 
     /// Runs one read-only query, reading at most `max_rows` rows of its answer.
     pub async fn query(&self, sql: &str, max_rows: usize) -> Result<Answer, QueryError> {
-        if sql.len() > MAX_SQL_BYTES {
-            return Err(QueryError::Refused(format!(
-                "the query is {} bytes long; at most {MAX_SQL_BYTES} are accepted",
-                sql.len()
-            )));
-        }
+        check_length(sql)?;
         let started = Instant::now();
         let ctx = self.ctx.clone();
         let sql = sql.to_owned();
@@ -277,12 +283,7 @@ impl Engine {
     pub async fn query_isolated(&self, sql: &str, max_rows: usize) -> Result<Answer, QueryError> {
         use std::io::{Read, Write};
         use std::process::Stdio;
-        if sql.len() > MAX_SQL_BYTES {
-            return Err(QueryError::Refused(format!(
-                "the query is {} bytes long; at most {MAX_SQL_BYTES} are accepted",
-                sql.len()
-            )));
-        }
+        check_length(sql)?;
         let started = Instant::now();
         let failed =
             |e: std::io::Error| QueryError::Refused(format!("the query worker failed: {e}"));

@@ -230,15 +230,15 @@ impl Filters {
                     c.push(format!("{d} <= DATE {}", literal(&to.to_string())));
                 }
                 if let Some(days) = self.event_days(meta) {
-                    if days.is_empty() {
-                        c.push("FALSE".into());
+                    c.push(if days.is_empty() {
+                        "FALSE".into()
                     } else {
-                        let list: Vec<String> = days
-                            .iter()
-                            .map(|d| format!("DATE {}", literal(&d.to_string())))
-                            .collect();
-                        c.push(format!("{d} IN ({})", list.join(", ")));
-                    }
+                        in_list(
+                            d,
+                            days.iter()
+                                .map(|d| format!("DATE {}", literal(&d.to_string()))),
+                        )
+                    });
                 }
             }
             None => {
@@ -252,67 +252,25 @@ impl Filters {
         }
         if !self.personas.is_empty() {
             if has("persona") {
-                c.push(format!(
-                    "persona IN ({})",
-                    self.personas
-                        .iter()
-                        .map(|p| literal(p))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+                c.push(in_list("persona", self.personas.iter().map(|p| literal(p))));
             } else {
                 ignored.push("persona");
             }
         }
+        let categories = || in_list("category", self.categories.iter().map(|p| literal(p)));
+        let chosen = !self.categories.is_empty();
         match category {
-            Category::Rollup => c.push(if self.categories.is_empty() {
-                "category IS NULL".into()
-            } else {
-                format!(
-                    "category IN ({})",
-                    self.categories
-                        .iter()
-                        .map(|p| literal(p))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            }),
-            Category::Rows => {
-                c.push("category IS NOT NULL".into());
-                if !self.categories.is_empty() {
-                    c.push(format!(
-                        "category IN ({})",
-                        self.categories
-                            .iter()
-                            .map(|p| literal(p))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-            }
-            Category::Column if !self.categories.is_empty() => {
-                c.push(format!(
-                    "category IN ({})",
-                    self.categories
-                        .iter()
-                        .map(|p| literal(p))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-            Category::None if !self.categories.is_empty() => ignored.push("category"),
-            _ => {}
+            Category::Rollup if chosen => c.push(categories()),
+            Category::Rollup => c.push("category IS NULL".into()),
+            Category::Rows if chosen => c.push(categories()),
+            Category::Rows => c.push("category IS NOT NULL".into()),
+            Category::Column if chosen => c.push(categories()),
+            Category::None if chosen => ignored.push("category"),
+            Category::Column | Category::None => {}
         }
         if !self.stores.is_empty() {
             if has("store") {
-                c.push(format!(
-                    "store IN ({})",
-                    self.stores
-                        .iter()
-                        .map(u64::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+                c.push(in_list("store", self.stores.iter().map(u64::to_string)));
             } else {
                 ignored.push("store");
             }
@@ -341,6 +299,11 @@ pub struct Plan {
     pub queries: Vec<(String, String)>,
     /// Filters that do not apply to this view's tables.
     pub ignored: Vec<&'static str>,
+}
+
+/// `column IN (a, b, ...)` of values already written as SQL.
+fn in_list(column: &str, values: impl Iterator<Item = String>) -> String {
+    format!("{column} IN ({})", values.collect::<Vec<_>>().join(", "))
 }
 
 fn where_clause(c: &[String]) -> String {

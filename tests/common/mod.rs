@@ -239,3 +239,15 @@ pub fn python_with(venv: &str, packages: &[&str], ready: &str) -> Option<PathBuf
     assert!(is_ready(), "{packages:?} installed but `{ready}` fails");
     Some(python)
 }
+
+/// Debian's Chromium, for the tests that render in a real browser; `None` (and a line
+/// saying the test skipped) on a machine without it.
+pub fn chromium() -> Option<&'static str> {
+    let found = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    if found.is_none() {
+        println!("skipped: no Chromium on this machine (.ci/run installs Debian's `chromium`)");
+    }
+    found
+}
