@@ -6,20 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{bazaar, refuses_occupied, root, text, write};
-
-/// `scenarios/quick.ron` (a week around Diwali, 2,000 customers) with its includes made
-/// absolute and `systems` as given.
-fn quick(systems: &str) -> String {
-    let dir = root().join("scenarios");
-    std::fs::read_to_string(dir.join("quick.ron"))
-        .unwrap()
-        .replace("include(\"", &format!("include(\"{}/", dir.display()))
-        .replace(
-            "systems: [\"daily_log\"],",
-            &format!("systems: [{systems}],"),
-        )
-}
+use common::{bazaar, quick_with as quick, refuses_occupied, root, text, write};
 
 fn ab(dir: &Path, arms: &[(&str, &str)], extra: &[&str]) -> (std::process::Output, PathBuf) {
     ab_at(dir, "2026-11-07", arms, extra)

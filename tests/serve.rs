@@ -573,6 +573,197 @@ fn a_served_run_streams_its_progress_and_days_then_its_folder() {
     assert_eq!(s.interrupt(), Some(0));
 }
 
+/// `bazaar ab` on the quick scenario against a sweets discount from the fork (7 November),
+/// three replications, written to `dir/ab`.
+fn experiment_folder(dir: &Path) -> PathBuf {
+    let base = common::write(dir, "base.ron", &common::quick_with(""));
+    let arm = common::write(
+        dir,
+        "sweets.ron",
+        &common::quick_with(
+            r#"Promotions(campaigns: [(name: "sweets", category: "sweets", discount: 0.2, from: "2026-11-07", to: "2026-11-10", lift: 1.5)])"#,
+        ),
+    );
+    let out = dir.join("ab");
+    let o = bazaar(&[
+        "ab",
+        base.to_str().unwrap(),
+        "--arm",
+        &format!("sweets={}", arm.display()),
+        "--fork-at",
+        "2026-11-07",
+        "--replications",
+        "3",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    out
+}
+
+/// The paired difference `metric` of arm `arm` against the base in experiment.json.
+fn difference<'a>(e: &'a Value, arm: &str, metric: &str) -> &'a Value {
+    e["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["arm"] == arm && d["metric"] == metric)
+        .unwrap_or_else(|| panic!("no {arm} {metric} in experiment.json"))
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+#[test]
+fn an_experiment_folder_shows_each_arm_against_the_base_and_two_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let ab = experiment_folder(dir.path());
+    // The folder has a manifest like a run's: `check` verifies it, serve opens it.
+    let v = bazaar(&["check", ab.to_str().unwrap()]);
+    assert!(v.status.success(), "{:?}", text(&v));
+    assert!(
+        text(&v).0.contains("pass manifest (2 files"),
+        "{:?}",
+        text(&v)
+    );
+    let e = common::json(&ab.join("experiment.json"));
+    let run_dir = dir.path().join("run");
+    run("scenarios/quick.ron", &run_dir, &[]);
+    let s = Server::start(&[
+        "serve",
+        "--port",
+        "0",
+        ab.to_str().unwrap(),
+        run_dir.to_str().unwrap(),
+    ]);
+    let (_, folders) = get(&s.url("/api/folders"));
+    assert_eq!(folders["folders"][0]["experiment"], true);
+    assert_eq!(folders["folders"][1]["experiment"], false);
+    let (status, meta) = get(&s.url("/api/f/ab/meta"));
+    assert_eq!(status, 200, "{meta}");
+    assert_eq!(meta["experiment"], true);
+    assert_eq!(
+        meta["design"]["arms"],
+        serde_json::json!(["base", "sweets"])
+    );
+    assert_eq!(meta["design"]["fork"], "2026-11-07");
+    // The base's calendar: a week of days, Diwali among them.
+    assert_eq!(meta["meta"]["days"].as_array().unwrap().len(), 7);
+    assert!(
+        meta["meta"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x.as_str().unwrap().contains("Diwali")),
+        "{}",
+        meta["meta"]["events"]
+    );
+
+    // Against the base, unfiltered: the file's own differences and verdicts.
+    let (_, x) = get(&s.url("/api/f/ab/experiment"));
+    assert_eq!(x["verdicts"], e["verdicts"]);
+    for d in x["differences"].as_array().unwrap() {
+        let want = difference(&e, "sweets", d["metric"].as_str().unwrap());
+        assert_eq!(d, want);
+    }
+    assert!(x["differences"].as_array().unwrap().len() >= 5);
+    // Per persona.
+    let persona = e["personas"][0].as_str().unwrap();
+    let (_, x) = get(&s.url(&format!("/api/f/ab/experiment?persona={persona}")));
+    let rows = x["differences"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for d in rows {
+        let m = d["metric"].as_str().unwrap();
+        assert!(m.ends_with(&format!(".{persona}")), "{m}");
+        assert_eq!(d, difference(&e, "sweets", m));
+    }
+    // Every day after the fork chosen: the same difference as from the fork to the end,
+    // recomputed from the daily series.
+    let (_, x) = get(&s.url("/api/f/ab/experiment?from=2026-11-07"));
+    let units = x["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["metric"] == "units")
+        .unwrap();
+    assert!(close(
+        num(&units["difference"]),
+        num(&difference(&e, "sweets", "units")["difference"])
+    ));
+    let after_fork = meta["meta"]["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["date"].as_str().unwrap() >= "2026-11-07")
+        .count();
+    assert_eq!(x["dates"].as_array().unwrap().len(), after_fork);
+    assert_eq!(x["window"].as_array().unwrap().len(), after_fork);
+
+    // Two arms side by side: each arm's mean of the replications day by day.
+    let (status, w) = get(&s.url("/api/f/ab/arms/base/sweets?metric=units"));
+    assert_eq!(status, 200, "{w}");
+    let mean = |arm: &str, day: usize| -> f64 {
+        let runs: Vec<f64> = e["measured"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["arm"] == arm)
+            .map(|m| num(&m["daily"]["units"][day]))
+            .collect();
+        runs.iter().sum::<f64>() / runs.len() as f64
+    };
+    for day in 0..7 {
+        assert!(close(num(&w["mean_a"][day]), mean("base", day)));
+        assert!(close(num(&w["mean_b"][day]), mean("sweets", day)));
+        assert!(close(
+            num(&w["difference"][day]),
+            mean("sweets", day) - mean("base", day)
+        ));
+    }
+    // Before the fork the arms are one.
+    assert_eq!(num(&w["difference"][0]), 0.0);
+    assert!(close(
+        num(&w["overall"]["difference"]),
+        num(&difference(&e, "sweets", "units")["difference"])
+    ));
+    for row in w["personas"].as_array().unwrap() {
+        let p = row["persona"].as_str().unwrap();
+        assert_eq!(
+            row["difference"]["difference"],
+            difference(&e, "sweets", &format!("units.{p}"))["difference"]
+        );
+    }
+    assert_eq!(
+        w["personas"].as_array().unwrap().len(),
+        e["personas"].as_array().unwrap().len()
+    );
+    // The other way round, and Diwali's days alone.
+    let (_, back) = get(&s.url("/api/f/ab/arms/sweets/base?metric=units&event=Diwali"));
+    let diwali = back["dates"].as_array().unwrap().len();
+    assert!((1..7).contains(&diwali), "{}", back["dates"]);
+    assert!(!back["ignored"].as_array().unwrap().is_empty());
+
+    // Refusals, each naming what there is.
+    let (status, r) = get(&s.url("/api/f/ab/arms/base/nope"));
+    assert_eq!(status, 404);
+    assert!(r["error"].as_str().unwrap().contains("base, sweets"), "{r}");
+    let (status, r) = get(&s.url("/api/f/ab/arms/base/sweets?metric=nope"));
+    assert_eq!(status, 400);
+    assert!(r["error"].as_str().unwrap().contains("revenue"), "{r}");
+    let (status, _) = get(&s.url("/api/f/ab/experiment?category=sweets"));
+    assert_eq!(status, 400);
+    let (status, r) = get(&s.url("/api/f/run/experiment"));
+    assert_eq!(status, 404);
+    assert!(r["error"].as_str().unwrap().contains("bazaar ab"), "{r}");
+    let (status, _) = get(&s.url("/api/f/ab/view/daily"));
+    assert_eq!(status, 404);
+    // The experiment's own page is served, as the manifest lists it.
+    let (status, _) = get(&s.url("/f/ab/file/experiment.html"));
+    assert_eq!(status, 200);
+}
+
 /// npm's playwright-core, pinned in tests/browser/package-lock.json, installed once into
 /// target/browser; `None` when the npm registry cannot be reached.
 fn playwright() -> Option<PathBuf> {
@@ -625,12 +816,24 @@ fn the_dashboard_works_in_chromium() {
         &b,
         &["--scale", "0.02", "--format", "parquet", "--seed", "10"],
     );
+    let ab = experiment_folder(dir.path());
+    let e = common::json(&ab.join("experiment.json"));
+    // `revenue.family` is a persona's, `promotions.sweets.cost` the behaviour's own.
+    let per_persona = |m: &Value| {
+        let m = m.as_str().unwrap();
+        e["personas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| m.ends_with(&format!(".{}", p.as_str().unwrap())))
+    };
     let served = Server::start(&[
         "serve",
         "--port",
         "0",
         a.to_str().unwrap(),
         b.to_str().unwrap(),
+        ab.to_str().unwrap(),
     ]);
     let live_out = dir.path().join("live");
     let live = Server::start(&[
@@ -668,6 +871,12 @@ fn the_dashboard_works_in_chromium() {
         "refused_sql": ["CREATE TABLE x AS SELECT 1", "SELECT * FROM '/etc/passwd'"],
         "live_days": 7,
         "live_folder": "live",
+        "experiment": "ab",
+        "experiment_verdicts": e["verdicts"].as_array().unwrap().len(),
+        "experiment_rows": e["differences"].as_array().unwrap().iter().filter(|d| !per_persona(&d["metric"])).count()
+            + e["between"].as_array().unwrap().len(),
+        "experiment_persona": e["personas"][0],
+        "experiment_personas": e["personas"].as_array().unwrap().len(),
     });
     let shots = root().join("target/test-artifacts/dashboard");
     std::fs::create_dir_all(&shots).unwrap();
@@ -691,6 +900,8 @@ fn the_dashboard_works_in_chromium() {
         "customer.png",
         "sql.png",
         "compare.png",
+        "experiment.png",
+        "arms.png",
         "live.png",
         "phone-overview.png",
     ] {

@@ -7,6 +7,7 @@ const VIEWS = [
   ['overview', 'Overview'], ['daily', 'Daily'], ['heatmap', 'Hour × weekday'], ['mix', 'Category mix'],
   ['baskets', 'Baskets'], ['customers', 'Loyalty & churn'], ['customer', 'Customer'], ['sql', 'SQL'], ['compare', 'Compare'],
 ];
+const EXPERIMENT_VIEWS = [['experiment', 'Experiment'], ['arms', 'Arms side by side']];
 const FILTERS = ['from', 'to', 'persona', 'category', 'event', 'store'];
 const WEEKDAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
 const state = { folders: [], live: null, meta: {}, charts: [], source: null, liveDays: [] };
@@ -54,10 +55,11 @@ function el(tag, attrs = {}, html = '') {
 function money(v) {
   const m = state.current?.currency;
   const symbol = m && m.code !== 'INR' ? m.symbol : '₹';
-  const x = num(v);
-  if (Math.abs(x) >= 1e7 && (!m || m.code === 'INR')) return `${symbol}${(x / 1e7).toFixed(2)} cr`;
-  if (Math.abs(x) >= 1e5 && (!m || m.code === 'INR')) return `${symbol}${(x / 1e5).toFixed(2)} lakh`;
-  return `${symbol}${x.toLocaleString('en-IN', { maximumFractionDigits: 2 })}`;
+  const x = Math.abs(num(v));
+  const sign = num(v) < 0 ? '−' : '';
+  if (x >= 1e7 && (!m || m.code === 'INR')) return `${sign}${symbol}${(x / 1e7).toFixed(2)} cr`;
+  if (x >= 1e5 && (!m || m.code === 'INR')) return `${sign}${symbol}${(x / 1e5).toFixed(2)} lakh`;
+  return `${sign}${symbol}${x.toLocaleString('en-IN', { maximumFractionDigits: 2 })}`;
 }
 const count = (v) => num(v).toLocaleString('en-IN');
 
@@ -113,13 +115,25 @@ function shownDays(meta) {
     && (events.length === 0 || d.events.some((e) => events.includes(e))));
 }
 
-function bands(days) {
-  const data = [];
-  for (const d of days) {
-    if (d.festival) data.push([{ xAxis: d.date, itemStyle: { color: 'rgba(255,170,0,0.18)' }, name: d.events.join(' + ') }, { xAxis: d.date }]);
-    else if (d.weekend) data.push([{ xAxis: d.date, itemStyle: { color: 'rgba(120,130,150,0.12)' } }, { xAxis: d.date }]);
-  }
-  return { silent: true, label: { show: false }, data };
+/// Festival days (orange) and weekends (grey) as full-height bars behind a chart's series,
+/// on hidden axes of their own (a markArea cannot span a single category, and bars on the
+/// chart's own axes would share its bars' slots), zoomed with the chart, out of the legend
+/// and the tooltip.
+function banded(option, days) {
+  const color = (d) => (d.festival ? 'rgba(255,170,0,0.22)' : 'rgba(120,130,150,0.14)');
+  const y = Array.isArray(option.yAxis) ? option.yAxis : [option.yAxis];
+  const band = {
+    name: 'bands', type: 'bar', xAxisIndex: 1, yAxisIndex: y.length, silent: true, barWidth: '100%', z: 0, tooltip: { show: false },
+    data: days.map((d) => (d.festival || d.weekend ? { value: 1, itemStyle: { color: color(d) }, name: d.events.join(' + ') } : null)),
+  };
+  return {
+    ...option,
+    legend: { ...option.legend, data: option.series.map((s) => s.name) },
+    xAxis: [option.xAxis, { type: 'category', data: option.xAxis.data, show: false }],
+    yAxis: [...y, { type: 'value', min: 0, max: 1, show: false }],
+    dataZoom: option.dataZoom?.map((z) => ({ ...z, xAxisIndex: [0, 1] })),
+    series: [...option.series, band],
+  };
 }
 
 function label(meta, persona) {
@@ -129,11 +143,11 @@ function label(meta, persona) {
 
 function daySeries(meta, rows, days, field, kind = 'line') {
   const by = groupBy(rows, 'persona');
-  return [...by.entries()].map(([persona, rs], i) => {
+  return [...by.entries()].map(([persona, rs]) => {
     const at = new Map(rs.map((r) => [r.date, num(r[field])]));
     return {
       name: label(meta, persona), type: kind, stack: kind === 'bar' ? 'all' : undefined, showSymbol: false,
-      data: days.map((d) => at.get(d.date) ?? 0), markArea: i === 0 ? bands(days) : undefined,
+      data: days.map((d) => at.get(d.date) ?? 0),
     };
   });
 }
@@ -164,6 +178,7 @@ function showFilters(meta) {
   $('from').value = p.get('from') || '';
   $('to').value = p.get('to') || '';
   fillSelect('persona', meta.personas, meta.labels, list('persona'));
+  $('category-box').hidden = meta.categories.length === 0;
   fillSelect('category', meta.categories, null, list('category'));
   fillSelect('event', meta.events, null, list('event'));
   $('store-box').hidden = meta.stores.length === 0;
@@ -171,11 +186,19 @@ function showFilters(meta) {
 }
 
 function tabs(folder, meta) {
-  const view = params().get('view') || 'overview';
-  const items = [...VIEWS];
+  const view = viewOf(meta);
+  const items = meta?.experiment ? [...EXPERIMENT_VIEWS] : [...VIEWS];
   for (const t of meta?.tables || []) if (t.plugin) items.splice(6, 0, [`table:${t.name}`, t.name.replace(/_/g, ' ')]);
   if (state.live && state.live.folder === folder) items.push(['live', 'Live']);
   $('tabs').innerHTML = items.map(([v, name]) => `<a href="#" data-view="${esc(v)}" class="${v === view ? 'on' : ''}">${esc(name)}</a>`).join('');
+}
+
+/// The view asked for, or the folder's first: an experiment's folder has only its own.
+function viewOf(meta) {
+  const asked = params().get('view');
+  const views = (meta?.experiment ? EXPERIMENT_VIEWS : VIEWS).map(([v]) => v);
+  if (asked && (views.includes(asked) || asked === 'live' || (!meta?.experiment && asked.startsWith('table:')))) return asked;
+  return views[0];
 }
 
 async function route() {
@@ -208,15 +231,17 @@ async function route() {
   } catch (e) { $('status').innerHTML = `<span class="error">${esc(e.message)}</span>`; return; }
   const m = state.meta[id];
   state.current = m;
-  $('title').textContent = `${m.scenario} · seed ${m.seed} · ${m.meta.days[0]?.date ?? ''} – ${m.meta.days[m.meta.days.length - 1]?.date ?? ''}`;
+  $('title').textContent = `${m.scenario}${m.experiment ? ' · experiment' : ''} · seed ${m.seed} · ${m.meta.days[0]?.date ?? ''} – ${m.meta.days[m.meta.days.length - 1]?.date ?? ''}`;
   showFilters(m.meta);
   tabs(id, m);
-  const name = p.get('view') || 'overview';
+  const name = viewOf(m);
   $('status').textContent = 'Loading…';
   try {
     if (name === 'customer') await showCustomer(view, id, m);
     else if (name === 'sql') showSql(view, id, m);
     else if (name === 'compare') await showCompare(view, id, m);
+    else if (name === 'experiment') await showExperiment(view, id, m);
+    else if (name === 'arms') await showArms(view, id, m);
     else if (name === 'live') await showLive(view);
     else await showView(view, id, m, name);
     $('status').textContent = '';
@@ -259,9 +284,9 @@ async function showView(parent, id, m, name) {
   } else if (name === 'daily') {
     const rows = q.daily.rows;
     parent.appendChild(el('h2', {}, 'Revenue by day and persona'));
-    chart(parent, { legend: { top: 5 }, tooltip: { trigger: 'axis', valueFormatter: money }, dataZoom: zoom, xAxis: { type: 'category', data: dates }, yAxis: { type: 'value' }, series: daySeries(meta, rows, days, 'revenue') });
+    chart(parent, banded({ legend: { top: 5 }, tooltip: { trigger: 'axis', valueFormatter: money }, dataZoom: zoom, xAxis: { type: 'category', data: dates }, yAxis: { type: 'value' }, series: daySeries(meta, rows, days, 'revenue') }, days));
     parent.appendChild(el('h2', {}, 'Baskets by day and persona'));
-    chart(parent, { legend: { top: 5 }, tooltip: { trigger: 'axis' }, dataZoom: zoom, xAxis: { type: 'category', data: dates }, yAxis: { type: 'value' }, series: daySeries(meta, rows, days, 'transactions', 'bar') });
+    chart(parent, banded({ legend: { top: 5 }, tooltip: { trigger: 'axis' }, dataZoom: zoom, xAxis: { type: 'category', data: dates }, yAxis: { type: 'value' }, series: daySeries(meta, rows, days, 'transactions', 'bar') }, days));
     parent.appendChild(el('p', { class: 'muted' }, 'Orange bands: festival days; grey: weekends.'));
   } else if (name === 'heatmap') {
     const rows = q.heatmap.rows;
@@ -304,9 +329,9 @@ async function showView(parent, id, m, name) {
   } else if (name === 'customers') {
     const rows = q.daily.rows;
     parent.appendChild(el('h2', {}, 'Active customers'));
-    chart(parent, { legend: { top: 5 }, tooltip: { trigger: 'axis' }, dataZoom: zoom, xAxis: { type: 'category', data: dates }, yAxis: { type: 'value', scale: true }, series: daySeries(meta, rows, days, 'active_customers') }, 'chart small');
+    chart(parent, banded({ legend: { top: 5 }, tooltip: { trigger: 'axis' }, dataZoom: zoom, xAxis: { type: 'category', data: dates }, yAxis: { type: 'value', scale: true }, series: daySeries(meta, rows, days, 'active_customers') }, days), 'chart small');
     parent.appendChild(el('h2', {}, 'Customers who left'));
-    chart(parent, { legend: { top: 5 }, tooltip: { trigger: 'axis' }, dataZoom: zoom, xAxis: { type: 'category', data: dates }, yAxis: { type: 'value' }, series: daySeries(meta, rows, days, 'churned', 'bar') }, 'chart small');
+    chart(parent, banded({ legend: { top: 5 }, tooltip: { trigger: 'axis' }, dataZoom: zoom, xAxis: { type: 'category', data: dates }, yAxis: { type: 'value' }, series: daySeries(meta, rows, days, 'churned', 'bar') }, days), 'chart small');
     if (q.causes) {
       const by = groupBy(q.causes.rows, 'cause');
       parent.appendChild(el('h2', {}, 'Why they left'));
@@ -318,7 +343,7 @@ async function showView(parent, id, m, name) {
     const loyalty = (meta.loyalty || []).filter((x) => dates.includes(x.date) && (!params().get('persona') || params().get('persona').split(',').includes(x.persona)));
     if (loyalty.length) {
       parent.appendChild(el('h2', {}, 'Mean loyalty of active customers'));
-      chart(parent, { legend: { top: 5 }, tooltip: { trigger: 'axis' }, dataZoom: zoom, xAxis: { type: 'category', data: dates }, yAxis: { type: 'value', scale: true }, series: daySeries(meta, loyalty, days, 'mean') }, 'chart small');
+      chart(parent, banded({ legend: { top: 5 }, tooltip: { trigger: 'axis' }, dataZoom: zoom, xAxis: { type: 'category', data: dates }, yAxis: { type: 'value', scale: true }, series: daySeries(meta, loyalty, days, 'mean') }, days), 'chart small');
     }
   } else if (name.startsWith('table:')) {
     const t = name.slice(6);
@@ -326,10 +351,10 @@ async function showView(parent, id, m, name) {
       const cols = q.by_day.columns.map((c) => c.name).filter((c) => c !== 'date');
       const at = new Map(q.by_day.rows.map((x) => [x.date, x]));
       parent.appendChild(el('h2', {}, `${esc(t)} by day`));
-      chart(parent, {
+      chart(parent, banded({
         legend: { top: 5 }, tooltip: { trigger: 'axis' }, dataZoom: zoom, xAxis: { type: 'category', data: dates }, yAxis: { type: 'value' },
-        series: cols.map((c, i) => ({ name: c, type: 'line', showSymbol: false, data: dates.map((d) => num(at.get(d)?.[c])), markArea: i === 0 ? bands(days) : undefined })),
-      });
+        series: cols.map((c) => ({ name: c, type: 'line', showSymbol: false, data: dates.map((d) => num(at.get(d)?.[c])) })),
+      }, days));
     }
     parent.appendChild(el('h2', {}, `${esc(t)}: first rows`));
     parent.appendChild(table(q.rows.rows));
@@ -397,7 +422,7 @@ function showSql(parent, id, m) {
 
 async function showCompare(parent, id, m) {
   const p = params();
-  const others = state.folders.filter((f) => f.ready && f.id !== id);
+  const others = state.folders.filter((f) => f.ready && !f.experiment && f.id !== id);
   const form = el('div', { class: 'row noprint' }, `<label>Compare with <select id="with"><option value="">—</option>${others.map((f) => `<option ${f.id === p.get('with') ? 'selected' : ''}>${esc(f.id)}</option>`).join('')}</select></label>`);
   parent.appendChild(form);
   $('with').addEventListener('change', (e) => go({ with: e.target.value }));
@@ -429,6 +454,120 @@ async function showCompare(parent, id, m) {
   parent.appendChild(el('h2', {}, 'By persona'));
   const t = table(rows);
   t.id = 'compare-table';
+  parent.appendChild(t);
+}
+
+// ---- experiments (`bazaar ab` folders) --------------------------------------------------
+
+const MONEY_METRICS = ['revenue', 'retention_cost', 'cost_of_goods', 'margin'];
+const isMoney = (metric) => MONEY_METRICS.includes(metric.split('.')[0]) || metric.endsWith('.revenue') || metric.endsWith('.cost');
+const figure = (metric, v) => (v === null || v === undefined ? '–' : isMoney(metric) ? money(v) : num(v).toLocaleString('en-IN', { maximumFractionDigits: 1 }));
+const interval = (d) => (d.interval ? `${figure(d.metric, d.interval[0])} … ${figure(d.metric, d.interval[1])}` : '–');
+
+function ignoredNote(r) {
+  $('ignored').textContent = r.ignored.length ? `Not applied: ${r.ignored.join('; ')}.` : '';
+}
+
+function metricPicker(parent, design, chosen, extra = '') {
+  const bar = el('div', { class: 'row noprint' }, `${extra}<label>Metric <select id="metric">${design.metrics.map((x) => `<option ${x === chosen ? 'selected' : ''}>${esc(x)}</option>`).join('')}</select></label>`);
+  parent.appendChild(bar);
+  $('metric').addEventListener('change', (e) => go({ metric: e.target.value }));
+}
+
+/// The fork as a line on a date axis, where the axis shows it.
+function forkLine(dates, fork) {
+  return dates.includes(fork) ? { silent: true, symbol: 'none', label: { formatter: 'fork' }, lineStyle: { type: 'solid', color: '#888' }, data: [{ xAxis: fork }] } : undefined;
+}
+
+/// The folder's days (with their calendar) that a view's dates are.
+function daysOf(m, dates) {
+  const at = new Map(m.meta.days.map((x) => [x.date, x]));
+  return dates.map((x) => at.get(x) || { date: x, festival: false, weekend: false, events: [] });
+}
+
+function designLine(d) {
+  return `${d.arms.length - 1} arm${d.arms.length === 2 ? '' : 's'} (${d.arms.slice(1).map(esc).join(', ')}) against the base, forked on ${esc(d.fork)}; ${d.replications} replication${d.replications === 1 ? '' : 's'}, ${Math.round(d.confidence * 100)}% intervals.`;
+}
+
+async function showExperiment(parent, id, m) {
+  const p = params();
+  const r = await api(`/api/f/${encodeURIComponent(id)}/experiment?${filterQuery()}`);
+  ignoredNote(r);
+  const d = r.design;
+  const metric = d.metrics.includes(p.get('metric')) ? p.get('metric') : d.metrics[0];
+  parent.appendChild(el('p', {}, designLine(d)));
+  parent.appendChild(el('h2', {}, r.window ? `Verdicts over ${r.window.length} chosen day${r.window.length === 1 ? '' : 's'} after the fork` : 'Verdicts'));
+  const list = el('ul', { id: 'verdicts' }, r.verdicts.map((v) => `<li>${esc(v)}.</li>`).join(''));
+  parent.appendChild(list);
+  metricPicker(parent, d, metric);
+  const series = r.daily.filter((x) => x.metric === metric);
+  parent.appendChild(el('h2', {}, `Each arm less the base, ${esc(metric)} by day`));
+  const dashed = { type: 'dashed', width: 1 };
+  chart(parent, banded({
+    legend: { top: 5 }, tooltip: { trigger: 'axis', valueFormatter: (v) => figure(metric, v) }, dataZoom: zoom,
+    xAxis: { type: 'category', data: r.dates }, yAxis: { type: 'value' },
+    series: series.flatMap((s, i) => [
+      { name: s.arm, type: 'line', showSymbol: false, data: s.difference, markLine: i === 0 ? forkLine(r.dates, d.fork) : undefined },
+      { name: `${s.arm} low`, type: 'line', showSymbol: false, lineStyle: dashed, data: s.low },
+      { name: `${s.arm} high`, type: 'line', showSymbol: false, lineStyle: dashed, data: s.high },
+    ]),
+  }, daysOf(m, r.dates)));
+  parent.appendChild(el('p', { class: 'muted' }, `Dashed: the ${Math.round(d.confidence * 100)}% interval of each day's paired difference (replications share random numbers). Before the fork every arm is the base. Orange bands: festival days; grey: weekends.`));
+  parent.appendChild(el('h2', {}, r.window ? 'Differences over the chosen days after the fork' : 'Differences from the fork to the end'));
+  const rows = r.differences.map((x) => ({
+    arm: x.arm, against: x.against, metric: x.metric, [x.against === 'base' ? 'base' : 'other']: figure(x.metric, x.base), arm_value: figure(x.metric, x.value),
+    difference: figure(x.metric, x.difference), interval: interval(x), effect_size: x.effect_size === null ? '–' : num(x.effect_size).toFixed(2), replications_needed: x.replications_needed ?? '–',
+  }));
+  const t = table(rows, ['arm', 'against', 'metric', 'base', 'arm_value', 'difference', 'interval', 'effect_size', 'replications_needed']);
+  t.id = 'experiment-table';
+  parent.appendChild(t);
+  if (state.folders.find((f) => f.id === id)?.files?.includes('experiment.html')) parent.appendChild(el('p', { class: 'noprint' }, `<a href="/f/${encodeURIComponent(id)}/file/experiment.html" target="_blank">The experiment's static report</a>`));
+}
+
+async function showArms(parent, id, m) {
+  const p = params();
+  const d = m.design;
+  const a = d.arms.includes(p.get('a')) ? p.get('a') : d.arms[0];
+  const b = d.arms.includes(p.get('b')) ? p.get('b') : d.arms[1] ?? d.arms[0];
+  const metric = d.metrics.includes(p.get('metric')) ? p.get('metric') : d.metrics[0];
+  const pick = (key, chosen) => `<label>${key === 'b' ? 'Arm' : 'against'} <select id="arm-${key}">${d.arms.map((x) => `<option ${x === chosen ? 'selected' : ''}>${esc(x)}</option>`).join('')}</select></label> `;
+  metricPicker(parent, d, metric, pick('b', b) + pick('a', a));
+  $('arm-a').addEventListener('change', (e) => go({ a: e.target.value }));
+  $('arm-b').addEventListener('change', (e) => go({ b: e.target.value }));
+  const q = new URLSearchParams(filterQuery());
+  q.set('metric', metric);
+  const r = await api(`/api/f/${encodeURIComponent(id)}/arms/${encodeURIComponent(a)}/${encodeURIComponent(b)}?${q}`);
+  ignoredNote(r);
+  const o = r.overall;
+  const cards = el('div', { class: 'cards', id: 'arms-overall' });
+  cards.innerHTML = [
+    [`${esc(a)}`, figure(metric, o.base)], [`${esc(b)}`, figure(metric, o.value)], [`${esc(b)} − ${esc(a)}`, figure(metric, o.difference)], ['Interval', interval(o)],
+  ].map(([k, v]) => `<div class="card"><span class="muted">${k}</span><b>${v}</b></div>`).join('');
+  parent.appendChild(el('h2', {}, `${esc(metric)} ${r.window ? `over ${r.window.length} chosen day${r.window.length === 1 ? '' : 's'} after the fork` : 'from the fork to the end'} (mean of replications)`));
+  parent.appendChild(cards);
+  parent.appendChild(el('h2', {}, `${esc(metric)} by day: ${esc(b)} against ${esc(a)}`));
+  const dashed = { type: 'dashed', width: 1, color: '#777' };
+  chart(parent, banded({
+    legend: { top: 5 }, tooltip: { trigger: 'axis', valueFormatter: (v) => figure(metric, v) }, dataZoom: zoom,
+    xAxis: { type: 'category', data: r.dates }, yAxis: [{ type: 'value', scale: true }, { type: 'value', name: 'difference' }],
+    series: [
+      { name: a, type: 'line', showSymbol: false, data: r.mean_a, markLine: forkLine(r.dates, d.fork) },
+      { name: b, type: 'line', showSymbol: false, data: r.mean_b },
+      { name: `${b} − ${a}`, type: 'bar', yAxisIndex: 1, barWidth: '40%', data: r.difference },
+      { name: 'interval low', type: 'line', yAxisIndex: 1, showSymbol: false, lineStyle: dashed, itemStyle: { color: '#777' }, data: r.low },
+      { name: 'interval high', type: 'line', yAxisIndex: 1, showSymbol: false, lineStyle: dashed, itemStyle: { color: '#777' }, data: r.high },
+    ],
+  }, daysOf(m, r.dates)));
+  parent.appendChild(el('h2', {}, `By persona, from the fork to the end`));
+  const rows = r.personas.map((x) => {
+    const y = x.difference;
+    return {
+      persona: x.label, [a]: figure(metric, y.base), [b]: figure(metric, y.value), difference: figure(metric, y.difference),
+      change: y.base ? `${(100 * y.difference / y.base).toFixed(2)}%` : '–', interval: interval(y),
+    };
+  });
+  const t = table(rows, ['persona', a, b, 'difference', 'change', 'interval']);
+  t.id = 'arms-table';
   parent.appendChild(t);
 }
 
@@ -466,7 +605,7 @@ async function showLive(parent) {
 function chosen(id) { return [...$(id).selectedOptions].map((o) => o.value); }
 
 function wire() {
-  $('folder').addEventListener('change', (e) => go({ folder: e.target.value, customer: null, sql: null, with: null }));
+  $('folder').addEventListener('change', (e) => go({ folder: e.target.value, view: null, customer: null, sql: null, with: null, a: null, b: null, metric: null }));
   $('tabs').addEventListener('click', (e) => {
     const a = e.target.closest('a[data-view]');
     if (!a) return;

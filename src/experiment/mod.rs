@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 use statrs::statistics::Statistics;
 
@@ -61,7 +61,7 @@ impl ExperimentError {
 }
 
 /// The metrics of one arm in one replication, from the fork to the end.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Measured {
     /// The arm.
     pub arm: String,
@@ -77,7 +77,7 @@ pub struct Measured {
 }
 
 /// An arm's difference from the base day by day on one metric.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DailyDifference {
     /// The arm.
     pub arm: String,
@@ -90,7 +90,7 @@ pub struct DailyDifference {
 }
 
 /// An arm against the base on one metric.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Difference {
     /// The arm.
     pub arm: String,
@@ -128,13 +128,39 @@ pub struct Difference {
     pub customers_needed: Option<u64>,
 }
 
+/// A day of an experiment's calendar (the base's), for the dashboard's bands and event
+/// filter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Day {
+    /// The date.
+    pub date: NaiveDate,
+    /// One of a festival's full-effect days.
+    pub festival: bool,
+    /// Saturday or Sunday.
+    pub weekend: bool,
+    /// The events in force, `+`-joined.
+    pub events: String,
+}
+
 /// An experiment's results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
+    /// The base scenario's name (absent from files written before it was kept).
+    #[serde(default)]
+    pub scenario: String,
+    /// The base's seed (replication `r` ran with this plus `r`).
+    #[serde(default)]
+    pub seed: u64,
     /// The arms, base first.
     pub arms: Vec<String>,
     /// The personas, whose names end the per-persona metrics (`revenue.premium`).
     pub personas: Vec<String>,
+    /// Their labels, in the same order.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Every day of the run with the base's calendar: the days of the daily series.
+    #[serde(default)]
+    pub days: Vec<Day>,
     /// The run's first day.
     pub start: NaiveDate,
     /// The fork date.
@@ -247,7 +273,8 @@ pub fn is_per_persona(personas: &[String], metric: &str) -> bool {
 }
 
 /// The metrics followed day by day (overall), for the charts of daily differences.
-const DAILY: [&str; 5] = ["revenue", "margin", "transactions", "units", "churned"];
+/// The metrics kept day by day.
+pub const DAILY: [&str; 5] = ["revenue", "margin", "transactions", "units", "churned"];
 
 /// Checks that the arms can branch from the base at `fork`.
 pub fn check(design: &Design) -> Result<(), ExperimentError> {
@@ -334,8 +361,25 @@ pub fn run(design: &Design, threads: usize, progress: bool) -> Result<Outcome, E
         .collect();
     let mut arms = vec!["base".to_owned()];
     arms.extend(design.arms.iter().map(|(n, _)| n.clone()));
+    let base = &design.base;
+    let days = (0..base.days)
+        .map(|d| {
+            let date = base.start + chrono::Days::new(u64::from(d));
+            let today = base.calendar.day(date, base.catalog.len());
+            Day {
+                date,
+                festival: today.festival,
+                weekend: today.weekend,
+                events: today.events,
+            }
+        })
+        .collect();
     Ok(Outcome {
+        scenario: base.name.clone(),
+        seed: base.seed,
         arms,
+        labels: base.personas.iter().map(|p| p.label.clone()).collect(),
+        days,
         personas,
         start: design.base.start,
         fork: design.fork,
@@ -776,8 +820,9 @@ pub fn check_out(out: &Path) -> Result<(), ExperimentError> {
 }
 
 /// Writes `experiment.json` (the design, every arm's metrics in every replication, every
-/// difference) and `experiment.html` ([`report`]) into the new folder `out`: an existing folder must be empty, and the file is
-/// written beside it and moved into place, so nothing a user wrote is replaced.
+/// difference), `experiment.html` ([`report`]) and their manifest into the new folder
+/// `out`: an existing folder must be empty, and the files are written beside it and moved
+/// into place, so nothing a user wrote is replaced.
 pub fn write(outcome: &Outcome, out: &Path) -> Result<(), ExperimentError> {
     let err = |e: crate::calibrate::CalibrateError| {
         if e.is_bad_input() {
@@ -789,11 +834,24 @@ pub fn write(outcome: &Outcome, out: &Path) -> Result<(), ExperimentError> {
     crate::calibrate::check_out(out).map_err(err)?;
     let work = crate::calibrate::work_dir(out).map_err(err)?;
     let json = serde_json::to_string_pretty(outcome)
-        .map_err(|e| ExperimentError::Run(format!("experiment.json: {e}")))?;
-    crate::calibrate::write_file(&work.path().join("experiment.json"), &(json + "\n"))
-        .map_err(err)?;
+        .map_err(|e| ExperimentError::Run(format!("experiment.json: {e}")))?
+        + "\n";
+    crate::calibrate::write_file(&work.path().join("experiment.json"), &json).map_err(err)?;
     let page = report::html(outcome).map_err(ExperimentError::Run)?;
     crate::calibrate::write_file(&work.path().join("experiment.html"), &page).map_err(err)?;
+    // Last, as a run's: `bazaar check` verifies the folder and `bazaar serve` opens it.
+    let manifest = crate::output::Manifest::of_files(
+        &outcome.scenario,
+        outcome.seed,
+        &[
+            ("experiment.json", json.as_bytes()),
+            ("experiment.html", page.as_bytes()),
+        ],
+    );
+    let manifest = serde_json::to_string_pretty(&manifest)
+        .map_err(|e| ExperimentError::Run(format!("manifest.json: {e}")))?;
+    crate::calibrate::write_file(&work.path().join(crate::output::MANIFEST), &manifest)
+        .map_err(err)?;
     crate::calibrate::put_in_place(work, out).map_err(err)
 }
 

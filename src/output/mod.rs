@@ -111,6 +111,27 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The manifest of a folder of whole files made in memory (an experiment's), each with
+    /// its bytes: what `bazaar check` and `bazaar serve` read, as for a run's folder.
+    pub fn of_files(scenario: &str, seed: u64, files: &[(&str, &[u8])]) -> Self {
+        Self {
+            format: FORMAT.to_owned(),
+            format_version: FORMAT_VERSION,
+            bazaar_version: env!("CARGO_PKG_VERSION").to_owned(),
+            scenario: scenario.to_owned(),
+            seed,
+            files: files
+                .iter()
+                .map(|(name, bytes)| FileEntry {
+                    name: (*name).to_owned(),
+                    rows: 0,
+                    bytes: bytes.len() as u64,
+                    blake3: blake3::hash(bytes).to_hex().to_string(),
+                })
+                .collect(),
+        }
+    }
+
     /// Reads and parses `dir/manifest.json`.
     pub fn read(dir: &Path) -> Result<Self, String> {
         use std::io::Read;

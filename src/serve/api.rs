@@ -71,6 +71,8 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/api/f/{id}/customer/{customer}", get(customer))
         .route("/api/f/{id}/sql", post(sql))
         .route("/api/f/{id}/download", get(download))
+        .route("/api/f/{id}/experiment", get(experiment))
+        .route("/api/f/{id}/arms/{a}/{b}", get(arms))
         .route("/api/compare/{a}/{b}/{view}", get(compare))
         .route("/api/live", get(live))
         .route("/f/{id}/file/{*name}", get(file))
@@ -143,6 +145,7 @@ async fn list(Shared(state): Shared<Arc<State>>) -> Api {
                 "id": f.id,
                 "path": f.given.display().to_string(),
                 "ready": true,
+                "experiment": o.lists("experiment.json"),
                 "scenario": o.manifest.scenario,
                 "seed": o.manifest.seed,
                 "tables": o.tables,
@@ -183,8 +186,52 @@ async fn meta(Shared(state): Shared<Arc<State>>, Path(id): Path<String>) -> Api 
         "currency": o.output.currency,
         "views": views::VIEWS,
         "report": o.output.lists("report.html"),
-        "experiment": o.output.lists("experiment.json"),
+        "experiment": o.experiment.is_some(),
+        "design": o.experiment.as_deref().map(super::experiment::design),
     })))
+}
+
+/// The experiment an `ab` folder holds.
+fn outcome(o: &Opened, id: &str) -> Result<Arc<crate::experiment::Outcome>, ApiError> {
+    o.experiment.clone().ok_or_else(|| {
+        ApiError::not_found(format!(
+            "`{id}` is a run's folder, not an experiment's (`bazaar ab` writes those)"
+        ))
+    })
+}
+
+/// Every arm against the base, under the filters.
+async fn experiment(
+    Shared(state): Shared<Arc<State>>,
+    Path(id): Path<String>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Api {
+    let o = state.open(&id).await?;
+    let e = outcome(&o, &id)?;
+    let filters = Filters::parse(&q, &o.meta).map_err(ApiError::bad)?;
+    Ok(axum::Json(super::experiment::summary(
+        &e, &filters, &o.meta,
+    )))
+}
+
+/// Two arms of an experiment side by side on one daily metric (`metric`, revenue unless
+/// given), under the filters.
+async fn arms(
+    Shared(state): Shared<Arc<State>>,
+    Path((id, a, b)): Path<(String, String, String)>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Api {
+    use super::experiment::ArmsError;
+    let o = state.open(&id).await?;
+    let e = outcome(&o, &id)?;
+    let filters = Filters::parse(&q, &o.meta).map_err(ApiError::bad)?;
+    let metric = q.get("metric").map_or("revenue", String::as_str);
+    super::experiment::arms(&e, &a, &b, metric, &filters, &o.meta)
+        .map(axum::Json)
+        .map_err(|err| match err {
+            ArmsError::NoArm(m) => ApiError::not_found(m),
+            ArmsError::NoMetric(m) => ApiError::bad(m),
+        })
 }
 
 fn answer_json(sql: &str, a: &Answer) -> Result<Value, ApiError> {

@@ -10,6 +10,7 @@
 
 mod api;
 pub mod assets;
+pub mod experiment;
 pub mod folders;
 pub mod live;
 pub mod query;
@@ -44,6 +45,8 @@ pub(crate) struct Opened {
     pub(crate) engine: Engine,
     pub(crate) meta: Meta,
     pub(crate) output: folders::Output,
+    /// An experiment's results, for a folder `bazaar ab` wrote.
+    pub(crate) experiment: Option<Arc<crate::experiment::Outcome>>,
 }
 
 /// What every request shares.
@@ -88,9 +91,24 @@ impl State {
             .map_err(|e| {
                 api::ApiError::unavailable(format!("cannot open {}: {e}", folder.given.display()))
             })?;
-        let aggregates: crate::analytics::Aggregates =
-            folders::file_inside(folder, &output, "aggregates.json")
-                .and_then(|p| std::fs::read(p).ok())
+        let mut output = *output;
+        let read = |output: &folders::Output, name: &str| {
+            folders::file_inside(folder, output, name).and_then(|p| std::fs::read(p).ok())
+        };
+        let (meta, experiment) = if output.lists("experiment.json") {
+            let mut outcome: crate::experiment::Outcome = read(&output, "experiment.json")
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| {
+                    api::ApiError::unavailable(format!(
+                        "{} has an experiment.json this Bazaar cannot read",
+                        folder.given.display()
+                    ))
+                })?;
+            experiment::complete(&mut outcome);
+            output.currency = outcome.money.clone();
+            (Meta::from_experiment(&outcome), Some(Arc::new(outcome)))
+        } else {
+            let aggregates: crate::analytics::Aggregates = read(&output, "aggregates.json")
                 .and_then(|b| serde_json::from_slice(&b).ok())
                 .ok_or_else(|| {
                     api::ApiError::unavailable(format!(
@@ -98,29 +116,14 @@ impl State {
                         folder.given.display()
                     ))
                 })?;
-        let mut stores = Vec::new();
-        if let Some(t) = output
-            .tables
-            .iter()
-            .find(|t| t.columns.iter().any(|c| c.0 == "store"))
-        {
-            let sql = format!(
-                "SELECT DISTINCT CAST(store AS BIGINT) AS store FROM \"{}\" ORDER BY 1",
-                t.name
-            );
-            if let Ok(a) = engine.query(&sql, 100_000).await {
-                for row in a.json_rows().unwrap_or_default() {
-                    if let Some(s) = row.get("store").and_then(serde_json::Value::as_u64) {
-                        stores.push(s);
-                    }
-                }
-            }
-        }
+            (Meta::new(&aggregates, stores(&engine, &output).await), None)
+        };
         let opened = Arc::new(Opened {
             stamp,
             engine,
-            meta: Meta::new(&aggregates, stores),
-            output: *output,
+            meta,
+            output,
+            experiment,
         });
         self.opened
             .lock()
@@ -128,6 +131,29 @@ impl State {
             .insert(id.to_owned(), opened.clone());
         Ok(opened)
     }
+}
+
+/// The store ids of the first table with a `store` column (the `stores` behaviour's).
+async fn stores(engine: &Engine, output: &folders::Output) -> Vec<u64> {
+    let mut stores = Vec::new();
+    if let Some(t) = output
+        .tables
+        .iter()
+        .find(|t| t.columns.iter().any(|c| c.0 == "store"))
+    {
+        let sql = format!(
+            "SELECT DISTINCT CAST(store AS BIGINT) AS store FROM \"{}\" ORDER BY 1",
+            t.name
+        );
+        if let Ok(a) = engine.query(&sql, 100_000).await {
+            for row in a.json_rows().unwrap_or_default() {
+                if let Some(s) = row.get("store").and_then(serde_json::Value::as_u64) {
+                    stores.push(s);
+                }
+            }
+        }
+    }
+    stores
 }
 
 /// A server started in the background (`run --serve`), stopped when dropped.

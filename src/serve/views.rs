@@ -120,6 +120,51 @@ impl Meta {
     }
 }
 
+impl Meta {
+    /// From an experiment's file: its personas and the base's calendar (an experiment
+    /// keeps no tables, so no categories, stores or loyalty).
+    pub fn from_experiment(o: &crate::experiment::Outcome) -> Self {
+        let mut events: Vec<String> = Vec::new();
+        let days = o
+            .days
+            .iter()
+            .map(|d| {
+                let evs: Vec<String> = d
+                    .events
+                    .split('+')
+                    .filter(|e| !e.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                for e in &evs {
+                    if !events.contains(e) {
+                        events.push(e.clone());
+                    }
+                }
+                DayInfo {
+                    date: d.date,
+                    festival: d.festival,
+                    weekend: d.weekend,
+                    events: evs,
+                }
+            })
+            .collect();
+        let labels = if o.labels.len() == o.personas.len() {
+            o.labels.clone()
+        } else {
+            o.personas.clone()
+        };
+        Self {
+            personas: o.personas.clone(),
+            labels,
+            categories: Vec::new(),
+            events,
+            days,
+            stores: Vec::new(),
+            loyalty: Vec::new(),
+        }
+    }
+}
+
 /// The filters every view takes, as the URL carries them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Filters {
@@ -195,7 +240,7 @@ impl Filters {
     }
 
     /// The days the event filter keeps, `None` when there is no event filter.
-    fn event_days(&self, meta: &Meta) -> Option<Vec<NaiveDate>> {
+    pub(crate) fn event_days(&self, meta: &Meta) -> Option<Vec<NaiveDate>> {
         (!self.events.is_empty()).then(|| {
             meta.days
                 .iter()

@@ -26,7 +26,8 @@ async function chartSum(page, index = 0) {
   return page.evaluate((i) => {
     const div = document.querySelectorAll('.chart')[i];
     const option = echarts.getInstanceByDom(div).getOption();
-    return option.series.reduce((s, x) => s + x.data.reduce((a, v) => a + Number(v), 0), 0);
+    // The festival and weekend bands are drawn, not data.
+    return option.series.filter((x) => x.name !== 'bands').reduce((s, x) => s + x.data.reduce((a, v) => a + Number(v), 0), 0);
   }, index);
 }
 
@@ -101,6 +102,16 @@ async function chartSum(page, index = 0) {
   check(Math.abs((await chartSum(other)) - one) < 1, 'the shared URL draws another chart');
   await other.close();
 
+  // Hovering a day shows its figures (the bands stay out of the tooltip).
+  await page.goto(`${BASE}/?folder=${a}&view=daily`);
+  await settled(page);
+  const box = await page.locator('.chart').first().boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.waitForTimeout(300);
+  const tip = await page.evaluate(() => [...document.querySelectorAll('.chart div')].map((d) => d.textContent).find((t) => /₹|Rs/.test(t)) || '');
+  check(tip.length > 0 && !tip.includes('bands'), `the tooltip: ${tip}`);
+  await page.screenshot({ path: path.join(SHOTS, 'daily-hover.png'), fullPage: true });
+
   // Phone-sized and print views.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${BASE}/?folder=${a}&view=overview`);
@@ -154,6 +165,35 @@ async function chartSum(page, index = 0) {
   await settled(page);
   check(await page.locator('#compare-table tbody tr').count() === EXPECT.personas, 'the comparison has a row per persona');
   await page.screenshot({ path: path.join(SHOTS, 'compare.png'), fullPage: true });
+
+  // An experiment's folder: its verdicts and differences, a persona's, and two arms side
+  // by side.
+  await page.goto(`${BASE}/?folder=${EXPECT.experiment}`);
+  await settled(page);
+  const verdicts = await page.locator('#verdicts li').count();
+  check(verdicts === EXPECT.experiment_verdicts, `${verdicts} verdicts shown, ${EXPECT.experiment_verdicts} in experiment.json`);
+  const rows = await page.locator('#experiment-table tbody tr').count();
+  check(rows === EXPECT.experiment_rows, `${rows} differences shown, ${EXPECT.experiment_rows} in experiment.json`);
+  check(await page.locator('.chart canvas').count() > 0, 'the experiment view drew no chart');
+  await page.screenshot({ path: path.join(SHOTS, 'experiment.png'), fullPage: true });
+  await page.selectOption('#persona', [EXPECT.experiment_persona]);
+  await page.waitForURL((u) => u.searchParams.get('persona') === EXPECT.experiment_persona);
+  await settled(page);
+  const metrics = await page.locator('#experiment-table tbody tr td:nth-child(3)').allTextContents();
+  check(metrics.length > 0 && metrics.every((m) => m.endsWith(`.${EXPECT.experiment_persona}`)), `a persona's differences: ${metrics}`);
+  await page.goto(`${BASE}/?folder=${EXPECT.experiment}&view=arms`);
+  await settled(page);
+  check(await page.locator('#arms-table tbody tr').count() === EXPECT.experiment_personas, 'the arms have a row per persona');
+  await page.selectOption('#arm-a', 'sweets');
+  await page.waitForURL((u) => u.searchParams.get('a') === 'sweets');
+  await settled(page);
+  const same = await page.locator('#arms-overall .card b').nth(2).textContent();
+  found.arms_same = same;
+  check(/^[^1-9]*$/.test(same), `an arm against itself differs by ${same}`);
+  await page.selectOption('#arm-a', 'base');
+  await page.waitForURL((u) => u.searchParams.get('a') === 'base');
+  await settled(page);
+  await page.screenshot({ path: path.join(SHOTS, 'arms.png'), fullPage: true });
 
   check(errors.length === 0, `console errors: ${errors.join('\n')}`);
   await browser.close();

@@ -5,6 +5,19 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// `scenarios/quick.ron` (a week around Diwali, 2,000 customers) with its includes made
+/// absolute and `systems` as given: a base or an arm of an experiment in a temporary folder.
+pub fn quick_with(systems: &str) -> String {
+    let dir = root().join("scenarios");
+    std::fs::read_to_string(dir.join("quick.ron"))
+        .unwrap()
+        .replace("include(\"", &format!("include(\"{}/", dir.display()))
+        .replace(
+            "systems: [\"daily_log\"],",
+            &format!("systems: [{systems}],"),
+        )
+}
+
 /// Runs the bazaar binary with `args` from the project root.
 pub fn bazaar(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bazaar"))
