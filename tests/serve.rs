@@ -232,8 +232,30 @@ fn views_answer_from_the_written_tables_whichever_format() {
                 .all(|d| ("2026-11-06"..="2026-11-07").contains(d))
                 && !days.is_empty()
         );
+        // Exactly the days Diwali was in force, by the run's own daily aggregates.
         let v = view("daily", "event=Diwali");
-        assert!(!v["queries"]["daily"]["rows"].as_array().unwrap().is_empty());
+        let mut days: Vec<&str> = v["queries"]["daily"]["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["date"].as_str().unwrap())
+            .collect();
+        days.dedup();
+        let diwali: Vec<&str> = aggregates["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| {
+                d["events"]
+                    .as_str()
+                    .unwrap()
+                    .split('+')
+                    .any(|e| e == "Diwali")
+            })
+            .map(|d| d["date"].as_str().unwrap())
+            .collect();
+        assert!(!diwali.is_empty() && diwali.len() < 7, "{diwali:?}");
+        assert_eq!(days, diwali);
         // Customer views ignore the category, and say so.
         let v = view("customers", &format!("category={category}"));
         assert_eq!(v["ignored"], serde_json::json!(["category"]));
