@@ -92,30 +92,23 @@ impl State {
                 api::ApiError::unavailable(format!("cannot open {}: {e}", folder.given.display()))
             })?;
         let mut output = *output;
-        let read = |output: &folders::Output, name: &str| {
-            folders::file_inside(folder, output, name).and_then(|p| std::fs::read(p).ok())
-        };
         let (meta, experiment) = if output.lists("experiment.json") {
-            let mut outcome: crate::experiment::Outcome = read(&output, "experiment.json")
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .ok_or_else(|| {
-                    api::ApiError::unavailable(format!(
-                        "{} has an experiment.json this Bazaar cannot read",
-                        folder.given.display()
-                    ))
-                })?;
+            let mut outcome: crate::experiment::Outcome = read_json(
+                folder,
+                &output,
+                "experiment.json",
+                "has an experiment.json this Bazaar cannot read",
+            )?;
             experiment::complete(&mut outcome);
             output.currency = outcome.money.clone();
             (Meta::from_experiment(&outcome), Some(Arc::new(outcome)))
         } else {
-            let aggregates: crate::analytics::Aggregates = read(&output, "aggregates.json")
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .ok_or_else(|| {
-                    api::ApiError::unavailable(format!(
-                        "{} has no readable aggregates.json",
-                        folder.given.display()
-                    ))
-                })?;
+            let aggregates: crate::analytics::Aggregates = read_json(
+                folder,
+                &output,
+                "aggregates.json",
+                "has no readable aggregates.json",
+            )?;
             (Meta::new(&aggregates, stores(&engine, &output).await), None)
         };
         let opened = Arc::new(Opened {
@@ -131,6 +124,19 @@ impl State {
             .insert(id.to_owned(), opened.clone());
         Ok(opened)
     }
+}
+
+/// A JSON file the folder's manifest lists, parsed; `problem` says what is wrong if not.
+fn read_json<T: serde::de::DeserializeOwned>(
+    folder: &Folder,
+    output: &folders::Output,
+    name: &str,
+    problem: &str,
+) -> Result<T, api::ApiError> {
+    folders::file_inside(folder, output, name)
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| api::ApiError::unavailable(format!("{} {problem}", folder.given.display())))
 }
 
 /// The store ids of the first table with a `store` column (the `stores` behaviour's).

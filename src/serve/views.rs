@@ -60,6 +60,34 @@ pub struct DayInfo {
     pub events: Vec<String>,
 }
 
+impl DayInfo {
+    /// A day from its `+`-joined events, adding those not yet seen to `seen`.
+    fn new(
+        date: NaiveDate,
+        festival: bool,
+        weekend: bool,
+        joined: &str,
+        seen: &mut Vec<String>,
+    ) -> Self {
+        let events: Vec<String> = joined
+            .split('+')
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+            .collect();
+        for e in &events {
+            if !seen.contains(e) {
+                seen.push(e.clone());
+            }
+        }
+        Self {
+            date,
+            festival,
+            weekend,
+            events,
+        }
+    }
+}
+
 impl Meta {
     /// From the folder's aggregates (and the store ids, read by the caller).
     pub fn new(a: &Aggregates, stores: Vec<u64>) -> Self {
@@ -69,23 +97,13 @@ impl Meta {
             .iter()
             .filter_map(|d| {
                 let date = d.date.parse().ok()?;
-                let evs: Vec<String> = d
-                    .events
-                    .split('+')
-                    .filter(|e| !e.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                for e in &evs {
-                    if !events.contains(e) {
-                        events.push(e.clone());
-                    }
-                }
-                Some(DayInfo {
+                Some(DayInfo::new(
                     date,
-                    festival: d.festival,
-                    weekend: d.weekend,
-                    events: evs,
-                })
+                    d.festival,
+                    d.weekend,
+                    &d.events,
+                    &mut events,
+                ))
             })
             .collect();
         let mut loyalty = Vec::new();
@@ -128,25 +146,7 @@ impl Meta {
         let days = o
             .days
             .iter()
-            .map(|d| {
-                let evs: Vec<String> = d
-                    .events
-                    .split('+')
-                    .filter(|e| !e.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                for e in &evs {
-                    if !events.contains(e) {
-                        events.push(e.clone());
-                    }
-                }
-                DayInfo {
-                    date: d.date,
-                    festival: d.festival,
-                    weekend: d.weekend,
-                    events: evs,
-                }
-            })
+            .map(|d| DayInfo::new(d.date, d.festival, d.weekend, &d.events, &mut events))
             .collect();
         let labels = if o.labels.len() == o.personas.len() {
             o.labels.clone()
