@@ -595,8 +595,8 @@ fn a_served_run_streams_its_progress_and_days_then_its_folder() {
     assert_eq!(s.interrupt(), Some(0));
 }
 
-/// `bazaar ab` on the quick scenario against a sweets discount from the fork (7 November),
-/// three replications, written to `dir/ab`.
+/// `bazaar ab` on the quick scenario against a sweets discount from the fork (7 November)
+/// and an arm the same as the base, three replications, written to `dir/ab`.
 fn experiment_folder(dir: &Path) -> PathBuf {
     let base = common::write(dir, "base.ron", &common::quick_with(""));
     let arm = common::write(
@@ -606,12 +606,15 @@ fn experiment_folder(dir: &Path) -> PathBuf {
             r#"Promotions(campaigns: [(name: "sweets", category: "sweets", discount: 0.2, from: "2026-11-07", to: "2026-11-10", lift: 1.5)])"#,
         ),
     );
+    let same = common::write(dir, "same.ron", &common::quick_with(""));
     let out = dir.join("ab");
     let o = bazaar(&[
         "ab",
         base.to_str().unwrap(),
         "--arm",
         &format!("sweets={}", arm.display()),
+        "--arm",
+        &format!("same={}", same.display()),
         "--fork-at",
         "2026-11-07",
         "--replications",
@@ -626,12 +629,54 @@ fn experiment_folder(dir: &Path) -> PathBuf {
 
 /// The paired difference `metric` of arm `arm` against the base in experiment.json.
 fn difference<'a>(e: &'a Value, arm: &str, metric: &str) -> &'a Value {
+    row(e, arm, "base", metric)
+}
+
+/// The paired difference `metric` of `arm` against `against` (the base or another arm).
+fn row<'a>(e: &'a Value, arm: &str, against: &str, metric: &str) -> &'a Value {
     e["differences"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|d| d["arm"] == arm && d["metric"] == metric)
-        .unwrap_or_else(|| panic!("no {arm} {metric} in experiment.json"))
+        .chain(e["between"].as_array().unwrap())
+        .find(|d| d["arm"] == arm && d["against"] == against && d["metric"] == metric)
+        .unwrap_or_else(|| panic!("no {arm} against {against} on {metric} in experiment.json"))
+}
+
+/// `arm`'s less `against`'s `metric` summed over the days from `from` on and among `days`
+/// (all when empty), replication by replication, averaged: a paired difference over a window.
+fn window(e: &Value, arm: &str, against: &str, metric: &str, from: &str, days: &[&str]) -> f64 {
+    let dates: Vec<&str> = e["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["date"].as_str().unwrap())
+        .collect();
+    let sum = |who: &str, r: &Value| -> f64 {
+        let m = e["measured"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["arm"] == who && m["replication"] == *r)
+            .unwrap();
+        dates
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| **d >= from && (days.is_empty() || days.contains(d)))
+            .map(|(i, _)| num(&m["daily"][metric][i]))
+            .sum()
+    };
+    let reps: Vec<&Value> = e["measured"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["arm"] == arm)
+        .map(|m| &m["replication"])
+        .collect();
+    reps.iter()
+        .map(|r| sum(arm, r) - sum(against, r))
+        .sum::<f64>()
+        / reps.len() as f64
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -668,7 +713,7 @@ fn an_experiment_folder_shows_each_arm_against_the_base_and_two_side_by_side() {
     assert_eq!(meta["experiment"], true);
     assert_eq!(
         meta["design"]["arms"],
-        serde_json::json!(["base", "sweets"])
+        serde_json::json!(["base", "sweets", "same"])
     );
     assert_eq!(meta["design"]["fork"], "2026-11-07");
     // The base's calendar: a week of days, Diwali among them.
@@ -683,14 +728,20 @@ fn an_experiment_folder_shows_each_arm_against_the_base_and_two_side_by_side() {
         meta["meta"]["events"]
     );
 
-    // Against the base, unfiltered: the file's own differences and verdicts.
+    // Against the base, unfiltered: the file's own differences and verdicts, and the arms
+    // against each other.
     let (_, x) = get(&s.url("/api/f/ab/experiment"));
     assert_eq!(x["verdicts"], e["verdicts"]);
     for d in x["differences"].as_array().unwrap() {
-        let want = difference(&e, "sweets", d["metric"].as_str().unwrap());
-        assert_eq!(d, want);
+        let (arm, against) = (d["arm"].as_str().unwrap(), d["against"].as_str().unwrap());
+        assert_eq!(d, row(&e, arm, against, d["metric"].as_str().unwrap()));
     }
-    assert!(x["differences"].as_array().unwrap().len() >= 5);
+    let rows = x["differences"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .any(|d| d["arm"] == "same" && d["against"] == "sweets")
+    );
+    assert!(rows.iter().filter(|d| d["arm"] == "sweets").count() >= 5);
     // Per persona.
     let persona = e["personas"][0].as_str().unwrap();
     let (_, x) = get(&s.url(&format!("/api/f/ab/experiment?persona={persona}")));
@@ -699,7 +750,7 @@ fn an_experiment_folder_shows_each_arm_against_the_base_and_two_side_by_side() {
     for d in rows {
         let m = d["metric"].as_str().unwrap();
         assert!(m.ends_with(&format!(".{persona}")), "{m}");
-        assert_eq!(d, difference(&e, "sweets", m));
+        assert_eq!(d, difference(&e, d["arm"].as_str().unwrap(), m));
     }
     // Every day after the fork chosen: the same difference as from the fork to the end,
     // recomputed from the daily series.
@@ -714,6 +765,24 @@ fn an_experiment_folder_shows_each_arm_against_the_base_and_two_side_by_side() {
         num(&units["difference"]),
         num(&difference(&e, "sweets", "units")["difference"])
     ));
+    // From the day after the fork: the replications' daily figures over those days alone.
+    let (_, later) = get(&s.url("/api/f/ab/experiment?from=2026-11-08"));
+    let revenue = later["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["arm"] == "sweets" && d["metric"] == "revenue")
+        .unwrap();
+    let want = window(&e, "sweets", "base", "revenue", "2026-11-08", &[]);
+    assert!(close(num(&revenue["difference"]), want), "{revenue} {want}");
+    assert!(!close(
+        want,
+        num(&difference(&e, "sweets", "revenue")["difference"])
+    ));
+    // Before the fork there is nothing to compare.
+    let (_, early) = get(&s.url("/api/f/ab/experiment?to=2026-11-06"));
+    assert!(early["differences"].as_array().unwrap().is_empty());
+    assert!(early["verdicts"].as_array().unwrap().is_empty());
     let after_fork = meta["meta"]["days"]
         .as_array()
         .unwrap()
@@ -763,14 +832,24 @@ fn an_experiment_folder_shows_each_arm_against_the_base_and_two_side_by_side() {
     );
     // The other way round, and Diwali's days alone.
     let (_, back) = get(&s.url("/api/f/ab/arms/sweets/base?metric=units&event=Diwali"));
-    let diwali = back["dates"].as_array().unwrap().len();
-    assert!((1..7).contains(&diwali), "{}", back["dates"]);
+    let diwali: Vec<&str> = back["dates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert!((1..7).contains(&diwali.len()), "{diwali:?}");
+    let want = window(&e, "base", "sweets", "units", "2026-11-07", &diwali);
+    assert!(close(num(&back["overall"]["difference"]), want), "{want}");
     assert!(!back["ignored"].as_array().unwrap().is_empty());
 
     // Refusals, each naming what there is.
     let (status, r) = get(&s.url("/api/f/ab/arms/base/nope"));
     assert_eq!(status, 404);
-    assert!(r["error"].as_str().unwrap().contains("base, sweets"), "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("base, sweets, same"),
+        "{r}"
+    );
     let (status, r) = get(&s.url("/api/f/ab/arms/base/sweets?metric=nope"));
     assert_eq!(status, 400);
     assert!(r["error"].as_str().unwrap().contains("revenue"), "{r}");
@@ -779,8 +858,15 @@ fn an_experiment_folder_shows_each_arm_against_the_base_and_two_side_by_side() {
     let (status, r) = get(&s.url("/api/f/run/experiment"));
     assert_eq!(status, 404);
     assert!(r["error"].as_str().unwrap().contains("bazaar ab"), "{r}");
-    let (status, _) = get(&s.url("/api/f/ab/view/daily"));
+    let (status, r) = get(&s.url("/api/f/ab/view/daily"));
     assert_eq!(status, 404);
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("experiment and arms views"),
+        "{r}"
+    );
     // The experiment's own page is served, as the manifest lists it.
     let (status, _) = get(&s.url("/f/ab/file/experiment.html"));
     assert_eq!(status, 200);

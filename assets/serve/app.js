@@ -274,7 +274,7 @@ async function showView(parent, id, m, name) {
     cards.innerHTML = [
       ['Revenue', money(revenue)], ['Baskets', count(tx)], ['Mean basket', money(tx ? revenue / tx : 0)], ['Units', count(sum('units'))],
       ['Customers', count(s.customers)], ['At the end', count(s.customers_at_end)], ['Churned', count(s.totals?.churned)], ['Days', count(days.length)],
-    ].map(([k, v]) => `<div class="card"><span class="muted">${k}</span><b>${v}</b></div>`).join('');
+    ].map(([k, v]) => `<div class="card"><span class="muted">${k}</span><b>${esc(v)}</b></div>`).join('');
     parent.appendChild(cards);
     const shares = rows.map((x) => ({ persona: label(meta, x.persona), baskets: count(x.transactions), units: count(x.units), revenue: money(x.revenue), share: `${(100 * num(x.revenue) / (revenue || 1)).toFixed(1)}%` }));
     parent.appendChild(el('h2', {}, 'By persona'));
@@ -515,10 +515,10 @@ async function showExperiment(parent, id, m) {
   parent.appendChild(el('p', { class: 'muted' }, `Dashed: the ${Math.round(d.confidence * 100)}% interval of each day's paired difference (replications share random numbers). Before the fork every arm is the base. Orange bands: festival days; grey: weekends.`));
   parent.appendChild(el('h2', {}, r.window ? 'Differences over the chosen days after the fork' : 'Differences from the fork to the end'));
   const rows = r.differences.map((x) => ({
-    arm: x.arm, against: x.against, metric: x.metric, [x.against === 'base' ? 'base' : 'other']: figure(x.metric, x.base), arm_value: figure(x.metric, x.value),
+    arm: x.arm, against: x.against, metric: x.metric, against_value: figure(x.metric, x.base), arm_value: figure(x.metric, x.value),
     difference: figure(x.metric, x.difference), interval: interval(x), effect_size: x.effect_size === null ? '–' : num(x.effect_size).toFixed(2), replications_needed: x.replications_needed ?? '–',
   }));
-  const t = table(rows, ['arm', 'against', 'metric', 'base', 'arm_value', 'difference', 'interval', 'effect_size', 'replications_needed']);
+  const t = table(rows, ['arm', 'against', 'metric', 'against_value', 'arm_value', 'difference', 'interval', 'effect_size', 'replications_needed']);
   t.id = 'experiment-table';
   parent.appendChild(t);
   if (state.folders.find((f) => f.id === id)?.files?.includes('experiment.html')) parent.appendChild(el('p', { class: 'noprint' }, `<a href="/f/${encodeURIComponent(id)}/file/experiment.html" target="_blank">The experiment's static report</a>`));
@@ -542,7 +542,7 @@ async function showArms(parent, id, m) {
   const cards = el('div', { class: 'cards', id: 'arms-overall' });
   cards.innerHTML = [
     [`${esc(a)}`, figure(metric, o.base)], [`${esc(b)}`, figure(metric, o.value)], [`${esc(b)} − ${esc(a)}`, figure(metric, o.difference)], ['Interval', interval(o)],
-  ].map(([k, v]) => `<div class="card"><span class="muted">${k}</span><b>${v}</b></div>`).join('');
+  ].map(([k, v]) => `<div class="card"><span class="muted">${k}</span><b>${esc(v)}</b></div>`).join('');
   parent.appendChild(el('h2', {}, `${esc(metric)} ${r.window ? `over ${r.window.length} chosen day${r.window.length === 1 ? '' : 's'} after the fork` : 'from the fork to the end'} (mean of replications)`));
   parent.appendChild(cards);
   parent.appendChild(el('h2', {}, `${esc(metric)} by day: ${esc(b)} against ${esc(a)}`));
@@ -562,11 +562,11 @@ async function showArms(parent, id, m) {
   const rows = r.personas.map((x) => {
     const y = x.difference;
     return {
-      persona: x.label, [a]: figure(metric, y.base), [b]: figure(metric, y.value), difference: figure(metric, y.difference),
+      persona: x.label, [`against: ${a}`]: figure(metric, y.base), [`arm: ${b}`]: figure(metric, y.value), difference: figure(metric, y.difference),
       change: y.base ? `${(100 * y.difference / y.base).toFixed(2)}%` : '–', interval: interval(y),
     };
   });
-  const t = table(rows, ['persona', a, b, 'difference', 'change', 'interval']);
+  const t = table(rows, ['persona', `against: ${a}`, `arm: ${b}`, 'difference', 'change', 'interval']);
   t.id = 'arms-table';
   parent.appendChild(t);
 }

@@ -24,6 +24,54 @@ use crate::scenario::{Overrides, Scenario};
 use crate::sim::{Simulation, registry};
 use crate::systems::churn_model::ChurnModelPlugin;
 
+/// Reading figures back as serde_json writes them: one that was not a number (a behaviour's
+/// metric of 0/0, a mean of nothing) is `null` in the file and NaN again here, so the file
+/// still reads.
+mod lenient {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer};
+
+    fn nan(x: Option<f64>) -> f64 {
+        x.unwrap_or(f64::NAN)
+    }
+
+    fn pair(p: Option<(Option<f64>, Option<f64>)>) -> Option<(f64, f64)> {
+        p.map(|(a, b)| (nan(a), nan(b)))
+    }
+
+    pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Option::deserialize(d).map(nan)
+    }
+
+    pub fn numbers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        Vec::<Option<f64>>::deserialize(d).map(|v| v.into_iter().map(nan).collect())
+    }
+
+    pub fn interval<'de, D: Deserializer<'de>>(d: D) -> Result<Option<(f64, f64)>, D::Error> {
+        Option::deserialize(d).map(pair)
+    }
+
+    pub fn intervals<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Option<(f64, f64)>>, D::Error> {
+        Vec::deserialize(d).map(|v| v.into_iter().map(pair).collect())
+    }
+
+    pub fn by_name<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
+        BTreeMap::<String, Option<f64>>::deserialize(d)
+            .map(|m| m.into_iter().map(|(k, v)| (k, nan(v))).collect())
+    }
+
+    pub fn series_by_name<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Vec<f64>>, D::Error> {
+        BTreeMap::<String, Vec<Option<f64>>>::deserialize(d).map(|m| {
+            m.into_iter()
+                .map(|(k, v)| (k, v.into_iter().map(nan).collect()))
+                .collect()
+        })
+    }
+}
+
 /// What an experiment compares.
 #[derive(Debug, Clone)]
 pub struct Design {
@@ -70,9 +118,11 @@ pub struct Measured {
     /// Its seed.
     pub seed: u64,
     /// Each metric over all personas, then `metric.persona` for each persona.
+    #[serde(deserialize_with = "lenient::by_name")]
     pub metrics: BTreeMap<String, f64>,
     /// Each of [`DAILY`]'s metrics day by day over the whole run (the days before the fork
     /// are the shared warm-up's).
+    #[serde(deserialize_with = "lenient::series_by_name")]
     pub daily: BTreeMap<String, Vec<f64>>,
 }
 
@@ -84,8 +134,10 @@ pub struct DailyDifference {
     /// The metric.
     pub metric: String,
     /// The mean paired difference, day by day from the run's first day.
+    #[serde(deserialize_with = "lenient::numbers")]
     pub difference: Vec<f64>,
     /// Its confidence interval (paired t), day by day; `null` with one replication.
+    #[serde(deserialize_with = "lenient::intervals")]
     pub interval: Vec<Option<(f64, f64)>>,
 }
 
@@ -99,21 +151,27 @@ pub struct Difference {
     /// The metric (`revenue`, or `revenue.premium` for one persona).
     pub metric: String,
     /// The base's mean over the replications.
+    #[serde(deserialize_with = "lenient::number")]
     pub base: f64,
     /// The arm's mean.
+    #[serde(deserialize_with = "lenient::number")]
     pub value: f64,
     /// The mean paired difference, arm less base.
+    #[serde(deserialize_with = "lenient::number")]
     pub difference: f64,
     /// Its confidence interval (paired t); `null` with one replication.
+    #[serde(deserialize_with = "lenient::interval")]
     pub interval: Option<(f64, f64)>,
     /// A percentile bootstrap interval of the mean difference (resampling replications,
     /// [`BOOTSTRAP`] times); `null` with one replication. Read it rather than the t
     /// interval when the differences are skewed.
+    #[serde(deserialize_with = "lenient::interval")]
     pub bootstrap: Option<(f64, f64)>,
     /// The sample skewness of the differences; `null` when they do not vary. Beyond ±1 the
     /// t interval's assumption of a symmetric mean is doubtful at few replications.
     pub skewness: Option<f64>,
     /// The standard deviation of the paired differences.
+    #[serde(deserialize_with = "lenient::number")]
     pub sd: f64,
     /// The mean difference over that standard deviation (Cohen's d of paired samples);
     /// `null` when every difference is the same.
@@ -962,6 +1020,34 @@ pub fn load(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_figure_that_was_not_a_number_reads_back_as_nan() {
+        let m = Measured {
+            arm: "x".into(),
+            replication: 0,
+            seed: 1,
+            metrics: [("m".to_owned(), f64::NAN)].into(),
+            daily: [("revenue".to_owned(), vec![1.0, f64::NAN])].into(),
+        };
+        let json = serde_json::to_string(&m).unwrap();
+        assert!(json.contains("null"), "{json}");
+        let back: Measured = serde_json::from_str(&json).unwrap();
+        assert!(back.metrics["m"].is_nan());
+        assert_eq!(back.daily["revenue"][0], 1.0);
+        assert!(back.daily["revenue"][1].is_nan());
+        let d = DailyDifference {
+            arm: "x".into(),
+            metric: "revenue".into(),
+            difference: vec![f64::NAN],
+            interval: vec![Some((f64::NAN, 1.0)), None],
+        };
+        let back: DailyDifference =
+            serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+        assert!(back.difference[0].is_nan());
+        assert!(back.interval[0].unwrap().0.is_nan());
+        assert_eq!(back.interval[1], None);
+    }
 
     #[test]
     fn an_experiments_simulation_keeps_no_table_rows() {

@@ -248,7 +248,11 @@ fn answer_json(sql: &str, a: &Answer) -> Result<Value, ApiError> {
 async fn run_view(o: &Opened, name: &str, filters: &Filters) -> Result<Value, ApiError> {
     let plan = views::plan(name, filters, &o.meta, &o.engine.tables).ok_or_else(|| {
         let needs = views::needs(name);
-        ApiError::not_found(if needs.is_empty() {
+        ApiError::not_found(if o.experiment.is_some() {
+            format!(
+                "an experiment's folder keeps its arms' figures, not their tables: it has the experiment and arms views, not `{name}`"
+            )
+        } else if needs.is_empty() {
             format!("this folder has no view `{name}`")
         } else {
             format!(

@@ -22,14 +22,12 @@ pub fn complete(o: &mut Outcome) {
         .and_then(|m| m.daily.values().next())
         .map_or(0, Vec::len);
     o.days = (0..len as u64)
-        .map(|i| {
-            let date = o.start + chrono::Days::new(i);
-            Day {
-                date,
-                festival: false,
-                weekend: crate::calendar::is_weekend(date),
-                events: String::new(),
-            }
+        .map_while(|i| o.start.checked_add_days(chrono::Days::new(i)))
+        .map(|date| Day {
+            date,
+            festival: false,
+            weekend: crate::calendar::is_weekend(date),
+            events: String::new(),
         })
         .collect();
 }
@@ -154,26 +152,36 @@ struct Series {
 pub fn summary(o: &Outcome, f: &Filters, meta: &Meta) -> Value {
     let (days, narrowed) = kept(o, f, meta);
     let mut ignored: Vec<String> = Vec::new();
+    let window = after_fork(o, &days);
     let differences: Vec<Difference> = if narrowed {
         if !f.personas.is_empty() {
             ignored.push("persona (an experiment keeps daily figures for all personas together; clear the dates to see personas)".into());
         }
-        let days = &days;
-        o.arms
-            .iter()
-            .skip(1)
-            .flat_map(|arm| {
-                daily_metrics(o).into_iter().map(move |m| {
-                    against(
-                        o,
-                        "base",
-                        arm,
-                        m,
-                        &pairs(o, "base", arm, window_sum(o, days, m)),
-                    )
+        ignored.push(format!(
+            "dates and events on the metrics an experiment keeps only from the fork to the end, and on arms against each other (over chosen days: {} only)",
+            daily_metrics(o).join(", ")
+        ));
+        if window.is_empty() {
+            ignored.push("the chosen days hold none after the fork: no differences to show".into());
+            Vec::new()
+        } else {
+            let days = &days;
+            o.arms
+                .iter()
+                .skip(1)
+                .flat_map(|arm| {
+                    daily_metrics(o).into_iter().map(move |m| {
+                        against(
+                            o,
+                            "base",
+                            arm,
+                            m,
+                            &pairs(o, "base", arm, window_sum(o, days, m)),
+                        )
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        }
     } else if f.personas.is_empty() {
         o.differences
             .iter()
@@ -195,11 +203,19 @@ pub fn summary(o: &Outcome, f: &Filters, meta: &Meta) -> Value {
     if !f.personas.is_empty() && !narrowed {
         ignored.push("persona on the daily chart (an experiment keeps daily figures for all personas together)".into());
     }
+    // As the command gives them: on the metrics the experiment file judges, if it names any.
     let verdicts: Vec<String> = if !narrowed && f.personas.is_empty() {
         o.verdicts.clone()
     } else {
         differences
             .iter()
+            .filter(|d| {
+                let overall = match d.metric.rsplit_once('.') {
+                    Some((m, p)) if o.personas.iter().any(|x| x == p) => m,
+                    _ => d.metric.as_str(),
+                };
+                o.metrics.is_empty() || o.metrics.iter().any(|m| m == overall)
+            })
             .map(|d| crate::experiment::verdict(d, &o.money, o.confidence))
             .collect()
     };
@@ -223,7 +239,7 @@ pub fn summary(o: &Outcome, f: &Filters, meta: &Meta) -> Value {
     json!({
         "design": design(o),
         "dates": days.iter().filter_map(|&i| o.days.get(i)).map(|d| d.date).collect::<Vec<_>>(),
-        "window": narrowed.then(|| after_fork(o, &days)),
+        "window": narrowed.then_some(window),
         "verdicts": verdicts,
         "differences": differences,
         "daily": series,
@@ -276,7 +292,10 @@ pub fn arms(
             .filter_map(|m| m.daily.get(metric))
             .collect();
         days.iter()
-            .map(|&i| runs.iter().filter_map(|s| s.get(i)).sum::<f64>() / runs.len().max(1) as f64)
+            .map(|&i| {
+                let day: Vec<f64> = runs.iter().filter_map(|s| s.get(i).copied()).collect();
+                day.iter().sum::<f64>() / day.len().max(1) as f64
+            })
             .collect()
     };
     let by_day: Vec<Difference> = days
@@ -494,6 +513,23 @@ mod tests {
         assert_eq!(d["difference"], 10.5);
         assert_eq!(s["verdicts"].as_array().unwrap().len(), 1);
         assert_ne!(s["verdicts"][0], "x raised revenue");
+    }
+
+    #[test]
+    fn days_before_the_fork_alone_have_no_differences() {
+        let o = outcome();
+        let meta = Meta::from_experiment(&o);
+        let s = summary(&o, &filters(&[("to", "2026-11-02")], &meta), &meta);
+        assert!(s["differences"].as_array().unwrap().is_empty());
+        assert!(s["verdicts"].as_array().unwrap().is_empty());
+        assert_eq!(s["window"], serde_json::json!([]));
+        assert!(
+            s["ignored"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x.as_str().unwrap().contains("none after the fork"))
+        );
     }
 
     #[test]

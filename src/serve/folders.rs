@@ -92,6 +92,11 @@ impl Folder {
             )
         } else if is_empty {
             format!("{given} is empty: a run writing there shows here once it finishes")
+        } else if self.root.join("experiment.json").is_file() {
+            format!(
+                "{given} is an experiment's folder without a manifest, from an older Bazaar: \
+                 run its `bazaar ab` again to open it here"
+            )
         } else {
             format!(
                 "{given} is not a finished Bazaar output folder ({error}): give a folder \
