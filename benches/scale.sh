@@ -5,6 +5,8 @@
 #   benches/scale.sh            # 10k, 100k, 1M and 10M customers x 30 days, Parquet
 #   benches/scale.sh big        # also 100M customers x 7 days (needs about 23 GB)
 #   benches/scale.sh parity     # the seed-parity workload only
+#   benches/scale.sh timings    # 10M x 30 days at 1 and 2 threads, Parquet and CSV, each
+#                               # with where its time went (--timings, benches/timings.py)
 #
 # Each run writes to a temporary folder that is removed afterwards. Peak memory is the
 # kernel's maximum resident set (GNU time's %M).
@@ -41,6 +43,15 @@ run() {
 }
 
 case "${1:-}" in
+  timings)
+    for spec in "2 parquet" "1 parquet" "2 csv"; do
+      read -r threads format <<<"$spec"
+      run scenarios/stress_10m.ron "$threads" "$format" --timings
+      echo
+      python3 benches/timings.py "$out/run/timings.json"
+      echo
+    done
+    ;;
   parity)
     run scenarios/seed_parity.ron 2 csv --days 30 --scale 10
     ;;

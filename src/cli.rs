@@ -204,6 +204,11 @@ pub struct RunArgs {
     /// Skip charts, insights, data-quality checks and report.html.
     #[arg(long)]
     pub no_report: bool,
+    /// Also write timings.json: where the run's time went (set-up, spawn, simulation,
+    /// each table's build, encode and write, the finish), to find the critical path. It is
+    /// listed in the manifest but, unlike every other output, differs from run to run.
+    #[arg(long)]
+    pub timings: bool,
     /// Also write features.csv: a training table for churn and spend models (features at
     /// snapshot days; label = churned within the next --horizon days, spend_next = spent in
     /// the next --spend-horizon days).
@@ -293,6 +298,11 @@ pub struct ResumeArgs {
     /// No progress bar and no summary table; errors are still printed.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also write timings.json: where the run's time went (set-up, spawn, simulation,
+    /// each table's build, encode and write, the finish), to find the critical path. It is
+    /// listed in the manifest but, unlike every other output, differs from run to run.
+    #[arg(long)]
+    pub timings: bool,
     /// ONNX Runtime library for churn scoring (as for `run`).
     #[arg(long)]
     pub ort_lib: Option<PathBuf>,

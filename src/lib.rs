@@ -59,6 +59,7 @@ pub mod sim;
 pub mod sweep;
 pub mod systems;
 pub mod tables;
+pub mod timings;
 pub mod warm;
 
 #[doc = include_str!("../docs/plugins.md")]

@@ -617,6 +617,7 @@ fn run_command(args: RunArgs) -> ExitCode {
         ort_lib: args.ort_lib,
         tracking,
         live: server.as_ref().map(LiveServer::sink),
+        timings: args.timings,
     };
     let code = execute(&scenario, invocation, how, None);
     if let Some(server) = server {
@@ -1083,6 +1084,7 @@ struct How {
     ort_lib: Option<std::path::PathBuf>,
     tracking: Option<Tracking>,
     live: Option<bazaar::live::LiveSink>,
+    timings: bool,
 }
 
 /// `--threads`, or every core.
@@ -1126,6 +1128,7 @@ fn execute(
         resume,
         stop: Some(stop),
         live: how.live.clone(),
+        timings: how.timings,
         ..RunOptions::default()
     };
     match run(scenario, options) {
@@ -1231,6 +1234,7 @@ fn resume_command(args: bazaar::cli::ResumeArgs) -> ExitCode {
         ort_lib: args.ort_lib,
         tracking: None,
         live: None,
+        timings: args.timings,
     };
     execute(&scenario, invocation, how, Some(Resume { path, snapshot }))
 }

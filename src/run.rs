@@ -317,6 +317,8 @@ pub struct RunOptions {
     pub invocation: Option<Invocation>,
     /// Told of progress and of each closed day as the run goes (`run --serve`).
     pub live: Option<crate::live::LiveSink>,
+    /// Write where the run's time went to `timings.json` in the folder (`--timings`).
+    pub timings: bool,
 }
 
 /// The days at whose end a run writes its checkpoint (`--checkpoint-every`,
@@ -410,6 +412,7 @@ impl Default for RunOptions {
             resume: None,
             invocation: None,
             live: None,
+            timings: false,
         }
     }
 }
@@ -621,6 +624,9 @@ fn write_checkpoint(
     Ok(())
 }
 
+/// Where `--timings` writes where the run's time went ([`crate::timings::Report`]).
+pub const TIMINGS: &str = "timings.json";
+
 /// Runs a validated scenario and writes its outputs.
 pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunError> {
     let started = Instant::now();
@@ -674,9 +680,11 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         }
     };
     dir.set_threads(options.threads);
+    let timings = dir.timings();
     let mut sim = Simulation::builder(scenario)
         .threads(options.threads)
         .insert_resource(dir)
+        .insert_resource(timings.clone())
         .add_plugins(run_plugins(churn, options.features, options.plugins))
         .build()?;
     let threads = sim
@@ -691,6 +699,8 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         "spawning"
     );
     let before_spawn = resident_memory();
+    let mut phases = crate::timings::Phases::start(timings.clone());
+    timings.phase("set-up", started.elapsed());
     let first_day = match &mut resume {
         None => {
             sim.spawn_population();
@@ -723,6 +733,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         .map(|(a, b)| b.saturating_sub(a) / scenario.customers().max(1));
     tracing::info!(bytes_per_customer, "spawned");
     log_memory("spawned");
+    phases.end(if first_day == 0 { "spawn" } else { "resume" });
 
     let loop_started = Instant::now();
     let total = scenario.days * 24;
@@ -820,8 +831,11 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     stopped()?;
 
     tracing::info!(seconds = loop_wall.as_secs_f64(), "simulated");
+    phases.end("simulate");
+    // Each plugin's finish is a phase of its own (`Simulation::finish`).
     sim.finish()?;
     tracing::info!("tables finished");
+    let mut phases = crate::timings::Phases::start(timings.clone());
     let mut dir = sim
         .world
         .remove_resource::<OutputDir>()
@@ -852,7 +866,16 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     } else {
         None
     };
+    phases.end("summary and report");
     stopped()?;
+    if options.timings {
+        let report = timings.report(started.elapsed(), threads);
+        let json = serde_json::to_vec_pretty(&report).map_err(|e| OutputError::Io {
+            path: dir.path(TIMINGS),
+            source: std::io::Error::other(e),
+        })?;
+        dir.write_file(TIMINGS, &json)?;
+    }
     let out_dir = dir.finish(&scenario.name, scenario.seed)?;
     let churn_scoring = sim
         .world

@@ -601,11 +601,19 @@ impl Simulation {
         if std::mem::replace(&mut self.finished, true) {
             return Ok(());
         }
+        let timings = self
+            .world
+            .get_resource::<crate::timings::Timings>()
+            .cloned();
+        let mut phases = timings.map(crate::timings::Phases::start);
         for p in &self.plugins {
             p.finish(&mut self.world).map_err(|error| SimError {
                 origin: p.name().to_owned(),
                 error,
             })?;
+            if let Some(phases) = &mut phases {
+                phases.end(&format!("finish: {}", p.name()));
+            }
         }
         Ok(())
     }

@@ -95,9 +95,10 @@ fn a_different_seed_gives_different_outputs() {
 /// small run above serves its hours and encodes its CSV rows on one thread each (they are
 /// under the thresholds for handing work out); here every busy hour is split.
 #[test]
-fn a_million_customers_give_byte_identical_csv_and_parquet_at_1_and_2_threads() {
+fn a_million_customers_give_byte_identical_csv_and_parquet_at_1_2_and_8_threads() {
     let dir = tempfile::tempdir().unwrap();
-    let outs: Vec<_> = ["1", "2"]
+    // Eight threads encode two Parquet row groups of a table at once; fewer, one.
+    let outs: Vec<_> = ["1", "2", "8"]
         .iter()
         .map(|t| {
             let out = dir.path().join(format!("t{t}"));
@@ -115,10 +116,12 @@ fn a_million_customers_give_byte_identical_csv_and_parquet_at_1_and_2_threads() 
         .find(|f| f.0 == "transactions.parquet")
         .expect("the stress scenario writes Parquet");
     assert!(tx.1.len() > 1_000_000, "a run of real size");
-    assert_eq!(outs[0].len(), outs[1].len());
-    for (a, b) in outs[0].iter().zip(&outs[1]) {
-        assert_eq!(a.0, b.0);
-        assert!(a.1 == b.1, "{} differs between 1 and 2 threads", a.0);
+    for other in &outs[1..] {
+        assert_eq!(outs[0].len(), other.len());
+        for (a, b) in outs[0].iter().zip(other) {
+            assert_eq!(a.0, b.0);
+            assert!(a.1 == b.1, "{} differs between thread counts", a.0);
+        }
     }
     // The line items span several row groups; none is lost at a boundary: their count is
     // the sum of the transactions' `lines`, and the manifest agrees with the files.
@@ -164,4 +167,82 @@ fn a_million_customers_give_byte_identical_csv_and_parquet_at_1_and_2_threads() 
 
 fn parquet_row_group() -> usize {
     bazaar::output::parquet::ROW_GROUP_ROWS
+}
+
+/// `--timings` adds timings.json, listed in the manifest, saying where the run's time went;
+/// every other output is the same bytes as without it.
+#[test]
+fn timings_say_where_the_time_went_and_change_no_other_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, timed) = (dir.path().join("plain"), dir.path().join("timed"));
+    let args = ["--scale", "0.05", "--days", "3", "--format", "csv,parquet"];
+    run("scenarios/diwali.ron", "2", &plain, &args);
+    run(
+        "scenarios/diwali.ron",
+        "2",
+        &timed,
+        &[&args[..], &["--timings"]].concat(),
+    );
+    let (a, b) = (read_dir_bytes(&plain), read_dir_bytes(&timed));
+    let others = |files: &[(String, Vec<u8>)]| -> Vec<(String, Vec<u8>)> {
+        files
+            .iter()
+            .filter(|f| f.0 != "timings.json" && f.0 != "manifest.json")
+            .cloned()
+            .collect()
+    };
+    assert!(others(&a) == others(&b), "timings changed another output");
+    assert!(!plain.join("timings.json").exists());
+    let o = bazaar(&["check", timed.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", text(&o));
+
+    let t: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(timed.join("timings.json")).unwrap()).unwrap();
+    assert_eq!(t["threads"], 2);
+    let phases: Vec<&str> = t["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for phase in [
+        "set-up",
+        "spawn",
+        "simulate",
+        "finish: sinks",
+        "summary and report",
+    ] {
+        assert!(phases.contains(&phase), "{phase} missing from {phases:?}");
+    }
+    let phase_sum: f64 = t["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["seconds"].as_f64().unwrap())
+        .sum();
+    let wall = t["wall_seconds"].as_f64().unwrap();
+    assert!(
+        phase_sum <= wall + 1e-6 && phase_sum > 0.5 * wall,
+        "phases {phase_sum} s of a {wall} s run"
+    );
+    let stage = |part: &str, stage: &str| -> u64 {
+        t["parts"][part][stage]["count"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{part}: {stage} missing from {}", t["parts"]))
+    };
+    // One row group each at this size: built, encoded and written once.
+    for table in [
+        "transactions.parquet",
+        "line_items.parquet",
+        "customers.parquet",
+    ] {
+        for s in ["build", "encode", "write"] {
+            assert_eq!(stage(table, s), 1, "{table}: {s}");
+        }
+    }
+    assert!(stage("line_items.csv", "write") >= 1);
+    assert!(stage("transactions.csv and line_items.csv", "encode") > 24);
+    // Every hour with records, and each of the three days, handed to the output.
+    assert!(stage("simulation", "output hand-off") > 3 * 12);
+    assert!(stage("sinks' finish", "customer rows handed over") == 1);
 }

@@ -183,6 +183,8 @@ pub struct OutputDir {
     pending: std::sync::Mutex<Vec<String>>,
     /// Work files removed when the folder is finished (a table's partial file).
     scratch: Vec<String>,
+    /// Where its tables' writers record their time.
+    timings: crate::timings::Timings,
     _lock: place::Lock,
 }
 
@@ -223,6 +225,7 @@ impl OutputDir {
             resuming,
             pending: std::sync::Mutex::new(Vec::new()),
             scratch: Vec::new(),
+            timings: crate::timings::Timings::default(),
             _lock: lock,
         })
     }
@@ -325,6 +328,11 @@ impl OutputDir {
     /// `--threads`); the default is every core.
     pub fn set_threads(&mut self, n: usize) {
         self.threads = n.max(1);
+    }
+
+    /// Where this folder's tables record the time their writing takes.
+    pub fn timings(&self) -> crate::timings::Timings {
+        self.timings.clone()
     }
 
     /// The pool this folder's tables encode on (`bazaar-out-*`): its own, apart from the

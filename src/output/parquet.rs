@@ -346,17 +346,69 @@ fn save_writer(
     Ok((writers, Saved { mark, footer }))
 }
 
-/// Writes every row group received as it comes, its columns encoded and compressed in
-/// parallel (rayon) and appended in schema order, and saves the file where asked; then the
-/// footer.
+/// What a row group's encoding needs besides its arrays, shared by the groups in flight.
+struct Layout {
+    schema: SchemaRef,
+    descrs: Vec<parquet::schema::types::ColumnDescPtr>,
+    /// Whether each column is written by `delta`.
+    deltas: Vec<bool>,
+}
+
+/// Builds one row group's arrays and encodes its columns in parallel (on the pool this runs
+/// on); runs on the pool, several groups of a table at once.
+fn encode_group(
+    layout: &Layout,
+    build: Build,
+    column_writers: Vec<parquet::arrow::arrow_writer::ArrowColumnWriter>,
+    timings: &crate::timings::Timings,
+    part: &str,
+) -> parquet::errors::Result<Vec<Chunk>> {
+    use rayon::prelude::*;
+    // The batch checks the arrays against the schema (types, lengths).
+    let batch = timings.time(part, "build", || {
+        RecordBatch::try_new(layout.schema.clone(), build())
+    })?;
+    let fields = layout.schema.fields();
+    timings.time(part, "encode", || {
+        column_writers
+            .into_par_iter()
+            .zip(fields.par_iter().zip(batch.columns()).zip(&layout.descrs))
+            .zip(&layout.deltas)
+            .map(|((mut w, ((field, array), descr)), &is_delta)| {
+                if keyed::is_keyed(field) {
+                    return keyed::encode(descr.clone(), array).map(Chunk::Spliced);
+                }
+                if is_delta && !array.is_empty() {
+                    return delta::encode(descr.clone(), array).map(Chunk::Spliced);
+                }
+                for leaf in compute_leaves(field, array)? {
+                    w.write(&leaf)?;
+                }
+                w.close().map(Chunk::Arrow)
+            })
+            .collect()
+    })
+}
+
+/// A row group being encoded on the pool: its chunks come back on this channel.
+type InFlight = Receiver<parquet::errors::Result<Vec<Chunk>>>;
+
+/// Writes every row group received, in the order received: up to `depth` groups are built
+/// and encoded at once on the pool (each with its columns in parallel), and each is
+/// appended to the file as soon as it and every group before it are done. Row groups are
+/// cut by row counts alone and appended in order, so the file is the same bytes however
+/// many are in flight. Saves the file where asked; then the footer.
+#[allow(clippy::too_many_arguments)]
 fn write_groups(
     writers: Writers,
     schema: &SchemaRef,
     props: &WriterProperties,
     jobs: Receiver<Job>,
     pool: &rayon::ThreadPool,
+    depth: usize,
+    timings: &crate::timings::Timings,
+    part: &str,
 ) -> io::Result<Written> {
-    use rayon::prelude::*;
     let (mut writer, mut factory) = writers;
     let fields = schema.fields();
     // Bazaar's schemas are flat: one leaf column, and one column writer, per field.
@@ -369,51 +421,69 @@ fn write_groups(
         .zip(&descrs)
         .map(|(f, d)| delta::is_delta(f, props.encoding(d.path())))
         .collect();
+    let layout = Arc::new(Layout {
+        schema: schema.clone(),
+        descrs,
+        deltas,
+    });
+    let mut in_flight: std::collections::VecDeque<InFlight> = std::collections::VecDeque::new();
+    // Appends the oldest group in flight once it is encoded.
+    let append_next = |writer: &mut SerializedFileWriter<Spliced>,
+                       in_flight: &mut std::collections::VecDeque<InFlight>|
+     -> io::Result<()> {
+        let Some(next) = in_flight.pop_front() else {
+            return Ok(());
+        };
+        let chunks = next
+            .recv()
+            .map_err(|_| io::Error::other("encoding a row group panicked"))?
+            .map_err(to_io)?;
+        timings.time(part, "write", || {
+            let mut group = writer.next_row_group().map_err(to_io)?;
+            for chunk in chunks {
+                match chunk {
+                    Chunk::Arrow(c) => c.append_to_row_group(&mut group),
+                    Chunk::Spliced(c) => c.append_to_row_group(&mut group),
+                }
+                .map_err(to_io)?;
+            }
+            group.close().map_err(to_io).map(drop)
+        })
+    };
     for job in jobs {
         let build = match job {
             Job::Group(build) => build,
             Job::Save(answer) => {
+                while !in_flight.is_empty() {
+                    append_next(&mut writer, &mut in_flight)?;
+                }
                 let (writers, saved) = save_writer((writer, factory), schema, props)?;
                 (writer, factory) = writers;
                 let _ = answer.send(Ok(saved));
                 continue;
             }
         };
-        // The batch checks the arrays against the schema (types, lengths).
-        let batch = RecordBatch::try_new(schema.clone(), build()).map_err(to_io)?;
-        let index = writer.flushed_row_groups().len();
+        let index = writer.flushed_row_groups().len() + in_flight.len();
         let column_writers = factory.create_column_writers(index).map_err(to_io)?;
-        let chunks = pool
-            .install(|| {
-                column_writers
-                    .into_par_iter()
-                    .zip(fields.par_iter().zip(batch.columns()).zip(&descrs))
-                    .zip(&deltas)
-                    .map(|((mut w, ((field, array), descr)), &is_delta)| {
-                        if keyed::is_keyed(field) {
-                            return keyed::encode(descr.clone(), array).map(Chunk::Spliced);
-                        }
-                        if is_delta && !array.is_empty() {
-                            return delta::encode(descr.clone(), array).map(Chunk::Spliced);
-                        }
-                        for leaf in compute_leaves(field, array)? {
-                            w.write(&leaf)?;
-                        }
-                        w.close().map(Chunk::Arrow)
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(to_io)?;
-        drop(batch);
-        let mut group = writer.next_row_group().map_err(to_io)?;
-        for chunk in chunks {
-            match chunk {
-                Chunk::Arrow(c) => c.append_to_row_group(&mut group),
-                Chunk::Spliced(c) => c.append_to_row_group(&mut group),
+        let (done, chunks) = std::sync::mpsc::sync_channel(1);
+        let (layout, timings, part) = (layout.clone(), timings.clone(), part.to_owned());
+        pool.spawn(move || {
+            // A panic stays in this group (the file's writer reports it) rather than
+            // ending the process, as a panic on a pool's spawned task would.
+            let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                encode_group(&layout, build, column_writers, &timings, &part)
+            }));
+            if let Ok(encoded) = encoded {
+                let _ = done.send(encoded);
             }
-            .map_err(to_io)?;
+        });
+        in_flight.push_back(chunks);
+        while in_flight.len() > depth {
+            append_next(&mut writer, &mut in_flight)?;
         }
-        group.close().map_err(to_io)?;
+    }
+    while !in_flight.is_empty() {
+        append_next(&mut writer, &mut in_flight)?;
     }
     let mut out = writer
         .into_inner()
@@ -425,6 +495,14 @@ fn write_groups(
         bytes: out.bytes(),
         hash: out.hash(),
     })
+}
+
+/// Row groups of one table encoded at once on a pool of `threads`: enough to keep every
+/// core busy when one table's groups are the run's output (a group's columns are already
+/// encoded in parallel, but a table has only a dozen columns, some much slower than the
+/// rest), and few enough that the groups waiting in memory stay a small part of a run's.
+fn groups_in_flight(threads: usize) -> usize {
+    threads.div_ceil(4).clamp(1, 4)
 }
 
 /// One Parquet file written by its own thread, a row group per batch received.
@@ -467,9 +545,19 @@ impl ParquetTable {
             source: e,
         })?;
         let pool = dir.pool();
-        let writer = Worker::start(name, format!("parquet:{name}"), QUEUE, move |jobs| {
-            write_groups(writers, &schema, &props, jobs, &pool)
-        })
+        let depth = groups_in_flight(pool.current_num_threads());
+        let (timings, part) = (dir.timings(), name.to_owned());
+        let writer = Worker::start(
+            name,
+            format!("parquet:{name}"),
+            QUEUE,
+            timings.clone(),
+            move |jobs| {
+                write_groups(
+                    writers, &schema, &props, jobs, &pool, depth, &timings, &part,
+                )
+            },
+        )
         .map_err(io_at(&path))?;
         Ok(Self {
             name: name.to_owned(),
@@ -1435,5 +1523,56 @@ mod tests {
         out.finish("t", 1).unwrap();
         let resumed = std::fs::read(dir.path().join("resumed").join("t.parquet")).unwrap();
         assert!(resumed == whole, "taken up at row group 7");
+    }
+
+    #[test]
+    fn row_groups_encoded_at_once_make_the_same_file_as_one_at_a_time() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let write = |name: &str, threads: usize, saves: &[u64]| -> Vec<u8> {
+            let mut out = OutputDir::create(&dir.path().join(name)).unwrap();
+            out.set_threads(threads);
+            let mut table =
+                ParquetTable::create(&out, "t.parquet", test_schema(), ENCODINGS).unwrap();
+            for g in 0..14 {
+                if saves.contains(&g) {
+                    table.save().unwrap();
+                }
+                let (rows, build) = group(g);
+                table.write(rows, build).unwrap();
+            }
+            table.finish(&mut out).unwrap();
+            let timings = out.timings().report(std::time::Duration::ZERO, threads);
+            let stages = &timings.parts["t.parquet"];
+            assert_eq!(stages["build"].count, 14, "{stages:?}");
+            assert_eq!(stages["write"].count, 14, "{stages:?}");
+            out.finish("t", 1).unwrap();
+            std::fs::read(dir.path().join(name).join("t.parquet")).unwrap()
+        };
+        assert_eq!(groups_in_flight(1), 1);
+        assert_eq!(groups_in_flight(16), 4);
+        let one = write("one", 1, &[]);
+        assert!(write("four", 16, &[]) == one, "four groups in flight");
+        assert!(write("saved", 16, &[3, 4, 9]) == one, "saves between them");
+    }
+
+    #[test]
+    fn a_row_group_that_panics_fails_its_table_with_an_error() {
+        let dir = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        let out = OutputDir::create(&dir.path().join("out")).unwrap();
+        let mut table = ParquetTable::create(&out, "t.parquet", test_schema(), ENCODINGS).unwrap();
+        let (rows, build) = group(0);
+        table.write(rows, build).unwrap();
+        table
+            .write(10, || panic!("a plugin's column builder failed"))
+            .unwrap();
+        // The writer has failed by now or fails at the close; either way it says why.
+        let e = (0..4)
+            .find_map(|g| {
+                let (rows, build) = group(g);
+                table.write(rows, build).err()
+            })
+            .or_else(|| table.close().err())
+            .expect("the table fails");
+        assert!(e.to_string().contains("panicked"), "{e}");
     }
 }

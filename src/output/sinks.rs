@@ -19,6 +19,7 @@ use crate::calendar::{Clock, Today};
 use crate::records::{ClosedDay, HourRecords, LineRecord, TxRecord};
 use crate::scenario::Format;
 use crate::sim::{Observed, Plugin, SimBuilder, SimSet};
+use crate::timings::{HANDOFF, Timings};
 
 /// Transaction ids are `day * TX_ID_DAY + customer id`: unique because a customer shops at
 /// most once a day, and decodable by eye.
@@ -162,15 +163,26 @@ pub fn feed_hours<'a>(
     Ok(())
 }
 
+/// Runs `f`, recording its time as the simulation's output hand-off where there are timings.
+fn handing_off<T>(timings: Option<Res<Timings>>, f: impl FnOnce() -> T) -> T {
+    match timings {
+        Some(t) => t.time(HANDOFF.0, HANDOFF.1, f),
+        None => f(),
+    }
+}
+
 /// Hands the hour's records to every sink.
 pub fn write_hour(
     clock: Res<Clock>,
     today: Res<Today>,
     records: Res<HourRecords>,
     mut sinks: ResMut<Sinks>,
+    timings: Option<Res<Timings>>,
 ) -> Result<(), BevyError> {
     if !records.is_empty() {
-        each_sink(&mut sinks, &clock, &today, |s, ctx| s.hour(ctx, &records))?;
+        handing_off(timings, || {
+            each_sink(&mut sinks, &clock, &today, |s, ctx| s.hour(ctx, &records))
+        })?;
     }
     Ok(())
 }
@@ -181,9 +193,12 @@ pub fn write_day(
     today: Res<Today>,
     closed: Res<ClosedDay>,
     mut sinks: ResMut<Sinks>,
+    timings: Option<Res<Timings>>,
 ) -> Result<(), BevyError> {
     if closed.ready {
-        each_sink(&mut sinks, &clock, &today, |s, ctx| s.day(ctx, &closed))?;
+        handing_off(timings, || {
+            each_sink(&mut sinks, &clock, &today, |s, ctx| s.day(ctx, &closed))
+        })?;
     }
     Ok(())
 }
@@ -236,6 +251,8 @@ impl Plugin for SinkPlugin {
             });
         }
         let target = dir.target().to_path_buf();
+        let timings = dir.timings();
+        sim.world.insert_resource(timings);
         let mut sinks = sim.world.get_resource_or_init::<Sinks>();
         formats.append(&mut sinks.sinks);
         sinks.sinks = formats;
@@ -300,13 +317,20 @@ impl Plugin for SinkPlugin {
         // complete: both are freed before the customer table is gathered, the run's last
         // large allocation.
         world.insert_resource(HourRecords::default());
-        for s in &mut sinks {
-            s.events_done().map_err(io_at(&target))?;
-        }
-        for_each_customer(world, |row| {
-            sinks.iter_mut().try_for_each(|s| s.customer(row))
-        })
-        .map_err(io_at(&target.join("customers")))?;
+        let timings = world.get_resource::<Timings>().cloned().unwrap_or_default();
+        timings
+            .time("sinks' finish", "event tables written", || {
+                sinks.iter_mut().try_for_each(|s| s.events_done())
+            })
+            .map_err(io_at(&target))?;
+        timings
+            .time("sinks' finish", "customer rows handed over", || {
+                for_each_customer(world, |row| {
+                    sinks.iter_mut().try_for_each(|s| s.customer(row))
+                })
+            })
+            .map_err(io_at(&target.join("customers")))?;
+        let closing = std::time::Instant::now();
         crate::run::log_memory("customer table");
         tracing::info!("customer tables written; finishing the tables");
         // What plugins pushed in the last hour, after the schedule's last write.
@@ -322,6 +346,7 @@ impl Plugin for SinkPlugin {
         if let Some(writers) = writers {
             writers.finish(&mut dir)?;
         }
+        timings.add("sinks' finish", "tables closed", closing.elapsed());
         crate::run::log_memory("tables finished");
         Ok(())
     }
@@ -576,9 +601,10 @@ enum EventTables {
 /// Starts the thread that encodes hours into the transaction and line tables.
 fn start_encoder(mut encoder: Encoder) -> io::Result<Worker<HourBatch, Encoder>> {
     Worker::start(
-        "transactions.csv and line_items.csv",
+        ENCODER,
         "csv:encode".to_owned(),
         QUEUED_HOURS,
+        encoder.timings.clone(),
         move |hours: Receiver<HourBatch>| {
             for hour in hours {
                 encoder.hour(hour)?;
@@ -587,6 +613,9 @@ fn start_encoder(mut encoder: Encoder) -> io::Result<Worker<HourBatch, Encoder>>
         },
     )
 }
+
+/// What the encoder thread writes, for errors and timings.
+const ENCODER: &str = "transactions.csv and line_items.csv";
 
 /// Hours queued for the encoder before the simulation waits for it.
 const QUEUED_HOURS: usize = 2;
@@ -620,6 +649,7 @@ impl CsvSink {
             give_back,
             pool: dir.pool(),
             minor_units,
+            timings: dir.timings(),
         };
         let path = dir.path("transactions.csv");
         let encoder = start_encoder(encoder).map_err(super::io_at(&path))?;
@@ -711,6 +741,8 @@ struct Encoder {
     pool: std::sync::Arc<rayon::ThreadPool>,
     /// Decimal places of money.
     minor_units: u8,
+    /// Where the encoding's time is recorded.
+    timings: crate::timings::Timings,
 }
 
 /// Transactions per encoding chunk at most: big enough to amortise a task, small enough to
@@ -863,6 +895,7 @@ impl Encoder {
             let (txs, lines) = &segments[*k];
             encode_chunk(&encoding, lines, &txs[run.clone()], out);
         };
+        let at = std::time::Instant::now();
         if chunks == 1 {
             // One chunk: handing it to another thread would only add the hand-off.
             encode(&self.pieces[0], &mut self.scratch[0]);
@@ -875,6 +908,8 @@ impl Encoder {
                     .for_each(|(piece, out)| encode(piece, out));
             });
         }
+        let encoded = std::time::Instant::now();
+        self.timings.add(ENCODER, "encode", encoded - at);
         for chunk in &mut self.scratch[..chunks] {
             self.transactions
                 .append_block(&mut chunk.txs, chunk.tx_rows)?;
@@ -882,6 +917,7 @@ impl Encoder {
                 lines.append_block(&mut chunk.lines, chunk.line_rows)?;
             }
         }
+        self.timings.add(ENCODER, "append", encoded.elapsed());
         let _ = self.give_back.send(batch); // the sink may be finishing
         Ok(())
     }
@@ -1078,6 +1114,10 @@ impl CustomerRow {
     }
 }
 
+/// Customers whose rows are made at once by [`for_each_customer`]: enough to spread over
+/// the pool, few enough that the batch stays a few megabytes.
+const ROW_BATCH: usize = 1 << 16;
+
 /// Calls `f` with every customer's final state, in customer id order.
 pub fn for_each_customer<E>(
     world: &mut World,
@@ -1128,8 +1168,36 @@ pub fn for_each_customer<E>(
         })
         .is_ok();
     if in_order {
-        for c in q.iter(world) {
-            f(&row(c))?;
+        // Rows are made a batch at a time on the simulation's pool (each customer's
+        // demographics are drawn again from its id), then handed to `f` in order.
+        let pool = world
+            .get_resource::<crate::sim::SimPool>()
+            .map(|p| p.0.clone());
+        let mut shown = q.iter(world);
+        let mut batch: Vec<Shown<'_>> = Vec::with_capacity(ROW_BATCH);
+        let mut rows: Vec<CustomerRow> = Vec::with_capacity(ROW_BATCH);
+        loop {
+            batch.clear();
+            batch.extend(shown.by_ref().take(ROW_BATCH));
+            if batch.is_empty() {
+                break;
+            }
+            match &pool {
+                Some(pool) => pool.install(|| {
+                    use rayon::prelude::*;
+                    batch
+                        .par_iter()
+                        .map(|c| row(*c))
+                        .collect_into_vec(&mut rows);
+                }),
+                None => {
+                    rows.clear();
+                    rows.extend(batch.iter().map(|c| row(*c)));
+                }
+            }
+            for r in &rows {
+                f(r)?;
+            }
         }
     } else {
         let mut rows: Vec<CustomerRow> = q.iter(world).map(row).collect();

@@ -29,16 +29,18 @@ struct Background {
 
 impl Background {
     /// Starts the writer thread of `out`.
-    fn start(out: Hashing, name: &str) -> io::Result<Self> {
+    fn start(out: Hashing, name: &str, timings: &crate::timings::Timings) -> io::Result<Self> {
         let (give_back, spare) = channel();
+        let (part, recorder) = (name.to_owned(), timings.clone());
         let writer = Worker::start(
             name,
             format!("csv:{name}"),
             QUEUED_BLOCKS,
+            timings.clone(),
             move |blocks: Receiver<Vec<u8>>| {
                 let mut out = out;
                 for mut block in blocks {
-                    out.write_all(&block)?;
+                    recorder.time(&part, "write", || out.write_all(&block))?;
                     block.clear();
                     let _ = give_back.send(block); // the table may be finishing
                 }
@@ -81,6 +83,8 @@ pub struct Table {
     out: Background,
     buf: Vec<u8>,
     rows: u64,
+    /// Where its writer records its time.
+    timings: crate::timings::Timings,
 }
 
 impl Table {
@@ -94,11 +98,13 @@ impl Table {
     pub fn create(dir: &OutputDir, name: &str, header: &[&str]) -> Result<Self, OutputError> {
         let path = dir.path(name);
         let file = dir.create_file(name).map_err(io_at(&path))?;
+        let timings = dir.timings();
         let mut t = Self {
             name: name.to_owned(),
-            out: Background::start(file, name).map_err(io_at(&path))?,
+            out: Background::start(file, name, &timings).map_err(io_at(&path))?,
             buf: Vec::with_capacity(BUFFER + BUFFER / 4),
             rows: 0,
+            timings,
         };
         let header: Vec<Vec<u8>> = header.iter().map(|h| escape(h)).collect();
         t.write_fields(header.iter().map(Vec::as_slice));
@@ -189,7 +195,7 @@ impl Table {
         self.flush_buf()?;
         let mut out = self.out.join()?;
         let mark = out.persist()?;
-        self.out = Background::start(out, &self.name)?;
+        self.out = Background::start(out, &self.name, &self.timings)?;
         Ok(TableMark {
             name: self.name.clone(),
             rows: self.rows,
@@ -203,11 +209,13 @@ impl Table {
         let file = dir
             .resume_file(&mark.name, &mark.mark)
             .map_err(io_at(&path))?;
+        let timings = dir.timings();
         Ok(Self {
             name: mark.name.clone(),
-            out: Background::start(file, &mark.name).map_err(io_at(&path))?,
+            out: Background::start(file, &mark.name, &timings).map_err(io_at(&path))?,
             buf: Vec::with_capacity(BUFFER + BUFFER / 4),
             rows: mark.rows,
+            timings,
         })
     }
 
@@ -376,7 +384,12 @@ mod tests {
     fn the_writer_thread_writes_blocks_in_order_and_hashes_them() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.csv");
-        let mut out = Background::start(Hashing::new(File::create(&path).unwrap()), "t").unwrap();
+        let mut out = Background::start(
+            Hashing::new(File::create(&path).unwrap()),
+            "t",
+            &Default::default(),
+        )
+        .unwrap();
         let mut expected = Vec::new();
         let mut block = Vec::new();
         for i in 0..50u32 {
@@ -399,7 +412,7 @@ mod tests {
             .write(true)
             .open("/dev/full")
             .unwrap();
-        let mut out = Background::start(Hashing::new(full), "full").unwrap();
+        let mut out = Background::start(Hashing::new(full), "full", &Default::default()).unwrap();
         let mut error = None;
         for _ in 0..2 * QUEUED_BLOCKS + 2 {
             match out.write(vec![b'x'; 4096]) {

@@ -3,7 +3,7 @@
 //! writer's own error is the one reported. CSV tables and Parquet tables both use it.
 
 use std::io;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 
 /// A thread that consumes `T`s in the order sent and ends with an `R` (or its error).
@@ -12,6 +12,8 @@ pub(crate) struct Worker<T, R> {
     name: String,
     queue: Option<SyncSender<T>>,
     thread: Option<JoinHandle<io::Result<R>>>,
+    /// Where the time spent waiting for a full queue is recorded, under `name`.
+    timings: crate::timings::Timings,
 }
 
 impl<T: Send + 'static, R: Send + 'static> Worker<T, R> {
@@ -21,6 +23,7 @@ impl<T: Send + 'static, R: Send + 'static> Worker<T, R> {
         name: &str,
         thread_name: String,
         depth: usize,
+        timings: crate::timings::Timings,
         work: impl FnOnce(Receiver<T>) -> io::Result<R> + Send + 'static,
     ) -> io::Result<Self> {
         let (queue, items) = sync_channel(depth);
@@ -31,13 +34,24 @@ impl<T: Send + 'static, R: Send + 'static> Worker<T, R> {
             name: name.to_owned(),
             queue: Some(queue),
             thread: Some(thread),
+            timings,
         })
     }
 
-    /// Queues `item`, waiting while the queue is full. If the thread has stopped, returns the
-    /// error that stopped it.
+    /// Queues `item`, waiting while the queue is full (a wait recorded in the timings). If
+    /// the thread has stopped, returns the error that stopped it.
     pub(crate) fn send(&mut self, item: T) -> io::Result<()> {
-        match self.queue.as_ref().map(|q| q.send(item)) {
+        let sent = self.queue.as_ref().map(|q| match q.try_send(item) {
+            Err(TrySendError::Full(item)) => {
+                let at = std::time::Instant::now();
+                let sent = q.send(item).map_err(|_| ());
+                self.timings
+                    .add(&self.name, crate::timings::WAITED, at.elapsed());
+                sent
+            }
+            other => other.map_err(|_| ()),
+        });
+        match sent {
             Some(Ok(())) => Ok(()),
             _ => Err(self.join().err().unwrap_or_else(|| {
                 io::Error::other(format!("the writer of {} stopped", self.name))
