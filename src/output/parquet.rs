@@ -478,7 +478,7 @@ fn write_groups(
             }
         });
         in_flight.push_back(chunks);
-        while in_flight.len() > depth {
+        while in_flight.len() >= depth {
             append_next(&mut writer, &mut in_flight)?;
         }
     }
@@ -501,6 +501,8 @@ fn write_groups(
 /// core busy when one table's groups are the run's output (a group's columns are already
 /// encoded in parallel, but a table has only a dozen columns, some much slower than the
 /// rest), and few enough that the groups waiting in memory stay a small part of a run's.
+/// One up to four threads: there the simulation needs the cores, and a second group in
+/// flight per table took a 10M run's peak past 2 GB.
 fn groups_in_flight(threads: usize) -> usize {
     threads.div_ceil(4).clamp(1, 4)
 }
