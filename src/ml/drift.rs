@@ -4,7 +4,7 @@
 //! A model card keeps its training reference as quantiles of each feature and of the scores
 //! (`models/reference.py`). Against that reference, each scoring day's values give three
 //! figures per feature, computed as Evidently computes them (so the numbers can be checked
-//! against it, `tests/drift.rs`):
+//! against it, `tests/suite/drift.rs`):
 //!
 //! - PSI, Σ (r − c) ln(r / c) over bins: Sturges' equal-width bins over the reference and
 //!   today's values together, or one bin per value for a feature with at most 20 distinct

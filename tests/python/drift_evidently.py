@@ -1,6 +1,6 @@
 """Evidently's PSI and Jensen-Shannon distance and scipy's Kolmogorov-Smirnov statistic (the
 one Evidently's KS test is built on) of each reference/current pair in a JSON file, for
-tests/drift.rs to compare with Bazaar's.
+tests/suite/drift.rs to compare with Bazaar's.
 
   python drift_evidently.py pairs.json  ->  [{"psi": .., "js": .., "ks": ..}, ...] on stdout
 

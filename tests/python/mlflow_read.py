@@ -1,5 +1,5 @@
 """Reads back what Bazaar logged to an MLflow tracking server, with MLflow's own client, for
-tests/mlflow.rs: every run of an experiment with its status, params, tags, latest metrics,
+tests/suite/mlflow.rs: every run of an experiment with its status, params, tags, latest metrics,
 the history of `daily.revenue`, and its artifacts.
 
   python mlflow_read.py URI EXPERIMENT  ->  JSON on stdout

@@ -1,7 +1,7 @@
 //! Every scenario shipped in scenarios/ validates and runs (scaled down), and its outputs are
 //! consistent with one another.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

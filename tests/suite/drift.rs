@@ -3,7 +3,7 @@
 //! data, and a run with a model that keeps a training reference writes a `drift` table of
 //! every scoring and names the drift in its log.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! reference in docs/outputs.md and the README's table of outputs all agree with the
 //! declarations.
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 

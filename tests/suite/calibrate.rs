@@ -2,7 +2,7 @@
 //! bad input without touching anything, and calibrates a sample of The Complete Journey
 //! (real data from PyPI) with held-out validation.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! never stopped, from any day and at any thread count; a checkpoint of another version or
 //! scenario, or whose outputs changed since, is refused and kept.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

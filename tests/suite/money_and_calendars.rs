@@ -3,7 +3,7 @@
 //! yen in CSV and `decimal(18, 0)` in Parquet, both pass `bazaar check`; the US calendar's
 //! dates follow each holiday's rule, and a closed day has no visits.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::Path;

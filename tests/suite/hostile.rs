@@ -2,7 +2,7 @@
 //! concurrent runs, numbers that would overflow, inputs of any size, broken models and
 //! damaged output folders. Each test is named after the failure it guards against.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

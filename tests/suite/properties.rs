@@ -1,6 +1,6 @@
 //! Property tests of the pure functions money and baskets depend on, and of whole runs.
 
-mod common;
+use crate::common;
 
 use bazaar::money::{group_indian, parse_plain, push_plain};
 use bazaar::records::LineRecord;

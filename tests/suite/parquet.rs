@@ -2,7 +2,7 @@
 //! the CSV tables of the same run, a Parquet-only folder passes the data-quality checks, and
 //! line items keep their baskets where a row group ends mid-basket.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::fs::File;

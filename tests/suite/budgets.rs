@@ -3,7 +3,7 @@
 //! left, wants only out of a trip's share of the month, so ordinary days of one month see the
 //! same spending and the only bump is the payday effect the calendar asks for.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

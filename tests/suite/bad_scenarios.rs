@@ -1,7 +1,7 @@
 //! Every kind of bad scenario gets a clear message naming file:line:col and a hint, exit
 //! code 2, and no output.
 
-mod common;
+use crate::common;
 
 use common::{MINIMAL, bazaar, text, write};
 

@@ -2,7 +2,7 @@
 //! quote the aggregates, data-quality checks catch corrupted outputs, and the page renders
 //! in a browser.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! Same scenario and seed give byte-identical outputs at any thread count.
 
-mod common;
+use crate::common;
 
 use common::{bazaar, read_dir_bytes, text};
 

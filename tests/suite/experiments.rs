@@ -2,7 +2,7 @@
 //! same as the base differs by exactly zero, a discount's effect is found with its sign and
 //! an interval that excludes zero, and a design that cannot fork is refused with exit 2.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! festival-season figures their `published` lists name (Worldline's and Pine Labs' card
 //! data, Mastercard's estimates), and the report says so figure by figure.
 
-mod common;
+use crate::common;
 
 use common::{bazaar, root, run_file, text};
 use serde_json::Value;

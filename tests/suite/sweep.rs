@@ -2,14 +2,14 @@
 //! values: each variant is refused with a located error or runs cleanly, in process, with
 //! its money conserved. Never a panic, never a wrong number.
 
-mod common;
+use crate::common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use bazaar::run::{RunOptions, run};
 use bazaar::scenario::{Overrides, Scenario};
 
-/// Every schema feature but the churn model (which needs ONNX Runtime; `tests/churn.rs`).
+/// Every schema feature but the churn model (which needs ONNX Runtime; `tests/suite/churn.rs`).
 const SINK: &str = r#"Scenario(name: "k", seed: 9, start: "2026-10-30", days: 4,
  catalog: [(name: "rice", group: "grocery"), (name: "sweets", group: "festive"), (name: "gold")],
  personas: [

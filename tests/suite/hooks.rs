@@ -3,8 +3,6 @@
 //! what was refused, and all of it is the same at 1, 2 and 4 threads on hours big enough
 //! to be served in parallel.
 
-mod common;
-
 use std::hash::{Hash, Hasher};
 
 use bazaar::calendar::Clock;
@@ -378,7 +376,7 @@ fn child(threads: usize) -> String {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "child_run",
+            "hooks::child_run",
             "--ignored",
             "--nocapture",
             "--test-threads",

@@ -2,7 +2,7 @@
 //! `bazaar check`, is big enough that some hour is served in parallel, and writes the same
 //! bytes at 1, 2 and 4 threads. A new example is covered by adding its scenario there.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! `bazaar sweep`: one row per point and replication, the same at any thread count, a
 //! killed or stopped sweep going on without redoing finished runs, and located refusals.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,9 +1,8 @@
 //! `bazaar serve` and `bazaar run --serve` as a user meets them: the real binary on loopback,
 //! its JSON API checked against the run's own summary and raw tables, its refusals, its live
 //! events, and the page itself in Debian's Chromium driven by playwright-core.
-#![cfg(feature = "serve")]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! days after them; a cold start (`warm_start: false`) shows the spike of every customer
 //! visiting as a first-timer, which is what the warm start removes.
 
-mod common;
+use crate::common;
 
 use common::run_text;
 

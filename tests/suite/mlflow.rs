@@ -3,7 +3,7 @@
 //! a SQLite store and a local artifact root, and what Bazaar logged is read back with
 //! MLflow's own client. No mock server.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -6,7 +6,7 @@
 //! These tests need ONNX Runtime: from ORT_DYLIB_PATH, Bazaar's cache, or fetched once from
 //! PyPI with pip (see src/ml/runtime.rs).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

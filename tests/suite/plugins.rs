@@ -1,7 +1,7 @@
 //! The plugin lifecycle: build in order with the checked scenario, unique names, errors
 //! from build, systems and finish reaching the caller through one path, finish once.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

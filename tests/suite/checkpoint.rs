@@ -3,7 +3,7 @@
 //! start and budgets included), at any thread count; checkpoints of something else, or
 //! taken mid-day, are refused.
 
-mod common;
+use crate::common;
 
 use bazaar::analytics::collect::{Analytics, AnalyticsPlugin};
 use bazaar::checkpoint::Snapshot;

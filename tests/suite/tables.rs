@@ -2,7 +2,7 @@
 //! in the manifest, described in `tables.json` and checked by `bazaar check`; a column it adds
 //! to `daily_metrics` is written beside the built-in ones in CSV and Parquet.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
