@@ -25,7 +25,6 @@ fn churn_reference() -> (serde_json::Value, Vec<String>) {
 fn psi_ks_and_js_equal_evidentlys_on_the_same_data() {
     let Some(python) = common::python_with(
         "evidently-venv",
-        &["evidently==0.7.23", "pandas<3"],
         "import evidently.legacy.calculations.stattests, scipy",
     ) else {
         return;

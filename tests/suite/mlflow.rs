@@ -13,7 +13,7 @@ use common::{bazaar, root, text};
 
 /// MLflow's Python, or `None` when PyPI cannot be reached (the tests say they skipped).
 fn mlflow_python() -> Option<PathBuf> {
-    common::python_with("mlflow-venv", &["mlflow==3.17.2"], "import mlflow")
+    common::python_with("mlflow-venv", "import mlflow")
 }
 
 /// A tracking server on a free loopback port, its store and artifacts in `dir`; stopped

@@ -201,10 +201,19 @@ pub fn refuses_occupied(out: &Path, command: impl FnOnce() -> Output) {
     assert_eq!(std::fs::read_dir(out).expect("the folder").count(), 1);
 }
 
-/// A Python with `packages`, in a virtual environment `target/{venv}` made on first need
-/// (`ready` is the import that says it is there); `None` (the caller says it skipped) only
-/// when PyPI cannot be reached.
-pub fn python_with(venv: &str, packages: &[&str], ready: &str) -> Option<PathBuf> {
+/// A Python with the packages pinned in `tests/python/envs/{venv}.txt`, in a virtual
+/// environment `target/{venv}` made on first need (`ready` is the import that says it is
+/// there); `None` (the caller says it skipped) only when PyPI cannot be reached. `.ci/run`
+/// makes the same environments from the same files, under the same locks, while the tests
+/// build.
+pub fn python_with(venv: &str, ready: &str) -> Option<PathBuf> {
+    let pins = root().join(format!("tests/python/envs/{venv}.txt"));
+    let pins = std::fs::read_to_string(&pins).unwrap_or_else(|e| panic!("{}: {e}", pins.display()));
+    let packages: Vec<&str> = pins
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
     let target = root().join("target");
     std::fs::create_dir_all(&target).expect("the target folder");
     // Tests run in parallel threads and several may want one environment: the first makes
@@ -231,7 +240,7 @@ pub fn python_with(venv: &str, packages: &[&str], ready: &str) -> Option<PathBuf
     assert!(made.success(), "python3 -m venv failed");
     let pip = Command::new(&python)
         .args(["-m", "pip", "install", "--quiet"])
-        .args(packages)
+        .args(&packages)
         .output()
         .expect("pip runs");
     if !pip.status.success() {
