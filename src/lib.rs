@@ -35,6 +35,7 @@ pub mod calendar;
 pub mod calibrate;
 pub mod checkpoint;
 pub mod cli;
+pub mod cluster;
 pub mod components;
 pub mod experiment;
 pub mod hooks;

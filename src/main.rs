@@ -19,6 +19,9 @@ const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code for a run that failed.
 const EXIT_FAILED: u8 = 1;
 
+/// The processes this one shares a run with (`mpirun`), or this process alone.
+static CLUSTER: std::sync::OnceLock<bazaar::cluster::Cluster> = std::sync::OnceLock::new();
+
 fn main() -> ExitCode {
     // Output piped into a reader that stops early (`bazaar systems | head`) ends the process
     // quietly, as for other command-line tools, instead of a panic on the failed write.
@@ -39,6 +42,18 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // Under `mpirun`, this process is one rank of a sharded run; MPI stays initialised
+    // until `main` returns.
+    let _mpi = match bazaar::cluster::join() {
+        Ok((cluster, guard)) => {
+            let _ = CLUSTER.set(cluster);
+            guard
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
     match (cli.command, cli.run) {
         (Some(Command::Run(args)), _) | (None, Some(args)) => run_command(args),
         (Some(Command::Validate { scenarios }), _) => validate_command(&scenarios),
@@ -1129,9 +1144,39 @@ fn execute(
         stop: Some(stop),
         live: how.live.clone(),
         timings: how.timings,
+        cluster: CLUSTER.get().cloned().unwrap_or_default(),
         ..RunOptions::default()
     };
+    let cluster = options.cluster.clone();
+    if cluster.sharded() {
+        if how.tracking.is_some() {
+            if cluster.is_root() {
+                eprintln!(
+                    "error: `--mlflow` is not offered on a sharded run yet\n  hint: log the finished folder with `bazaar track`"
+                );
+            }
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+        // Refused alike on every rank, before any rank waits for another: said once.
+        if let Err(e) = bazaar::run::check_shardable(scenario, &options) {
+            if cluster.is_root() {
+                eprintln!("error: {e}");
+            }
+            return ExitCode::from(e.exit_code());
+        }
+    }
     match run(scenario, options) {
+        Ok(_) if !cluster.is_root() => ExitCode::SUCCESS,
+        Err(e) if cluster.sharded() => {
+            // The other ranks may be waiting on this one: the whole run ends, and rank 0's
+            // unfinished folder is cleared by the next run on the target.
+            eprintln!(
+                "error: rank {} of {}: {e}\n  note: the sharded run is ended on every rank; nothing was published",
+                cluster.rank(),
+                cluster.ranks()
+            );
+            cluster.abort(i32::from(e.exit_code()))
+        }
         Ok(report) => {
             if !quiet {
                 print_report(scenario, &report);

@@ -421,6 +421,47 @@ impl Totals {
         self.cost_paise -= o.cost_paise;
     }
 
+    /// Fields in [`Totals::words`].
+    pub const WORDS: usize = 12;
+
+    /// The totals as integers (counts by their bits), to be summed over the processes of
+    /// a sharded run ([`crate::cluster::Cluster::sum`]) and read back by
+    /// [`Totals::from_words`].
+    pub fn words(&self) -> [i64; Self::WORDS] {
+        [
+            self.visits as i64,
+            self.empty_visits as i64,
+            self.transactions as i64,
+            self.revenue_paise,
+            self.units as i64,
+            self.lines as i64,
+            self.trimmed as i64,
+            self.churned as i64,
+            self.acquired as i64,
+            self.offers as i64,
+            self.offer_cost_paise,
+            self.cost_paise,
+        ]
+    }
+
+    /// Totals from [`Totals::words`].
+    pub fn from_words(w: &[i64; Self::WORDS]) -> Self {
+        Self {
+            visits: w[0] as u64,
+            empty_visits: w[1] as u64,
+            transactions: w[2] as u64,
+            revenue_paise: w[3],
+            units: w[4] as u64,
+            lines: w[5] as u64,
+            trimmed: w[6] as u64,
+            churned: w[7] as u64,
+            acquired: w[8] as u64,
+            offers: w[9] as u64,
+            offer_cost_paise: w[10],
+            cost_paise: w[11],
+        }
+    }
+
     /// Mean basket value in paise (0 without transactions).
     pub fn mean_basket_paise(&self) -> f64 {
         if self.transactions == 0 {

@@ -202,11 +202,22 @@ pub(crate) fn log_memory(phase: &str) {
 
 /// Refuses, before anything is allocated, a population that would not fit.
 pub fn check_capacity(scenario: &Scenario, extra: Reserve) -> Result<(), RunError> {
+    check_rank_capacity(scenario, extra, 1)
+}
+
+/// [`check_capacity`] for one of `ranks` processes sharing the run, each holding its
+/// share of the customers (ranks on one machine each see all of its memory free).
+pub fn check_rank_capacity(
+    scenario: &Scenario,
+    extra: Reserve,
+    ranks: usize,
+) -> Result<(), RunError> {
     let customers = scenario.max_customers().saturating_add(extra.customers);
     if customers > u64::from(u32::MAX) {
         return Err(RunError::TooManyCustomers(customers));
     }
     let (needed, per_customer) = memory_estimate(scenario, extra);
+    let needed = (needed - MEMORY_HEADROOM) / ranks.max(1) as u64 + MEMORY_HEADROOM;
     if let Some(available) = available_memory()
         && needed > available
     {
@@ -319,6 +330,9 @@ pub struct RunOptions {
     pub live: Option<crate::live::LiveSink>,
     /// Write where the run's time went to `timings.json` in the folder (`--timings`).
     pub timings: bool,
+    /// The processes the run is sharded over ([`crate::cluster`]): this process alone
+    /// unless started by `mpirun` with the `mpi` feature.
+    pub cluster: crate::cluster::Cluster,
 }
 
 /// The days at whose end a run writes its checkpoint (`--checkpoint-every`,
@@ -413,8 +427,65 @@ impl Default for RunOptions {
             invocation: None,
             live: None,
             timings: false,
+            cluster: crate::cluster::Cluster::solo(),
         }
     }
+}
+
+/// The behaviours a run sharded over processes may enable: those that couple no customers
+/// beyond what the run sums over its ranks (the day's tallies, rollups and aggregates).
+pub const SHARDED_SYSTEMS: [&str; 1] = ["daily_log"];
+
+/// Refuses, before anything is written, what a run sharded over several processes cannot
+/// do yet (docs/scale.md): every rank reaches the same answer, so every rank stops alike.
+pub fn check_shardable(scenario: &Scenario, options: &RunOptions) -> Result<(), RunError> {
+    let ranks = options.cluster.ranks();
+    if ranks <= 1 {
+        return Ok(());
+    }
+    let mut refused: Vec<String> = Vec::new();
+    if scenario.churn_model.is_some() {
+        refused.push("a churn model (`churn_model`: its top-k offers rank every customer)".into());
+    }
+    let plain = |n: &str| n.replace('_', "").to_ascii_lowercase();
+    for s in &scenario.systems {
+        let name = s.plugin.name();
+        if !SHARDED_SYSTEMS.iter().any(|&ok| plain(ok) == plain(name)) {
+            refused.push(format!("the `{name}` behaviour (in `systems`)"));
+        }
+    }
+    if !options.plugins.is_empty() {
+        refused.push("plugins added from code".into());
+    }
+    if options.features.is_some() {
+        refused.push("`--features`".into());
+    }
+    if options.checkpoints.every.is_some() || !options.checkpoints.at.is_empty() {
+        refused.push("checkpoints (`--checkpoint-every`, `--checkpoint-at`)".into());
+    }
+    if options.resume.is_some() {
+        refused.push("`bazaar resume`".into());
+    }
+    if options.live.is_some() {
+        refused.push("`--serve`".into());
+    }
+    if scenario.customers() < ranks as u64 {
+        refused.push(format!(
+            "fewer starting customers ({}) than ranks",
+            scenario.customers()
+        ));
+    }
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(RunError::System {
+        origin: "mpi".into(),
+        message: format!(
+            "a run sharded over {ranks} processes cannot have {} yet\n  hint: run it as one process (without mpirun), or leave these out (docs/scale.md lists what a sharded run supports)",
+            refused.join(", ")
+        ),
+        bad_input: true,
+    })
 }
 
 /// What a finished run reports.
@@ -624,6 +695,33 @@ fn write_checkpoint(
     Ok(())
 }
 
+/// The temporary folder of a sharded run: rank 0 makes it (locking the target) and tells
+/// the others where it is; they write their parts into it.
+fn shared_folder(
+    target: &std::path::Path,
+    cluster: &crate::cluster::Cluster,
+) -> Result<OutputDir, RunError> {
+    if cluster.is_root() {
+        let mut dir = OutputDir::create(target)?;
+        dir.shard_root(cluster.ranks());
+        let tmp = dir.work_path().as_os_str().as_encoded_bytes().to_vec();
+        cluster.broadcast(tmp);
+        Ok(dir)
+    } else {
+        let tmp = cluster.broadcast(Vec::new());
+        let tmp = String::from_utf8(tmp).map_err(|_| OutputError::Io {
+            path: target.to_path_buf(),
+            source: std::io::Error::other("rank 0's temporary folder is not named in UTF-8"),
+        })?;
+        Ok(OutputDir::join_shard(
+            target,
+            PathBuf::from(tmp),
+            cluster.rank(),
+            cluster.ranks(),
+        ))
+    }
+}
+
 /// Where `--timings` writes where the run's time went ([`crate::timings::Report`]).
 pub const TIMINGS: &str = "timings.json";
 
@@ -635,7 +733,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         .iter()
         .map(|p| p.reserve(scenario))
         .fold(Reserve::default(), Reserve::and);
-    check_capacity(scenario, extra)?;
+    check_rank_capacity(scenario, extra, options.cluster.ranks())?;
     let personas: Vec<String> = scenario.personas.iter().map(|p| p.name.clone()).collect();
     // The model is loaded and checked before anything is written.
     let churn = match &scenario.churn_model {
@@ -646,12 +744,15 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         )?),
         None => None,
     };
+    check_shardable(scenario, &options)?;
     let mut resume = options.resume;
     let refused = |path: &std::path::Path, message: String| RunError::Resume {
         path: path.to_path_buf(),
         message,
     };
+    let cluster = options.cluster.clone();
     let mut dir = match &resume {
+        None if cluster.sharded() => shared_folder(&scenario.output.dir, &cluster)?,
         None => OutputDir::create(&scenario.output.dir)?,
         Some(r) => {
             // What can be checked before the folder is taken up is checked first.
@@ -683,6 +784,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     let timings = dir.timings();
     let mut sim = Simulation::builder(scenario)
         .threads(options.threads)
+        .insert_resource(cluster.clone())
         .insert_resource(dir)
         .insert_resource(timings.clone())
         .add_plugins(run_plugins(churn, options.features, options.plugins))
@@ -738,7 +840,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     let loop_started = Instant::now();
     let total = scenario.days * 24;
     let mut progress = Progress {
-        enabled: options.progress,
+        enabled: options.progress && cluster.is_root(),
         terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         started: loop_started,
         bar: None,
@@ -845,6 +947,48 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
             bad_input: false,
         })?;
     let summary = Summary::new(scenario, sim.world.resource::<Tally>());
+    if cluster.sharded() {
+        // Every rank's parts, listed in rank 0's manifest; the gather also waits for every
+        // rank to have closed its files before rank 0 moves the folder into place.
+        let files = serde_json::to_vec(dir.files()).map_err(|e| OutputError::Io {
+            path: dir.path(""),
+            source: std::io::Error::other(e),
+        })?;
+        let Some(all) = cluster.gather(&files) else {
+            tracing::info!(
+                rank = cluster.rank(),
+                bytes = cluster.bytes_sent(),
+                "collectives: bytes sent"
+            );
+            return Ok(RunReport {
+                summary,
+                out_dir: scenario.output.dir.clone(),
+                wall: started.elapsed(),
+                loop_wall,
+                customer_hours: scenario.customers() * u64::from(total),
+                threads,
+                churn_scoring: None,
+                spend_scoring: None,
+                drift: None,
+                report: None,
+                bytes_per_customer,
+                peak_memory: peak_resident_memory(),
+            });
+        };
+        for (rank, bytes) in all.iter().enumerate().skip(1) {
+            let files: Vec<crate::output::FileEntry> =
+                serde_json::from_slice(bytes).map_err(|e| OutputError::Io {
+                    path: dir.path(""),
+                    source: std::io::Error::other(format!("rank {rank}'s list of files: {e}")),
+                })?;
+            dir.add_written(files);
+        }
+        tracing::info!(
+            rank = 0,
+            bytes = cluster.bytes_sent(),
+            "collectives: bytes sent"
+        );
+    }
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| OutputError::Io {
         path: dir.path("summary.json"),
         source: std::io::Error::other(e),

@@ -285,7 +285,27 @@ impl SimulationBuilder<'_> {
                 format!("{capacity} customers over the run is more than 4,294,967,295 ids"),
             )
         })?;
-        world.insert_resource(Population::new(scenario.personas.len(), capacity));
+        let cluster = world
+            .get_resource_or_insert_with(crate::cluster::Cluster::solo)
+            .clone();
+        world.insert_resource(if cluster.sharded() {
+            // This rank's share of the starting customers, of the reservation, and one
+            // more row for each group acquired (a group's split rounds up).
+            let starting = u32::try_from(scenario.customers()).unwrap_or(u32::MAX);
+            let block = cluster.share(0, starting).len() as u64;
+            let groups = u64::from(scenario.days + 1) * scenario.personas.len() as u64;
+            let spare = u64::from(capacity - starting).div_ceil(cluster.ranks() as u64);
+            let rows = u32::try_from(block + spare + groups).unwrap_or(u32::MAX);
+            Population::shared(
+                scenario.personas.len(),
+                capacity,
+                rows,
+                cluster.rank(),
+                cluster.ranks(),
+            )
+        } else {
+            Population::new(scenario.personas.len(), capacity)
+        });
 
         let mut plugins: Vec<Arc<dyn Plugin>> =
             systems::builtin().into_iter().map(Arc::from).collect();
@@ -371,21 +391,27 @@ impl Simulation {
             .build()
     }
 
-    /// Spawns every customer of the scenario, agent ids dense from 0 in persona order.
+    /// Spawns every customer of the scenario, agent ids dense from 0 in persona order (in a
+    /// sharded run, this process's block of them).
     pub fn spawn_population(&mut self) {
         let model = self.world.resource::<Model>().clone();
         let clock = *self.world.resource::<Clock>();
-        let total = model.population.iter().sum::<u64>() as usize;
+        let total = model.population.iter().sum::<u64>() as u32;
+        let population = self.world.resource::<Population>();
+        let mine = population.share(0, total);
         // Room for every customer the run will acquire, so the columns are never regrown
         // (a regrowth copies every column of the world).
-        let room = self.world.resource::<Population>().capacity as usize - total;
+        let room = population.rows_capacity.saturating_sub(mine.len() as u32) as usize;
         let world = &mut self.world;
         let pool = world.resource::<SimPool>().0.clone();
+        let held = mine.clone();
         std::thread::scope(|scope| {
-            let customers = InitialPopulation::draw(scope, &model, clock.start, &pool);
-            spawn_rows(world, customers, total, room)
+            let customers = InitialPopulation::draw(scope, &model, clock.start, &pool, held);
+            spawn_rows(world, customers, mine.len(), room)
         });
-        self.world.resource_mut::<Population>().next_id = total as u32;
+        let mut population = self.world.resource_mut::<Population>();
+        population.next_id = total;
+        population.hold(mine);
     }
 
     /// The simulation's state at the end of the day just run (or before the first hour),
@@ -408,6 +434,12 @@ impl Simulation {
             }
         };
         let population = self.world.resource::<Population>().clone();
+        if population.sharded() {
+            return Err(SimError::new(
+                "checkpoint",
+                "a run sharded over several processes cannot be checkpointed yet",
+            ));
+        }
         let n = population.next_id as usize;
         // Rows are in id order (`population::row_of`), so the columns are written as the
         // query walks the table; anything else is refused rather than sorted.
@@ -555,6 +587,7 @@ impl Simulation {
         {
             let mut population = world.resource_mut::<Population>();
             population.next_id = total as u32;
+            population.hold(0..total as u32);
             population.acquired = acquired;
             population.churned = churned;
         }
@@ -665,18 +698,22 @@ impl InitialPopulation {
         model: &'scope Model,
         start: NaiveDate,
         pool: &'scope rayon::ThreadPool,
+        ids: std::ops::Range<u32>,
     ) -> Self {
         let (send, chunks) = std::sync::mpsc::sync_channel(2);
-        let total: u64 = model.population.iter().sum();
+        let total = ids.len();
         scope.spawn(move || {
-            let mut next = 0u32;
+            let mut first = 0u32;
             for (p, &count) in model.population.iter().enumerate() {
                 let persona = &model.personas[p];
                 let share = persona
                     .budget
                     .as_ref()
                     .map(|b| PayPeriod::on(start, b.payday));
-                let end = next + count as u32;
+                // This persona's ids, those of them this process holds.
+                let end = (first + count as u32).min(ids.end);
+                let mut next = first.max(ids.start);
+                first += count as u32;
                 while next < end {
                     let ids = next..end.min(next + Self::CHUNK);
                     next = ids.end;
@@ -695,7 +732,7 @@ impl InitialPopulation {
             }
         });
         Self {
-            left: total as usize,
+            left: total,
             chunk: Vec::new(),
             chunks,
         }

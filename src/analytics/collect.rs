@@ -288,6 +288,21 @@ impl Plugin for AnalyticsPlugin {
             return Ok(());
         };
         analytics.finish(world);
+        let cluster = world
+            .get_resource::<crate::cluster::Cluster>()
+            .cloned()
+            .unwrap_or_default();
+        if cluster.sharded() {
+            // Rank 0 adds up every rank's and writes them.
+            let bytes = serde_json::to_vec(&analytics.aggregates)?;
+            let Some(all) = cluster.gather(&bytes) else {
+                return Ok(());
+            };
+            for other in all.iter().skip(1) {
+                let other: super::Aggregates = serde_json::from_slice(other)?;
+                analytics.aggregates.add_shard(&other);
+            }
+        }
         if !analytics.figures.is_empty() {
             let model = world.resource::<Model>();
             analytics.aggregates.published = super::published::evaluate(

@@ -193,6 +193,47 @@ pub struct Aggregates {
 }
 
 impl Aggregates {
+    /// Adds another rank's aggregates of the same run, collected over its own customers
+    /// ([`crate::cluster`]): every count and sum of money, day by day. What is already the
+    /// whole run's on every rank (a day's churned and active customers, its date and
+    /// events) is kept.
+    pub fn add_shard(&mut self, o: &Aggregates) {
+        fn cells(a: &mut [Cell], b: &[Cell]) {
+            for (x, y) in a.iter_mut().zip(b) {
+                x.add(y);
+            }
+        }
+        fn counts(a: &mut [u64], b: &[u64]) {
+            for (x, y) in a.iter_mut().zip(b) {
+                *x += y;
+            }
+        }
+        for (d, od) in self.days.iter_mut().zip(&o.days) {
+            cells(&mut d.personas, &od.personas);
+            for (x, y) in d.category_revenue.iter_mut().zip(&od.category_revenue) {
+                *x = x.saturating_add(*y);
+            }
+            for (x, y) in d.loyalty.iter_mut().zip(&od.loyalty) {
+                counts(x, y);
+            }
+        }
+        for (a, b) in self.hour_weekday.iter_mut().zip(&o.hour_weekday) {
+            cells(a, b);
+        }
+        for (a, b) in self.category_persona.iter_mut().zip(&o.category_persona) {
+            cells(a, b);
+        }
+        for (a, b) in self.basket_histogram.iter_mut().zip(&o.basket_histogram) {
+            counts(a, b);
+        }
+        for (a, b) in self.budget.iter_mut().zip(&o.budget) {
+            a.spent_paise = a.spent_paise.saturating_add(b.spent_paise);
+            a.available_paise = a.available_paise.saturating_add(b.available_paise);
+            a.trimmed += b.trimmed;
+            a.limited |= b.limited;
+        }
+    }
+
     /// The index of plugin column `name` in each day's [`Day::extra`].
     pub fn column(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == name)

@@ -121,6 +121,7 @@ fn roll_up(
     records: Res<HourRecords>,
     mut rollup: ResMut<Rollup>,
     mut tables: ResMut<PluginTables>,
+    cluster: Res<crate::cluster::Cluster>,
 ) -> crate::plugin::Result {
     let r = &mut *rollup;
     let width = r.width();
@@ -148,6 +149,47 @@ fn roll_up(
         }
     }
     r.counted.fill(0);
+    let end_of_day = clock.hour() == 23;
+    if cluster.sharded() {
+        // Summed over the ranks' customers; rank 0 writes the tables.
+        let mut words: Vec<i64> = r
+            .hour
+            .iter()
+            .flat_map(|c| {
+                [
+                    c.transactions as i64,
+                    c.lines as i64,
+                    c.units as i64,
+                    c.revenue,
+                ]
+            })
+            .collect();
+        if end_of_day {
+            words.extend(r.bins.iter().map(|&n| n as i64));
+        }
+        cluster.sum(&mut words);
+        for (c, w) in r.hour.iter_mut().zip(words.chunks_exact(4)) {
+            *c = Cell {
+                transactions: w[0] as u64,
+                lines: w[1] as u64,
+                units: w[2] as u64,
+                revenue: w[3],
+            };
+        }
+        if end_of_day {
+            let at = r.hour.len() * 4;
+            for (n, w) in r.bins.iter_mut().zip(&words[at..]) {
+                *n = *w as u64;
+            }
+        }
+        if !cluster.is_root() {
+            r.hour.fill(Cell::default());
+            if end_of_day {
+                r.bins.fill(0);
+            }
+            return Ok(());
+        }
+    }
     let date = clock.date();
     for slot in 0..r.hour.len() {
         let cell = std::mem::take(&mut r.hour[slot]);
@@ -168,7 +210,7 @@ fn roll_up(
             ],
         )?;
     }
-    if clock.hour() != 23 {
+    if !end_of_day {
         return Ok(());
     }
     let edge = |i: usize| (basket_bin_edge(i) * r.per_major as f64).ceil() as i64;
@@ -223,6 +265,7 @@ impl Plugin for RollupPlugin {
             .map(|c| c.name.clone())
             .collect();
         let slots = personas.len() * (1 + categories.len());
+        sim.world.init_resource::<crate::cluster::Cluster>();
         sim.world.insert_resource(Rollup {
             sales,
             baskets,

@@ -35,6 +35,8 @@ pub(crate) struct Hashing {
     hasher: blake3::Hasher,
     bytes: u64,
     mode: Mode,
+    /// Writing to the null device: nothing to cut to length or put on disk.
+    null: bool,
 }
 
 /// Where a file stood when it was put on disk for a checkpoint ([`Hashing::persist`]).
@@ -123,15 +125,20 @@ impl Hashing {
                 written_back: 0,
                 dropped: 0,
             },
+            null: false,
         }
     }
 
     /// Opens the null device: what a resumed run's tables write until they take up their
     /// files from the checkpoint ([`super::OutputDir::create_file`]), so a table built and
-    /// then replaced writes nothing into the file it is about to take up.
+    /// then replaced writes nothing into the file it is about to take up; and what a
+    /// sharded run's other ranks write the tables only rank 0 writes into.
     pub(crate) fn null() -> io::Result<Self> {
         let device = if cfg!(windows) { "NUL" } else { "/dev/null" };
-        Ok(Self::new(File::options().write(true).open(device)?))
+        Ok(Self {
+            null: true,
+            ..Self::new(File::options().write(true).open(device)?)
+        })
     }
 
     /// Puts every byte written so far on disk, the last part too, and returns where the file
@@ -161,8 +168,10 @@ impl Hashing {
                 }
             }
         }
-        self.file.set_len(self.bytes)?;
-        self.file.sync_all()?;
+        if !self.null {
+            self.file.set_len(self.bytes)?;
+            self.file.sync_all()?;
+        }
         Ok(Mark {
             bytes: self.bytes,
             blake3: *self.hasher.finalize().as_bytes(),
@@ -270,12 +279,18 @@ impl Hashing {
         if !write_direct(&mut self.file, block)? {
             self.cached();
         }
+        if self.null {
+            return Ok(());
+        }
         self.file.set_len(self.bytes)
     }
 
     /// Writes the last part out and flushes the file to disk.
     pub(crate) fn sync(&mut self) -> io::Result<()> {
         self.complete()?;
+        if self.null {
+            return Ok(());
+        }
         self.file.sync_all()
     }
 

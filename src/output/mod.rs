@@ -185,8 +185,17 @@ pub struct OutputDir {
     scratch: Vec<String>,
     /// Where its tables' writers record their time.
     timings: crate::timings::Timings,
-    _lock: place::Lock,
+    /// In a run sharded over processes, this process's rank and their number: each rank
+    /// writes its own part of the per-customer tables ([`PARTED`]); rank 0 owns the folder
+    /// and writes everything else.
+    shard: Option<(usize, usize)>,
+    /// The target's lock, held by the process that owns the folder.
+    _lock: Option<place::Lock>,
 }
+
+/// The tables a sharded run writes a part of on each rank, as `{stem}/part-{rank:05}.{ext}`
+/// (one dataset to DuckDB, Polars or pyarrow): those with a row per customer or per visit.
+pub const PARTED: [&str; 4] = ["transactions", "line_items", "customers", "churn_events"];
 
 impl OutputDir {
     /// Locks the target, clears what dead runs left beside it, checks it can be replaced
@@ -226,8 +235,61 @@ impl OutputDir {
             pending: std::sync::Mutex::new(Vec::new()),
             scratch: Vec::new(),
             timings: crate::timings::Timings::default(),
-            _lock: lock,
+            shard: None,
+            _lock: Some(lock),
         })
+    }
+
+    /// Makes this folder the one rank 0 of a run sharded over `ranks` processes owns.
+    pub fn shard_root(&mut self, ranks: usize) {
+        self.shard = Some((0, ranks));
+    }
+
+    /// The temporary folder `tmp` that rank 0 made for `target`, joined by rank `rank` of
+    /// `ranks` to write its parts of the per-customer tables. It holds no lock and never
+    /// removes the folder: rank 0 owns it.
+    pub fn join_shard(target: &Path, tmp: PathBuf, rank: usize, ranks: usize) -> Self {
+        Self {
+            target: target.to_path_buf(),
+            tmp,
+            files: Vec::new(),
+            finished: true,
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
+            pool: std::sync::OnceLock::new(),
+            resuming: false,
+            pending: std::sync::Mutex::new(Vec::new()),
+            scratch: Vec::new(),
+            timings: crate::timings::Timings::default(),
+            shard: Some((rank, ranks)),
+            _lock: None,
+        }
+    }
+
+    /// The temporary folder being written.
+    pub fn work_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// The files written and listed so far.
+    pub fn files(&self) -> &[FileEntry] {
+        &self.files
+    }
+
+    /// Where this process writes the file a table or plugin calls `name`: itself alone;
+    /// in a sharded run, its part of a per-customer table ([`PARTED`]), or `None` for a
+    /// file only rank 0 writes (on the other ranks, its bytes go nowhere).
+    fn placed(&self, name: &str) -> Option<String> {
+        let Some((rank, _)) = self.shard else {
+            return Some(name.to_owned());
+        };
+        let parted = name
+            .split_once('.')
+            .filter(|(stem, ext)| PARTED.contains(stem) && !ext.contains('/'));
+        match parted {
+            Some((stem, ext)) => Some(format!("{stem}/part-{rank:05}.{ext}")),
+            None if rank == 0 => Some(name.to_owned()),
+            None => None,
+        }
     }
 
     /// Takes up the temporary folder `work` of an interrupted run on `target`, to go on
@@ -300,7 +362,16 @@ impl OutputDir {
                 .push(name.to_owned());
             file::Hashing::null()
         } else {
-            file::Hashing::create(&self.path(name))
+            match self.placed(name) {
+                Some(placed) => {
+                    let path = self.tmp.join(&placed);
+                    if let Some(parent) = path.parent() {
+                        fs::create_dir_all(parent)?;
+                    }
+                    file::Hashing::create(&path)
+                }
+                None => file::Hashing::null(),
+            }
         }
     }
 
@@ -354,7 +425,7 @@ impl OutputDir {
 
     /// Path of a file inside the temporary folder.
     pub fn path(&self, name: &str) -> PathBuf {
-        self.tmp.join(name)
+        self.tmp.join(self.placed(name).as_deref().unwrap_or(name))
     }
 
     /// The final folder (a symlinked `--out` resolved).
@@ -363,12 +434,25 @@ impl OutputDir {
     }
 
     /// Records a finished file for the manifest.
-    pub fn add(&mut self, entry: FileEntry) {
-        self.files.push(entry);
+    pub fn add(&mut self, mut entry: FileEntry) {
+        if let Some(placed) = self.placed(&entry.name) {
+            entry.name = placed;
+            self.files.push(entry);
+        }
     }
 
-    /// Writes a small whole file (JSON), synced to disk, and records it.
+    /// Records files another rank of a sharded run wrote into this folder, as it named
+    /// them.
+    pub fn add_written(&mut self, entries: Vec<FileEntry>) {
+        self.files.extend(entries);
+    }
+
+    /// Writes a small whole file (JSON), synced to disk, and records it (in a sharded
+    /// run, on rank 0 only).
     pub fn write_file(&mut self, name: &str, bytes: &[u8]) -> Result<(), OutputError> {
+        if self.placed(name).is_none() {
+            return Ok(());
+        }
         let path = self.path(name);
         write_synced(&path, bytes)?;
         self.add(FileEntry {

@@ -62,6 +62,7 @@ pub fn close_day(
     mut tally: ResMut<Tally>,
     mut closed: ResMut<ClosedDay>,
     mut report: ResMut<crate::tables::DailyReport>,
+    cluster: Res<crate::cluster::Cluster>,
 ) {
     closed.ready = clock.hour() == 23;
     if !closed.ready {
@@ -74,10 +75,29 @@ pub fn close_day(
         closed.churn.append(buf);
     }
     closed.churn.sort_unstable_by_key(|c| c.agent);
+    let mut left = vec![0i64; tally.today.len()];
     for c in &closed.churn {
-        let p = usize::from(c.persona);
-        tally.today[p].churned += 1;
-        population.churned[p] += 1;
+        left[usize::from(c.persona)] += 1;
+    }
+    if cluster.sharded() {
+        // The day over every rank's customers, before anything is derived from it: the
+        // sums are integers, so they are the one process's exactly.
+        let mut words: Vec<i64> = tally.today.iter().flat_map(Totals::words).collect();
+        words.extend_from_slice(&left);
+        cluster.sum(&mut words);
+        for (t, w) in tally
+            .today
+            .iter_mut()
+            .zip(words.chunks_exact(Totals::WORDS))
+        {
+            *t = Totals::from_words(w.try_into().expect("chunks of WORDS"));
+        }
+        let at = tally.today.len() * Totals::WORDS;
+        left.copy_from_slice(&words[at..]);
+    }
+    for (p, n) in left.into_iter().enumerate() {
+        tally.today[p].churned += n as u64;
+        population.churned[p] += n as u64;
     }
     tally.acquired_seen.resize(population.acquired.len(), 0);
     for (p, (now, seen)) in population
@@ -168,6 +188,7 @@ impl Plugin for ObservePlugin {
     fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
         let personas = sim.world.resource::<Model>().personas.len();
         sim.world.init_resource::<HourRecords>();
+        sim.world.init_resource::<crate::cluster::Cluster>();
         sim.world.insert_resource(Tally {
             today: vec![Totals::default(); personas],
             by_persona: vec![Totals::default(); personas],

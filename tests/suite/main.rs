@@ -18,6 +18,8 @@ mod hooks;
 mod hostile;
 mod mlflow;
 mod money_and_calendars;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod parquet;
 mod plugins;
 mod properties;

@@ -1,0 +1,328 @@
+//! One run sharded across MPI ranks (`mpirun -n N bazaar run ...`, the `mpi` feature) gives
+//! the one-process run's answer: the same rows of every per-customer table (each rank
+//! writes its part), byte-identical summary, aggregates and rolled-up tables, and
+//! byte-identical parts for the same number of ranks. A rank that dies takes the run down
+//! with nothing published.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::common;
+
+use common::{root, text};
+
+/// A small season with acquisitions and churn, so every coupling is exercised: customers
+/// join mid-run (split among the ranks), leave (counted over them), and buy.
+fn scenario(dir: &Path) -> PathBuf {
+    let text = common::quick_with("\"daily_log\"")
+        .replace("days: 7,", "days: 10,")
+        .replace("count: 300),", "count: 300, new_per_day: 7.5),")
+        .replace("count: 500),", "count: 500, new_per_day: 3),");
+    assert!(
+        text.contains("new_per_day"),
+        "the scenario acquires customers"
+    );
+    common::write(dir, "season.ron", &text)
+}
+
+/// `mpirun` with what a container and a root user need, on loopback.
+fn mpirun(ranks: usize, args: &[&str]) -> Output {
+    Command::new("mpirun")
+        .args(["--allow-run-as-root", "--oversubscribe", "-n"])
+        .arg(ranks.to_string())
+        .arg(env!("CARGO_BIN_EXE_bazaar"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("RUST_LOG")
+        .env_remove("MLFLOW_TRACKING_URI")
+        // Shared memory between ranks without ptrace (refused in many containers).
+        .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
+        .output()
+        .expect(
+            "mpirun runs: the MPI tests need Open MPI (`apt-get install openmpi-bin libopenmpi-dev libclang-dev`)",
+        )
+}
+
+/// Runs the scenario on `ranks` ranks (0: as one process, without mpirun) into `out`.
+fn run(scenario: &Path, ranks: usize, out: &Path) {
+    let args = [
+        "run",
+        scenario.to_str().unwrap(),
+        "--quiet",
+        "--threads",
+        "2",
+        "--format",
+        "csv,parquet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = if ranks == 0 {
+        common::bazaar(&args)
+    } else {
+        mpirun(ranks, &args)
+    };
+    assert!(o.status.success(), "{ranks} ranks: {:?}", text(&o));
+}
+
+/// A CSV table's data rows, sorted: of `stem.csv`, or of every part in `stem/`.
+fn sorted_rows(out: &Path, stem: &str) -> (String, Vec<String>) {
+    let mut files = Vec::new();
+    let whole = out.join(format!("{stem}.csv"));
+    if whole.is_file() {
+        files.push(whole);
+    } else {
+        for e in std::fs::read_dir(out.join(stem)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "csv") {
+                files.push(p);
+            }
+        }
+    }
+    assert!(!files.is_empty(), "{stem} in {}", out.display());
+    let mut header = None;
+    let mut rows = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let mut lines = text.lines();
+        let h = lines.next().unwrap().to_owned();
+        assert!(
+            header.get_or_insert(h.clone()) == &h,
+            "one header in every part"
+        );
+        rows.extend(lines.map(str::to_owned));
+    }
+    rows.sort();
+    (header.unwrap(), rows)
+}
+
+#[test]
+fn sharded_runs_give_the_one_process_answer_at_1_2_and_4_ranks() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = scenario(dir.path());
+    let single = dir.path().join("single");
+    run(&scenario, 0, &single);
+    let (_, tx) = sorted_rows(&single, "transactions");
+    assert!(
+        tx.len() > 1_000,
+        "a run that buys: {} transactions",
+        tx.len()
+    );
+    let (_, churned) = sorted_rows(&single, "churn_events");
+    assert!(!churned.is_empty(), "customers leave in this run");
+    let summary: serde_json::Value = common::json(&single.join("summary.json"));
+    assert!(
+        summary.to_string().contains("acquired"),
+        "the summary counts acquisitions"
+    );
+
+    for ranks in [1, 2, 4] {
+        let out = dir.path().join(format!("ranks{ranks}"));
+        run(&scenario, ranks, &out);
+        for stem in ["transactions", "line_items", "customers", "churn_events"] {
+            if ranks > 1 {
+                assert!(
+                    out.join(stem).join("part-00000.csv").is_file()
+                        && out
+                            .join(stem)
+                            .join(format!("part-{:05}.parquet", ranks - 1))
+                            .is_file(),
+                    "{stem} is written as one part a rank"
+                );
+            }
+            assert_eq!(
+                sorted_rows(&single, stem),
+                sorted_rows(&out, stem),
+                "{stem}: the same rows at {ranks} ranks as in one process"
+            );
+        }
+        for file in [
+            "summary.json",
+            "aggregates.json",
+            "daily_metrics.csv",
+            "daily_metrics.parquet",
+            "sales.csv",
+            "sales.parquet",
+            "basket_values.csv",
+            "tables.json",
+        ] {
+            assert!(
+                std::fs::read(single.join(file)).unwrap() == std::fs::read(out.join(file)).unwrap(),
+                "{file} differs at {ranks} ranks"
+            );
+        }
+        // The manifest lists every rank's parts, and `bazaar check` verifies them all.
+        let check = common::bazaar(&["check", out.to_str().unwrap()]);
+        assert!(check.status.success(), "{:?}", text(&check));
+        let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+        if ranks > 1 {
+            for r in 0..ranks {
+                assert!(
+                    manifest.contains(&format!("transactions/part-{r:05}.parquet")),
+                    "rank {r}'s part is in the manifest"
+                );
+            }
+        }
+    }
+
+    // The same number of ranks writes the same bytes.
+    let again = dir.path().join("ranks2-again");
+    run(&scenario, 2, &again);
+    let (a, b) = (
+        common::read_dir_bytes(&dir.path().join("ranks2")),
+        common::read_dir_bytes(&again),
+    );
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.0, y.0);
+        if x.0.contains("part-") {
+            assert!(x.1 == y.1, "{} differs between two runs on 2 ranks", x.0);
+        }
+    }
+
+    // The parts are one dataset to pyarrow, with the one-process file's rows.
+    if let Some(python) = common::python_with("calibrate-venv", "import pyarrow") {
+        let script = r#"
+import sys, pyarrow.parquet as pq
+single, sharded = sys.argv[1], sys.argv[2]
+for stem in ["transactions", "line_items", "customers", "churn_events"]:
+    a = pq.read_table(f"{single}/{stem}.parquet")
+    b = pq.read_table(f"{sharded}/{stem}")
+    assert a.num_rows == b.num_rows, (stem, a.num_rows, b.num_rows)
+    rows = lambda t: sorted(repr(sorted(r.items())) for r in t.to_pylist())
+    assert rows(a) == rows(b), stem
+    print(stem, b.num_rows)
+"#;
+        let o = Command::new(python)
+            .args(["-c", script])
+            .arg(&single)
+            .arg(dir.path().join("ranks4"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{:?}", text(&o));
+    }
+}
+
+#[test]
+fn what_a_sharded_run_cannot_do_yet_is_refused_once_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = mpirun(
+        2,
+        &[
+            "run",
+            "scenarios/diwali.ron",
+            "--quiet",
+            "--days",
+            "2",
+            "--scale",
+            "0.01",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let (_, err) = text(&o);
+    assert!(!o.status.success());
+    assert_eq!(
+        err.matches("cannot have a churn model").count(),
+        1,
+        "said once, by rank 0: {err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    assert!(!out.exists(), "nothing written");
+}
+
+#[test]
+fn a_rank_that_dies_takes_the_run_down_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let text_ = common::quick_with("\"daily_log\"")
+        .replace("days: 7,", "days: 60,")
+        .replace("count: 500)", "count: 50000)");
+    let scenario = common::write(dir.path(), "long.ron", &text_);
+    let out = dir.path().join("out");
+    let child = Command::new("mpirun")
+        .args(["--allow-run-as-root", "--oversubscribe", "-n", "2"])
+        .arg(env!("CARGO_BIN_EXE_bazaar"))
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--quiet",
+            "--threads",
+            "1",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .current_dir(root())
+        .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Rank 1, found by its MPI rank in its environment, is killed once the run is under way
+    // (its folder exists).
+    let started = std::time::Instant::now();
+    let victim = loop {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "rank 1 never started"
+        );
+        let work = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(".out.tmp-"));
+        if let Some(pid) = rank_pid(1, &scenario).filter(|_| work) {
+            break pid;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let killed = Command::new("kill")
+        .args(["-9", &victim.to_string()])
+        .status();
+    assert!(killed.unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    let (_, err) = text(&o);
+    assert!(!o.status.success(), "the run fails: {err}");
+    assert!(err.contains("rank 1"), "the dead rank is named: {err}");
+    assert!(!out.exists(), "nothing published");
+    // The next run on the target clears the dead run's folder and succeeds.
+    let quick = common::write(
+        dir.path(),
+        "quick.ron",
+        &common::quick_with("\"daily_log\""),
+    );
+    run(&quick, 2, &out);
+    assert!(out.join("manifest.json").is_file());
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".out."))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the dead run's folder is cleared: {left:?}"
+    );
+}
+
+/// The PID of the `bazaar` process of MPI rank `rank` running `scenario`, if there is one.
+fn rank_pid(rank: usize, scenario: &Path) -> Option<u32> {
+    let exe = std::fs::canonicalize(env!("CARGO_BIN_EXE_bazaar")).ok()?;
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if std::fs::read_link(e.path().join("exe")).ok().as_deref() != Some(exe.as_path()) {
+            continue;
+        }
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let ours = scenario.as_os_str().as_encoded_bytes();
+        if !cmdline.split(|&b| b == 0).any(|a| a == ours) {
+            continue;
+        }
+        let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+        let wanted = format!("OMPI_COMM_WORLD_RANK={rank}");
+        if env.split(|&b| b == 0).any(|v| v == wanted.as_bytes()) {
+            return Some(pid);
+        }
+    }
+    None
+}
