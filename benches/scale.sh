@@ -7,12 +7,21 @@
 #   benches/scale.sh parity     # the seed-parity workload only
 #   benches/scale.sh timings    # 10M x 30 days at 1 and 2 threads, Parquet and CSV, each
 #                               # with where its time went (--timings, benches/timings.py)
+#   benches/scale.sh mpi [SCENARIO]
+#                               # one run sharded over MPI ranks (docs/scale.md): 1M x 30
+#                               # days (or SCENARIO) as one process and on 1, 2 and 4 ranks
+#                               # on loopback; wall, each rank's peak memory, the bytes each
+#                               # rank sent to collectives per simulated hour, output size
 #
 # Each run writes to a temporary folder that is removed afterwards. Peak memory is the
 # kernel's maximum resident set (GNU time's %M).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
+if [ "${1:-}" = mpi ]; then
+  cargo build --release --quiet --features mpi
+else
+  cargo build --release --quiet
+fi
 bin=target/release/bazaar
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
@@ -42,7 +51,44 @@ run() {
   }'
 }
 
+# sharded SCENARIO RANKS THREADS: RANKS=0 runs one process without mpirun.
+sharded() {
+  local scenario=$1 ranks=$2 threads=$3
+  rm -rf "$out/run" "$out"/rank.* "$out/log"
+  local cmd=(sh -c 'exec /usr/bin/time -f "%M" -o "$0/rank.${OMPI_COMM_WORLD_RANK:-0}" "$@"' "$out"
+    "$bin" run "$scenario" --threads "$threads" --format parquet --no-report --quiet --out "$out/run")
+  local start end
+  start=$(date +%s.%N)
+  if [ "$ranks" = 0 ]; then
+    RUST_LOG=bazaar=info "${cmd[@]}" 2>"$out/log"
+  else
+    RUST_LOG=bazaar=info OMPI_MCA_btl_vader_single_copy_mechanism=none \
+      mpirun --allow-run-as-root --oversubscribe -n "$ranks" "${cmd[@]}" 2>"$out/log"
+  fi
+  end=$(date +%s.%N)
+  local days peaks sent bytes
+  days=$(grep -oE '"days": [0-9]+' "$out/run/summary.json" | head -1 | grep -oE '[0-9]+$')
+  peaks=$(cat "$out"/rank.* | awk '{ printf "%s%d", (NR > 1 ? "/" : ""), $1 / 1024 }')
+  sent=$(sed 's/\x1b\[[0-9;]*m//g' "$out/log" | grep 'collectives: bytes sent' | grep -oE 'bytes=[0-9]+' | grep -oE '[0-9]+' | sort -n | tail -1)
+  bytes=$(du -sb "$out/run" | cut -f1)
+  awk -v r="$ranks" -v t="$threads" -v s="$start" -v e="$end" -v p="$peaks" -v b="${sent:-0}" \
+      -v d="$days" -v o="$bytes" 'BEGIN {
+    printf "| %5s | %7d | %7.2f s | %-23s | %10.0f | %9.1f MB |\n",
+      (r == 0 ? "none" : r), t, e - s, p " MiB", b / (d * 24), o / d / 1e6
+  }'
+}
+
 case "${1:-}" in
+  mpi)
+    scenario=${2:-scenarios/stress_1m.ron}
+    echo "$scenario"
+    printf '| %5s | %7s | %9s | %-23s | %10s | %12s |\n' ranks threads wall "peak RSS by rank" "B/hour/rank" "output/day"
+    echo '|------:|--------:|----------:|-------------------------|-----------:|-------------:|'
+    sharded "$scenario" 0 2
+    sharded "$scenario" 1 2
+    sharded "$scenario" 2 1
+    sharded "$scenario" 4 1
+    ;;
   timings)
     for spec in "2 parquet" "1 parquet" "2 csv"; do
       read -r threads format <<<"$spec"

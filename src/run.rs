@@ -434,7 +434,7 @@ impl Default for RunOptions {
 
 /// The behaviours a run sharded over processes may enable: those that couple no customers
 /// beyond what the run sums over its ranks (the day's tallies, rollups and aggregates).
-pub const SHARDED_SYSTEMS: [&str; 1] = ["daily_log"];
+pub const SHARDED_SYSTEMS: [&str; 2] = ["daily_log", "word_of_mouth"];
 
 /// Refuses, before anything is written, what a run sharded over several processes cannot
 /// do yet (docs/scale.md): every rank reaches the same answer, so every rank stops alike.

@@ -289,10 +289,19 @@ impl SimulationBuilder<'_> {
             .get_resource_or_insert_with(crate::cluster::Cluster::solo)
             .clone();
         world.insert_resource(if cluster.sharded() {
-            // This rank's share of the starting customers, of the reservation, and one
-            // more row for each group acquired (a group's split rounds up).
+            // This rank's share of each persona's starting customers, of the reservation,
+            // and one more row for each group acquired (a group's split rounds up).
             let starting = u32::try_from(scenario.customers()).unwrap_or(u32::MAX);
-            let block = cluster.share(0, starting).len() as u64;
+            let mut first = 0u32;
+            let block: u64 = scenario
+                .population
+                .iter()
+                .map(|&count| {
+                    let ids = cluster.share(first, count as u32);
+                    first += count as u32;
+                    ids.len() as u64
+                })
+                .sum();
             let groups = u64::from(scenario.days + 1) * scenario.personas.len() as u64;
             let spare = u64::from(capacity - starting).div_ceil(cluster.ranks() as u64);
             let rows = u32::try_from(block + spare + groups).unwrap_or(u32::MAX);
@@ -392,26 +401,39 @@ impl Simulation {
     }
 
     /// Spawns every customer of the scenario, agent ids dense from 0 in persona order (in a
-    /// sharded run, this process's block of them).
+    /// sharded run, this process's share of each persona's ids, so every rank has the same
+    /// mix of personas and about the same work).
     pub fn spawn_population(&mut self) {
         let model = self.world.resource::<Model>().clone();
         let clock = *self.world.resource::<Clock>();
         let total = model.population.iter().sum::<u64>() as u32;
         let population = self.world.resource::<Population>();
-        let mine = population.share(0, total);
+        let mut first = 0u32;
+        let mine: Vec<std::ops::Range<u32>> = model
+            .population
+            .iter()
+            .map(|&count| {
+                let ids = population.share(first, count as u32);
+                first += count as u32;
+                ids
+            })
+            .collect();
+        let held: usize = mine.iter().map(ExactSizeIterator::len).sum();
         // Room for every customer the run will acquire, so the columns are never regrown
         // (a regrowth copies every column of the world).
-        let room = population.rows_capacity.saturating_sub(mine.len() as u32) as usize;
+        let room = population.rows_capacity.saturating_sub(held as u32) as usize;
         let world = &mut self.world;
         let pool = world.resource::<SimPool>().0.clone();
-        let held = mine.clone();
         std::thread::scope(|scope| {
-            let customers = InitialPopulation::draw(scope, &model, clock.start, &pool, held);
-            spawn_rows(world, customers, mine.len(), room)
+            let customers =
+                InitialPopulation::draw(scope, &model, clock.start, &pool, mine.clone());
+            spawn_rows(world, customers, held, room)
         });
         let mut population = self.world.resource_mut::<Population>();
         population.next_id = total;
-        population.hold(mine);
+        for ids in mine {
+            population.hold(ids);
+        }
     }
 
     /// The simulation's state at the end of the day just run (or before the first hour),
@@ -676,9 +698,10 @@ impl Simulation {
     }
 }
 
-/// The starting population as an exact-size iterator of bundles, in id order. A producer
-/// thread draws the bundles a chunk at a time in parallel (each customer's draws depend only
-/// on its id) while the ECS spawns the previous chunk, so at most a few chunks exist at once.
+/// The starting population (of each persona, the ids given) as an exact-size iterator of
+/// bundles, in id order. A producer thread draws the bundles a chunk at a time in parallel
+/// (each customer's draws depend only on its id) while the ECS spawns the previous chunk, so
+/// at most a few chunks exist at once.
 struct InitialPopulation {
     /// Customers not yet handed out.
     left: usize,
@@ -698,22 +721,19 @@ impl InitialPopulation {
         model: &'scope Model,
         start: NaiveDate,
         pool: &'scope rayon::ThreadPool,
-        ids: std::ops::Range<u32>,
+        ids: Vec<std::ops::Range<u32>>,
     ) -> Self {
         let (send, chunks) = std::sync::mpsc::sync_channel(2);
-        let total = ids.len();
+        let total = ids.iter().map(ExactSizeIterator::len).sum();
         scope.spawn(move || {
-            let mut first = 0u32;
-            for (p, &count) in model.population.iter().enumerate() {
+            for (p, mine) in ids.into_iter().enumerate() {
                 let persona = &model.personas[p];
                 let share = persona
                     .budget
                     .as_ref()
                     .map(|b| PayPeriod::on(start, b.payday));
-                // This persona's ids, those of them this process holds.
-                let end = (first + count as u32).min(ids.end);
-                let mut next = first.max(ids.start);
-                first += count as u32;
+                // The ids of this persona this process holds.
+                let (mut next, end) = (mine.start, mine.end);
                 while next < end {
                     let ids = next..end.min(next + Self::CHUNK);
                     next = ids.end;

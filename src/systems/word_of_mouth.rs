@@ -137,12 +137,17 @@ fn morning(clock: Res<Clock>) -> bool {
 
 /// The waiting referrals join, persona by persona, up to the day's maximum.
 fn welcome_referrals(world: &mut World) -> crate::plugin::Result {
-    let (waiting, column, mut room) = {
+    let (mut waiting, column, mut room) = {
         let mut r = world.resource_mut::<Referrals>();
         let personas = r.referred.len();
         let waiting = std::mem::replace(&mut r.waiting, vec![0; personas]);
         (waiting, r.column, u64::from(r.max_per_day))
     };
+    // In a sharded run, yesterday's referrals over every rank: each rank then hands out the
+    // same new ids and spawns its share of them.
+    if let Some(cluster) = world.get_resource::<crate::cluster::Cluster>() {
+        cluster.sum_u64(&mut waiting);
+    }
     for (persona, n) in waiting.into_iter().enumerate() {
         let n = n.min(room);
         room -= n;

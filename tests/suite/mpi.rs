@@ -11,10 +11,11 @@ use crate::common;
 
 use common::{root, text};
 
-/// A small season with acquisitions and churn, so every coupling is exercised: customers
-/// join mid-run (split among the ranks), leave (counted over them), and buy.
+/// A small season with acquisitions, referrals and churn, so every coupling is exercised:
+/// customers join mid-run (split among the ranks), refer friends (counted over them, who
+/// then join), leave (counted over them), and buy.
 fn scenario(dir: &Path) -> PathBuf {
-    let text = common::quick_with("\"daily_log\"")
+    let text = common::quick_with("\"daily_log\", WordOfMouth(rate: 0.05, min_loyalty: 0.3)")
         .replace("days: 7,", "days: 10,")
         .replace("count: 300),", "count: 300, new_per_day: 7.5),")
         .replace("count: 500),", "count: 500, new_per_day: 3),");
@@ -43,14 +44,20 @@ fn mpirun(ranks: usize, args: &[&str]) -> Output {
         )
 }
 
-/// Runs the scenario on `ranks` ranks (0: as one process, without mpirun) into `out`.
+/// Runs the scenario on `ranks` ranks (0: as one process, without mpirun) into `out`, two
+/// threads each.
 fn run(scenario: &Path, ranks: usize, out: &Path) {
+    run_threads(scenario, ranks, "2", out);
+}
+
+/// [`run`] with `threads` threads a rank.
+fn run_threads(scenario: &Path, ranks: usize, threads: &str, out: &Path) {
     let args = [
         "run",
         scenario.to_str().unwrap(),
         "--quiet",
         "--threads",
-        "2",
+        threads,
         "--format",
         "csv,parquet",
         "--out",
@@ -109,6 +116,13 @@ fn sharded_runs_give_the_one_process_answer_at_1_2_and_4_ranks() {
     );
     let (_, churned) = sorted_rows(&single, "churn_events");
     assert!(!churned.is_empty(), "customers leave in this run");
+    let (header, days) = sorted_rows(&single, "daily_metrics");
+    let column = header.split(',').position(|c| c == "referrals").unwrap();
+    let referred: u64 = days
+        .iter()
+        .map(|d| d.split(',').nth(column).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert!(referred > 0, "friends join in this run");
     let summary: serde_json::Value = common::json(&single.join("summary.json"));
     assert!(
         summary.to_string().contains("acquired"),
@@ -164,9 +178,9 @@ fn sharded_runs_give_the_one_process_answer_at_1_2_and_4_ranks() {
         }
     }
 
-    // The same number of ranks writes the same bytes.
+    // The same number of ranks writes the same bytes, at any thread count.
     let again = dir.path().join("ranks2-again");
-    run(&scenario, 2, &again);
+    run_threads(&scenario, 2, "1", &again);
     let (a, b) = (
         common::read_dir_bytes(&dir.path().join("ranks2")),
         common::read_dir_bytes(&again),
@@ -175,18 +189,23 @@ fn sharded_runs_give_the_one_process_answer_at_1_2_and_4_ranks() {
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(x.0, y.0);
         if x.0.contains("part-") {
-            assert!(x.1 == y.1, "{} differs between two runs on 2 ranks", x.0);
+            assert!(
+                x.1 == y.1,
+                "{} differs between 2 ranks of 2 threads and of 1",
+                x.0
+            );
         }
     }
 
     // The parts are one dataset to pyarrow, with the one-process file's rows.
     if let Some(python) = common::python_with("calibrate-venv", "import pyarrow") {
         let script = r#"
-import sys, pyarrow.parquet as pq
+import glob, sys, pyarrow.dataset as ds, pyarrow.parquet as pq
 single, sharded = sys.argv[1], sys.argv[2]
 for stem in ["transactions", "line_items", "customers", "churn_events"]:
     a = pq.read_table(f"{single}/{stem}.parquet")
-    b = pq.read_table(f"{sharded}/{stem}")
+    # Both formats were written, so the folder holds CSV parts too: the Parquet ones.
+    b = ds.dataset(sorted(glob.glob(f"{sharded}/{stem}/*.parquet")), format="parquet").to_table()
     assert a.num_rows == b.num_rows, (stem, a.num_rows, b.num_rows)
     rows = lambda t: sorted(repr(sorted(r.items())) for r in t.to_pylist())
     assert rows(a) == rows(b), stem
@@ -295,7 +314,7 @@ fn a_rank_that_dies_takes_the_run_down_and_publishes_nothing() {
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".out."))
+        .filter(|n| n.starts_with(".out.") && n != ".out.lock")
         .collect();
     assert!(
         left.is_empty(),
