@@ -63,13 +63,13 @@ sharded() {
     RUST_LOG=bazaar=info "${cmd[@]}" 2>"$out/log"
   else
     RUST_LOG=bazaar=info OMPI_MCA_btl_vader_single_copy_mechanism=none \
-      mpirun --allow-run-as-root --oversubscribe -n "$ranks" "${cmd[@]}" 2>"$out/log"
+      mpirun --allow-run-as-root --oversubscribe --bind-to none -n "$ranks" "${cmd[@]}" 2>"$out/log"
   fi
   end=$(date +%s.%N)
   local days peaks sent bytes
   days=$(grep -oE '"days": [0-9]+' "$out/run/summary.json" | head -1 | grep -oE '[0-9]+$')
   peaks=$(cat "$out"/rank.* | awk '{ printf "%s%d", (NR > 1 ? "/" : ""), $1 / 1024 }')
-  sent=$(sed 's/\x1b\[[0-9;]*m//g' "$out/log" | grep 'collectives: bytes sent' | grep -oE 'bytes=[0-9]+' | grep -oE '[0-9]+' | sort -n | tail -1)
+  sent=$(sed 's/\x1b\[[0-9;]*m//g' "$out/log" | grep 'collectives: bytes sent' | grep -oE 'bytes=[0-9]+' | grep -oE '[0-9]+' | sort -n | tail -1 || true)
   bytes=$(du -sb "$out/run" | cut -f1)
   awk -v r="$ranks" -v t="$threads" -v s="$start" -v e="$end" -v p="$peaks" -v b="${sent:-0}" \
       -v d="$days" -v o="$bytes" 'BEGIN {
