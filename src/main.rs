@@ -42,17 +42,40 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    // Under `mpirun`, this process is one rank of a sharded run; MPI stays initialised
-    // until `main` returns.
-    let _mpi = match bazaar::cluster::join() {
-        Ok((cluster, guard)) => {
-            let _ = CLUSTER.set(cluster);
-            guard
+    // Under `mpirun`, `bazaar run` is one rank of a sharded run; MPI stays initialised until
+    // `main` returns. Other commands (and processes a run starts) never join.
+    let running = matches!(
+        (&cli.command, &cli.run),
+        (Some(Command::Run(_)), _) | (None, Some(_))
+    );
+    let _mpi = if running {
+        match bazaar::cluster::join() {
+            Ok((cluster, guard)) => {
+                if cluster.sharded() {
+                    // A panic on one rank would leave the others waiting in a collective
+                    // (MPI's finalize waits for them): it ends every rank instead.
+                    let abort = cluster.clone();
+                    let report = std::panic::take_hook();
+                    std::panic::set_hook(Box::new(move |info| {
+                        report(info);
+                        eprintln!(
+                            "error: rank {} of {} panicked; the sharded run is ended on every rank",
+                            abort.rank(),
+                            abort.ranks()
+                        );
+                        abort.abort(101)
+                    }));
+                }
+                let _ = CLUSTER.set(cluster);
+                Some(guard)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
+    } else {
+        None
     };
     match (cli.command, cli.run) {
         (Some(Command::Run(args)), _) | (None, Some(args)) => run_command(args),
@@ -611,6 +634,18 @@ fn run_command(args: RunArgs) -> ExitCode {
         mlflow: args.mlflow.clone(),
         mlflow_optional: args.mlflow_optional,
     };
+    let cluster = CLUSTER.get().cloned().unwrap_or_default();
+    if cluster.sharded()
+        && (track.mlflow.is_some() || std::env::var_os("MLFLOW_TRACKING_URI").is_some())
+    {
+        // Refused before any rank starts an MLflow run: every rank decides alike.
+        if cluster.is_root() {
+            eprintln!(
+                "error: MLflow tracking (`--mlflow`, MLFLOW_TRACKING_URI) is not offered on a sharded run yet\n  hint: leave it unset and log the finished folder with `bazaar track`"
+            );
+        }
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     let tracking = match start_tracking(&track, |c| scenario_run(c, &scenario)) {
         Ok(t) => t,
         Err(e) => {
@@ -1149,14 +1184,6 @@ fn execute(
     };
     let cluster = options.cluster.clone();
     if cluster.sharded() {
-        if how.tracking.is_some() {
-            if cluster.is_root() {
-                eprintln!(
-                    "error: `--mlflow` is not offered on a sharded run yet\n  hint: log the finished folder with `bazaar track`"
-                );
-            }
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
         // Refused alike on every rank, before any rank waits for another: said once.
         if let Err(e) = bazaar::run::check_shardable(scenario, &options) {
             if cluster.is_root() {
@@ -1167,6 +1194,13 @@ fn execute(
     }
     match run(scenario, options) {
         Ok(_) if !cluster.is_root() => ExitCode::SUCCESS,
+        // Every rank stopped after the same hour (they agree on a stop each hour).
+        Err(e @ bazaar::run::RunError::Interrupted { .. }) if cluster.sharded() => {
+            if cluster.is_root() {
+                eprintln!("error: {e}");
+            }
+            ExitCode::from(e.exit_code())
+        }
         Err(e) if cluster.sharded() => {
             // The other ranks may be waiting on this one: the whole run ends, and rank 0's
             // unfinished folder is cleared by the next run on the target.

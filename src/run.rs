@@ -704,8 +704,9 @@ fn shared_folder(
     if cluster.is_root() {
         let mut dir = OutputDir::create(target)?;
         dir.shard_root(cluster.ranks());
-        let tmp = dir.work_path().as_os_str().as_encoded_bytes().to_vec();
-        cluster.broadcast(tmp);
+        // Absolute: the ranks need not share a working folder, only the file system.
+        let tmp = std::path::absolute(dir.work_path()).map_err(crate::output::io_at(target))?;
+        cluster.broadcast(tmp.as_os_str().as_encoded_bytes().to_vec());
         Ok(dir)
     } else {
         let tmp = cluster.broadcast(Vec::new());
@@ -718,7 +719,7 @@ fn shared_folder(
             PathBuf::from(tmp),
             cluster.rank(),
             cluster.ranks(),
-        ))
+        )?)
     }
 }
 
@@ -850,6 +851,11 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     let stop = options.stop.clone();
     let signal = || stop.as_ref().map_or(0, |s| s.load(Ordering::Relaxed));
     let stopped = || -> Result<(), RunError> {
+        // A sharded run's ranks agree on a stop each hour; one seen after the last hour
+        // lets the run finish (a rank stopping alone would leave the others waiting).
+        if cluster.sharded() {
+            return Ok(());
+        }
         match signal() {
             0 => Ok(()),
             signal => Err(RunError::Interrupted {
@@ -867,6 +873,21 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
             return Err(e.into());
         }
         let asked = signal();
+        if cluster.sharded() {
+            // `mpirun` passes a stop on to every rank, but each sees it at its own hour: the
+            // ranks agree on it each hour and stop together, after the same hour, with
+            // nothing published (a sharded run writes no checkpoint yet).
+            let mut stop = [i64::from(asked != 0)];
+            cluster.sum(&mut stop);
+            if stop[0] != 0 {
+                progress.done();
+                return Err(RunError::Interrupted {
+                    signal: if asked == 0 { 15 } else { asked },
+                    out: scenario.output.dir.clone(),
+                    kept: None,
+                });
+            }
+        }
         if asked != 0 && !noticed && tick % 24 != 23 {
             noticed = true;
             progress.done();

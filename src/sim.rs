@@ -302,7 +302,8 @@ impl SimulationBuilder<'_> {
                     ids.len() as u64
                 })
                 .sum();
-            let groups = u64::from(scenario.days + 1) * scenario.personas.len() as u64;
+            // Acquisition and word of mouth each spawn a group a persona a day.
+            let groups = 2 * u64::from(scenario.days + 1) * scenario.personas.len() as u64;
             let spare = u64::from(capacity - starting).div_ceil(cluster.ranks() as u64);
             let rows = u32::try_from(block + spare + groups).unwrap_or(u32::MAX);
             Population::shared(

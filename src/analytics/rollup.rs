@@ -281,6 +281,8 @@ impl Plugin for RollupPlugin {
         sim.schedule.add_systems(
             roll_up
                 .after(Observed::Hour)
+                // In a sharded run both sum over the ranks: one order on every rank.
+                .after(Observed::Day)
                 .before(crate::output::sinks::write_plugin_tables)
                 .in_set(crate::tables::TableRows)
                 .ambiguous_with_all()

@@ -248,8 +248,21 @@ impl OutputDir {
     /// The temporary folder `tmp` that rank 0 made for `target`, joined by rank `rank` of
     /// `ranks` to write its parts of the per-customer tables. It holds no lock and never
     /// removes the folder: rank 0 owns it.
-    pub fn join_shard(target: &Path, tmp: PathBuf, rank: usize, ranks: usize) -> Self {
-        Self {
+    pub fn join_shard(
+        target: &Path,
+        tmp: PathBuf,
+        rank: usize,
+        ranks: usize,
+    ) -> Result<Self, OutputError> {
+        // Rank 0's marker is there only where the ranks share the file system.
+        if !tmp.join(PARTIAL_MARKER).is_file() {
+            return Err(OutputError::foreign(
+                &tmp,
+                "rank 0's temporary folder is not there on this rank's machine: the output \
+                 folder must be on a file system every rank shares (NFS, a parallel file system)",
+            ));
+        }
+        Ok(Self {
             target: target.to_path_buf(),
             tmp,
             files: Vec::new(),
@@ -262,7 +275,7 @@ impl OutputDir {
             timings: crate::timings::Timings::default(),
             shard: Some((rank, ranks)),
             _lock: None,
-        }
+        })
     }
 
     /// The temporary folder being written.

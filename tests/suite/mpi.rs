@@ -157,6 +157,7 @@ fn sharded_runs_give_the_one_process_answer_at_1_2_and_4_ranks() {
             "sales.csv",
             "sales.parquet",
             "basket_values.csv",
+            "basket_values.parquet",
             "tables.json",
         ] {
             assert!(
@@ -250,15 +251,18 @@ fn what_a_sharded_run_cannot_do_yet_is_refused_once_before_anything_is_written()
     assert!(!out.exists(), "nothing written");
 }
 
-#[test]
-fn a_rank_that_dies_takes_the_run_down_and_publishes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+/// A long run on 2 ranks in `dir` (into `dir/out`), started; rank 1's PID once the run is
+/// under way (rank 0 has made its folder).
+#[expect(
+    clippy::zombie_processes,
+    reason = "the child is returned to the caller, which waits for it"
+)]
+fn start_long(dir: &Path) -> (std::process::Child, u32) {
     let text_ = common::quick_with("\"daily_log\"")
         .replace("days: 7,", "days: 60,")
         .replace("count: 500)", "count: 50000)");
-    let scenario = common::write(dir.path(), "long.ron", &text_);
-    let out = dir.path().join("out");
-    let child = Command::new("mpirun")
+    let scenario = common::write(dir, "long.ron", &text_);
+    let mut child = Command::new("mpirun")
         .args(["--allow-run-as-root", "--oversubscribe", "-n", "2"])
         .arg(env!("CARGO_BIN_EXE_bazaar"))
         .args([
@@ -269,29 +273,76 @@ fn a_rank_that_dies_takes_the_run_down_and_publishes_nothing() {
             "1",
         ])
         .arg("--out")
-        .arg(&out)
+        .arg(dir.join("out"))
         .current_dir(root())
         .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Rank 1, found by its MPI rank in its environment, is killed once the run is under way
-    // (its folder exists).
+    // Rank 1 is found by its MPI rank in its environment.
     let started = std::time::Instant::now();
-    let victim = loop {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(120),
-            "rank 1 never started"
-        );
-        let work = std::fs::read_dir(dir.path())
+    loop {
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("rank 1 never started");
+        }
+        let work = std::fs::read_dir(dir)
             .unwrap()
             .flatten()
             .any(|e| e.file_name().to_string_lossy().starts_with(".out.tmp-"));
         if let Some(pid) = rank_pid(1, &scenario).filter(|_| work) {
-            break pid;
+            return (child, pid);
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    }
+}
+
+/// The names `.out.*` beside `dir/out` (but its lock file, which stays).
+fn left_beside(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".out.") && n != ".out.lock")
+        .collect()
+}
+
+#[test]
+fn a_stop_ends_every_rank_after_the_same_hour_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, rank1) = start_long(dir.path());
+    // Every rank is past its set-up (signals handled) well before the run ends. Each rank
+    // gets the signal itself (as from `mpirun`, without its grace period before SIGKILL).
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let rank0 = rank_pid(0, &dir.path().join("long.ron")).expect("rank 0 is running");
+    for pid in [rank1, rank0] {
+        let stopped = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        assert!(stopped.unwrap().success());
+    }
+    let o = child.wait_with_output().unwrap();
+    let (_, err) = text(&o);
+    assert!(!o.status.success(), "the run stops: {err}");
+    assert_eq!(
+        err.matches("stopped by SIGTERM").count(),
+        1,
+        "rank 0 says so, once: {err}"
+    );
+    assert!(!dir.path().join("out").exists(), "nothing published: {err}");
+    let left = left_beside(dir.path());
+    assert!(
+        left.is_empty(),
+        "the ranks stopped together and rank 0 removed its folder: {left:?}\n{err}"
+    );
+}
+
+#[test]
+fn a_rank_that_dies_takes_the_run_down_and_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let (child, victim) = start_long(dir.path());
     std::thread::sleep(std::time::Duration::from_millis(300));
     let killed = Command::new("kill")
         .args(["-9", &victim.to_string()])
@@ -310,12 +361,7 @@ fn a_rank_that_dies_takes_the_run_down_and_publishes_nothing() {
     );
     run(&quick, 2, &out);
     assert!(out.join("manifest.json").is_file());
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".out.") && n != ".out.lock")
-        .collect();
+    let left = left_beside(dir.path());
     assert!(
         left.is_empty(),
         "the dead run's folder is cleared: {left:?}"
