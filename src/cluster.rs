@@ -30,8 +30,6 @@ pub trait Collective: Send + Sync + 'static {
     fn gather(&self, bytes: &[u8]) -> Option<Vec<Vec<u8>>>;
     /// Rank 0's `bytes` on every rank (the argument is ignored elsewhere).
     fn broadcast(&self, bytes: Vec<u8>) -> Vec<u8>;
-    /// Waits until every rank has called it.
-    fn barrier(&self);
     /// Ends every rank of the run with `code`, at once.
     fn abort(&self, code: i32) -> !;
 }
@@ -74,7 +72,6 @@ impl Collective for Solo {
     fn broadcast(&self, bytes: Vec<u8>) -> Vec<u8> {
         bytes
     }
-    fn barrier(&self) {}
     fn abort(&self, code: i32) -> ! {
         std::process::exit(code)
     }
@@ -121,6 +118,11 @@ impl Cluster {
         share(first, n, self.rank(), self.ranks())
     }
 
+    /// This rank's share of each persona's starting ids ([`starting_shares`]).
+    pub fn starting_shares(&self, counts: &[u64]) -> Vec<std::ops::Range<u32>> {
+        starting_shares(counts, self.rank(), self.ranks())
+    }
+
     /// Sums `values` element-wise over every rank (a no-op alone).
     pub fn sum(&self, values: &mut [i64]) {
         if self.sharded() {
@@ -159,11 +161,6 @@ impl Cluster {
         self.inner.broadcast(bytes)
     }
 
-    /// Waits for every rank.
-    pub fn barrier(&self) {
-        self.inner.barrier();
-    }
-
     /// Ends every rank of the run with `code`.
     pub fn abort(&self, code: i32) -> ! {
         self.inner.abort(code)
@@ -173,19 +170,27 @@ impl Cluster {
     pub fn bytes_sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
     }
-
-    /// Whether each rank's flag is false everywhere: `ok` on every rank, summed.
-    pub fn all_ok(&self, ok: bool) -> bool {
-        let mut v = [i64::from(!ok)];
-        self.sum(&mut v);
-        v[0] == 0
-    }
 }
 
 /// The `rank`-th of `ranks` nearly equal blocks of `first..first + n`.
 pub fn share(first: u32, n: u32, rank: usize, ranks: usize) -> std::ops::Range<u32> {
     let at = |r: usize| first + (u64::from(n) * r as u64 / ranks.max(1) as u64) as u32;
     at(rank)..at(rank + 1)
+}
+
+/// The `rank`-th of `ranks` shares of each persona's starting ids, persona by persona (ids
+/// are dense from 0 in persona order, `counts` customers each): every rank gets the same
+/// mix of personas, and so about the same work.
+pub fn starting_shares(counts: &[u64], rank: usize, ranks: usize) -> Vec<std::ops::Range<u32>> {
+    let mut first = 0u32;
+    counts
+        .iter()
+        .map(|&count| {
+            let ids = share(first, count as u32, rank, ranks);
+            first += count as u32;
+            ids
+        })
+        .collect()
 }
 
 /// Whether this process was started by an MPI launcher (`mpirun`, `mpiexec`, `srun`) as one
@@ -334,11 +339,6 @@ impl Collective for Mpi {
         bytes
     }
 
-    fn barrier(&self) {
-        use mpi::traits::CommunicatorCollectives;
-        mpi::topology::SimpleCommunicator::world().barrier();
-    }
-
     fn abort(&self, code: i32) -> ! {
         use mpi::traits::Communicator;
         mpi::topology::SimpleCommunicator::world().abort(code)
@@ -377,7 +377,6 @@ mod tests {
         assert_eq!(v, [3, -4]);
         assert_eq!(c.gather(b"ab"), Some(vec![b"ab".to_vec()]));
         assert_eq!(c.broadcast(b"x".to_vec()), b"x".to_vec());
-        assert!(c.all_ok(true) && !c.all_ok(false));
         assert_eq!(c.share(10, 5), 10..15);
         assert_eq!(c.bytes_sent(), 0);
     }

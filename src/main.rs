@@ -1183,19 +1183,11 @@ fn execute(
         ..RunOptions::default()
     };
     let cluster = options.cluster.clone();
-    if cluster.sharded() {
-        // Refused alike on every rank, before any rank waits for another: said once.
-        if let Err(e) = bazaar::run::check_shardable(scenario, &options) {
-            if cluster.is_root() {
-                eprintln!("error: {e}");
-            }
-            return ExitCode::from(e.exit_code());
-        }
-    }
     match run(scenario, options) {
         Ok(_) if !cluster.is_root() => ExitCode::SUCCESS,
-        // Every rank stopped after the same hour (they agree on a stop each hour).
-        Err(e @ bazaar::run::RunError::Interrupted { .. }) if cluster.sharded() => {
+        // Every rank stopped after the same hour (they agree on a stop each hour), or
+        // refused the run alike before any rank waited for another: said once.
+        Err(e) if cluster.sharded() && e.alike_on_every_rank() => {
             if cluster.is_root() {
                 eprintln!("error: {e}");
             }

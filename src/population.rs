@@ -123,6 +123,12 @@ impl Population {
         crate::cluster::share(first, n, self.shard.0, self.shard.1)
     }
 
+    /// This process's share of each persona's starting ids
+    /// ([`crate::cluster::starting_shares`]).
+    pub fn starting_shares(&self, counts: &[u64]) -> Vec<Range<u32>> {
+        crate::cluster::starting_shares(counts, self.shard.0, self.shard.1)
+    }
+
     /// Records that this process now holds `ids`, the rows after its last.
     pub(crate) fn hold(&mut self, ids: Range<u32>) {
         if ids.is_empty() {

@@ -233,6 +233,17 @@ pub fn check_rank_capacity(
 }
 
 impl RunError {
+    /// Whether every rank of a sharded run ends with this error at the same point (a stop
+    /// agreed after an hour, or a refusal before any collective), so none need end the
+    /// others.
+    pub fn alike_on_every_rank(&self) -> bool {
+        match self {
+            Self::Interrupted { .. } => true,
+            Self::System { origin, .. } => origin == UNSHARDABLE,
+            _ => false,
+        }
+    }
+
     /// Whether the user's input (rather than the run) is at fault.
     pub fn is_bad_input(&self) -> bool {
         matches!(
@@ -436,6 +447,9 @@ impl Default for RunOptions {
 /// beyond what the run sums over its ranks (the day's tallies, rollups and aggregates).
 pub const SHARDED_SYSTEMS: [&str; 2] = ["daily_log", "word_of_mouth"];
 
+/// The origin of [`check_shardable`]'s refusal ([`RunError::alike_on_every_rank`]).
+pub const UNSHARDABLE: &str = "mpi";
+
 /// Refuses, before anything is written, what a run sharded over several processes cannot
 /// do yet (docs/scale.md): every rank reaches the same answer, so every rank stops alike.
 pub fn check_shardable(scenario: &Scenario, options: &RunOptions) -> Result<(), RunError> {
@@ -479,7 +493,7 @@ pub fn check_shardable(scenario: &Scenario, options: &RunOptions) -> Result<(), 
         return Ok(());
     }
     Err(RunError::System {
-        origin: "mpi".into(),
+        origin: UNSHARDABLE.into(),
         message: format!(
             "a run sharded over {ranks} processes cannot have {} yet\n  hint: run it as one process (without mpirun), or leave these out (docs/scale.md lists what a sharded run supports)",
             refused.join(", ")
@@ -975,12 +989,13 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
             path: dir.path(""),
             source: std::io::Error::other(e),
         })?;
-        let Some(all) = cluster.gather(&files) else {
-            tracing::info!(
-                rank = cluster.rank(),
-                bytes = cluster.bytes_sent(),
-                "collectives: bytes sent"
-            );
+        let gathered = cluster.gather(&files);
+        tracing::info!(
+            rank = cluster.rank(),
+            bytes = cluster.bytes_sent(),
+            "collectives: bytes sent"
+        );
+        let Some(all) = gathered else {
             return Ok(RunReport {
                 summary,
                 out_dir: scenario.output.dir.clone(),
@@ -1004,11 +1019,6 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
                 })?;
             dir.add_written(files);
         }
-        tracing::info!(
-            rank = 0,
-            bytes = cluster.bytes_sent(),
-            "collectives: bytes sent"
-        );
     }
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| OutputError::Io {
         path: dir.path("summary.json"),

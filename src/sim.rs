@@ -292,15 +292,10 @@ impl SimulationBuilder<'_> {
             // This rank's share of each persona's starting customers, of the reservation,
             // and one more row for each group acquired (a group's split rounds up).
             let starting = u32::try_from(scenario.customers()).unwrap_or(u32::MAX);
-            let mut first = 0u32;
-            let block: u64 = scenario
-                .population
+            let block: u64 = cluster
+                .starting_shares(&scenario.population)
                 .iter()
-                .map(|&count| {
-                    let ids = cluster.share(first, count as u32);
-                    first += count as u32;
-                    ids.len() as u64
-                })
+                .map(|ids| ids.len() as u64)
                 .sum();
             // Acquisition and word of mouth each spawn a group a persona a day.
             let groups = 2 * u64::from(scenario.days + 1) * scenario.personas.len() as u64;
@@ -409,16 +404,7 @@ impl Simulation {
         let clock = *self.world.resource::<Clock>();
         let total = model.population.iter().sum::<u64>() as u32;
         let population = self.world.resource::<Population>();
-        let mut first = 0u32;
-        let mine: Vec<std::ops::Range<u32>> = model
-            .population
-            .iter()
-            .map(|&count| {
-                let ids = population.share(first, count as u32);
-                first += count as u32;
-                ids
-            })
-            .collect();
+        let mine = population.starting_shares(&model.population);
         let held: usize = mine.iter().map(ExactSizeIterator::len).sum();
         // Room for every customer the run will acquire, so the columns are never regrown
         // (a regrowth copies every column of the world).

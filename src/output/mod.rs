@@ -224,11 +224,17 @@ impl OutputDir {
     ) -> Result<Self, OutputError> {
         let marker = tmp.join(PARTIAL_MARKER);
         fs::write(&marker, std::process::id().to_string()).map_err(io_at(&marker))?;
-        Ok(Self {
+        Ok(Self::at(target, tmp, Some(lock), resuming))
+    }
+
+    /// The folder `tmp` for `target`, nothing written yet; owned (removed if given up
+    /// unfinished) when it holds the target's `lock`.
+    fn at(target: PathBuf, tmp: PathBuf, lock: Option<place::Lock>, resuming: bool) -> Self {
+        Self {
             target,
             tmp,
             files: Vec::new(),
-            finished: false,
+            finished: lock.is_none(),
             threads: std::thread::available_parallelism().map_or(1, usize::from),
             pool: std::sync::OnceLock::new(),
             resuming,
@@ -236,8 +242,8 @@ impl OutputDir {
             scratch: Vec::new(),
             timings: crate::timings::Timings::default(),
             shard: None,
-            _lock: Some(lock),
-        })
+            _lock: lock,
+        }
     }
 
     /// Makes this folder the one rank 0 of a run sharded over `ranks` processes owns.
@@ -262,20 +268,9 @@ impl OutputDir {
                  folder must be on a file system every rank shares (NFS, a parallel file system)",
             ));
         }
-        Ok(Self {
-            target: target.to_path_buf(),
-            tmp,
-            files: Vec::new(),
-            finished: true,
-            threads: std::thread::available_parallelism().map_or(1, usize::from),
-            pool: std::sync::OnceLock::new(),
-            resuming: false,
-            pending: std::sync::Mutex::new(Vec::new()),
-            scratch: Vec::new(),
-            timings: crate::timings::Timings::default(),
-            shard: Some((rank, ranks)),
-            _lock: None,
-        })
+        let mut dir = Self::at(target.to_path_buf(), tmp, None, false);
+        dir.shard = Some((rank, ranks));
+        Ok(dir)
     }
 
     /// The temporary folder being written.

@@ -309,19 +309,15 @@ fn left_beside(dir: &Path) -> Vec<String> {
 }
 
 #[test]
-fn a_stop_ends_every_rank_after_the_same_hour_and_leaves_nothing() {
+fn a_stop_ends_every_rank_together_and_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (child, rank1) = start_long(dir.path());
     // Every rank is past its set-up (signals handled) well before the run ends. Each rank
     // gets the signal itself (as from `mpirun`, without its grace period before SIGKILL).
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let rank0 = rank_pid(0, &dir.path().join("long.ron")).expect("rank 0 is running");
-    for pid in [rank1, rank0] {
-        let stopped = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-        assert!(stopped.unwrap().success());
-    }
+    signal("-TERM", rank1);
+    signal("-TERM", rank0);
     let o = child.wait_with_output().unwrap();
     let (_, err) = text(&o);
     assert!(!o.status.success(), "the run stops: {err}");
@@ -344,10 +340,7 @@ fn a_rank_that_dies_takes_the_run_down_and_publishes_nothing() {
     let out = dir.path().join("out");
     let (child, victim) = start_long(dir.path());
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let killed = Command::new("kill")
-        .args(["-9", &victim.to_string()])
-        .status();
-    assert!(killed.unwrap().success());
+    signal("-9", victim);
     let o = child.wait_with_output().unwrap();
     let (_, err) = text(&o);
     assert!(!o.status.success(), "the run fails: {err}");
@@ -366,6 +359,14 @@ fn a_rank_that_dies_takes_the_run_down_and_publishes_nothing() {
         left.is_empty(),
         "the dead run's folder is cleared: {left:?}"
     );
+}
+
+/// Sends `signal` (`kill`'s spelling) to `pid`.
+fn signal(signal: &str, pid: u32) {
+    let sent = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status();
+    assert!(sent.unwrap().success(), "kill {signal} {pid}");
 }
 
 /// The PID of the `bazaar` process of MPI rank `rank` running `scenario`, if there is one.
