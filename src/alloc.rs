@@ -471,8 +471,16 @@ mod tests {
             Alloc.dealloc(freed, layout);
             assert!(!prefault::is_queued(freed));
             let block = Alloc.alloc(layout);
+            // The helper retires a block when it takes its last step, before that step's
+            // pages are in and counted: wait for the pages and the count, not the queue.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-            while prefault::is_queued(block) && std::time::Instant::now() < deadline {
+            let done = || {
+                let (resident_pages, pages) = resident(block, size);
+                !prefault::is_queued(block)
+                    && resident_pages == pages
+                    && Prefault::faulted_bytes() - before >= size as u64
+            };
+            while !done() && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
             let (resident_pages, pages) = resident(block, size);

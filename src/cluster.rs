@@ -28,6 +28,8 @@ pub trait Collective: Send + Sync + 'static {
     fn sum(&self, values: &mut [i64]);
     /// Every rank's `bytes`, in rank order, at rank 0 (`None` elsewhere).
     fn gather(&self, bytes: &[u8]) -> Option<Vec<Vec<u8>>>;
+    /// Every rank's `bytes`, in rank order, on every rank.
+    fn all_gather(&self, bytes: &[u8]) -> Vec<Vec<u8>>;
     /// Rank 0's `bytes` on every rank (the argument is ignored elsewhere).
     fn broadcast(&self, bytes: Vec<u8>) -> Vec<u8>;
     /// Ends every rank of the run with `code`, at once.
@@ -68,6 +70,9 @@ impl Collective for Solo {
     fn sum(&self, _values: &mut [i64]) {}
     fn gather(&self, bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
         Some(vec![bytes.to_vec()])
+    }
+    fn all_gather(&self, bytes: &[u8]) -> Vec<Vec<u8>> {
+        vec![bytes.to_vec()]
     }
     fn broadcast(&self, bytes: Vec<u8>) -> Vec<u8> {
         bytes
@@ -150,6 +155,15 @@ impl Cluster {
                 .fetch_add(bytes.len() as u64 + 4, Ordering::Relaxed);
         }
         self.inner.gather(bytes)
+    }
+
+    /// Every rank's `bytes`, in rank order, on every rank.
+    pub fn all_gather(&self, bytes: &[u8]) -> Vec<Vec<u8>> {
+        if self.sharded() {
+            self.sent
+                .fetch_add(bytes.len() as u64 + 4, Ordering::Relaxed);
+        }
+        self.inner.all_gather(bytes)
     }
 
     /// Rank 0's `bytes` on every rank.
@@ -268,6 +282,65 @@ impl Mpi {
 }
 
 #[cfg(feature = "mpi")]
+impl Mpi {
+    /// `bytes` with one byte more, which [`split`] drops: an empty Rust buffer's address
+    /// is 1, which is what Open MPI's `MPI_IN_PLACE` is, so no buffer handed to a gather
+    /// may be empty.
+    fn padded(bytes: &[u8]) -> Vec<u8> {
+        let mut padded = Vec::with_capacity(bytes.len() + 1);
+        padded.extend_from_slice(bytes);
+        padded.push(0);
+        padded
+    }
+
+    /// `len` as an MPI count; a rank with more than MPI counts (2 GiB) to send ends the run.
+    fn count(&self, len: usize) -> i32 {
+        use mpi::traits::Communicator;
+        i32::try_from(len).unwrap_or_else(|_| {
+            eprintln!(
+                "bazaar: rank {}: {len} bytes to gather is more than MPI counts (2 GiB)",
+                self.rank
+            );
+            mpi::topology::SimpleCommunicator::world().abort(1)
+        })
+    }
+
+    /// Room for every rank's bytes end to end, and where each rank's start; more than MPI
+    /// counts (2 GiB) in all ends the run.
+    fn room_for(&self, counts: &[i32]) -> (Vec<u8>, Vec<i32>) {
+        use mpi::traits::Communicator;
+        let total: usize = counts.iter().map(|&c| c as usize).sum();
+        if i32::try_from(total).is_err() {
+            eprintln!(
+                "bazaar: rank {}: {total} bytes gathered from every rank is more than MPI counts (2 GiB)",
+                self.rank
+            );
+            mpi::topology::SimpleCommunicator::world().abort(1)
+        }
+        let displs = counts
+            .iter()
+            .scan(0i32, |at, &c| {
+                let d = *at;
+                *at += c;
+                Some(d)
+            })
+            .collect();
+        (vec![0u8; total], displs)
+    }
+}
+
+/// Every rank's bytes, cut out of what was gathered end to end, each without the byte
+/// [`Mpi::padded`] added.
+#[cfg(feature = "mpi")]
+fn split(all: &[u8], counts: &[i32], displs: &[i32]) -> Vec<Vec<u8>> {
+    counts
+        .iter()
+        .zip(displs)
+        .map(|(&c, &d)| all[d as usize..(d + c - 1) as usize].to_vec())
+        .collect()
+}
+
+#[cfg(feature = "mpi")]
 impl Collective for Mpi {
     fn rank(&self) -> usize {
         self.rank
@@ -290,14 +363,8 @@ impl Collective for Mpi {
         use mpi::traits::{Communicator, Root};
         let world = mpi::topology::SimpleCommunicator::world();
         let root = world.process_at_rank(0);
-        let len = i32::try_from(bytes.len()).unwrap_or_else(|_| {
-            eprintln!(
-                "bazaar: rank {}: {} bytes to gather is more than MPI counts (2 GiB)",
-                self.rank,
-                bytes.len()
-            );
-            world.abort(1)
-        });
+        let bytes = &Self::padded(bytes)[..];
+        let len = self.count(bytes.len());
         if self.rank != 0 {
             root.gather_into(&len);
             root.gather_varcount_into(bytes);
@@ -305,27 +372,28 @@ impl Collective for Mpi {
         }
         let mut counts = vec![0i32; self.ranks];
         root.gather_into_root(&len, &mut counts[..]);
-        let displs: Vec<i32> = counts
-            .iter()
-            .scan(0i32, |at, &c| {
-                let d = *at;
-                *at += c;
-                Some(d)
-            })
-            .collect();
-        let total = counts.iter().map(|&c| c as usize).sum();
-        let mut all = vec![0u8; total];
+        let (mut all, displs) = self.room_for(&counts);
         {
             let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
             root.gather_varcount_into_root(bytes, &mut partition);
         }
-        Some(
-            counts
-                .iter()
-                .zip(&displs)
-                .map(|(&c, &d)| all[d as usize..(d + c) as usize].to_vec())
-                .collect(),
-        )
+        Some(split(&all, &counts, &displs))
+    }
+
+    fn all_gather(&self, bytes: &[u8]) -> Vec<Vec<u8>> {
+        use mpi::datatype::PartitionMut;
+        use mpi::traits::CommunicatorCollectives;
+        let world = mpi::topology::SimpleCommunicator::world();
+        let bytes = &Self::padded(bytes)[..];
+        let len = self.count(bytes.len());
+        let mut counts = vec![0i32; self.ranks];
+        world.all_gather_into(&len, &mut counts[..]);
+        let (mut all, displs) = self.room_for(&counts);
+        {
+            let mut partition = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
+            world.all_gather_varcount_into(bytes, &mut partition);
+        }
+        split(&all, &counts, &displs)
     }
 
     fn broadcast(&self, mut bytes: Vec<u8>) -> Vec<u8> {
@@ -335,7 +403,10 @@ impl Collective for Mpi {
         let mut len = bytes.len() as u64;
         root.broadcast_into(&mut len);
         bytes.resize(len as usize, 0);
-        root.broadcast_into(&mut bytes[..]);
+        if len > 0 {
+            // Not an empty buffer: its address would read as `MPI_IN_PLACE` ([`Mpi::padded`]).
+            root.broadcast_into(&mut bytes[..]);
+        }
         bytes
     }
 
@@ -376,6 +447,7 @@ mod tests {
         c.sum(&mut v);
         assert_eq!(v, [3, -4]);
         assert_eq!(c.gather(b"ab"), Some(vec![b"ab".to_vec()]));
+        assert_eq!(c.all_gather(b"ab"), vec![b"ab".to_vec()]);
         assert_eq!(c.broadcast(b"x".to_vec()), b"x".to_vec());
         assert_eq!(c.share(10, 5), 10..15);
         assert_eq!(c.bytes_sent(), 0);

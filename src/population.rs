@@ -108,6 +108,16 @@ impl Population {
         &self.held
     }
 
+    /// This process's rows from `row` on, each with the id it holds: `(row, id)`.
+    pub fn rows_from(&self, row: u32) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let mut run_row = 0u32;
+        self.held.iter().flat_map(move |&(first, n)| {
+            let at = run_row;
+            run_row += n;
+            (row.saturating_sub(at).min(n)..n).map(move |k| (at + k, first + k))
+        })
+    }
+
     /// Whether the customers are shared among several processes.
     pub fn sharded(&self) -> bool {
         self.shard.1 > 1

@@ -215,6 +215,8 @@ pub struct HourRecords {
     /// The hour's pending visits in allocation order: (minute, agent, segment, index).
     order: Vec<(u8, u32, u32, u32)>,
     ordered: bool,
+    /// The processes the run is sharded over: an allocator sees every rank's demand.
+    pub(crate) cluster: crate::cluster::Cluster,
 }
 
 impl HourRecords {
@@ -244,6 +246,13 @@ impl HourRecords {
     /// line, in the order of visit minute then customer id (whichever thread drew it, and
     /// however the rows were chunked), with its lines (set a line's `quantity` to the units
     /// granted; 0 refuses the line) and the tallies to count in.
+    ///
+    /// In a run sharded over processes ([`crate::cluster`]) `grant` sees every rank's
+    /// visits, in the same order, on every rank: what it shares out (a store's stock) then
+    /// evolves alike everywhere, and each rank keeps the grants of its own customers. What
+    /// it is told of another rank's customer is the [`Demand`] and the lines alone, and what
+    /// it counts for them is dropped (their own rank counts it); every rank calls each
+    /// allocator once an hour, as the schedule does.
     pub fn allocate(&mut self, mut grant: impl FnMut(&Demand, &mut [LineRecord], &mut Tallies)) {
         if !self.ordered {
             self.order.clear();
@@ -260,6 +269,9 @@ impl HourRecords {
             self.order.sort_unstable();
             self.ordered = true;
         }
+        if self.cluster.sharded() {
+            return self.allocate_across_ranks(&mut grant);
+        }
         for &(minute, agent, k, i) in &self.order {
             let s = &mut self.segments[k as usize];
             let v = s.pending[i as usize];
@@ -273,6 +285,71 @@ impl HourRecords {
                 &mut s.lines[at..at + usize::from(v.lines)],
                 &mut s.tallies,
             );
+        }
+    }
+
+    /// [`HourRecords::allocate`] over every rank's demand: each rank sends its visits (in
+    /// its allocation order) to every other, and all of them are granted in the order of
+    /// visit minute then customer id, which is the one process's order (ids are unique
+    /// across ranks).
+    fn allocate_across_ranks(
+        &mut self,
+        grant: &mut impl FnMut(&Demand, &mut [LineRecord], &mut Tallies),
+    ) {
+        let mut mine = Vec::new();
+        for &(minute, agent, k, i) in &self.order {
+            let s = &self.segments[k as usize];
+            let v = s.pending[i as usize];
+            let at = v.line_start as usize;
+            wire::put_visit(
+                &mut mine,
+                &Demand {
+                    agent,
+                    persona: v.persona,
+                    minute,
+                },
+                &s.lines[at..at + usize::from(v.lines)],
+            );
+        }
+        let all = self.cluster.all_gather(&mine);
+        drop(mine);
+        let me = self.cluster.rank();
+        // (minute, agent, rank, where): `where` is the index in `order` for this rank's
+        // visits, the byte offset in the rank's message for the others'.
+        let mut merged: Vec<(u8, u32, u32, u32)> = Vec::new();
+        for (rank, bytes) in all.iter().enumerate() {
+            if rank == me {
+                merged.extend(
+                    (self.order.iter().enumerate())
+                        .map(|(n, &(minute, agent, ..))| (minute, agent, me as u32, n as u32)),
+                );
+            } else {
+                merged.extend(
+                    wire::visits(bytes).map(|(at, d)| (d.minute, d.agent, rank as u32, at)),
+                );
+            }
+        }
+        merged.sort_unstable();
+        let (mut lines, mut dropped) = (Vec::new(), Tallies::default());
+        for (_, _, rank, at) in merged {
+            if rank as usize == me {
+                let (minute, agent, k, i) = self.order[at as usize];
+                let s = &mut self.segments[k as usize];
+                let v = s.pending[i as usize];
+                let start = v.line_start as usize;
+                grant(
+                    &Demand {
+                        agent,
+                        persona: v.persona,
+                        minute,
+                    },
+                    &mut s.lines[start..start + usize::from(v.lines)],
+                    &mut s.tallies,
+                );
+            } else {
+                let demand = wire::visit(&all[rank as usize][at as usize..], &mut lines);
+                grant(&demand, &mut lines, &mut dropped);
+            }
         }
     }
 
@@ -554,6 +631,69 @@ pub struct ClosedDay {
     pub extra: Vec<Vec<crate::tables::Value>>,
 }
 
+/// How a rank's pending visits travel to the others ([`HourRecords::allocate`]): per visit
+/// its minute, persona, customer id and line count, then per line its category, units and
+/// unit price, little-endian.
+mod wire {
+    use super::{Demand, LineRecord};
+
+    /// Bytes of a visit's header and of a line.
+    const VISIT: usize = 1 + 1 + 4 + 2;
+    const LINE: usize = 2 + 4 + 8;
+
+    pub(super) fn put_visit(out: &mut Vec<u8>, d: &Demand, lines: &[LineRecord]) {
+        out.push(d.minute);
+        out.push(d.persona);
+        out.extend_from_slice(&d.agent.to_le_bytes());
+        let n = u16::try_from(lines.len()).expect("a basket's lines fit in 16 bits");
+        out.extend_from_slice(&n.to_le_bytes());
+        for l in lines {
+            out.extend_from_slice(&l.category.to_le_bytes());
+            out.extend_from_slice(&l.quantity.to_le_bytes());
+            out.extend_from_slice(&l.unit_price.to_le_bytes());
+        }
+    }
+
+    fn header(b: &[u8]) -> (Demand, usize) {
+        let demand = Demand {
+            minute: b[0],
+            persona: b[1],
+            agent: u32::from_le_bytes(b[2..6].try_into().expect("4 bytes")),
+        };
+        (demand, usize::from(u16::from_le_bytes([b[6], b[7]])))
+    }
+
+    /// Each visit of a rank's message, with its byte offset.
+    pub(super) fn visits(bytes: &[u8]) -> impl Iterator<Item = (u32, Demand)> + '_ {
+        let mut at = 0usize;
+        std::iter::from_fn(move || {
+            if at >= bytes.len() {
+                return None;
+            }
+            let (demand, n) = header(&bytes[at..]);
+            let here = u32::try_from(at).expect("a rank's hour of demand fits in 4 GiB");
+            at += VISIT + n * LINE;
+            Some((here, demand))
+        })
+    }
+
+    /// The visit at the start of `b`, its lines into `lines`.
+    pub(super) fn visit(b: &[u8], lines: &mut Vec<LineRecord>) -> Demand {
+        let (demand, n) = header(b);
+        lines.clear();
+        lines.extend(
+            b[VISIT..VISIT + n * LINE]
+                .chunks_exact(LINE)
+                .map(|l| LineRecord {
+                    category: u16::from_le_bytes([l[0], l[1]]),
+                    quantity: u32::from_le_bytes(l[2..6].try_into().expect("4 bytes")),
+                    unit_price: i64::from_le_bytes(l[6..14].try_into().expect("8 bytes")),
+                }),
+        );
+        demand
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,6 +718,42 @@ mod tests {
             quantity: 1,
             unit_price: 100,
         }
+    }
+
+    #[test]
+    fn visits_travel_between_ranks_unchanged() {
+        let a = Demand {
+            agent: 7,
+            persona: 2,
+            minute: 59,
+        };
+        let a_lines = [
+            LineRecord {
+                category: 3,
+                quantity: 4,
+                unit_price: -5,
+            },
+            LineRecord {
+                category: u16::MAX,
+                quantity: u32::MAX,
+                unit_price: i64::MAX,
+            },
+        ];
+        let b = Demand {
+            agent: u32::MAX,
+            persona: 0,
+            minute: 0,
+        };
+        let mut bytes = Vec::new();
+        wire::put_visit(&mut bytes, &a, &a_lines);
+        wire::put_visit(&mut bytes, &b, &[line(9)]);
+        let found: Vec<(u32, Demand)> = wire::visits(&bytes).collect();
+        assert_eq!(found.iter().map(|f| f.1).collect::<Vec<_>>(), [a, b]);
+        let mut lines = Vec::new();
+        assert_eq!(wire::visit(&bytes[found[0].0 as usize..], &mut lines), a);
+        assert_eq!(lines, a_lines);
+        assert_eq!(wire::visit(&bytes[found[1].0 as usize..], &mut lines), b);
+        assert_eq!(lines, [line(9)]);
     }
 
     #[test]

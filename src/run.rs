@@ -444,8 +444,9 @@ impl Default for RunOptions {
 }
 
 /// The behaviours a run sharded over processes may enable: those that couple no customers
-/// beyond what the run sums over its ranks (the day's tallies, rollups and aggregates).
-pub const SHARDED_SYSTEMS: [&str; 2] = ["daily_log", "word_of_mouth"];
+/// beyond what the run sums over its ranks (the day's tallies, rollups and aggregates) and
+/// what every rank's allocation sees alike ([`crate::records::HourRecords::allocate`]).
+pub const SHARDED_SYSTEMS: [&str; 3] = ["daily_log", "word_of_mouth", "stores"];
 
 /// The origin of [`check_shardable`]'s refusal ([`RunError::alike_on_every_rank`]).
 pub const UNSHARDABLE: &str = "mpi";

@@ -31,11 +31,17 @@ impl Default for DailyLog {
 #[derive(Resource, Debug, Clone)]
 struct LogEvery(u32, crate::money::Currency);
 
-/// Logs the day that just closed.
-fn log_day(closed: Res<ClosedDay>, every: Res<LogEvery>, clock: Res<Clock>) {
+/// Logs the day that just closed (once: in a sharded run the closed day is the whole run's
+/// on every rank, and rank 0 logs it).
+fn log_day(
+    closed: Res<ClosedDay>,
+    every: Res<LogEvery>,
+    clock: Res<Clock>,
+    cluster: Res<crate::cluster::Cluster>,
+) {
     // The day's index, not a count kept here: a run taken up from a checkpoint logs the
     // same days.
-    if !closed.ready || !clock.day().is_multiple_of(every.0) {
+    if !closed.ready || !clock.day().is_multiple_of(every.0) || !cluster.is_root() {
         return;
     }
     let mut day = Totals::default();

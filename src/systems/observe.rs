@@ -187,8 +187,9 @@ impl Plugin for ObservePlugin {
 
     fn build(&self, sim: &mut SimBuilder) -> crate::plugin::Result {
         let personas = sim.world.resource::<Model>().personas.len();
-        sim.world.init_resource::<HourRecords>();
         sim.world.init_resource::<crate::cluster::Cluster>();
+        let cluster = sim.world.resource::<crate::cluster::Cluster>().clone();
+        sim.world.get_resource_or_init::<HourRecords>().cluster = cluster;
         sim.world.insert_resource(Tally {
             today: vec![Totals::default(); personas],
             by_persona: vec![Totals::default(); personas],

@@ -19,7 +19,7 @@ use crate::components::AgentId;
 use crate::hooks::{CustomerState, Stages, Tallies, Tally, VisitHook, VisitInfo, VisitOutcome};
 use crate::output::schema::{Column, Kind, Table};
 use crate::plugin::{Behaviour, Plugin, Problems, Reserve, SimBuilder};
-use crate::population::{Population, row_of};
+use crate::population::Population;
 use crate::records::{HourRecords, LineRecord};
 use crate::rng::{PluginPurpose, Streams};
 use crate::scenario::Scenario;
@@ -80,17 +80,25 @@ struct Chain {
     count: u16,
     stock: u32,
     restock_every_days: u32,
-    /// Customers given a home store so far (ids below this).
+    /// Customers given a home store so far (this process's rows below this).
     homed: u32,
     refused: Tally,
     table: TableId,
 }
 
-/// Gives the customers who joined since the last call their home store: a draw on their
-/// id, so the same customer has the same store at any thread count.
+impl Chain {
+    /// Customer `id`'s home store: a draw on the id alone, so the same customer has the
+    /// same store at any thread count, and every rank of a sharded run knows any
+    /// customer's store without asking.
+    fn home_of(&self, id: u32) -> HomeStore {
+        let u = Streams::of(self.seed, 0, HOME).first_unit_f32(id);
+        HomeStore(((u * f32::from(self.count)) as u16).min(self.count - 1))
+    }
+}
+
+/// Gives the customers who joined since the last call their home store.
 fn assign_homes(mut chain: ResMut<Chain>, population: Res<Population>, mut homes: Query<&mut HomeStore>) {
     let chain = &mut *chain;
-    let streams = Streams::of(chain.seed, 0, HOME);
     let mut first = 0u32;
     for mut table in homes
         .contiguous_iter_mut()
@@ -98,14 +106,15 @@ fn assign_homes(mut chain: ResMut<Chain>, population: Res<Population>, mut homes
     {
         let rows = table.bypass_change_detection();
         let end = first + rows.len() as u32;
-        for id in chain.homed.max(first)..end.min(population.next_id) {
-            let u = streams.first_unit_f32(id);
-            rows[(id - first) as usize] =
-                HomeStore(((u * f32::from(chain.count)) as u16).min(chain.count - 1));
+        for (row, id) in population
+            .rows_from(chain.homed.max(first))
+            .take_while(|&(row, _)| row < end)
+        {
+            rows[(row - first) as usize] = chain.home_of(id);
         }
         first = end;
     }
-    chain.homed = population.next_id;
+    chain.homed = population.rows();
 }
 
 /// Serves the hour's demand from the home stores' stock, restocking them first on a
@@ -115,7 +124,6 @@ fn serve_from_stock(
     chain: Res<Chain>,
     mut records: ResMut<HourRecords>,
     mut stores: Query<&mut Store>,
-    homes: Query<&HomeStore>,
 ) {
     let mut stores: Vec<Mut<Store>> = stores.iter_mut().collect();
     stores.sort_by_key(|s| s.id);
@@ -125,16 +133,10 @@ fn serve_from_stock(
             s.stock.fill(chain.stock);
         }
     }
-    let homes: Vec<&[HomeStore]> = homes
-        .contiguous_iter()
-        .expect("customer components are table-stored")
-        .collect();
-    let home = |agent: u32| {
-        // One customer table (`population` invariants): rows are ids.
-        homes.first().map_or(0, |h| usize::from(h[row_of(AgentId(agent))].0))
-    };
+    // Each store's stock changes alike on every rank of a sharded run: the allocation sees
+    // every rank's demand, and any customer's home store is known from the id.
     records.allocate(|demand, lines, tallies| {
-        let store = &mut stores[home(demand.agent)];
+        let store = &mut stores[usize::from(chain.home_of(demand.agent).0)];
         for line in lines {
             let left = &mut store.stock[usize::from(line.category)];
             let units = line.quantity.min(*left);

@@ -11,14 +11,18 @@ use crate::common;
 
 use common::{root, text};
 
-/// A small season with acquisitions, referrals and churn, so every coupling is exercised:
-/// customers join mid-run (split among the ranks), refer friends (counted over them, who
-/// then join), leave (counted over them), and buy.
+/// A small season with acquisitions, referrals, churn and stores that sell out, so every
+/// coupling is exercised: customers join mid-run (split among the ranks), refer friends
+/// (counted over them, who then join), leave (counted over them), and buy from stores
+/// whose stock every rank's customers share (first come, first served).
 fn scenario(dir: &Path) -> PathBuf {
-    let text = common::quick_with("\"daily_log\", WordOfMouth(rate: 0.05, min_loyalty: 0.3)")
-        .replace("days: 7,", "days: 10,")
-        .replace("count: 300),", "count: 300, new_per_day: 7.5),")
-        .replace("count: 500),", "count: 500, new_per_day: 3),");
+    let text = common::quick_with(
+        "\"daily_log\", WordOfMouth(rate: 0.05, min_loyalty: 0.3), \
+         Stores(count: 3, stock: 60, restock_every_days: 2)",
+    )
+    .replace("days: 7,", "days: 10,")
+    .replace("count: 300),", "count: 300, new_per_day: 7.5),")
+    .replace("count: 500),", "count: 500, new_per_day: 3),");
     assert!(
         text.contains("new_per_day"),
         "the scenario acquires customers"
@@ -28,13 +32,22 @@ fn scenario(dir: &Path) -> PathBuf {
 
 /// `mpirun` with what a container and a root user need, on loopback.
 fn mpirun(ranks: usize, args: &[&str]) -> Output {
-    Command::new("mpirun")
+    mpirun_logging(ranks, args, None)
+}
+
+/// [`mpirun`] with `RUST_LOG` set to `log`, if given.
+fn mpirun_logging(ranks: usize, args: &[&str], log: Option<&str>) -> Output {
+    let mut command = Command::new("mpirun");
+    match log {
+        Some(log) => command.env("RUST_LOG", log),
+        None => command.env_remove("RUST_LOG"),
+    };
+    command
         .args(["--allow-run-as-root", "--oversubscribe", "-n"])
         .arg(ranks.to_string())
         .arg(env!("CARGO_BIN_EXE_bazaar"))
         .args(args)
         .current_dir(root())
-        .env_remove("RUST_LOG")
         .env_remove("MLFLOW_TRACKING_URI")
         // Shared memory between ranks without ptrace (refused in many containers).
         .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
@@ -46,12 +59,18 @@ fn mpirun(ranks: usize, args: &[&str]) -> Output {
 
 /// Runs the scenario on `ranks` ranks (0: as one process, without mpirun) into `out`, two
 /// threads each.
-fn run(scenario: &Path, ranks: usize, out: &Path) {
-    run_threads(scenario, ranks, "2", out);
+fn run(scenario: &Path, ranks: usize, out: &Path) -> Output {
+    run_threads(scenario, ranks, "2", out, None)
 }
 
-/// [`run`] with `threads` threads a rank.
-fn run_threads(scenario: &Path, ranks: usize, threads: &str, out: &Path) {
+/// [`run`] with `threads` threads a rank, logging at `log` (`RUST_LOG`) if given.
+fn run_threads(
+    scenario: &Path,
+    ranks: usize,
+    threads: &str,
+    out: &Path,
+    log: Option<&str>,
+) -> Output {
     let args = [
         "run",
         scenario.to_str().unwrap(),
@@ -66,9 +85,10 @@ fn run_threads(scenario: &Path, ranks: usize, threads: &str, out: &Path) {
     let o = if ranks == 0 {
         common::bazaar(&args)
     } else {
-        mpirun(ranks, &args)
+        mpirun_logging(ranks, &args, log)
     };
     assert!(o.status.success(), "{ranks} ranks: {:?}", text(&o));
+    o
 }
 
 /// A CSV table's data rows, sorted: of `stem.csv`, or of every part in `stem/`.
@@ -123,6 +143,19 @@ fn sharded_runs_give_the_one_process_answer_at_1_2_and_4_ranks() {
         .map(|d| d.split(',').nth(column).unwrap().parse::<u64>().unwrap())
         .sum();
     assert!(referred > 0, "friends join in this run");
+    // Stores sell out and refuse lines (which then differ with who came first), and sell.
+    let (header, stores) = sorted_rows(&single, "stores");
+    let at = |name: &str| header.split(',').position(|c| c == name).unwrap();
+    let sum = |col: usize| -> u64 {
+        stores
+            .iter()
+            .map(|r| r.split(',').nth(col).unwrap().parse::<u64>().unwrap())
+            .sum()
+    };
+    assert!(
+        sum(at("refused")) > 0 && sum(at("sold")) > 0,
+        "stores sell and sell out: {stores:?}"
+    );
     let summary: serde_json::Value = common::json(&single.join("summary.json"));
     assert!(
         summary.to_string().contains("acquired"),
@@ -158,6 +191,8 @@ fn sharded_runs_give_the_one_process_answer_at_1_2_and_4_ranks() {
             "sales.parquet",
             "basket_values.csv",
             "basket_values.parquet",
+            "stores.csv",
+            "stores.parquet",
             "tables.json",
         ] {
             assert!(
@@ -179,9 +214,16 @@ fn sharded_runs_give_the_one_process_answer_at_1_2_and_4_ranks() {
         }
     }
 
-    // The same number of ranks writes the same bytes, at any thread count.
+    // The same number of ranks writes the same bytes, at any thread count; the day's log
+    // line is rank 0's alone.
     let again = dir.path().join("ranks2-again");
-    run_threads(&scenario, 2, "1", &again);
+    let o = run_threads(&scenario, 2, "1", &again, Some("bazaar=info"));
+    let (_, err) = text(&o);
+    assert_eq!(
+        err.matches("day closed").count(),
+        10,
+        "one line a day: {err}"
+    );
     let (a, b) = (
         common::read_dir_bytes(&dir.path().join("ranks2")),
         common::read_dir_bytes(&again),
