@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The layout of the file; a change of it is a new number.
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
 
 /// Bytes of the checksum that ends every checkpoint.
 const CHECKSUM: usize = 32;
@@ -68,6 +68,11 @@ pub struct Header {
     pub day: u32,
     /// Agent ids handed out.
     pub customers: u32,
+    /// The processes the run was sharded over (1: one process), and which of them wrote
+    /// this checkpoint: a sharded run's ranks each write their own ([`rank_path`]).
+    pub ranks: u32,
+    /// This checkpoint's rank, from 0.
+    pub rank: u32,
     /// What an arm forked from the checkpoint must share with its scenario
     /// ([`Header::fork_check`]).
     pub shape: Shape,
@@ -341,6 +346,25 @@ impl Snapshot {
                     .into(),
             ));
         }
+        if h.ranks != expected.ranks {
+            let how = |n: u32| match n {
+                1 => "one process".to_owned(),
+                n => format!("{n} MPI ranks"),
+            };
+            return Err(CheckpointError::Mismatch(format!(
+                "the checkpoint was written by a run on {}, this one is on {}: resume it on                  {} (`mpirun -n {} bazaar resume ...`, or without mpirun for one process)",
+                how(h.ranks),
+                how(expected.ranks),
+                how(h.ranks),
+                h.ranks
+            )));
+        }
+        if h.rank != expected.rank {
+            return Err(CheckpointError::Mismatch(format!(
+                "the checkpoint is rank {}'s, this is rank {}",
+                h.rank, expected.rank
+            )));
+        }
         if h.plugins != expected.plugins {
             return Err(CheckpointError::Mismatch(format!(
                 "the checkpoint's plugins are {}, this run's are {}",
@@ -351,6 +375,17 @@ impl Snapshot {
         Ok(())
     }
 }
+
+/// The checkpoint of rank `rank` (from 1) of a sharded run whose rank 0 wrote `root` (the
+/// run's `checkpoint.bazaar`) at the end of day `day`: beside it, one file a rank and day.
+/// Rank 0's file is written last, once every other rank's of the same day is on disk, so
+/// whichever day it names, every rank's file of that day is there.
+pub fn rank_path(root: &Path, rank: usize, day: u32) -> std::path::PathBuf {
+    root.with_file_name(format!("{RANK_PREFIX}{rank:05}.day-{day:05}.bazaar"))
+}
+
+/// How the other ranks' checkpoint files are named ([`rank_path`]).
+pub const RANK_PREFIX: &str = "checkpoint.rank-";
 
 /// The checkpoint `path` names for `bazaar resume`: a checkpoint file, a run's temporary
 /// folder holding one, or the output folder of an interrupted run (whose temporary folder,
@@ -579,6 +614,8 @@ mod tests {
                 plugins: vec!["a".into(), "b".into()],
                 day: 7,
                 customers: 100,
+                ranks: 1,
+                rank: 0,
                 shape: Shape {
                     seed: 1,
                     start: "2026-11-01".into(),

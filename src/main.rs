@@ -42,11 +42,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    // Under `mpirun`, `bazaar run` is one rank of a sharded run; MPI stays initialised until
-    // `main` returns. Other commands (and processes a run starts) never join.
+    // Under `mpirun`, `bazaar run` (or `bazaar resume`) is one rank of a sharded run; MPI
+    // stays initialised until `main` returns. Other commands (and processes a run starts)
+    // never join.
     let running = matches!(
         (&cli.command, &cli.run),
-        (Some(Command::Run(_)), _) | (None, Some(_))
+        (Some(Command::Run(_) | Command::Resume(_)), _) | (None, Some(_))
     );
     let _mpi = if running {
         match bazaar::cluster::join() {
@@ -1232,8 +1233,13 @@ fn execute(
 
 /// `bazaar resume`: finds the checkpoint, rebuilds the run it was written by, and goes on.
 fn resume_command(args: bazaar::cli::ResumeArgs) -> ExitCode {
+    // Under `mpirun` every rank reads the same files up to its own checkpoint, and fails
+    // alike: rank 0 says why.
+    let cluster = CLUSTER.get().cloned().unwrap_or_default();
     let fail = |message: String| {
-        eprintln!("error: {message}");
+        if cluster.is_root() {
+            eprintln!("error: {message}");
+        }
         ExitCode::from(EXIT_BAD_INPUT)
     };
     // Absolute: the run goes on in the folder it was started in.
@@ -1250,6 +1256,10 @@ fn resume_command(args: bazaar::cli::ResumeArgs) -> ExitCode {
     let invocation = match Invocation::of(&snapshot) {
         Ok(i) => i,
         Err(e) => return fail(format!("cannot resume from `{}`: {e}", path.display())),
+    };
+    let (path, snapshot) = match rank_checkpoint(&cluster, path, snapshot) {
+        Ok(found) => found,
+        Err(code) => return code,
     };
     if let Err(e) = std::env::set_current_dir(&invocation.cwd) {
         return fail(format!(
@@ -1289,7 +1299,7 @@ fn resume_command(args: bazaar::cli::ResumeArgs) -> ExitCode {
     if let Err(e) = scenario.apply(overrides) {
         return fail(e);
     }
-    if !args.quiet {
+    if !args.quiet && cluster.is_root() {
         eprintln!(
             "bazaar: resuming {} from the end of day {} of {} ({})",
             scenario.name,
@@ -1308,6 +1318,62 @@ fn resume_command(args: bazaar::cli::ResumeArgs) -> ExitCode {
         timings: args.timings,
     };
     execute(&scenario, invocation, how, Some(Resume { path, snapshot }))
+}
+
+/// The checkpoint this rank goes on from, given rank 0's (`path`, read as `snapshot`): rank
+/// 0's itself, another rank's own file of the same day. The run must have as many ranks as
+/// the one that wrote it; the ranks agree on whether each found its file before any goes
+/// on, and one that did not says why (the exit code is returned).
+fn rank_checkpoint(
+    cluster: &bazaar::cluster::Cluster,
+    path: std::path::PathBuf,
+    snapshot: bazaar::checkpoint::Snapshot,
+) -> Result<(std::path::PathBuf, bazaar::checkpoint::Snapshot), ExitCode> {
+    let written = snapshot.header.ranks.max(1) as usize;
+    if written != cluster.ranks() {
+        if cluster.is_root() {
+            let on = |n: usize| match n {
+                1 => "one process".to_owned(),
+                n => format!("{n} MPI ranks"),
+            };
+            eprintln!(
+                "error: cannot resume from `{}`: it was written by a run on {}, this one is on {}
+  hint: resume it on {} (`{}bazaar resume {}`)",
+                path.display(),
+                on(written),
+                on(cluster.ranks()),
+                on(written),
+                if written > 1 {
+                    format!("mpirun -n {written} ")
+                } else {
+                    String::new()
+                },
+                path.display()
+            );
+        }
+        return Err(ExitCode::from(EXIT_BAD_INPUT));
+    }
+    if !cluster.sharded() {
+        return Ok((path, snapshot));
+    }
+    let found = if cluster.is_root() {
+        Ok((path, snapshot))
+    } else {
+        let own = bazaar::checkpoint::rank_path(&path, cluster.rank(), snapshot.header.day);
+        bazaar::checkpoint::Snapshot::read(&own)
+            .map(|s| (own.clone(), s))
+            .map_err(|e| format!("cannot resume from `{}`: {e}", own.display()))
+    };
+    let mut missing = [i64::from(found.is_err())];
+    cluster.sum(&mut missing);
+    match found {
+        Err(e) => {
+            eprintln!("error: rank {} of {}: {e}", cluster.rank(), cluster.ranks());
+            Err(ExitCode::from(EXIT_BAD_INPUT))
+        }
+        Ok(_) if missing[0] > 0 => Err(ExitCode::from(EXIT_BAD_INPUT)),
+        Ok(found) => Ok(found),
+    }
 }
 
 /// SIGINT and SIGTERM ask the run to stop: it finishes the simulated day, writes a

@@ -95,9 +95,10 @@ pub enum RunError {
     /// A stop was requested (SIGINT, SIGTERM): the run finished the day, wrote a checkpoint
     /// and kept its folder, to be resumed.
     #[error(
-        "stopped by {} at the end of {date} (day {day} of {days}): the outputs so far and a checkpoint are kept in `{}`\n  hint: `bazaar resume {}` goes on from there",
+        "stopped by {} at the end of {date} (day {day} of {days}): the outputs so far and a checkpoint are kept in `{}`\n  hint: `{}bazaar resume {}` goes on from there",
         signal_name(*.signal),
         .work.display(),
+        if *.ranks > 1 { format!("mpirun -n {} ", .ranks) } else { String::new() },
         .checkpoint.display()
     )]
     Stopped {
@@ -113,6 +114,8 @@ pub enum RunError {
         work: PathBuf,
         /// The checkpoint in it.
         checkpoint: PathBuf,
+        /// The processes the run was sharded over (1: one), which resuming needs again.
+        ranks: usize,
     },
     /// A checkpoint that cannot be resumed: another version, scenario or set of plugins, or
     /// outputs changed since.
@@ -234,11 +237,11 @@ pub fn check_rank_capacity(
 
 impl RunError {
     /// Whether every rank of a sharded run ends with this error at the same point (a stop
-    /// agreed after an hour, or a refusal before any collective), so none need end the
-    /// others.
+    /// agreed after an hour, and its checkpoint written by every rank, or a refusal before
+    /// any collective), so none need end the others.
     pub fn alike_on_every_rank(&self) -> bool {
         match self {
-            Self::Interrupted { .. } => true,
+            Self::Interrupted { .. } | Self::Stopped { .. } => true,
             Self::System { origin, .. } => origin == UNSHARDABLE,
             _ => false,
         }
@@ -475,12 +478,6 @@ pub fn check_shardable(scenario: &Scenario, options: &RunOptions) -> Result<(), 
     if options.features.is_some() {
         refused.push("`--features`".into());
     }
-    if options.checkpoints.every.is_some() || !options.checkpoints.at.is_empty() {
-        refused.push("checkpoints (`--checkpoint-every`, `--checkpoint-at`)".into());
-    }
-    if options.resume.is_some() {
-        refused.push("`bazaar resume`".into());
-    }
     if options.live.is_some() {
         refused.push("`--serve`".into());
     }
@@ -681,12 +678,23 @@ fn run_plugins(
 /// Writes the simulation's checkpoint at the end of a day, with how the run was asked for:
 /// every output table is put on disk first, so the checkpoint describes files that hold
 /// at least what it says; it replaces the one before in one step.
+///
+/// Each rank of a sharded run writes its own ([`crate::checkpoint::rank_path`]); rank 0's,
+/// at `path`, is written once every other rank's of the same day is on disk, and only then
+/// do the other ranks remove their files of earlier days: whenever the run is killed, the
+/// day rank 0's file names has every rank's file. The ranks agree on each step, so all of
+/// them return the same outcome.
 fn write_checkpoint(
     sim: &mut Simulation,
     scenario: &Scenario,
     invocation: Option<&Invocation>,
     path: &std::path::Path,
 ) -> Result<(), RunError> {
+    let cluster = sim
+        .world
+        .get_resource::<crate::cluster::Cluster>()
+        .cloned()
+        .unwrap_or_default();
     let mut snapshot = sim.checkpoint(scenario)?;
     if let Some(invocation) = invocation {
         let mut run = crate::checkpoint::State::default();
@@ -703,21 +711,78 @@ fn write_checkpoint(
             "checkpoint section"
         );
     }
-    snapshot.write(path).map_err(|e| OutputError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    let write = |path: &std::path::Path| {
+        snapshot.write(path).map_err(|e| OutputError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })
+    };
+    if !cluster.sharded() {
+        return Ok(write(path)?);
+    }
+    let day = snapshot.header.day;
+    let mine = crate::checkpoint::rank_path(path, cluster.rank(), day);
+    // Every rank agrees on each step's outcome; one that failed says what failed.
+    let agreed = |done: Result<(), OutputError>, step: &str| -> Result<(), RunError> {
+        let mut failed = [i64::from(done.is_err())];
+        cluster.sum(&mut failed);
+        match done {
+            Err(e) => Err(e.into()),
+            Ok(()) if failed[0] > 0 => Err(OutputError::Io {
+                path: path.to_path_buf(),
+                source: std::io::Error::other(format!(
+                    "{} other rank(s) could not write {step}",
+                    failed[0]
+                )),
+            }
+            .into()),
+            Ok(()) => Ok(()),
+        }
+    };
+    let others = if cluster.is_root() {
+        Ok(())
+    } else {
+        write(&mine)
+    };
+    agreed(others, "their checkpoint")?;
+    let root = if cluster.is_root() {
+        write(path)
+    } else {
+        Ok(())
+    };
+    agreed(root, "the checkpoint")?;
+    if !cluster.is_root() {
+        // Rank 0's file names this day now: this rank's earlier ones are not needed.
+        let own = format!(
+            "{}{:05}.day-",
+            crate::checkpoint::RANK_PREFIX,
+            cluster.rank()
+        );
+        let folder = path.parent().unwrap_or(std::path::Path::new("."));
+        for entry in std::fs::read_dir(folder).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(&own) && entry.path() != mine {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
     Ok(())
 }
 
-/// The temporary folder of a sharded run: rank 0 makes it (locking the target) and tells
-/// the others where it is; they write their parts into it.
+/// The temporary folder of a sharded run: rank 0 makes it (locking the target), or takes
+/// up the interrupted run's `resumed` folder, and tells the others where it is; they write
+/// their parts into it.
 fn shared_folder(
     target: &std::path::Path,
     cluster: &crate::cluster::Cluster,
-) -> Result<OutputDir, RunError> {
+    resumed: Option<&std::path::Path>,
+) -> Result<OutputDir, OutputError> {
     if cluster.is_root() {
-        let mut dir = OutputDir::create(target)?;
+        let mut dir = match resumed {
+            None => OutputDir::create(target)?,
+            Some(work) => OutputDir::adopt(target, work)?,
+        };
         dir.shard_root(cluster.ranks());
         // Absolute: the ranks need not share a working folder, only the file system.
         let tmp = std::path::absolute(dir.work_path()).map_err(crate::output::io_at(target))?;
@@ -729,12 +794,13 @@ fn shared_folder(
             path: target.to_path_buf(),
             source: std::io::Error::other("rank 0's temporary folder is not named in UTF-8"),
         })?;
-        Ok(OutputDir::join_shard(
+        OutputDir::join_shard(
             target,
             PathBuf::from(tmp),
             cluster.rank(),
             cluster.ranks(),
-        )?)
+            resumed.is_some(),
+        )
     }
 }
 
@@ -768,7 +834,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
     };
     let cluster = options.cluster.clone();
     let mut dir = match &resume {
-        None if cluster.sharded() => shared_folder(&scenario.output.dir, &cluster)?,
+        None if cluster.sharded() => shared_folder(&scenario.output.dir, &cluster, None)?,
         None => OutputDir::create(&scenario.output.dir)?,
         Some(r) => {
             // What can be checked before the folder is taken up is checked first.
@@ -790,7 +856,12 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
                 ));
             }
             let work = r.path.parent().unwrap_or(std::path::Path::new("."));
-            OutputDir::adopt(&scenario.output.dir, work).map_err(|e| match e {
+            let adopted = if cluster.sharded() {
+                shared_folder(&scenario.output.dir, &cluster, Some(work))
+            } else {
+                OutputDir::adopt(&scenario.output.dir, work)
+            };
+            adopted.map_err(|e| match e {
                 OutputError::Foreign { reason, .. } => refused(&r.path, reason),
                 e => RunError::Output(e),
             })?
@@ -887,29 +958,28 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
             progress.done();
             return Err(e.into());
         }
-        let asked = signal();
+        let mut asked = signal();
         if cluster.sharded() {
             // `mpirun` passes a stop on to every rank, but each sees it at its own hour: the
-            // ranks agree on it each hour and stop together, after the same hour, with
-            // nothing published (a sharded run writes no checkpoint yet).
-            let mut stop = [i64::from(asked != 0)];
+            // ranks agree on it each hour (the signal is the one the ranks that saw one got,
+            // SIGTERM if they differ), so all finish the same day and write its checkpoint.
+            let mut stop = [i64::from(asked != 0), asked as i64];
             cluster.sum(&mut stop);
-            if stop[0] != 0 {
-                progress.done();
-                return Err(RunError::Interrupted {
-                    signal: if asked == 0 { 15 } else { asked },
-                    out: scenario.output.dir.clone(),
-                    kept: None,
-                });
-            }
+            asked = match stop {
+                [0, _] => 0,
+                [n, sum] if sum % n == 0 => (sum / n) as usize,
+                _ => 15,
+            };
         }
         if asked != 0 && !noticed && tick % 24 != 23 {
             noticed = true;
             progress.done();
-            eprintln!(
-                "bazaar: stopping at the end of {} to write a checkpoint (a second signal stops at once, losing the day)",
-                sim.clock().date()
-            );
+            if cluster.is_root() {
+                eprintln!(
+                    "bazaar: stopping at the end of {} to write a checkpoint (a second signal stops at once, losing the day)",
+                    sim.clock().date()
+                );
+            }
         }
         if tick % 24 == 23 {
             log_memory("day");
@@ -951,6 +1021,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
                         days: scenario.days,
                         work: dir.keep(),
                         checkpoint: checkpoint_path,
+                        ranks: cluster.ranks(),
                     });
                 }
             }

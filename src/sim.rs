@@ -443,15 +443,11 @@ impl Simulation {
             }
         };
         let population = self.world.resource::<Population>().clone();
-        if population.sharded() {
-            return Err(SimError::new(
-                "checkpoint",
-                "a run sharded over several processes cannot be checkpointed yet",
-            ));
-        }
-        let n = population.next_id as usize;
-        // Rows are in id order (`population::row_of`), so the columns are written as the
-        // query walks the table; anything else is refused rather than sorted.
+        // Rows hold the ids this process holds in order (`Population::held`: 0..next_id
+        // alone), so the columns are written as the query walks the table; anything else is
+        // refused rather than sorted. A rank of a sharded run saves its own rows.
+        let n = population.rows() as usize;
+        let mut ids = population.rows_from(0).map(|(_, id)| id);
         let mut columns = Vec::with_capacity(n * CUSTOMER_BYTES);
         let mut found = 0usize;
         let mut in_order = true;
@@ -460,7 +456,7 @@ impl Simulation {
             .query::<(&AgentId, &Persona, &Budget, &Loyalty, &Ledger, &Engagement)>()
             .iter(&self.world)
         {
-            in_order &= id.0 as usize == found;
+            in_order &= ids.next() == Some(id.0);
             found += 1;
             write_customer(&mut columns, (*p, *b, *l, *ledger, *e));
         }
@@ -468,7 +464,7 @@ impl Simulation {
             return Err(SimError::new(
                 "checkpoint",
                 format!(
-                    "the customers' rows are not ids 0..{n} in order ({found} customers found)"
+                    "the customers' rows are not the {n} ids held, in order ({found} customers found)"
                 ),
             ));
         }
@@ -483,6 +479,7 @@ impl Simulation {
         core.put("acquired", &population.acquired)
             .map_err(core_err)?;
         core.put("churned", &population.churned).map_err(core_err)?;
+        core.put("held", population.held()).map_err(core_err)?;
         sections.insert("core".to_owned(), core.to_bytes());
         for p in &self.plugins {
             let mut state = State::default();
@@ -503,6 +500,11 @@ impl Simulation {
 
     /// What a checkpoint of this simulation of `scenario` at the end of day `day` is of.
     pub fn header(&self, scenario: &Scenario, day: u32) -> Header {
+        let cluster = self
+            .world
+            .get_resource::<crate::cluster::Cluster>()
+            .cloned()
+            .unwrap_or_default();
         Header {
             format: crate::checkpoint::FORMAT,
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -514,6 +516,8 @@ impl Simulation {
                 .collect(),
             day,
             customers: self.next_id(),
+            ranks: cluster.ranks() as u32,
+            rank: cluster.rank() as u32,
             shape: crate::checkpoint::Shape::of(scenario),
         }
     }
@@ -570,9 +574,16 @@ impl Simulation {
         let acquired: Vec<u64> = core.get("acquired").map_err(core_err)?;
         let churned: Vec<u64> = core.get("churned").map_err(core_err)?;
         let bytes = section("customers")?;
-        let total = snapshot.header.customers as usize;
-        let capacity = self.world.resource::<Population>().capacity as usize;
-        if bytes.len() != total * CUSTOMER_BYTES || total > capacity {
+        let next_id = snapshot.header.customers;
+        // The runs of ids the rows hold: all of them in a run of one process, this rank's
+        // share in a sharded one (what its own checkpoint saved).
+        let held: Vec<(u32, u32)> = core.get("held").map_err(core_err)?;
+        let total: usize = held.iter().map(|&(_, n)| n as usize).sum();
+        let within = held
+            .iter()
+            .all(|&(first, n)| first.checked_add(n).is_some_and(|end| end <= next_id));
+        let capacity = self.world.resource::<Population>().rows_capacity as usize;
+        if bytes.len() != total * CUSTOMER_BYTES || total > capacity || !within {
             return Err(SimError::new(
                 "checkpoint",
                 format!(
@@ -584,7 +595,10 @@ impl Simulation {
         // Decoded as they are spawned; the length is checked above, so every record reads
         // (and a count below says so).
         let mut reader = ColumnReader::new(bytes);
-        let customers = (0..total as u32).map_while(|id| read_customer(&mut reader, id).ok());
+        let customers = held
+            .iter()
+            .flat_map(|&(first, n)| first..first + n)
+            .map_while(|id| read_customer(&mut reader, id).ok());
         let world = &mut self.world;
         let spawned = spawn_rows(world, customers, total, capacity - total);
         if spawned != total {
@@ -595,8 +609,10 @@ impl Simulation {
         }
         {
             let mut population = world.resource_mut::<Population>();
-            population.next_id = total as u32;
-            population.hold(0..total as u32);
+            population.next_id = next_id;
+            for &(first, n) in &held {
+                population.hold(first..first + n);
+            }
             population.acquired = acquired;
             population.churned = churned;
         }

@@ -141,6 +141,15 @@ impl Hashing {
         })
     }
 
+    /// [`Hashing::null`] as if `mark`'s bytes had been written to it: a table a sharded
+    /// run's other rank wrote nowhere, going on from its checkpoint (its writer counts
+    /// from there).
+    pub(crate) fn null_at(mark: &Mark) -> io::Result<Self> {
+        let mut null = Self::null()?;
+        null.bytes = mark.bytes;
+        Ok(null)
+    }
+
     /// Puts every byte written so far on disk, the last part too, and returns where the file
     /// stands: its length and the hash of those bytes. Writing goes on after it as if it
     /// had not happened (a direct file's last part stays gathered, and is written again, whole,

@@ -251,14 +251,15 @@ impl OutputDir {
         self.shard = Some((0, ranks));
     }
 
-    /// The temporary folder `tmp` that rank 0 made for `target`, joined by rank `rank` of
-    /// `ranks` to write its parts of the per-customer tables. It holds no lock and never
-    /// removes the folder: rank 0 owns it.
+    /// The temporary folder `tmp` that rank 0 made (or took up, `resuming`) for `target`,
+    /// joined by rank `rank` of `ranks` to write its parts of the per-customer tables. It
+    /// holds no lock and never removes the folder: rank 0 owns it.
     pub fn join_shard(
         target: &Path,
         tmp: PathBuf,
         rank: usize,
         ranks: usize,
+        resuming: bool,
     ) -> Result<Self, OutputError> {
         // Rank 0's marker is there only where the ranks share the file system.
         if !tmp.join(PARTIAL_MARKER).is_file() {
@@ -268,7 +269,7 @@ impl OutputDir {
                  folder must be on a file system every rank shares (NFS, a parallel file system)",
             ));
         }
-        let mut dir = Self::at(target.to_path_buf(), tmp, None, false);
+        let mut dir = Self::at(target.to_path_buf(), tmp, None, resuming);
         dir.shard = Some((rank, ranks));
         Ok(dir)
     }
@@ -389,6 +390,10 @@ impl OutputDir {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|n| n != name);
+        if self.placed(name).is_none() {
+            // Rank 0's file, which this rank of a sharded run never wrote: nothing to take up.
+            return file::Hashing::null_at(mark);
+        }
         file::Hashing::resume(&self.path(name), mark).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -501,6 +506,7 @@ impl OutputDir {
             let name = name.to_string_lossy();
             if name == CHECKPOINT
                 || name.starts_with(".checkpoint-")
+                || name.starts_with(crate::checkpoint::RANK_PREFIX)
                 || self.scratch.iter().any(|s| *s == name)
             {
                 fs::remove_file(entry.path()).map_err(io_at(&entry.path()))?;

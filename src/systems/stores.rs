@@ -87,13 +87,18 @@ struct Chain {
 }
 
 impl Chain {
-    /// Customer `id`'s home store: a draw on the id alone, so the same customer has the
-    /// same store at any thread count, and every rank of a sharded run knows any
-    /// customer's store without asking.
+    /// Customer `id`'s home store ([`home_of`]).
     fn home_of(&self, id: u32) -> HomeStore {
-        let u = Streams::of(self.seed, 0, HOME).first_unit_f32(id);
-        HomeStore(((u * f32::from(self.count)) as u16).min(self.count - 1))
+        home_of(self.seed, self.count, id)
     }
+}
+
+/// Customer `id`'s home store among `count`: a draw on the id alone, so the same customer
+/// has the same store at any thread count, after a checkpoint, and on every rank of a
+/// sharded run, which knows any customer's store without asking.
+fn home_of(seed: u64, count: u16, id: u32) -> HomeStore {
+    let u = Streams::of(seed, 0, HOME).first_unit_f32(id);
+    HomeStore(((u * f32::from(count)) as u16).min(count - 1))
 }
 
 /// Gives the customers who joined since the last call their home store.
@@ -223,17 +228,9 @@ impl Plugin for Stores {
     }
 
     fn save(&self, world: &mut World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
+        // Home stores are not saved: each is a draw on the customer's id.
         state.put("count", &world.resource::<Chain>().count)?;
         state.put("homed", &world.resource::<Chain>().homed)?;
-        let mut homes: Vec<(u32, u16)> = world
-            .try_query::<(&AgentId, &HomeStore)>()
-            .ok_or("the customers have no home stores")?
-            .iter(world)
-            .map(|(id, h)| (id.0, h.0))
-            .collect();
-        homes.sort_unstable();
-        let homes: Vec<u16> = homes.into_iter().map(|(_, h)| h).collect();
-        state.put("homes", &homes)?;
         let mut stock: Vec<(u16, Vec<u32>)> = world
             .try_query::<&Store>()
             .ok_or("there are no stores")?
@@ -255,11 +252,12 @@ impl Plugin for Stores {
             .into());
         }
         world.resource_mut::<Chain>().homed = state.get("homed")?;
-        let homes: Vec<u16> = state.get("homes")?;
+        let (seed, count) = {
+            let chain = world.resource::<Chain>();
+            (chain.seed, chain.count)
+        };
         for (id, mut h) in world.query::<(&AgentId, &mut HomeStore)>().iter_mut(world) {
-            if let Some(&saved) = homes.get(id.0 as usize) {
-                h.0 = saved;
-            }
+            *h = home_of(seed, count, id.0);
         }
         let stock: Vec<(u16, Vec<u32>)> = state.get("stock")?;
         for mut s in world.query::<&mut Store>().iter_mut(world) {

@@ -293,6 +293,36 @@ fn what_a_sharded_run_cannot_do_yet_is_refused_once_before_anything_is_written()
     assert!(!out.exists(), "nothing written");
 }
 
+/// The scenario of [`scenario`], longer and larger: a run on 2 ranks takes seconds.
+fn long_scenario(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(scenario(dir))
+        .unwrap()
+        .replace("days: 10,", "days: 60,")
+        .replace(
+            "count: 500, new_per_day: 3)",
+            "count: 300000, new_per_day: 3)",
+        );
+    assert!(text.contains("300000"), "the scenario grows");
+    common::write(dir, "long.ron", &text)
+}
+
+/// The arguments of a run of `scenario` into `out` on one thread a rank, both formats.
+fn long_args(scenario: &Path, out: &Path) -> Vec<String> {
+    [
+        "run",
+        scenario.to_str().unwrap(),
+        "--quiet",
+        "--threads",
+        "1",
+        "--format",
+        "csv,parquet",
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
 /// A long run on 2 ranks in `dir` (into `dir/out`), started; rank 1's PID once the run is
 /// under way (rank 0 has made its folder).
 #[expect(
@@ -300,23 +330,13 @@ fn what_a_sharded_run_cannot_do_yet_is_refused_once_before_anything_is_written()
     reason = "the child is returned to the caller, which waits for it"
 )]
 fn start_long(dir: &Path) -> (std::process::Child, u32) {
-    let text_ = common::quick_with("\"daily_log\"")
-        .replace("days: 7,", "days: 60,")
-        .replace("count: 500)", "count: 50000)");
-    let scenario = common::write(dir, "long.ron", &text_);
+    let scenario = long_scenario(dir);
     let mut child = Command::new("mpirun")
         .args(["--allow-run-as-root", "--oversubscribe", "-n", "2"])
         .arg(env!("CARGO_BIN_EXE_bazaar"))
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--quiet",
-            "--threads",
-            "1",
-        ])
-        .arg("--out")
-        .arg(dir.join("out"))
+        .args(long_args(&scenario, &dir.join("out")))
         .current_dir(root())
+        .env_remove("RUST_LOG")
         .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -351,7 +371,7 @@ fn left_beside(dir: &Path) -> Vec<String> {
 }
 
 #[test]
-fn a_stop_ends_every_rank_together_and_leaves_nothing() {
+fn a_stopped_run_resumes_on_as_many_ranks_as_if_it_had_never_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let (child, rank1) = start_long(dir.path());
     // Every rank is past its set-up (signals handled) well before the run ends. Each rank
@@ -368,12 +388,58 @@ fn a_stop_ends_every_rank_together_and_leaves_nothing() {
         1,
         "rank 0 says so, once: {err}"
     );
-    assert!(!dir.path().join("out").exists(), "nothing published: {err}");
+    assert!(err.contains("mpirun -n 2 bazaar resume"), "{err}");
+    let out = dir.path().join("out");
+    assert!(!out.exists(), "nothing published: {err}");
+    // Rank 0's checkpoint names the day; rank 1's file of that day is beside it, alone.
     let left = left_beside(dir.path());
-    assert!(
-        left.is_empty(),
-        "the ranks stopped together and rank 0 removed its folder: {left:?}\n{err}"
+    assert_eq!(
+        left.len(),
+        1,
+        "the stopped run's folder is kept: {left:?}\n{err}"
     );
+    let work = dir.path().join(&left[0]);
+    let day: Vec<String> = std::fs::read_dir(&work)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("checkpoint."))
+        .collect();
+    assert!(day.contains(&"checkpoint.bazaar".to_owned()), "{day:?}");
+    assert_eq!(day.len(), 2, "one checkpoint a rank: {day:?}");
+
+    // Another number of ranks is refused, said once, and the folder stays resumable.
+    let resume = ["resume", out.to_str().unwrap(), "--quiet"];
+    let refused = mpirun(3, &resume);
+    let (_, err) = text(&refused);
+    assert!(!refused.status.success());
+    assert_eq!(
+        err.matches("written by a run on 2 MPI ranks").count(),
+        1,
+        "{err}"
+    );
+    assert!(work.join("checkpoint.bazaar").is_file());
+
+    // On 2 ranks it goes on and writes what a run never stopped writes, byte for byte.
+    let resumed = mpirun(2, &[&resume[..], &["--threads", "1"]].concat());
+    assert!(resumed.status.success(), "{:?}", text(&resumed));
+    assert!(
+        left_beside(dir.path()).is_empty(),
+        "the folder is published"
+    );
+    let whole = dir.path().join("whole");
+    let args = long_args(&dir.path().join("long.ron"), &whole);
+    let o = mpirun(2, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{:?}", text(&o));
+    let (a, b) = (common::read_dir_bytes(&whole), common::read_dir_bytes(&out));
+    assert_eq!(
+        a.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        b.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        "the same files, no checkpoint left"
+    );
+    for (x, y) in a.iter().zip(&b) {
+        assert!(x.1 == y.1, "{} differs after the stop and resume", x.0);
+    }
 }
 
 #[test]
