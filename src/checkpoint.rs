@@ -69,13 +69,21 @@ pub struct Header {
     /// Agent ids handed out.
     pub customers: u32,
     /// The processes the run was sharded over (1: one process), and which of them wrote
-    /// this checkpoint: a sharded run's ranks each write their own ([`rank_path`]).
+    /// this checkpoint: a sharded run's ranks each write their own ([`rank_path`]). (A
+    /// default, so that an older format's header still reads, to be refused by its format.)
+    #[serde(default = "one")]
     pub ranks: u32,
     /// This checkpoint's rank, from 0.
+    #[serde(default)]
     pub rank: u32,
     /// What an arm forked from the checkpoint must share with its scenario
     /// ([`Header::fork_check`]).
     pub shape: Shape,
+}
+
+/// One process: what a header without `ranks` says.
+fn one() -> u32 {
+    1
 }
 
 /// What the customers' saved state means: the seed of their streams, the calendar's first
@@ -352,7 +360,8 @@ impl Snapshot {
                 n => format!("{n} MPI ranks"),
             };
             return Err(CheckpointError::Mismatch(format!(
-                "the checkpoint was written by a run on {}, this one is on {}: resume it on                  {} (`mpirun -n {} bazaar resume ...`, or without mpirun for one process)",
+                "the checkpoint was written by a run on {}, this one is on {}: resume it on \
+                 {} (`mpirun -n {} bazaar resume ...`, or without mpirun for one process)",
                 how(h.ranks),
                 how(expected.ranks),
                 how(h.ranks),
@@ -680,6 +689,30 @@ mod tests {
         other.header.format = FORMAT + 1;
         let err = Snapshot::from_bytes(&other.to_bytes()).unwrap_err();
         assert!(err.to_string().contains("format"), "{err}");
+    }
+
+    #[test]
+    fn an_older_formats_header_is_refused_by_its_format() {
+        // Format 3 had no `ranks` and `rank`: its header reads, and is refused as format 3.
+        let mut header = ciborium::Value::serialized(&snapshot().header).unwrap();
+        let ciborium::Value::Map(fields) = &mut header else {
+            panic!("a header is a map");
+        };
+        fields.retain(|(k, _)| !matches!(k.as_text(), Some("ranks" | "rank")));
+        for (k, v) in fields.iter_mut() {
+            if k.as_text() == Some("format") {
+                *v = ciborium::Value::Integer(3.into());
+            }
+        }
+        let mut encoded = Vec::new();
+        ciborium::into_writer(&header, &mut encoded).unwrap();
+        let mut bytes = MAGIC.to_vec();
+        put_block(&mut bytes, &encoded);
+        bytes.extend_from_slice(&0u64.to_le_bytes());
+        let sum = blake3::hash(&bytes);
+        bytes.extend_from_slice(sum.as_bytes());
+        let err = Snapshot::from_bytes(&bytes).unwrap_err().to_string();
+        assert!(err.contains("a checkpoint of format 3"), "{err}");
     }
 
     #[test]

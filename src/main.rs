@@ -1232,73 +1232,18 @@ fn execute(
 }
 
 /// `bazaar resume`: finds the checkpoint, rebuilds the run it was written by, and goes on.
+/// Under `mpirun` each rank goes on from its own checkpoint, and the ranks agree on every
+/// step before the run, so all of them go on, or all stop together.
 fn resume_command(args: bazaar::cli::ResumeArgs) -> ExitCode {
-    // Under `mpirun` every rank reads the same files up to its own checkpoint, and fails
-    // alike: rank 0 says why.
     let cluster = CLUSTER.get().cloned().unwrap_or_default();
-    let fail = |message: String| {
-        if cluster.is_root() {
-            eprintln!("error: {message}");
-        }
-        ExitCode::from(EXIT_BAD_INPUT)
-    };
-    // Absolute: the run goes on in the folder it was started in.
-    let path = match bazaar::checkpoint::locate(&args.checkpoint)
-        .and_then(|p| std::path::absolute(&p).map_err(|e| e.to_string()))
-    {
-        Ok(path) => path,
-        Err(e) => return fail(e),
-    };
-    let snapshot = match bazaar::checkpoint::Snapshot::read(&path) {
-        Ok(s) => s,
-        Err(e) => return fail(format!("cannot resume from `{}`: {e}", path.display())),
-    };
-    let invocation = match Invocation::of(&snapshot) {
-        Ok(i) => i,
-        Err(e) => return fail(format!("cannot resume from `{}`: {e}", path.display())),
-    };
-    let (path, snapshot) = match rank_checkpoint(&cluster, path, snapshot) {
+    let (path, snapshot, invocation) = match agreed(&cluster, find_checkpoint(&cluster, &args)) {
         Ok(found) => found,
         Err(code) => return code,
     };
-    if let Err(e) = std::env::set_current_dir(&invocation.cwd) {
-        return fail(format!(
-            "cannot resume from `{}`: the run was started in `{}`, which cannot be entered now: {e}",
-            path.display(),
-            invocation.cwd.display()
-        ));
-    }
-    let mut scenario = match Scenario::load(&invocation.scenario, &sim::registry()) {
-        Ok(s) => s,
-        Err(e) => {
-            return fail(format!(
-                "{e}\n  note: resuming `{}`, written by a run of that scenario",
-                path.display()
-            ));
-        }
+    let scenario = match agreed(&cluster, resumed_scenario(&path, &snapshot, &invocation)) {
+        Ok(scenario) => scenario,
+        Err(code) => return code,
     };
-    let mut formats = Vec::new();
-    for name in &invocation.formats {
-        match bazaar::scenario::Format::from_extension(name) {
-            Some(f) => formats.push(f),
-            None => {
-                return fail(format!(
-                    "cannot resume from `{}`: unknown format `{name}`",
-                    path.display()
-                ));
-            }
-        }
-    }
-    let overrides = Overrides {
-        seed: invocation.seed,
-        days: invocation.days,
-        scale: invocation.scale,
-        out: invocation.out.clone(),
-        formats,
-    };
-    if let Err(e) = scenario.apply(overrides) {
-        return fail(e);
-    }
     if !args.quiet && cluster.is_root() {
         eprintln!(
             "bazaar: resuming {} from the end of day {} of {} ({})",
@@ -1320,60 +1265,177 @@ fn resume_command(args: bazaar::cli::ResumeArgs) -> ExitCode {
     execute(&scenario, invocation, how, Some(Resume { path, snapshot }))
 }
 
-/// The checkpoint this rank goes on from, given rank 0's (`path`, read as `snapshot`): rank
-/// 0's itself, another rank's own file of the same day. The run must have as many ranks as
-/// the one that wrote it; the ranks agree on whether each found its file before any goes
-/// on, and one that did not says why (the exit code is returned).
-fn rank_checkpoint(
+/// `outcome` if every rank of the run got one (alone: if this process did); else the exit
+/// code, the error said by rank 0 when every rank failed (alike), by each rank that failed
+/// otherwise. An empty error is one another rank says.
+fn agreed<T>(
     cluster: &bazaar::cluster::Cluster,
-    path: std::path::PathBuf,
-    snapshot: bazaar::checkpoint::Snapshot,
-) -> Result<(std::path::PathBuf, bazaar::checkpoint::Snapshot), ExitCode> {
-    let written = snapshot.header.ranks.max(1) as usize;
-    if written != cluster.ranks() {
-        if cluster.is_root() {
-            let on = |n: usize| match n {
-                1 => "one process".to_owned(),
-                n => format!("{n} MPI ranks"),
-            };
-            eprintln!(
-                "error: cannot resume from `{}`: it was written by a run on {}, this one is on {}
-  hint: resume it on {} (`{}bazaar resume {}`)",
-                path.display(),
-                on(written),
-                on(cluster.ranks()),
-                on(written),
-                if written > 1 {
-                    format!("mpirun -n {written} ")
-                } else {
-                    String::new()
-                },
-                path.display()
-            );
-        }
-        return Err(ExitCode::from(EXIT_BAD_INPUT));
-    }
-    if !cluster.sharded() {
-        return Ok((path, snapshot));
-    }
-    let found = if cluster.is_root() {
-        Ok((path, snapshot))
-    } else {
-        let own = bazaar::checkpoint::rank_path(&path, cluster.rank(), snapshot.header.day);
-        bazaar::checkpoint::Snapshot::read(&own)
-            .map(|s| (own.clone(), s))
-            .map_err(|e| format!("cannot resume from `{}`: {e}", own.display()))
-    };
-    let mut missing = [i64::from(found.is_err())];
-    cluster.sum(&mut missing);
-    match found {
+    outcome: Result<T, String>,
+) -> Result<T, ExitCode> {
+    let mut failed = [i64::from(outcome.is_err())];
+    cluster.sum(&mut failed);
+    match outcome {
         Err(e) => {
-            eprintln!("error: rank {} of {}: {e}", cluster.rank(), cluster.ranks());
+            if e.is_empty() {
+                // Rank 0 says why.
+            } else if !cluster.sharded() || cluster.is_root() {
+                eprintln!("error: {e}");
+            } else if failed[0] < cluster.ranks() as i64 {
+                eprintln!("error: rank {} of {}: {e}", cluster.rank(), cluster.ranks());
+            }
             Err(ExitCode::from(EXIT_BAD_INPUT))
         }
-        Ok(_) if missing[0] > 0 => Err(ExitCode::from(EXIT_BAD_INPUT)),
+        Ok(_) if failed[0] > 0 => Err(ExitCode::from(EXIT_BAD_INPUT)),
         Ok(found) => Ok(found),
     }
+}
+
+/// A checkpoint to go on from: where it is, read, and the invocation it holds.
+type Found = (std::path::PathBuf, bazaar::checkpoint::Snapshot, Invocation);
+
+/// The checkpoint this process goes on from. Rank 0 (or a process alone) finds the one
+/// `bazaar resume` names and checks that it was written by as many processes as this run
+/// has; under `mpirun` it tells the others the folder and the day, and each reads its own
+/// file of that day ([`bazaar::checkpoint::rank_path`]).
+fn find_checkpoint(
+    cluster: &bazaar::cluster::Cluster,
+    args: &bazaar::cli::ResumeArgs,
+) -> Result<Found, String> {
+    let root = if cluster.is_root() {
+        root_checkpoint(cluster, args)
+    } else {
+        Err(String::new())
+    };
+    if !cluster.sharded() {
+        return root;
+    }
+    let told = match &root {
+        Ok((path, snapshot, _)) => path
+            .to_str()
+            .map(|p| format!("{}\n{p}", snapshot.header.day).into_bytes())
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let told = cluster.broadcast(told);
+    if cluster.is_root() {
+        return match root {
+            Ok(_) if told.is_empty() => Err(
+                "the checkpoint's folder is not named in UTF-8, which the ranks of a sharded run need"
+                    .into(),
+            ),
+            root => root,
+        };
+    }
+    let told = String::from_utf8(told).unwrap_or_default();
+    let Some((day, path)) = told.split_once('\n') else {
+        return Err(String::new());
+    };
+    let day: u32 = day.parse().map_err(|_| String::new())?;
+    let own = bazaar::checkpoint::rank_path(std::path::Path::new(path), cluster.rank(), day);
+    let (snapshot, invocation) = read_checkpoint(&own)?;
+    let h = &snapshot.header;
+    if h.rank as usize != cluster.rank() || h.day != day || h.ranks as usize != cluster.ranks() {
+        return Err(format!(
+            "cannot resume from `{}`: it is not rank {}'s checkpoint of day {day}",
+            own.display(),
+            cluster.rank()
+        ));
+    }
+    Ok((own, snapshot, invocation))
+}
+
+/// A checkpoint file, read, and the invocation it holds.
+fn read_checkpoint(
+    path: &std::path::Path,
+) -> Result<(bazaar::checkpoint::Snapshot, Invocation), String> {
+    let snapshot = bazaar::checkpoint::Snapshot::read(path)
+        .map_err(|e| format!("cannot resume from `{}`: {e}", path.display()))?;
+    let invocation = Invocation::of(&snapshot)
+        .map_err(|e| format!("cannot resume from `{}`: {e}", path.display()))?;
+    Ok((snapshot, invocation))
+}
+
+/// [`find_checkpoint`] on rank 0, or alone: the checkpoint named, which must be rank 0's
+/// of a run on as many processes as this one.
+fn root_checkpoint(
+    cluster: &bazaar::cluster::Cluster,
+    args: &bazaar::cli::ResumeArgs,
+) -> Result<Found, String> {
+    // Absolute: the run goes on in the folder it was started in.
+    let path = bazaar::checkpoint::locate(&args.checkpoint)
+        .and_then(|p| std::path::absolute(&p).map_err(|e| e.to_string()))?;
+    let (snapshot, invocation) = read_checkpoint(&path)?;
+    let h = &snapshot.header;
+    if h.rank != 0 {
+        return Err(format!(
+            "cannot resume from `{}`: it is rank {}'s checkpoint\n  hint: name rank 0's (`checkpoint.bazaar` beside it) or the run's folder",
+            path.display(),
+            h.rank
+        ));
+    }
+    let written = h.ranks.max(1) as usize;
+    if written != cluster.ranks() {
+        let on = |n: usize| match n {
+            1 => "one process".to_owned(),
+            n => format!("{n} MPI ranks"),
+        };
+        let launcher = match written {
+            1 => String::new(),
+            n => format!("mpirun -n {n} "),
+        };
+        return Err(format!(
+            "cannot resume from `{}`: it was written by a run on {}, this one is on {}\n  hint: resume it on {} (`{launcher}bazaar resume {}`)",
+            path.display(),
+            on(written),
+            on(cluster.ranks()),
+            on(written),
+            path.display()
+        ));
+    }
+    Ok((path, snapshot, invocation))
+}
+
+/// The scenario a checkpoint's run was started with, loaded again in the folder it was
+/// started in with the same options, and checked against the checkpoint
+/// ([`bazaar::run::check_resumable`]).
+fn resumed_scenario(
+    path: &std::path::Path,
+    snapshot: &bazaar::checkpoint::Snapshot,
+    invocation: &Invocation,
+) -> Result<Scenario, String> {
+    std::env::set_current_dir(&invocation.cwd).map_err(|e| {
+        format!(
+            "cannot resume from `{}`: the run was started in `{}`, which cannot be entered now: {e}",
+            path.display(),
+            invocation.cwd.display()
+        )
+    })?;
+    let mut scenario = Scenario::load(&invocation.scenario, &sim::registry()).map_err(|e| {
+        format!(
+            "{e}\n  note: resuming `{}`, written by a run of that scenario",
+            path.display()
+        )
+    })?;
+    let mut formats = Vec::new();
+    for name in &invocation.formats {
+        let format = bazaar::scenario::Format::from_extension(name).ok_or_else(|| {
+            format!(
+                "cannot resume from `{}`: unknown format `{name}`",
+                path.display()
+            )
+        })?;
+        formats.push(format);
+    }
+    scenario.apply(Overrides {
+        seed: invocation.seed,
+        days: invocation.days,
+        scale: invocation.scale,
+        out: invocation.out.clone(),
+        formats,
+    })?;
+    bazaar::run::check_resumable(&scenario, &snapshot.header)
+        .map_err(|e| format!("cannot resume from `{}`: {e}", path.display()))?;
+    Ok(scenario)
 }
 
 /// SIGINT and SIGTERM ask the run to stop: it finishes the simulated day, writes a

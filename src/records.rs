@@ -272,20 +272,31 @@ impl HourRecords {
         if self.cluster.sharded() {
             return self.allocate_across_ranks(&mut grant);
         }
-        for &(minute, agent, k, i) in &self.order {
-            let s = &mut self.segments[k as usize];
-            let v = s.pending[i as usize];
-            let at = v.line_start as usize;
-            grant(
-                &Demand {
-                    agent,
-                    persona: v.persona,
-                    minute,
-                },
-                &mut s.lines[at..at + usize::from(v.lines)],
-                &mut s.tallies,
-            );
+        for n in 0..self.order.len() {
+            self.grant_own(n, &mut grant);
         }
+    }
+
+    /// Calls `grant` on this process's `n`-th pending visit in allocation order.
+    #[inline]
+    fn grant_own(
+        &mut self,
+        n: usize,
+        grant: &mut impl FnMut(&Demand, &mut [LineRecord], &mut Tallies),
+    ) {
+        let (minute, agent, k, i) = self.order[n];
+        let s = &mut self.segments[k as usize];
+        let v = s.pending[i as usize];
+        let at = v.line_start as usize;
+        grant(
+            &Demand {
+                agent,
+                persona: v.persona,
+                minute,
+            },
+            &mut s.lines[at..at + usize::from(v.lines)],
+            &mut s.tallies,
+        );
     }
 
     /// [`HourRecords::allocate`] over every rank's demand: each rank sends its visits (in
@@ -333,19 +344,7 @@ impl HourRecords {
         let (mut lines, mut dropped) = (Vec::new(), Tallies::default());
         for (_, _, rank, at) in merged {
             if rank as usize == me {
-                let (minute, agent, k, i) = self.order[at as usize];
-                let s = &mut self.segments[k as usize];
-                let v = s.pending[i as usize];
-                let start = v.line_start as usize;
-                grant(
-                    &Demand {
-                        agent,
-                        persona: v.persona,
-                        minute,
-                    },
-                    &mut s.lines[start..start + usize::from(v.lines)],
-                    &mut s.tallies,
-                );
+                self.grant_own(at as usize, grant);
             } else {
                 let demand = wire::visit(&all[rank as usize][at as usize..], &mut lines);
                 grant(&demand, &mut lines, &mut dropped);
@@ -668,6 +667,7 @@ mod wire {
         let mut at = 0usize;
         std::iter::from_fn(move || {
             if at >= bytes.len() {
+                debug_assert_eq!(at, bytes.len(), "a message ends with its last visit");
                 return None;
             }
             let (demand, n) = header(&bytes[at..]);

@@ -683,13 +683,13 @@ fn run_plugins(
 /// at `path`, is written once every other rank's of the same day is on disk, and only then
 /// do the other ranks remove their files of earlier days: whenever the run is killed, the
 /// day rank 0's file names has every rank's file. The ranks agree on each step, so all of
-/// them return the same outcome.
+/// them return the same outcome: the file this process wrote, or why one was not written.
 fn write_checkpoint(
     sim: &mut Simulation,
     scenario: &Scenario,
     invocation: Option<&Invocation>,
     path: &std::path::Path,
-) -> Result<(), RunError> {
+) -> Result<PathBuf, RunError> {
     let cluster = sim
         .world
         .get_resource::<crate::cluster::Cluster>()
@@ -718,10 +718,15 @@ fn write_checkpoint(
         })
     };
     if !cluster.sharded() {
-        return Ok(write(path)?);
+        write(path)?;
+        return Ok(path.to_path_buf());
     }
     let day = snapshot.header.day;
-    let mine = crate::checkpoint::rank_path(path, cluster.rank(), day);
+    let mine = if cluster.is_root() {
+        path.to_path_buf()
+    } else {
+        crate::checkpoint::rank_path(path, cluster.rank(), day)
+    };
     // Every rank agrees on each step's outcome; one that failed says what failed.
     let agreed = |done: Result<(), OutputError>, step: &str| -> Result<(), RunError> {
         let mut failed = [i64::from(done.is_err())];
@@ -767,7 +772,7 @@ fn write_checkpoint(
             }
         }
     }
-    Ok(())
+    Ok(mine)
 }
 
 /// The temporary folder of a sharded run: rank 0 makes it (locking the target), or takes
@@ -804,6 +809,26 @@ fn shared_folder(
     }
 }
 
+/// Refuses to go on from a checkpoint of `header` with `scenario` (as loaded for resuming)
+/// when another Bazaar version wrote it, or the scenario, its churn model or the run's
+/// options changed since: what can be told before the folder is taken up.
+pub fn check_resumable(
+    scenario: &Scenario,
+    header: &crate::checkpoint::Header,
+) -> Result<(), String> {
+    if header.version != env!("CARGO_PKG_VERSION") {
+        return Err(format!(
+            "it was written by Bazaar {}, this is Bazaar {}: resume it with the version that wrote it",
+            header.version,
+            env!("CARGO_PKG_VERSION")
+        ));
+    }
+    if header.scenario != crate::checkpoint::fingerprint(scenario) {
+        return Err("the scenario or its churn model changed since the checkpoint was written (or it is run with other options): resume with the ones it was written with".into());
+    }
+    Ok(())
+}
+
 /// Where `--timings` writes where the run's time went ([`crate::timings::Report`]).
 pub const TIMINGS: &str = "timings.json";
 
@@ -838,23 +863,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         None => OutputDir::create(&scenario.output.dir)?,
         Some(r) => {
             // What can be checked before the folder is taken up is checked first.
-            let h = &r.snapshot.header;
-            if h.version != env!("CARGO_PKG_VERSION") {
-                return Err(refused(
-                    &r.path,
-                    format!(
-                        "it was written by Bazaar {}, this is Bazaar {}: resume it with the version that wrote it",
-                        h.version,
-                        env!("CARGO_PKG_VERSION")
-                    ),
-                ));
-            }
-            if h.scenario != crate::checkpoint::fingerprint(scenario) {
-                return Err(refused(
-                    &r.path,
-                    "the scenario or its churn model changed since the checkpoint was written (or it is run with other options): resume with the ones it was written with".into(),
-                ));
-            }
+            check_resumable(scenario, &r.snapshot.header).map_err(|e| refused(&r.path, e))?;
             let work = r.path.parent().unwrap_or(std::path::Path::new("."));
             let adopted = if cluster.sharded() {
                 shared_folder(&scenario.output.dir, &cluster, Some(work))
@@ -961,14 +970,15 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
         let mut asked = signal();
         if cluster.sharded() {
             // `mpirun` passes a stop on to every rank, but each sees it at its own hour: the
-            // ranks agree on it each hour (the signal is the one the ranks that saw one got,
-            // SIGTERM if they differ), so all finish the same day and write its checkpoint.
-            let mut stop = [i64::from(asked != 0), asked as i64];
+            // ranks agree on it each hour (SIGINT if every rank that saw a signal saw that,
+            // else SIGTERM), so all finish the same day and write its checkpoint.
+            let sigint = signal_hook::consts::SIGINT as usize;
+            let mut stop = [i64::from(asked != 0), i64::from(asked == sigint)];
             cluster.sum(&mut stop);
             asked = match stop {
                 [0, _] => 0,
-                [n, sum] if sum % n == 0 => (sum / n) as usize,
-                _ => 15,
+                [saw, interrupted] if saw == interrupted => sigint,
+                _ => signal_hook::consts::SIGTERM as usize,
             };
         }
         if asked != 0 && !noticed && tick % 24 != 23 {
@@ -993,7 +1003,7 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
                     options.invocation.as_ref(),
                     &checkpoint_path,
                 );
-                match written {
+                let own = match written {
                     // A scheduled checkpoint that cannot be written (a full disk) costs the
                     // run nothing but the chance to resume from it: the one before stays.
                     Err(RunError::Output(e)) if asked == 0 => {
@@ -1001,11 +1011,11 @@ pub fn run(scenario: &Scenario, options: RunOptions) -> Result<RunReport, RunErr
                         continue;
                     }
                     other => other?,
-                }
+                };
                 tracing::info!(
                     day = completed,
                     seconds = started.elapsed().as_secs_f64(),
-                    bytes = std::fs::metadata(&checkpoint_path).map_or(0, |m| m.len()),
+                    bytes = std::fs::metadata(&own).map_or(0, |m| m.len()),
                     "checkpoint written"
                 );
                 if asked != 0 {

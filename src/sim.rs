@@ -581,7 +581,8 @@ impl Simulation {
         let total: usize = held.iter().map(|&(_, n)| n as usize).sum();
         let within = held
             .iter()
-            .all(|&(first, n)| first.checked_add(n).is_some_and(|end| end <= next_id));
+            .all(|&(first, n)| first.checked_add(n).is_some_and(|end| end <= next_id))
+            && held.windows(2).all(|w| w[0].0 + w[0].1 <= w[1].0);
         let capacity = self.world.resource::<Population>().rows_capacity as usize;
         if bytes.len() != total * CUSTOMER_BYTES || total > capacity || !within {
             return Err(SimError::new(

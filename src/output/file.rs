@@ -147,6 +147,10 @@ impl Hashing {
     pub(crate) fn null_at(mark: &Mark) -> io::Result<Self> {
         let mut null = Self::null()?;
         null.bytes = mark.bytes;
+        null.mode = Mode::Cached {
+            written_back: mark.bytes,
+            dropped: mark.bytes,
+        };
         Ok(null)
     }
 

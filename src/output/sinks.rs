@@ -316,7 +316,9 @@ impl Plugin for SinkPlugin {
         // The hour's buffers are sized for the busiest hour, and the event tables are
         // complete: both are freed before the customer table is gathered, the run's last
         // large allocation.
-        world.insert_resource(HourRecords::default());
+        let mut fresh = HourRecords::default();
+        fresh.cluster = world.resource::<HourRecords>().cluster.clone();
+        world.insert_resource(fresh);
         let timings = world.get_resource::<Timings>().cloned().unwrap_or_default();
         timings
             .time("sinks' finish", "event tables written", || {

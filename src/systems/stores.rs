@@ -51,7 +51,8 @@ impl Default for Stores {
     }
 }
 
-/// A customer's home store.
+/// A customer's home store, for behaviours and queries that read it; the allocation draws
+/// it from the id instead ([`home_of`]), which every rank of a sharded run can.
 #[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HomeStore(pub u16);
 

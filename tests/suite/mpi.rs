@@ -329,12 +329,13 @@ fn long_args(scenario: &Path, out: &Path) -> Vec<String> {
     clippy::zombie_processes,
     reason = "the child is returned to the caller, which waits for it"
 )]
-fn start_long(dir: &Path) -> (std::process::Child, u32) {
+fn start_long(dir: &Path, extra: &[&str]) -> (std::process::Child, u32) {
     let scenario = long_scenario(dir);
     let mut child = Command::new("mpirun")
         .args(["--allow-run-as-root", "--oversubscribe", "-n", "2"])
         .arg(env!("CARGO_BIN_EXE_bazaar"))
         .args(long_args(&scenario, &dir.join("out")))
+        .args(extra)
         .current_dir(root())
         .env_remove("RUST_LOG")
         .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
@@ -373,7 +374,7 @@ fn left_beside(dir: &Path) -> Vec<String> {
 #[test]
 fn a_stopped_run_resumes_on_as_many_ranks_as_if_it_had_never_stopped() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, rank1) = start_long(dir.path());
+    let (child, rank1) = start_long(dir.path(), &[]);
     // Every rank is past its set-up (signals handled) well before the run ends. Each rank
     // gets the signal itself (as from `mpirun`, without its grace period before SIGKILL).
     std::thread::sleep(std::time::Duration::from_millis(1500));
@@ -399,14 +400,12 @@ fn a_stopped_run_resumes_on_as_many_ranks_as_if_it_had_never_stopped() {
         "the stopped run's folder is kept: {left:?}\n{err}"
     );
     let work = dir.path().join(&left[0]);
-    let day: Vec<String> = std::fs::read_dir(&work)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("checkpoint."))
-        .collect();
-    assert!(day.contains(&"checkpoint.bazaar".to_owned()), "{day:?}");
-    assert_eq!(day.len(), 2, "one checkpoint a rank: {day:?}");
+    assert_eq!(
+        checkpoints(&work).len(),
+        1,
+        "one checkpoint a rank: {:?}",
+        checkpoints(&work)
+    );
 
     // Another number of ranks is refused, said once, and the folder stays resumable.
     let resume = ["resume", out.to_str().unwrap(), "--quiet"];
@@ -421,14 +420,74 @@ fn a_stopped_run_resumes_on_as_many_ranks_as_if_it_had_never_stopped() {
     assert!(work.join("checkpoint.bazaar").is_file());
 
     // On 2 ranks it goes on and writes what a run never stopped writes, byte for byte.
-    let resumed = mpirun(2, &[&resume[..], &["--threads", "1"]].concat());
-    assert!(resumed.status.success(), "{:?}", text(&resumed));
+    resume_as_never_stopped(dir.path());
+}
+
+#[test]
+fn a_run_killed_after_a_checkpoint_resumes_from_the_day_every_rank_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, rank1) = start_long(dir.path(), &["--checkpoint-every", "2"]);
+    // Killed once a checkpoint is written, perhaps while the next day's is.
+    let started = std::time::Instant::now();
+    let work = loop {
+        let kept = left_beside(dir.path());
+        if let Some(work) = kept.first().map(|w| dir.path().join(w))
+            && !checkpoints(&work).is_empty()
+        {
+            break work;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "no checkpoint written"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    signal("-9", rank1);
+    let o = child.wait_with_output().unwrap();
+    assert!(!o.status.success(), "the run fails: {:?}", text(&o));
+    assert!(!dir.path().join("out").exists(), "nothing published");
+    // Rank 0's checkpoint names a day rank 1's files include.
+    let root = bazaar::checkpoint::Snapshot::read(&work.join("checkpoint.bazaar")).unwrap();
+    let day = root.header.day;
     assert!(
-        left_beside(dir.path()).is_empty(),
-        "the folder is published"
+        checkpoints(&work).contains(&day),
+        "rank 1 wrote day {day}: {:?}",
+        checkpoints(&work)
     );
-    let whole = dir.path().join("whole");
-    let args = long_args(&dir.path().join("long.ron"), &whole);
+    resume_as_never_stopped(dir.path());
+}
+
+/// The days of rank 1's checkpoints in `work`, once rank 0's is there (none before).
+fn checkpoints(work: &Path) -> Vec<u32> {
+    if !work.join("checkpoint.bazaar").is_file() {
+        return Vec::new();
+    }
+    let mut days: Vec<u32> = std::fs::read_dir(work)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let day = name.strip_prefix("checkpoint.rank-00001.day-")?;
+            day.strip_suffix(".bazaar")?.parse().ok()
+        })
+        .collect();
+    days.sort_unstable();
+    days
+}
+
+/// Resumes the long run stopped in `dir` on 2 ranks, and checks it writes what a run of it
+/// never stopped writes, byte for byte.
+fn resume_as_never_stopped(dir: &Path) {
+    let out = dir.join("out");
+    let resumed = mpirun(
+        2,
+        &["resume", out.to_str().unwrap(), "--quiet", "--threads", "1"],
+    );
+    assert!(resumed.status.success(), "{:?}", text(&resumed));
+    assert!(left_beside(dir).is_empty(), "the folder is published");
+    let whole = dir.join("whole");
+    let args = long_args(&dir.join("long.ron"), &whole);
     let o = mpirun(2, &args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(o.status.success(), "{:?}", text(&o));
     let (a, b) = (common::read_dir_bytes(&whole), common::read_dir_bytes(&out));
@@ -446,7 +505,7 @@ fn a_stopped_run_resumes_on_as_many_ranks_as_if_it_had_never_stopped() {
 fn a_rank_that_dies_takes_the_run_down_and_publishes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let (child, victim) = start_long(dir.path());
+    let (child, victim) = start_long(dir.path(), &[]);
     std::thread::sleep(std::time::Duration::from_millis(300));
     signal("-9", victim);
     let o = child.wait_with_output().unwrap();
