@@ -355,17 +355,14 @@ impl Snapshot {
             ));
         }
         if h.ranks != expected.ranks {
-            let how = |n: u32| match n {
-                1 => "one process".to_owned(),
-                n => format!("{n} MPI ranks"),
-            };
+            let (written, this) = (h.ranks as usize, expected.ranks as usize);
             return Err(CheckpointError::Mismatch(format!(
                 "the checkpoint was written by a run on {}, this one is on {}: resume it on \
-                 {} (`mpirun -n {} bazaar resume ...`, or without mpirun for one process)",
-                how(h.ranks),
-                how(expected.ranks),
-                how(h.ranks),
-                h.ranks
+                 {} (`{}bazaar resume ...`)",
+                crate::cluster::described(written),
+                crate::cluster::described(this),
+                crate::cluster::described(written),
+                crate::cluster::launcher(written)
             )));
         }
         if h.rank != expected.rank {

@@ -148,6 +148,14 @@ impl Cluster {
         }
     }
 
+    /// How many ranks pass `true` (this process alone: its own flag): one all-reduce, by
+    /// which the ranks agree on whether a step went well everywhere.
+    pub fn count(&self, flag: bool) -> i64 {
+        let mut n = [i64::from(flag)];
+        self.sum(&mut n);
+        n[0]
+    }
+
     /// Every rank's `bytes`, in rank order, at rank 0; `None` elsewhere.
     pub fn gather(&self, bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
         if self.sharded() {
@@ -205,6 +213,23 @@ pub fn starting_shares(counts: &[u64], rank: usize, ranks: usize) -> Vec<std::op
             ids
         })
         .collect()
+}
+
+/// A run on `ranks` processes, in words: "one process", "4 MPI ranks".
+pub fn described(ranks: usize) -> String {
+    match ranks {
+        0 | 1 => "one process".to_owned(),
+        n => format!("{n} MPI ranks"),
+    }
+}
+
+/// What starts a command on `ranks` processes, before `bazaar`: nothing for one,
+/// `mpirun -n N ` for several.
+pub fn launcher(ranks: usize) -> String {
+    match ranks {
+        0 | 1 => String::new(),
+        n => format!("mpirun -n {n} "),
+    }
 }
 
 /// Whether this process was started by an MPI launcher (`mpirun`, `mpiexec`, `srun`) as one
@@ -450,6 +475,7 @@ mod tests {
         assert_eq!(c.all_gather(b"ab"), vec![b"ab".to_vec()]);
         assert_eq!(c.broadcast(b"x".to_vec()), b"x".to_vec());
         assert_eq!(c.share(10, 5), 10..15);
+        assert_eq!((c.count(true), c.count(false)), (1, 0));
         assert_eq!(c.bytes_sent(), 0);
     }
 }

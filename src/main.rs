@@ -1272,20 +1272,19 @@ fn agreed<T>(
     cluster: &bazaar::cluster::Cluster,
     outcome: Result<T, String>,
 ) -> Result<T, ExitCode> {
-    let mut failed = [i64::from(outcome.is_err())];
-    cluster.sum(&mut failed);
+    let failed = cluster.count(outcome.is_err());
     match outcome {
         Err(e) => {
             if e.is_empty() {
                 // Rank 0 says why.
             } else if !cluster.sharded() || cluster.is_root() {
                 eprintln!("error: {e}");
-            } else if failed[0] < cluster.ranks() as i64 {
+            } else if failed < cluster.ranks() as i64 {
                 eprintln!("error: rank {} of {}: {e}", cluster.rank(), cluster.ranks());
             }
             Err(ExitCode::from(EXIT_BAD_INPUT))
         }
-        Ok(_) if failed[0] > 0 => Err(ExitCode::from(EXIT_BAD_INPUT)),
+        Ok(_) if failed > 0 => Err(ExitCode::from(EXIT_BAD_INPUT)),
         Ok(found) => Ok(found),
     }
 }
@@ -1373,22 +1372,16 @@ fn root_checkpoint(
             h.rank
         ));
     }
-    let written = h.ranks.max(1) as usize;
-    if written != cluster.ranks() {
-        let on = |n: usize| match n {
-            1 => "one process".to_owned(),
-            n => format!("{n} MPI ranks"),
-        };
-        let launcher = match written {
-            1 => String::new(),
-            n => format!("mpirun -n {n} "),
-        };
+    let written = h.ranks as usize;
+    if written.max(1) != cluster.ranks() {
+        use bazaar::cluster::{described, launcher};
         return Err(format!(
-            "cannot resume from `{}`: it was written by a run on {}, this one is on {}\n  hint: resume it on {} (`{launcher}bazaar resume {}`)",
+            "cannot resume from `{}`: it was written by a run on {}, this one is on {}\n  hint: resume it on {} (`{}bazaar resume {}`)",
             path.display(),
-            on(written),
-            on(cluster.ranks()),
-            on(written),
+            described(written),
+            described(cluster.ranks()),
+            described(written),
+            launcher(written),
             path.display()
         ));
     }

@@ -220,6 +220,15 @@ pub struct HourRecords {
 }
 
 impl HourRecords {
+    /// Frees the buffers, sized for the busiest hour, for when no hour follows; what the
+    /// records belong to (the cluster) stays.
+    pub fn release(&mut self) {
+        *self = Self {
+            cluster: self.cluster.clone(),
+            ..Self::default()
+        };
+    }
+
     /// Empties the records for a new hour.
     pub fn clear(&mut self) {
         for s in &mut self.segments[..self.used] {

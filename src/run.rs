@@ -98,7 +98,7 @@ pub enum RunError {
         "stopped by {} at the end of {date} (day {day} of {days}): the outputs so far and a checkpoint are kept in `{}`\n  hint: `{}bazaar resume {}` goes on from there",
         signal_name(*.signal),
         .work.display(),
-        if *.ranks > 1 { format!("mpirun -n {} ", .ranks) } else { String::new() },
+        crate::cluster::launcher(*.ranks),
         .checkpoint.display()
     )]
     Stopped {
@@ -241,7 +241,7 @@ impl RunError {
     /// any collective), so none need end the others.
     pub fn alike_on_every_rank(&self) -> bool {
         match self {
-            Self::Interrupted { .. } | Self::Stopped { .. } => true,
+            Self::Stopped { .. } => true,
             Self::System { origin, .. } => origin == UNSHARDABLE,
             _ => false,
         }
@@ -729,15 +729,13 @@ fn write_checkpoint(
     };
     // Every rank agrees on each step's outcome; one that failed says what failed.
     let agreed = |done: Result<(), OutputError>, step: &str| -> Result<(), RunError> {
-        let mut failed = [i64::from(done.is_err())];
-        cluster.sum(&mut failed);
+        let failed = cluster.count(done.is_err());
         match done {
             Err(e) => Err(e.into()),
-            Ok(()) if failed[0] > 0 => Err(OutputError::Io {
+            Ok(()) if failed > 0 => Err(OutputError::Io {
                 path: path.to_path_buf(),
                 source: std::io::Error::other(format!(
-                    "{} other rank(s) could not write {step}",
-                    failed[0]
+                    "{failed} other rank(s) could not write {step}"
                 )),
             }
             .into()),

@@ -316,9 +316,9 @@ impl Plugin for SinkPlugin {
         // The hour's buffers are sized for the busiest hour, and the event tables are
         // complete: both are freed before the customer table is gathered, the run's last
         // large allocation.
-        let mut fresh = HourRecords::default();
-        fresh.cluster = world.resource::<HourRecords>().cluster.clone();
-        world.insert_resource(fresh);
+        if let Some(mut records) = world.get_resource_mut::<HourRecords>() {
+            records.release();
+        }
         let timings = world.get_resource::<Timings>().cloned().unwrap_or_default();
         timings
             .time("sinks' finish", "event tables written", || {

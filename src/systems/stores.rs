@@ -15,7 +15,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::Clock;
-use crate::components::AgentId;
 use crate::hooks::{CustomerState, Stages, Tallies, Tally, VisitHook, VisitInfo, VisitOutcome};
 use crate::output::schema::{Column, Kind, Table};
 use crate::plugin::{Behaviour, Plugin, Problems, Reserve, SimBuilder};
@@ -52,7 +51,7 @@ impl Default for Stores {
 }
 
 /// A customer's home store, for behaviours and queries that read it; the allocation draws
-/// it from the id instead ([`home_of`]), which every rank of a sharded run can.
+/// it from the id instead (the same draw), which every rank of a sharded run can.
 #[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HomeStore(pub u16);
 
@@ -77,29 +76,26 @@ const HOME: PluginPurpose = PluginPurpose::new("stores.home");
 /// What the stores' systems share.
 #[derive(Resource)]
 struct Chain {
-    seed: u64,
+    /// The streams home stores are drawn from.
+    homes: Streams,
     count: u16,
     stock: u32,
     restock_every_days: u32,
-    /// Customers given a home store so far (this process's rows below this).
+    /// Customers given a home store so far (this process's rows below this; 0 after a
+    /// restore, so every row is homed again: a home is a draw on the id).
     homed: u32,
     refused: Tally,
     table: TableId,
 }
 
 impl Chain {
-    /// Customer `id`'s home store ([`home_of`]).
+    /// Customer `id`'s home store: a draw on the id alone, so the same customer has the
+    /// same store at any thread count, after a checkpoint, and on every rank of a sharded
+    /// run, which knows any customer's store without asking.
     fn home_of(&self, id: u32) -> HomeStore {
-        home_of(self.seed, self.count, id)
+        let u = self.homes.first_unit_f32(id);
+        HomeStore(((u * f32::from(self.count)) as u16).min(self.count - 1))
     }
-}
-
-/// Customer `id`'s home store among `count`: a draw on the id alone, so the same customer
-/// has the same store at any thread count, after a checkpoint, and on every rank of a
-/// sharded run, which knows any customer's store without asking.
-fn home_of(seed: u64, count: u16, id: u32) -> HomeStore {
-    let u = Streams::of(seed, 0, HOME).first_unit_f32(id);
-    HomeStore(((u * f32::from(count)) as u16).min(count - 1))
 }
 
 /// Gives the customers who joined since the last call their home store.
@@ -229,9 +225,9 @@ impl Plugin for Stores {
     }
 
     fn save(&self, world: &mut World, state: &mut crate::checkpoint::State) -> crate::plugin::Result {
-        // Home stores are not saved: each is a draw on the customer's id.
+        // Home stores are not saved: each is a draw on the customer's id, made again for
+        // every row in the first hour after a restore.
         state.put("count", &world.resource::<Chain>().count)?;
-        state.put("homed", &world.resource::<Chain>().homed)?;
         let mut stock: Vec<(u16, Vec<u32>)> = world
             .try_query::<&Store>()
             .ok_or("there are no stores")?
@@ -251,14 +247,6 @@ impl Plugin for Stores {
                  an arm keeps the base's store count"
             )
             .into());
-        }
-        world.resource_mut::<Chain>().homed = state.get("homed")?;
-        let (seed, count) = {
-            let chain = world.resource::<Chain>();
-            (chain.seed, chain.count)
-        };
-        for (id, mut h) in world.query::<(&AgentId, &mut HomeStore)>().iter_mut(world) {
-            *h = home_of(seed, count, id.0);
         }
         let stock: Vec<(u16, Vec<u32>)> = state.get("stock")?;
         for mut s in world.query::<&mut Store>().iter_mut(world) {
@@ -291,7 +279,7 @@ impl Plugin for Stores {
         let refused = sim.tally("stores.refused");
         let table = sim.add_table(table())?;
         sim.world.insert_resource(Chain {
-            seed: sim.scenario.seed,
+            homes: Streams::of(sim.scenario.seed, 0, HOME),
             count: self.count,
             stock: self.stock,
             restock_every_days: self.restock_every_days,
@@ -335,6 +323,7 @@ impl Behaviour for Stores {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::components::AgentId;
 
     fn town(stores: &str) -> Scenario {
         let text = format!(
